@@ -1,0 +1,14 @@
+import type { Config } from 'jest';
+
+const tsJest = { '^.+\\.ts$': ['ts-jest', { diagnostics: { warnOnly: false }, isolatedModules: true }] } as Config['transform'];
+
+// Two projects: `unit` synthesizes and checks manifests and scripts in seconds; `cluster` runs the
+// node scripts on a real multi-node Galera cluster in network namespaces (root, Debian packages).
+const config: Config = {
+  projects: [
+    { displayName: 'unit', testEnvironment: 'node', transform: tsJest, testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/cluster/'] },
+    { displayName: 'cluster', testEnvironment: 'node', transform: tsJest, testMatch: ['<rootDir>/test/cluster/**/*.test.ts'] },
+  ],
+};
+
+export default config;
