@@ -1,1 +1,134 @@
 #!/usr/bin/env bash
+# Shared functions of the Galera node scripts (sourced, never run).
+# Every setting comes from the pod environment that the GaleraCluster construct writes.
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
+
+: "${POD_NAME:?POD_NAME is not set}"
+: "${GALERA_PEERS:?GALERA_PEERS is not set}"
+GALERA_CONFIG_DIR=${GALERA_CONFIG_DIR:-/opt/galera}
+GALERA_RUNTIME_DIR=${GALERA_RUNTIME_DIR:-/run/galera}
+GALERA_DATA_DIR=${GALERA_DATA_DIR:-/var/lib/mysql}
+GALERA_CREDENTIALS_DIR=${GALERA_CREDENTIALS_DIR:-/etc/galera/credentials}
+GALERA_STATE_PORT=${GALERA_STATE_PORT:-4569}
+GALERA_SECRET_NAME=${GALERA_SECRET_NAME:-galera-credentials}
+GALERA_SOCKET=${GALERA_SOCKET:-/run/mysqld/mysqld.sock}
+GALERA_POLL_SECONDS=${GALERA_POLL_SECONDS:-2}
+# A waiting node repeats why it waits at this interval (and whenever the reason changes).
+GALERA_WAIT_LOG_SECONDS=${GALERA_WAIT_LOG_SECONDS:-30}
+
+MY_CNF="$GALERA_RUNTIME_DIR/my.cnf"
+STATE_FILE="$GALERA_RUNTIME_DIR/state"
+HEARTBEAT_FILE="$GALERA_RUNTIME_DIR/heartbeat"
+GRASTATE="$GALERA_DATA_DIR/grastate.dat"
+# Written by a human (kubectl exec ... touch) to force this node to bootstrap; consumed once.
+FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
+ZERO_UUID=00000000-0000-0000-0000-000000000000
+SECRET_KEYS=(root-password app-password sst-password monitor-password)
+
+log() {
+  printf '%s %s galera: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
+}
+
+die() {
+  log "FATAL: $*"
+  exit 1
+}
+
+# The ordinal of a StatefulSet pod name (galera-2 -> 2).
+ordinal_of() {
+  printf '%s\n' "${1##*-}"
+}
+
+# The peer DNS names, one per line, ordinal 0 first.
+peer_hosts() {
+  tr ',' '\n' <<<"$GALERA_PEERS"
+}
+
+peer_count() {
+  peer_hosts | grep -c .
+}
+
+# Pod name of a peer DNS name (galera-1.galera.ns.svc.cluster.local -> galera-1).
+pod_of_host() {
+  printf '%s\n' "${1%%.*}"
+}
+
+# Reads a key of the mounted credentials Secret.
+secret() {
+  local file="$GALERA_CREDENTIALS_DIR/$1"
+  [[ -r $file ]] || die "Secret '$GALERA_SECRET_NAME' has no readable key '$1' (mounted at $GALERA_CREDENTIALS_DIR)"
+  local value
+  value=$(<"$file")
+  printf '%s' "$value"
+}
+
+# Escapes a value for a single-quoted SQL string literal.
+sql_quote() {
+  local s=${1//\\/\\\\}
+  printf "'%s'" "${s//\'/\\\'}"
+}
+
+# Runs SQL on the local server over the socket as the unix_socket account of the container user.
+local_sql() {
+  timeout "${SQL_TIMEOUT:-5}" mariadb --no-defaults --protocol=socket --socket="$GALERA_SOCKET" \
+    -u "$(id -un)" --connect-timeout=3 -N -B "$@"
+}
+
+# Prints "name value" lines of the wsrep status variables the scripts look at.
+wsrep_status() {
+  local_sql -e "SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS WHERE Variable_name IN
+    ('wsrep_cluster_status','wsrep_local_state','wsrep_ready','wsrep_cluster_state_uuid',
+     'wsrep_last_committed','wsrep_cluster_size','wsrep_local_state_comment')"
+}
+
+# Value of one key in "key=value" words (the peer state line format); empty when absent.
+field() {
+  local line=$1 key=$2 word
+  for word in $line; do
+    if [[ $word == "$key="* ]]; then
+      printf '%s\n' "${word#*=}"
+      return 0
+    fi
+  done
+}
+
+# Parses grastate.dat into GRA_UUID, GRA_SEQNO and GRA_SAFE (absent file: zero uuid).
+read_grastate() {
+  GRA_UUID=$ZERO_UUID GRA_SEQNO=-1 GRA_SAFE=0
+  [[ -f $GRASTATE ]] || return 0
+  local key value
+  while IFS=: read -r key value; do
+    value=${value// /}
+    case $key in
+      uuid) GRA_UUID=$value ;;
+      seqno) GRA_SEQNO=$value ;;
+      safe_to_bootstrap) GRA_SAFE=$value ;;
+    esac
+  done <"$GRASTATE"
+}
+
+set_safe_to_bootstrap() {
+  [[ -f $GRASTATE ]] || return 0
+  sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$GRASTATE"
+}
+
+# True when the data directory holds no database of a Galera cluster.
+data_is_empty() {
+  [[ ! -d $GALERA_DATA_DIR/mysql ]]
+}
+
+# Writes this node's state line atomically; galera-state.sh serves it to the peers.
+publish_state() {
+  local tmp="$STATE_FILE.tmp"
+  printf 'v1 name=%s %s\n' "$POD_NAME" "$*" >"$tmp"
+  mv -f "$tmp" "$STATE_FILE"
+}
+
+heartbeat() {
+  : >"$HEARTBEAT_FILE"
+}
+
+# Asks one peer for its state line; prints nothing when it cannot be reached.
+query_peer() {
+  timeout 4 socat -T3 -u "TCP:$1:$GALERA_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1 || true
+}

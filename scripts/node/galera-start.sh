@@ -1,1 +1,399 @@
 #!/usr/bin/env bash
+# Main container of a Galera pod: finds out whether a cluster is running, joins it, or takes
+# part in an election among the peers to decide who bootstraps, then runs mariadbd.
+#
+# Recovery rule: a node joins whenever a peer is in a Primary component with the same cluster
+# UUID (or it has no data of its own). With no Primary anywhere, a node bootstraps only if it
+# holds the most advanced position of the cluster, and it knows that only when either every
+# configured node has reported its position, or it is the node that left a graceful shutdown
+# last (safe_to_bootstrap: 1). Otherwise it waits and says what is missing; a human can force
+# a named node with the galera-force-bootstrap file, which is consumed once.
+#
+# `galera-start.sh decide EXPECTED_NAMES` reads state lines (self first) on stdin and prints
+# the decision; the tests drive it directly.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=galera-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+
+MARIADBD_PID=
+STATE_SERVER_PID=
+STOPPING=0
+
+# --- decision (pure: state lines in, "ACTION reason" out) ------------------------------
+
+# Orders candidates: higher seqno, then safe_to_bootstrap, then lower ordinal.
+rank_key() {
+  local line=$1
+  printf '%020d %d %06d\n' "$(($(field "$line" seqno) + 1))" "$(field "$line" safe)" "$((999999 - $(ordinal_of "$(field "$line" name)")))"
+}
+
+decide() {
+  local expected_csv=$1 self line name p uuid
+  local -a peers=() waiting=() data=() missing=()
+  IFS= read -r self
+  while IFS= read -r line; do
+    [[ -n $line ]] && peers+=("$line")
+  done
+  local self_name self_uuid self_empty
+  self_name=$(field "$self" name)
+  self_uuid=$(field "$self" uuid)
+  self_empty=$(field "$self" empty)
+  [[ $self_uuid == "$ZERO_UUID" ]] && self_empty=1
+
+  # 1. A Primary component exists: join it, unless our data belongs to another cluster.
+  for p in "${peers[@]}"; do
+    [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]] || continue
+    name=$(field "$p" name)
+    uuid=$(field "$p" uuid)
+    if [[ $self_empty == 1 ]]; then
+      echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
+    elif [[ $self_uuid == "$uuid" ]]; then
+      echo "join $name is Primary in cluster $uuid; joining from local position $self_uuid:$(field "$self" seqno)"
+    else
+      echo "refuse the local data belongs to cluster $self_uuid but the running cluster ($name) is $uuid; refusing to join, because a state transfer would overwrite this data. Move the data away or delete the volume of $self_name to join as a new node"
+    fi
+    return 0
+  done
+
+  # 2. A peer is already bootstrapping or starting: wait for it to become Primary.
+  for p in "${peers[@]}"; do
+    if [[ $(field "$p" phase) == starting ]]; then
+      local role
+      role=$(field "$p" role)
+      echo "wait $(field "$p" name) is starting (${role:-mariadbd}); waiting for it to form a Primary component"
+      return 0
+    fi
+  done
+
+  # 3. Election among the nodes that wait, this one included.
+  for line in "$self" "${peers[@]}"; do
+    [[ $(field "$line" phase) == waiting ]] || continue
+    waiting+=("$line")
+    [[ $(field "$line" empty) == 1 ]] || data+=("$line")
+  done
+  # A node that refused its data (another cluster) answers, and cannot hold writes of this one.
+  local expected reachable_names=" "
+  for line in "$self" "${peers[@]}"; do
+    case $(field "$line" phase) in
+      waiting | refused) reachable_names+="$(field "$line" name) " ;;
+    esac
+  done
+  IFS=, read -r -a expected <<<"$expected_csv"
+  for name in "${expected[@]}"; do
+    [[ $reachable_names == *" $name "* ]] || missing+=("$name")
+  done
+  local missing_text=${missing[*]:-}
+
+  if ((${#data[@]} == 0)); then
+    if ((${#missing[@]} > 0)); then
+      echo "wait new cluster: every reachable node is empty; waiting for ${missing_text// /, } before ${expected[0]} bootstraps"
+    elif [[ $self_name == "${expected[0]}" ]]; then
+      echo "bootstrap new cluster: all ${#expected[@]} nodes are reachable and empty; ${expected[0]} initializes and bootstraps"
+    else
+      echo "wait new cluster: all ${#expected[@]} nodes are empty; waiting for ${expected[0]} to bootstrap"
+    fi
+    return 0
+  fi
+
+  # The cluster is the UUID that a strict majority of the data-holding nodes carry.
+  local majority="" count best_count=0 tie=0 total=${#data[@]} positions=""
+  declare -A votes=()
+  for line in "${data[@]}"; do
+    uuid=$(field "$line" uuid)
+    votes[$uuid]=$((${votes[$uuid]:-0} + 1))
+    positions+="$(field "$line" name)=$uuid:$(field "$line" seqno)"
+    if [[ $(field "$line" safe) == 1 ]]; then positions+="(safe)"; fi
+    positions+=" "
+  done
+  positions=${positions% }
+  for uuid in "${!votes[@]}"; do
+    count=${votes[$uuid]}
+    if ((count > best_count)); then
+      majority=$uuid best_count=$count tie=0
+    elif ((count == best_count)); then
+      tie=1
+    fi
+  done
+  if ((tie == 1 || best_count * 2 <= total)); then
+    echo "wait the nodes disagree on the cluster UUID ($positions); a human must decide: $(override_hint "<pod>")"
+    return 0
+  fi
+  if [[ $self_empty != 1 && $self_uuid != "$majority" ]]; then
+    echo "refuse the local data belongs to cluster $self_uuid, but the other nodes belong to $majority ($positions); this node will never bootstrap or merge it. Move the data away or delete the volume of $self_name to join as a new node"
+    return 0
+  fi
+
+  local best="" best_key="" key
+  for line in "${data[@]}"; do
+    [[ $(field "$line" uuid) == "$majority" ]] || continue
+    key=$(rank_key "$line")
+    if [[ -z $best || $key > "$best_key" ]]; then
+      best=$line best_key=$key
+    fi
+  done
+  local best_name
+  best_name=$(field "$best" name)
+  local best_pos
+  best_pos="$majority:$(field "$best" seqno)"
+
+  if ((${#missing[@]} == 0)); then
+    if [[ $best_name == "$self_name" ]]; then
+      echo "bootstrap this node has the most advanced position $best_pos of all ${#expected[@]} nodes ($positions)"
+    else
+      echo "wait $best_name has the most advanced position $best_pos of all ${#expected[@]} nodes ($positions) and bootstraps; waiting for it"
+    fi
+    return 0
+  fi
+
+  # Not every node answered: only the last node out of a graceful shutdown is known to be ahead.
+  if [[ $(field "$best" safe) == 1 ]]; then
+    if [[ $best_name == "$self_name" ]]; then
+      echo "bootstrap this node left the cluster last in a graceful shutdown (safe_to_bootstrap: 1, position $best_pos), so ${missing_text// /, } cannot be ahead of it ($positions)"
+    else
+      echo "wait $best_name left the cluster last (safe_to_bootstrap: 1) and bootstraps; waiting for it ($positions)"
+    fi
+    return 0
+  fi
+  echo "wait full-cluster restart: no Primary component and ${missing_text// /, } not reachable, which may hold writes no reachable node has (known: $positions). Waiting for every node; to bootstrap from $best_name anyway, accepting the loss of anything only the missing nodes had: $(override_hint "$best_name")"
+}
+
+override_hint() {
+  printf 'kubectl exec -n %s %s -c mariadb -- touch %s' "${POD_NAMESPACE:-<namespace>}" "$1" "$FORCE_BOOTSTRAP_FILE"
+}
+
+# --- this node's position ---------------------------------------------------------------
+
+# Sets POS_UUID, POS_SEQNO, POS_SAFE, POS_EMPTY from grastate.dat, running
+# `mariadbd --wsrep-recover` when the seqno was not saved (after a crash).
+find_position() {
+  POS_EMPTY=0
+  if data_is_empty; then
+    POS_EMPTY=1 POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0
+    log "position: the data directory is empty"
+    return 0
+  fi
+  read_grastate
+  POS_UUID=$GRA_UUID POS_SEQNO=$GRA_SEQNO POS_SAFE=$GRA_SAFE
+  if [[ $POS_SEQNO == -1 ]]; then
+    local recovered
+    recovered=$(recover_position) || die "mariadbd --wsrep-recover failed; see $GALERA_RUNTIME_DIR/wsrep-recover.log above"
+    POS_UUID=${recovered%%:*}
+    POS_SEQNO=${recovered#*:}
+    log "position: recovered $POS_UUID:$POS_SEQNO with --wsrep-recover (grastate.dat had seqno -1, unclean stop)"
+  else
+    log "position: $POS_UUID:$POS_SEQNO from grastate.dat (safe_to_bootstrap: $POS_SAFE)"
+  fi
+}
+
+# Prints uuid:seqno as recovered from the storage engine.
+recover_position() {
+  local logfile="$GALERA_RUNTIME_DIR/wsrep-recover.log" line pos
+  rm -f "$logfile"
+  if ! mariadbd --defaults-file="$MY_CNF" --wsrep-recover --log-error="$logfile" >/dev/null 2>&1; then
+    cat "$logfile" >&2 2>/dev/null || true
+    return 1
+  fi
+  line=$(grep 'WSREP: Recovered position:' "$logfile" | tail -n 1) || { cat "$logfile" >&2; return 1; }
+  pos=${line##*Recovered position: }
+  pos=${pos%%,*} # MariaDB may append ",<gtid>"
+  pos=${pos// /}
+  [[ $pos =~ ^[0-9a-f-]{36}:-?[0-9]+$ ]] || return 1
+  printf '%s\n' "$pos"
+}
+
+my_state_line() {
+  printf 'phase=waiting uuid=%s seqno=%s safe=%s empty=%s' "$POS_UUID" "$POS_SEQNO" "$POS_SAFE" "$POS_EMPTY"
+}
+
+# --- the peer state endpoint -----------------------------------------------------------
+
+start_state_server() {
+  socat -T5 "TCP-LISTEN:$GALERA_STATE_PORT,reuseaddr,fork" \
+    EXEC:"bash $GALERA_CONFIG_DIR/galera-state.sh",nofork 2>/dev/null &
+  STATE_SERVER_PID=$!
+}
+
+collect_states() {
+  local host
+  while IFS= read -r host; do
+    [[ $(pod_of_host "$host") == "$POD_NAME" ]] && continue
+    query_peer "$host"
+  done < <(peer_hosts)
+}
+
+expected_names() {
+  local host names=()
+  while IFS= read -r host; do names+=("$(pod_of_host "$host")"); done < <(peer_hosts)
+  local IFS=,
+  printf '%s\n' "${names[*]}"
+}
+
+# --- the wait loop -----------------------------------------------------------------------
+
+# Sets ACTION and REASON once this node may start mariadbd; logs why it waits meanwhile.
+elect() {
+  local decision last_reason="" last_log=0 now expected
+  expected=$(expected_names)
+  publish_state "$(my_state_line)"
+  while ((STOPPING == 0)); do
+    heartbeat
+    if [[ -f $FORCE_BOOTSTRAP_FILE ]] && handle_override; then
+      return 0
+    fi
+    decision=$({ printf 'v1 name=%s %s\n' "$POD_NAME" "$(my_state_line)"; collect_states; } | decide "$expected")
+    ACTION=${decision%% *}
+    REASON=${decision#* }
+    case $ACTION in
+      join | bootstrap)
+        log "decision: $ACTION: $REASON"
+        return 0
+        ;;
+      refuse)
+        refuse_forever
+        ;;
+    esac
+    now=$SECONDS
+    if [[ $REASON != "$last_reason" ]] || ((now - last_log >= GALERA_WAIT_LOG_SECONDS)); then
+      log "decision: wait: $REASON"
+      last_reason=$REASON last_log=$now
+    fi
+    sleep "$GALERA_POLL_SECONDS"
+  done
+  return 1
+}
+
+# Data of another cluster is never merged or bootstrapped: stay up, say why, and keep answering
+# peers (so they know this node holds nothing of their cluster) until a human moves the data.
+refuse_forever() {
+  publish_state "phase=refused uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=0"
+  while ((STOPPING == 0)); do
+    heartbeat
+    log "ERROR: decision: refuse: $REASON"
+    sleep "$GALERA_WAIT_LOG_SECONDS" &
+    wait $! || true
+  done
+  exit 1
+}
+
+# The human override: bootstrap from this node's data whatever the others hold.
+handle_override() {
+  rm -f "$FORCE_BOOTSTRAP_FILE" # consumed before acting, so it can never fire twice
+  local p
+  while IFS= read -r p; do
+    if [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]]; then
+      log "override ignored: $(field "$p" name) is already Primary; $FORCE_BOOTSTRAP_FILE removed, joining instead"
+      return 1
+    fi
+  done < <(collect_states)
+  if ((POS_EMPTY == 1)); then
+    log "override ignored: this node has no data to bootstrap from; $FORCE_BOOTSTRAP_FILE removed"
+    return 1
+  fi
+  ACTION=bootstrap
+  REASON="forced by $FORCE_BOOTSTRAP_FILE (human override) from local position $POS_UUID:$POS_SEQNO; writes only other nodes had are lost"
+  log "decision: bootstrap: $REASON"
+  return 0
+}
+
+# --- running mariadbd ----------------------------------------------------------------------
+
+# Creates the system tables and the accounts of the Secret, once, on the first bootstrap.
+initialize_datadir() {
+  log "initializing a new data directory and the accounts from Secret '$GALERA_SECRET_NAME'"
+  touch "$GALERA_DATA_DIR/.galera-init-incomplete"
+  find "$GALERA_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name .galera-init-incomplete ! -name 'lost+found' -exec rm -rf {} +
+  mariadb-install-db --defaults-file="$MY_CNF" --auth-root-authentication-method=socket \
+    --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null 2>"$GALERA_RUNTIME_DIR/install-db.log" ||
+    { cat "$GALERA_RUNTIME_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
+  mariadbd --defaults-file="$MY_CNF" --wsrep-on=OFF --skip-networking --log-error="$GALERA_RUNTIME_DIR/init-server.log" &
+  local pid=$! i
+  for ((i = 0; i < 60; i++)); do
+    local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/init-server.log" >&2; die "the initialization server exited"; }
+    sleep 1
+  done
+  accounts_sql | local_sql || die "creating the accounts failed"
+  local_sql -e 'SHUTDOWN' || kill "$pid"
+  wait "$pid" || true
+  rm -f "$GALERA_DATA_DIR/.galera-init-incomplete"
+  log "accounts created: root@%, ${GALERA_APP_USER:-app}@% (database ${GALERA_APP_DATABASE:-app}), sst@localhost, monitor@%"
+}
+
+accounts_sql() {
+  local app=${GALERA_APP_USER:-app} db=${GALERA_APP_DATABASE:-app}
+  cat <<SQL
+SET SQL_LOG_BIN=0;
+CREATE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$(secret root-password)");
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+CREATE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$(secret sst-password)");
+GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost';
+CREATE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$(secret monitor-password)");
+GRANT USAGE ON *.* TO 'monitor'@'%';
+CREATE DATABASE IF NOT EXISTS \`$db\`;
+CREATE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$(secret app-password)");
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
+FLUSH PRIVILEGES;
+SQL
+}
+
+run_mariadbd() {
+  local args=(--defaults-file="$MY_CNF")
+  if [[ $ACTION == bootstrap ]]; then
+    if data_is_empty || [[ -f $GALERA_DATA_DIR/.galera-init-incomplete ]]; then
+      initialize_datadir
+    else
+      set_safe_to_bootstrap
+      args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
+    fi
+    args+=(--wsrep-new-cluster)
+  elif ((POS_EMPTY == 0)) && [[ $POS_UUID != "$ZERO_UUID" ]]; then
+    args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
+  fi
+  publish_state "phase=running role=$ACTION uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=$POS_EMPTY"
+  log "starting mariadbd ($ACTION)"
+  mariadbd "${args[@]}" &
+  MARIADBD_PID=$!
+  local rc=0
+  wait "$MARIADBD_PID" || rc=$?
+  # A trapped SIGTERM interrupts wait; wait again for the graceful shutdown to finish.
+  while kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    wait "$MARIADBD_PID" || rc=$?
+  done
+  log "mariadbd exited with status $rc"
+  return "$rc"
+}
+
+on_term() {
+  STOPPING=1
+  if [[ -n $MARIADBD_PID ]] && kill -0 "$MARIADBD_PID" 2>/dev/null; then
+    log "SIGTERM: shutting mariadbd down gracefully"
+    kill -TERM "$MARIADBD_PID"
+  fi
+}
+
+cleanup() {
+  [[ -n $STATE_SERVER_PID ]] && kill "$STATE_SERVER_PID" 2>/dev/null
+  return 0
+}
+
+main() {
+  [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (galera-init.sh) did not run"
+  trap on_term TERM INT
+  trap cleanup EXIT
+  rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
+  find_position
+  start_state_server
+  if ! elect; then
+    log "stopped while waiting"
+    exit 0
+  fi
+  local rc=0
+  run_mariadbd || rc=$?
+  exit "$rc"
+}
+
+if [[ ${1:-} == decide ]]; then
+  decide "$2"
+else
+  main "$@"
+fi

@@ -1,1 +1,34 @@
 #!/usr/bin/env bash
+# Serves this node's state line to a peer (run by socat for each connection on the state port).
+# Before mariadbd runs it is the position the start script published; while mariadbd runs it
+# is the live view of the server, so peers see whether a Primary component exists.
+set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=galera-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+
+live_state() {
+  local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0
+  status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 1
+  while read -r name value; do
+    case $name in
+      wsrep_cluster_status) [[ $value == Primary ]] && primary=1 ;;
+      wsrep_cluster_state_uuid) uuid=$value ;;
+      wsrep_last_committed) seqno=$value ;;
+      wsrep_local_state) state=$value ;;
+    esac
+  done <<<"$status"
+  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s\n' "$POD_NAME" "$primary" "$uuid" "$seqno" "$state"
+}
+
+main() {
+  local line
+  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line="v1 name=$POD_NAME phase=unknown"
+  if [[ $(field "$line" phase) == running ]]; then
+    # mariadbd may still be receiving a state transfer; then the published line stands.
+    live_state && return 0
+    line=${line/phase=running/phase=starting}
+  fi
+  printf '%s\n' "$line"
+}
+
+main "$@"
