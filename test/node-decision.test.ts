@@ -1,0 +1,146 @@
+import { execFileSync } from 'child_process';
+import { join } from 'path';
+
+// The election of galera-start.sh, driven directly: state lines in (this node first, then the
+// peers that answered), "ACTION reason" out. The cluster tests run the same code for real.
+const START = join(__dirname, '..', 'scripts', 'node', 'galera-start.sh');
+const EXPECTED = 'galera-0,galera-1,galera-2';
+const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
+const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
+const ZERO = '00000000-0000-0000-0000-000000000000';
+
+interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string }
+
+function line(name: string, n: Node): string {
+  const phase = n.phase ?? 'waiting';
+  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4`;
+  const role = n.role ? ` role=${n.role}` : '';
+  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0}`;
+}
+
+/** Runs the decision as pod `self`, with the given peers answering (absent = unreachable). */
+function decide(self: string, nodes: Record<string, Node>, expected = EXPECTED): { action: string; reason: string } {
+  const input = [line(self, nodes[self]), ...Object.entries(nodes).filter(([n]) => n !== self).map(([n, s]) => line(n, s))].join('\n') + '\n';
+  const out = execFileSync('bash', [START, 'decide', expected], {
+    input, encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
+  }).trim();
+  const [action, ...rest] = out.split(' ');
+  return { action, reason: rest.join(' ') };
+}
+
+describe('first bootstrap', () => {
+  test('all nodes empty and reachable: only galera-0 bootstraps', () => {
+    // GIVEN three empty nodes
+    const nodes = { 'galera-0': { empty: 1 as const }, 'galera-1': { empty: 1 as const }, 'galera-2': { empty: 1 as const } };
+    // WHEN each decides / THEN exactly one bootstraps
+    expect(decide('galera-0', nodes).action).toBe('bootstrap');
+    expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('waiting for galera-0 to bootstrap') });
+    expect(decide('galera-2', nodes).action).toBe('wait');
+  });
+
+  test('an empty node does not bootstrap while a peer is unreachable', () => {
+    const result = decide('galera-0', { 'galera-0': { empty: 1 }, 'galera-1': { empty: 1 } });
+    expect(result.action).toBe('wait');
+    expect(result.reason).toContain('waiting for galera-2');
+  });
+});
+
+describe('a running cluster', () => {
+  test('a node with data of the same cluster joins the Primary component', () => {
+    const result = decide('galera-1', { 'galera-1': { seqno: 5 }, 'galera-0': { phase: 'running', primary: 1, seqno: 90 } });
+    expect(result.action).toBe('join');
+    expect(result.reason).toContain(`joining from local position ${X}:5`);
+  });
+
+  test('a wiped node joins by SST and never bootstraps, pod 0 included', () => {
+    const result = decide('galera-0', { 'galera-0': { empty: 1 }, 'galera-2': { phase: 'running', primary: 1 } });
+    expect(result.action).toBe('join');
+    expect(result.reason).toContain('full state transfer');
+  });
+
+  test('a non-Primary peer is not a cluster to join', () => {
+    const result = decide('galera-1', { 'galera-1': { seqno: 5 }, 'galera-0': { phase: 'running', primary: 0 } });
+    expect(result.action).not.toBe('join');
+  });
+
+  test('data of another cluster is refused, never merged', () => {
+    const result = decide('galera-2', { 'galera-2': { uuid: Y, seqno: 500 }, 'galera-0': { phase: 'running', primary: 1, uuid: X } });
+    expect(result.action).toBe('refuse');
+    expect(result.reason).toContain(`belongs to cluster ${Y}`);
+  });
+
+  test('a starting peer is waited for', () => {
+    const result = decide('galera-1', { 'galera-1': { seqno: 5 }, 'galera-0': { phase: 'starting', role: 'bootstrap' }, 'galera-2': { seqno: 5 } });
+    expect(result).toEqual({ action: 'wait', reason: expect.stringContaining('galera-0 is starting (bootstrap)') });
+  });
+});
+
+describe('full crash, every node reachable', () => {
+  const nodes = { 'galera-0': { seqno: 40 }, 'galera-1': { seqno: 42 }, 'galera-2': { seqno: 41 } };
+  test('the most advanced node bootstraps, whatever its ordinal', () => {
+    expect(decide('galera-1', nodes).action).toBe('bootstrap');
+    expect(decide('galera-0', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining(`galera-1 has the most advanced position ${X}:42`) });
+    expect(decide('galera-2', nodes).action).toBe('wait');
+  });
+
+  test('equal positions: the safe_to_bootstrap node wins, then the lowest ordinal', () => {
+    const safe = { 'galera-0': { seqno: 7 }, 'galera-1': { seqno: 7 }, 'galera-2': { seqno: 7, safe: 1 as const } };
+    expect(decide('galera-2', safe).action).toBe('bootstrap');
+    expect(decide('galera-0', safe).action).toBe('wait');
+    const equal = { 'galera-0': { seqno: 7 }, 'galera-1': { seqno: 7 }, 'galera-2': { seqno: 7 } };
+    expect(decide('galera-0', equal).action).toBe('bootstrap');
+    expect(decide('galera-1', equal).action).toBe('wait');
+  });
+
+  test('an empty node waits for the nodes with data', () => {
+    const mixed = { 'galera-0': { empty: 1 as const }, 'galera-1': { seqno: 3 }, 'galera-2': { seqno: 4 } };
+    expect(decide('galera-0', mixed).action).toBe('wait');
+    expect(decide('galera-2', mixed).action).toBe('bootstrap');
+  });
+
+  test('a foreign node is never chosen even with the highest seqno; the others elect among themselves', () => {
+    const nodes2 = { 'galera-0': { seqno: 10 }, 'galera-1': { seqno: 12 }, 'galera-2': { uuid: Y, seqno: 9999 } };
+    expect(decide('galera-2', nodes2).action).toBe('refuse');
+    expect(decide('galera-1', nodes2).action).toBe('bootstrap');
+    // once the foreign node has refused it still answers, so the others are not missing anything
+    const refused = { ...nodes2, 'galera-2': { phase: 'refused', uuid: Y, seqno: 9999 } };
+    expect(decide('galera-1', refused).action).toBe('bootstrap');
+    expect(decide('galera-0', refused).action).toBe('wait');
+  });
+
+  test('no majority UUID: wait for a human', () => {
+    const split = { 'galera-0': { seqno: 10 }, 'galera-1': { uuid: Y, seqno: 12 }, 'galera-2': { empty: 1 as const } };
+    const result = decide('galera-0', split);
+    expect(result.action).toBe('wait');
+    expect(result.reason).toContain('disagree on the cluster UUID');
+  });
+});
+
+describe('full stop or crash with a node missing', () => {
+  test('after a crash nobody bootstraps; the wait names the missing node and the override', () => {
+    const nodes = { 'galera-0': { seqno: 40 }, 'galera-1': { seqno: 42 } };
+    for (const self of ['galera-0', 'galera-1']) {
+      const result = decide(self, nodes);
+      expect(result.action).toBe('wait');
+      expect(result.reason).toContain('galera-2 not reachable');
+      expect(result.reason).toContain('kubectl exec -n db galera-1 -c mariadb -- touch /var/lib/mysql/galera-force-bootstrap');
+    }
+  });
+
+  test('the last node out of a graceful stop bootstraps without the missing node', () => {
+    const nodes = { 'galera-0': { seqno: 40 }, 'galera-2': { seqno: 44, safe: 1 as const } };
+    expect(decide('galera-2', nodes)).toEqual({ action: 'bootstrap', reason: expect.stringContaining('left the cluster last') });
+    expect(decide('galera-0', nodes).action).toBe('wait');
+  });
+
+  test('nodes that left early cannot bootstrap when the last one out is missing', () => {
+    const nodes = { 'galera-0': { seqno: 40 }, 'galera-1': { seqno: 41 } };
+    expect(decide('galera-1', nodes).action).toBe('wait');
+  });
+
+  test('a scaled-up cluster counts every configured node', () => {
+    const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
+    const nodes = { 'galera-0': { seqno: 1 }, 'galera-1': { seqno: 1 }, 'galera-2': { seqno: 1 } };
+    expect(decide('galera-0', nodes, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+  });
+});
