@@ -1,4 +1,4 @@
-import { Chart, ChartProps } from 'cdk8s';
+import { Chart, ChartProps, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { GaleraCluster, GaleraClusterProps } from './galera-cluster';
@@ -38,7 +38,9 @@ export class GaleraProxySqlChart extends Chart {
     super(scope, id, { ...props, namespace, disableResourceNameHashes: true });
 
     if (props.createNamespace ?? true) {
-      new k8s.KubeNamespace(this, 'namespace', { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'galera-proxysql' } } });
+      const ns = new k8s.KubeNamespace(this, 'namespace', { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'galera-proxysql' } } });
+      // A Namespace is cluster-scoped; the chart's namespace would otherwise be stamped on it too.
+      if (ns.metadata.namespace !== undefined) ns.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     }
     this.storage = new Storage(this, 'storage', props.storage);
     this.galera = new GaleraCluster(this, 'galera', { ...props.galera, namespace, storageClassName: this.storage.className });

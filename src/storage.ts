@@ -1,3 +1,4 @@
+import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { Checker } from './validation';
@@ -77,5 +78,9 @@ export class Storage extends Construct {
       volumeBindingMode: spec.waitForFirstConsumer ? 'WaitForFirstConsumer' : 'Immediate',
       allowVolumeExpansion: spec.allowVolumeExpansion,
     });
+    // A StorageClass is cluster-scoped; a namespaced chart gives every object its namespace.
+    if (this.storageClass.metadata.namespace !== undefined) {
+      ApiObject.of(this.storageClass).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
+    }
   }
 }
