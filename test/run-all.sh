@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one command that runs every test (`npm test`): installs what the tests need (Debian
+# packages, npm dependencies), then runs the unit suite (synth, schema, bad input, scripts,
+# ProxySQL configuration) and the cluster suite (real MariaDB Galera nodes in network
+# namespaces; needs root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc)
+
+log() { printf '== %s\n' "$*"; }
+
+install_debian_packages() {
+  local missing=() pkg
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  # The packaged server must not start on its own: the tests run their own mariadbd processes.
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_debian_packages
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  log "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+log "shellcheck"
+mapfile -t scripts < <(git ls-files '*.sh')
+shellcheck -x "${scripts[@]}"
+log "type check"
+npx tsc --noEmit -p .
+log "dist/ matches the code (npm run synth)"
+npm run -s synth >/dev/null
+git diff --exit-code --stat -- dist/ || { echo "dist/ is stale: run npm run synth and commit it"; exit 1; }
+
+log "unit tests"
+npx jest --selectProjects unit --ci
+log "cluster tests (real Galera nodes in network namespaces)"
+npx jest --selectProjects cluster --ci --runInBand
