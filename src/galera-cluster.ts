@@ -12,6 +12,20 @@ export const ANTI_AFFINITY_MODES: readonly AntiAffinityMode[] = ['preferred', 'r
 export type DataAccessMode = 'ReadWriteOnce' | 'ReadWriteOncePod';
 export const DATA_ACCESS_MODES: readonly DataAccessMode[] = ['ReadWriteOnce', 'ReadWriteOncePod'];
 
+/**
+ * How fast Galera evicts a member that stopped answering. Until the survivors evict it, every
+ * write in the cluster waits, so this bounds the write stall after a pod crashes; shorter
+ * timeouts also evict members on a slow or lossy network more readily.
+ */
+export type FailureDetection = 'galera-default' | 'balanced' | 'fast';
+export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-default', 'balanced', 'fast'];
+export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {
+  // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
+  'galera-default': {},
+  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
+  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
+};
+
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
 export const PULL_POLICIES: readonly PullPolicy[] = ['Always', 'IfNotPresent', 'Never'];
 
@@ -64,7 +78,9 @@ export interface GaleraClusterProps {
   readonly maxConnections?: number;
   /** Extra lines appended to the `[mysqld]` section of the server configuration. @default - none */
   readonly extraMyCnf?: string[];
-  /** Galera provider options, merged over the defaults (keys such as 'gcache.size'). @default - see DEFAULT_PROVIDER_OPTIONS */
+  /** Failure detector timeouts (see FAILURE_DETECTION_OPTIONS). @default 'balanced' */
+  readonly failureDetection?: FailureDetection;
+  /** Galera provider options, merged over the defaults and failureDetection (keys such as 'gcache.size'). @default - see DEFAULT_PROVIDER_OPTIONS */
   readonly providerOptions?: Record<string, string>;
   /** Name of the Secret holding the passwords (keys in SECRET_KEYS). @default '<name>-credentials' */
   readonly secretName?: string;
@@ -156,7 +172,11 @@ export class GaleraCluster extends Construct {
     this.podDnsNames = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}.${this.name}.${this.namespace}.svc.${domain}`);
     const metadata = (name: string) => ({ name, namespace: this.namespace, labels });
 
-    const providerOptions = { ...DEFAULT_PROVIDER_OPTIONS, ...(props.providerOptions ?? {}) };
+    const providerOptions = {
+      ...DEFAULT_PROVIDER_OPTIONS,
+      ...FAILURE_DETECTION_OPTIONS[props.failureDetection ?? 'balanced'],
+      ...(props.providerOptions ?? {}),
+    };
     const configData: Record<string, string> = {
       'my.cnf': renderMyCnf({
         clusterName: this.name,
@@ -406,6 +426,7 @@ function validate(props: GaleraClusterProps): void {
   c.check(!['root', 'sst', 'monitor', 'mysql', 'mariadb.sys'].includes(props.appUser ?? 'app'), `appUser must not be one of the reserved accounts root, sst, monitor, mysql, mariadb.sys, got '${props.appUser}'`);
   c.pattern('appDatabase', props.appDatabase, /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, 'a database name of letters, digits and _ (at most 64 characters)');
   c.oneOf('antiAffinity', props.antiAffinity, ANTI_AFFINITY_MODES);
+  c.oneOf('failureDetection', props.failureDetection, FAILURE_DETECTION_MODES);
   if (props.topologySpread) c.integer('topologySpread.maxSkew', props.topologySpread.maxSkew, 1, 100);
   c.integer('sstSecondsPerGi', props.sstSecondsPerGi, 1, 3600);
   c.pattern('clusterDomain', props.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local');

@@ -14,7 +14,7 @@ const ALLOWED: Record<string, readonly string[] | 'scalar'> = {
   storage: ['preset', 'existingClassName', 'className', 'reclaimPolicy'],
   galera: [
     'name', 'replicas', 'allowUnsafeReplicaCount', 'image', 'imagePullPolicy', 'storageSize', 'accessMode', 'resources',
-    'innodbBufferPoolSize', 'maxConnections', 'extraMyCnf', 'providerOptions', 'secretName', 'appUser', 'appDatabase',
+    'innodbBufferPoolSize', 'maxConnections', 'extraMyCnf', 'failureDetection', 'providerOptions', 'secretName', 'appUser', 'appDatabase',
     'antiAffinity', 'topologySpread', 'readyWhenDonor', 'sstSecondsPerGi', 'clusterDomain', 'terminationGracePeriodSeconds',
   ],
   proxysql: 'object',
@@ -81,9 +81,16 @@ export function loadValues(proxysqlKeys: readonly string[], env: NodeJS.ProcessE
     if (explicit) throw new ValidationError(`values file ${path}`, [`${VALUES_ENV} names a file that does not exist`]);
     return {};
   }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    // e.g. a directory: say so rather than calling it invalid YAML.
+    throw new ValidationError(`values file ${path}`, [`${explicit ? `${VALUES_ENV} names` : 'is'} a path that cannot be read as a YAML file: ${(e as Error).message}`]);
+  }
   let doc: unknown;
   try {
-    doc = yaml.load(readFileSync(path, 'utf8'), { filename: path });
+    doc = yaml.load(text, { filename: path });
   } catch (e) {
     throw new ValidationError(`values file ${path}`, [`is not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
   }
