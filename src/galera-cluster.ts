@@ -392,6 +392,30 @@ export function renderMyCnf(c: MyCnfInput): string {
   ].join('\n');
 }
 
+/** Seconds of an ISO 8601 duration as Galera writes them (PT5S, PT0.5S, PT1M30S); NaN otherwise. */
+function durationSeconds(value: string): number {
+  const m = /^PT(?:([0-9.]+)H)?(?:([0-9.]+)M)?(?:([0-9.]+)S)?$/.exec(value);
+  if (!m || value === 'PT') return NaN;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+/** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout. */
+function checkFailureDetector(c: Checker, options: Record<string, string>): void {
+  const order = ['evs.keepalive_period', 'evs.inactive_check_period', 'evs.suspect_timeout', 'evs.inactive_timeout'];
+  const seconds: Record<string, number> = {};
+  for (const key of order) {
+    if (options[key] === undefined) continue;
+    seconds[key] = durationSeconds(options[key]);
+    c.check(!Number.isNaN(seconds[key]), `providerOptions['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${JSON.stringify(options[key])}`);
+  }
+  for (let i = 0; i + 1 < order.length; i++) {
+    const [a, b] = [order[i], order[i + 1]];
+    if (seconds[a] > seconds[b]) {
+      c.add(`providerOptions: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
+    }
+  }
+}
+
 function validate(props: GaleraClusterProps): void {
   const c = new Checker(`GaleraCluster '${props.name ?? 'galera'}'`);
   c.dnsLabel('name', props.name, 40);
@@ -421,6 +445,7 @@ function validate(props: GaleraClusterProps): void {
     c.check(/^[a-z_]+(\.[a-z_]+)+$/.test(k), `providerOptions key must look like 'evs.suspect_timeout', got ${JSON.stringify(k)}`);
     c.check(typeof v === 'string' && v.length > 0 && !/[;"\n]/.test(v), `providerOptions['${k}'] must be a non-empty string without ';', '"' or newlines, got ${JSON.stringify(v)}`);
   }
+  checkFailureDetector(c, { ...FAILURE_DETECTION_OPTIONS[props.failureDetection ?? 'balanced'], ...(props.providerOptions ?? {}) });
   if (props.secretName !== undefined) c.dnsLabel('secretName', props.secretName, 253);
   c.pattern('appUser', props.appUser, /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/, 'a MariaDB user name of letters, digits and _ (at most 32 characters)');
   c.check(!['root', 'sst', 'monitor', 'mysql', 'mariadb.sys'].includes(props.appUser ?? 'app'), `appUser must not be one of the reserved accounts root, sst, monitor, mysql, mariadb.sys, got '${props.appUser}'`);

@@ -65,7 +65,7 @@ test('customized GaleraCluster matches the snapshot', () => {
   const { manifests } = synth({
     name: 'orders', namespace: 'shop', replicas: 5, storageSize: '50Gi', storageClassName: 'fast-ssd', accessMode: 'ReadWriteOncePod',
     resources: { cpuRequest: '2', cpuLimit: '4', memoryRequest: '4Gi', memoryLimit: '8Gi' }, innodbBufferPoolSize: '4G', maxConnections: 1000,
-    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT10S' }, secretName: 'orders-secrets',
+    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' }, secretName: 'orders-secrets',
     appUser: 'orders', appDatabase: 'orders', antiAffinity: 'required', topologySpread: { required: true }, readyWhenDonor: true,
     sstSecondsPerGi: 30, clusterDomain: 'example.internal', terminationGracePeriodSeconds: 300, imagePullPolicy: 'Always',
   });
@@ -400,7 +400,7 @@ describe('ConfigMap', () => {
 
   test('my.cnf names the cluster, every peer and the merged provider options', () => {
     // GIVEN / WHEN
-    const { configMap, cluster } = synth({ name: 'orders', providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT10S' } });
+    const { configMap, cluster } = synth({ name: 'orders', providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' } });
 
     // THEN
     const cnf: string = configMap.data['my.cnf'];
@@ -412,7 +412,8 @@ describe('ConfigMap', () => {
     expect(lines).toContain('innodb_autoinc_lock_mode=2');
     const options = lines.find((l) => l.startsWith('wsrep_provider_options='))!;
     // User options override the defaults; the other defaults stay.
-    expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT10S"');
+    expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT4S;'
+      + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S"');
   });
 
   test('extraMyCnf lines land in the [mysqld] section', () => {
@@ -552,5 +553,28 @@ describe('resources', () => {
     // THEN
     expect(mariadb.resources).toEqual({ requests: { cpu: '2', memory: '4Gi' }, limits: { cpu: '4', memory: '8Gi' } });
     expect(init.resources.limits.memory).toBe('8Gi');
+  });
+});
+
+describe('failure detector options', () => {
+  test('a suspect timeout longer than the inactive timeout is rejected, naming both options', () => {
+    // GIVEN a chart / WHEN only evs.suspect_timeout is raised past the balanced inactive timeout
+    const chart = Testing.chart();
+    // THEN synthesis stops with an error naming the fields and the allowed presets
+    expect(() => new GaleraCluster(chart, 'g', { providerOptions: { 'evs.suspect_timeout': 'PT10S' } }))
+      .toThrow(/evs\.suspect_timeout \(PT10S\) must not exceed evs\.inactive_timeout \(PT6S\).*'galera-default', 'balanced' or 'fast'/);
+  });
+
+  test('an unknown failureDetection preset is rejected with the allowed values', () => {
+    const chart = Testing.chart();
+    expect(() => new GaleraCluster(chart, 'g', { failureDetection: 'instant' as any }))
+      .toThrow("failureDetection must be one of 'galera-default', 'balanced', 'fast', got \"instant\"");
+  });
+
+  test('fast preset renders the measured fast timeouts', () => {
+    const chart = Testing.chart();
+    new GaleraCluster(chart, 'g', { failureDetection: 'fast' });
+    const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
+    expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S');
   });
 });
