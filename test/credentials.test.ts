@@ -10,13 +10,13 @@ const ROOT = join(__dirname, '..');
 const SECRET_FILE_KEYS: string[] = Object.values(SECRET_KEYS);
 
 /**
- * The only words containing "password" allowed in the manifests: the names of the Secret's keys
- * (the files the pods read) and environment variable names that point at such a file.
+ * Names of settings that hold a password or credentials: admin_password, --password,
+ * MYSQL_PWD, admin_credentials, wsrep_sst_auth, "password": ...
  */
-const ALLOWED_PASSWORD_TOKENS = [...SECRET_FILE_KEYS];
-const SECRET_FILE_ENV_NAME = /^[A-Z0-9_]*PASSWORD[A-Z0-9_]*_(FILE|PATH)$/;
-const PASSWORD_WORD = /[A-Za-z0-9_.-]*(passw(or)?d|passwd)[A-Za-z0-9_.-]*/gi;
+const PASSWORD_NAME = /[A-Za-z0-9_.-]*(passw(or)?d|passwd|pwd|credentials|sst_auth)[A-Za-z0-9_.-]*/gi;
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+/** Environment variable names that point at a Secret key or file rather than carry a password. */
+const SECRET_REFERENCE_ENV_NAME = /^[A-Z0-9_]*(PASSWORD|PWD|CREDENTIALS)[A-Z0-9_]*_(FILE|PATH|KEY|DIR)$/;
 
 function synth(props: GaleraProxySqlChartProps = {}): any[] {
   return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', props));
@@ -39,25 +39,49 @@ function strings(value: unknown, path = ''): Array<{ path: string; text: string 
 }
 
 /**
- * Lines that mention a password without taking it from a Secret key. A line may name a password
- * only through an allowed token, or when it reads the value from one of the Secret's key files
- * (for example `IDENTIFIED BY $(sql_quote "$(secret root-password)")`): a literal never passes.
+ * Whether a value given to a password setting is a reference, not a password: empty, a shell
+ * expansion ($VAR, $(...)), a placeholder filled in at run time (@@NAME@@, %s, {{...}}), a
+ * Secret key name, a file path, or a variable name. For user:password values the part after
+ * the colon counts.
+ */
+function isReference(value: string): boolean {
+  if (/^[^$@%{<:/]+:./.test(value)) return isReference(value.slice(value.indexOf(':') + 1));
+  return value === '' || /^[$@%{<]/.test(value) || SECRET_FILE_KEYS.includes(value) || value.startsWith('/') || /^[A-Z][A-Z0-9_]*$/.test(value);
+}
+
+/** The value after `name = ` / `name: ` / `"name": ` at the start of rest, or undefined when rest is no assignment. */
+function assignedValue(rest: string): string | undefined {
+  // "name": x, name=x, name: x, and the default of a shell expansion ${name:-x} / ${name:=x}
+  const m = /^(?::[-=]|["']?\s*[=:])\s*(.*)$/.exec(rest);
+  if (!m) return undefined;
+  const v = m[1];
+  const quote = v[0] === '"' || v[0] === "'" ? v[0] : undefined;
+  if (quote) return v.slice(1, v.indexOf(quote, 1) < 0 ? undefined : v.indexOf(quote, 1));
+  return /^[^\s;,})\]]*/.exec(v)![0];
+}
+
+/**
+ * Places where a manifest carries a password: a literal value given to a password-like setting
+ * (admin_password="x", --password=x, "password": "x", wsrep_sst_auth=sst:x), SQL with a literal
+ * (IDENTIFIED BY 'x'), or a private key. Names alone are fine: the scripts name the Secret keys
+ * they read (root-password) and the placeholders they fill in (@@APP_PASSWORD@@).
  */
 function passwordFindings(manifests: any[]): string[] {
   const findings: string[] = [];
   for (const m of manifests) {
     for (const { path, text } of strings(m)) {
       for (const line of text.split('\n')) {
-        const words = line.match(PASSWORD_WORD) ?? [];
-        const unexplained = words.filter((w) => !ALLOWED_PASSWORD_TOKENS.includes(w) && !SECRET_FILE_ENV_NAME.test(w));
-        if (unexplained.length > 0 && !SECRET_FILE_KEYS.some((k) => line.includes(k))) findings.push(`${m.kind}/${m.metadata.name}${path}: ${line.trim()}`);
-        if (PRIVATE_KEY.test(line)) findings.push(`${m.kind}/${m.metadata.name}${path}: private key`);
-        // SQL with a literal password: IDENTIFIED BY 'x' / PASSWORD('x') (a shell expansion is not a literal).
-        if (/IDENTIFIED\s+(BY|VIA\s+\w+\s+USING)\s+'[^'$]/i.test(line)) findings.push(`${m.kind}/${m.metadata.name}${path}: ${line.trim()}`);
+        const where = `${m.kind}/${m.metadata?.name}${path}: ${line.trim()}`;
+        for (const match of line.matchAll(PASSWORD_NAME)) {
+          const value = assignedValue(line.slice(match.index! + match[0].length));
+          if (value !== undefined && !isReference(value)) findings.push(where);
+        }
+        if (/IDENTIFIED\s+(BY|VIA\s+\w+\s+USING)\s+(PASSWORD\s*\(\s*)?'[^'$]/i.test(line)) findings.push(where);
+        if (PRIVATE_KEY.test(line)) findings.push(`${m.kind}/${m.metadata?.name}${path}: private key`);
       }
     }
   }
-  return findings;
+  return [...new Set(findings)];
 }
 
 /** Tokens that look like generated secrets: long, mixed-case, with digits, of the base64 alphabets. */
@@ -108,7 +132,7 @@ describe.each([
     expect(randomLookingTokens(manifests)).toEqual([]);
   });
 
-  test('environment variables named like passwords never carry a literal value', () => {
+  test('environment variables named like passwords only point at Secret keys or files', () => {
     // GIVEN
     const env = manifests.flatMap((m) => {
       const pod = m.spec?.template?.spec;
@@ -116,12 +140,12 @@ describe.each([
     });
 
     // WHEN
-    const literal = env.filter((e: any) => /passw|pwd|secret|token/i.test(e.name) && e.value !== undefined && !e.value.startsWith('/'));
+    const offending = env.filter((e: any) => /passw|pwd|credential|token/i.test(e.name) && e.value !== undefined)
+      .filter((e: any) => !SECRET_REFERENCE_ENV_NAME.test(e.name) || !(SECRET_FILE_KEYS.includes(e.value) || e.value.startsWith('/')));
 
     // THEN
     expect(env.length).toBeGreaterThan(0);
-    // GALERA_SECRET_NAME names the Secret; it carries no secret.
-    expect(literal.filter((e: any) => e.name !== 'GALERA_SECRET_NAME')).toEqual([]);
+    expect(offending).toEqual([]);
   });
 
   test('ConfigMaps contain no password and no key named like a Secret key', () => {
@@ -142,17 +166,34 @@ describe.each([
 describe('the scanners find what they look for', () => {
   const configMap = (data: Record<string, string>) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data });
 
-  test('a literal password in a script or config is found', () => {
+  test.each([
+    ['a config setting', 'admin_variables={\n  admin_password="hunter2"\n}'],
+    ['a command-line option', 'mysql --password=hunter2 -e "SELECT 1"'],
+    ['credentials as user:password', 'admin_credentials="admin:hunter2"'],
+    ['the SST account', 'wsrep_sst_auth=sst:s3cr3t'],
+    ['a MYSQL_PWD export', 'export MYSQL_PWD=hunter2'],
+    ['JSON', '{"user": "app", "password": "hunter2"}'],
+    ['YAML', 'password: hunter2'],
+    ['a shell default', 'ROOT_PASSWORD=${ROOT_PASSWORD:-hunter2}'],
+    ['SQL', "CREATE USER 'x'@'%' IDENTIFIED BY 'hunter2';"],
+  ])('a literal password in %s is found', (_name, text) => {
     // GIVEN / WHEN / THEN
-    expect(passwordFindings([configMap({ 'proxysql.cnf': 'admin_variables={\n  admin_password="hunter2"\n}' })])).toHaveLength(1);
-    expect(passwordFindings([configMap({ 'init.sql': "CREATE USER 'x'@'%' IDENTIFIED BY 'x';" })])).toHaveLength(1);
-    expect(passwordFindings([configMap({ 'notes.txt': 'the root password is hunter2' })])).toHaveLength(1);
+    expect(passwordFindings([configMap({ 'file': text })])).toHaveLength(1);
   });
 
-  test('a password taken from a Secret key file is not a finding', () => {
+  test.each([
+    ['read from a Secret key file', 'SET mysql-monitor_password=$(sql_quote "$(secret monitor-password)")'],
+    ['a list of Secret key names', 'SECRET_KEYS=(root-password app-password)'],
+    ['a placeholder filled in at run time', 'monitor_password="@@MONITOR_PASSWORD@@"'],
+    ['user and placeholder', 'admin_credentials="admin:@@ADMIN_PASSWORD@@"'],
+    ['a printf format', "printf 'wsrep_sst_auth=%s\\n' \"$(cnf_quote \"sst:$(secret sst-password)\")\""],
+    ['SQL from a shell expansion', 'CREATE USER \'root\'@\'%\' IDENTIFIED BY $(sql_quote "$(secret root-password)");'],
+    ['names in a loop', 'for name in APP_PASSWORD MONITOR_PASSWORD ADMIN_PASSWORD; do'],
+    ['a file path', 'password_file=/etc/galera/credentials/app-password'],
+    ['a shell default naming a Secret key', '[APP_PASSWORD]=${PROXYSQL_APP_PASSWORD_KEY:-app-password}'],
+  ])('a password %s is not a finding', (_name, text) => {
     // GIVEN / WHEN / THEN
-    expect(passwordFindings([configMap({ 'start.sh': 'SET mysql-monitor_password=$(sql_quote "$(secret monitor-password)")' })])).toEqual([]);
-    expect(passwordFindings([configMap({ 'lib.sh': 'SECRET_KEYS=(root-password app-password)' })])).toEqual([]);
+    expect(passwordFindings([configMap({ 'file': text })])).toEqual([]);
   });
 
   test('a private key is found', () => {

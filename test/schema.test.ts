@@ -25,7 +25,6 @@ function modelClass(apiVersion: unknown, kind: unknown): ModelClass | undefined 
   if (typeof apiVersion !== 'string' || typeof kind !== 'string' || !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) return undefined;
   let group: Record<string, unknown>;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     group = require(`kubernetes-models/${apiVersion}`);
   } catch {
     return undefined;
