@@ -284,7 +284,7 @@ export class GaleraCluster extends Construct {
               image, imagePullPolicy,
               command: ['bash', `${GALERA_PATHS.config}/galera-init.sh`],
               env, volumeMounts: mounts, securityContext: containerSecurity,
-              resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('256Mi') }, limits: { memory: k8s.Quantity.fromString(res.memoryLimit ?? '2Gi') } },
+              resources: { requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString(res.memoryLimit ?? '2Gi') } },
             }],
             containers: [{
               name: 'mariadb',
@@ -392,6 +392,29 @@ export function renderMyCnf(c: MyCnfInput): string {
   ].join('\n');
 }
 
+/** Options of the [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
+const OWNED_OPTIONS = ['wsrep_cluster_address', 'wsrep_node_address', 'wsrep_node_name', 'wsrep_provider', 'wsrep_provider_options',
+  'wsrep_sst_auth', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_sst_method', 'wsrep_sst_receive_address', 'port', 'datadir', 'socket',
+  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode'];
+
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function quantityOrNaN(q: string): number {
+  if (/^[0-9.]+m$/.test(q)) return Number(q.slice(0, -1)) / 1000;
+  try {
+    return quantityToBytes(q);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Bytes of a my.cnf size such as 512M or 4G. */
+function bytesOfMyCnfSize(v: string): number {
+  const m = /^([0-9]+)([KMG]?)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30 } as Record<string, number>)[m[2]];
+}
+
 /** Seconds of an ISO 8601 duration as Galera writes them (PT5S, PT0.5S, PT1M30S); NaN otherwise. */
 function durationSeconds(value: string): number {
   const m = /^PT(?:([0-9.]+)H)?(?:([0-9.]+)M)?(?:([0-9.]+)S)?$/.exec(value);
@@ -430,29 +453,51 @@ function validate(props: GaleraClusterProps): void {
   c.oneOf('imagePullPolicy', props.imagePullPolicy, PULL_POLICIES);
   c.quantity('storageSize', props.storageSize);
   c.pattern('storageSize', props.storageSize, /^[0-9.]+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/, 'a storage size such as 10Gi (no millis)');
-  if (props.storageClassName !== undefined) c.dnsLabel('storageClassName', props.storageClassName, 253);
+  if (props.storageSize !== undefined && /^[0-9.]+/.test(props.storageSize) && quantityOrNaN(props.storageSize) <= 0) {
+    c.add(`storageSize must be larger than zero, got ${JSON.stringify(props.storageSize)}`);
+  }
+  c.pattern('storageClassName', props.storageClassName, DNS_SUBDOMAIN, 'a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters)');
   c.oneOf('accessMode', props.accessMode, DATA_ACCESS_MODES);
   for (const key of ['cpuRequest', 'cpuLimit', 'memoryRequest', 'memoryLimit'] as const) c.quantity(`resources.${key}`, props.resources?.[key]);
+  const memRequest = quantityOrNaN(props.resources?.memoryRequest ?? '1Gi');
+  const memLimit = quantityOrNaN(props.resources?.memoryLimit ?? '2Gi');
+  c.check(!(memRequest > memLimit), `resources.memoryRequest (${props.resources?.memoryRequest ?? '1Gi'}) must not exceed resources.memoryLimit (${props.resources?.memoryLimit ?? '2Gi'})`);
+  c.check(!(memLimit < 256 * 2 ** 20), `resources.memoryLimit must be at least 256Mi for MariaDB, got ${JSON.stringify(props.resources?.memoryLimit)}`);
+  if (props.resources?.cpuLimit !== undefined) {
+    const cpuRequest = quantityOrNaN(props.resources?.cpuRequest ?? '500m');
+    c.check(!(cpuRequest > quantityOrNaN(props.resources.cpuLimit)),
+      `resources.cpuRequest (${props.resources?.cpuRequest ?? '500m'}) must not exceed resources.cpuLimit (${props.resources.cpuLimit})`);
+  }
+  const bufferPool = bytesOfMyCnfSize(props.innodbBufferPoolSize ?? '512M');
+  c.check(!(bufferPool >= memLimit), `innodbBufferPoolSize (${props.innodbBufferPoolSize ?? '512M'}) must be smaller than resources.memoryLimit (${props.resources?.memoryLimit ?? '2Gi'}), or the server is OOM-killed`);
   c.pattern('innodbBufferPoolSize', props.innodbBufferPoolSize, /^[0-9]+[KMG]?$/, "a byte size with an optional K, M or G suffix, such as '512M' or '4G'");
   c.integer('maxConnections', props.maxConnections, 10, 100000);
   for (const [i, line] of (props.extraMyCnf ?? []).entries()) {
-    c.check(typeof line === 'string' && !/[\n\r]/.test(line) && !/^\s*\[/.test(line),
-      `extraMyCnf[${i}] must be a single 'key=value' line without a [section] header, got ${JSON.stringify(line)}`);
-    c.check(typeof line !== 'string' || !/^\s*wsrep_(cluster_address|node_address|node_name|provider|sst_auth)\b/.test(line),
-      `extraMyCnf[${i}] must not set ${String(line).split('=')[0].trim()}: the construct and the node scripts own it`);
+    if (typeof line !== 'string' || /[\n\r]/.test(line) || /^\s*[[!]/.test(line)) {
+      c.add(`extraMyCnf[${i}] must be a single 'key=value' line without a [section] header or !include, got ${JSON.stringify(line)}`);
+      continue;
+    }
+    // MariaDB reads '-' and '_' alike in option names, and accepts a loose- prefix.
+    const key = line.split('=')[0].trim().toLowerCase().replace(/-/g, '_').replace(/^loose_/, '');
+    c.check(!OWNED_OPTIONS.includes(key),
+      `extraMyCnf[${i}] must not set ${key}: the construct and the node scripts own it (owned: ${OWNED_OPTIONS.join(', ')}; use providerOptions for Galera provider options)`);
   }
   for (const [k, v] of Object.entries(props.providerOptions ?? {})) {
     c.check(/^[a-z_]+(\.[a-z_]+)+$/.test(k), `providerOptions key must look like 'evs.suspect_timeout', got ${JSON.stringify(k)}`);
     c.check(typeof v === 'string' && v.length > 0 && !/[;"\n]/.test(v), `providerOptions['${k}'] must be a non-empty string without ';', '"' or newlines, got ${JSON.stringify(v)}`);
   }
   checkFailureDetector(c, { ...FAILURE_DETECTION_OPTIONS[props.failureDetection ?? 'balanced'], ...(props.providerOptions ?? {}) });
-  if (props.secretName !== undefined) c.dnsLabel('secretName', props.secretName, 253);
+  c.pattern('secretName', props.secretName, DNS_SUBDOMAIN, 'a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters)');
   c.pattern('appUser', props.appUser, /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/, 'a MariaDB user name of letters, digits and _ (at most 32 characters)');
   c.check(!['root', 'sst', 'monitor', 'mysql', 'mariadb.sys'].includes(props.appUser ?? 'app'), `appUser must not be one of the reserved accounts root, sst, monitor, mysql, mariadb.sys, got '${props.appUser}'`);
   c.pattern('appDatabase', props.appDatabase, /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, 'a database name of letters, digits and _ (at most 64 characters)');
   c.oneOf('antiAffinity', props.antiAffinity, ANTI_AFFINITY_MODES);
   c.oneOf('failureDetection', props.failureDetection, FAILURE_DETECTION_MODES);
-  if (props.topologySpread) c.integer('topologySpread.maxSkew', props.topologySpread.maxSkew, 1, 100);
+  if (props.topologySpread) {
+    c.integer('topologySpread.maxSkew', props.topologySpread.maxSkew, 1, 100);
+    c.pattern('topologySpread.topologyKey', props.topologySpread.topologyKey, /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+      "a node label key such as 'topology.kubernetes.io/zone'");
+  }
   c.integer('sstSecondsPerGi', props.sstSecondsPerGi, 1, 3600);
   c.pattern('clusterDomain', props.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local');
   c.integer('terminationGracePeriodSeconds', props.terminationGracePeriodSeconds, 10, 3600);

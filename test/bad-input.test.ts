@@ -59,7 +59,7 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['a bad namespace', galera({ namespace: 'shop!' }), [/namespace must be /, DNS_LABEL, /got "shop!"/]],
   ['a storage size with a byte unit', galera({ storageSize: '10GB' }), [/storageSize must be /, QUANTITY, /got "10GB"/]],
   ['a storage size in millis', galera({ storageSize: '100m' }), [/storageSize must be a storage size such as 10Gi \(no millis\), got "100m"/]],
-  ['a bad StorageClass name', galera({ storageClassName: 'Fast SSD' }), [/storageClassName must be /, DNS_LABEL]],
+  ['a bad StorageClass name', galera({ storageClassName: 'Fast SSD' }), [/storageClassName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/]],
   ['a bad CPU quantity in resources', galera({ resources: { cpuRequest: 'two cores' } }), [/resources\.cpuRequest must be /, QUANTITY, /got "two cores"/]],
   ['a bad memory quantity in resources', galera({ resources: { memoryLimit: '2 GiB' } }), [/resources\.memoryLimit must be /, QUANTITY]],
   ['an unknown antiAffinity', galera({ antiAffinity: 'sometimes' as any }), [/antiAffinity must be one of 'preferred', 'required', 'none', got "sometimes"/]],
@@ -69,13 +69,13 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['a buffer pool size with a B suffix', galera({ innodbBufferPoolSize: '512MB' }), [/innodbBufferPoolSize must be a byte size with an optional K, M or G suffix/]],
   ['max_connections below 10', galera({ maxConnections: 5 }), [/maxConnections must be an integer from 10 to 100000, got 5/]],
   ['extraMyCnf with a newline', galera({ extraMyCnf: ['long_query_time=2\nwsrep_on=OFF'] }), [/extraMyCnf\[0\] must be a single 'key=value' line without a \[section\] header/]],
-  ['extraMyCnf with a [section]', galera({ extraMyCnf: ['slow_query_log=ON', '[client]'] }), [/extraMyCnf\[1\] must be a single 'key=value' line without a \[section\] header, got "\[client\]"/]],
+  ['extraMyCnf with a [section]', galera({ extraMyCnf: ['slow_query_log=ON', '[client]'] }), [/extraMyCnf\[1\] must be a single 'key=value' line without a \[section\] header or !include, got "\[client\]"/]],
   ['extraMyCnf setting wsrep_cluster_address', galera({ extraMyCnf: ['wsrep_cluster_address=gcomm://'] }), [/extraMyCnf\[0\] must not set wsrep_cluster_address: the construct and the node scripts own it/]],
   ['extraMyCnf setting wsrep_sst_auth', galera({ extraMyCnf: ['wsrep_sst_auth=root:secret'] }), [/extraMyCnf\[0\] must not set wsrep_sst_auth/]],
   ['a providerOptions key that is not an option name', galera({ providerOptions: { 'GCACHE SIZE': '1G' } }), [/providerOptions key must look like 'evs.suspect_timeout', got "GCACHE SIZE"/]],
   ['a providerOptions value that smuggles a second option', galera({ providerOptions: { 'gcache.size': '1G;pc.recovery=TRUE' } }), [/providerOptions\['gcache.size'\] must be a non-empty string without ';', '"' or newlines/]],
   ['an empty providerOptions value', galera({ providerOptions: { 'gcache.size': '' } }), [/providerOptions\['gcache.size'\] must be a non-empty string/]],
-  ['a bad Secret name', galera({ secretName: 'Galera Credentials' }), [/secretName must be /, DNS_LABEL]],
+  ['a bad Secret name', galera({ secretName: 'Galera Credentials' }), [/secretName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/]],
   ['a reserved appUser', galera({ appUser: 'root' }), [/appUser must not be one of the reserved accounts root, sst, monitor, mysql, mariadb.sys, got 'root'/]],
   ['an appUser with a dash', galera({ appUser: 'shop-app' }), [/appUser must be a MariaDB user name of letters, digits and _ \(at most 32 characters\), got "shop-app"/]],
   ['an appDatabase with a dash', galera({ appDatabase: 'shop-db' }), [/appDatabase must be a database name of letters, digits and _ \(at most 64 characters\), got "shop-db"/]],
@@ -171,32 +171,32 @@ test('an empty values file is the seed deployment', () => {
  * Each test states the expected behaviour and is marked `failing` while the gap exists: once it
  * is fixed, jest reports the test as passing unexpectedly, and it should become a plain test.
  */
-describe('known validation gaps in GaleraCluster (reported)', () => {
-  test.failing('extraMyCnf may not set wsrep-cluster-address with dashes (MariaDB treats - and _ alike)', () => {
+describe('validation gaps in GaleraCluster, found by review and closed', () => {
+  test('extraMyCnf may not set wsrep-cluster-address with dashes (MariaDB treats - and _ alike)', () => {
     expect(validationMessage(galera({ extraMyCnf: ['wsrep-cluster-address=gcomm://'] }))).toMatch(/extraMyCnf\[0\] must not set/);
   });
 
-  test.failing('extraMyCnf may not override wsrep_provider_options (it would drop pc.recovery=FALSE and gcache settings)', () => {
+  test('extraMyCnf may not override wsrep_provider_options (it would drop pc.recovery=FALSE and gcache settings)', () => {
     expect(validationMessage(galera({ extraMyCnf: ['wsrep_provider_options="pc.recovery=TRUE"'] }))).toMatch(/extraMyCnf\[0\] must not set/);
   });
 
-  test.failing('extraMyCnf may not move the port the Services and probes use', () => {
+  test('extraMyCnf may not move the port the Services and probes use', () => {
     expect(validationMessage(galera({ extraMyCnf: ['port=3307'] }))).toMatch(/extraMyCnf\[0\] must not set/);
   });
 
-  test.failing('a memory request above the memory limit is refused (the API server rejects such pods)', () => {
+  test('a memory request above the memory limit is refused (the API server rejects such pods)', () => {
     expect(validationMessage(galera({ resources: { memoryRequest: '4Gi' } }))).toMatch(/resources\.memoryRequest/);
   });
 
-  test.failing('a memory limit below the init container\'s fixed 256Mi request is refused', () => {
+  test('a memory limit below the init container\'s fixed 256Mi request is refused', () => {
     expect(validationMessage(galera({ resources: { memoryLimit: '128Mi', memoryRequest: '128Mi' } }))).toMatch(/resources\.memoryLimit/);
   });
 
-  test.failing('a CPU request above the CPU limit is refused', () => {
+  test('a CPU request above the CPU limit is refused', () => {
     expect(validationMessage(galera({ resources: { cpuRequest: '2', cpuLimit: '1' } }))).toMatch(/resources\.cpuRequest/);
   });
 
-  test.failing('topologySpread.topologyKey must be a label key', () => {
+  test('topologySpread.topologyKey must be a label key', () => {
     expect(validationMessage(galera({ topologySpread: { topologyKey: 'not a label key!' } }))).toMatch(/topologySpread\.topologyKey/);
   });
 });

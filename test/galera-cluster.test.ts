@@ -433,7 +433,7 @@ describe('ConfigMap', () => {
   test('buffer pool and max_connections follow the props', () => {
     // GIVEN / WHEN
     const defaults: string[] = synth().configMap.data['my.cnf'].split('\n');
-    const custom: string[] = synth({ innodbBufferPoolSize: '4G', maxConnections: 2000 }).configMap.data['my.cnf'].split('\n');
+    const custom: string[] = synth({ innodbBufferPoolSize: '4G', maxConnections: 2000, resources: { memoryRequest: '6Gi', memoryLimit: '6Gi' } }).configMap.data['my.cnf'].split('\n');
 
     // THEN
     expect(defaults).toEqual(expect.arrayContaining(['innodb_buffer_pool_size=512M', 'max_connections=500']));
