@@ -1,0 +1,537 @@
+import { SECRET_KEYS } from './credentials';
+import { Checker } from './validation';
+
+/**
+ * The proxysql.cnf that the ProxySql construct ships in its ConfigMap: a libconfig file
+ * (the format ProxySQL parses with libconfig) holding everything but the passwords, which
+ * are placeholders that `scripts/proxysql/proxysql-render.sh` fills in from the Secret.
+ *
+ * Facts about ProxySQL used below come from its source, v2.7 (also checked on v3.0):
+ * lib/ProxySQL_Config.cpp (how the file is loaded), lib/MySQL_Monitor.cpp (Galera and ping
+ * checks), lib/MySQL_HostGroups_Manager.cpp (writer choice), lib/MySQL_Thread.cpp (defaults).
+ */
+
+/** Hostgroup ids of the `mysql_galera_hostgroups` row: four distinct ids, reader > 0. */
+export interface GaleraHostgroups {
+  /** The hostgroup that receives writes (one node, `max_writers` = 1). @default 10 */
+  readonly writer?: number;
+  /** Healthy writable nodes beyond `max_writers`, the failover candidates. @default 20 */
+  readonly backupWriter?: number;
+  /** The hostgroup that plain SELECTs go to. ProxySQL requires it to be > 0. @default 30 */
+  readonly reader?: number;
+  /** Nodes that failed a check or are not Synced. @default 40 */
+  readonly offline?: number;
+}
+
+/**
+ * `writer_is_also_reader` of `mysql_galera_hostgroups`:
+ * 1 = the writer is a reader too (reads keep working with a single node left);
+ * 2 = only backup writers are readers (no reads on the writer, but NO reader at all once the
+ * writer is the last node: ProxySQL deliberately leaves the reader hostgroup empty then).
+ * 0 is not offered: all Galera nodes are writable (read_only=0), so it leaves no readers.
+ */
+export type WriterIsAlsoReader = 1 | 2;
+export const WRITER_IS_ALSO_READER_VALUES: readonly WriterIsAlsoReader[] = [1, 2];
+
+/** How fast ProxySQL notices a dead or sick node, and how long clients wait meanwhile. */
+export interface ProxySqlFailoverSettings {
+  /** `mysql-monitor_galera_healthcheck_interval`: one Galera check per node every this many ms. @default 1000 */
+  readonly healthcheckIntervalMs?: number;
+  /** `mysql-monitor_galera_healthcheck_timeout`: a check query slower than this counts as a timeout. @default 800 */
+  readonly healthcheckTimeoutMs?: number;
+  /** `mysql-monitor_galera_healthcheck_max_timeout_count`: consecutive timeouts that take a node offline. @default 2 */
+  readonly healthcheckMaxTimeoutCount?: number;
+  /** `mysql-monitor_ping_interval` (ms). Must stay slow enough that Galera checks act first (see docs/proxysql.md). @default 3000 */
+  readonly pingIntervalMs?: number;
+  /** `mysql-monitor_ping_timeout` (ms). @default 1000 */
+  readonly pingTimeoutMs?: number;
+  /** `mysql-monitor_ping_max_failures`: missed pings after which ProxySQL shuns a node and stops checking it. @default 3 */
+  readonly pingMaxFailures?: number;
+  /** `mysql-monitor_connect_timeout` (ms); the client library rounds it down to whole seconds (at least 1 s). @default 1000 */
+  readonly monitorConnectTimeoutMs?: number;
+  /** `mysql-connect_timeout_server`: one attempt to open a backend connection for a client (ms). @default 1000 */
+  readonly connectTimeoutServerMs?: number;
+  /** `mysql-connect_timeout_server_max`: how long a client query waits for a usable backend, e.g. during a failover (ms). @default 10000 */
+  readonly connectTimeoutServerMaxMs?: number;
+  /** `mysql-monitor_local_dns_cache_ttl` (ms; 0 disables the cache). Pods get new IPs when rescheduled. @default 5000 */
+  readonly dnsCacheTtlMs?: number;
+  /** `mysql-monitor_local_dns_cache_refresh_interval` (ms; 0 disables the cache). @default 1000 */
+  readonly dnsCacheRefreshIntervalMs?: number;
+}
+
+/** The routing and tuning options a user chooses (the ProxySql construct accepts them too). */
+export interface ProxySqlConfigOptions {
+  /** Send plain SELECTs to the reader hostgroup; false sends everything to the writer. @default true */
+  readonly readWriteSplit?: boolean;
+  /** `writer_is_also_reader`, see WriterIsAlsoReader and docs/proxysql.md. @default 1 */
+  readonly writerIsAlsoReader?: WriterIsAlsoReader;
+  /** Hostgroup ids. @default - writer 10, backupWriter 20, reader 30, offline 40 */
+  readonly hostgroups?: GaleraHostgroups;
+  /** `mysql-server_version` that clients see in the handshake. @default - derived from the Galera image tag, else DEFAULT_SERVER_VERSION */
+  readonly serverVersion?: string;
+  /** `mysql-max_connections`: client connections per ProxySQL pod, also the app user's limit. @default 2048 */
+  readonly maxClientConnections?: number;
+  /** `max_connections` of each Galera server, per ProxySQL pod: keep replicas x this below the server's max_connections. @default 150 */
+  readonly backendMaxConnections?: number;
+  /** Monitor and timeout settings. @default - see ProxySqlFailoverSettings */
+  readonly failover?: ProxySqlFailoverSettings;
+}
+
+/** Everything the rendering needs: the options plus what comes from the Galera cluster. */
+export interface ProxySqlConfigProps extends ProxySqlConfigOptions {
+  /** DNS names of the Galera pods, ordinal 0 first. */
+  readonly servers: readonly string[];
+  /** MySQL port of the Galera pods. */
+  readonly serverPort: number;
+  /** The application account (mysql_users). */
+  readonly appUser: string;
+  /** Its default schema. */
+  readonly appDatabase: string;
+  /** Name of the Galera cluster, for comments. */
+  readonly clusterName: string;
+}
+
+export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
+
+export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
+  healthcheckIntervalMs: 1000,
+  healthcheckTimeoutMs: 800,
+  healthcheckMaxTimeoutCount: 2,
+  pingIntervalMs: 3000,
+  pingTimeoutMs: 1000,
+  pingMaxFailures: 3,
+  monitorConnectTimeoutMs: 1000,
+  connectTimeoutServerMs: 1000,
+  connectTimeoutServerMaxMs: 10000,
+  dnsCacheTtlMs: 5000,
+  dnsCacheRefreshIntervalMs: 1000,
+};
+
+/** Server version announced when it cannot be derived from the Galera image (the default image is mariadb:11.4.12). */
+export const DEFAULT_SERVER_VERSION = '11.4.12-MariaDB';
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 2048;
+export const DEFAULT_BACKEND_MAX_CONNECTIONS = 150;
+/** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. */
+export const MAX_TRANSACTIONS_BEHIND = 100;
+
+export const PROXYSQL_PORTS = { mysql: 6033, admin: 6032 } as const;
+
+/** Paths inside the ProxySQL pod. */
+export const PROXYSQL_PATHS = {
+  /** ConfigMap: the template and the scripts. */
+  scripts: '/opt/proxysql',
+  /** The credentials Secret, as files. */
+  credentials: '/etc/proxysql/credentials',
+  /** Memory-backed emptyDir with the rendered proxysql.cnf (mode 0600). */
+  rendered: '/run/proxysql',
+  /** ProxySQL's datadir (proxysql.db, started with --initial). */
+  data: '/var/lib/proxysql',
+  tmp: '/tmp',
+} as const;
+
+export const TEMPLATE_FILE = 'proxysql.cnf.tmpl';
+export const RENDERED_FILE = 'proxysql.cnf';
+
+/**
+ * The password placeholders of the template and the Secret key each one is filled from.
+ * `forbidden` lists characters that ProxySQL's config loader cannot carry in that place: it
+ * copies file values into SQL without escaping (ProxySQL_Config.cpp), user passwords inside
+ * '...' and variables inside "...", and splits admin credentials at ':' and ';'.
+ * proxysql-render.sh enforces the same table; the unit tests check that both agree.
+ */
+export const PASSWORD_PLACEHOLDERS = {
+  APP_PASSWORD: { key: SECRET_KEYS.app, forbidden: "'", where: 'mysql_users.password (a single-quoted SQL literal in ProxySQL\'s loader)' },
+  MONITOR_PASSWORD: { key: SECRET_KEYS.monitor, forbidden: '"', where: 'mysql-monitor_password (a double-quoted SQL literal in ProxySQL\'s loader)' },
+  ADMIN_PASSWORD: { key: SECRET_KEYS.proxysqlAdmin, forbidden: '":;', where: 'admin-admin_credentials (double-quoted SQL literal, split at ":" and ";")' },
+} as const;
+export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS;
+
+/** The text of a placeholder in the template. */
+export function placeholder(name: PasswordPlaceholder): string {
+  return `@@${name}@@`;
+}
+
+/**
+ * Writer preference: ProxySQL keeps as writer the healthy node first in `ORDER BY weight DESC,
+ * hostname DESC, port DESC` (MySQL_HostGroups_Manager::converge_galera_config). Distinct weights
+ * make pod 0 the preferred writer whatever the hostnames sort like (galera-10 < galera-9), and
+ * keep readers almost evenly loaded (1000, 999, 998, ...).
+ */
+export function serverWeight(ordinal: number): number {
+  return 1000 - ordinal;
+}
+
+/** One query rule; match_digest is matched against ProxySQL's normalized digest text. */
+export interface QueryRule {
+  readonly ruleId: number;
+  readonly matchDigest: string;
+  readonly to: 'writer' | 'reader';
+  readonly comment: string;
+}
+
+/**
+ * Read/write split. Rules are tried by rule_id; the first match with apply=1 wins, and a query
+ * no rule matches goes to the user's default_hostgroup, the writer (so every INSERT, UPDATE,
+ * DELETE, DDL, BEGIN, CALL, SET ... and anything unrecognized is a write).
+ * The patterns use only syntax that PCRE (ProxySQL's default engine), RE2 (the alternative) and
+ * JavaScript agree on: no lookaround, no backreferences. re_modifiers is CASELESS.
+ */
+export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
+  { ruleId: 100, matchDigest: '^SELECT\\b.*\\bFOR\\s+(UPDATE|SHARE)\\b', to: 'writer', comment: 'locking reads (FOR UPDATE, FOR SHARE) take row locks on the writer' },
+  { ruleId: 110, matchDigest: '^SELECT\\b.*\\bLOCK\\s+IN\\s+SHARE\\s+MODE\\b', to: 'writer', comment: 'LOCK IN SHARE MODE is a locking read' },
+  { ruleId: 120, matchDigest: '^SELECT\\b.*\\bINTO\\b', to: 'writer', comment: 'SELECT INTO OUTFILE, DUMPFILE or variables has side effects' },
+  {
+    ruleId: 130,
+    matchDigest: '^SELECT\\b.*(\\b(NEXTVAL|LASTVAL|SETVAL|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS|IS_FREE_LOCK|IS_USED_LOCK)\\s*\\(|\\bNEXT\\s+VALUE\\s+FOR\\b)',
+    to: 'writer',
+    comment: 'sequence and named-lock functions change state',
+  },
+  { ruleId: 200, matchDigest: '^SELECT\\b', to: 'reader', comment: 'every other SELECT is a read' },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Resolution and validation
+
+export interface ResolvedProxySqlConfig {
+  readonly servers: readonly string[];
+  readonly serverPort: number;
+  readonly appUser: string;
+  readonly appDatabase: string;
+  readonly clusterName: string;
+  readonly readWriteSplit: boolean;
+  readonly writerIsAlsoReader: WriterIsAlsoReader;
+  readonly hostgroups: Required<GaleraHostgroups>;
+  readonly serverVersion: string;
+  readonly maxClientConnections: number;
+  readonly backendMaxConnections: number;
+  readonly failover: Required<ProxySqlFailoverSettings>;
+}
+
+/** `defaults` overridden by the values of `partial` that are set (an explicit undefined keeps the default). */
+export function withDefaults<T extends object>(defaults: Required<T>, partial: T | undefined): Required<T> {
+  const out = { ...defaults };
+  for (const [k, v] of Object.entries(partial ?? {})) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}
+
+export function resolveProxySqlConfig(props: ProxySqlConfigProps): ResolvedProxySqlConfig {
+  return {
+    servers: props.servers,
+    serverPort: props.serverPort,
+    appUser: props.appUser,
+    appDatabase: props.appDatabase,
+    clusterName: props.clusterName,
+    readWriteSplit: props.readWriteSplit ?? true,
+    writerIsAlsoReader: props.writerIsAlsoReader ?? 1,
+    hostgroups: withDefaults(DEFAULT_HOSTGROUPS, props.hostgroups),
+    serverVersion: props.serverVersion ?? DEFAULT_SERVER_VERSION,
+    maxClientConnections: props.maxClientConnections ?? DEFAULT_MAX_CLIENT_CONNECTIONS,
+    backendMaxConnections: props.backendMaxConnections ?? DEFAULT_BACKEND_MAX_CONNECTIONS,
+    failover: withDefaults(DEFAULT_FAILOVER, props.failover),
+  };
+}
+
+/** What the monitor settings give, in ms (reasoning in docs/proxysql.md). */
+export interface FailoverEstimate {
+  /** A node that is gone and the monitor holds a pooled connection to it: the next check fails at once. */
+  readonly bestMs: number;
+  /** Upper bound for a gone, hung or unreachable node to be moved to the offline hostgroup. */
+  readonly worstMs: number;
+  /** Earliest moment the ping monitor can shun a dead node (which stops its Galera checks). */
+  readonly pingShunEarliestMs: number;
+}
+
+/**
+ * Worst case: a failed check only counts immediately when it fails on a pooled connection; a
+ * failed new connection is reported as "timeout or error in creating new connection" and so is
+ * counted like a timeout, needing `max_timeout_count` in a row (MySQL_Monitor.cpp,
+ * monitor_galera_thread). The first failing check starts within one interval, the last one
+ * `count - 1` intervals later and lasts at most the connect timeout (whole seconds, >= 1 s) or
+ * the check timeout.
+ */
+export function estimateFailover(f: Required<ProxySqlFailoverSettings>): FailoverEstimate {
+  const connectMs = Math.max(1000, Math.floor(f.monitorConnectTimeoutMs / 1000) * 1000);
+  return {
+    bestMs: f.healthcheckIntervalMs,
+    worstMs: f.healthcheckMaxTimeoutCount * f.healthcheckIntervalMs + Math.max(connectMs, f.healthcheckTimeoutMs),
+    pingShunEarliestMs: (f.pingMaxFailures - 1) * f.pingIntervalMs,
+  };
+}
+
+const FAILOVER_LIMITS: Record<keyof ProxySqlFailoverSettings, [number, number]> = {
+  // Ranges ProxySQL accepts (MySQL_Thread.cpp, VariablesPointers_int), narrowed where a value
+  // outside would defeat the purpose (e.g. a connect timeout under 1 s is rounded to 1 s anyway).
+  healthcheckIntervalMs: [50, 600000],
+  healthcheckTimeoutMs: [50, 600000],
+  healthcheckMaxTimeoutCount: [1, 10],
+  pingIntervalMs: [100, 3600000],
+  pingTimeoutMs: [100, 600000],
+  pingMaxFailures: [1, 1000],
+  monitorConnectTimeoutMs: [1000, 600000],
+  connectTimeoutServerMs: [10, 120000],
+  connectTimeoutServerMaxMs: [10, 3600000],
+  dnsCacheTtlMs: [0, 3600000],
+  dnsCacheRefreshIntervalMs: [0, 3600000],
+};
+
+const HOSTGROUP_KEYS = ['writer', 'backupWriter', 'reader', 'offline'] as const;
+
+/** A value ProxySQL and the template can carry: no quotes, no control characters, no placeholder marker. */
+function safeText(value: string): boolean {
+  return !/["'\\\x00-\x1f\x7f]|@@/.test(value);
+}
+
+/** Adds every problem with the options to `c` (field, value given, what is allowed). */
+export function checkProxySqlConfigOptions(c: Checker, o: ProxySqlConfigOptions, galeraReplicas: number): void {
+  if (o.readWriteSplit !== undefined) {
+    c.check(typeof o.readWriteSplit === 'boolean', `readWriteSplit must be true or false, got ${JSON.stringify(o.readWriteSplit)}`);
+  }
+  if (o.writerIsAlsoReader !== undefined) {
+    c.check(WRITER_IS_ALSO_READER_VALUES.includes(o.writerIsAlsoReader),
+      `writerIsAlsoReader must be 1 or 2, got ${JSON.stringify(o.writerIsAlsoReader)}: 0 leaves no reader at all because every Galera node is writable`);
+    c.check(!(o.writerIsAlsoReader === 2 && galeraReplicas < 3 && (o.readWriteSplit ?? true)),
+      `writerIsAlsoReader must be 1 with ${galeraReplicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever the writer is the only node, so every SELECT would fail`);
+  }
+  if (o.hostgroups !== undefined) {
+    if (typeof o.hostgroups !== 'object' || o.hostgroups === null || Array.isArray(o.hostgroups)) {
+      c.add(`hostgroups must be a mapping of ${HOSTGROUP_KEYS.join(', ')}, got ${JSON.stringify(o.hostgroups)}`);
+    } else {
+      for (const key of Object.keys(o.hostgroups)) {
+        c.check((HOSTGROUP_KEYS as readonly string[]).includes(key), `hostgroups.${key} is not a known setting; allowed: ${HOSTGROUP_KEYS.join(', ')}`);
+      }
+      for (const key of HOSTGROUP_KEYS) {
+        c.integer(`hostgroups.${key}`, o.hostgroups[key], key === 'reader' ? 1 : 0, 2147483647);
+      }
+      const hg = withDefaults(DEFAULT_HOSTGROUPS, o.hostgroups);
+      const ids = HOSTGROUP_KEYS.map((k) => hg[k]);
+      c.check(new Set(ids).size === ids.length,
+        `hostgroups must be four distinct ids (ProxySQL's mysql_galera_hostgroups requires it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
+    }
+  }
+  c.pattern('serverVersion', o.serverVersion, /^(5\.5\.5-)?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}(-[A-Za-z0-9._+~-]{1,40})?$/,
+    "a server version such as '11.4.12-MariaDB' or '5.5.5-10.11.9-MariaDB' (digits, dots, an optional -suffix)");
+  c.integer('maxClientConnections', o.maxClientConnections, 1, 1000000);
+  c.integer('backendMaxConnections', o.backendMaxConnections, 1, 10000);
+  if (o.failover !== undefined) {
+    if (typeof o.failover !== 'object' || o.failover === null || Array.isArray(o.failover)) {
+      c.add(`failover must be a mapping of ${Object.keys(FAILOVER_LIMITS).join(', ')}, got ${JSON.stringify(o.failover)}`);
+      return;
+    }
+    for (const key of Object.keys(o.failover)) {
+      c.check(key in FAILOVER_LIMITS, `failover.${key} is not a known setting; allowed: ${Object.keys(FAILOVER_LIMITS).join(', ')}`);
+    }
+    let numeric = true;
+    for (const [key, [min, max]] of Object.entries(FAILOVER_LIMITS)) {
+      const v = (o.failover as Record<string, number | undefined>)[key];
+      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) numeric = false;
+      c.integer(`failover.${key}`, v, min, max);
+    }
+    if (!numeric) return;
+    const f = withDefaults(DEFAULT_FAILOVER, o.failover);
+    c.check(f.healthcheckTimeoutMs < f.healthcheckIntervalMs,
+      `failover.healthcheckTimeoutMs must be less than failover.healthcheckIntervalMs (${f.healthcheckIntervalMs}), got ${f.healthcheckTimeoutMs}: checks would overlap`);
+    c.check(f.pingTimeoutMs < f.pingIntervalMs,
+      `failover.pingTimeoutMs must be less than failover.pingIntervalMs (${f.pingIntervalMs}), got ${f.pingTimeoutMs}: pings would overlap`);
+    const e = estimateFailover(f);
+    c.check(e.pingShunEarliestMs > e.worstMs,
+      `failover.pingIntervalMs x (failover.pingMaxFailures - 1) must exceed the Galera check's worst detection time of ${e.worstMs} ms `
+      + `(healthcheckMaxTimeoutCount x healthcheckIntervalMs + connect or check timeout), got ${f.pingIntervalMs} x ${f.pingMaxFailures - 1} = ${e.pingShunEarliestMs} ms: `
+      + 'a node the ping monitor shuns first is no longer Galera-checked, so a dead writer could stay the writer (sysown/proxysql#4544)');
+    c.check(f.connectTimeoutServerMaxMs >= f.connectTimeoutServerMs,
+      `failover.connectTimeoutServerMaxMs must be at least failover.connectTimeoutServerMs (${f.connectTimeoutServerMs}), got ${f.connectTimeoutServerMaxMs}`);
+    c.check(f.connectTimeoutServerMaxMs > e.worstMs,
+      `failover.connectTimeoutServerMaxMs must exceed the worst detection time of ${e.worstMs} ms, got ${f.connectTimeoutServerMaxMs}: `
+      + 'clients would get errors during a failover instead of waiting for the new writer');
+  }
+}
+
+/** Checks what comes from the Galera cluster (the construct validated it, but the template must never break). */
+function assertRenderable(r: ResolvedProxySqlConfig): void {
+  const problems: string[] = [];
+  if (r.servers.length === 0) problems.push('no servers');
+  for (const s of r.servers) if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s)) problems.push(`server ${JSON.stringify(s)} is not a DNS name`);
+  for (const [field, v] of [['appUser', r.appUser], ['appDatabase', r.appDatabase], ['clusterName', r.clusterName], ['serverVersion', r.serverVersion]]) {
+    if (!safeText(v)) problems.push(`${field} ${JSON.stringify(v)} contains a quote, backslash, control character or @@`);
+  }
+  if (problems.length) throw new Error(`proxysql.cnf cannot be rendered: ${problems.join('; ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The configuration as data
+
+/** A libconfig value: int, bool, string, group or list of groups. */
+export type CnfValue = number | boolean | string | CnfGroup | CnfGroup[];
+export interface CnfGroup { readonly [name: string]: CnfValue }
+
+/** The proxysql.cnf template as a libconfig document (placeholders where passwords go). */
+export function proxySqlConfigDocument(props: ProxySqlConfigProps): CnfGroup {
+  const r = resolveProxySqlConfig(props);
+  assertRenderable(r);
+  const hg = r.hostgroups;
+  const f = r.failover;
+  const hostgroupOf = (to: QueryRule['to']) => (to === 'writer' ? hg.writer : hg.reader);
+  return {
+    datadir: PROXYSQL_PATHS.data,
+    admin_variables: {
+      // The admin interface listens on loopback only: the Service never exposes it, and
+      // `kubectl port-forward` (which connects from inside the pod) still reaches it.
+      admin_credentials: `admin:${placeholder('ADMIN_PASSWORD')}`,
+      // Not the well-known stats:stats; same secret as admin, fewer rights.
+      stats_credentials: `stats:${placeholder('ADMIN_PASSWORD')}`,
+      mysql_ifaces: `127.0.0.1:${PROXYSQL_PORTS.admin}`,
+      restapi_enabled: false,
+      web_enabled: false,
+    },
+    mysql_variables: {
+      threads: 4,
+      max_connections: r.maxClientConnections,
+      interfaces: `0.0.0.0:${PROXYSQL_PORTS.mysql}`,
+      server_version: r.serverVersion,
+      // The Galera servers run utf8mb4_general_ci; ProxySQL's built-in default is utf8 (3 bytes).
+      default_charset: 'utf8mb4',
+      default_collation_connection: 'utf8mb4_general_ci',
+      monitor_enabled: true,
+      monitor_username: 'monitor',
+      monitor_password: placeholder('MONITOR_PASSWORD'),
+      monitor_galera_healthcheck_interval: f.healthcheckIntervalMs,
+      monitor_galera_healthcheck_timeout: f.healthcheckTimeoutMs,
+      monitor_galera_healthcheck_max_timeout_count: f.healthcheckMaxTimeoutCount,
+      monitor_ping_interval: f.pingIntervalMs,
+      monitor_ping_timeout: f.pingTimeoutMs,
+      monitor_ping_max_failures: f.pingMaxFailures,
+      monitor_connect_interval: 60000,
+      monitor_connect_timeout: f.monitorConnectTimeoutMs,
+      monitor_local_dns_cache_ttl: f.dnsCacheTtlMs,
+      monitor_local_dns_cache_refresh_interval: f.dnsCacheRefreshIntervalMs,
+      connect_timeout_server: f.connectTimeoutServerMs,
+      connect_timeout_server_max: f.connectTimeoutServerMaxMs,
+      connect_retries_on_failure: 10,
+    },
+    // Every node starts in the writer hostgroup; the first Galera check of each moves it
+    // (writer, backup writer, reader, offline). The startup probe waits for that.
+    mysql_servers: r.servers.map((address, ordinal) => ({
+      address,
+      port: r.serverPort,
+      hostgroup: hg.writer,
+      weight: serverWeight(ordinal),
+      max_connections: r.backendMaxConnections,
+      comment: ordinal === 0 ? `${podOf(address)} preferred writer` : podOf(address),
+    })),
+    mysql_galera_hostgroups: [{
+      writer_hostgroup: hg.writer,
+      backup_writer_hostgroup: hg.backupWriter,
+      reader_hostgroup: hg.reader,
+      offline_hostgroup: hg.offline,
+      active: 1,
+      max_writers: 1,
+      writer_is_also_reader: r.writerIsAlsoReader,
+      max_transactions_behind: MAX_TRANSACTIONS_BEHIND,
+      comment: `galera cluster ${r.clusterName}`,
+    }],
+    mysql_users: [{
+      username: r.appUser,
+      password: placeholder('APP_PASSWORD'),
+      default_hostgroup: hg.writer,
+      default_schema: r.appDatabase,
+      active: 1,
+      // A transaction stays on the hostgroup it started on (BEGIN goes to the writer).
+      transaction_persistent: 1,
+      fast_forward: 0,
+      max_connections: r.maxClientConnections,
+      comment: 'application account',
+    }],
+    mysql_query_rules: (r.readWriteSplit ? READ_WRITE_SPLIT_RULES : []).map((rule) => ({
+      rule_id: rule.ruleId,
+      active: 1,
+      match_digest: rule.matchDigest,
+      re_modifiers: 'CASELESS',
+      destination_hostgroup: hostgroupOf(rule.to),
+      apply: 1,
+      comment: rule.comment,
+    })),
+  };
+}
+
+function podOf(address: string): string {
+  return address.split('.')[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+// libconfig text
+
+/** A libconfig string literal: backslash and double quote escaped; control characters refused. */
+export function libconfigString(value: string): string {
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(`libconfig strings here must not contain control characters: ${JSON.stringify(value)}`);
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+function scalar(name: string, v: number | boolean | string): string {
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (typeof v === 'number') {
+    // ProxySQL reads every number with lookupValue(int&): it must be a 32-bit integer.
+    if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647) throw new Error(`${name} must be a 32-bit integer, got ${v}`);
+    return String(v);
+  }
+  return libconfigString(v);
+}
+
+function settingName(name: string): string {
+  if (!/^[A-Za-z][-A-Za-z0-9_]*$/.test(name)) throw new Error(`not a libconfig setting name: ${name}`);
+  return name;
+}
+
+function inlineGroup(g: CnfGroup): string {
+  return `{ ${Object.entries(g).map(([k, v]) => {
+    if (typeof v === 'object') throw new Error(`nested value ${k} in a list element`);
+    return `${settingName(k)}=${scalar(k, v)}`;
+  }).join(', ')} }`;
+}
+
+/** Serializes a document: top-level scalars, groups of scalars, and lists of flat groups (as ProxySQL's sample file). */
+export function renderLibconfig(doc: CnfGroup, header: string[] = []): string {
+  const out: string[] = header.map((l) => `# ${l}`.trimEnd());
+  if (out.length) out.push('');
+  for (const [name, value] of Object.entries(doc)) {
+    if (Array.isArray(value)) {
+      out.push(`${settingName(name)}=`, '(');
+      out.push(value.map((g) => `\t${inlineGroup(g)}`).join(',\n'));
+      out.push(')', '');
+    } else if (typeof value === 'object') {
+      out.push(`${settingName(name)}=`, '{');
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v === 'object') throw new Error(`nested value ${name}.${k}`);
+        out.push(`\t${settingName(k)}=${scalar(k, v)}`);
+      }
+      out.push('}', '');
+    } else {
+      out.push(`${settingName(name)}=${scalar(name, value)}`, '');
+    }
+  }
+  return out.join('\n');
+}
+
+/** The template text stored in the ConfigMap. */
+export function renderProxySqlCnfTemplate(props: ProxySqlConfigProps): string {
+  return renderLibconfig(proxySqlConfigDocument(props), [
+    'proxysql.cnf TEMPLATE, rendered by the ProxySql construct (src/proxysql-config.ts).',
+    'proxysql-render.sh replaces the password placeholders with the values of the Secret and',
+    `writes ${PROXYSQL_PATHS.rendered}/${RENDERED_FILE} (mode 0600); ProxySQL starts with --initial, so`,
+    'this file, not a proxysql.db left on the emptyDir, is the configuration after every restart.',
+  ]);
+}
+
+/**
+ * `mysql-server_version` for a MariaDB image reference: '11.4.12-MariaDB' for tag 11.4.12; MariaDB
+ * 10.x servers announce themselves with the '5.5.5-' prefix, 11.0 and later without
+ * (MDEV-28910). Undefined when the tag is not a version (latest, lts, a digest).
+ */
+export function serverVersionForImage(image: string): string | undefined {
+  if (image.includes('@')) return undefined;
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  if (colon <= lastSlash) return undefined;
+  const m = /^([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{1,3}))?(?:$|[-.+_])/.exec(image.slice(colon + 1));
+  if (!m) return undefined;
+  const version = `${m[1]}.${m[2]}.${m[3] ?? '0'}-MariaDB`;
+  return Number(m[1]) < 11 ? `5.5.5-${version}` : version;
+}
