@@ -126,8 +126,8 @@ export class ProxySql extends Construct {
       // SQLite (proxysql.db) puts its temporary files here; the root filesystem is read-only.
       { name: 'TMPDIR', value: PROXYSQL_PATHS.tmp },
     ];
-    const probe = (periodSeconds: number, timeoutSeconds: number, failureThreshold: number, initialDelaySeconds = 0): k8s.Probe => ({
-      exec: { command: ['bash', `${PROXYSQL_PATHS.scripts}/proxysql-probe.sh`] },
+    const probe = (mode: string, periodSeconds: number, timeoutSeconds: number, failureThreshold: number, initialDelaySeconds = 0): k8s.Probe => ({
+      exec: { command: ['bash', `${PROXYSQL_PATHS.scripts}/proxysql-probe.sh`, mode] },
       periodSeconds, timeoutSeconds, failureThreshold, successThreshold: 1, initialDelaySeconds,
     });
     const res = props.resources ?? {};
@@ -189,9 +189,9 @@ export class ProxySql extends Construct {
               },
               // Startup waits two Galera check intervals (at least 2 s) before the first try, so
               // the first checks have sorted the nodes into writer/reader before any client comes.
-              startupProbe: probe(5, 3, 12, Math.max(2, Math.ceil((2 * failover.healthcheckIntervalMs) / 1000))),
-              readinessProbe: probe(5, 3, 2),
-              livenessProbe: probe(10, 5, 3),
+              startupProbe: probe('startup', 5, 3, 12, Math.max(2, Math.ceil((2 * failover.healthcheckIntervalMs) / 1000))),
+              readinessProbe: probe('readiness', 5, 3, 2),
+              livenessProbe: probe('liveness', 10, 5, 3),
               // Let the endpoint removal reach every node before ProxySQL stops accepting.
               lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
             }],

@@ -57,12 +57,12 @@ async function fakeServer(onConnect: (socket: Socket) => void): Promise<{ port: 
   return { port: (server.address() as AddressInfo).port, server };
 }
 
-async function probe(onConnect: ((socket: Socket) => void) | null, env: Record<string, string> = {}) {
+async function probe(onConnect: ((socket: Socket) => void) | null, env: Record<string, string> = {}, mode = 'readiness') {
   let port = 1; // nothing listens on port 1 without root
   let server: Server | undefined;
   if (onConnect) ({ port, server } = await fakeServer(onConnect));
   try {
-    return await run('bash', [PROBE], { PROXYSQL_PROBE_PORT: String(port), PROXYSQL_PROBE_TIMEOUT: '1', ...env });
+    return await run('bash', [PROBE, mode], { PROXYSQL_PROBE_PORT: String(port), PROXYSQL_PROBE_TIMEOUT: '1', ...env });
   } finally {
     server?.close();
   }
@@ -96,6 +96,23 @@ describe('proxysql-probe.sh reads the MySQL greeting of the local ProxySQL', () 
     const r = await probe((s) => s.end(packet(errPacket(1040, 'Too many connections'))));
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('ProxySQL refuses new clients: error 1040 Too many connections');
+  });
+
+  test('liveness passes when ProxySQL refuses new clients: it is alive and serving the ones it has', async () => {
+    const r = await probe((s) => s.end(packet(errPacket(1040, 'Too many connections'))), {}, 'liveness');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('alive but refusing new clients: error 1040 Too many connections');
+  });
+
+  test('liveness still fails for a hung process', async () => {
+    const r = await probe(() => { /* accept, say nothing */ }, {}, 'liveness');
+    expect(r.status).toBe(1);
+  });
+
+  test('an unknown mode is a usage error', async () => {
+    const r = await probe(null, {}, 'sometimes');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown mode sometimes');
   });
 
   test('fails when the process accepts the connection but never answers (hung)', async () => {

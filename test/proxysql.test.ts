@@ -162,8 +162,8 @@ describe('ProxySql with defaults', () => {
   });
 
   test('explicit startup, readiness and liveness probes speak MySQL to the local ProxySQL (no TCP-only or HTTP probe)', () => {
-    for (const probe of [s.container.startupProbe, s.container.readinessProbe, s.container.livenessProbe]) {
-      expect(probe.exec.command).toEqual(['bash', `${PROXYSQL_PATHS.scripts}/proxysql-probe.sh`]);
+    for (const [mode, probe] of [['startup', s.container.startupProbe], ['readiness', s.container.readinessProbe], ['liveness', s.container.livenessProbe]]) {
+      expect(probe.exec.command).toEqual(['bash', `${PROXYSQL_PATHS.scripts}/proxysql-probe.sh`, mode]);
       expect(probe.tcpSocket).toBeUndefined();
       expect(probe.httpGet).toBeUndefined();
       expect(probe.timeoutSeconds).toBeLessThan(probe.periodSeconds);

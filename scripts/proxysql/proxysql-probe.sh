@@ -9,17 +9,26 @@
 #     handshake for the listen backlog without ProxySQL ever running;
 #   - the greeting is written by a ProxySQL worker thread, so it shows the MySQL module is
 #     up and serving; the version string shows it runs the rendered configuration;
-#   - when ProxySQL is at mysql-max_connections it answers with an ERR packet instead, and
-#     the pod should stop receiving new clients.
+#   - when ProxySQL is at mysql-max_connections it answers with an ERR packet instead: the
+#     pod should stop receiving new clients (readiness fails) but is alive and keeps serving
+#     the clients it has (liveness passes), so it is not restarted for being busy.
 # Backend health is deliberately not part of it: every ProxySQL pod sees the same Galera
 # cluster, so a backend check would take all of them out of the Service together, turning a
 # failover that ProxySQL bridges (clients wait up to mysql-connect_timeout_server_max) into
 # refused connections. Routing around sick Galera nodes is ProxySQL's job.
 #
+#   proxysql-probe.sh [startup|readiness|liveness]     (default readiness)
+#
 # Environment: PROXYSQL_PROBE_HOST (127.0.0.1), PROXYSQL_PROBE_PORT (6033),
 # PROXYSQL_PROBE_TIMEOUT (seconds per read, 2), PROXYSQL_SERVER_VERSION (expected; empty = any).
 set -uo pipefail
 export LC_ALL=C
+
+MODE=${1:-readiness}
+case $MODE in
+  startup | readiness | liveness) ;;
+  *) printf 'proxysql-probe: unknown mode %s (startup, readiness or liveness)\n' "$MODE" >&2; exit 2 ;;
+esac
 
 HOST=${PROXYSQL_PROBE_HOST:-127.0.0.1}
 PORT=${PROXYSQL_PROBE_PORT:-6033}
@@ -81,6 +90,10 @@ case $BYTE in
     read_byte; code=$BYTE
     read_byte; code=$((code + BYTE * 256))
     read_cstring $((length - 3 < 255 ? length - 3 : 255))
+    if [[ $MODE == liveness ]]; then
+      printf 'proxysql-probe: alive but refusing new clients: error %s %s\n' "$code" "${TEXT#\#?????}" >&2
+      exit 0
+    fi
     fail "ProxySQL refuses new clients: error $code ${TEXT#\#?????}"
     ;;
   *)
