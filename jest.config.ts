@@ -1,6 +1,6 @@
 import type { Config } from 'jest';
 
-const tsJest = { '^.+\\.ts$': ['ts-jest', { diagnostics: { warnOnly: false }, isolatedModules: true }] } as Config['transform'];
+const tsJest = { '^.+\\.ts$': ['ts-jest', { diagnostics: { warnOnly: false } }] } as Config['transform'];
 
 // Two projects: `unit` synthesizes and checks manifests and scripts in seconds; `cluster` runs the
 // node scripts on a real multi-node Galera cluster in network namespaces (root, Debian packages).

@@ -31,6 +31,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   log "installing npm dependencies (npm ci)"
   npm ci --no-audit --no-fund
 fi
+[[ ${1:-} == --install-only ]] && exit 0
 
 log "shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh')

@@ -132,3 +132,26 @@ heartbeat() {
 query_peer() {
   timeout 4 socat -T3 -u "TCP:$1:$GALERA_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1 || true
 }
+
+# DNS name of the pod with ordinal $1, following the pattern of the first peer
+# (galera-0.galera.ns.svc.cluster.local -> galera-4.galera.ns.svc.cluster.local).
+host_of_ordinal() {
+  local first
+  first=$(peer_hosts | head -n 1)
+  local pod=${first%%.*}
+  printf '%s%s%s\n' "${pod%-*}-" "$1" "${first#"$pod"}"
+}
+
+# State lines of the given peers (hosts on stdin), asked in parallel; unreachable ones are left out.
+query_peers() {
+  local dir host n=0
+  dir=$(mktemp -d "$GALERA_RUNTIME_DIR/peers.XXXXXX")
+  while IFS= read -r host; do
+    [[ -z $host || $(pod_of_host "$host") == "$POD_NAME" ]] && continue
+    n=$((n + 1))
+    query_peer "$host" >"$dir/$n" &
+  done
+  wait
+  cat "$dir"/* 2>/dev/null || true
+  rm -rf "$dir"
+}

@@ -214,11 +214,7 @@ start_state_server() {
 }
 
 collect_states() {
-  local host
-  while IFS= read -r host; do
-    [[ $(pod_of_host "$host") == "$POD_NAME" ]] && continue
-    query_peer "$host"
-  done < <(peer_hosts)
+  peer_hosts | query_peers
 }
 
 expected_names() {
@@ -366,9 +362,34 @@ run_mariadbd() {
 on_term() {
   STOPPING=1
   if [[ -n $MARIADBD_PID ]] && kill -0 "$MARIADBD_PID" 2>/dev/null; then
+    wait_for_departed_members
     log "SIGTERM: shutting mariadbd down gracefully"
     kill -TERM "$MARIADBD_PID"
   fi
+}
+
+# Leaving while the view still counts members that are already gone turns this graceful leave
+# into a partition of several members at once, which can cost the survivors their quorum (seen
+# when a scale-down and a rolling update follow each other). So before leaving, wait (bounded)
+# until every member of the view still answers on its state port.
+wait_for_departed_members() {
+  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) size alive status line logged=0 i
+  while ((SECONDS < deadline)); do
+    status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 0
+    [[ $status == *$'wsrep_cluster_status\tPrimary'* ]] || return 0
+    size=$(awk '$1 == "wsrep_cluster_size" { print $2 }' <<<"$status")
+    alive=1
+    while IFS= read -r line; do
+      [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] && alive=$((alive + 1))
+    done < <(for ((i = 0; i < (size > $(peer_count) ? size : $(peer_count)); i++)); do host_of_ordinal "$i"; done | query_peers)
+    ((size <= alive)) && return 0
+    if ((logged == 0)); then
+      log "SIGTERM: the view has $size members but only $alive answer; waiting for it to drop the departed ones before leaving"
+      logged=1
+    fi
+    sleep 0.5
+  done
+  log "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s; leaving anyway"
 }
 
 cleanup() {
