@@ -98,6 +98,12 @@ export interface GaleraClusterProps {
   readonly sstSecondsPerGi?: number;
   /** Kubernetes cluster DNS domain. @default 'cluster.local' */
   readonly clusterDomain?: string;
+  /**
+   * Seconds a running node may stay non-Primary, with no peer Primary either, before it shuts
+   * mariadbd down and rejoins the start-up election (its partners are gone for good).
+   * @default 60
+   */
+  readonly nonPrimaryRestartSeconds?: number;
   /** Seconds Kubernetes waits for a graceful shutdown before SIGKILL. @default 120 */
   readonly terminationGracePeriodSeconds?: number;
 }
@@ -228,6 +234,7 @@ export class GaleraCluster extends Construct {
       { name: 'GALERA_APP_USER', value: this.appUser },
       { name: 'GALERA_APP_DATABASE', value: this.appDatabase },
       { name: 'GALERA_READY_WHEN_DONOR', value: props.readyWhenDonor ? '1' : '0' },
+      { name: 'GALERA_NON_PRIMARY_RESTART_SECONDS', value: String(props.nonPrimaryRestartSeconds ?? 60) },
     ];
     const mounts: k8s.VolumeMount[] = [
       { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true },
@@ -501,5 +508,6 @@ function validate(props: GaleraClusterProps): void {
   c.integer('sstSecondsPerGi', props.sstSecondsPerGi, 1, 3600);
   c.pattern('clusterDomain', props.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local');
   c.integer('terminationGracePeriodSeconds', props.terminationGracePeriodSeconds, 10, 3600);
+  c.integer('nonPrimaryRestartSeconds', props.nonPrimaryRestartSeconds, 10, 86400);
   c.throwIfAny();
 }

@@ -16,6 +16,7 @@ const ALLOWED: Record<string, readonly string[] | 'scalar'> = {
     'name', 'replicas', 'allowUnsafeReplicaCount', 'image', 'imagePullPolicy', 'storageSize', 'accessMode', 'resources',
     'innodbBufferPoolSize', 'maxConnections', 'extraMyCnf', 'failureDetection', 'providerOptions', 'secretName', 'appUser', 'appDatabase',
     'antiAffinity', 'topologySpread', 'readyWhenDonor', 'sstSecondsPerGi', 'clusterDomain', 'terminationGracePeriodSeconds',
+    'nonPrimaryRestartSeconds',
   ],
   proxysql: 'object',
 } as unknown as Record<string, readonly string[] | 'scalar'>;
@@ -25,7 +26,7 @@ const NESTED: Record<string, readonly string[]> = {
   'galera.topologySpread': ['topologyKey', 'maxSkew', 'required'],
 };
 
-const NUMBER_FIELDS = new Set(['galera.replicas', 'galera.maxConnections', 'galera.sstSecondsPerGi', 'galera.terminationGracePeriodSeconds',
+const NUMBER_FIELDS = new Set(['galera.replicas', 'galera.nonPrimaryRestartSeconds', 'galera.maxConnections', 'galera.sstSecondsPerGi', 'galera.terminationGracePeriodSeconds',
   'galera.topologySpread.maxSkew', 'proxysql.replicas']);
 const BOOLEAN_FIELDS = new Set(['createNamespace', 'galera.allowUnsafeReplicaCount', 'galera.readyWhenDonor', 'galera.topologySpread.required']);
 

@@ -18,6 +18,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 MARIADBD_PID=
 STATE_SERVER_PID=
 STOPPING=0
+RESTART_ELECTION=0
 
 # --- decision (pure: state lines in, "ACTION reason" out) ------------------------------
 
@@ -349,6 +350,7 @@ run_mariadbd() {
   log "starting mariadbd ($ACTION)"
   mariadbd "${args[@]}" &
   MARIADBD_PID=$!
+  watch_primary
   local rc=0
   wait "$MARIADBD_PID" || rc=$?
   # A trapped SIGTERM interrupts wait; wait again for the graceful shutdown to finish.
@@ -356,7 +358,34 @@ run_mariadbd() {
     wait "$MARIADBD_PID" || rc=$?
   done
   log "mariadbd exited with status $rc"
+  MARIADBD_PID=
   return "$rc"
+}
+
+# While mariadbd runs: a node that stays non-Primary while no peer is Primary (its partners are
+# gone for good, e.g. crashed while it was partitioned) can never get back on its own, and the
+# restarted peers would wait for it. It shuts mariadbd down and takes part in the election
+# again, where the usual rules apply; it never bootstraps from this state by itself.
+watch_primary() {
+  local since="" status
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    sleep "$GALERA_POLL_SECONDS" &
+    wait $! || true
+    status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
+    if [[ $status == *$'wsrep_cluster_status\tPrimary'* ]]; then
+      since=""
+      continue
+    fi
+    since=${since:-$SECONDS}
+    ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
+    if collect_states | grep -q 'phase=running primary=1'; then
+      continue # a Primary exists; Galera rejoins it when the network allows
+    fi
+    log "mariadbd has been non-Primary for $((SECONDS - since))s and no peer is Primary; restarting it to take part in the election"
+    RESTART_ELECTION=1
+    kill -TERM "$MARIADBD_PID"
+    return 0
+  done
 }
 
 on_term() {
@@ -408,9 +437,17 @@ main() {
     log "stopped while waiting"
     exit 0
   fi
-  local rc=0
-  run_mariadbd || rc=$?
-  exit "$rc"
+  local rc
+  while true; do
+    rc=0
+    run_mariadbd || rc=$?
+    ((RESTART_ELECTION == 1 && STOPPING == 0)) || exit "$rc"
+    RESTART_ELECTION=0
+    # It was not the last member of a Primary component, whatever the shutdown wrote.
+    sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 0/' "$GRASTATE"
+    find_position
+    elect || exit 0
+  done
 }
 
 if [[ ${1:-} == decide ]]; then
