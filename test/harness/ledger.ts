@@ -1,0 +1,214 @@
+// Write-load generator with an acknowledged-write ledger (runs test/harness/writer.js in the
+// client namespace) and the check that every acknowledged write survived on every node.
+import { ChildProcess, spawn } from 'child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'fs';
+import { join } from 'path';
+import { guard, killPids } from './proc';
+
+export interface WriterOptions {
+  /** Pod ordinals to write to, round-robin. */
+  readonly pods: readonly number[];
+  /** Table in the `ledger` database. @default 'acks' */
+  readonly table?: string;
+  /** Insert attempts per second (all pods together). @default 20 */
+  readonly rateHz?: number;
+  /** @default root */
+  readonly user?: string;
+  /** @default the Secret's 'root-password' */
+  readonly password?: string;
+  /** Per-INSERT timeout; a timed-out insert counts as an error (not acknowledged). @default 10000 */
+  readonly queryTimeoutMs?: number;
+  /** @default 1000 */
+  readonly connectTimeoutMs?: number;
+  /** How long the writer may take to create the table on one of the pods. @default 60000 */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface WriterResult {
+  /** Ids whose INSERT returned OK, in order. */
+  readonly acked: number[];
+  /** Failed attempts (errors, timeouts, refused connections). */
+  readonly errors: number;
+  readonly attempts: number;
+  /**
+   * Longest time without a successful write: between consecutive acknowledgements, and from
+   * the last one to stop() (so a writer that never recovers shows the whole outage).
+   */
+  readonly maxStallMs: number;
+  /** The same per pod (between consecutive acknowledgements by that pod). */
+  readonly perPodMaxStallMs: Record<number, number>;
+  readonly durationMs: number;
+  /** The writer's own error log. */
+  readonly log: string;
+}
+
+export interface WriterHandle {
+  readonly name: string;
+  readonly ledgerFile: string;
+  readonly logFile: string;
+  /** Ids acknowledged so far (reads the ledger file). */
+  ackedSoFar(): number[];
+  /** Number of ids acknowledged so far. */
+  ackedCount(): number;
+  /** Stops the writer (SIGTERM, then SIGKILL after queryTimeoutMs + 5 s) and returns the ledger. */
+  stop(): Promise<WriterResult>;
+  /** SIGKILL without waiting (cleanup). */
+  kill(): void;
+}
+
+export interface StartWriterParams extends WriterOptions {
+  readonly ip: string;
+  readonly clientNs: string;
+  readonly script: string;
+  readonly name: string;
+  readonly idBase: number;
+  readonly targets: readonly { pod: number; host: string }[];
+  readonly dir: string;
+}
+
+interface Ack { id: number; pod: number; at: number }
+
+function readLedger(file: string): Ack[] {
+  if (!existsSync(file)) return [];
+  const acks: Ack[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([0-9]+) ([0-9]+) ([0-9]+)$/.exec(line);
+    if (m) acks.push({ id: Number(m[1]), pod: Number(m[2]), at: Number(m[3]) });
+  }
+  return acks;
+}
+
+/** Longest gap between consecutive times, including from the last one to end (or start to end when empty). */
+function maxGap(times: number[], start: number, end: number): number {
+  if (times.length === 0) return end - start;
+  let max = 0;
+  for (let k = 1; k < times.length; k++) max = Math.max(max, times[k] - times[k - 1]);
+  return Math.max(max, end - times[times.length - 1]);
+}
+
+export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
+  const table = p.table ?? 'acks';
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table)) throw new Error(`invalid table name ${table}`);
+  if (p.targets.length === 0) throw new Error('startWriter needs at least one pod');
+  const ledgerFile = join(p.dir, `${p.name}.ledger`);
+  const logFile = join(p.dir, `${p.name}.log`);
+  const queryTimeoutMs = p.queryTimeoutMs ?? 10_000;
+  const args = ['netns', 'exec', p.clientNs, process.execPath, p.script,
+    '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--rate', String(p.rateHz ?? 20),
+    '--ledger', ledgerFile, '--query-timeout-ms', String(queryTimeoutMs), '--connect-timeout-ms', String(p.connectTimeoutMs ?? 1000),
+    '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000),
+    ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}`])];
+  const logFd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(p.ip, args, {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', WRITER_USER: p.user ?? 'root', ...(p.password !== undefined ? { WRITER_PASSWORD: p.password } : {}) },
+      stdio: ['ignore', 'pipe', logFd], detached: true, cwd: p.dir,
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const pid = child.pid ?? -1;
+  let exited = false;
+  const exit = new Promise<void>((res) => child.on('exit', () => { exited = true; res(); }));
+  let out = '';
+  let summary: { errors?: number; attempts?: number } = {};
+  let isReady = false;
+  let readyResolve!: () => void;
+  const ready = new Promise<void>((res) => { readyResolve = () => { isReady = true; res(); }; });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+    let nl: number;
+    while ((nl = out.indexOf('\n')) >= 0) {
+      const line = out.slice(0, nl);
+      out = out.slice(nl + 1);
+      try {
+        const ev = JSON.parse(line) as { event: string; errors?: number; attempts?: number };
+        if (ev.event === 'ready') readyResolve();
+        if (ev.event === 'done') summary = ev;
+      } catch { /* not JSON */ }
+    }
+  });
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  await Promise.race([ready, exit, guard((p.readyTimeoutMs ?? 60_000) + 5000)]);
+  if (!isReady) {
+    killPids([pid], 'SIGKILL');
+    throw new Error(`writer ${p.name} did not become ready${exited ? ' (it exited)' : ''}:\n${log().split('\n').slice(-30).join('\n')}`);
+  }
+  const startedAt = Date.now();
+  let stopped: WriterResult | null = null;
+  return {
+    name: p.name,
+    ledgerFile,
+    logFile,
+    ackedSoFar: () => readLedger(ledgerFile).map((a) => a.id),
+    ackedCount: () => readLedger(ledgerFile).length,
+    kill: () => { if (!exited) killPids([pid], 'SIGKILL'); },
+    stop: async () => {
+      if (stopped) return stopped;
+      const stopAt = Date.now();
+      if (!exited) {
+        killPids([pid], 'SIGTERM');
+        await Promise.race([exit, guard(queryTimeoutMs + 5000)]);
+        if (!exited) {
+          killPids([pid], 'SIGKILL');
+          await Promise.race([exit, guard(5000)]);
+        }
+      }
+      const acks = readLedger(ledgerFile);
+      const perPodMaxStallMs: Record<number, number> = {};
+      for (const t of p.targets) {
+        const times = acks.filter((a) => a.pod === t.pod).map((a) => a.at);
+        perPodMaxStallMs[t.pod] = maxGap(times, startedAt, stopAt);
+      }
+      stopped = {
+        acked: acks.map((a) => a.id),
+        errors: summary.errors ?? (log().match(/ ERR /g) ?? []).length,
+        attempts: summary.attempts ?? -1,
+        maxStallMs: maxGap(acks.map((a) => a.at), startedAt, stopAt),
+        perPodMaxStallMs,
+        durationMs: stopAt - startedAt,
+        log: log(),
+      };
+      return stopped;
+    },
+  };
+}
+
+export interface LedgerReport {
+  readonly acked: number;
+  readonly perPod: { pod: number; rows: number; missing: number[]; checksum: string }[];
+  /** Ids present on the pods that were never acknowledged (commits whose OK was lost). */
+  readonly unacknowledged: number;
+}
+
+/** Checks that every acknowledged id is on every pod and that CHECKSUM TABLE agrees everywhere. */
+export async function verifyLedger(
+  sql: (pod: number, query: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table: string,
+): Promise<LedgerReport> {
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table)) throw new Error(`invalid table name ${table}`);
+  const perPod: LedgerReport['perPod'] = [];
+  let union = new Set<number>();
+  for (const pod of pods) {
+    const rows = await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id FROM ledger.\`${table}\``);
+    const present = new Set(rows.map((r) => Number(r[0])));
+    union = new Set([...union, ...present]);
+    const sum = await sql(pod, `SET SESSION wsrep_sync_wait=1; CHECKSUM TABLE ledger.\`${table}\``);
+    perPod.push({ pod, rows: present.size, missing: acked.filter((id) => !present.has(id)), checksum: sum[0]?.[1] ?? '' });
+  }
+  const ackedSet = new Set(acked);
+  const report: LedgerReport = { acked: acked.length, perPod, unacknowledged: [...union].filter((id) => !ackedSet.has(id)).length };
+  const problems: string[] = [];
+  for (const p of perPod) {
+    if (p.missing.length > 0) problems.push(`pod ${p.pod} lacks ${p.missing.length} acknowledged ids: ${p.missing.slice(0, 50).join(' ')}${p.missing.length > 50 ? ' ...' : ''}`);
+  }
+  if (new Set(perPod.map((p) => p.checksum)).size > 1) {
+    problems.push(`CHECKSUM TABLE differs: ${perPod.map((p) => `pod ${p.pod} (${p.rows} rows) = ${p.checksum}`).join(', ')}`);
+  }
+  if (problems.length > 0) {
+    const err = new Error(`ledger check failed (${acked.length} acknowledged ids):\n${problems.join('\n')}`);
+    (err as Error & { report?: LedgerReport }).report = report;
+    throw err;
+  }
+  return report;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+// Write-load generator for the pod harness (started by test/harness/ledger.ts with
+// `ip netns exec <client-ns> node writer.js ...`). Inserts unique ids round-robin into
+// ledger.<table> on the target pods and appends "<id> <pod> <epoch-ms>" to the ledger file
+// only after the autocommit INSERT returned OK. On an error it drops that connection, moves on
+// to the next pod and keeps going. SIGTERM: finish the current insert, print a summary, exit.
+// Password and user come from WRITER_PASSWORD / WRITER_USER (never argv).
+'use strict';
+const fs = require('fs');
+const mysql = require('mysql2/promise');
+
+function parseArgs(argv) {
+  const o = { targets: [] };
+  for (let k = 0; k < argv.length; k += 2) {
+    const key = argv[k];
+    const val = argv[k + 1];
+    if (val === undefined) throw new Error(`missing value for ${key}`);
+    switch (key) {
+      case '--name': o.name = val; break;
+      case '--id-base': o.idBase = Number(val); break;
+      case '--table': o.table = val; break;
+      case '--rate': o.rate = Number(val); break;
+      case '--ledger': o.ledger = val; break;
+      case '--query-timeout-ms': o.queryTimeoutMs = Number(val); break;
+      case '--connect-timeout-ms': o.connectTimeoutMs = Number(val); break;
+      case '--ready-timeout-ms': o.readyTimeoutMs = Number(val); break;
+      case '--target': {
+        const m = /^([0-9]+)=(.+)$/.exec(val);
+        if (!m) throw new Error(`bad --target ${val}`);
+        o.targets.push({ pod: Number(m[1]), host: m[2] });
+        break;
+      }
+      default: throw new Error(`unknown option ${key}`);
+    }
+  }
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(o.table || '')) throw new Error('bad --table');
+  if (o.targets.length === 0) throw new Error('no --target');
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const user = process.env.WRITER_USER || 'root';
+const password = process.env.WRITER_PASSWORD;
+delete process.env.WRITER_PASSWORD;
+const ledgerFd = fs.openSync(opts.ledger, 'a');
+const conns = new Map();
+const cooldownUntil = new Map();
+let stopping = false;
+let wake = null;
+let errors = 0;
+let attempts = 0;
+
+function log(msg) {
+  process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
+}
+function sleep(ms) {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() { clearTimeout(t); wake = null; resolve(); }
+    wake = done;
+  });
+}
+process.on('SIGTERM', () => { stopping = true; if (wake) wake(); });
+process.on('SIGINT', () => { stopping = true; if (wake) wake(); });
+
+async function connection(t) {
+  let c = conns.get(t.pod);
+  if (c) return c;
+  c = await mysql.createConnection({
+    host: t.host, port: 3306, user, password, connectTimeout: opts.connectTimeoutMs, supportBigNumbers: true, bigNumberStrings: false,
+  });
+  c.on('error', (e) => {
+    log(`pod ${t.pod}: connection error ${e.code || ''} ${e.message}`);
+    if (conns.get(t.pod) === c) conns.delete(t.pod);
+  });
+  conns.set(t.pod, c);
+  return c;
+}
+
+function drop(t) {
+  const c = conns.get(t.pod);
+  conns.delete(t.pod);
+  if (c) { try { c.destroy(); } catch { /* ignore */ } }
+}
+
+async function setup() {
+  const deadline = Date.now() + opts.readyTimeoutMs;
+  for (let k = 0; !stopping && Date.now() < deadline; k++) {
+    const t = opts.targets[k % opts.targets.length];
+    try {
+      const c = await connection(t);
+      await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
+      await c.query({
+        sql: `CREATE TABLE IF NOT EXISTS ledger.\`${opts.table}\` (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`,
+        timeout: opts.queryTimeoutMs,
+      });
+      return true;
+    } catch (e) {
+      log(`ERR setup on pod ${t.pod}: ${e.code || ''} ${e.message}`);
+      drop(t);
+      await sleep(500);
+    }
+  }
+  return false;
+}
+
+async function main() {
+  if (!(await setup())) {
+    log('could not create the ledger table');
+    process.exit(2);
+  }
+  process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
+  const interval = 1000 / opts.rate;
+  let next = Date.now();
+  let seq = 0;
+  let idx = 0;
+  while (!stopping) {
+    const t = opts.targets[idx % opts.targets.length];
+    idx += 1;
+    const now = Date.now();
+    if ((cooldownUntil.get(t.pod) || 0) > now) {
+      // Every pod cooling down: wait for the earliest instead of spinning.
+      const earliest = Math.min(...opts.targets.map((x) => cooldownUntil.get(x.pod) || 0));
+      if (earliest > now) await sleep(Math.min(earliest - now, 250));
+      continue;
+    }
+    seq += 1;
+    const id = opts.idBase + seq;
+    attempts += 1;
+    try {
+      const c = await connection(t);
+      await c.query({ sql: `INSERT INTO ledger.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
+      fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
+    } catch (e) {
+      errors += 1;
+      log(`ERR insert ${id} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
+      drop(t);
+      cooldownUntil.set(t.pod, Date.now() + 250);
+    }
+    next += interval;
+    const wait = next - Date.now();
+    if (wait > 0) await sleep(wait);
+    else next = Date.now();
+  }
+  for (const t of opts.targets) drop(t);
+  fs.closeSync(ledgerFd);
+  process.stdout.write(`${JSON.stringify({ event: 'done', errors, attempts })}\n`);
+  process.exit(0);
+}
+
+main().catch((e) => {
+  log(`fatal: ${e.stack || e}`);
+  process.exit(1);
+});
