@@ -325,7 +325,7 @@ echo "init: done"
   };
 
   beforeAll(async () => {
-    pods = new GaleraPods({ manifests: manifests(), secret: SECRET, maxPods: 1 });
+    pods = new GaleraPods({ manifests: manifests(), secret: SECRET, maxPods: 2 });
     await pods.setup();
   });
 
@@ -334,8 +334,9 @@ echo "init: done"
   });
 
   test('sql() runs queries as root with the Secret password and returns rows', async () => {
-    await pods.startPod(0);
+    await Promise.all([pods.startPod(0), pods.startPod(1)]);
     await pods.waitFor(0, 'readiness', 40_000, { intervalMs: 200 });
+    await pods.waitFor(1, 'readiness', 40_000, { intervalMs: 200 });
     expect(await pods.sql(0, 'SELECT 1, CURRENT_USER()')).toEqual([['1', 'root@127.0.0.1']]);
     expect(await pods.sql(0, "SELECT 'a\\tb', 'c\\nd', NULL")).toEqual([['a\tb', 'c\nd', 'NULL']]);
     expect(await pods.sql(0, 'SELECT 1 WHERE 1 = 0')).toEqual([]);
@@ -365,6 +366,27 @@ echo "init: done"
     expect(report.perPod[0].rows).toBeGreaterThanOrEqual(res.acked.length);
     // a missing id is reported
     await expect(pods.verifyLedger([...res.acked, 42], [0])).rejects.toThrow(/lacks 1 acknowledged ids: 42/);
+  });
+
+  test('a partitioned pod holds up only its own writes (one insert in flight per pod)', async () => {
+    // two independent servers: each has its own ledger table, so each is verified with its own acks
+    for (const i of [0, 1]) {
+      await pods.sql(i, 'CREATE DATABASE IF NOT EXISTS ledger; CREATE TABLE IF NOT EXISTS ledger.split (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6))');
+    }
+    const w = await pods.startWriter({ pods: [0, 1], rateHz: 40, table: 'split', queryTimeoutMs: 4000 });
+    await until('writes on both', () => w.ackedCount() >= 20, 10_000);
+    pods.partition(1);
+    await new Promise((r) => setTimeout(r, 3000));
+    pods.heal(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    const res = await w.stop();
+    expect(res.perPodMaxStallMs[1]).toBeGreaterThanOrEqual(2500);
+    expect(res.perPodMaxStallMs[0]).toBeLessThan(1500);
+    expect(res.maxStallMs).toBeLessThan(1500);
+    expect(res.ackedByPod[0].length + res.ackedByPod[1].length).toBe(res.acked.length);
+    expect(res.ackedByPod[1].length).toBeGreaterThan(10); // before the partition and after the heal
+    await pods.verifyLedger(res.ackedByPod[0], [0], { table: 'split' });
+    await pods.verifyLedger(res.ackedByPod[1], [1], { table: 'split' });
     // a graceful stop of mariadbd (pid 1 with a SIGTERM handler)
     const stop = await pods.stopPod(0, 'TERM');
     expect(stop).toMatchObject({ graceful: true, exitCode: 0 });

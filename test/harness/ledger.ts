@@ -27,6 +27,8 @@ export interface WriterOptions {
 export interface WriterResult {
   /** Ids whose INSERT returned OK, in order. */
   readonly acked: number[];
+  /** The same by the pod that acknowledged them. */
+  readonly ackedByPod: Record<number, number[]>;
   /** Failed attempts (errors, timeouts, refused connections). */
   readonly errors: number;
   readonly attempts: number;
@@ -157,12 +159,15 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
       }
       const acks = readLedger(ledgerFile);
       const perPodMaxStallMs: Record<number, number> = {};
+      const ackedByPod: Record<number, number[]> = {};
       for (const t of p.targets) {
-        const times = acks.filter((a) => a.pod === t.pod).map((a) => a.at);
-        perPodMaxStallMs[t.pod] = maxGap(times, startedAt, stopAt);
+        const mine = acks.filter((a) => a.pod === t.pod);
+        perPodMaxStallMs[t.pod] = maxGap(mine.map((a) => a.at), startedAt, stopAt);
+        ackedByPod[t.pod] = mine.map((a) => a.id);
       }
       stopped = {
         acked: acks.map((a) => a.id),
+        ackedByPod,
         errors: summary.errors ?? (log().match(/ ERR /g) ?? []).length,
         attempts: summary.attempts ?? -1,
         maxStallMs: maxGap(acks.map((a) => a.at), startedAt, stopAt),

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Write-load generator for the pod harness (started by test/harness/ledger.ts with
 // `ip netns exec <client-ns> node writer.js ...`). Inserts unique ids round-robin into
-// ledger.<table> on the target pods and appends "<id> <pod> <epoch-ms>" to the ledger file
-// only after the autocommit INSERT returned OK. On an error it drops that connection, moves on
-// to the next pod and keeps going. SIGTERM: finish the current insert, print a summary, exit.
+// ledger.<table> on the target pods (at most one in flight per pod) and appends
+// "<id> <pod> <epoch-ms>" to the ledger file only after the autocommit INSERT returned OK. On an
+// error it drops that connection, moves on to the next pod and keeps going (the failed pod is
+// retried after 250 ms). SIGTERM: wait for the inserts in flight, print a summary, exit.
 // Password and user come from WRITER_PASSWORD / WRITER_USER (never argv).
 'use strict';
 const fs = require('fs');
@@ -104,6 +105,23 @@ async function setup() {
   return false;
 }
 
+async function insert(t, id) {
+  attempts += 1;
+  try {
+    const c = await connection(t);
+    await c.query({ sql: `INSERT INTO ledger.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
+    fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
+  } catch (e) {
+    errors += 1;
+    log(`ERR insert ${id} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
+    drop(t);
+    cooldownUntil.set(t.pod, Date.now() + 250);
+  }
+}
+
+// Round-robin over the pods with at most one INSERT in flight per pod: a pod that hangs (a
+// partition, a blocked cluster) holds only its own slot, so the write stall measured is the
+// cluster's, not this loop's.
 async function main() {
   if (!(await setup())) {
     log('could not create the ledger table');
@@ -111,37 +129,34 @@ async function main() {
   }
   process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
   const interval = 1000 / opts.rate;
+  const inFlight = new Map();
   let next = Date.now();
   let seq = 0;
   let idx = 0;
   while (!stopping) {
-    const t = opts.targets[idx % opts.targets.length];
-    idx += 1;
     const now = Date.now();
-    if ((cooldownUntil.get(t.pod) || 0) > now) {
-      // Every pod cooling down: wait for the earliest instead of spinning.
-      const earliest = Math.min(...opts.targets.map((x) => cooldownUntil.get(x.pod) || 0));
-      if (earliest > now) await sleep(Math.min(earliest - now, 250));
+    let target = null;
+    for (let k = 0; k < opts.targets.length && !target; k++) {
+      const t = opts.targets[(idx + k) % opts.targets.length];
+      if (!inFlight.has(t.pod) && (cooldownUntil.get(t.pod) || 0) <= now) {
+        target = t;
+        idx += k + 1;
+      }
+    }
+    if (!target) {
+      await sleep(10); // every pod busy or cooling down
       continue;
     }
     seq += 1;
-    const id = opts.idBase + seq;
-    attempts += 1;
-    try {
-      const c = await connection(t);
-      await c.query({ sql: `INSERT INTO ledger.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
-      fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
-    } catch (e) {
-      errors += 1;
-      log(`ERR insert ${id} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
-      drop(t);
-      cooldownUntil.set(t.pod, Date.now() + 250);
-    }
+    const t = target;
+    const p = insert(t, opts.idBase + seq).finally(() => inFlight.delete(t.pod));
+    inFlight.set(t.pod, p);
     next += interval;
     const wait = next - Date.now();
     if (wait > 0) await sleep(wait);
     else next = Date.now();
   }
+  await Promise.all(inFlight.values());
   for (const t of opts.targets) drop(t);
   fs.closeSync(ledgerFd);
   process.stdout.write(`${JSON.stringify({ event: 'done', errors, attempts })}\n`);
