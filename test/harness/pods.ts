@@ -392,8 +392,11 @@ export class GaleraPods implements DataSources {
       }
       // Written in place (same inode): running processes see it through their bind mount.
       writeFileSync(join(dir, 'hosts'), `${lines.join('\n')}\n`);
-      // No resolver is reachable: names outside the hosts file fail at once.
-      writeFileSync(join(dir, 'resolv.conf'), `search ${search}\nnameserver 127.0.0.1\noptions ndots:5 timeout:1 attempts:1\n`);
+      // No resolver is reachable: names outside the hosts file fail at once. (ip netns exec can
+      // only bind-mount it over a regular /etc/resolv.conf, not over a symlink.)
+      if (!lstatSync('/etc/resolv.conf', { throwIfNoEntry: false })?.isSymbolicLink()) {
+        writeFileSync(join(dir, 'resolv.conf'), `search ${search}\nnameserver 127.0.0.1\noptions ndots:5 timeout:1 attempts:1\n`);
+      }
     }
   }
 
@@ -1082,7 +1085,11 @@ export class GaleraPods implements DataSources {
   /** Every container log of pod i over all its instances, oldest first, each under a header line. */
   public logs(i: number): string {
     let files: string[];
-    try { files = readdirSync(this.podDir(i)).filter((f) => /^[0-9]{3,}-.*\.log$/.test(f)).sort(); } catch { return ''; }
+    try {
+      files = readdirSync(this.podDir(i)).filter((f) => /^[0-9]{3,}-.*\.log$/.test(f)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
+    } catch {
+      return '';
+    }
     return files.map((f) => `==> ${f} <==\n${readFileSync(join(this.podDir(i), f), 'utf8')}`).join('\n');
   }
 
