@@ -42,7 +42,21 @@ log "dist/ matches the code (npm run synth)"
 npm run -s synth >/dev/null
 git diff --exit-code --stat -- dist/ || { echo "dist/ is stale: run npm run synth and commit it"; exit 1; }
 
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+status=0
 log "unit tests"
-npx jest --selectProjects unit --ci
+npx jest --selectProjects unit --ci --forceExit --json --outputFile="$results/unit.json" || status=1
 log "cluster tests (real Galera nodes in network namespaces)"
-npx jest --selectProjects cluster --ci --runInBand
+npx jest --selectProjects cluster --ci --runInBand --forceExit --json --outputFile="$results/cluster.json" || status=1
+
+# One closing line for both suites: "N passed, N failed".
+# shellcheck disable=SC2016 # JavaScript, not shell
+node -e '
+  let passed = 0, failed = 0;
+  for (const f of process.argv.slice(1)) {
+    try { const r = require(f); passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites; } catch { failed += 1; }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+' "$results/unit.json" "$results/cluster.json"
+exit "$status"

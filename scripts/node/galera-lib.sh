@@ -12,7 +12,7 @@ GALERA_CREDENTIALS_DIR=${GALERA_CREDENTIALS_DIR:-/etc/galera/credentials}
 GALERA_STATE_PORT=${GALERA_STATE_PORT:-4569}
 GALERA_SECRET_NAME=${GALERA_SECRET_NAME:-galera-credentials}
 GALERA_SOCKET=${GALERA_SOCKET:-/run/mysqld/mysqld.sock}
-GALERA_POLL_SECONDS=${GALERA_POLL_SECONDS:-2}
+GALERA_POLL_SECONDS=${GALERA_POLL_SECONDS:-1}
 # A waiting node repeats why it waits at this interval (and whenever the reason changes).
 GALERA_WAIT_LOG_SECONDS=${GALERA_WAIT_LOG_SECONDS:-30}
 
