@@ -9,11 +9,11 @@ const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string }
+interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1 }
 
 function line(name: string, n: Node): string {
   const phase = n.phase ?? 'waiting';
-  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4`;
+  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4 fresh=${n.fresh ?? 0}`;
   const role = n.role ? ` role=${n.role}` : '';
   return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0}`;
 }
@@ -56,6 +56,12 @@ describe('a running cluster', () => {
     const result = decide('galera-0', { 'galera-0': { empty: 1 }, 'galera-2': { phase: 'running', primary: 1 } });
     expect(result.action).toBe('join');
     expect(result.reason).toContain('full state transfer');
+  });
+
+  test('an empty node joining a cluster bootstrapped moments ago copies it by rsync; with data or later, the default method', () => {
+    expect(decide('galera-1', { 'galera-1': { empty: 1 }, 'galera-0': { phase: 'running', fresh: 1 } }).action).toBe('join:rsync');
+    expect(decide('galera-1', { 'galera-1': { empty: 1 }, 'galera-0': { phase: 'running', fresh: 0 } }).action).toBe('join');
+    expect(decide('galera-1', { 'galera-1': { seqno: 3 }, 'galera-0': { phase: 'running', fresh: 1 } }).action).toBe('join');
   });
 
   test('a non-Primary peer is not a cluster to join', () => {

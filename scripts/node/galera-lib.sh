@@ -19,6 +19,10 @@ GALERA_WAIT_LOG_SECONDS=${GALERA_WAIT_LOG_SECONDS:-30}
 MY_CNF="$GALERA_RUNTIME_DIR/my.cnf"
 STATE_FILE="$GALERA_RUNTIME_DIR/state"
 HEARTBEAT_FILE="$GALERA_RUNTIME_DIR/heartbeat"
+# When this container created a new cluster (epoch seconds); peers joining within
+# GALERA_NEW_CLUSTER_SECONDS copy its few MB by rsync rather than mariabackup.
+NEW_CLUSTER_FILE="$GALERA_RUNTIME_DIR/new-cluster"
+GALERA_NEW_CLUSTER_SECONDS=${GALERA_NEW_CLUSTER_SECONDS:-120}
 GRASTATE="$GALERA_DATA_DIR/grastate.dat"
 # Written by a human (kubectl exec ... touch) to force this node to bootstrap; consumed once.
 FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"

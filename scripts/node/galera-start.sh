@@ -16,6 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
 MARIADBD_PID=
+SST_METHOD=
 STATE_SERVER_PID=
 STOPPING=0
 RESTART_ELECTION=0
@@ -46,7 +47,12 @@ decide() {
     [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]] || continue
     name=$(field "$p" name)
     uuid=$(field "$p" uuid)
-    if [[ $self_empty == 1 ]]; then
+    if [[ $self_empty == 1 && $(field "$p" fresh) == 1 ]]; then
+      # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
+      # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
+      # moments ago (and serves no clients yet) at once.
+      echo "join:rsync $name is Primary in cluster $uuid, bootstrapped moments ago; this node has no data and joins by full state transfer (SST) with rsync"
+    elif [[ $self_empty == 1 ]]; then
       echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
     elif [[ $self_uuid == "$uuid" ]]; then
       echo "join $name is Primary in cluster $uuid; joining from local position $self_uuid:$(field "$self" seqno)"
@@ -240,6 +246,10 @@ elect() {
     decision=$({ printf 'v1 name=%s %s\n' "$POD_NAME" "$(my_state_line)"; collect_states; } | decide "$expected")
     ACTION=${decision%% *}
     REASON=${decision#* }
+    SST_METHOD=
+    if [[ $ACTION == join:rsync ]]; then
+      ACTION=join SST_METHOD=rsync
+    fi
     case $ACTION in
       join | bootstrap)
         log "decision: $ACTION: $REASON"
@@ -313,6 +323,7 @@ initialize_datadir() {
   local_sql -e 'SHUTDOWN' || kill "$pid"
   wait "$pid" || true
   rm -f "$GALERA_DATA_DIR/.galera-init-incomplete"
+  date +%s >"$NEW_CLUSTER_FILE"
   log "accounts created: root@%, ${GALERA_APP_USER:-app}@% (database ${GALERA_APP_DATABASE:-app}), sst@localhost, monitor@%"
 }
 
@@ -346,6 +357,7 @@ run_mariadbd() {
   elif ((POS_EMPTY == 0)) && [[ $POS_UUID != "$ZERO_UUID" ]]; then
     args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
   fi
+  [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
   publish_state "phase=running role=$ACTION uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=$POS_EMPTY"
   log "starting mariadbd ($ACTION)"
   mariadbd "${args[@]}" &

@@ -17,7 +17,14 @@ live_state() {
       wsrep_local_state) state=$value ;;
     esac
   done <<<"$status"
-  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s\n' "$POD_NAME" "$primary" "$uuid" "$seqno" "$state"
+  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s fresh=%s\n' "$POD_NAME" "$primary" "$uuid" "$seqno" "$state" "$(new_cluster)"
+}
+
+# 1 while the cluster this node bootstrapped from an empty volume is younger than GALERA_NEW_CLUSTER_SECONDS.
+new_cluster() {
+  local created
+  created=$(cat "$NEW_CLUSTER_FILE" 2>/dev/null) || { echo 0; return; }
+  if (($(date +%s) - created < GALERA_NEW_CLUSTER_SECONDS)); then echo 1; else echo 0; fi
 }
 
 main() {

@@ -87,7 +87,7 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
   expect(lastDecision(0)).toContain('decision: bootstrap: new cluster');
   for (const i of [1, 2]) {
     expect(lastDecision(i)).toContain('decision: join:');
-    expect(lastDecision(i)).toContain('full state transfer');
+    expect(lastDecision(i)).toContain('full state transfer (SST) with rsync'); // a brand-new cluster
   }
   const accountsCreated = ALL.map((i) => pods.logs(i).split('\n').filter((l) => l.includes('accounts created')).length);
   expect(accountsCreated).toEqual([1, 0, 0]);
