@@ -99,8 +99,8 @@ export interface GaleraClusterProps {
   /** Kubernetes cluster DNS domain. @default 'cluster.local' */
   readonly clusterDomain?: string;
   /**
-   * Seconds a running node may stay non-Primary, with no peer Primary either, before it shuts
-   * mariadbd down and rejoins the start-up election (its partners are gone for good).
+   * Seconds a running node may stay out of a Primary component (non-Primary or Disconnected)
+   * before it shuts mariadbd down and goes through the start-up election again.
    * @default 60
    */
   readonly nonPrimaryRestartSeconds?: number;

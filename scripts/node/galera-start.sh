@@ -374,26 +374,26 @@ run_mariadbd() {
   return "$rc"
 }
 
-# While mariadbd runs: a node that stays non-Primary while no peer is Primary (its partners are
-# gone for good, e.g. crashed while it was partitioned) can never get back on its own, and the
-# restarted peers would wait for it. It shuts mariadbd down and takes part in the election
-# again, where the usual rules apply; it never bootstraps from this state by itself.
+# While mariadbd runs: a node that stays out of a Primary component cannot always get back on its
+# own: its partners may be gone for good (crashed while it was partitioned), so the restarted
+# peers would wait for it forever, or a join may have failed after the state transfer, leaving
+# mariadbd Disconnected. After GALERA_NON_PRIMARY_RESTART_SECONDS it shuts mariadbd down and
+# goes through the election again, where the usual rules apply: join a Primary component if
+# there is one, never bootstrap from this state alone.
 watch_primary() {
-  local since="" status
+  local since="" status cluster
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$GALERA_POLL_SECONDS" &
     wait $! || true
     status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
-    if [[ $status == *$'wsrep_cluster_status\tPrimary'* ]]; then
+    cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
+    if [[ $cluster == Primary ]]; then
       since=""
       continue
     fi
     since=${since:-$SECONDS}
     ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
-    if collect_states | grep -q 'phase=running primary=1'; then
-      continue # a Primary exists; Galera rejoins it when the network allows
-    fi
-    log "mariadbd has been non-Primary for $((SECONDS - since))s and no peer is Primary; restarting it to take part in the election"
+    log "mariadbd has been ${cluster:-out of the cluster} for $((SECONDS - since))s; restarting it to take part in the election"
     RESTART_ELECTION=1
     kill -TERM "$MARIADBD_PID"
     return 0
