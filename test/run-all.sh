@@ -48,7 +48,7 @@ status=0
 log "unit tests"
 npx jest --selectProjects unit --ci --forceExit --json --outputFile="$results/unit.json" || status=1
 log "cluster tests (real Galera nodes in network namespaces)"
-npx jest --selectProjects cluster --ci --runInBand --forceExit --json --outputFile="$results/cluster.json" || status=1
+npx jest --selectProjects cluster --ci --runInBand --verbose --forceExit --json --outputFile="$results/cluster.json" || status=1
 
 # One closing line for both suites: "N passed, N failed".
 # shellcheck disable=SC2016 # JavaScript, not shell
