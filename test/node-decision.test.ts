@@ -9,13 +9,14 @@ const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1 }
+interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; forced?: string }
 
 function line(name: string, n: Node): string {
   const phase = n.phase ?? 'waiting';
-  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4 fresh=${n.fresh ?? 0}`;
+  const peers = n.peers ? ` peers=${n.peers}` : '';
+  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4 fresh=${n.fresh ?? 0} forced=${n.forced ?? ''}${peers}`;
   const role = n.role ? ` role=${n.role}` : '';
-  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0}`;
+  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0}${peers}`;
 }
 
 /** Runs the decision as pod `self`, with the given peers answering (absent = unreachable). */
@@ -148,5 +149,52 @@ describe('full stop or crash with a node missing', () => {
     const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
     const nodes = { 'galera-0': { seqno: 1 }, 'galera-1': { seqno: 1 }, 'galera-2': { seqno: 1 } };
     expect(decide('galera-0', nodes, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+  });
+});
+
+describe('found by review', () => {
+  test('a node configured for 3 still expects the 5 that a scaled-up peer reports', () => {
+    // GIVEN a full crash in the middle of a 3 -> 5 rollout: galera-3 answers with peers=5
+    const nodes = { 'galera-0': { seqno: 99, peers: 3 }, 'galera-1': { seqno: 100, peers: 3 }, 'galera-2': { seqno: 99, peers: 3 }, 'galera-3': { seqno: 101, peers: 5 } };
+    // THEN galera-1 does not bootstrap on its 3-node view, and galera-4 is waited for
+    expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-4 not reachable') });
+    expect(decide('galera-3', nodes, 'galera-0,galera-1,galera-2,galera-3,galera-4').action).toBe('wait');
+  });
+
+  test('data beyond the position a cluster was force-bootstrapped from is refused, not mixed in', () => {
+    const running = { phase: 'running', primary: 1 as const, seqno: 60, forced: `${X}:48` };
+    expect(decide('galera-2', { 'galera-2': { seqno: 50 }, 'galera-1': running }).action).toBe('refuse');
+    expect(decide('galera-2', { 'galera-2': { seqno: 48 }, 'galera-1': running }).action).toBe('join');
+    expect(decide('galera-2', { 'galera-2': { empty: 1 }, 'galera-1': running }).action).toBe('join');
+  });
+
+  test('a volume with a zero UUID (interrupted SST or first start) has no vote and is never a candidate', () => {
+    const nodes = { 'galera-0': { seqno: 5 }, 'galera-1': { uuid: ZERO, seqno: -1 }, 'galera-2': { uuid: ZERO, seqno: -1 } };
+    expect(decide('galera-0', nodes).action).toBe('bootstrap');
+    expect(decide('galera-1', nodes).action).toBe('wait');
+  });
+});
+
+describe('peer state lines are validated before the election uses them', () => {
+  const LIB = join(__dirname, '..', 'scripts', 'node', 'galera-lib.sh');
+  function valid(line: string, pod = 'galera-1'): boolean {
+    try {
+      execFileSync('bash', ['-c', 'source "$0"; valid_state_line "$1" "$2"', LIB, line, pod], { env: { PATH: process.env.PATH, POD_NAME: 'galera-0', GALERA_PEERS: 'x' } });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  test.each([
+    ['a complete waiting line', `v1 name=galera-1 phase=waiting uuid=${X} seqno=45 safe=0 empty=0 peers=3`, true],
+    ['a running line with an empty forced field', `v1 name=galera-1 phase=running primary=1 uuid=${X} seqno=7 local_state=4 fresh=0 forced= peers=3`, true],
+    ['arithmetic injection in seqno', `v1 name=galera-1 phase=waiting uuid=${X} seqno=PATH[$(touch${'$'}{IFS}/tmp/x)] safe=0 empty=0 peers=3`, false],
+    ['another pod\'s answer', `v1 name=galera-2 phase=waiting uuid=${X} seqno=45 safe=0 empty=0 peers=3`, false],
+    ['a truncated uuid', 'v1 name=galera-1 phase=waiting uuid=aaaaaaaa-1111 seqno=4 peers=3', false],
+    ['a line cut off after seqno=4 (of 45)', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4`, false],
+    ['no phase', `v1 name=galera-1 uuid=${X} seqno=4 peers=3`, false],
+    ['a non-binary flag', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4 safe=2 empty=0 peers=3`, false],
+  ])('%s', (_what, line, ok) => {
+    expect(valid(line as string)).toBe(ok);
   });
 });

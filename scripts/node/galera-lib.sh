@@ -26,6 +26,8 @@ GALERA_NEW_CLUSTER_SECONDS=${GALERA_NEW_CLUSTER_SECONDS:-120}
 GRASTATE="$GALERA_DATA_DIR/grastate.dat"
 # Written by a human (kubectl exec ... touch) to force this node to bootstrap; consumed once.
 FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
+# uuid:seqno a human forced a bootstrap from; nodes beyond it in that cluster hold a diverged history.
+FORCED_FROM_FILE="$GALERA_DATA_DIR/galera-forced-from"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 SECRET_KEYS=(root-password app-password sst-password monitor-password)
 
@@ -116,15 +118,17 @@ set_safe_to_bootstrap() {
   sed -i 's/^safe_to_bootstrap:.*/safe_to_bootstrap: 1/' "$GRASTATE"
 }
 
-# True when the data directory holds no database of a Galera cluster.
+# True when the data directory holds no usable database: none at all, a state transfer that
+# never finished (the SST scripts create sst_in_progress and remove it when done), or a first
+# initialization that never finished.
 data_is_empty() {
-  [[ ! -d $GALERA_DATA_DIR/mysql ]]
+  [[ ! -d $GALERA_DATA_DIR/mysql || -e $GALERA_DATA_DIR/sst_in_progress || -e $GALERA_DATA_DIR/.galera-init-incomplete ]]
 }
 
 # Writes this node's state line atomically; galera-state.sh serves it to the peers.
 publish_state() {
   local tmp="$STATE_FILE.tmp"
-  printf 'v1 name=%s %s\n' "$POD_NAME" "$*" >"$tmp"
+  printf 'v1 name=%s %s peers=%s\n' "$POD_NAME" "$*" "$(peer_count)" >"$tmp"
   mv -f "$tmp" "$STATE_FILE"
 }
 
@@ -132,9 +136,32 @@ heartbeat() {
   : >"$HEARTBEAT_FILE"
 }
 
-# Asks one peer for its state line; prints nothing when it cannot be reached.
+# Asks one peer for its state line; prints nothing when it cannot be reached or its answer is
+# not a complete, well-formed line from the pod that was asked (the election trusts these).
 query_peer() {
-  timeout 4 socat -T3 -u "TCP:$1:$GALERA_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1 || true
+  local line
+  line=$(timeout 4 socat -T3 -u "TCP:$1:$GALERA_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1) || true
+  valid_state_line "$line" "$(pod_of_host "$1")" && printf '%s\n' "$line"
+  return 0
+}
+
+# A state line: "v1" then key=value words ending with peers=N; known keys carry values of their type.
+valid_state_line() {
+  local line=$1 pod=$2 word key value
+  [[ $line =~ ^v1(\ [a-z_]+=[A-Za-z0-9_.:-]*)+$ ]] || return 1
+  [[ $line =~ \ peers=[0-9]{1,3}$ ]] || return 1 # every line ends so; a cut-off line does not
+  [[ $(field "$line" name) == "$pod" ]] || return 1
+  [[ $line == *" phase="* ]] || return 1
+  for word in ${line#v1 }; do
+    key=${word%%=*} value=${word#*=}
+    case $key in
+      seqno) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
+      safe | empty | primary | fresh) [[ $value =~ ^[01]$ ]] || return 1 ;;
+      peers) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
+      uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
+      forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
+    esac
+  done
 }
 
 # DNS name of the pod with ordinal $1, following the pattern of the first peer

@@ -29,7 +29,10 @@ heartbeat_fresh() {
 }
 
 server_answers() {
-  SQL_TIMEOUT=${1:-5} local_sql -e 'SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS LIKE "wsrep_ready"' >/dev/null 2>&1
+  local out
+  out=$(SQL_TIMEOUT=${1:-5} local_sql -e 'SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS LIKE "wsrep_ready"' 2>&1) && return 0
+  # Too many connections: busy, but alive; killing it would push its load onto the others.
+  [[ $out == *"ERROR 1040"* ]]
 }
 
 state_transfer_running() {

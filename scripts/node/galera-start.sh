@@ -36,9 +36,10 @@ decide() {
   while IFS= read -r line; do
     [[ -n $line ]] && peers+=("$line")
   done
-  local self_name self_uuid self_empty
+  local self_name self_uuid self_empty self_seqno
   self_name=$(field "$self" name)
   self_uuid=$(field "$self" uuid)
+  self_seqno=$(field "$self" seqno)
   self_empty=$(field "$self" empty)
   [[ $self_uuid == "$ZERO_UUID" ]] && self_empty=1
 
@@ -47,7 +48,11 @@ decide() {
     [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]] || continue
     name=$(field "$p" name)
     uuid=$(field "$p" uuid)
-    if [[ $self_empty == 1 && $(field "$p" fresh) == 1 ]]; then
+    local forced
+    forced=$(field "$p" forced)
+    if [[ $self_empty != 1 && -n $forced && $self_uuid == "${forced%%:*}" ]] && ((self_seqno > ${forced#*:})); then
+      echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $self_seqno): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $self_name to join as a new node"
+    elif [[ $self_empty == 1 && $(field "$p" fresh) == 1 ]]; then
       # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
       # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
       # moments ago (and serves no clients yet) at once.
@@ -76,7 +81,7 @@ decide() {
   for line in "$self" "${peers[@]}"; do
     [[ $(field "$line" phase) == waiting ]] || continue
     waiting+=("$line")
-    [[ $(field "$line" empty) == 1 ]] || data+=("$line")
+    [[ $(field "$line" empty) == 1 || $(field "$line" uuid) == "$ZERO_UUID" ]] || data+=("$line")
   done
   # A node that refused its data (another cluster) answers, and cannot hold writes of this one.
   local expected reachable_names=" "
@@ -86,6 +91,14 @@ decide() {
     esac
   done
   IFS=, read -r -a expected <<<"$expected_csv"
+  # During a scale-up or -down the pods' templates differ: expect the largest membership any
+  # answering node was configured with, so no node decides on a smaller cluster than exists.
+  local most=${#expected[@]} n i
+  for line in "$self" "${peers[@]}"; do
+    n=$(field "$line" peers)
+    [[ -n $n ]] && ((n > most)) && most=$n
+  done
+  for ((i = ${#expected[@]}; i < most; i++)); do expected+=("${self_name%-*}-$i"); done
   for name in "${expected[@]}"; do
     [[ $reachable_names == *" $name "* ]] || missing+=("$name")
   done
@@ -243,7 +256,7 @@ elect() {
     if [[ -f $FORCE_BOOTSTRAP_FILE ]] && handle_override; then
       return 0
     fi
-    decision=$({ printf 'v1 name=%s %s\n' "$POD_NAME" "$(my_state_line)"; collect_states; } | decide "$expected")
+    decision=$({ head -n 1 "$STATE_FILE"; collect_states; } | decide "$expected")
     ACTION=${decision%% *}
     REASON=${decision#* }
     SST_METHOD=
@@ -253,6 +266,7 @@ elect() {
     case $ACTION in
       join | bootstrap)
         log "decision: $ACTION: $REASON"
+        [[ $ACTION == join ]] && consume_override "a Primary component exists"
         return 0
         ;;
       refuse)
@@ -273,6 +287,7 @@ elect() {
 # peers (so they know this node holds nothing of their cluster) until a human moves the data.
 refuse_forever() {
   publish_state "phase=refused uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=0"
+  consume_override "this node refuses its data"
   while ((STOPPING == 0)); do
     heartbeat
     log "ERROR: decision: refuse: $REASON"
@@ -282,24 +297,51 @@ refuse_forever() {
   exit 1
 }
 
-# The human override: bootstrap from this node's data whatever the others hold.
+# The human override: bootstrap from this node's data whatever the missing nodes hold, but
+# never next to a peer that is starting, bootstrapping or running.
 handle_override() {
-  rm -f "$FORCE_BOOTSTRAP_FILE" # consumed before acting, so it can never fire twice
-  local p
+  local p phase
   while IFS= read -r p; do
-    if [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]]; then
-      log "override ignored: $(field "$p" name) is already Primary; $FORCE_BOOTSTRAP_FILE removed, joining instead"
+    phase=$(field "$p" phase)
+    if [[ $phase == running && $(field "$p" primary) == 1 ]]; then
+      consume_override "$(field "$p" name) is already Primary; joining instead"
+      return 1
+    elif [[ $phase == running || $phase == starting ]]; then
+      log "override deferred: $(field "$p" name) is $phase; waiting until it is Primary or stopped"
       return 1
     fi
   done < <(collect_states)
   if ((POS_EMPTY == 1)); then
-    log "override ignored: this node has no data to bootstrap from; $FORCE_BOOTSTRAP_FILE removed"
+    consume_override "this node has no data to bootstrap from"
     return 1
   fi
+  rm -f "$FORCE_BOOTSTRAP_FILE" # consumed before acting, so it can never fire twice
+  printf '%s:%s\n' "$POS_UUID" "$POS_SEQNO" >"$FORCED_FROM_FILE"
   ACTION=bootstrap
-  REASON="forced by $FORCE_BOOTSTRAP_FILE (human override) from local position $POS_UUID:$POS_SEQNO; writes only other nodes had are lost"
+  REASON="forced by $FORCE_BOOTSTRAP_FILE (human override) from local position $POS_UUID:$POS_SEQNO; writes only other nodes had are lost, and nodes beyond this position will refuse to join"
   log "decision: bootstrap: $REASON"
   return 0
+}
+
+# Removes a pending override file that must not fire later (at the next full outage).
+consume_override() {
+  if [[ -f $FORCE_BOOTSTRAP_FILE ]]; then
+    rm -f "$FORCE_BOOTSTRAP_FILE"
+    log "override file $FORCE_BOOTSTRAP_FILE removed: $1"
+  fi
+}
+
+# Keeps the forced-bootstrap position of the cluster this node joins, so the rule travels with
+# the cluster even when the forced node itself is down.
+remember_forced_position() {
+  local p forced
+  while IFS= read -r p; do
+    forced=$(field "$p" forced)
+    if [[ $(field "$p" primary) == 1 && -n $forced ]]; then
+      printf '%s\n' "$forced" >"$FORCED_FROM_FILE"
+      return 0
+    fi
+  done < <(collect_states)
 }
 
 # --- running mariadbd ----------------------------------------------------------------------
@@ -319,7 +361,9 @@ initialize_datadir() {
     kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/init-server.log" >&2; die "the initialization server exited"; }
     sleep 1
   done
-  accounts_sql | local_sql || die "creating the accounts failed"
+  local sql
+  sql=$(accounts_sql) || die "reading the passwords from Secret '$GALERA_SECRET_NAME' failed"
+  local_sql <<<"$sql" || die "creating the accounts failed"
   local_sql -e 'SHUTDOWN' || kill "$pid"
   wait "$pid" || true
   rm -f "$GALERA_DATA_DIR/.galera-init-incomplete"
@@ -328,17 +372,21 @@ initialize_datadir() {
 }
 
 accounts_sql() {
-  local app=${GALERA_APP_USER:-app} db=${GALERA_APP_DATABASE:-app}
+  local app=${GALERA_APP_USER:-app} db=${GALERA_APP_DATABASE:-app} key root sst monitor app_pw
+  for key in "${SECRET_KEYS[@]}"; do
+    [[ -s $GALERA_CREDENTIALS_DIR/$key ]] || { log "Secret '$GALERA_SECRET_NAME' key '$key' is missing or empty"; return 1; }
+  done
+  root=$(secret root-password) sst=$(secret sst-password) monitor=$(secret monitor-password) app_pw=$(secret app-password)
   cat <<SQL
 SET SQL_LOG_BIN=0;
-CREATE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$(secret root-password)");
+CREATE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$root");
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
-CREATE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$(secret sst-password)");
+CREATE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$sst");
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost';
-CREATE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$(secret monitor-password)");
+CREATE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$monitor");
 GRANT USAGE ON *.* TO 'monitor'@'%';
 CREATE DATABASE IF NOT EXISTS \`$db\`;
-CREATE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$(secret app-password)");
+CREATE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$app_pw");
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
 FLUSH PRIVILEGES;
 SQL
@@ -347,7 +395,7 @@ SQL
 run_mariadbd() {
   local args=(--defaults-file="$MY_CNF")
   if [[ $ACTION == bootstrap ]]; then
-    if data_is_empty || [[ -f $GALERA_DATA_DIR/.galera-init-incomplete ]]; then
+    if ((POS_EMPTY == 1)); then
       initialize_datadir
     else
       set_safe_to_bootstrap
@@ -358,10 +406,14 @@ run_mariadbd() {
     args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
   fi
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
+  [[ $ACTION == join ]] && remember_forced_position
+  # Leftovers of an interrupted transfer; the data directory counted as empty above.
+  rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
   publish_state "phase=running role=$ACTION uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=$POS_EMPTY"
   log "starting mariadbd ($ACTION)"
   mariadbd "${args[@]}" &
   MARIADBD_PID=$!
+  ((STOPPING == 0)) || on_term # a SIGTERM that came while this node was still preparing
   watch_primary
   local rc=0
   wait "$MARIADBD_PID" || rc=$?
@@ -375,11 +427,12 @@ run_mariadbd() {
 }
 
 # While mariadbd runs: a node that stays out of a Primary component cannot always get back on its
-# own: its partners may be gone for good (crashed while it was partitioned), so the restarted
-# peers would wait for it forever, or a join may have failed after the state transfer, leaving
-# mariadbd Disconnected. After GALERA_NON_PRIMARY_RESTART_SECONDS it shuts mariadbd down and
-# goes through the election again, where the usual rules apply: join a Primary component if
-# there is one, never bootstrap from this state alone.
+# own: a join may have failed after the state transfer (mariadbd left Disconnected next to a
+# Primary), or its partners crashed while it was partitioned and now wait in the election for
+# it. In those two cases, after GALERA_NON_PRIMARY_RESTART_SECONDS, it shuts mariadbd down and
+# goes through the election again (join a Primary if there is one, never bootstrap alone).
+# Otherwise it stays: nodes that were the whole last Primary component restore it by
+# themselves once they can talk again.
 watch_primary() {
   local since="" status cluster
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
@@ -389,15 +442,30 @@ watch_primary() {
     cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
     if [[ $cluster == Primary ]]; then
       since=""
+      consume_override "this node is Primary"
       continue
     fi
     since=${since:-$SECONDS}
     ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
+    rejoin_would_help || continue
     log "mariadbd has been ${cluster:-out of the cluster} for $((SECONDS - since))s; restarting it to take part in the election"
     RESTART_ELECTION=1
     kill -TERM "$MARIADBD_PID"
     return 0
   done
+}
+
+# True when a peer is Primary, or every other configured node answers and waits in the election.
+rejoin_would_help() {
+  local states answered=0 idle=0 line
+  states=$(collect_states)
+  grep -q 'phase=running primary=1' <<<"$states" && return 0
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    answered=$((answered + 1))
+    [[ $(field "$line" phase) == waiting || $(field "$line" phase) == refused ]] && idle=$((idle + 1))
+  done <<<"$states"
+  ((answered == $(peer_count) - 1 && idle == answered))
 }
 
 on_term() {
@@ -442,7 +510,6 @@ main() {
   [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (galera-init.sh) did not run"
   trap on_term TERM INT
   trap cleanup EXIT
-  rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
   find_position
   start_state_server
   if ! elect; then

@@ -17,7 +17,8 @@ live_state() {
       wsrep_local_state) state=$value ;;
     esac
   done <<<"$status"
-  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s fresh=%s\n' "$POD_NAME" "$primary" "$uuid" "$seqno" "$state" "$(new_cluster)"
+  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s fresh=%s forced=%s peers=%s\n' \
+    "$POD_NAME" "$primary" "$uuid" "$seqno" "$state" "$(new_cluster)" "$(cat "$FORCED_FROM_FILE" 2>/dev/null)" "$(peer_count)"
 }
 
 # 1 while the cluster this node bootstrapped from an empty volume is younger than GALERA_NEW_CLUSTER_SECONDS.
