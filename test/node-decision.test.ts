@@ -16,7 +16,7 @@ function line(name: string, n: Node): string {
   const peers = n.peers ? ` peers=${n.peers}` : '';
   if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4 fresh=${n.fresh ?? 0} forced=${n.forced ?? ''}${peers}`;
   const role = n.role ? ` role=${n.role}` : '';
-  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0}${peers}`;
+  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0} forced=${n.forced ?? ''}${peers}`;
 }
 
 /** Runs the decision as pod `self`, with the given peers answering (absent = unreachable). */
@@ -166,6 +166,8 @@ describe('found by review', () => {
     expect(decide('galera-2', { 'galera-2': { seqno: 50 }, 'galera-1': running }).action).toBe('refuse');
     expect(decide('galera-2', { 'galera-2': { seqno: 48 }, 'galera-1': running }).action).toBe('join');
     expect(decide('galera-2', { 'galera-2': { empty: 1 }, 'galera-1': running }).action).toBe('join');
+    // a node that has been Primary in the forced cluster carries the same marker: its later writes are that cluster's
+    expect(decide('galera-2', { 'galera-2': { seqno: 55, forced: `${X}:48` }, 'galera-1': running }).action).toBe('join');
   });
 
   test('a volume with a zero UUID (interrupted SST or first start) has no vote and is never a candidate', () => {

@@ -50,7 +50,10 @@ decide() {
     uuid=$(field "$p" uuid)
     local forced
     forced=$(field "$p" forced)
-    if [[ $self_empty != 1 && -n $forced && $self_uuid == "${forced%%:*}" ]] && ((self_seqno > ${forced#*:})); then
+    # Data of that cluster beyond the forced position, from a node that has not been Primary in
+    # the forced cluster since (it would carry the same marker), is a diverged history.
+    if [[ $self_empty != 1 && -n $forced && $self_uuid == "${forced%%:*}" && $(field "$self" forced) != "$forced" ]] &&
+      ((self_seqno > ${forced#*:})); then
       echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $self_seqno): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $self_name to join as a new node"
     elif [[ $self_empty == 1 && $(field "$p" fresh) == 1 ]]; then
       # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
@@ -222,7 +225,8 @@ recover_position() {
 }
 
 my_state_line() {
-  printf 'phase=waiting uuid=%s seqno=%s safe=%s empty=%s' "$POS_UUID" "$POS_SEQNO" "$POS_SAFE" "$POS_EMPTY"
+  printf 'phase=waiting uuid=%s seqno=%s safe=%s empty=%s forced=%s' "$POS_UUID" "$POS_SEQNO" "$POS_SAFE" "$POS_EMPTY" \
+    "$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
 }
 
 # --- the peer state endpoint -----------------------------------------------------------
@@ -331,8 +335,9 @@ consume_override() {
   fi
 }
 
-# Keeps the forced-bootstrap position of the cluster this node joins, so the rule travels with
-# the cluster even when the forced node itself is down.
+# Once Primary, keeps the forced-bootstrap position of the cluster this node is part of, so the
+# rule travels with the cluster even when the forced node itself is down, and marks this node's
+# history as the forced cluster's own.
 remember_forced_position() {
   local p forced
   while IFS= read -r p; do
@@ -406,7 +411,6 @@ run_mariadbd() {
     args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
   fi
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
-  [[ $ACTION == join ]] && remember_forced_position
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
   rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
   publish_state "phase=running role=$ACTION uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=$POS_EMPTY"
@@ -434,7 +438,7 @@ run_mariadbd() {
 # Otherwise it stays: nodes that were the whole last Primary component restore it by
 # themselves once they can talk again.
 watch_primary() {
-  local since="" status cluster
+  local since="" status cluster remembered=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$GALERA_POLL_SECONDS" &
     wait $! || true
@@ -443,6 +447,7 @@ watch_primary() {
     if [[ $cluster == Primary ]]; then
       since=""
       consume_override "this node is Primary"
+      ((remembered == 1)) || { remember_forced_position; remembered=1; }
       continue
     fi
     since=${since:-$SECONDS}
