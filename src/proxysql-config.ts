@@ -293,12 +293,7 @@ export function checkProxySqlConfigOptions(c: Checker, o: ProxySqlConfigOptions,
       `writerIsAlsoReader must be 1 with ${galeraReplicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever the writer is the only node, so every SELECT would fail`);
   }
   if (o.hostgroups !== undefined) {
-    if (typeof o.hostgroups !== 'object' || o.hostgroups === null || Array.isArray(o.hostgroups)) {
-      c.add(`hostgroups must be a mapping of ${HOSTGROUP_KEYS.join(', ')}, got ${JSON.stringify(o.hostgroups)}`);
-    } else {
-      for (const key of Object.keys(o.hostgroups)) {
-        c.check((HOSTGROUP_KEYS as readonly string[]).includes(key), `hostgroups.${key} is not a known setting; allowed: ${HOSTGROUP_KEYS.join(', ')}`);
-      }
+    if (c.mapping('hostgroups', o.hostgroups, HOSTGROUP_KEYS)) {
       for (const key of HOSTGROUP_KEYS) {
         c.integer(`hostgroups.${key}`, o.hostgroups[key], key === 'reader' ? 1 : 0, 2147483647);
       }
@@ -313,13 +308,7 @@ export function checkProxySqlConfigOptions(c: Checker, o: ProxySqlConfigOptions,
   c.integer('maxClientConnections', o.maxClientConnections, 1, 1000000);
   c.integer('backendMaxConnections', o.backendMaxConnections, 1, 10000);
   if (o.failover !== undefined) {
-    if (typeof o.failover !== 'object' || o.failover === null || Array.isArray(o.failover)) {
-      c.add(`failover must be a mapping of ${Object.keys(FAILOVER_LIMITS).join(', ')}, got ${JSON.stringify(o.failover)}`);
-      return;
-    }
-    for (const key of Object.keys(o.failover)) {
-      c.check(key in FAILOVER_LIMITS, `failover.${key} is not a known setting; allowed: ${Object.keys(FAILOVER_LIMITS).join(', ')}`);
-    }
+    if (!c.mapping('failover', o.failover, Object.keys(FAILOVER_LIMITS))) return;
     let numeric = true;
     for (const [key, [min, max]] of Object.entries(FAILOVER_LIMITS)) {
       const v = (o.failover as Record<string, number | undefined>)[key];

@@ -255,12 +255,7 @@ function validate(props: ProxySqlProps): void {
   c.pattern('image', props.image, /^[a-z0-9][a-z0-9._\-/:@]*$/, 'an image reference such as docker.io/proxysql/proxysql:2.7.3');
   c.oneOf('imagePullPolicy', props.imagePullPolicy, PULL_POLICIES);
   if (props.resources !== undefined) {
-    if (typeof props.resources !== 'object' || props.resources === null || Array.isArray(props.resources)) {
-      c.add(`resources must be a mapping of ${RESOURCE_KEYS.join(', ')}, got ${JSON.stringify(props.resources)}`);
-    } else {
-      for (const key of Object.keys(props.resources)) {
-        c.check((RESOURCE_KEYS as readonly string[]).includes(key), `resources.${key} is not a known setting; allowed: ${RESOURCE_KEYS.join(', ')}`);
-      }
+    if (c.mapping('resources', props.resources, RESOURCE_KEYS)) {
       for (const key of RESOURCE_KEYS) c.quantity(`resources.${key}`, props.resources[key]);
       const r = { cpuRequest: '200m', memoryRequest: '256Mi', memoryLimit: '1Gi', ...props.resources };
       const memRequest = quantityValue(r.memoryRequest);

@@ -54,6 +54,21 @@ export class Checker {
       "a Kubernetes quantity such as '500m', '1Gi' or '10Gi'");
   }
 
+  /**
+   * Checks that `value` is a mapping whose keys are all in `keys`; reports the shape or each
+   * unknown key. True when it is a mapping, so the caller can check the values.
+   */
+  public mapping(field: string, value: unknown, keys: readonly string[]): boolean {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      this.add(`${field} must be a mapping of ${keys.join(', ')}, got ${JSON.stringify(value)}`);
+      return false;
+    }
+    for (const key of Object.keys(value)) {
+      this.check(keys.includes(key), `${field}.${key} is not a known setting; allowed: ${keys.join(', ')}`);
+    }
+    return true;
+  }
+
   public throwIfAny(): void {
     if (this.problems.length > 0) throw new ValidationError(this.subject, this.problems);
   }
