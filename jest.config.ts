@@ -6,7 +6,9 @@ const tsJest = { '^.+\\.ts$': ['ts-jest', { diagnostics: { warnOnly: false } }] 
 // node scripts on a real multi-node Galera cluster in network namespaces (root, Debian packages).
 const config: Config = {
   projects: [
-    { displayName: 'unit', testEnvironment: 'node', transform: tsJest, testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/cluster/'] },
+    // A test's timeout catches a hang, not slowness: a shared 2-core machine can take seconds for
+    // what takes milliseconds when it is idle.
+    { displayName: 'unit', testEnvironment: 'node', transform: tsJest, testMatch: ['<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/cluster/'], testTimeout: 60_000 },
     { displayName: 'cluster', testEnvironment: 'node', transform: tsJest, testMatch: ['<rootDir>/test/cluster/**/*.test.ts'] },
   ],
 };

@@ -1,7 +1,7 @@
 /* eslint-disable no-console */
 import { Testing } from 'cdk8s';
 import { FailureDetection, GaleraProxySqlChart } from '../src';
-import { GaleraPods } from '../test/harness/pods';
+import { PodCluster, Workload } from '../harness';
 
 // Lifecycle timings of the synthesized Galera pods on the real software (see README, Benchmark).
 // Not a test: it prints medians over repeated runs. Usage: npm run bench [-- RUNS]
@@ -23,7 +23,7 @@ function manifests(): any[] {
   return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: MODE } }));
 }
 
-async function synced(pods: GaleraPods, i: number, size: number): Promise<boolean> {
+async function synced(pods: Workload, i: number, size: number): Promise<boolean> {
   try {
     const rows = await pods.sql(i, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_size')", { timeoutMs: 2000 });
     const s = Object.fromEntries(rows.map(([k, v]) => [k, v]));
@@ -34,7 +34,7 @@ async function synced(pods: GaleraPods, i: number, size: number): Promise<boolea
 }
 
 /** Milliseconds from `since` until every listed pod is Synced in a cluster of `size`, polled every 200 ms. */
-async function untilSynced(pods: GaleraPods, ordinals: number[], since: number, size = 3, timeoutMs = 240_000): Promise<number> {
+async function untilSynced(pods: Workload, ordinals: number[], since: number, size = 3, timeoutMs = 240_000): Promise<number> {
   const pending = new Set(ordinals);
   while (pending.size > 0) {
     if (Date.now() - since > timeoutMs) throw new Error(`pods ${[...pending].join(',')} not Synced after ${timeoutMs} ms`);
@@ -44,7 +44,7 @@ async function untilSynced(pods: GaleraPods, ordinals: number[], since: number, 
   return Date.now() - since;
 }
 
-async function oneRun(pods: GaleraPods): Promise<Record<string, number>> {
+async function oneRun(pods: Workload): Promise<Record<string, number>> {
   const r: Record<string, number> = {};
   for (const i of ALL) pods.wipeVolume(i);
   let t = Date.now();
@@ -81,17 +81,18 @@ function median(xs: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const pods = new GaleraPods({ manifests: manifests(), secret: SECRET });
+  const cluster = new PodCluster({ manifests: manifests(), secret: SECRET, workloads: ['galera'] });
+  const pods = cluster.workload('galera');
   const results: Record<string, number>[] = [];
   try {
-    await pods.setup();
+    await cluster.setup();
     for (let run = 1; run <= RUNS; run++) {
       const r = await oneRun(pods);
       console.log(`run ${run}/${RUNS}: ${Object.entries(r).map(([k, v]) => `${k.split(' ')[0]}…=${(v / 1000).toFixed(1)}s`).join('  ')}`);
       results.push(r);
     }
   } finally {
-    await pods.cleanup();
+    await cluster.cleanup();
   }
   console.log(`\nGalera lifecycle, ${RUNS} runs, failureDetection=${MODE}, 3 nodes in network namespaces on ${require('os').cpus().length} cores\n`);
   console.log('| measure | median | min | max | goal | median / goal |');

@@ -1,8 +1,14 @@
+// The public API: constructs, their props and every type a prop uses. Everything else carries
+// the JSDoc internal tag and is stripped from the published typings.
+export * from './backend';
+export * from './pod';
+export * from './galera-config';
 export * from './galera-cluster';
+export * from './proxysql-config';
 export * from './proxysql';
 export * from './storage';
 export * from './galera-proxysql-chart';
 export * from './credentials';
-export * from './validation';
+export { ValidationError } from './validation';
 export { synthesizeTo } from './synth';
-export { loadValues, checkValuesShape, VALUES_ENV, DEFAULT_VALUES_FILE } from './values';
+export { loadValues, parseValues, VALUES_ENV, DEFAULT_VALUES_FILE } from './values';

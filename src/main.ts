@@ -1,4 +1,3 @@
-import { PROXYSQL_VALUE_KEYS } from './proxysql';
 import { synthesizeTo } from './synth';
 import { ValidationError } from './validation';
 import { loadValues } from './values';
@@ -6,7 +5,7 @@ import { loadValues } from './values';
 // `npm run synth`: the seed deployment, or the values file named by GALERA_VALUES (./values.yaml by default).
 try {
   const outdir = process.env.CDK8S_OUTDIR ?? 'dist';
-  const files = synthesizeTo(outdir, loadValues(PROXYSQL_VALUE_KEYS));
+  const files = synthesizeTo(outdir, loadValues());
   for (const f of files) console.log(`wrote ${f}`);
 } catch (e) {
   if (e instanceof ValidationError) {

@@ -1,5 +1,5 @@
 import { SECRET_KEYS } from './credentials';
-import { Checker } from './validation';
+import { Checker, show } from './validation';
 
 /**
  * The proxysql.cnf that the ProxySql construct ships in its ConfigMap: a libconfig file
@@ -77,18 +77,20 @@ export interface ProxySqlConfigOptions {
   readonly failover?: ProxySqlFailoverSettings;
 }
 
-/** Everything the rendering needs: the options plus what comes from the Galera cluster. */
-export interface ProxySqlConfigProps extends ProxySqlConfigOptions {
-  /** DNS names of the Galera pods, ordinal 0 first. */
+/** Everything the rendering needs: the resolved options plus what comes from the backend. @internal */
+export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
+  /** DNS names of the database pods, ordinal 0 first. */
   readonly servers: readonly string[];
-  /** MySQL port of the Galera pods. */
+  /** MySQL port of the database pods. */
   readonly serverPort: number;
   /** The application account (mysql_users). */
   readonly appUser: string;
   /** Its default schema. */
   readonly appDatabase: string;
-  /** Name of the Galera cluster, for comments. */
+  /** Name of the backend, for comments. */
   readonly clusterName: string;
+  /** `mysql-server_version`. */
+  readonly serverVersion: string;
 }
 
 export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
@@ -107,16 +109,14 @@ export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
   dnsCacheRefreshIntervalMs: 1000,
 };
 
-/** Server version announced when it cannot be derived from the Galera image (the default image is mariadb:11.4.12). */
-export const DEFAULT_SERVER_VERSION = '11.4.12-MariaDB';
 export const DEFAULT_MAX_CLIENT_CONNECTIONS = 2048;
 export const DEFAULT_BACKEND_MAX_CONNECTIONS = 150;
-/** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. */
+/** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. @internal */
 export const MAX_TRANSACTIONS_BEHIND = 100;
 
 export const PROXYSQL_PORTS = { mysql: 6033, admin: 6032 } as const;
 
-/** Paths inside the ProxySQL pod. */
+/** Paths inside the ProxySQL pod. @internal */
 export const PROXYSQL_PATHS = {
   /** ConfigMap: the template and the scripts. */
   scripts: '/opt/proxysql',
@@ -129,7 +129,9 @@ export const PROXYSQL_PATHS = {
   tmp: '/tmp',
 } as const;
 
+/** @internal */
 export const TEMPLATE_FILE = 'proxysql.cnf.tmpl';
+/** @internal */
 export const RENDERED_FILE = 'proxysql.cnf';
 
 /**
@@ -138,15 +140,17 @@ export const RENDERED_FILE = 'proxysql.cnf';
  * copies file values into SQL without escaping (ProxySQL_Config.cpp), user passwords inside
  * '...' and variables inside "...", and splits admin credentials at ':' and ';'.
  * proxysql-render.sh enforces the same table; the unit tests check that both agree.
+ * @internal
  */
 export const PASSWORD_PLACEHOLDERS = {
   APP_PASSWORD: { key: SECRET_KEYS.app, forbidden: "'", where: 'mysql_users.password (a single-quoted SQL literal in ProxySQL\'s loader)' },
   MONITOR_PASSWORD: { key: SECRET_KEYS.monitor, forbidden: '"', where: 'mysql-monitor_password (a double-quoted SQL literal in ProxySQL\'s loader)' },
   ADMIN_PASSWORD: { key: SECRET_KEYS.proxysqlAdmin, forbidden: '":;', where: 'admin-admin_credentials (double-quoted SQL literal, split at ":" and ";")' },
 } as const;
+/** @internal */
 export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS;
 
-/** The text of a placeholder in the template. */
+/** The text of a placeholder in the template. @internal */
 export function placeholder(name: PasswordPlaceholder): string {
   return `@@${name}@@`;
 }
@@ -156,12 +160,13 @@ export function placeholder(name: PasswordPlaceholder): string {
  * hostname DESC, port DESC` (MySQL_HostGroups_Manager::converge_galera_config). Distinct weights
  * make pod 0 the preferred writer whatever the hostnames sort like (galera-10 < galera-9), and
  * keep readers almost evenly loaded (1000, 999, 998, ...).
+ * @internal
  */
 export function serverWeight(ordinal: number): number {
   return 1000 - ordinal;
 }
 
-/** One query rule; match_digest is matched against ProxySQL's normalized digest text. */
+/** One query rule; match_digest is matched against ProxySQL's normalized digest text. @internal */
 export interface QueryRule {
   readonly ruleId: number;
   readonly matchDigest: string;
@@ -192,46 +197,26 @@ export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
 // ---------------------------------------------------------------------------------------------
 // Resolution and validation
 
-export interface ResolvedProxySqlConfig {
-  readonly servers: readonly string[];
-  readonly serverPort: number;
-  readonly appUser: string;
-  readonly appDatabase: string;
-  readonly clusterName: string;
+/** ProxySqlConfigOptions with every default applied. @internal */
+export interface ResolvedProxySqlOptions {
   readonly readWriteSplit: boolean;
   readonly writerIsAlsoReader: WriterIsAlsoReader;
   readonly hostgroups: Required<GaleraHostgroups>;
-  readonly serverVersion: string;
+  /** Undefined: the backend's version. */
+  readonly serverVersion?: string;
   readonly maxClientConnections: number;
   readonly backendMaxConnections: number;
   readonly failover: Required<ProxySqlFailoverSettings>;
 }
 
-/** `defaults` overridden by the values of `partial` that are set (an explicit undefined keeps the default). */
+/** `defaults` overridden by the values of `partial` that are set (an explicit undefined keeps the default). @internal */
 export function withDefaults<T extends object>(defaults: Required<T>, partial: T | undefined): Required<T> {
   const out = { ...defaults };
   for (const [k, v] of Object.entries(partial ?? {})) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
   return out;
 }
 
-export function resolveProxySqlConfig(props: ProxySqlConfigProps): ResolvedProxySqlConfig {
-  return {
-    servers: props.servers,
-    serverPort: props.serverPort,
-    appUser: props.appUser,
-    appDatabase: props.appDatabase,
-    clusterName: props.clusterName,
-    readWriteSplit: props.readWriteSplit ?? true,
-    writerIsAlsoReader: props.writerIsAlsoReader ?? 1,
-    hostgroups: withDefaults(DEFAULT_HOSTGROUPS, props.hostgroups),
-    serverVersion: props.serverVersion ?? DEFAULT_SERVER_VERSION,
-    maxClientConnections: props.maxClientConnections ?? DEFAULT_MAX_CLIENT_CONNECTIONS,
-    backendMaxConnections: props.backendMaxConnections ?? DEFAULT_BACKEND_MAX_CONNECTIONS,
-    failover: withDefaults(DEFAULT_FAILOVER, props.failover),
-  };
-}
-
-/** What the monitor settings give, in ms (reasoning in docs/proxysql.md). */
+/** What the monitor settings give, in ms (reasoning in docs/proxysql.md). @internal */
 export interface FailoverEstimate {
   /** A node that is gone and the monitor holds a pooled connection to it: the next check fails at once. */
   readonly bestMs: number;
@@ -248,6 +233,7 @@ export interface FailoverEstimate {
  * monitor_galera_thread). The first failing check starts within one interval, the last one
  * `count - 1` intervals later and lasts at most the connect timeout (whole seconds, >= 1 s) or
  * the check timeout.
+ * @internal
  */
 export function estimateFailover(f: Required<ProxySqlFailoverSettings>): FailoverEstimate {
   const connectMs = Math.max(1000, Math.floor(f.monitorConnectTimeoutMs / 1000) * 1000);
@@ -281,61 +267,73 @@ function safeText(value: string): boolean {
   return !/["'\\\x00-\x1f\x7f]|@@/.test(value);
 }
 
-/** Adds every problem with the options to `c` (field, value given, what is allowed). */
-export function checkProxySqlConfigOptions(c: Checker, o: ProxySqlConfigOptions, galeraReplicas: number): void {
-  if (o.readWriteSplit !== undefined) {
-    c.check(typeof o.readWriteSplit === 'boolean', `readWriteSplit must be true or false, got ${JSON.stringify(o.readWriteSplit)}`);
-  }
+/** Checks the routing and tuning options and applies their defaults, reporting every problem into `c`. @internal */
+export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, backendReplicas: number): ResolvedProxySqlOptions {
+  const readWriteSplit = c.bool('readWriteSplit', o.readWriteSplit, true);
+  let writerIsAlsoReader: WriterIsAlsoReader = 1;
   if (o.writerIsAlsoReader !== undefined) {
-    c.check(WRITER_IS_ALSO_READER_VALUES.includes(o.writerIsAlsoReader),
-      `writerIsAlsoReader must be 1 or 2, got ${JSON.stringify(o.writerIsAlsoReader)}: 0 leaves no reader at all because every Galera node is writable`);
-    c.check(!(o.writerIsAlsoReader === 2 && galeraReplicas < 3 && (o.readWriteSplit ?? true)),
-      `writerIsAlsoReader must be 1 with ${galeraReplicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever the writer is the only node, so every SELECT would fail`);
-  }
-  if (o.hostgroups !== undefined) {
-    if (c.mapping('hostgroups', o.hostgroups, HOSTGROUP_KEYS)) {
-      for (const key of HOSTGROUP_KEYS) {
-        c.integer(`hostgroups.${key}`, o.hostgroups[key], key === 'reader' ? 1 : 0, 2147483647);
-      }
-      const hg = withDefaults(DEFAULT_HOSTGROUPS, o.hostgroups);
-      const ids = HOSTGROUP_KEYS.map((k) => hg[k]);
-      c.check(new Set(ids).size === ids.length,
-        `hostgroups must be four distinct ids (ProxySQL's mysql_galera_hostgroups requires it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
+    if (!WRITER_IS_ALSO_READER_VALUES.includes(o.writerIsAlsoReader)) {
+      c.add(`${c.f('writerIsAlsoReader')} must be 1 or 2, got ${show(o.writerIsAlsoReader)}: 0 leaves no reader at all because every Galera node is writable`);
+    } else if (o.writerIsAlsoReader === 2 && backendReplicas < 3 && readWriteSplit) {
+      c.add(`${c.f('writerIsAlsoReader')} must be 1 with ${backendReplicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever the writer is the only node, so every SELECT would fail`);
+    } else {
+      writerIsAlsoReader = o.writerIsAlsoReader;
     }
   }
-  c.pattern('serverVersion', o.serverVersion, /^(5\.5\.5-)?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}(-[A-Za-z0-9._+~-]{1,40})?$/,
-    "a server version such as '11.4.12-MariaDB' or '5.5.5-10.11.9-MariaDB' (digits, dots, an optional -suffix)");
-  c.integer('maxClientConnections', o.maxClientConnections, 1, 1000000);
-  c.integer('backendMaxConnections', o.backendMaxConnections, 1, 10000);
-  if (o.failover !== undefined) {
-    if (!c.mapping('failover', o.failover, Object.keys(FAILOVER_LIMITS))) return;
-    let numeric = true;
-    for (const [key, [min, max]] of Object.entries(FAILOVER_LIMITS)) {
-      const v = (o.failover as Record<string, number | undefined>)[key];
-      if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) numeric = false;
-      c.integer(`failover.${key}`, v, min, max);
-    }
-    if (!numeric) return;
-    const f = withDefaults(DEFAULT_FAILOVER, o.failover);
-    c.check(f.healthcheckTimeoutMs < f.healthcheckIntervalMs,
-      `failover.healthcheckTimeoutMs must be less than failover.healthcheckIntervalMs (${f.healthcheckIntervalMs}), got ${f.healthcheckTimeoutMs}: checks would overlap`);
-    c.check(f.pingTimeoutMs < f.pingIntervalMs,
-      `failover.pingTimeoutMs must be less than failover.pingIntervalMs (${f.pingIntervalMs}), got ${f.pingTimeoutMs}: pings would overlap`);
-    const e = estimateFailover(f);
-    c.check(e.pingShunEarliestMs > e.worstMs,
-      `failover.pingIntervalMs x (failover.pingMaxFailures - 1) must exceed the Galera check's worst detection time of ${e.worstMs} ms `
-      + `(healthcheckMaxTimeoutCount x healthcheckIntervalMs + connect or check timeout), got ${f.pingIntervalMs} x ${f.pingMaxFailures - 1} = ${e.pingShunEarliestMs} ms: `
-      + 'a node the ping monitor shuns first is no longer Galera-checked, so a dead writer could stay the writer (sysown/proxysql#4544)');
-    c.check(f.connectTimeoutServerMaxMs >= f.connectTimeoutServerMs,
-      `failover.connectTimeoutServerMaxMs must be at least failover.connectTimeoutServerMs (${f.connectTimeoutServerMs}), got ${f.connectTimeoutServerMaxMs}`);
-    c.check(f.connectTimeoutServerMaxMs > e.worstMs,
-      `failover.connectTimeoutServerMaxMs must exceed the worst detection time of ${e.worstMs} ms, got ${f.connectTimeoutServerMaxMs}: `
-      + 'clients would get errors during a failover instead of waiting for the new writer');
+  return {
+    readWriteSplit,
+    writerIsAlsoReader,
+    hostgroups: resolveHostgroups(c, o.hostgroups),
+    serverVersion: c.pattern('serverVersion', o.serverVersion, /^(5\.5\.5-)?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}(-[A-Za-z0-9._+~-]{1,40})?$/,
+      "a server version such as '11.4.12-MariaDB' or '5.5.5-10.11.9-MariaDB' (digits, dots, an optional -suffix)"),
+    maxClientConnections: c.int('maxClientConnections', o.maxClientConnections, 1, 1000000, DEFAULT_MAX_CLIENT_CONNECTIONS),
+    backendMaxConnections: c.int('backendMaxConnections', o.backendMaxConnections, 1, 10000, DEFAULT_BACKEND_MAX_CONNECTIONS),
+    failover: resolveFailover(c, o.failover),
+  };
+}
+
+function resolveHostgroups(c: Checker, given: GaleraHostgroups | undefined): Required<GaleraHostgroups> {
+  const g = c.mapping('hostgroups', given, HOSTGROUP_KEYS);
+  if (g === undefined) return DEFAULT_HOSTGROUPS;
+  const hg = { ...DEFAULT_HOSTGROUPS };
+  for (const key of HOSTGROUP_KEYS) hg[key] = c.int(`hostgroups.${key}`, g[key], key === 'reader' ? 1 : 0, 2147483647, DEFAULT_HOSTGROUPS[key]);
+  const ids = HOSTGROUP_KEYS.map((k) => hg[k]);
+  c.check(new Set(ids).size === ids.length,
+    `${c.f('hostgroups')} must be four distinct ids (ProxySQL's mysql_galera_hostgroups requires it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
+  return hg;
+}
+
+function resolveFailover(c: Checker, given: ProxySqlFailoverSettings | undefined): Required<ProxySqlFailoverSettings> {
+  const o = c.mapping('failover', given, Object.keys(FAILOVER_LIMITS));
+  if (o === undefined) return DEFAULT_FAILOVER;
+  const f = { ...DEFAULT_FAILOVER };
+  let numeric = true;
+  for (const [key, [min, max]] of Object.entries(FAILOVER_LIMITS) as [keyof ProxySqlFailoverSettings, [number, number]][]) {
+    const v = o[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) numeric = false;
+    f[key] = c.int(`failover.${key}`, v, min, max, DEFAULT_FAILOVER[key]);
   }
+  if (!numeric) return f;
+  const field = (k: string) => c.f(`failover.${k}`);
+  c.check(f.healthcheckTimeoutMs < f.healthcheckIntervalMs,
+    `${field('healthcheckTimeoutMs')} must be less than ${field('healthcheckIntervalMs')} (${f.healthcheckIntervalMs}), got ${f.healthcheckTimeoutMs}: checks would overlap`);
+  c.check(f.pingTimeoutMs < f.pingIntervalMs,
+    `${field('pingTimeoutMs')} must be less than ${field('pingIntervalMs')} (${f.pingIntervalMs}), got ${f.pingTimeoutMs}: pings would overlap`);
+  const e = estimateFailover(f);
+  c.check(e.pingShunEarliestMs > e.worstMs,
+    `${field('pingIntervalMs')} x (${field('pingMaxFailures')} - 1) must exceed the Galera check's worst detection time of ${e.worstMs} ms `
+    + `(healthcheckMaxTimeoutCount x healthcheckIntervalMs + connect or check timeout), got ${f.pingIntervalMs} x ${f.pingMaxFailures - 1} = ${e.pingShunEarliestMs} ms: `
+    + 'a node the ping monitor shuns first is no longer Galera-checked, so a dead writer could stay the writer (sysown/proxysql#4544)');
+  c.check(f.connectTimeoutServerMaxMs >= f.connectTimeoutServerMs,
+    `${field('connectTimeoutServerMaxMs')} must be at least ${field('connectTimeoutServerMs')} (${f.connectTimeoutServerMs}), got ${f.connectTimeoutServerMaxMs}`);
+  c.check(f.connectTimeoutServerMaxMs > e.worstMs,
+    `${field('connectTimeoutServerMaxMs')} must exceed the worst detection time of ${e.worstMs} ms, got ${f.connectTimeoutServerMaxMs}: `
+    + 'clients would get errors during a failover instead of waiting for the new writer');
+  return f;
 }
 
 /** Checks what comes from the Galera cluster (the construct validated it, but the template must never break). */
-function assertRenderable(r: ResolvedProxySqlConfig): void {
+function assertRenderable(r: ProxySqlConfigInput): void {
   const problems: string[] = [];
   if (r.servers.length === 0) problems.push('no servers');
   for (const s of r.servers) if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s)) problems.push(`server ${JSON.stringify(s)} is not a DNS name`);
@@ -348,13 +346,13 @@ function assertRenderable(r: ResolvedProxySqlConfig): void {
 // ---------------------------------------------------------------------------------------------
 // The configuration as data
 
-/** A libconfig value: int, bool, string, group or list of groups. */
+/** A libconfig value: int, bool, string, group or list of groups. @internal */
 export type CnfValue = number | boolean | string | CnfGroup | CnfGroup[];
+/** @internal */
 export interface CnfGroup { readonly [name: string]: CnfValue }
 
-/** The proxysql.cnf template as a libconfig document (placeholders where passwords go). */
-export function proxySqlConfigDocument(props: ProxySqlConfigProps): CnfGroup {
-  const r = resolveProxySqlConfig(props);
+/** The proxysql.cnf template as a libconfig document (placeholders where passwords go). @internal */
+export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
   assertRenderable(r);
   const hg = r.hostgroups;
   const f = r.failover;
@@ -448,7 +446,7 @@ function podOf(address: string): string {
 // ---------------------------------------------------------------------------------------------
 // libconfig text
 
-/** A libconfig string literal: backslash and double quote escaped; control characters refused. */
+/** A libconfig string literal: backslash and double quote escaped; control characters refused. @internal */
 export function libconfigString(value: string): string {
   if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(`libconfig strings here must not contain control characters: ${JSON.stringify(value)}`);
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -476,7 +474,7 @@ function inlineGroup(g: CnfGroup): string {
   }).join(', ')} }`;
 }
 
-/** Serializes a document: top-level scalars, groups of scalars, and lists of flat groups (as ProxySQL's sample file). */
+/** Serializes a document: top-level scalars, groups of scalars, and lists of flat groups (as ProxySQL's sample file). @internal */
 export function renderLibconfig(doc: CnfGroup, header: string[] = []): string {
   const out: string[] = header.map((l) => `# ${l}`.trimEnd());
   if (out.length) out.push('');
@@ -499,28 +497,12 @@ export function renderLibconfig(doc: CnfGroup, header: string[] = []): string {
   return out.join('\n');
 }
 
-/** The template text stored in the ConfigMap. */
-export function renderProxySqlCnfTemplate(props: ProxySqlConfigProps): string {
-  return renderLibconfig(proxySqlConfigDocument(props), [
+/** The template text stored in the ConfigMap. @internal */
+export function renderProxySqlCnfTemplate(input: ProxySqlConfigInput): string {
+  return renderLibconfig(proxySqlConfigDocument(input), [
     'proxysql.cnf TEMPLATE, rendered by the ProxySql construct (src/proxysql-config.ts).',
     'proxysql-render.sh replaces the password placeholders with the values of the Secret and',
     `writes ${PROXYSQL_PATHS.rendered}/${RENDERED_FILE} (mode 0600); ProxySQL starts with --initial, so`,
     'this file, not a proxysql.db left on the emptyDir, is the configuration after every restart.',
   ]);
-}
-
-/**
- * `mysql-server_version` for a MariaDB image reference: '11.4.12-MariaDB' for tag 11.4.12; MariaDB
- * 10.x servers announce themselves with the '5.5.5-' prefix, 11.0 and later without
- * (MDEV-28910). Undefined when the tag is not a version (latest, lts, a digest).
- */
-export function serverVersionForImage(image: string): string | undefined {
-  if (image.includes('@')) return undefined;
-  const lastSlash = image.lastIndexOf('/');
-  const colon = image.lastIndexOf(':');
-  if (colon <= lastSlash) return undefined;
-  const m = /^([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{1,3}))?(?:$|[-.+_])/.exec(image.slice(colon + 1));
-  if (!m) return undefined;
-  const version = `${m[1]}.${m[2]}.${m[3] ?? '0'}-MariaDB`;
-  return Number(m[1]) < 11 ? `5.5.5-${version}` : version;
 }

@@ -1,7 +1,7 @@
-import { ApiObject, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { Checker } from './validation';
+import { PART_OF } from './pod';
+import { Checker, isMapping, resolveOrThrow, show } from './validation';
 
 /** StorageClass presets for the platforms this project is used on. */
 export type StoragePreset = 'microk8s-hostpath' | 'aws-ebs-gp2' | 'aws-ebs-gp3' | 'gke-pd' | 'azure-disk' | 'local-path';
@@ -40,6 +40,42 @@ export interface StorageProps {
   readonly reclaimPolicy?: ReclaimPolicy;
 }
 
+const STORAGE_KEYS = Object.keys({ preset: 0, existingClassName: 0, className: 0, reclaimPolicy: 0 } satisfies Record<keyof StorageProps, 0>);
+
+/** StorageProps resolved: either an existing class, or a preset to emit. @internal */
+export type ResolvedStorage =
+  | { readonly existingClassName: string }
+  | { readonly preset: StoragePreset; readonly className: string; readonly reclaimPolicy: ReclaimPolicy };
+
+/** Checks StorageProps (from TypeScript or a values-file section) and applies the defaults. @internal */
+export function resolveStorage(input: unknown, c: Checker): ResolvedStorage {
+  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${STORAGE_KEYS.join(', ')}, got ${show(input)}`);
+  const p = (c.knownKeys(input, STORAGE_KEYS) ? input : {}) as StorageProps;
+  const preset = c.oneOf('preset', p.preset, STORAGE_PRESETS);
+  const reclaimPolicy = c.oneOf('reclaimPolicy', p.reclaimPolicy, RECLAIM_POLICIES);
+  const existingClassName = c.dnsLabel('existingClassName', p.existingClassName, 253);
+  const className = c.dnsLabel('className', p.className, 253);
+  c.check(!(p.preset && p.existingClassName),
+    `set either preset or existingClassName, not both (got preset '${String(p.preset).slice(0, 80)}' and existingClassName '${String(p.existingClassName).slice(0, 80)}')`);
+  c.check(!(p.existingClassName && (p.className || p.reclaimPolicy)),
+    'className and reclaimPolicy apply only to a preset; an existing StorageClass keeps its own');
+  if (existingClassName) return { existingClassName };
+  const chosen = preset ?? 'microk8s-hostpath';
+  return { preset: chosen, className: className ?? `galera-${chosen}`, reclaimPolicy: reclaimPolicy ?? 'Retain' };
+}
+
+/**
+ * A StorageClass is cluster-scoped: its manifest never carries a namespace, even when a
+ * namespaced chart (which gives every object its namespace) holds it.
+ */
+class ClusterScopedStorageClass extends k8s.KubeStorageClass {
+  public toJson(): any {
+    const json = super.toJson();
+    const { namespace: _namespace, ...metadata } = json.metadata ?? {};
+    return { ...json, metadata };
+  }
+}
+
 /**
  * Storage for the Galera data volumes: a StorageClass from a preset, or a reference to an
  * existing class. `className` is what the claim templates use.
@@ -52,35 +88,20 @@ export class Storage extends Construct {
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
-    const c = new Checker('Storage');
-    c.oneOf('preset', props.preset, STORAGE_PRESETS);
-    c.oneOf('reclaimPolicy', props.reclaimPolicy, RECLAIM_POLICIES);
-    if (props.existingClassName !== undefined) c.dnsLabel('existingClassName', props.existingClassName, 253);
-    if (props.className !== undefined) c.dnsLabel('className', props.className, 253);
-    c.check(!(props.preset && props.existingClassName),
-      `set either preset or existingClassName, not both (got preset '${props.preset}' and existingClassName '${props.existingClassName}')`);
-    c.check(!(props.existingClassName && (props.className || props.reclaimPolicy)),
-      'className and reclaimPolicy apply only to a preset; an existing StorageClass keeps its own');
-    c.throwIfAny();
-
-    if (props.existingClassName) {
-      this.className = props.existingClassName;
+    const r = resolveOrThrow('Storage', (c) => resolveStorage(props, c));
+    if ('existingClassName' in r) {
+      this.className = r.existingClassName;
       return;
     }
-    const preset = props.preset ?? 'microk8s-hostpath';
-    const spec = PRESETS[preset];
-    this.className = props.className ?? `galera-${preset}`;
-    this.storageClass = new k8s.KubeStorageClass(this, 'class', {
-      metadata: { name: this.className, labels: { 'app.kubernetes.io/part-of': 'galera-proxysql' } },
+    const spec = PRESETS[r.preset];
+    this.className = r.className;
+    this.storageClass = new ClusterScopedStorageClass(this, 'class', {
+      metadata: { name: this.className, labels: { ...PART_OF } },
       provisioner: spec.provisioner,
       parameters: spec.parameters,
-      reclaimPolicy: props.reclaimPolicy ?? 'Retain',
+      reclaimPolicy: r.reclaimPolicy,
       volumeBindingMode: spec.waitForFirstConsumer ? 'WaitForFirstConsumer' : 'Immediate',
       allowVolumeExpansion: spec.allowVolumeExpansion,
     });
-    // A StorageClass is cluster-scoped; a namespaced chart gives every object its namespace.
-    if (this.storageClass.metadata.namespace !== undefined) {
-      ApiObject.of(this.storageClass).addJsonPatch(JsonPatch.remove('/metadata/namespace'));
-    }
   }
 }

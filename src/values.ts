@@ -1,81 +1,69 @@
 import { existsSync, readFileSync } from 'fs';
-import * as yaml from 'js-yaml';
-import { GaleraProxySqlChartProps } from './galera-proxysql-chart';
-import { ValidationError } from './validation';
+import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import { CHART_SECTIONS, GaleraProxySqlChartProps } from './galera-proxysql-chart';
+import { isMapping, show, ValidationError } from './validation';
 
 /** Environment variable naming the values file; without it `values.yaml` in the working directory is used if present. */
 export const VALUES_ENV = 'GALERA_VALUES';
 export const DEFAULT_VALUES_FILE = 'values.yaml';
+/** A values file is a handful of settings; anything larger is not one. */
+const MAX_VALUES_BYTES = 1024 * 1024;
 
-/** The keys a values file may set, per section; the constructs validate the values themselves. */
-const ALLOWED: Record<string, readonly string[] | 'scalar'> = {
-  namespace: 'scalar',
-  createNamespace: 'scalar',
-  storage: ['preset', 'existingClassName', 'className', 'reclaimPolicy'],
-  galera: [
-    'name', 'replicas', 'allowUnsafeReplicaCount', 'image', 'imagePullPolicy', 'storageSize', 'accessMode', 'resources',
-    'innodbBufferPoolSize', 'maxConnections', 'extraMyCnf', 'failureDetection', 'providerOptions', 'secretName', 'appUser', 'appDatabase',
-    'antiAffinity', 'topologySpread', 'readyWhenDonor', 'sstSecondsPerGi', 'clusterDomain', 'terminationGracePeriodSeconds',
-    'nonPrimaryRestartSeconds',
-  ],
-  proxysql: 'object',
-} as unknown as Record<string, readonly string[] | 'scalar'>;
-
-const NESTED: Record<string, readonly string[]> = {
-  'galera.resources': ['cpuRequest', 'cpuLimit', 'memoryRequest', 'memoryLimit'],
-  'galera.topologySpread': ['topologyKey', 'maxSkew', 'required'],
-};
-
-const NUMBER_FIELDS = new Set(['galera.replicas', 'galera.nonPrimaryRestartSeconds', 'galera.maxConnections', 'galera.sstSecondsPerGi', 'galera.terminationGracePeriodSeconds',
-  'galera.topologySpread.maxSkew', 'proxysql.replicas']);
-const BOOLEAN_FIELDS = new Set(['createNamespace', 'galera.allowUnsafeReplicaCount', 'galera.readyWhenDonor', 'galera.topologySpread.required']);
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/**
+ * Parses a values document. Only the YAML is checked here (syntax, no aliases, a mapping of the
+ * chart's sections); each section is then resolved by the construct that owns it.
+ */
+export function parseValues(text: string, source: string): GaleraProxySqlChartProps {
+  const fail = (problem: string) => new ValidationError(`values file ${source}`, [problem]);
+  if (text.length > MAX_VALUES_BYTES) throw fail(`is ${text.length} bytes; a values file may have at most ${MAX_VALUES_BYTES}`);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false, lineCounter: lines, strict: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0];
+    const at = e.pos ? lines.linePos(e.pos[0]) : undefined;
+    const what = e.code === 'DUPLICATE_KEY' ? 'duplicated mapping key' : e.message.split('\n')[0];
+    throw fail(`is not valid YAML: ${what}${at ? ` (line ${at.line}, column ${at.col})` : ''}`);
+  }
+  // Aliases are refused outright: a few hundred bytes of nested aliases expand to gigabytes.
+  // One problem per setting (the first alias of a list stands for the others).
+  const aliases = new Map<string, string>();
+  visit(doc, {
+    Alias(key, node, path) {
+      const field = fieldOf(path, key);
+      const setting = field.replace(/\[[0-9]+\]/g, '');
+      if (!aliases.has(setting)) aliases.set(setting, `${field} uses the YAML alias *${String(node.source).slice(0, 40)}; aliases are not allowed in a values file, write the value out`);
+      return visit.SKIP;
+    },
+  });
+  if (aliases.size > 0) throw new ValidationError(`values file ${source}`, [...aliases.values()].slice(0, 20));
+  const value: unknown = doc.toJS({ maxAliasCount: 0 });
+  if (value === undefined || value === null) return {};
+  if (!isMapping(value)) {
+    throw fail(`the document must be a mapping of ${CHART_SECTIONS.join(', ')}, got ${Array.isArray(value) ? 'a list' : typeof value}`);
+  }
+  const unknown = Object.keys(value).filter((k) => !(CHART_SECTIONS as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
+  }
+  return value as GaleraProxySqlChartProps;
 }
 
-/** Checks the shape of a parsed values document: known keys, objects where objects belong, and scalar types. */
-export function checkValuesShape(doc: unknown, source: string, proxysqlKeys: readonly string[]): GaleraProxySqlChartProps {
-  const problems: string[] = [];
-  if (doc === undefined || doc === null) return {};
-  if (!isPlainObject(doc)) throw new ValidationError(`values file ${source}`, [`the document must be a mapping of ${Object.keys(ALLOWED).join(', ')}, got ${Array.isArray(doc) ? 'a list' : typeof doc}`]);
-  const walk = (obj: Record<string, unknown>, path: string, allowed: readonly string[]) => {
-    for (const [key, value] of Object.entries(obj)) {
-      const field = path ? `${path}.${key}` : key;
-      if (!allowed.includes(key)) {
-        problems.push(`${field} is not a known setting; allowed here: ${allowed.join(', ')}`);
-        continue;
-      }
-      if (NUMBER_FIELDS.has(field) && typeof value !== 'number') problems.push(`${field} must be a number, got ${JSON.stringify(value)}`);
-      if (BOOLEAN_FIELDS.has(field) && typeof value !== 'boolean') problems.push(`${field} must be true or false, got ${JSON.stringify(value)}`);
-      const nested = NESTED[field];
-      if (nested) {
-        if (!isPlainObject(value)) problems.push(`${field} must be a mapping of ${nested.join(', ')}, got ${JSON.stringify(value)}`);
-        else walk(value, field, nested);
-      }
-      if (field === 'galera.extraMyCnf' && !Array.isArray(value)) problems.push(`${field} must be a list of 'key=value' strings, got ${JSON.stringify(value)}`);
-      if (field === 'galera.providerOptions' && !isPlainObject(value)) problems.push(`${field} must be a mapping of option names to strings, got ${JSON.stringify(value)}`);
-    }
-  };
-  for (const [section, value] of Object.entries(doc)) {
-    const allowed = section === 'proxysql' ? proxysqlKeys : ALLOWED[section];
-    if (allowed === undefined) {
-      problems.push(`${section} is not a known setting; allowed at the top level: ${Object.keys(ALLOWED).join(', ')}`);
-    } else if (allowed === 'scalar') {
-      if (section === 'namespace' && typeof value !== 'string') problems.push(`namespace must be a string, got ${JSON.stringify(value)}`);
-      if (BOOLEAN_FIELDS.has(section) && typeof value !== 'boolean') problems.push(`${section} must be true or false, got ${JSON.stringify(value)}`);
-    } else if (!isPlainObject(value)) {
-      problems.push(`${section} must be a mapping of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-    } else {
-      walk(value, section, allowed);
+/** The dotted field of a node from its ancestors and its key, as `visit` gives them (galera.extraMyCnf[0]). */
+function fieldOf(path: readonly unknown[], key: number | 'key' | 'value' | null): string {
+  let field = '';
+  for (let i = 0; i < path.length; i++) {
+    const node = path[i];
+    if (isPair(node) && isScalar(node.key)) field += `${field ? '.' : ''}${String(node.key.value).slice(0, 40)}`;
+    if (isSeq(node)) {
+      const index = i + 1 < path.length ? node.items.indexOf(path[i + 1] as never) : key;
+      if (typeof index === 'number' && index >= 0) field += `[${index}]`;
     }
   }
-  if (problems.length) throw new ValidationError(`values file ${source}`, problems);
-  return doc as GaleraProxySqlChartProps;
+  return field || 'the document';
 }
 
 /** Reads the values file named by GALERA_VALUES (or ./values.yaml when present); no file means the seed deployment. */
-export function loadValues(proxysqlKeys: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GaleraProxySqlChartProps {
+export function loadValues(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GaleraProxySqlChartProps {
   const explicit = env[VALUES_ENV];
   const path = explicit ?? `${cwd}/${DEFAULT_VALUES_FILE}`;
   if (!existsSync(path)) {
@@ -89,11 +77,5 @@ export function loadValues(proxysqlKeys: readonly string[], env: NodeJS.ProcessE
     // e.g. a directory: say so rather than calling it invalid YAML.
     throw new ValidationError(`values file ${path}`, [`${explicit ? `${VALUES_ENV} names` : 'is'} a path that cannot be read as a YAML file: ${(e as Error).message}`]);
   }
-  let doc: unknown;
-  try {
-    doc = yaml.load(text, { filename: path });
-  } catch (e) {
-    throw new ValidationError(`values file ${path}`, [`is not valid YAML: ${(e as Error).message.split('\n')[0]}`]);
-  }
-  return checkValuesShape(doc, path, proxysqlKeys);
+  return parseValues(text, path);
 }

@@ -3,10 +3,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import * as yaml from 'js-yaml';
+import { parseAllDocuments } from 'yaml';
 import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/galera-proxysql-chart';
-import { PROXYSQL_VALUE_KEYS } from '../src/proxysql';
 import { Storage, StorageProps } from '../src/storage';
 import { ValidationError } from '../src/validation';
 import { loadValues } from '../src/values';
@@ -28,9 +27,9 @@ let fileCount = 0;
 const valuesFile = (text: string) => () => {
   const file = join(scratch, `values-${++fileCount}.yaml`);
   writeFileSync(file, text);
-  return new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', loadValues(PROXYSQL_VALUE_KEYS, { GALERA_VALUES: file }, scratch));
+  return new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', loadValues({ GALERA_VALUES: file }, scratch));
 };
-const valuesEnv = (path: string) => () => loadValues(PROXYSQL_VALUE_KEYS, { GALERA_VALUES: path }, scratch);
+const valuesEnv = (path: string) => () => loadValues({ GALERA_VALUES: path }, scratch);
 
 /** Runs fn, expects a ValidationError, and returns its message. */
 function validationMessage(fn: () => unknown): string {
@@ -232,6 +231,23 @@ describe('npm run synth', () => {
     expect(contents(outdir)).toEqual(before);
   }, 120_000);
 
+  test('a values file with mistakes in galera and proxysql lists all of them in one run', () => {
+    // GIVEN
+    const outdir = mkdtempSync(join(scratch, 'dist-'));
+    const values = join(scratch, 'two-sections.yaml');
+    writeFileSync(values, 'galera:\n  replicas: 4\nproxysql:\n  writerIsAlsoReader: 0\n  failover: { pingIntervalMs: 10 }\n');
+
+    // WHEN
+    const result = runSynth({ GALERA_VALUES: values, CDK8S_OUTDIR: outdir });
+
+    // THEN
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/GaleraCluster 'galera': invalid configuration:\n {2}- galera\.replicas must be odd/);
+    expect(result.stderr).toMatch(/ProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.writerIsAlsoReader must be 1 or 2, got 0/);
+    expect(result.stderr).toMatch(/- proxysql\.failover\.pingIntervalMs must be an integer from 100 to 3600000, got 10/);
+    expect(readdirSync(outdir)).toEqual([]);
+  }, 120_000);
+
   test('a good values file replaces stale manifests and keeps other files', () => {
     // GIVEN
     const outdir = mkdtempSync(join(scratch, 'dist-'));
@@ -249,10 +265,74 @@ describe('npm run synth', () => {
     expect(result.status).toBe(0);
     expect(readdirSync(outdir).sort()).toEqual(['README.txt', 'galera-proxysql.k8s.yaml']);
     expect(readFileSync(join(outdir, 'README.txt'), 'utf8')).toBe('not a manifest\n');
-    const manifests = yaml.loadAll(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')) as any[];
+    const manifests = parseAllDocuments(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()) as any[];
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     expect(sts.metadata.namespace).toBe('shop');
     expect(sts.spec.replicas).toBe(5);
     expect(result.stdout).toContain(`wrote ${join(outdir, 'galera-proxysql.k8s.yaml')}`);
   }, 120_000);
+});
+
+describe('hostile values files fail fast with bounded messages', () => {
+  /** A "billion laughs" document: each level an alias list of the one before, nine levels deep. */
+  function aliasBomb(field: string[]): string {
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    const [section, key] = field;
+    return `x-bomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n${section}:\n  ${key}: *i\n`;
+  }
+
+  test.each([
+    ['galera', 'extraMyCnf'],
+    ['proxysql', 'failover'],
+    ['storage', 'preset'],
+  ])('a YAML alias bomb under %s.%s is refused at once, naming the field', (section, key) => {
+    // GIVEN
+    const file = join(scratch, `bomb-${section}.yaml`);
+    writeFileSync(file, aliasBomb([section, key]));
+    // WHEN
+    const started = Date.now();
+    const message = validationMessage(() => loadValues({ GALERA_VALUES: file }, scratch));
+    const ms = Date.now() - started;
+    // THEN (the document would expand to 9^9 strings)
+    expect(message).toMatch(new RegExp(`${section}\\.${key} uses the YAML alias \\*i; aliases are not allowed in a values file`));
+    expect(message.length).toBeLessThan(4000);
+    expect(ms).toBeLessThan(2000);
+  });
+
+  test('an alias inside a list names the list element', () => {
+    const message = validationMessage(valuesFile('x: &v long_query_time=2\ngalera:\n  extraMyCnf:\n    - slow_query_log=ON\n    - *v\n'));
+    expect(message).toMatch(/galera\.extraMyCnf\[1\] uses the YAML alias \*v/);
+  });
+
+  test('a huge or deeply nested bad value is shown short', () => {
+    // GIVEN a 1 MB name and a deep structure where strings belong
+    const huge = 'x'.repeat(1024 * 1024);
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 1000; i++) deep = { nested: [deep] };
+    // WHEN
+    const message = validationMessage(chart({ namespace: huge, galera: { name: deep as never, extraMyCnf: [deep as never] } }));
+    // THEN every problem is reported, each with a value cut to a few dozen characters
+    expect(message).toMatch(/namespace must be a DNS-1123 label .*got "x{20,}…/);
+    expect(message).toMatch(/galera\.name must be a string, got \{"nested":\[\{"nested":\[/);
+    expect(message).toMatch(/galera\.extraMyCnf\[0\] must be a single 'key=value' line/);
+    expect(message.length).toBeLessThan(2000);
+  });
+});
+
+describe('one run reports every mistake of the whole values file', () => {
+  test('errors in storage, galera and proxysql are all listed, each under its construct', () => {
+    // GIVEN
+    const message = validationMessage(valuesFile([
+      'namespace: Bad_NS',
+      'storage:\n  preset: nvme',
+      'galera:\n  replicas: 4\n  antiAffinity: sometimes',
+      'proxysql:\n  replicas: 0\n  hostgroups: { reader: 0 }',
+    ].join('\n')));
+    // THEN
+    expect(message).toMatch(/^chart: invalid configuration:\n {2}- namespace must be /);
+    expect(message).toMatch(/\nStorage: invalid configuration:\n {2}- storage\.preset must be one of/);
+    expect(message).toMatch(/\nGaleraCluster 'galera': invalid configuration:\n {2}- galera\.replicas must be odd[^\n]*\n {2}- galera\.antiAffinity must be one of/);
+    expect(message).toMatch(/\nProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.replicas must be an integer from 1 to 50, got 0\n {2}- proxysql\.hostgroups\.reader must be/);
+  });
 });

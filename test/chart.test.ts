@@ -3,10 +3,11 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { ApiObject, Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/galera-proxysql-chart';
-import { PROXYSQL_VALUE_KEYS } from '../src/proxysql';
 import { loadValues } from '../src/values';
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+/** Scripts shared by every ConfigMap (scripts/common). */
+const COMMON_SCRIPTS = ['log.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 const CLUSTER_SCOPED = new Set(['Namespace', 'StorageClass', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass']);
 
@@ -25,6 +26,7 @@ function stable(manifests: any[]): any[] {
   return JSON.parse(JSON.stringify(manifests), function (this: any, key: string, value: any) {
     if (key === CHECKSUM_ANNOTATION) return '<sha256 of the ConfigMap data>';
     if (this && this['my.cnf'] !== undefined && NODE_SCRIPTS.includes(key)) return `<contents of scripts/node/${key}>`;
+    if (this && this['my.cnf'] !== undefined && COMMON_SCRIPTS.includes(key)) return `<contents of scripts/common/${key}>`;
     return value;
   });
 }
@@ -161,7 +163,7 @@ test('a values file drives the chart like the equivalent props', () => {
 
   try {
     // WHEN
-    const fromFile = synth(loadValues(PROXYSQL_VALUE_KEYS, { GALERA_VALUES: file }, dir)).manifests;
+    const fromFile = synth(loadValues({ GALERA_VALUES: file }, dir)).manifests;
     const fromProps = synth({
       namespace: 'shop', storage: { existingClassName: 'standard-rwo' },
       galera: { replicas: 5, antiAffinity: 'required', resources: { cpuLimit: '4' }, extraMyCnf: ['long_query_time=2'] },
@@ -180,7 +182,7 @@ test('without GALERA_VALUES and without ./values.yaml the seed deployment is syn
 
   try {
     // WHEN
-    const props = loadValues(PROXYSQL_VALUE_KEYS, {}, dir);
+    const props = loadValues({}, dir);
 
     // THEN
     expect(props).toEqual({});
@@ -196,7 +198,7 @@ test('./values.yaml in the working directory is used when GALERA_VALUES is not s
 
   try {
     // WHEN
-    const props = loadValues(PROXYSQL_VALUE_KEYS, {}, dir);
+    const props = loadValues({}, dir);
 
     // THEN
     expect(props).toEqual({ galera: { replicas: 7 } });

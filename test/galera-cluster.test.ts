@@ -1,9 +1,12 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { GaleraCluster, GaleraClusterProps, GALERA_PATHS, GALERA_PORTS } from '../src/galera-cluster';
+import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
+import { GALERA_PATHS, GALERA_PORTS } from '../src/galera-config';
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+/** Scripts shared by every ConfigMap (scripts/common). */
+const COMMON_SCRIPTS = ['log.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 
 /** Synthesizes one GaleraCluster in a fresh chart and returns its manifests by kind and name. */
@@ -43,6 +46,7 @@ function stable(manifests: any[]): any[] {
   return JSON.parse(JSON.stringify(manifests), function (this: any, key: string, value: any) {
     if (key === CHECKSUM_ANNOTATION) return '<sha256 of the ConfigMap data>';
     if (this && this['my.cnf'] !== undefined && NODE_SCRIPTS.includes(key)) return `<contents of scripts/node/${key}>`;
+    if (this && this['my.cnf'] !== undefined && COMMON_SCRIPTS.includes(key)) return `<contents of scripts/common/${key}>`;
     return value;
   });
 }
@@ -394,8 +398,9 @@ describe('ConfigMap', () => {
     const { configMap } = synth();
 
     // THEN
-    expect(Object.keys(configMap.data).sort()).toEqual(['my.cnf', ...NODE_SCRIPTS].sort());
+    expect(Object.keys(configMap.data).sort()).toEqual(['my.cnf', ...NODE_SCRIPTS, ...COMMON_SCRIPTS].sort());
     for (const script of NODE_SCRIPTS) expect(configMap.data[script]).toBe(scriptOnDisk(script));
+    for (const script of COMMON_SCRIPTS) expect(configMap.data[script]).toBe(readFileSync(join(__dirname, '..', 'scripts', 'common', script), 'utf8'));
   });
 
   test('my.cnf names the cluster, every peer and the merged provider options', () => {

@@ -2,7 +2,7 @@ import { spawnSync, SpawnSyncOptions } from 'child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import * as yaml from 'js-yaml';
+import { parseAllDocuments } from 'yaml';
 
 /*
  * The package as a consumer gets it: `npm run compile`, `npm pack`, then a separate cdk8s app
@@ -68,7 +68,7 @@ beforeAll(() => {
   const outdir = join(work, 'dist');
   run('node', ['main.js'], { cwd: consumer, env: { ...process.env, CDK8S_OUTDIR: outdir } });
   manifests = readdirSync(outdir).filter((f) => f.endsWith('.k8s.yaml'))
-    .flatMap((f) => yaml.loadAll(readFileSync(join(outdir, f), 'utf8')) as any[]);
+    .flatMap((f) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS()) as any[]);
 }, 600_000);
 
 afterAll(() => {
@@ -91,7 +91,7 @@ describe('the npm package', () => {
     expect(packedFiles).toContain(rootPackage.types);
   });
 
-  test('contains every script the constructs read at synth time (scripts/node, scripts/proxysql)', () => {
+  test('contains every script the constructs read at synth time (scripts/node, scripts/proxysql, scripts/common)', () => {
     // GIVEN
     const scripts = readdirSync(join(ROOT, 'scripts'), { withFileTypes: true }).filter((d) => d.isDirectory())
       .flatMap((d) => readdirSync(join(ROOT, 'scripts', d.name)).filter((f) => f.endsWith('.sh')).map((f) => `scripts/${d.name}/${f}`));
@@ -107,7 +107,7 @@ describe('the npm package', () => {
 
     // WHEN / THEN
     for (const f of packedFiles) {
-      expect(f).not.toMatch(/^(src|test|dist|bench|node_modules|imports)\//);
+      expect(f).not.toMatch(/^(src|test|dist|bench|tools|harness|node_modules|imports)\//);
       expect(f).not.toMatch(/^lib\/(test|bench)\//);
       expect(f).not.toMatch(/(?<!\.d)\.ts$/);
       const compiled = /^lib\/src\/([^/]+?)(\.d\.ts|\.js)$/.exec(f);
@@ -150,6 +150,23 @@ describe('a separate cdk8s app using the package', () => {
     // THEN
     expect(manifests.some((m) => m.kind === 'Deployment' || (m.kind === 'StatefulSet' && m.metadata.name !== 'orders-db'))).toBe(true);
     expect(appConfig.data).toEqual({ DATABASE_ENDPOINT: 'orders-db-direct.shop.svc:3306', DATABASE_SECRET: 'orders-db-credentials' });
+  });
+
+  test('every namespaced object, and every pod DNS name in the Galera and ProxySQL configuration, is in the chart\'s namespace', () => {
+    // GIVEN a chart with namespace 'shop' and constructs that name none (fixture main.ts)
+    const clusterScoped = new Set(['Namespace', 'StorageClass']);
+
+    // WHEN / THEN
+    for (const m of manifests) {
+      if (clusterScoped.has(m.kind)) expect(m.metadata.namespace).toBeUndefined();
+      else expect(`${m.kind}/${m.metadata.name} in ${m.metadata.namespace}`).toBe(`${m.kind}/${m.metadata.name} in shop`);
+    }
+    const galeraConfig = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'orders-db-config');
+    const proxyConfig = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'orders-db-proxysql-config');
+    const peers = ['orders-db-0', 'orders-db-1', 'orders-db-2'].map((p) => `${p}.orders-db.shop.svc.cluster.local`);
+    expect(galeraConfig.data['my.cnf']).toContain(`wsrep_cluster_address=gcomm://${peers.join(',')}`);
+    for (const peer of peers) expect(proxyConfig.data['proxysql.cnf.tmpl']).toContain(`address="${peer}"`);
+    expect(JSON.stringify(manifests)).not.toMatch(/\.default\.svc/);
   });
 
   test('the ConfigMap carries the node scripts shipped in the package', () => {

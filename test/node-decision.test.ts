@@ -1,9 +1,11 @@
 import { execFileSync } from 'child_process';
 import { join } from 'path';
 
-// The election of galera-start.sh, driven directly: state lines in (this node first, then the
-// peers that answered), "ACTION reason" out. The cluster tests run the same code for real.
-const START = join(__dirname, '..', 'scripts', 'node', 'galera-start.sh');
+// The election (scripts/node/galera-election.sh), driven directly: state lines in (this node
+// first, then the peers that answered), "ACTION reason" out. The lines are made by the scripts'
+// own formatter (state_line in galera-lib.sh), as the pods make them. The cluster tests run the
+// same code for real.
+const NODE = join(__dirname, '..', 'scripts', 'node');
 const EXPECTED = 'galera-0,galera-1,galera-2';
 const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
@@ -11,19 +13,31 @@ const ZERO = '00000000-0000-0000-0000-000000000000';
 
 interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; forced?: string }
 
-function line(name: string, n: Node): string {
+/** The state_line arguments of a node: what a waiting, refused or running node publishes. */
+function fields(n: Node): string[] {
   const phase = n.phase ?? 'waiting';
-  const peers = n.peers ? ` peers=${n.peers}` : '';
-  if (phase === 'running') return `v1 name=${name} phase=running primary=${n.primary ?? 1} uuid=${n.uuid ?? X} seqno=${n.seqno ?? 0} local_state=4 fresh=${n.fresh ?? 0} forced=${n.forced ?? ''}${peers}`;
-  const role = n.role ? ` role=${n.role}` : '';
-  return `v1 name=${name} phase=${phase}${role} uuid=${n.empty ? ZERO : (n.uuid ?? X)} seqno=${n.empty ? -1 : (n.seqno ?? 0)} safe=${n.safe ?? 0} empty=${n.empty ?? 0} forced=${n.forced ?? ''}${peers}`;
+  const f: Record<string, string | number> = { phase };
+  if (phase === 'running') Object.assign(f, { primary: n.primary ?? 1, uuid: n.uuid ?? X, seqno: n.seqno ?? 0, local_state: 4, fresh: n.fresh ?? 0, forced: n.forced ?? '' });
+  else Object.assign(f, { uuid: n.empty ? ZERO : (n.uuid ?? X), seqno: n.empty ? -1 : (n.seqno ?? 0), safe: n.safe ?? 0, empty: n.empty ?? 0, forced: n.forced ?? '' });
+  if (n.role) f.role = n.role;
+  return Object.entries(f).map(([k, v]) => `${k}=${v}`);
 }
 
-/** Runs the decision as pod `self`, with the given peers answering (absent = unreachable). */
+/**
+ * Formats every node's line with state_line (each as its own pod, configured for `peers` nodes)
+ * and runs decide as pod `self`, with the given peers answering (absent = unreachable).
+ */
+const DRIVER = `source "$1/galera-lib.sh"; source "$1/galera-election.sh"; expected=$2; shift 2
+for spec in "$@"; do
+  IFS='|' read -r name peers rest <<<"$spec"; read -r -a kv <<<"$rest"
+  POD_NAME=$name GALERA_PEERS=$(for ((i = 0; i < peers; i++)); do printf 'p%d,' "$i"; done) state_line "\${kv[@]}"
+done | { POD_NAME=$self decide "$expected"; }`;
+
 function decide(self: string, nodes: Record<string, Node>, expected = EXPECTED): { action: string; reason: string } {
-  const input = [line(self, nodes[self]), ...Object.entries(nodes).filter(([n]) => n !== self).map(([n, s]) => line(n, s))].join('\n') + '\n';
-  const out = execFileSync('bash', [START, 'decide', expected], {
-    input, encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
+  const order = [self, ...Object.keys(nodes).filter((n) => n !== self)];
+  const specs = order.map((name) => `${name}|${nodes[name].peers ?? 3}|${fields(nodes[name]).join(' ')}`);
+  const out = execFileSync('bash', ['-c', DRIVER, 'decide', NODE, expected, ...specs], {
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
   }).trim();
   const [action, ...rest] = out.split(' ');
   return { action, reason: rest.join(' ') };

@@ -6,8 +6,9 @@ import { Chart, Testing } from 'cdk8s';
 import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
 import { ProxySql, ProxySqlProps } from '../src/proxysql';
 import {
-  estimateFailover, PASSWORD_PLACEHOLDERS, PROXYSQL_PATHS, renderLibconfig, serverVersionForImage, serverWeight, TEMPLATE_FILE,
+  estimateFailover, PASSWORD_PLACEHOLDERS, PROXYSQL_PATHS, renderLibconfig, serverWeight, TEMPLATE_FILE,
 } from '../src/proxysql-config';
+import { serverVersionForImage } from '../src/backend';
 import { SECRET_KEYS } from '../src/credentials';
 import { buildLibconfigChecker, CfgNode, child, settings, stringValue } from './tools/libconfig';
 
@@ -41,10 +42,10 @@ const PASSWORDS = {
   [SECRET_KEYS.proxysqlAdmin]: "adm'in \\x41 $1 # & %s ~",
 };
 
-function synth(galeraProps: GaleraClusterProps = {}, proxyProps: Omit<ProxySqlProps, 'galera'> = {}) {
+function synth(galeraProps: GaleraClusterProps = {}, proxyProps: Omit<ProxySqlProps, 'backend'> = {}) {
   const chart = new Chart(Testing.app(), 'test');
   const galera = new GaleraCluster(chart, 'galera', galeraProps);
-  const proxysql = new ProxySql(chart, 'proxysql', { galera, ...proxyProps });
+  const proxysql = new ProxySql(chart, 'proxysql', { backend: galera, ...proxyProps });
   const manifests = Testing.synth(chart);
   const deployment = manifests.find((m) => m.kind === 'Deployment');
   const configMap = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === `${proxysql.name}-config`);

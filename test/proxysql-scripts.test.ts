@@ -6,8 +6,8 @@ import { join } from 'path';
 
 const ROOT = join(__dirname, '..');
 const PROBE = join(ROOT, 'scripts', 'proxysql', 'proxysql-probe.sh');
-const E2E = join(ROOT, 'scripts', 'e2e', 'real-cluster-check.sh');
-const SHELL_SCRIPTS = ['scripts/proxysql/proxysql-render.sh', 'scripts/proxysql/proxysql-probe.sh', 'scripts/e2e/real-cluster-check.sh', 'test/tools/fake-kubectl.sh'];
+const E2E = join(ROOT, 'tools', 'e2e', 'real-cluster-check.sh');
+const SHELL_SCRIPTS = ['scripts/proxysql/proxysql-render.sh', 'scripts/proxysql/proxysql-probe.sh', 'tools/e2e/real-cluster-check.sh', 'test/tools/fake-kubectl.sh'];
 
 function run(command: string, args: string[], env: Record<string, string>, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -147,7 +147,7 @@ describe('shell scripts', () => {
 
   maybe('are shellcheck-clean at severity style', () => {
     if (!available) throw new Error('shellcheck is not installed (apt-get install -y shellcheck)');
-    const r = spawnSync('shellcheck', ['-S', 'style', ...SHELL_SCRIPTS], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync('shellcheck', ['-x', '-S', 'style', ...SHELL_SCRIPTS], { cwd: ROOT, encoding: 'utf8' });
     expect(r.stdout).toBe('');
     expect(r.status).toBe(0);
   });
@@ -161,6 +161,8 @@ describe('shell scripts', () => {
 const FAKE_KUBECTL = join(__dirname, 'tools', 'fake-kubectl.sh');
 
 describe('real-cluster-check.sh (against a fake kubectl)', () => {
+  // The script sleeps WRITE_SECONDS and polls; on a busy machine that is more than jest's 5 s.
+  jest.setTimeout(60_000);
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'e2e-fake-'));

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import * as yaml from 'js-yaml';
+import { stringify } from 'yaml';
 import { SECRET_KEYS } from '../src/credentials';
 import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
 import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
@@ -15,10 +15,10 @@ import { loadValues } from '../src/values';
 
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 
-function synth(proxyProps: Omit<ProxySqlProps, 'galera'> = {}, galeraProps: GaleraClusterProps = {}) {
+function synth(proxyProps: Omit<ProxySqlProps, 'backend'> = {}, galeraProps: GaleraClusterProps = {}) {
   const chart = new Chart(Testing.app(), 'test');
   const galera = new GaleraCluster(chart, 'galera', galeraProps);
-  const proxysql = new ProxySql(chart, 'proxysql', { galera, ...proxyProps });
+  const proxysql = new ProxySql(chart, 'proxysql', { backend: galera, ...proxyProps });
   const own = new Set(proxysql.node.findAll().map((c) => c.node.path));
   const manifests = Testing.synth(chart);
   const mine = manifests.filter((m) => [proxysql.configMap, proxysql.service, proxysql.deployment, proxysql.podDisruptionBudget]
@@ -38,7 +38,7 @@ function synth(proxyProps: Omit<ProxySqlProps, 'galera'> = {}, galeraProps: Gale
 /** The problems of the ValidationError that constructing with these props throws. */
 function problemsOf(proxyProps: Record<string, unknown>, galeraProps: GaleraClusterProps = {}): string[] {
   try {
-    synth(proxyProps as Omit<ProxySqlProps, 'galera'>, galeraProps);
+    synth(proxyProps as Omit<ProxySqlProps, 'backend'>, galeraProps);
   } catch (e) {
     if (e instanceof ValidationError) return e.problems;
     throw e;
@@ -138,7 +138,8 @@ describe('ProxySql with defaults', () => {
   });
 
   test('the ConfigMap holds the template and the real scripts, and no password', () => {
-    expect(Object.keys(s.configMap.data).sort()).toEqual(['proxysql-probe.sh', 'proxysql-render.sh', TEMPLATE_FILE].sort());
+    expect(Object.keys(s.configMap.data).sort()).toEqual(['log.sh', 'proxysql-probe.sh', 'proxysql-render.sh', TEMPLATE_FILE].sort());
+    expect(s.configMap.data['log.sh']).toBe(readScript('common/log.sh'));
     expect(s.configMap.data['proxysql-render.sh']).toBe(readScript('proxysql/proxysql-render.sh'));
     expect(s.configMap.data['proxysql-probe.sh']).toBe(readScript('proxysql/proxysql-probe.sh'));
     const template: string = s.configMap.data[TEMPLATE_FILE];
@@ -155,7 +156,7 @@ describe('ProxySql with defaults', () => {
     const data: Record<string, string> = s.configMap.data;
     const expected = createHash('sha256').update(JSON.stringify(Object.keys(data).sort().map((k) => [k, data[k]]))).digest('hex').slice(0, 16);
     expect(s.deployment.spec.template.metadata.annotations[CHECKSUM_ANNOTATION]).toBe(expected);
-    const annotation = (p: Omit<ProxySqlProps, 'galera'>, g: GaleraClusterProps = {}) => synth(p, g).deployment.spec.template.metadata.annotations[CHECKSUM_ANNOTATION];
+    const annotation = (p: Omit<ProxySqlProps, 'backend'>, g: GaleraClusterProps = {}) => synth(p, g).deployment.spec.template.metadata.annotations[CHECKSUM_ANNOTATION];
     expect(annotation({ readWriteSplit: false })).not.toBe(expected);
     expect(annotation({}, { replicas: 5 })).not.toBe(expected);
     expect(annotation({ replicas: 5 })).toBe(expected);
@@ -248,7 +249,7 @@ describe('ProxySql options', () => {
 
   test('PROXYSQL_VALUE_KEYS lists every prop but galera, and a values file may set them all', () => {
     // GIVEN every prop (the type makes this list complete)
-    const every: Required<Omit<ProxySqlProps, 'galera'>> = {
+    const every: Required<Omit<ProxySqlProps, 'backend'>> = {
       name: 'px', replicas: 2, image: 'registry.example.com/proxysql:2.7.3', imagePullPolicy: 'Always',
       resources: { cpuRequest: '100m', memoryLimit: '512Mi' }, antiAffinity: 'required', dataDirInMemory: true, readWriteSplit: false,
       writerIsAlsoReader: 2, hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, serverVersion: '11.4.12-MariaDB',
@@ -257,9 +258,9 @@ describe('ProxySql options', () => {
     expect([...PROXYSQL_VALUE_KEYS].sort()).toEqual(Object.keys(every).sort());
     const dir = mkdtempSync(join(tmpdir(), 'proxysql-values-'));
     try {
-      writeFileSync(join(dir, 'values.yaml'), yaml.dump({ proxysql: every }));
+      writeFileSync(join(dir, 'values.yaml'), stringify({ proxysql: every }));
       // WHEN
-      const props = loadValues(PROXYSQL_VALUE_KEYS, {}, dir);
+      const props = loadValues({}, dir);
       const chart = new GaleraProxySqlChart(Testing.app(), 'c', props);
       // THEN
       expect(chart.proxysql.name).toBe('px');
@@ -277,7 +278,7 @@ describe('bad input: every problem names the field, the value given and what is 
     ['image', { image: 'Not An Image' }, {}, /^image must be an image reference .*, got "Not An Image"$/],
     ['imagePullPolicy', { imagePullPolicy: 'Sometimes' }, {}, /^imagePullPolicy must be one of 'Always', 'IfNotPresent', 'Never', got "Sometimes"$/],
     ['resources quantity', { resources: { memoryLimit: 'lots' } }, {}, /^resources\.memoryLimit must be a Kubernetes quantity .*, got "lots"$/],
-    ['resources key', { resources: { memory: '1Gi' } }, {}, /^resources\.memory is not a known setting; allowed: cpuRequest, cpuLimit, memoryRequest, memoryLimit$/],
+    ['resources key', { resources: { memory: '1Gi' } }, {}, /^resources\.memory is not a known setting; allowed here: cpuRequest, cpuLimit, memoryRequest, memoryLimit$/],
     ['memory request above the limit', { resources: { memoryRequest: '2Gi' } }, {}, /^resources\.memoryRequest \(2Gi\) must not exceed resources\.memoryLimit \(1Gi\)$/],
     ['tiny memory limit', { resources: { memoryRequest: '64Mi', memoryLimit: '64Mi' } }, {}, /^resources\.memoryLimit must be at least 128Mi for ProxySQL, got "64Mi"$/],
     ['CPU request above the limit', { resources: { cpuLimit: '100m' } }, {}, /^resources\.cpuRequest \(200m\) must not exceed resources\.cpuLimit \(100m\)$/],
@@ -291,11 +292,11 @@ describe('bad input: every problem names the field, the value given and what is 
     ['hostgroups.writer negative', { hostgroups: { writer: -1 } }, {}, /^hostgroups\.writer must be an integer from 0 to 2147483647, got -1$/],
     ['hostgroups not distinct', { hostgroups: { writer: 5, offline: 5 } }, {},
       /^hostgroups must be four distinct ids .*, got writer=5, backupWriter=20, reader=30, offline=5$/],
-    ['hostgroups key', { hostgroups: { primary: 1 } }, {}, /^hostgroups\.primary is not a known setting; allowed: writer, backupWriter, reader, offline$/],
+    ['hostgroups key', { hostgroups: { primary: 1 } }, {}, /^hostgroups\.primary is not a known setting; allowed here: writer, backupWriter, reader, offline$/],
     ['serverVersion', { serverVersion: 'MariaDB "11"' }, {}, /^serverVersion must be a server version such as '11\.4\.12-MariaDB'.*, got "MariaDB \\"11\\""$/],
     ['maxClientConnections', { maxClientConnections: 0 }, {}, /^maxClientConnections must be an integer from 1 to 1000000, got 0$/],
     ['backendMaxConnections', { backendMaxConnections: 20000 }, {}, /^backendMaxConnections must be an integer from 1 to 10000, got 20000$/],
-    ['failover key', { failover: { intervalMs: 100 } }, {}, /^failover\.intervalMs is not a known setting; allowed: healthcheckIntervalMs, /],
+    ['failover key', { failover: { intervalMs: 100 } }, {}, /^failover\.intervalMs is not a known setting; allowed here: healthcheckIntervalMs, /],
     ['failover integer', { failover: { healthcheckIntervalMs: 1.5 } }, {}, /^failover\.healthcheckIntervalMs must be an integer from 50 to 600000, got 1\.5$/],
     ['failover connect timeout', { failover: { monitorConnectTimeoutMs: 500 } }, {},
       /^failover\.monitorConnectTimeoutMs must be an integer from 1000 to 600000, got 500$/],
@@ -325,8 +326,9 @@ describe('bad input: every problem names the field, the value given and what is 
     expect((error as ValidationError).problems).toHaveLength(3);
   });
 
-  test('galera must be a GaleraCluster', () => {
+  test('backend must be a database backend', () => {
     const chart = new Chart(Testing.app(), 'test');
-    expect(() => new ProxySql(chart, 'p', {} as ProxySqlProps)).toThrow(/galera must be the GaleraCluster this ProxySQL routes to, got nothing/);
+    expect(() => new ProxySql(chart, 'p', {} as ProxySqlProps)).toThrow(/backend must be the database this ProxySQL routes to \(an IProxySqlBackend such as a GaleraCluster\), got nothing/);
+    expect(() => new ProxySql(chart, 'p2', { backend: { name: 'x' } } as never)).toThrow(/backend must be the database this ProxySQL routes to .*got \{"name":"x"\}/);
   });
 });

@@ -41,7 +41,7 @@ main() {
   check_credentials
   [[ -w $GALERA_DATA_DIR ]] || die "data directory $GALERA_DATA_DIR is not writable by uid $(id -u)"
   render_config
-  log "configuration rendered for $POD_NAME at ${POD_IP}; $(peer_count) peers: $GALERA_PEERS"
+  log_info "configuration rendered for $POD_NAME at ${POD_IP}; $(peer_count) peers: $GALERA_PEERS"
 }
 
 main "$@"

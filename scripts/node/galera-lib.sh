@@ -3,6 +3,16 @@
 # Every setting comes from the pod environment that the GaleraCluster construct writes.
 # shellcheck disable=SC2034  # variables are used by the scripts that source this file
 
+# log.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
+LOG_COMPONENT=galera
+if [[ -f $(dirname "${BASH_SOURCE[0]}")/log.sh ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../common/log.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/log.sh"
+else
+  # shellcheck source-path=SCRIPTDIR source=../common/log.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../common/log.sh"
+fi
+
 : "${POD_NAME:?POD_NAME is not set}"
 : "${GALERA_PEERS:?GALERA_PEERS is not set}"
 GALERA_CONFIG_DIR=${GALERA_CONFIG_DIR:-/opt/galera}
@@ -30,15 +40,6 @@ FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
 FORCED_FROM_FILE="$GALERA_DATA_DIR/galera-forced-from"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 SECRET_KEYS=(root-password app-password sst-password monitor-password)
-
-log() {
-  printf '%s %s galera: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$POD_NAME" "$*" >&2
-}
-
-die() {
-  log "FATAL: $*"
-  exit 1
-}
 
 # The ordinal of a StatefulSet pod name (galera-2 -> 2).
 ordinal_of() {
@@ -87,17 +88,6 @@ wsrep_status() {
      'wsrep_last_committed','wsrep_cluster_size','wsrep_local_state_comment')"
 }
 
-# Value of one key in "key=value" words (the peer state line format); empty when absent.
-field() {
-  local line=$1 key=$2 word
-  for word in $line; do
-    if [[ $word == "$key="* ]]; then
-      printf '%s\n' "${word#*=}"
-      return 0
-    fi
-  done
-}
-
 # Parses grastate.dat into GRA_UUID, GRA_SEQNO and GRA_SAFE (absent file: zero uuid).
 read_grastate() {
   GRA_UUID=$ZERO_UUID GRA_SEQNO=-1 GRA_SAFE=0
@@ -125,10 +115,65 @@ data_is_empty() {
   [[ ! -d $GALERA_DATA_DIR/mysql || -e $GALERA_DATA_DIR/sst_in_progress || -e $GALERA_DATA_DIR/.galera-init-incomplete ]]
 }
 
-# Writes this node's state line atomically; galera-state.sh serves it to the peers.
+# --- the state line (specified in docs/galera.md) ---------------------------------------
+# Every node serves one line on the state port; the election reads its peers' lines:
+#   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
+#      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> peers=<n>
+# state_line formats it (every key, always in this order), field and valid_state_line parse it.
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced)
+
+# state_line key=value... : the state line of this node; keys not given take their defaults.
+state_line() {
+  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='')
+  local kv key out
+  for kv in "$@"; do
+    key=${kv%%=*}
+    [[ -v "v[$key]" ]] || die "state_line: unknown key $key"
+    v[$key]=${kv#*=}
+  done
+  out="v1 name=$POD_NAME"
+  for key in "${STATE_LINE_KEYS[@]}"; do out+=" $key=${v[$key]}"; done
+  printf '%s peers=%s\n' "$out" "$(peer_count)"
+}
+
+# Value of one key of a state line; empty when absent.
+field() {
+  local line=$1 key=$2 word
+  for word in $line; do
+    if [[ $word == "$key="* ]]; then
+      printf '%s\n' "${word#*=}"
+      return 0
+    fi
+  done
+}
+
+# A state line from the pod $2: "v1", key=value words, ending with peers=N; every known key
+# carries a value of its type (lines of older versions may lack keys; field then reads empty).
+valid_state_line() {
+  local line=$1 pod=$2 word key value
+  [[ $line =~ ^v1(\ [a-z_]+=[A-Za-z0-9_.:-]*)+$ ]] || return 1
+  [[ $line =~ \ peers=[0-9]{1,3}$ ]] || return 1 # every line ends so; a cut-off line does not
+  [[ $(field "$line" name) == "$pod" ]] || return 1
+  [[ $line == *" phase="* ]] || return 1
+  for word in ${line#v1 }; do
+    key=${word%%=*} value=${word#*=}
+    case $key in
+      phase) [[ $value =~ ^(waiting|refused|starting|running|unknown)$ ]] || return 1 ;;
+      role) [[ -z $value || $value =~ ^(bootstrap|join)$ ]] || return 1 ;;
+      seqno) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
+      safe | empty | primary | fresh) [[ $value =~ ^[01]$ ]] || return 1 ;;
+      local_state) [[ $value =~ ^[0-9]{1,2}$ ]] || return 1 ;;
+      peers) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
+      uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
+      forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
+    esac
+  done
+}
+
+# Publishes this node's state line (key=value... as for state_line) atomically; galera-state.sh serves it.
 publish_state() {
   local tmp="$STATE_FILE.tmp"
-  printf 'v1 name=%s %s peers=%s\n' "$POD_NAME" "$*" "$(peer_count)" >"$tmp"
+  state_line "$@" >"$tmp"
   mv -f "$tmp" "$STATE_FILE"
 }
 
@@ -143,25 +188,6 @@ query_peer() {
   line=$(timeout 4 socat -T3 -u "TCP:$1:$GALERA_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1) || true
   valid_state_line "$line" "$(pod_of_host "$1")" && printf '%s\n' "$line"
   return 0
-}
-
-# A state line: "v1" then key=value words ending with peers=N; known keys carry values of their type.
-valid_state_line() {
-  local line=$1 pod=$2 word key value
-  [[ $line =~ ^v1(\ [a-z_]+=[A-Za-z0-9_.:-]*)+$ ]] || return 1
-  [[ $line =~ \ peers=[0-9]{1,3}$ ]] || return 1 # every line ends so; a cut-off line does not
-  [[ $(field "$line" name) == "$pod" ]] || return 1
-  [[ $line == *" phase="* ]] || return 1
-  for word in ${line#v1 }; do
-    key=${word%%=*} value=${word#*=}
-    case $key in
-      seqno) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
-      safe | empty | primary | fresh) [[ $value =~ ^[01]$ ]] || return 1 ;;
-      peers) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
-      uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
-      forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
-    esac
-  done
 }
 
 # DNS name of the pod with ordinal $1, following the pattern of the first peer

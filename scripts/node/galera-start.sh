@@ -9,180 +9,18 @@
 # last (safe_to_bootstrap: 1). Otherwise it waits and says what is missing; a human can force
 # a named node with the galera-force-bootstrap file, which is consumed once.
 #
-# `galera-start.sh decide EXPECTED_NAMES` reads state lines (self first) on stdin and prints
-# the decision; the tests drive it directly.
+# The election itself is galera-election.sh (pure; the tests drive it directly).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+# shellcheck source-path=SCRIPTDIR source=galera-election.sh
+source "$(dirname "${BASH_SOURCE[0]}")/galera-election.sh"
 
 MARIADBD_PID=
 SST_METHOD=
 STATE_SERVER_PID=
 STOPPING=0
 RESTART_ELECTION=0
-
-# --- decision (pure: state lines in, "ACTION reason" out) ------------------------------
-
-# Orders candidates: higher seqno, then safe_to_bootstrap, then lower ordinal.
-rank_key() {
-  local line=$1
-  printf '%020d %d %06d\n' "$(($(field "$line" seqno) + 1))" "$(field "$line" safe)" "$((999999 - $(ordinal_of "$(field "$line" name)")))"
-}
-
-decide() {
-  local expected_csv=$1 self line name p uuid
-  local -a peers=() waiting=() data=() missing=()
-  IFS= read -r self
-  while IFS= read -r line; do
-    [[ -n $line ]] && peers+=("$line")
-  done
-  local self_name self_uuid self_empty self_seqno
-  self_name=$(field "$self" name)
-  self_uuid=$(field "$self" uuid)
-  self_seqno=$(field "$self" seqno)
-  self_empty=$(field "$self" empty)
-  [[ $self_uuid == "$ZERO_UUID" ]] && self_empty=1
-
-  # 1. A Primary component exists: join it, unless our data belongs to another cluster.
-  for p in "${peers[@]}"; do
-    [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]] || continue
-    name=$(field "$p" name)
-    uuid=$(field "$p" uuid)
-    local forced
-    forced=$(field "$p" forced)
-    # Data of that cluster beyond the forced position, from a node that has not been Primary in
-    # the forced cluster since (it would carry the same marker), is a diverged history.
-    if [[ $self_empty != 1 && -n $forced && $self_uuid == "${forced%%:*}" && $(field "$self" forced) != "$forced" ]] &&
-      ((self_seqno > ${forced#*:})); then
-      echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $self_seqno): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $self_name to join as a new node"
-    elif [[ $self_empty == 1 && $(field "$p" fresh) == 1 ]]; then
-      # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
-      # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
-      # moments ago (and serves no clients yet) at once.
-      echo "join:rsync $name is Primary in cluster $uuid, bootstrapped moments ago; this node has no data and joins by full state transfer (SST) with rsync"
-    elif [[ $self_empty == 1 ]]; then
-      echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
-    elif [[ $self_uuid == "$uuid" ]]; then
-      echo "join $name is Primary in cluster $uuid; joining from local position $self_uuid:$(field "$self" seqno)"
-    else
-      echo "refuse the local data belongs to cluster $self_uuid but the running cluster ($name) is $uuid; refusing to join, because a state transfer would overwrite this data. Move the data away or delete the volume of $self_name to join as a new node"
-    fi
-    return 0
-  done
-
-  # 2. A peer is already bootstrapping or starting: wait for it to become Primary.
-  for p in "${peers[@]}"; do
-    if [[ $(field "$p" phase) == starting ]]; then
-      local role
-      role=$(field "$p" role)
-      echo "wait $(field "$p" name) is starting (${role:-mariadbd}); waiting for it to form a Primary component"
-      return 0
-    fi
-  done
-
-  # 3. Election among the nodes that wait, this one included.
-  for line in "$self" "${peers[@]}"; do
-    [[ $(field "$line" phase) == waiting ]] || continue
-    waiting+=("$line")
-    [[ $(field "$line" empty) == 1 || $(field "$line" uuid) == "$ZERO_UUID" ]] || data+=("$line")
-  done
-  # A node that refused its data (another cluster) answers, and cannot hold writes of this one.
-  local expected reachable_names=" "
-  for line in "$self" "${peers[@]}"; do
-    case $(field "$line" phase) in
-      waiting | refused) reachable_names+="$(field "$line" name) " ;;
-    esac
-  done
-  IFS=, read -r -a expected <<<"$expected_csv"
-  # During a scale-up or -down the pods' templates differ: expect the largest membership any
-  # answering node was configured with, so no node decides on a smaller cluster than exists.
-  local most=${#expected[@]} n i
-  for line in "$self" "${peers[@]}"; do
-    n=$(field "$line" peers)
-    [[ -n $n ]] && ((n > most)) && most=$n
-  done
-  for ((i = ${#expected[@]}; i < most; i++)); do expected+=("${self_name%-*}-$i"); done
-  for name in "${expected[@]}"; do
-    [[ $reachable_names == *" $name "* ]] || missing+=("$name")
-  done
-  local missing_text=${missing[*]:-}
-
-  if ((${#data[@]} == 0)); then
-    if ((${#missing[@]} > 0)); then
-      echo "wait new cluster: every reachable node is empty; waiting for ${missing_text// /, } before ${expected[0]} bootstraps"
-    elif [[ $self_name == "${expected[0]}" ]]; then
-      echo "bootstrap new cluster: all ${#expected[@]} nodes are reachable and empty; ${expected[0]} initializes and bootstraps"
-    else
-      echo "wait new cluster: all ${#expected[@]} nodes are empty; waiting for ${expected[0]} to bootstrap"
-    fi
-    return 0
-  fi
-
-  # The cluster is the UUID that a strict majority of the data-holding nodes carry.
-  local majority="" count best_count=0 tie=0 total=${#data[@]} positions=""
-  declare -A votes=()
-  for line in "${data[@]}"; do
-    uuid=$(field "$line" uuid)
-    votes[$uuid]=$((${votes[$uuid]:-0} + 1))
-    positions+="$(field "$line" name)=$uuid:$(field "$line" seqno)"
-    if [[ $(field "$line" safe) == 1 ]]; then positions+="(safe)"; fi
-    positions+=" "
-  done
-  positions=${positions% }
-  for uuid in "${!votes[@]}"; do
-    count=${votes[$uuid]}
-    if ((count > best_count)); then
-      majority=$uuid best_count=$count tie=0
-    elif ((count == best_count)); then
-      tie=1
-    fi
-  done
-  if ((tie == 1 || best_count * 2 <= total)); then
-    echo "wait the nodes disagree on the cluster UUID ($positions); a human must decide: $(override_hint "<pod>")"
-    return 0
-  fi
-  if [[ $self_empty != 1 && $self_uuid != "$majority" ]]; then
-    echo "refuse the local data belongs to cluster $self_uuid, but the other nodes belong to $majority ($positions); this node will never bootstrap or merge it. Move the data away or delete the volume of $self_name to join as a new node"
-    return 0
-  fi
-
-  local best="" best_key="" key
-  for line in "${data[@]}"; do
-    [[ $(field "$line" uuid) == "$majority" ]] || continue
-    key=$(rank_key "$line")
-    if [[ -z $best || $key > "$best_key" ]]; then
-      best=$line best_key=$key
-    fi
-  done
-  local best_name
-  best_name=$(field "$best" name)
-  local best_pos
-  best_pos="$majority:$(field "$best" seqno)"
-
-  if ((${#missing[@]} == 0)); then
-    if [[ $best_name == "$self_name" ]]; then
-      echo "bootstrap this node has the most advanced position $best_pos of all ${#expected[@]} nodes ($positions)"
-    else
-      echo "wait $best_name has the most advanced position $best_pos of all ${#expected[@]} nodes ($positions) and bootstraps; waiting for it"
-    fi
-    return 0
-  fi
-
-  # Not every node answered: only the last node out of a graceful shutdown is known to be ahead.
-  if [[ $(field "$best" safe) == 1 ]]; then
-    if [[ $best_name == "$self_name" ]]; then
-      echo "bootstrap this node left the cluster last in a graceful shutdown (safe_to_bootstrap: 1, position $best_pos), so ${missing_text// /, } cannot be ahead of it ($positions)"
-    else
-      echo "wait $best_name left the cluster last (safe_to_bootstrap: 1) and bootstraps; waiting for it ($positions)"
-    fi
-    return 0
-  fi
-  echo "wait full-cluster restart: no Primary component and ${missing_text// /, } not reachable, which may hold writes no reachable node has (known: $positions). Waiting for every node; to bootstrap from $best_name anyway, accepting the loss of anything only the missing nodes had: $(override_hint "$best_name")"
-}
-
-override_hint() {
-  printf 'kubectl exec -n %s %s -c mariadb -- touch %s' "${POD_NAMESPACE:-<namespace>}" "$1" "$FORCE_BOOTSTRAP_FILE"
-}
 
 # --- this node's position ---------------------------------------------------------------
 
@@ -192,7 +30,7 @@ find_position() {
   POS_EMPTY=0
   if data_is_empty; then
     POS_EMPTY=1 POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0
-    log "position: the data directory is empty"
+    log_info "position: the data directory is empty"
     return 0
   fi
   read_grastate
@@ -202,9 +40,9 @@ find_position() {
     recovered=$(recover_position) || die "mariadbd --wsrep-recover failed; see $GALERA_RUNTIME_DIR/wsrep-recover.log above"
     POS_UUID=${recovered%%:*}
     POS_SEQNO=${recovered#*:}
-    log "position: recovered $POS_UUID:$POS_SEQNO with --wsrep-recover (grastate.dat had seqno -1, unclean stop)"
+    log_info "position: recovered $POS_UUID:$POS_SEQNO with --wsrep-recover (grastate.dat had seqno -1, unclean stop)"
   else
-    log "position: $POS_UUID:$POS_SEQNO from grastate.dat (safe_to_bootstrap: $POS_SAFE)"
+    log_info "position: $POS_UUID:$POS_SEQNO from grastate.dat (safe_to_bootstrap: $POS_SAFE)"
   fi
 }
 
@@ -224,9 +62,20 @@ recover_position() {
   printf '%s\n' "$pos"
 }
 
-my_state_line() {
-  printf 'phase=waiting uuid=%s seqno=%s safe=%s empty=%s forced=%s' "$POS_UUID" "$POS_SEQNO" "$POS_SAFE" "$POS_EMPTY" \
-    "$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
+# The three state lines this script publishes (docs/galera.md); galera-state.sh serves them.
+# waiting: this node's position, while it takes part in the election.
+publish_waiting() {
+  publish_state phase=waiting uuid="$POS_UUID" seqno="$POS_SEQNO" safe="$POS_SAFE" empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
+}
+
+# refused: the data belongs to another cluster or history; never a candidate.
+publish_refused() {
+  publish_state phase=refused uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
+}
+
+# running: mariadbd was started to $ACTION (until it answers, peers see "starting").
+publish_running() {
+  publish_state phase=running role="$ACTION" uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
 }
 
 # --- the peer state endpoint -----------------------------------------------------------
@@ -254,7 +103,7 @@ expected_names() {
 elect() {
   local decision last_reason="" last_log=0 now expected
   expected=$(expected_names)
-  publish_state "$(my_state_line)"
+  publish_waiting
   while ((STOPPING == 0)); do
     heartbeat
     if [[ -f $FORCE_BOOTSTRAP_FILE ]] && handle_override; then
@@ -269,7 +118,7 @@ elect() {
     fi
     case $ACTION in
       join | bootstrap)
-        log "decision: $ACTION: $REASON"
+        log_info "decision: $ACTION: $REASON"
         [[ $ACTION == join ]] && consume_override "a Primary component exists"
         return 0
         ;;
@@ -279,7 +128,7 @@ elect() {
     esac
     now=$SECONDS
     if [[ $REASON != "$last_reason" ]] || ((now - last_log >= GALERA_WAIT_LOG_SECONDS)); then
-      log "decision: wait: $REASON"
+      log_info "decision: wait: $REASON"
       last_reason=$REASON last_log=$now
     fi
     sleep "$GALERA_POLL_SECONDS"
@@ -290,11 +139,11 @@ elect() {
 # Data of another cluster is never merged or bootstrapped: stay up, say why, and keep answering
 # peers (so they know this node holds nothing of their cluster) until a human moves the data.
 refuse_forever() {
-  publish_state "phase=refused uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=0"
+  publish_refused
   consume_override "this node refuses its data"
   while ((STOPPING == 0)); do
     heartbeat
-    log "ERROR: decision: refuse: $REASON"
+    log_error "decision: refuse: $REASON"
     sleep "$GALERA_WAIT_LOG_SECONDS" &
     wait $! || true
   done
@@ -311,7 +160,7 @@ handle_override() {
       consume_override "$(field "$p" name) is already Primary; joining instead"
       return 1
     elif [[ $phase == running || $phase == starting ]]; then
-      log "override deferred: $(field "$p" name) is $phase; waiting until it is Primary or stopped"
+      log_info "override deferred: $(field "$p" name) is $phase; waiting until it is Primary or stopped"
       return 1
     fi
   done < <(collect_states)
@@ -323,7 +172,7 @@ handle_override() {
   printf '%s:%s\n' "$POS_UUID" "$POS_SEQNO" >"$FORCED_FROM_FILE"
   ACTION=bootstrap
   REASON="forced by $FORCE_BOOTSTRAP_FILE (human override) from local position $POS_UUID:$POS_SEQNO; writes only other nodes had are lost, and nodes beyond this position will refuse to join"
-  log "decision: bootstrap: $REASON"
+  log_info "decision: bootstrap: $REASON"
   return 0
 }
 
@@ -331,7 +180,7 @@ handle_override() {
 consume_override() {
   if [[ -f $FORCE_BOOTSTRAP_FILE ]]; then
     rm -f "$FORCE_BOOTSTRAP_FILE"
-    log "override file $FORCE_BOOTSTRAP_FILE removed: $1"
+    log_info "override file $FORCE_BOOTSTRAP_FILE removed: $1"
   fi
 }
 
@@ -353,7 +202,7 @@ remember_forced_position() {
 
 # Creates the system tables and the accounts of the Secret, once, on the first bootstrap.
 initialize_datadir() {
-  log "initializing a new data directory and the accounts from Secret '$GALERA_SECRET_NAME'"
+  log_info "initializing a new data directory and the accounts from Secret '$GALERA_SECRET_NAME'"
   touch "$GALERA_DATA_DIR/.galera-init-incomplete"
   find "$GALERA_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name .galera-init-incomplete ! -name 'lost+found' -exec rm -rf {} +
   mariadb-install-db --defaults-file="$MY_CNF" --auth-root-authentication-method=socket \
@@ -373,13 +222,13 @@ initialize_datadir() {
   wait "$pid" || true
   rm -f "$GALERA_DATA_DIR/.galera-init-incomplete"
   date +%s >"$NEW_CLUSTER_FILE"
-  log "accounts created: root@%, ${GALERA_APP_USER:-app}@% (database ${GALERA_APP_DATABASE:-app}), sst@localhost, monitor@%"
+  log_info "accounts created: root@%, ${GALERA_APP_USER:-app}@% (database ${GALERA_APP_DATABASE:-app}), sst@localhost, monitor@%"
 }
 
 accounts_sql() {
   local app=${GALERA_APP_USER:-app} db=${GALERA_APP_DATABASE:-app} key root sst monitor app_pw
   for key in "${SECRET_KEYS[@]}"; do
-    [[ -s $GALERA_CREDENTIALS_DIR/$key ]] || { log "Secret '$GALERA_SECRET_NAME' key '$key' is missing or empty"; return 1; }
+    [[ -s $GALERA_CREDENTIALS_DIR/$key ]] || { log_error "Secret '$GALERA_SECRET_NAME' key '$key' is missing or empty"; return 1; }
   done
   root=$(secret root-password) sst=$(secret sst-password) monitor=$(secret monitor-password) app_pw=$(secret app-password)
   cat <<SQL
@@ -413,8 +262,8 @@ run_mariadbd() {
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
   rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
-  publish_state "phase=running role=$ACTION uuid=$POS_UUID seqno=$POS_SEQNO safe=0 empty=$POS_EMPTY"
-  log "starting mariadbd ($ACTION)"
+  publish_running
+  log_info "starting mariadbd ($ACTION)"
   mariadbd "${args[@]}" &
   MARIADBD_PID=$!
   ((STOPPING == 0)) || on_term # a SIGTERM that came while this node was still preparing
@@ -425,7 +274,7 @@ run_mariadbd() {
   while kill -0 "$MARIADBD_PID" 2>/dev/null; do
     wait "$MARIADBD_PID" || rc=$?
   done
-  log "mariadbd exited with status $rc"
+  log_info "mariadbd exited with status $rc"
   MARIADBD_PID=
   return "$rc"
 }
@@ -453,7 +302,7 @@ watch_primary() {
     since=${since:-$SECONDS}
     ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
     rejoin_would_help || continue
-    log "mariadbd has been ${cluster:-out of the cluster} for $((SECONDS - since))s; restarting it to take part in the election"
+    log_info "mariadbd has been ${cluster:-out of the cluster} for $((SECONDS - since))s; restarting it to take part in the election"
     RESTART_ELECTION=1
     kill -TERM "$MARIADBD_PID"
     return 0
@@ -477,7 +326,7 @@ on_term() {
   STOPPING=1
   if [[ -n $MARIADBD_PID ]] && kill -0 "$MARIADBD_PID" 2>/dev/null; then
     wait_for_departed_members
-    log "SIGTERM: shutting mariadbd down gracefully"
+    log_info "SIGTERM: shutting mariadbd down gracefully"
     kill -TERM "$MARIADBD_PID"
   fi
 }
@@ -498,12 +347,12 @@ wait_for_departed_members() {
     done < <(for ((i = 0; i < (size > $(peer_count) ? size : $(peer_count)); i++)); do host_of_ordinal "$i"; done | query_peers)
     ((size <= alive)) && return 0
     if ((logged == 0)); then
-      log "SIGTERM: the view has $size members but only $alive answer; waiting for it to drop the departed ones before leaving"
+      log_info "SIGTERM: the view has $size members but only $alive answer; waiting for it to drop the departed ones before leaving"
       logged=1
     fi
     sleep 0.5
   done
-  log "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s; leaving anyway"
+  log_info "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s; leaving anyway"
 }
 
 cleanup() {
@@ -518,7 +367,7 @@ main() {
   find_position
   start_state_server
   if ! elect; then
-    log "stopped while waiting"
+    log_info "stopped while waiting"
     exit 0
   fi
   local rc
@@ -534,8 +383,7 @@ main() {
   done
 }
 
-if [[ ${1:-} == decide ]]; then
-  decide "$2"
-else
+# Sourced (by the tests), it only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
   main "$@"
 fi

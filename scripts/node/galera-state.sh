@@ -12,13 +12,13 @@ live_state() {
   while read -r name value; do
     case $name in
       wsrep_cluster_status) [[ $value == Primary ]] && primary=1 ;;
-      wsrep_cluster_state_uuid) uuid=$value ;;
+      wsrep_cluster_state_uuid) [[ -n $value ]] && uuid=$value ;;
       wsrep_last_committed) seqno=$value ;;
       wsrep_local_state) state=$value ;;
     esac
   done <<<"$status"
-  printf 'v1 name=%s phase=running primary=%s uuid=%s seqno=%s local_state=%s fresh=%s forced=%s peers=%s\n' \
-    "$POD_NAME" "$primary" "$uuid" "$seqno" "$state" "$(new_cluster)" "$(cat "$FORCED_FROM_FILE" 2>/dev/null)" "$(peer_count)"
+  state_line phase=running role="$(field "$(head -n 1 "$STATE_FILE" 2>/dev/null)" role)" primary="$primary" uuid="$uuid" seqno="$seqno" \
+    local_state="$state" fresh="$(new_cluster)" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
 }
 
 # 1 while the cluster this node bootstrapped from an empty volume is younger than GALERA_NEW_CLUSTER_SECONDS.
@@ -30,7 +30,7 @@ new_cluster() {
 
 main() {
   local line
-  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line="v1 name=$POD_NAME phase=unknown"
+  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line=$(state_line phase=unknown)
   if [[ $(field "$line" phase) == running ]]; then
     # mariadbd may still be receiving a state transfer; then the published line stands.
     live_state && return 0
@@ -39,4 +39,7 @@ main() {
   printf '%s\n' "$line"
 }
 
-main "$@"
+# Sourced (by the tests), it only defines the functions.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

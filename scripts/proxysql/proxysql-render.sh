@@ -43,14 +43,16 @@ declare -A FORBIDDEN=(
   [ADMIN_PASSWORD]='":;'
 )
 
-log() {
-  printf 'proxysql-render: %s\n' "$*" >&2
-}
-
-die() {
-  log "ERROR: $*"
-  exit 1
-}
+# log.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
+# shellcheck disable=SC2034 # read by log.sh
+LOG_COMPONENT=proxysql-render
+if [[ -f $(dirname "${BASH_SOURCE[0]}")/log.sh ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../common/log.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/log.sh"
+else
+  # shellcheck source-path=SCRIPTDIR source=../common/log.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../common/log.sh"
+fi
 
 # A libconfig string body: backslash first, then double quote.
 libconfig_escape() {
@@ -117,7 +119,7 @@ if ((missing == ${#SECRET_KEY[@]})); then
   problems+=("none of the keys is there: the Secret '$SECRET_NAME' probably does not exist in this namespace")
 fi
 if ((${#problems[@]} > 0)); then
-  for p in "${problems[@]}"; do log "ERROR: $p"; done
+  for p in "${problems[@]}"; do log_error "$p"; done
   die "proxysql.cnf not written. Create or fix the Secret, e.g. npm run new-secret -- $SECRET_NAME <namespace> | kubectl apply -f -"
 fi
 
@@ -136,7 +138,7 @@ rendered+=$rest
 # writes the file (ProxySQL is not running yet: it is exec'ed below).
 umask 077
 printf '%s\n' "$rendered" >"$OUTPUT"
-log "wrote $OUTPUT from $TEMPLATE and Secret '$SECRET_NAME' (keys ${SECRET_KEY[APP_PASSWORD]}, ${SECRET_KEY[MONITOR_PASSWORD]}, ${SECRET_KEY[ADMIN_PASSWORD]})"
+log_info "wrote $OUTPUT from $TEMPLATE and Secret '$SECRET_NAME' (keys ${SECRET_KEY[APP_PASSWORD]}, ${SECRET_KEY[MONITOR_PASSWORD]}, ${SECRET_KEY[ADMIN_PASSWORD]})"
 
 if (($# > 0)); then
   exec "$@"

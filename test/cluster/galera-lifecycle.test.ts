@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'fs';
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
 import { execFileSync } from 'child_process';
-import { GaleraPods } from '../harness/pods';
+import { PodCluster, Workload } from '../../harness';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from './proxysql-monitor';
 
 // The Galera node lifecycle on the real software: every pod of the synthesized StatefulSet runs
@@ -28,7 +28,8 @@ function manifests(props: GaleraProxySqlChartProps = {}): any[] {
   return Testing.synth(chart);
 }
 
-let pods: GaleraPods;
+let cluster: PodCluster;
+let pods: Workload;
 const ALL = [0, 1, 2];
 
 async function waitAllReady(ordinals = ALL, timeoutMs = 180_000): Promise<number> {
@@ -45,12 +46,12 @@ async function status(i: number, name: string): Promise<string> {
 /** The log of the pod's current run (since its init container last rendered the configuration). */
 function currentLog(i: number): string {
   const log = pods.logs(i);
-  const at = log.lastIndexOf('galera: configuration rendered for');
+  const at = log.lastIndexOf('galera INFO: configuration rendered for');
   return at < 0 ? log : log.slice(log.lastIndexOf('\n', at) + 1);
 }
 
 function decisions(i: number): string[] {
-  return currentLog(i).split('\n').filter((l) => l.includes(' galera: decision: ') && !l.includes('decision: wait'));
+  return currentLog(i).split('\n').filter((l) => l.includes(' galera INFO: decision: ') && !l.includes('decision: wait'));
 }
 
 function lastDecision(i: number): string {
@@ -63,7 +64,7 @@ async function clusterUuid(i: number): Promise<string> {
 }
 
 /** Stops the writer and checks every acknowledged id on every listed node. */
-async function stopAndVerify(writer: Awaited<ReturnType<GaleraPods['startWriter']>>, ordinals = ALL) {
+async function stopAndVerify(writer: Awaited<ReturnType<Workload['startWriter']>>, ordinals = ALL) {
   const result = await writer.stop();
   expect(result.acked.length).toBeGreaterThan(0);
   await pods.verifyLedger(result.acked, ordinals);
@@ -71,12 +72,13 @@ async function stopAndVerify(writer: Awaited<ReturnType<GaleraPods['startWriter'
 }
 
 beforeAll(async () => {
-  pods = new GaleraPods({ manifests: manifests(), secret: SECRET });
-  await pods.setup();
+  cluster = new PodCluster({ manifests: manifests(), secret: SECRET, workloads: ['galera'] });
+  await cluster.setup();
+  pods = cluster.workload('galera');
 });
 
 afterAll(async () => {
-  await pods?.cleanup();
+  await cluster?.cleanup();
 });
 
 test('1. fresh install, all pods at once: one bootstrap, the others join by SST, accounts once, all Synced', async () => {
@@ -352,7 +354,7 @@ test('10. rolling restart under write load, one node at a time: no acknowledged 
 test('11. scale from 3 to 5 and back to 3', async () => {
   const writer = await pods.startWriter({ pods: [0, 1] });
   // the StatefulSet with 5 replicas: new pods 3 and 4, then the rolling update of 0..2
-  pods.setManifests(manifests({ galera: { replicas: 5 } }));
+  cluster.setManifests(manifests({ galera: { replicas: 5 } }));
   await Promise.all([3, 4].map((i) => pods.startPod(i)));
   await waitAllReady([3, 4]);
   for (const i of [2, 1, 0]) {
@@ -362,7 +364,7 @@ test('11. scale from 3 to 5 and back to 3', async () => {
   }
   expect(await status(0, 'wsrep_cluster_size')).toBe('5');
   // back to 3: with podManagementPolicy Parallel, Kubernetes deletes pods 3 and 4 at once, then rolls the rest
-  pods.setManifests(manifests());
+  cluster.setManifests(manifests());
   await Promise.all([4, 3].map((i) => pods.stopPod(i, 'TERM')));
   for (const i of [2, 1, 0]) {
     await pods.stopPod(i, 'TERM');

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'fs';
-import { GaleraPods } from '../harness/pods';
-import { listLinks, listNetns } from '../harness/netns';
-import { netnsPids } from '../harness/proc';
+import { PodCluster, Workload } from '../../harness';
+import { listLinks, listNetns } from '../../harness/netns';
+import { netnsPids } from '../../harness/proc';
 
-// Self-test of the pod harness (test/harness/*) on tiny fake StatefulSets: a bash/socat pod
+// Self-test of the pod harness (harness/*) on tiny fake StatefulSets: a bash/socat pod
 // that reports what it sees, and one plain (non-Galera) mariadbd to prove sql() and the
 // write ledger. Needs root; about 30 s.
 
@@ -104,29 +104,31 @@ async function until(what: string, cond: () => boolean | Promise<boolean>, timeo
 }
 
 /** The log of the most recent container run of a pod. */
-function lastRun(pods: GaleraPods, i: number): string {
+function lastRun(pods: Workload, i: number): string {
   const log = pods.logs(i);
   return log.slice(log.lastIndexOf('==> '));
 }
 
 describe('pod harness on a fake StatefulSet', () => {
-  let pods: GaleraPods;
+  let cluster: PodCluster;
+  let pods: Workload;
   let nsNames: string[] = [];
 
   beforeAll(async () => {
-    pods = new GaleraPods({ manifests: fakeManifests(), secret: SECRET, maxPods: 3 });
-    await pods.setup();
-    nsNames = [0, 1, 2].map((i) => pods.nsName(i)).concat(pods.clientNs);
+    cluster = new PodCluster({ manifests: fakeManifests(), secret: SECRET, maxPods: 3 });
+    await cluster.setup();
+    pods = cluster.workload('fake');
+    nsNames = [0, 1, 2].map((i) => pods.nsName(i)).concat(cluster.clientNs);
   });
 
   afterAll(async () => {
-    await pods?.cleanup();
+    await cluster?.cleanup();
   });
 
   test('namespaces, links and hosts files exist, names fit in 15 characters', () => {
     const all = listNetns();
     for (const ns of nsNames) expect(all).toContain(ns);
-    const links = listLinks().filter((l) => l.startsWith(pods.prefix));
+    const links = listLinks().filter((l) => l.startsWith(cluster.prefix));
     expect(links).toHaveLength(5); // bridge + 3 pods + client
     for (const l of links) expect(l.length).toBeLessThanOrEqual(15);
     const hosts = readFileSync(`/etc/netns/${pods.nsName(1)}/hosts`, 'utf8');
@@ -150,7 +152,7 @@ describe('pod harness on a fake StatefulSet', () => {
 
     const log = pods.logs(0);
     expect(log).toContain('init: ran as mysql for fake-0');
-    expect(log).toMatch(new RegExp(`main: start user=mysql uid=${pods.mysqlUid} gid=${pods.mysqlGid} groups=${pods.mysqlGid} host=fake-0 pid=1\\n`));
+    expect(log).toMatch(new RegExp(`main: start user=mysql uid=${cluster.mysqlUid} gid=${cluster.mysqlGid} groups=${cluster.mysqlGid} host=fake-0 pid=1\\n`));
     expect(log).toContain(`env: POD_NAME=fake-0 POD_NAMESPACE=ns1 POD_IP=${pods.podIp(0)} GREETING=hi fake-0 SECRET_ENV=${SECRET['root-password']} CM_ENV=hello world HOME=/var/lib/mysql`);
     expect(log).toContain(`file: hello=hello world secret=${SECRET['root-password']}`);
     expect(log).toContain('modes: secret=440 root:mysql script=555 root:mysql data=2775 root:mysql run=2777 root:mysql');
@@ -179,7 +181,7 @@ describe('pod harness on a fake StatefulSet', () => {
       const r = await pods.exec(0, ['socat', '-u', `TCP:${name}:7000,connect-timeout=2`, '-'], { timeoutMs: 5000 });
       expect(r.output.trim()).toBe('hello from fake-1');
     }
-    const c = await pods.clientExec(['socat', '-u', 'TCP:fake-2.fake.ns1.svc.cluster.local:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
+    const c = await cluster.clientExec(['socat', '-u', 'TCP:fake-2.fake.ns1.svc.cluster.local:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
     expect(c.stdout.trim()).toBe('hello from fake-2');
   });
 
@@ -187,7 +189,7 @@ describe('pod harness on a fake StatefulSet', () => {
     pods.partition(1);
     const cut = await pods.exec(0, ['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=1', '-'], { timeoutMs: 5000 });
     expect(cut.exitCode).not.toBe(0);
-    const fromClient = await pods.clientExec(['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=1', '-'], { timeoutMs: 5000 });
+    const fromClient = await cluster.clientExec(['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=1', '-'], { timeoutMs: 5000 });
     expect(fromClient.exitCode).not.toBe(0);
     const other = await pods.exec(0, ['socat', '-u', 'TCP:fake-2.fake:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
     expect(other.output.trim()).toBe('hello from fake-2');
@@ -203,7 +205,7 @@ describe('pod harness on a fake StatefulSet', () => {
     await until('liveness restart of pod 0', () => pods.restarts(0) === 1, 10_000);
     rmSync(pods.volumePath(0, 'unhealthy'));
     await pods.waitFor(0, 'readiness', 10_000, { intervalMs: 100 });
-    expect(pods.events(0)).toMatch(/liveness probe failed 2 times/);
+    expect(pods.events(0)).toMatch(/liveness probe of main failed 2 times/);
     expect(lastRun(pods, 0)).toContain('stale-emptydir: /run/fake/stale'); // same pod instance: emptyDir kept
     expect(pods.logs(0).split('init: ran as').length - 1).toBe(1); // init containers do not run again
   });
@@ -214,7 +216,7 @@ describe('pod harness on a fake StatefulSet', () => {
     expect(r.ms).toBeLessThan(2500);
     expect(lastRun(pods, 0)).toContain('main: got SIGTERM');
     expect(pods.isRunning(0)).toBe(false);
-    expect(pods.anyProcessLeft()).toBe(true); // pods 1 and 2 still run
+    expect(cluster.anyProcessLeft()).toBe(true); // pods 1 and 2 still run
     expect(netnsPids(pods.nsName(0))).toEqual([]);
   });
 
@@ -257,7 +259,7 @@ describe('pod harness on a fake StatefulSet', () => {
     await pods.waitFor(1, 'readiness', 10_000, { intervalMs: 100 });
     const results = await pods.stopAll('KILL');
     expect(results.map((r) => r.exitCode)).toEqual([137, 137]);
-    expect(pods.anyProcessLeft()).toBe(false);
+    expect(cluster.anyProcessLeft()).toBe(false);
     pods.wipeVolume(1);
     expect(pods.volumeHas(1, 'init-ran')).toBe(false);
     expect(pods.volumeHas(0, 'init-ran')).toBe(true);
@@ -265,19 +267,20 @@ describe('pod harness on a fake StatefulSet', () => {
 
   test('cleanup removes every namespace, link, hosts directory and process, and is idempotent', async () => {
     await pods.startPod(2);
-    await pods.cleanup();
-    await pods.cleanup();
-    expect(listNetns().filter((n) => n.startsWith(pods.prefix))).toEqual([]);
-    expect(listLinks().filter((n) => n.startsWith(pods.prefix))).toEqual([]);
-    expect(existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((n) => n.startsWith(pods.prefix)) : []).toEqual([]);
-    expect(pods.anyProcessLeft()).toBe(false);
-    expect(existsSync(`${pods.runDir}/pvc`)).toBe(false);
-    expect(statSync(`${pods.runDir}/pods/0/events.log`).size).toBeGreaterThan(0); // logs are kept
+    await cluster.cleanup();
+    await cluster.cleanup();
+    expect(listNetns().filter((n) => n.startsWith(cluster.prefix))).toEqual([]);
+    expect(listLinks().filter((n) => n.startsWith(cluster.prefix))).toEqual([]);
+    expect(existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((n) => n.startsWith(cluster.prefix)) : []).toEqual([]);
+    expect(cluster.anyProcessLeft()).toBe(false);
+    expect(existsSync(`${cluster.runDir}/pvc`)).toBe(false);
+    expect(statSync(`${cluster.runDir}/pods/fake-0/events.log`).size).toBeGreaterThan(0); // logs are kept
   });
 });
 
 describe('pod harness with a real (non-Galera) mariadbd', () => {
-  let pods: GaleraPods;
+  let cluster: PodCluster;
+  let pods: Workload;
   const INIT_DB = `set -e
 if [ ! -d /var/lib/mysql/mysql ]; then
   mariadb-install-db --no-defaults --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
@@ -325,12 +328,13 @@ echo "init: done"
   };
 
   beforeAll(async () => {
-    pods = new GaleraPods({ manifests: manifests(), secret: SECRET, maxPods: 2 });
-    await pods.setup();
+    cluster = new PodCluster({ manifests: manifests(), secret: SECRET, maxPods: 2 });
+    await cluster.setup();
+    pods = cluster.workload('db');
   });
 
   afterAll(async () => {
-    await pods?.cleanup();
+    await cluster?.cleanup();
   });
 
   test('sql() runs queries as root with the Secret password and returns rows', async () => {
@@ -381,8 +385,9 @@ echo "init: done"
     await new Promise((r) => setTimeout(r, 1000));
     const res = await w.stop();
     expect(res.perPodMaxStallMs[1]).toBeGreaterThanOrEqual(2500);
-    expect(res.perPodMaxStallMs[0]).toBeLessThan(1500);
-    expect(res.maxStallMs).toBeLessThan(1500);
+    // pod 0 kept acknowledging while pod 1 was cut off (a ratio, not a deadline: the machine may be slow)
+    expect(res.perPodMaxStallMs[0]).toBeLessThan(res.perPodMaxStallMs[1] / 2);
+    expect(res.maxStallMs).toBeLessThan(res.perPodMaxStallMs[1] / 2);
     expect(res.ackedByPod[0].length + res.ackedByPod[1].length).toBe(res.acked.length);
     expect(res.ackedByPod[1].length).toBeGreaterThan(10); // before the partition and after the heal
     await pods.verifyLedger(res.ackedByPod[0], [0], { table: 'split' });

@@ -1,6 +1,6 @@
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart } from '../../src';
-import { GaleraPods } from '../harness/pods';
+import { PodCluster, Workload } from '../../harness';
 
 // A Galera pod whose Secret does not exist: the (optional) Secret volume is empty, and the init
 // container must stop with a message naming the Secret, its namespace and the command that
@@ -8,16 +8,18 @@ import { GaleraPods } from '../harness/pods';
 
 jest.setTimeout(120_000);
 
-let pods: GaleraPods;
+let cluster: PodCluster;
+let pods: Workload;
 
 beforeAll(async () => {
   const chart = new GaleraProxySqlChart(Testing.app(), 'test', { namespace: 'shop', galera: { secretName: 'shop-db' } });
-  pods = new GaleraPods({ manifests: Testing.synth(chart), secret: null, maxPods: 1 });
-  await pods.setup();
+  cluster = new PodCluster({ manifests: Testing.synth(chart), secret: null, maxPods: 1, workloads: ['galera'] });
+  await cluster.setup();
+  pods = cluster.workload('galera');
 });
 
 afterAll(async () => {
-  await pods?.cleanup();
+  await cluster?.cleanup();
 });
 
 async function logContains(text: string, timeoutMs = 30_000): Promise<void> {
@@ -37,7 +39,7 @@ test('a pod without its Secret fails with a message naming the Secret and how to
 });
 
 test('a Secret that lacks a key is refused, naming the key', async () => {
-  pods.setSecret({ 'root-password': 'r', 'app-password': 'a', 'monitor-password': 'm' });
+  cluster.setSecret('shop-db', { 'root-password': 'r', 'app-password': 'a', 'monitor-password': 'm' });
   await pods.startPod(0);
   await logContains('lacks the key(s) sst-password');
   expect(pods.logs(0)).toContain("Secret 'shop-db' lacks the key(s) sst-password");

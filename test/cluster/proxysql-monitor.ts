@@ -2,7 +2,7 @@ import { MAX_TRANSACTIONS_BEHIND } from '../../src/proxysql-config';
 
 /**
  * ProxySQL's Galera health-check query for MariaDB backends, as sent by its monitor
- * (sysown/proxysql lib/MySQL_Monitor.cpp, v2.7; see ../shared/notes/runtime.md part B).
+ * (sysown/proxysql lib/MySQL_Monitor.cpp, v2.7, monitor_galera_thread).
  */
 export const GALERA_HEALTHCHECK_QUERY = "SELECT (SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_LOCAL_STATE') wsrep_local_state, "
   + '@@read_only read_only, '

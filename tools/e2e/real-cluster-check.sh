@@ -16,7 +16,7 @@
 #   4. checks that both writers kept working after the failover (and how long writes stalled),
 #      that every acknowledged INSERT is on every Galera node once the deleted pod is back.
 #
-# Usage: scripts/e2e/real-cluster-check.sh [--keep] [--force-delete]
+# Usage: tools/e2e/real-cluster-check.sh [--keep] [--force-delete]
 #   --keep          leave the client pod and the test table in place
 #   --force-delete  delete the writer pod with --grace-period=0 --force (a crash, not a shutdown)
 # Environment (defaults match the seed deployment):

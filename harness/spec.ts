@@ -77,6 +77,7 @@ export interface Container {
   restartPolicy?: string;
 }
 export interface PodSpec {
+  restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   containers: Container[];
   initContainers?: Container[];
   volumes?: Volume[];
@@ -85,16 +86,31 @@ export interface PodSpec {
   hostname?: string;
   subdomain?: string;
 }
+export interface PodTemplate { metadata?: ObjectMeta; spec: PodSpec }
+export interface VolumeClaimTemplate { metadata: ObjectMeta }
 export interface StatefulSet {
   kind: 'StatefulSet';
   metadata: ObjectMeta;
   spec: {
     serviceName?: string;
     replicas?: number;
-    template: { metadata?: ObjectMeta; spec: PodSpec };
-    volumeClaimTemplates?: { metadata: ObjectMeta }[];
+    template: PodTemplate;
+    volumeClaimTemplates?: VolumeClaimTemplate[];
   };
 }
+export interface Deployment {
+  kind: 'Deployment';
+  metadata: ObjectMeta;
+  spec: { replicas?: number; template: PodTemplate };
+}
+export interface JobSpec { template: PodTemplate; backoffLimit?: number; activeDeadlineSeconds?: number }
+export interface CronJob {
+  kind: 'CronJob';
+  metadata: ObjectMeta;
+  spec: { schedule: string; jobTemplate: { metadata?: ObjectMeta; spec: JobSpec } };
+}
+/** The workloads the harness runs pods for. */
+export type WorkloadObject = StatefulSet | Deployment;
 export interface ConfigMap { kind: 'ConfigMap'; metadata: ObjectMeta; data?: Record<string, string>; binaryData?: Record<string, string> }
 export interface K8sObject { kind?: string; metadata?: ObjectMeta; [k: string]: unknown }
 
@@ -235,6 +251,11 @@ export function projectVolume(v: Volume, src: DataSources): ProjectedFile[] | nu
     files.push({ path: item.path, content, mode: item.mode ?? defaultMode });
   }
   return files;
+}
+
+/** Every StatefulSet and Deployment of the manifests. */
+export function findWorkloads(objects: readonly object[]): WorkloadObject[] {
+  return (objects as K8sObject[]).filter((o) => o && (o.kind === 'StatefulSet' || o.kind === 'Deployment')) as unknown as WorkloadObject[];
 }
 
 /** The single StatefulSet of the manifests (or the one named). */

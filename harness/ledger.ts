@@ -1,4 +1,4 @@
-// Write-load generator with an acknowledged-write ledger (runs test/harness/writer.js in the
+// Write-load generator with an acknowledged-write ledger (runs harness/writer.js in the
 // client namespace) and the check that every acknowledged write survived on every node.
 import { ChildProcess, spawn } from 'child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'fs';
@@ -8,8 +8,12 @@ import { guard, killPids } from './proc';
 export interface WriterOptions {
   /** Pod ordinals to write to, round-robin. */
   readonly pods: readonly number[];
-  /** Table in the `ledger` database. @default 'acks' */
+  /** Table the ids go to. @default 'acks' */
   readonly table?: string;
+  /** Database of the table; any other than 'ledger' must exist. @default 'ledger' */
+  readonly database?: string;
+  /** Port the pods take SQL on. @default 3306 */
+  readonly port?: number;
   /** Insert attempts per second (all pods together). @default 20 */
   readonly rateHz?: number;
   /** @default root */
@@ -64,7 +68,7 @@ export interface StartWriterParams extends WriterOptions {
   readonly script: string;
   readonly name: string;
   readonly idBase: number;
-  readonly targets: readonly { pod: number; host: string }[];
+  readonly targets: readonly { pod: number; host: string; port: number }[];
   readonly dir: string;
 }
 
@@ -96,10 +100,10 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
   const logFile = join(p.dir, `${p.name}.log`);
   const queryTimeoutMs = p.queryTimeoutMs ?? 10_000;
   const args = ['netns', 'exec', p.clientNs, process.execPath, p.script,
-    '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--rate', String(p.rateHz ?? 20),
+    '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--database', p.database ?? 'ledger', '--rate', String(p.rateHz ?? 20),
     '--ledger', ledgerFile, '--query-timeout-ms', String(queryTimeoutMs), '--connect-timeout-ms', String(p.connectTimeoutMs ?? 1000),
     '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000),
-    ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}`])];
+    ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}:${t.port}`])];
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
@@ -189,16 +193,16 @@ export interface LedgerReport {
 
 /** Checks that every acknowledged id is on every pod and that CHECKSUM TABLE agrees everywhere. */
 export async function verifyLedger(
-  sql: (pod: number, query: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table: string,
+  sql: (pod: number, query: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table: string, database = 'ledger',
 ): Promise<LedgerReport> {
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(table)) throw new Error(`invalid table name ${table}`);
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
   const perPod: LedgerReport['perPod'] = [];
   let union = new Set<number>();
   for (const pod of pods) {
-    const rows = await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id FROM ledger.\`${table}\``);
+    const rows = await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id FROM \`${database}\`.\`${table}\``);
     const present = new Set(rows.map((r) => Number(r[0])));
     union = new Set([...union, ...present]);
-    const sum = await sql(pod, `SET SESSION wsrep_sync_wait=1; CHECKSUM TABLE ledger.\`${table}\``);
+    const sum = await sql(pod, `SET SESSION wsrep_sync_wait=1; CHECKSUM TABLE \`${database}\`.\`${table}\``);
     perPod.push({ pod, rows: present.size, missing: acked.filter((id) => !present.has(id)), checksum: sum[0]?.[1] ?? '' });
   }
   const ackedSet = new Set(acked);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Write-load generator for the pod harness (started by test/harness/ledger.ts with
+// Write-load generator for the pod harness (started by harness/ledger.ts with
 // `ip netns exec <client-ns> node writer.js ...`). Inserts unique ids round-robin into
-// ledger.<table> on the target pods (at most one in flight per pod) and appends
+// <database>.<table> (default ledger.acks) on the targets (at most one in flight per pod) and appends
 // "<id> <pod> <epoch-ms>" to the ledger file only after the autocommit INSERT returned OK. On an
 // error it drops that connection, moves on to the next pod and keeps going (the failed pod is
 // retried after 250 ms). SIGTERM: wait for the inserts in flight, print a summary, exit.
@@ -20,21 +20,23 @@ function parseArgs(argv) {
       case '--name': o.name = val; break;
       case '--id-base': o.idBase = Number(val); break;
       case '--table': o.table = val; break;
+      case '--database': o.database = val; break;
       case '--rate': o.rate = Number(val); break;
       case '--ledger': o.ledger = val; break;
       case '--query-timeout-ms': o.queryTimeoutMs = Number(val); break;
       case '--connect-timeout-ms': o.connectTimeoutMs = Number(val); break;
       case '--ready-timeout-ms': o.readyTimeoutMs = Number(val); break;
       case '--target': {
-        const m = /^([0-9]+)=(.+)$/.exec(val);
+        const m = /^([0-9]+)=(.+):([0-9]+)$/.exec(val);
         if (!m) throw new Error(`bad --target ${val}`);
-        o.targets.push({ pod: Number(m[1]), host: m[2] });
+        o.targets.push({ pod: Number(m[1]), host: m[2], port: Number(m[3]) });
         break;
       }
       default: throw new Error(`unknown option ${key}`);
     }
   }
   if (!/^[A-Za-z0-9_]{1,64}$/.test(o.table || '')) throw new Error('bad --table');
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(o.database || '')) throw new Error('bad --database');
   if (o.targets.length === 0) throw new Error('no --target');
   return o;
 }
@@ -68,7 +70,7 @@ async function connection(t) {
   let c = conns.get(t.pod);
   if (c) return c;
   c = await mysql.createConnection({
-    host: t.host, port: 3306, user, password, connectTimeout: opts.connectTimeoutMs, supportBigNumbers: true, bigNumberStrings: false,
+    host: t.host, port: t.port, user, password, connectTimeout: opts.connectTimeoutMs, supportBigNumbers: true, bigNumberStrings: false,
   });
   c.on('error', (e) => {
     log(`pod ${t.pod}: connection error ${e.code || ''} ${e.message}`);
@@ -90,9 +92,10 @@ async function setup() {
     const t = opts.targets[k % opts.targets.length];
     try {
       const c = await connection(t);
-      await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
+      // The application account may not create databases: its own exists already.
+      if (opts.database === 'ledger') await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
       await c.query({
-        sql: `CREATE TABLE IF NOT EXISTS ledger.\`${opts.table}\` (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`,
+        sql: `CREATE TABLE IF NOT EXISTS \`${opts.database}\`.\`${opts.table}\` (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`,
         timeout: opts.queryTimeoutMs,
       });
       return true;
@@ -109,7 +112,7 @@ async function insert(t, id) {
   attempts += 1;
   try {
     const c = await connection(t);
-    await c.query({ sql: `INSERT INTO ledger.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
+    await c.query({ sql: `INSERT INTO \`${opts.database}\`.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
     fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
   } catch (e) {
     errors += 1;

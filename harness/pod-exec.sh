@@ -1,5 +1,5 @@
 #!/bin/bash
-# Container start-up for the pod harness (test/harness/pods.ts). It is started as
+# Container start-up for the pod harness (harness/pods.ts). It is started as
 #   ip netns exec <pod-netns> unshare --pid --fork --kill-child --mount-proc --uts -- bash -p pod-exec.sh ...
 # so it runs as root, as pid 1 of a fresh PID namespace, with a private mount namespace and a
 # private UTS namespace, in the pod's network namespace (whose /etc/hosts ip-netns-exec has

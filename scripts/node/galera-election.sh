@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# The start-up election of a Galera node (sourced by galera-start.sh and by the tests; needs
+# galera-lib.sh). Pure: state lines in, one decision out, no side effects.
+#
+#   decide EXPECTED_NAMES < lines     (this node's line first, then the peers that answered)
+#
+# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse. The rules,
+# tried in this order (docs/galera.md explains each):
+#   1. rule_join_primary        a peer is in a Primary component: join it, unless our data is
+#                               another cluster's or goes past a forced-bootstrap position
+#   2. rule_wait_for_starting   a peer is starting mariadbd: wait until it is Primary
+#   3. rule_new_cluster         no node holds data: the first ordinal initializes, once all answered
+#   4. rule_one_cluster         the data holders must agree on one cluster UUID; foreign data refuses
+#   5. rule_most_advanced       every node answered: the most advanced position bootstraps
+#   6. rule_last_out            some did not: only the last node out of a graceful stop may
+#   7. rule_wait_for_missing    otherwise wait for the missing nodes, and say how to override
+# shellcheck disable=SC2034  # E_* are shared between the rule functions
+
+# The election's view, set by read_election_input and count_nodes.
+E_SELF=''         # this node's state line
+E_PEERS=()        # the peers' state lines
+E_EXPECTED=()     # every pod name that should answer
+E_NAME='' E_UUID='' E_SEQNO='' E_EMPTY=''
+E_DATA=()         # lines of waiting nodes that hold data
+E_MISSING=()      # expected names that did not answer (or answer but cannot vote)
+E_MAJORITY=''     # the cluster UUID of the majority of the data holders
+E_POSITIONS=''    # name=uuid:seqno(safe) of every data holder, for the messages
+
+decide() {
+  read_election_input "$1"
+  rule_join_primary && return 0
+  rule_wait_for_starting && return 0
+  count_nodes
+  rule_new_cluster && return 0
+  rule_one_cluster && return 0
+  rule_most_advanced && return 0
+  rule_last_out && return 0
+  rule_wait_for_missing
+}
+
+read_election_input() {
+  local line
+  E_PEERS=()
+  IFS= read -r E_SELF
+  while IFS= read -r line; do
+    [[ -n $line ]] && E_PEERS+=("$line")
+  done
+  E_NAME=$(field "$E_SELF" name)
+  E_UUID=$(field "$E_SELF" uuid)
+  E_SEQNO=$(field "$E_SELF" seqno)
+  E_EMPTY=$(field "$E_SELF" empty)
+  [[ $E_UUID == "$ZERO_UUID" ]] && E_EMPTY=1
+  IFS=, read -r -a E_EXPECTED <<<"$1"
+  # During a scale-up or -down the pods' templates differ: expect the largest membership any
+  # answering node was configured with, so no node decides on a smaller cluster than exists.
+  local most=${#E_EXPECTED[@]} n i
+  for line in "$E_SELF" "${E_PEERS[@]}"; do
+    n=$(field "$line" peers)
+    [[ -n $n ]] && ((n > most)) && most=$n
+  done
+  for ((i = ${#E_EXPECTED[@]}; i < most; i++)); do E_EXPECTED+=("${E_NAME%-*}-$i"); done
+}
+
+# 1. A Primary component exists: join it, unless our data belongs to another cluster.
+rule_join_primary() {
+  local p name uuid forced
+  for p in "${E_PEERS[@]}"; do
+    [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 ]] || continue
+    name=$(field "$p" name)
+    uuid=$(field "$p" uuid)
+    forced=$(field "$p" forced)
+    # Data of that cluster beyond the forced position, from a node that has not been Primary in
+    # the forced cluster since (it would carry the same marker), is a diverged history.
+    if [[ $E_EMPTY != 1 && -n $forced && $E_UUID == "${forced%%:*}" && $(field "$E_SELF" forced) != "$forced" ]] &&
+      ((E_SEQNO > ${forced#*:})); then
+      echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $E_SEQNO): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $E_NAME to join as a new node"
+    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 ]]; then
+      # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
+      # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
+      # moments ago (and serves no clients yet) at once.
+      echo "join:rsync $name is Primary in cluster $uuid, bootstrapped moments ago; this node has no data and joins by full state transfer (SST) with rsync"
+    elif [[ $E_EMPTY == 1 ]]; then
+      echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
+    elif [[ $E_UUID == "$uuid" ]]; then
+      echo "join $name is Primary in cluster $uuid; joining from local position $E_UUID:$E_SEQNO"
+    else
+      echo "refuse the local data belongs to cluster $E_UUID but the running cluster ($name) is $uuid; refusing to join, because a state transfer would overwrite this data. Move the data away or delete the volume of $E_NAME to join as a new node"
+    fi
+    return 0
+  done
+  return 1
+}
+
+# 2. A peer is already bootstrapping or starting: wait for it to become Primary.
+rule_wait_for_starting() {
+  local p role
+  for p in "${E_PEERS[@]}"; do
+    [[ $(field "$p" phase) == starting ]] || continue
+    role=$(field "$p" role)
+    echo "wait $(field "$p" name) is starting (${role:-mariadbd}); waiting for it to form a Primary component"
+    return 0
+  done
+  return 1
+}
+
+# Sorts the answers: waiting nodes with data vote; a node that refused its data (another
+# cluster) answers, but cannot hold writes of this one; the expected names that did not answer
+# are missing.
+count_nodes() {
+  local line name reachable=" "
+  E_DATA=() E_MISSING=()
+  for line in "$E_SELF" "${E_PEERS[@]}"; do
+    case $(field "$line" phase) in
+      waiting)
+        reachable+="$(field "$line" name) "
+        [[ $(field "$line" empty) == 1 || $(field "$line" uuid) == "$ZERO_UUID" ]] || E_DATA+=("$line")
+        ;;
+      refused) reachable+="$(field "$line" name) " ;;
+    esac
+  done
+  for name in "${E_EXPECTED[@]}"; do
+    [[ $reachable == *" $name "* ]] || E_MISSING+=("$name")
+  done
+}
+
+missing_list() {
+  local text=${E_MISSING[*]:-}
+  printf '%s' "${text// /, }"
+}
+
+# 3. No node holds data: a new cluster, initialized by the first ordinal once every node answered.
+rule_new_cluster() {
+  ((${#E_DATA[@]} == 0)) || return 1
+  if ((${#E_MISSING[@]} > 0)); then
+    echo "wait new cluster: every reachable node is empty; waiting for $(missing_list) before ${E_EXPECTED[0]} bootstraps"
+  elif [[ $E_NAME == "${E_EXPECTED[0]}" ]]; then
+    echo "bootstrap new cluster: all ${#E_EXPECTED[@]} nodes are reachable and empty; ${E_EXPECTED[0]} initializes and bootstraps"
+  else
+    echo "wait new cluster: all ${#E_EXPECTED[@]} nodes are empty; waiting for ${E_EXPECTED[0]} to bootstrap"
+  fi
+  return 0
+}
+
+# 4. The cluster is the UUID that a strict majority of the data holders carry. Without one, a
+# human decides; a node holding another UUID refuses its data.
+rule_one_cluster() {
+  local line uuid count best_count=0 tie=0 total=${#E_DATA[@]}
+  local -A votes=()
+  E_POSITIONS=''
+  for line in "${E_DATA[@]}"; do
+    uuid=$(field "$line" uuid)
+    votes[$uuid]=$((${votes[$uuid]:-0} + 1))
+    E_POSITIONS+="$(field "$line" name)=$uuid:$(field "$line" seqno)"
+    [[ $(field "$line" safe) == 1 ]] && E_POSITIONS+="(safe)"
+    E_POSITIONS+=" "
+  done
+  E_POSITIONS=${E_POSITIONS% }
+  E_MAJORITY=''
+  for uuid in "${!votes[@]}"; do
+    count=${votes[$uuid]}
+    if ((count > best_count)); then
+      E_MAJORITY=$uuid best_count=$count tie=0
+    elif ((count == best_count)); then
+      tie=1
+    fi
+  done
+  if ((tie == 1 || best_count * 2 <= total)); then
+    echo "wait the nodes disagree on the cluster UUID ($E_POSITIONS); a human must decide: $(override_hint "<pod>")"
+    return 0
+  fi
+  if [[ $E_EMPTY != 1 && $E_UUID != "$E_MAJORITY" ]]; then
+    echo "refuse the local data belongs to cluster $E_UUID, but the other nodes belong to $E_MAJORITY ($E_POSITIONS); this node will never bootstrap or merge it. Move the data away or delete the volume of $E_NAME to join as a new node"
+    return 0
+  fi
+  return 1
+}
+
+# Orders candidates: higher seqno, then safe_to_bootstrap, then lower ordinal.
+rank_key() {
+  local line=$1
+  printf '%020d %d %06d\n' "$(($(field "$line" seqno) + 1))" "$(field "$line" safe)" "$((999999 - $(ordinal_of "$(field "$line" name)")))"
+}
+
+# The data holder of the majority cluster with the best rank_key.
+best_candidate() {
+  local line key best='' best_key=''
+  for line in "${E_DATA[@]}"; do
+    [[ $(field "$line" uuid) == "$E_MAJORITY" ]] || continue
+    key=$(rank_key "$line")
+    if [[ -z $best || $key > "$best_key" ]]; then
+      best=$line best_key=$key
+    fi
+  done
+  printf '%s\n' "$best"
+}
+
+# 5. Every configured node answered: the most advanced position bootstraps, the others wait for it.
+rule_most_advanced() {
+  ((${#E_MISSING[@]} == 0)) || return 1
+  local best name position
+  best=$(best_candidate)
+  name=$(field "$best" name)
+  position="$E_MAJORITY:$(field "$best" seqno)"
+  if [[ $name == "$E_NAME" ]]; then
+    echo "bootstrap this node has the most advanced position $position of all ${#E_EXPECTED[@]} nodes ($E_POSITIONS)"
+  else
+    echo "wait $name has the most advanced position $position of all ${#E_EXPECTED[@]} nodes ($E_POSITIONS) and bootstraps; waiting for it"
+  fi
+  return 0
+}
+
+# 6. Not every node answered: only the last node out of a graceful shutdown is known to be ahead.
+rule_last_out() {
+  local best name position
+  best=$(best_candidate)
+  [[ $(field "$best" safe) == 1 ]] || return 1
+  name=$(field "$best" name)
+  position="$E_MAJORITY:$(field "$best" seqno)"
+  if [[ $name == "$E_NAME" ]]; then
+    echo "bootstrap this node left the cluster last in a graceful shutdown (safe_to_bootstrap: 1, position $position), so $(missing_list) cannot be ahead of it ($E_POSITIONS)"
+  else
+    echo "wait $name left the cluster last (safe_to_bootstrap: 1) and bootstraps; waiting for it ($E_POSITIONS)"
+  fi
+  return 0
+}
+
+# 7. Wait: a missing node may hold writes no reachable node has. A human may accept that loss.
+rule_wait_for_missing() {
+  local name
+  name=$(field "$(best_candidate)" name)
+  echo "wait full-cluster restart: no Primary component and $(missing_list) not reachable, which may hold writes no reachable node has (known: $E_POSITIONS). Waiting for every node; to bootstrap from $name anyway, accepting the loss of anything only the missing nodes had: $(override_hint "$name")"
+}
+
+override_hint() {
+  printf 'kubectl exec -n %s %s -c mariadb -- touch %s' "${POD_NAMESPACE:-<namespace>}" "$1" "$FORCE_BOOTSTRAP_FILE"
+}

@@ -1,0 +1,54 @@
+/**
+ * What ProxySQL needs from the database it fronts. GaleraCluster implements it; any other
+ * topology that does can be fronted the same way.
+ */
+export interface IProxySqlBackend {
+  /**
+   * How ProxySQL tells the writer from the readers: `galera` uses `mysql_galera_hostgroups`
+   * (the wsrep status of every node).
+   */
+  readonly topology: BackendTopology;
+  /** Name of the backend (object name prefix, used in comments). */
+  readonly name: string;
+  /** Namespace of the backend's pods and Secret; ProxySQL runs in the same one. */
+  readonly namespace: string;
+  /** Number of database pods. */
+  readonly replicas: number;
+  /** Fully qualified DNS names of the database pods, ordinal 0 first. */
+  readonly podDnsNames: readonly string[];
+  /** MySQL port of the database pods. */
+  readonly port: number;
+  /** Secret with the passwords (keys in SECRET_KEYS). */
+  readonly secretName: string;
+  /** Application account that clients use through ProxySQL. */
+  readonly appUser: string;
+  /** Database the application account owns. */
+  readonly appDatabase: string;
+  /** Version the servers announce, e.g. '11.4.12-MariaDB'. */
+  readonly serverVersion: string;
+  /** An image with bash and the MariaDB client tools (the servers' image), for helper containers. */
+  readonly image: string;
+}
+
+/** The replication topologies ProxySQL knows how to route for. */
+export type BackendTopology = 'galera';
+export const BACKEND_TOPOLOGIES: readonly BackendTopology[] = ['galera'];
+
+/** Server version announced when it cannot be derived from the image (the default image is mariadb:11.4.12). */
+export const DEFAULT_SERVER_VERSION = '11.4.12-MariaDB';
+
+/**
+ * The version a MariaDB image announces: '11.4.12-MariaDB' for tag 11.4.12; MariaDB 10.x servers
+ * announce themselves with the '5.5.5-' prefix, 11.0 and later without (MDEV-28910). Undefined
+ * when the tag is not a version (latest, lts, a digest).
+ */
+export function serverVersionForImage(image: string): string | undefined {
+  if (image.includes('@')) return undefined;
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  if (colon <= lastSlash) return undefined;
+  const m = /^([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{1,3}))?(?:$|[-.+_])/.exec(image.slice(colon + 1));
+  if (!m) return undefined;
+  const version = `${m[1]}.${m[2]}.${m[3] ?? '0'}-MariaDB`;
+  return Number(m[1]) < 11 ? `5.5.5-${version}` : version;
+}

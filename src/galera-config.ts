@@ -1,0 +1,161 @@
+import { Checker, show } from './validation';
+
+/**
+ * How fast Galera evicts a member that stopped answering. Until the survivors evict it, every
+ * write in the cluster waits, so this bounds the write stall after a pod crashes; shorter
+ * timeouts also evict members on a slow or lossy network more readily.
+ */
+export type FailureDetection = 'galera-default' | 'balanced' | 'fast';
+export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-default', 'balanced', 'fast'];
+/** The Galera provider options of each failureDetection profile. */
+export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {
+  // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
+  'galera-default': {},
+  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
+  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
+};
+
+/** Provider options set unless overridden by `providerOptions`. */
+export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
+  // Large enough that a node restarting within minutes rejoins by IST, not SST.
+  'gcache.size': '512M',
+  // Lets a node rejoin by IST after a full-cluster restart when its gcache survived.
+  'gcache.recover': 'yes',
+  // The start-up election (galera-election.sh) decides who bootstraps after a full crash, with
+  // the seqno of every node; a second, automatic path would race it.
+  'pc.recovery': 'FALSE',
+};
+
+/** Ports of a Galera pod. */
+export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
+
+/** Paths inside the MariaDB pod; the node scripts receive them through the environment. @internal */
+export const GALERA_PATHS = {
+  config: '/opt/galera',
+  credentials: '/etc/galera/credentials',
+  runtime: '/run/galera',
+  socketDir: '/run/mysqld',
+  data: '/var/lib/mysql',
+  tmp: '/tmp',
+} as const;
+
+/** What the shared server configuration is rendered from. @internal */
+export interface MyCnfInput {
+  readonly clusterName: string;
+  readonly peers: readonly string[];
+  readonly bufferPool: string;
+  readonly maxConnections: number;
+  readonly providerOptions: Record<string, string>;
+  readonly extra: readonly string[];
+}
+
+/** The server and Galera configuration shared by every node (node-specific lines are added by galera-init.sh). @internal */
+export function renderMyCnf(c: MyCnfInput): string {
+  const options = Object.entries(c.providerOptions).map(([k, v]) => `${k}=${v}`).join(';');
+  return [
+    '# Rendered by the GaleraCluster construct; galera-init.sh adds the node-specific settings.',
+    '[mysqld]',
+    `datadir=${GALERA_PATHS.data}`,
+    `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
+    `pid-file=${GALERA_PATHS.socketDir}/mysqld.pid`,
+    `tmpdir=${GALERA_PATHS.tmp}`,
+    `port=${GALERA_PORTS.mysql}`,
+    'bind-address=0.0.0.0',
+    'skip-name-resolve',
+    'character-set-server=utf8mb4',
+    'collation-server=utf8mb4_general_ci',
+    'default_storage_engine=InnoDB',
+    'binlog_format=ROW',
+    'innodb_autoinc_lock_mode=2',
+    // Every acknowledged commit is on disk, so a full crash never rolls one back.
+    'innodb_flush_log_at_trx_commit=1',
+    `innodb_buffer_pool_size=${c.bufferPool}`,
+    `max_connections=${c.maxConnections}`,
+    'wsrep_on=ON',
+    'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
+    `wsrep_cluster_name=${c.clusterName}`,
+    `wsrep_cluster_address=gcomm://${c.peers.join(',')}`,
+    'wsrep_sst_method=mariabackup',
+    `wsrep_provider_options="${options}"`,
+    ...c.extra,
+    '',
+    '[client]',
+    `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
+    '',
+  ].join('\n');
+}
+
+/** Options of the [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
+const OWNED_OPTIONS = ['wsrep_cluster_address', 'wsrep_node_address', 'wsrep_node_name', 'wsrep_provider', 'wsrep_provider_options',
+  'wsrep_sst_auth', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_sst_method', 'wsrep_sst_receive_address', 'port', 'datadir', 'socket',
+  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode'];
+
+/** extraMyCnf: single `key=value` lines that leave the owned options alone. @internal */
+export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined): string[] {
+  const lines = c.list(field, value, "a list of 'key=value' strings") ?? [];
+  const out: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (typeof line !== 'string' || /[\n\r]/.test(line) || /^\s*[[!]/.test(line)) {
+      c.add(`${c.f(field)}[${i}] must be a single 'key=value' line without a [section] header or !include, got ${show(line)}`);
+      continue;
+    }
+    // MariaDB reads '-' and '_' alike in option names, and accepts a loose- prefix.
+    const key = line.split('=')[0].trim().toLowerCase().replace(/-/g, '_').replace(/^loose_/, '');
+    if (OWNED_OPTIONS.includes(key)) {
+      c.add(`${c.f(field)}[${i}] must not set ${key}: the construct and the node scripts own it (owned: ${OWNED_OPTIONS.join(', ')}; use providerOptions for Galera provider options)`);
+      continue;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+/** The provider options: defaults, then the failureDetection profile, then the user's, checked. @internal */
+export function resolveProviderOptions(c: Checker, field: string, given: Record<string, string> | undefined, profile: FailureDetection): Record<string, string> {
+  let user: Record<string, string> = {};
+  if (given !== undefined) {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      c.add(`${c.f(field)} must be a mapping of option names to strings, got ${show(given)}`);
+    } else {
+      user = given;
+    }
+  }
+  for (const [k, v] of Object.entries(user)) {
+    c.check(/^[a-z_]+(\.[a-z_]+)+$/.test(k), `${c.f(field)} key must look like 'evs.suspect_timeout', got ${show(k)}`);
+    c.check(typeof v === 'string' && v.length > 0 && !/[;"\n]/.test(v), `${c.f(field)}['${k.slice(0, 80)}'] must be a non-empty string without ';', '"' or newlines, got ${show(v)}`);
+  }
+  const merged = { ...DEFAULT_PROVIDER_OPTIONS, ...FAILURE_DETECTION_OPTIONS[profile], ...user };
+  checkFailureDetector(c, field, { ...FAILURE_DETECTION_OPTIONS[profile], ...user });
+  return merged;
+}
+
+/** Seconds of an ISO 8601 duration as Galera writes them (PT5S, PT0.5S, PT1M30S); NaN otherwise. */
+function durationSeconds(value: string): number {
+  const m = /^PT(?:([0-9.]+)H)?(?:([0-9.]+)M)?(?:([0-9.]+)S)?$/.exec(value);
+  if (!m || value === 'PT') return NaN;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+/** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout. */
+function checkFailureDetector(c: Checker, field: string, options: Record<string, string>): void {
+  const order = ['evs.keepalive_period', 'evs.inactive_check_period', 'evs.suspect_timeout', 'evs.inactive_timeout'];
+  const seconds: Record<string, number> = {};
+  for (const key of order) {
+    if (typeof options[key] !== 'string') continue;
+    seconds[key] = durationSeconds(options[key]);
+    c.check(!Number.isNaN(seconds[key]), `${c.f(field)}['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${show(options[key])}`);
+  }
+  for (let i = 0; i + 1 < order.length; i++) {
+    const [a, b] = [order[i], order[i + 1]];
+    if (seconds[a] > seconds[b]) {
+      c.add(`${c.f(field)}: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
+    }
+  }
+}
+
+/** Bytes of a my.cnf size such as 512M or 4G; NaN otherwise. @internal */
+export function bytesOfMyCnfSize(v: string): number {
+  const m = /^([0-9]+)([KMG]?)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30 } as Record<string, number>)[m[2]];
+}
