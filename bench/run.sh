@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): medians of the Galera lifecycle timings over N runs (default 5).
-# Needs root and the same Debian packages as the tests, which it installs.
+# Benchmarks (not tests): they print medians of repeated runs. Root and the same Debian packages
+# as the tests are needed (installed here).
+#   bench/run.sh [RUNS]                 Galera lifecycle timings (npm run bench)
+#   bench/run.sh proxysql [OPTIONS]     ProxySQL throughput and failover (npm run bench:proxysql; needs PROXYSQL_BIN)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/run-all.sh --install-only
-exec npx ts-node --transpile-only bench/galera-bench.ts "${1:-5}"
+case ${1:-} in
+  proxysql) shift; exec npx ts-node --transpile-only bench/proxysql-bench.ts "$@" ;;
+  *) exec npx ts-node --transpile-only bench/galera-bench.ts "${1:-5}" ;;
+esac

@@ -19,7 +19,7 @@
 // Services other than the headless DNS names, scheduling, httpGet/gRPC probes, hostPath and
 // projected volumes, ConfigMap/Secret updates reaching a *running* container (they are
 // re-projected at each container start), a new pod IP on re-creation (opt in: startPod(i, { newIp: true })).
-import { lstatSync, mkdirSync, rmSync, writeFileSync } from 'fs';
+import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
 import { ExecResult } from './containers';
 import { startWriter, verifyLedger, WriterHandle, WriterOptions, LedgerReport } from './ledger';
@@ -55,6 +55,11 @@ export interface PodClusterOptions {
   readonly keepRunDir?: boolean;
   /** Environment the image sets (Dockerfile ENV). @default PATH of the official image and LANG=C.UTF-8 */
   readonly imageEnv?: Record<string, string>;
+  /**
+   * Programs an image has that this machine's PATH lacks, by name (e.g. proxysql: $PROXYSQL_BIN):
+   * linked into a directory in front of every container's PATH.
+   */
+  readonly binaries?: Record<string, string>;
 }
 
 /** A network namespace of the run: a pod slot or a client. */
@@ -98,7 +103,7 @@ export class PodCluster implements PodHost {
   public readonly mysqlGid: number;
   public readonly kubeletProbes: boolean;
   public readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-  public readonly imageEnv?: Record<string, string>;
+  public imageEnv?: Record<string, string>;
   /** The default client namespace (load generators), on the same bridge. */
   public readonly clientNs: string;
   public readonly clientIp: string;
@@ -131,6 +136,7 @@ export class PodCluster implements PodHost {
     this.prefix = newPrefix();
     this.runDirOwned = opts.runDir === undefined;
     this.runDir = resolve(opts.runDir ?? join(DEFAULT_RUN_ROOT, this.prefix));
+    if (opts.binaries && !opts.imageEnv) this.imageEnv = { PATH: `${join(this.runDir, 'bin')}:${IMAGE_PATH}`, LANG: 'C.UTF-8' };
     // A private /24 that exists only inside this run's namespaces and bridge (the root
     // namespace gets no address), so overlapping runs cannot collide; the third octet varies
     // with the pid anyway to keep logs of parallel runs apart.
@@ -230,6 +236,8 @@ export class PodCluster implements PodHost {
     this.setUp = true;
     mkdirSync(join(this.runDir, 'pods'), { recursive: true });
     mkdirSync(join(this.runDir, 'pvc'), { recursive: true });
+    mkdirSync(join(this.runDir, 'bin'), { recursive: true });
+    for (const [name, path] of Object.entries(this.opts.binaries ?? {})) symlinkSync(resolve(path), join(this.runDir, 'bin', name));
     const br = `${this.prefix}br`;
     ipSync(['link', 'add', br, 'type', 'bridge']);
     disableIpv6(br);
@@ -324,6 +332,20 @@ export class PodCluster implements PodHost {
   public partition(slot: Slot): void {
     const r = runSync(BRIDGE, ['link', 'set', 'dev', slot.veth, 'state', '0']);
     if (r.status !== 0) throw new Error(`partition(${slot.ns}): ${r.stderr}`);
+  }
+
+  /**
+   * Drops all traffic between two slots (a blackhole route in each namespace), leaving their
+   * traffic with everyone else alone; unblock() removes it.
+   */
+  public block(a: Slot, b: Slot): void {
+    ipSync(['-n', a.ns, 'route', 'add', 'blackhole', `${b.ip}/32`]);
+    ipSync(['-n', b.ns, 'route', 'add', 'blackhole', `${a.ip}/32`]);
+  }
+
+  public unblock(a: Slot, b: Slot): void {
+    runSync(IP, ['-n', a.ns, 'route', 'del', 'blackhole', `${b.ip}/32`]);
+    runSync(IP, ['-n', b.ns, 'route', 'del', 'blackhole', `${a.ip}/32`]);
   }
 
   public heal(slot: Slot): void {

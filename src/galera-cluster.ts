@@ -57,7 +57,11 @@ export interface GaleraClusterProps {
   readonly antiAffinity?: AntiAffinityMode;
   /** Topology spread constraint. @default - none */
   readonly topologySpread?: TopologySpread;
-  /** Keep a node that is an SST donor in the ready endpoints and in ProxySQL's readers. @default false */
+  /**
+   * Keep a node that is an SST donor in the ready endpoints and in ProxySQL's hostgroups. When
+   * false, a donor refuses client statements while it donates (`wsrep_sst_donor_rejects_queries`),
+   * which takes it out of ProxySQL too. @default false
+   */
   readonly readyWhenDonor?: boolean;
   /** Seconds the startup probe allows per GiB of data for a state transfer (SST). @default 60 */
   readonly sstSecondsPerGi?: number;
@@ -254,7 +258,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
     const data: Record<string, string> = {
       'my.cnf': renderMyCnf({
         clusterName: r.name, peers: this.podDnsNames, bufferPool: r.innodbBufferPoolSize, maxConnections: r.maxConnections,
-        providerOptions: r.providerOptions, extra: r.extraMyCnf,
+        providerOptions: r.providerOptions, donorRejectsQueries: !r.readyWhenDonor, extra: r.extraMyCnf,
       }),
     };
     for (const script of NODE_SCRIPTS) data[script] = readScript(`node/${script}`);

@@ -46,6 +46,8 @@ export interface MyCnfInput {
   readonly bufferPool: string;
   readonly maxConnections: number;
   readonly providerOptions: Record<string, string>;
+  /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
+  readonly donorRejectsQueries: boolean;
   readonly extra: readonly string[];
 }
 
@@ -77,6 +79,7 @@ export function renderMyCnf(c: MyCnfInput): string {
     `wsrep_cluster_address=gcomm://${c.peers.join(',')}`,
     'wsrep_sst_method=mariabackup',
     `wsrep_provider_options="${options}"`,
+    `wsrep_sst_donor_rejects_queries=${c.donorRejectsQueries ? 'ON' : 'OFF'}`,
     ...c.extra,
     '',
     '[client]',
@@ -88,7 +91,7 @@ export function renderMyCnf(c: MyCnfInput): string {
 /** Options of the [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
 const OWNED_OPTIONS = ['wsrep_cluster_address', 'wsrep_node_address', 'wsrep_node_name', 'wsrep_provider', 'wsrep_provider_options',
   'wsrep_sst_auth', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_sst_method', 'wsrep_sst_receive_address', 'port', 'datadir', 'socket',
-  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode'];
+  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode', 'wsrep_sst_donor_rejects_queries'];
 
 /** extraMyCnf: single `key=value` lines that leave the owned options alone. @internal */
 export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined): string[] {

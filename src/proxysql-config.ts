@@ -124,6 +124,8 @@ export const PROXYSQL_PATHS = {
   credentials: '/etc/proxysql/credentials',
   /** Memory-backed emptyDir with the rendered proxysql.cnf (mode 0600). */
   rendered: '/run/proxysql',
+  /** Memory-backed emptyDir shared with the agent container (admin client settings, the drained mark). */
+  agent: '/run/proxysql-agent',
   /** ProxySQL's datadir (proxysql.db, started with --initial). */
   data: '/var/lib/proxysql',
   tmp: '/tmp',
@@ -136,16 +138,18 @@ export const RENDERED_FILE = 'proxysql.cnf';
 
 /**
  * The password placeholders of the template and the Secret key each one is filled from.
- * `forbidden` lists characters that ProxySQL's config loader cannot carry in that place: it
- * copies file values into SQL without escaping (ProxySQL_Config.cpp), user passwords inside
- * '...' and variables inside "...", and splits admin credentials at ':' and ';'.
+ * ProxySQL's config loader copies file values into SQL without escaping them
+ * (lib/ProxySQL_Config.cpp): user passwords inside '...', variables inside "...". So
+ * proxysql-render.sh doubles `sqlQuote` in the value (the SQL escape of a quote inside such a
+ * literal) before the libconfig escapes, and every character arrives. Only `forbidden` cannot be
+ * carried at all: admin credentials are split at ':' and ';' when ProxySQL applies them.
  * proxysql-render.sh enforces the same table; the unit tests check that both agree.
  * @internal
  */
 export const PASSWORD_PLACEHOLDERS = {
-  APP_PASSWORD: { key: SECRET_KEYS.app, forbidden: "'", where: 'mysql_users.password (a single-quoted SQL literal in ProxySQL\'s loader)' },
-  MONITOR_PASSWORD: { key: SECRET_KEYS.monitor, forbidden: '"', where: 'mysql-monitor_password (a double-quoted SQL literal in ProxySQL\'s loader)' },
-  ADMIN_PASSWORD: { key: SECRET_KEYS.proxysqlAdmin, forbidden: '":;', where: 'admin-admin_credentials (double-quoted SQL literal, split at ":" and ";")' },
+  APP_PASSWORD: { key: SECRET_KEYS.app, sqlQuote: "'", forbidden: '', where: "mysql_users.password (a '...' SQL literal in ProxySQL's loader)" },
+  MONITOR_PASSWORD: { key: SECRET_KEYS.monitor, sqlQuote: '"', forbidden: '', where: 'mysql-monitor_password (a "..." SQL literal in ProxySQL\'s loader)' },
+  ADMIN_PASSWORD: { key: SECRET_KEYS.proxysqlAdmin, sqlQuote: '"', forbidden: ':;', where: 'admin-admin_credentials (a "..." SQL literal, split at ":" and ";")' },
 } as const;
 /** @internal */
 export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS;
@@ -175,21 +179,32 @@ export interface QueryRule {
 }
 
 /**
+ * SELECTs that must run on the writer, each a pattern over the rest of the digest after `SELECT`.
+ * They are one rule (one regular expression per statement, not four: measured in the ProxySQL
+ * benchmark), listed here one by one for the documentation and the tests.
+ */
+export const WRITER_SELECTS: readonly { readonly pattern: string; readonly why: string }[] = [
+  { pattern: '\\bFOR\\s+(UPDATE|SHARE)\\b', why: 'locking reads (FOR UPDATE, FOR SHARE) take row locks on the writer' },
+  { pattern: '\\bLOCK\\s+IN\\s+SHARE\\s+MODE\\b', why: 'LOCK IN SHARE MODE is a locking read' },
+  { pattern: '\\bINTO\\b', why: 'SELECT INTO OUTFILE, DUMPFILE or variables has side effects' },
+  { pattern: '\\b(NEXTVAL|LASTVAL|SETVAL|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS|IS_FREE_LOCK|IS_USED_LOCK)\\s*\\(', why: 'sequence and named-lock functions change state' },
+  { pattern: '\\bNEXT\\s+VALUE\\s+FOR\\b', why: 'NEXT VALUE FOR a sequence changes it' },
+];
+
+/**
  * Read/write split. Rules are tried by rule_id; the first match with apply=1 wins, and a query
  * no rule matches goes to the user's default_hostgroup, the writer (so every INSERT, UPDATE,
- * DELETE, DDL, BEGIN, CALL, SET ... and anything unrecognized is a write).
+ * DELETE, DDL, BEGIN, CALL, SET ... and anything unrecognized is a write). So a SELECT costs two
+ * regular expressions and anything else two that fail at their first character.
  * The patterns use only syntax that PCRE (ProxySQL's default engine), RE2 (the alternative) and
  * JavaScript agree on: no lookaround, no backreferences. re_modifiers is CASELESS.
  */
 export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
-  { ruleId: 100, matchDigest: '^SELECT\\b.*\\bFOR\\s+(UPDATE|SHARE)\\b', to: 'writer', comment: 'locking reads (FOR UPDATE, FOR SHARE) take row locks on the writer' },
-  { ruleId: 110, matchDigest: '^SELECT\\b.*\\bLOCK\\s+IN\\s+SHARE\\s+MODE\\b', to: 'writer', comment: 'LOCK IN SHARE MODE is a locking read' },
-  { ruleId: 120, matchDigest: '^SELECT\\b.*\\bINTO\\b', to: 'writer', comment: 'SELECT INTO OUTFILE, DUMPFILE or variables has side effects' },
   {
-    ruleId: 130,
-    matchDigest: '^SELECT\\b.*(\\b(NEXTVAL|LASTVAL|SETVAL|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS|IS_FREE_LOCK|IS_USED_LOCK)\\s*\\(|\\bNEXT\\s+VALUE\\s+FOR\\b)',
+    ruleId: 100,
+    matchDigest: `^SELECT\\b.*(${WRITER_SELECTS.map((w) => w.pattern).join('|')})`,
     to: 'writer',
-    comment: 'sequence and named-lock functions change state',
+    comment: 'SELECTs with side effects or locks: FOR UPDATE/SHARE, LOCK IN SHARE MODE, INTO, sequence and named-lock functions',
   },
   { ruleId: 200, matchDigest: '^SELECT\\b', to: 'reader', comment: 'every other SELECT is a read' },
 ];

@@ -32,6 +32,13 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
    * emptyDir too; it then counts against the memory limit. @default false
    */
   readonly dataDirInMemory?: boolean;
+  /**
+   * Seconds a deleted ProxySQL pod waits for the sessions in flight (open transactions, running
+   * statements) after it stopped accepting new clients (PROXYSQL PAUSE); its grace period is this
+   * plus 10 s.
+   * @default 30
+   */
+  readonly drainSeconds?: number;
 }
 
 /** ProxySqlProps as a values file may give them: everything but the backend. */
@@ -39,7 +46,7 @@ export type ProxySqlOptions = Omit<ProxySqlProps, 'backend'>;
 
 /** The ProxySqlProps keys a values file may set (everything but the backend reference). */
 export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
-  name: 0, replicas: 0, image: 0, imagePullPolicy: 0, resources: 0, antiAffinity: 0, dataDirInMemory: 0, readWriteSplit: 0,
+  name: 0, replicas: 0, image: 0, imagePullPolicy: 0, resources: 0, antiAffinity: 0, dataDirInMemory: 0, drainSeconds: 0, readWriteSplit: 0,
   writerIsAlsoReader: 0, hostgroups: 0, serverVersion: 0, maxClientConnections: 0, backendMaxConnections: 0, failover: 0,
 } satisfies Record<keyof ProxySqlOptions, 0>);
 
@@ -56,6 +63,7 @@ export interface ResolvedProxySql extends ResolvedProxySqlOptions {
   readonly resources: ResolvedResources;
   readonly antiAffinity: AntiAffinityMode;
   readonly dataDirInMemory: boolean;
+  readonly drainSeconds: number;
 }
 
 /**
@@ -75,11 +83,14 @@ export function resolveProxySql(input: unknown, c: Checker, backend: { name: str
       { bytes: 128 * 2 ** 20, label: '128Mi', what: 'ProxySQL' }),
     antiAffinity: c.oneOf('antiAffinity', p.antiAffinity, ANTI_AFFINITY_MODES, 'preferred'),
     dataDirInMemory: c.bool('dataDirInMemory', p.dataDirInMemory, false),
+    drainSeconds: c.int('drainSeconds', p.drainSeconds, 0, 3600, 30),
     ...resolveProxySqlOptions(c, p, backend.replicas),
   };
 }
 
-const PROXYSQL_SCRIPTS = ['proxysql-render.sh', 'proxysql-probe.sh'];
+const PROXYSQL_SCRIPTS = ['proxysql-render.sh', 'proxysql-probe.sh', 'proxysql-agent.sh'];
+/** Seconds a leaving pod still accepts new clients while the endpoint removal spreads. */
+const ENDPOINT_DELAY_SECONDS = 5;
 
 /** Checks that `backend` can be fronted (it is built already, so only its presence and shape). */
 function checkBackend(backend: unknown): asserts backend is IProxySqlBackend {
@@ -174,8 +185,14 @@ export class ProxySql extends Construct {
   }
 
   private addDeployment(r: ResolvedProxySql, configData: Record<string, string>): k8s.KubeDeployment {
+    const script = (file: string, ...args: string[]) => ['bash', `${PROXYSQL_PATHS.scripts}/${file}`, ...args];
     const probe = (mode: string, periodSeconds: number, timeoutSeconds: number, failureThreshold: number, initialDelaySeconds = 0) =>
-      execProbe(['bash', `${PROXYSQL_PATHS.scripts}/proxysql-probe.sh`, mode], { periodSeconds, timeoutSeconds, failureThreshold, initialDelaySeconds });
+      execProbe(script('proxysql-probe.sh', mode), { periodSeconds, timeoutSeconds, failureThreshold, initialDelaySeconds });
+    const shared = [
+      { name: 'config', mountPath: PROXYSQL_PATHS.scripts, readOnly: true },
+      { name: 'credentials', mountPath: PROXYSQL_PATHS.credentials, readOnly: true },
+      { name: 'agent', mountPath: PROXYSQL_PATHS.agent },
+    ];
     return new k8s.KubeDeployment(this, 'deployment', {
       metadata: this.metadata(this.name),
       spec: {
@@ -189,31 +206,42 @@ export class ProxySql extends Construct {
         // Secret does not: `kubectl rollout restart deployment/<name>` after rotating passwords.)
         template: podTemplate({
           labels: this.labels, selector: this.selectorLabels, configData,
-          terminationGracePeriodSeconds: 30, antiAffinity: r.antiAffinity,
-          containers: [container({
-            name: 'proxysql', image: r.image, imagePullPolicy: r.imagePullPolicy,
-            // Render proxysql.cnf, then exec ProxySQL in the foreground. --initial makes it load
-            // the file even when a proxysql.db survived a container restart on the emptyDir.
-            command: ['bash', `${PROXYSQL_PATHS.scripts}/proxysql-render.sh`],
-            args: ['proxysql', '-f', '--initial', '-c', `${PROXYSQL_PATHS.rendered}/${RENDERED_FILE}`, '-D', PROXYSQL_PATHS.data],
-            env: this.env(),
-            ports: { mysql: PROXYSQL_PORTS.mysql },
-            volumeMounts: [
-              { name: 'config', mountPath: PROXYSQL_PATHS.scripts, readOnly: true },
-              { name: 'credentials', mountPath: PROXYSQL_PATHS.credentials, readOnly: true },
-              { name: 'rendered', mountPath: PROXYSQL_PATHS.rendered },
-              { name: 'data', mountPath: PROXYSQL_PATHS.data },
-              { name: 'tmp', mountPath: PROXYSQL_PATHS.tmp },
-            ],
-            resources: r.resources,
-            // Startup waits two check intervals (at least 2 s) before the first try, so the first
-            // checks have sorted the nodes into writer/reader before any client comes.
-            startupProbe: probe('startup', 5, 3, 12, Math.max(2, Math.ceil((2 * r.failover.healthcheckIntervalMs) / 1000))),
-            readinessProbe: probe('readiness', 5, 3, 2),
-            livenessProbe: probe('liveness', 10, 5, 3),
-            // Let the endpoint removal reach every node before ProxySQL stops accepting.
-            lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
-          })],
+          terminationGracePeriodSeconds: ENDPOINT_DELAY_SECONDS + r.drainSeconds + 5, antiAffinity: r.antiAffinity,
+          containers: [
+            container({
+              name: 'proxysql', image: r.image, imagePullPolicy: r.imagePullPolicy,
+              // Render proxysql.cnf, then exec ProxySQL in the foreground. --initial makes it load
+              // the file even when a proxysql.db survived a container restart on the emptyDir.
+              command: script('proxysql-render.sh'),
+              args: ['proxysql', '-f', '--initial', '-c', `${PROXYSQL_PATHS.rendered}/${RENDERED_FILE}`, '-D', PROXYSQL_PATHS.data],
+              env: this.env(r),
+              ports: { mysql: PROXYSQL_PORTS.mysql },
+              volumeMounts: [
+                ...shared,
+                { name: 'rendered', mountPath: PROXYSQL_PATHS.rendered },
+                { name: 'data', mountPath: PROXYSQL_PATHS.data },
+                { name: 'tmp', mountPath: PROXYSQL_PATHS.tmp },
+              ],
+              resources: r.resources,
+              // Startup waits two check intervals (at least 2 s) before the first try, so the first
+              // checks have sorted the nodes into writer/reader before any client comes.
+              startupProbe: probe('startup', 5, 3, 12, Math.max(2, Math.ceil((2 * r.failover.healthcheckIntervalMs) / 1000))),
+              readinessProbe: probe('readiness', 5, 3, 2),
+              livenessProbe: probe('liveness', 10, 5, 3),
+              // SIGTERM ends every client session at once: wait until the agent has drained them.
+              lifecycle: { preStop: { exec: { command: script('proxysql-agent.sh', 'wait-drained') } } },
+            }),
+            container({
+              name: 'agent', image: this.backend.image, imagePullPolicy: r.imagePullPolicy,
+              command: script('proxysql-agent.sh', 'run'),
+              env: this.env(r),
+              volumeMounts: shared,
+              resources: { requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') }, limits: { memory: k8s.Quantity.fromString('64Mi') } },
+              // Keep accepting while the endpoint removal spreads, then stop accepting and let the
+              // sessions in flight finish (PROXYSQL PAUSE), then let ProxySQL stop.
+              lifecycle: { preStop: { exec: { command: script('proxysql-agent.sh', 'drain') } } },
+            }),
+          ],
           volumes: [
             { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o444 } },
             {
@@ -228,6 +256,7 @@ export class ProxySql extends Construct {
               },
             },
             emptyDir('rendered', '1Mi', true),
+            emptyDir('agent', '1Mi', true),
             r.dataDirInMemory ? emptyDir('data', '256Mi', true) : emptyDir('data', '1Gi'),
             emptyDir('tmp', '64Mi'),
           ],
@@ -236,7 +265,7 @@ export class ProxySql extends Construct {
     });
   }
 
-  private env(): k8s.EnvVar[] {
+  private env(r: ResolvedProxySql): k8s.EnvVar[] {
     const values: Record<string, string> = {
       PROXYSQL_TEMPLATE: `${PROXYSQL_PATHS.scripts}/${TEMPLATE_FILE}`,
       PROXYSQL_CONFIG: `${PROXYSQL_PATHS.rendered}/${RENDERED_FILE}`,
@@ -247,6 +276,10 @@ export class ProxySql extends Construct {
       PROXYSQL_ADMIN_PASSWORD_KEY: PASSWORD_PLACEHOLDERS.ADMIN_PASSWORD.key,
       PROXYSQL_PROBE_PORT: String(PROXYSQL_PORTS.mysql),
       PROXYSQL_SERVER_VERSION: this.serverVersion,
+      PROXYSQL_ADMIN_PORT: String(PROXYSQL_PORTS.admin),
+      PROXYSQL_AGENT_DIR: PROXYSQL_PATHS.agent,
+      PROXYSQL_DRAIN_SECONDS: String(r.drainSeconds),
+      PROXYSQL_ENDPOINT_DELAY_SECONDS: String(ENDPOINT_DELAY_SECONDS),
       // SQLite (proxysql.db) puts its temporary files here; the root filesystem is read-only.
       TMPDIR: PROXYSQL_PATHS.tmp,
     };

@@ -101,9 +101,10 @@ describe('ProxySql with defaults', () => {
     expect(volumes[mounts[PROXYSQL_PATHS.rendered].name].emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
     expect(volumes[mounts[PROXYSQL_PATHS.data].name].emptyDir).toBeDefined();
     expect(volumes[mounts[PROXYSQL_PATHS.tmp].name].emptyDir).toBeDefined();
-    // the writable mounts are exactly those three
+    expect(volumes[mounts[PROXYSQL_PATHS.agent].name].emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
+    // the writable mounts are exactly those four
     expect(s.container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath).sort())
-      .toEqual([PROXYSQL_PATHS.rendered, PROXYSQL_PATHS.data, PROXYSQL_PATHS.tmp].sort());
+      .toEqual([PROXYSQL_PATHS.rendered, PROXYSQL_PATHS.data, PROXYSQL_PATHS.tmp, PROXYSQL_PATHS.agent].sort());
     expect(mounts[PROXYSQL_PATHS.scripts]).toMatchObject({ readOnly: true });
     expect(volumes[mounts[PROXYSQL_PATHS.scripts].name].configMap.name).toBe('galera-proxysql-config');
   });
@@ -138,7 +139,8 @@ describe('ProxySql with defaults', () => {
   });
 
   test('the ConfigMap holds the template and the real scripts, and no password', () => {
-    expect(Object.keys(s.configMap.data).sort()).toEqual(['log.sh', 'proxysql-probe.sh', 'proxysql-render.sh', TEMPLATE_FILE].sort());
+    expect(Object.keys(s.configMap.data).sort()).toEqual(['log.sh', 'proxysql-agent.sh', 'proxysql-probe.sh', 'proxysql-render.sh', TEMPLATE_FILE].sort());
+    expect(s.configMap.data['proxysql-agent.sh']).toBe(readScript('proxysql/proxysql-agent.sh'));
     expect(s.configMap.data['log.sh']).toBe(readScript('common/log.sh'));
     expect(s.configMap.data['proxysql-render.sh']).toBe(readScript('proxysql/proxysql-render.sh'));
     expect(s.configMap.data['proxysql-probe.sh']).toBe(readScript('proxysql/proxysql-probe.sh'));
@@ -247,11 +249,11 @@ describe('ProxySql options', () => {
     expect(synth({ serverVersion: '11.8.3-MariaDB' }, { image: 'mariadb:10.11.9' }).proxysql.serverVersion).toBe('11.8.3-MariaDB');
   });
 
-  test('PROXYSQL_VALUE_KEYS lists every prop but galera, and a values file may set them all', () => {
+  test('PROXYSQL_VALUE_KEYS lists every prop but backend, and a values file may set them all', () => {
     // GIVEN every prop (the type makes this list complete)
     const every: Required<Omit<ProxySqlProps, 'backend'>> = {
       name: 'px', replicas: 2, image: 'registry.example.com/proxysql:2.7.3', imagePullPolicy: 'Always',
-      resources: { cpuRequest: '100m', memoryLimit: '512Mi' }, antiAffinity: 'required', dataDirInMemory: true, readWriteSplit: false,
+      resources: { cpuRequest: '100m', memoryLimit: '512Mi' }, antiAffinity: 'required', dataDirInMemory: true, drainSeconds: 20, readWriteSplit: false,
       writerIsAlsoReader: 2, hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, serverVersion: '11.4.12-MariaDB',
       maxClientConnections: 500, backendMaxConnections: 100, failover: { healthcheckIntervalMs: 2000, healthcheckTimeoutMs: 1000 },
     };

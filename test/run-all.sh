@@ -6,7 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc)
+# The database and its tools, the harness's (iproute2, util-linux, procps, socat), the checks'
+# (shellcheck, libconfig-dev and gcc for ProxySQL's config parser), ProxySQL's run-time libraries
+# (libgnutls30, libuuid1, libstdc++6) and the benchmarks' load generator (sysbench).
+DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc
+  libgnutls30 libuuid1 libstdc++6 sysbench)
 
 log() { printf '== %s\n' "$*"; }
 

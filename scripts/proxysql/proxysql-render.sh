@@ -33,14 +33,19 @@ declare -A SECRET_KEY=(
   [ADMIN_PASSWORD]=${PROXYSQL_ADMIN_PASSWORD_KEY:-proxysql-admin-password}
 )
 # ProxySQL's config loader copies these values into SQL without escaping them
-# (ProxySQL_Config.cpp): user passwords inside '...', variables inside "...", and it splits
-# admin credentials at ':' and ';'. A value with such a character would be cut or dropped
-# at load time, so it is refused here, loudly. Same table as PASSWORD_PLACEHOLDERS in
-# src/proxysql-config.ts.
-declare -A FORBIDDEN=(
+# (ProxySQL_Config.cpp): user passwords inside '...', variables inside "...". Doubling the quote
+# is the SQL escape inside such a literal, so every character arrives. Admin credentials are also
+# split at ':' and ';' when ProxySQL applies them: those two characters can never be carried
+# there and are refused, loudly. Same table as PASSWORD_PLACEHOLDERS in src/proxysql-config.ts.
+declare -A SQL_QUOTE=(
   [APP_PASSWORD]="'"
   [MONITOR_PASSWORD]='"'
-  [ADMIN_PASSWORD]='":;'
+  [ADMIN_PASSWORD]='"'
+)
+declare -A FORBIDDEN=(
+  [APP_PASSWORD]=''
+  [MONITOR_PASSWORD]=''
+  [ADMIN_PASSWORD]=':;'
 )
 
 # log.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
@@ -110,10 +115,11 @@ for name in APP_PASSWORD MONITOR_PASSWORD ADMIN_PASSWORD; do
   for ((i = 0; i < ${#forbidden}; i++)); do
     ch=${forbidden:i:1}
     if [[ $value == *"$ch"* ]]; then
-      problems+=("Secret '$SECRET_NAME' key '$key' contains the character $ch, which ProxySQL's config loader cannot carry in this password (forbidden here: $forbidden)")
+      problems+=("Secret '$SECRET_NAME' key '$key' contains the character $ch, which ProxySQL can never carry here (it splits admin credentials at ':' and ';'; forbidden: $forbidden)")
     fi
   done
-  escaped[$name]=$(libconfig_escape "$value")
+  quote=${SQL_QUOTE[$name]}
+  escaped[$name]=$(libconfig_escape "${value//"$quote"/"$quote$quote"}")
 done
 if ((missing == ${#SECRET_KEY[@]})); then
   problems+=("none of the keys is there: the Secret '$SECRET_NAME' probably does not exist in this namespace")
