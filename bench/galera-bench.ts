@@ -1,15 +1,21 @@
 /* eslint-disable no-console */
 import { Testing } from 'cdk8s';
 import { FailureDetection, GaleraProxySqlChart } from '../src';
+import { chartSecrets } from '../test/cluster/secrets';
 import { PodCluster, Workload } from '../harness';
+import { median, sleep, untilSynced } from './common';
 
 // Lifecycle timings of the synthesized Galera pods on the real software (see README, Benchmark).
 // Not a test: it prints medians over repeated runs. Usage: npm run bench [-- RUNS]
-// GALERA_BENCH_FAILURE_DETECTION=galera-default|balanced|fast picks the failure detector preset.
+// GALERA_BENCH_FAILURE_DETECTION=galera-default|balanced|fast picks the failure detector preset;
+// GALERA_BENCH_TLS=on measures with TLS (bench/tls-bench.ts compares the two in one run).
 
 const RUNS = Number(process.argv[2] ?? process.env.GALERA_BENCH_RUNS ?? 5);
 const MODE = (process.env.GALERA_BENCH_FAILURE_DETECTION ?? 'balanced') as FailureDetection;
+const TLS = process.env.GALERA_BENCH_TLS === 'on';
 const ALL = [0, 1, 2];
+/** The ledger writer reaches the nodes' 3306 directly: the NetworkPolicy names it. */
+const BENCH_CLIENT = { 'bench-role': 'direct-client' };
 const SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon', 'proxysql-admin-password': 'bench-adm' };
 const GOALS: Record<string, number> = {
   'fresh bootstrap to all Synced': 30_000,
@@ -20,28 +26,11 @@ const GOALS: Record<string, number> = {
 };
 
 function manifests(): any[] {
-  return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: MODE } }));
+  return Testing.synth(chart());
 }
 
-async function synced(pods: Workload, i: number, size: number): Promise<boolean> {
-  try {
-    const rows = await pods.sql(i, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment','wsrep_cluster_size')", { timeoutMs: 2000 });
-    const s = Object.fromEntries(rows.map(([k, v]) => [k, v]));
-    return s.wsrep_local_state_comment === 'Synced' && Number(s.wsrep_cluster_size) === size;
-  } catch {
-    return false;
-  }
-}
-
-/** Milliseconds from `since` until every listed pod is Synced in a cluster of `size`, polled every 200 ms. */
-async function untilSynced(pods: Workload, ordinals: number[], since: number, size = 3, timeoutMs = 240_000): Promise<number> {
-  const pending = new Set(ordinals);
-  while (pending.size > 0) {
-    if (Date.now() - since > timeoutMs) throw new Error(`pods ${[...pending].join(',')} not Synced after ${timeoutMs} ms`);
-    for (const i of [...pending]) if (await synced(pods, i, size)) pending.delete(i);
-    if (pending.size > 0) await sleep(200);
-  }
-  return Date.now() - since;
+function chart(): GaleraProxySqlChart {
+  return new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: MODE, tls: { enabled: TLS } }, networkPolicy: { directClients: [{ podSelector: { matchLabels: BENCH_CLIENT } }] } });
 }
 
 async function oneRun(pods: Workload): Promise<Record<string, number>> {
@@ -75,13 +64,8 @@ async function oneRun(pods: Workload): Promise<Record<string, number>> {
   return r;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
 async function main(): Promise<void> {
-  const cluster = new PodCluster({ manifests: manifests(), secret: SECRET, workloads: ['galera'] });
+  const cluster = new PodCluster({ manifests: manifests(), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: BENCH_CLIENT });
   const pods = cluster.workload('galera');
   const results: Record<string, number>[] = [];
   try {
@@ -94,7 +78,7 @@ async function main(): Promise<void> {
   } finally {
     await cluster.cleanup();
   }
-  console.log(`\nGalera lifecycle, ${RUNS} runs, failureDetection=${MODE}, 3 nodes in network namespaces on ${require('os').cpus().length} cores\n`);
+  console.log(`\nGalera lifecycle, ${RUNS} runs, failureDetection=${MODE}, TLS ${TLS ? 'on' : 'off'}, 3 nodes in network namespaces on ${require('os').cpus().length} cores\n`);
   console.log('| measure | median | min | max | goal | median / goal |');
   console.log('|---|---|---|---|---|---|');
   for (const key of Object.keys(GOALS)) {
@@ -102,10 +86,6 @@ async function main(): Promise<void> {
     const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
     console.log(`| ${key} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ≤ ${fmt(GOALS[key])} | ${(median(xs) / GOALS[key]).toFixed(2)} |`);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

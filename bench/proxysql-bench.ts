@@ -12,13 +12,14 @@
 // SIGKILL of the writer; the write stall through the proxy, Galera's own stall (straight), and
 // when ProxySQL moved the writer; then the failback when the node returns.
 import { spawn, ChildProcess } from 'child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { cpus } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../harness';
 import { IP } from '../harness/netns';
 import { killGroups, sleep, which } from '../harness/proc';
+import { median, sysbench as runSysbench, SysbenchResult } from './common';
 import { FailureDetection, GaleraProxySqlChart, READ_WRITE_SPLIT_RULES } from '../src';
 import { renderLibconfig } from '../src/proxysql-config';
 import { proxysqlBinary } from '../test/cluster/proxysql-binary';
@@ -43,7 +44,9 @@ const PROXIES = [0, 1, 2];
 interface Env { cluster: PodCluster; galera: Workload; proxies: Workload }
 
 async function startCluster(bin: string, profile: FailureDetection): Promise<Env> {
-  const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: profile } }));
+  // The proxy's own cost and failover, without TLS and NetworkPolicies (bench/tls-bench.ts
+  // measures those): the loose proxies of the throughput runs are no pods the policies know.
+  const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: profile, tls: { enabled: false } }, networkPolicy: { enabled: false } }));
   const cluster = new PodCluster({ manifests, secret: SECRET, binaries: { proxysql: bin } });
   await cluster.setup();
   const env = { cluster, galera: cluster.workload('galera'), proxies: cluster.workload('galera-proxysql') };
@@ -81,26 +84,10 @@ async function settled(env: Env, writer: string, timeoutMs = 120_000): Promise<v
 // ------------------------------------------------------------------------------- throughput
 
 interface Target { name: string; host: string; port: number }
-interface SysbenchResult { tps: number; p95: number }
 
-/** Runs sysbench from the client namespace; its options (the password among them) go in a 0600 file, never on a command line. */
-async function sysbench(env: Env, dir: string, target: Target, command: 'prepare' | 'run', seconds: number): Promise<SysbenchResult> {
-  const config = join(dir, `sysbench-${target.name.replace(/[^a-z0-9]+/gi, '-')}.cfg`);
-  writeFileSync(config, [
-    `mysql-host=${target.host}`, `mysql-port=${target.port}`, 'mysql-user=app', `mysql-password=${SECRET['app-password']}`, 'mysql-db=app',
-    `tables=${TABLES}`, `table-size=${TABLE_SIZE}`, `threads=${THREADS}`, `time=${seconds}`, 'report-interval=0', 'percentile=95', 'db-ps-mode=disable',
-    'mysql-ignore-errors=1213,1205,1180',
-  ].join('\n'), { mode: 0o600 });
-  chmodSync(config, 0o600);
-  const r = await env.cluster.clientExec([which('sysbench'), `--config-file=${config}`, 'oltp_read_write', command], { timeoutMs: (seconds + 300) * 1000 });
-  if (r.exitCode !== 0) throw new Error(`sysbench ${command} against ${target.name} failed: ${r.stderr || r.stdout}`);
-  if (command === 'prepare') return { tps: 0, p95: 0 };
-  const tps = Number(/transactions:\s+\d+\s+\(([0-9.]+) per sec/.exec(r.stdout)?.[1]);
-  const p95 = Number(/95th percentile:\s+([0-9.]+)/.exec(r.stdout)?.[1]);
-  if (!Number.isFinite(tps) || !Number.isFinite(p95)) throw new Error(`cannot read sysbench's output:\n${r.stdout}`);
-  return { tps, p95 };
+function sysbench(env: Env, dir: string, target: Target, command: 'prepare' | 'run', seconds: number): Promise<SysbenchResult> {
+  return runSysbench(env.cluster, dir, { ...target, password: SECRET['app-password'] }, { workload: 'oltp_read_write', tables: TABLES, tableSize: TABLE_SIZE, threads: THREADS }, command, seconds);
 }
-
 /** A ProxySQL process in a namespace of its own (a client namespace on the bridge). */
 interface LooseProxy { target: Target; child: ChildProcess }
 
@@ -247,11 +234,6 @@ async function failover(bin: string): Promise<void> {
   console.log('| failureDetection | writes through ProxySQL stall | Galera alone (straight to survivors) | ProxySQL\'s share | ProxySQL moved the writer | client errors at kill / failback (median) |');
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 async function main(): Promise<void> {

@@ -19,9 +19,10 @@
 // Services other than the headless DNS names, scheduling, httpGet/gRPC probes, hostPath and
 // projected volumes, ConfigMap/Secret updates reaching a *running* container (they are
 // re-projected at each container start), a new pod IP on re-creation (opt in: startPod(i, { newIp: true })).
-import { lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
 import { join, resolve } from 'path';
 import { ExecResult } from './containers';
+import { droppedPackets, enforce, findNetworkPolicies, NetworkPolicy, PolicyEndpoint } from './network-policy';
 import { startWriter, verifyLedger, WriterHandle, WriterOptions, LedgerReport } from './ledger';
 import { BRIDGE, chooseSubnetOctet, DEFAULT_RUN_ROOT, destroyPrefix, FINISHED_MARKER, IP, ipSync, newPrefix, register, removeLeftovers } from './netns';
 import { PodHost, PodRuntime } from './pod';
@@ -60,10 +61,20 @@ export interface PodClusterOptions {
    * linked into a directory in front of every container's PATH.
    */
   readonly binaries?: Record<string, string>;
+  /**
+   * Enforce the manifests' NetworkPolicies with nftables in every namespace (see
+   * network-policy.ts). @default true when the manifests hold NetworkPolicies
+   */
+  readonly networkPolicies?: boolean;
+  /** Labels of the default client namespace's "pod" (policies select it by them); it is in the workloads' namespace. @default {} */
+  readonly clientLabels?: Record<string, string>;
 }
 
 /** A network namespace of the run: a pod slot or a client. */
 export interface Slot { readonly ns: string; readonly veth: string; ip: string }
+
+/** A client namespace stands for a pod of some application: its labels and Kubernetes namespace. */
+interface Client extends Slot { labels: Record<string, string>; namespace: string }
 
 const live = new Set<PodCluster>();
 let handlersInstalled = false;
@@ -113,7 +124,10 @@ export class PodCluster implements PodHost {
   private anySecret: Record<string, Buffer> | null = null;
   private readonly workloadsByName = new Map<string, Workload>();
   private readonly slots: Slot[] = [];
-  private readonly clients = new Map<string, Slot>();
+  private readonly clients = new Map<string, Client>();
+  private readonly jobSlots = new Map<Slot, { labels: Record<string, string>; namespace: string }>();
+  private policies: NetworkPolicy[] = [];
+  private enforcePolicies: boolean;
   private readonly extraHosts = new Map<string, string>();
   private readonly jobPods = new Set<PodRuntime>();
   private readonly writers = new Set<WriterHandle>();
@@ -143,7 +157,8 @@ export class PodCluster implements PodHost {
     this.subnet = `10.250.${chooseSubnetOctet()}`;
     this.clientNs = `${this.prefix}-c`;
     this.clientIp = `${this.subnet}.250`;
-    this.clients.set('c', { ns: this.clientNs, veth: `${this.prefix}hc`, ip: this.clientIp });
+    this.policies = findNetworkPolicies(opts.manifests);
+    this.enforcePolicies = opts.networkPolicies ?? this.policies.length > 0;
     if (opts.secret !== undefined) this.setSecret(null, opts.secret);
     for (const [name, data] of Object.entries(opts.secrets ?? {})) this.setSecret(name, data);
     this.loadConfigMaps(opts.manifests);
@@ -157,6 +172,7 @@ export class PodCluster implements PodHost {
       this.workloadsByName.set(name, new Workload(this, w, slots));
     }
     if (this.workloadsByName.size === 0) throw new Error('the manifests hold no StatefulSet or Deployment to run');
+    this.clients.set('c', { ns: this.clientNs, veth: `${this.prefix}hc`, ip: this.clientIp, labels: opts.clientLabels ?? {}, namespace: this.workloads[0].namespace });
   }
 
   private newSlot(): Slot {
@@ -214,6 +230,17 @@ export class PodCluster implements PodHost {
   }
 
   /**
+   * Changes a Secret and, as the kubelet does after its sync period, the files of every running
+   * pod that mounts it (atomically; subPath mounts would not change, and none are used).
+   * Returns how many pods saw the change.
+   */
+  public updateSecret(name: string, data: Record<string, string>): number {
+    this.setSecret(name, data);
+    const pods = [...this.workloads.flatMap((w) => w.runtimes), ...this.jobPods];
+    return pods.filter((p) => p.refreshSecret(name) > 0).length;
+  }
+
+  /**
    * Applies new manifests, like `kubectl apply`: pods started from now on use the new
    * workloads; running pods keep their spec (restart them for a rolling update) but see the
    * new ConfigMap contents from their next container start.
@@ -221,6 +248,40 @@ export class PodCluster implements PodHost {
   public setManifests(manifests: readonly object[]): void {
     for (const w of findWorkloads(manifests)) this.workloadsByName.get(w.metadata.name ?? '')?.update(w as WorkloadObject);
     this.loadConfigMaps(manifests);
+    this.policies = findNetworkPolicies(manifests);
+    this.refreshNetworkPolicies();
+  }
+
+  /** Every network endpoint with the labels policies select it by. */
+  public policyEndpoints(): PolicyEndpoint[] {
+    const out: PolicyEndpoint[] = [];
+    for (const w of this.workloads) {
+      w.forEachSlot((i, slot) => out.push({ ns: slot.ns, ip: slot.ip, namespace: w.namespace, labels: { ...(w.template.metadata?.labels ?? {}), 'statefulset.kubernetes.io/pod-name': w.podName(i) } }));
+    }
+    for (const [slot, meta] of this.jobSlots) out.push({ ns: slot.ns, ip: slot.ip, ...meta });
+    for (const c of this.clients.values()) out.push({ ns: c.ns, ip: c.ip, namespace: c.namespace, labels: c.labels });
+    return out;
+  }
+
+  /** Applies the NetworkPolicies again (pods, addresses or policies changed). */
+  public refreshNetworkPolicies(): void {
+    if (this.setUp && !this.closed && this.enforcePolicies) enforce(this.policies, this.policyEndpoints());
+  }
+
+  /**
+   * Turns the policies' enforcement on or off in every namespace (off: the nftables chains stay,
+   * empty and accepting), to measure what the rules cost.
+   */
+  public setPolicyEnforcement(on: boolean): void {
+    this.enforcePolicies = on;
+    if (on) this.refreshNetworkPolicies();
+    else if (this.setUp && !this.closed) enforce([], this.policyEndpoints());
+  }
+
+  /** Packets the policies dropped in a namespace so far (their drop counters). */
+  public droppedPackets(ns: string): number {
+    const e = this.policyEndpoints().find((x) => x.ns === ns);
+    return e ? droppedPackets(e) : 0;
   }
 
   // ---------------------------------------------------------------- network
@@ -244,6 +305,7 @@ export class PodCluster implements PodHost {
     ipSync(['link', 'set', br, 'up']);
     for (const slot of [...this.slots, ...this.clients.values()]) await this.plug(slot);
     this.writeHostsFiles();
+    this.refreshNetworkPolicies();
   }
 
   /** Creates the namespace of a slot and connects it to the bridge. */
@@ -258,22 +320,29 @@ export class PodCluster implements PodHost {
     ipSync(['-n', slot.ns, 'link', 'set', 'eth0', 'up']);
   }
 
-  /** Another client namespace on the bridge (a pod of some other application). */
-  public async addClient(name: string): Promise<Slot> {
+  /**
+   * Another client namespace on the bridge: a pod of some other application, with labels, in a
+   * Kubernetes namespace (the workloads' by default), as NetworkPolicies see it.
+   */
+  public async addClient(name: string, opts: { labels?: Record<string, string>; namespace?: string } = {}): Promise<Slot> {
     this.assertUsable();
     if (!/^[a-z][a-z0-9]{0,2}$/.test(name) || this.clients.has(name)) throw new Error(`client name ${name} must be 1-3 lowercase letters/digits and new`);
-    const slot = { ns: `${this.prefix}-c${name}`, veth: `${this.prefix}c${name}`, ip: `${this.subnet}.${251 + this.clients.size - 1}` };
+    const slot = { ns: `${this.prefix}-c${name}`, veth: `${this.prefix}c${name}`, ip: `${this.subnet}.${251 + this.clients.size - 1}`,
+      labels: opts.labels ?? {}, namespace: opts.namespace ?? this.workloads[0].namespace };
     this.clients.set(name, slot);
     await this.plug(slot);
     this.writeHostsFiles();
+    this.refreshNetworkPolicies();
     return slot;
   }
 
-  /** A Job's pod: its own namespace, created now. */
-  public async newJobSlot(): Promise<Slot> {
+  /** A Job's pod: its own namespace, created now, with the pod's labels for the policies. */
+  public async newJobSlot(labels: Record<string, string> = {}, namespace = this.workloads[0].namespace): Promise<Slot> {
     const slot = this.newSlot();
     await this.plug(slot);
+    this.jobSlots.set(slot, { labels, namespace });
     this.writeHostsFiles();
+    this.refreshNetworkPolicies();
     return slot;
   }
 
@@ -326,6 +395,7 @@ export class PodCluster implements PodHost {
     ipSync(['-n', slot.ns, 'addr', 'add', `${ip}/24`, 'dev', 'eth0']);
     slot.ip = ip;
     this.writeHostsFiles();
+    this.refreshNetworkPolicies();
   }
 
   /** Cuts a slot off from every other namespace (packets are silently dropped); heal() restores it. */
@@ -368,7 +438,7 @@ export class PodCluster implements PodHost {
 
   /** Runs a pod template to completion in a new namespace. */
   public async runPod(podName: string, namespace: string, template: PodTemplate, timeoutMs: number) {
-    const slot = await this.newJobSlot();
+    const slot = await this.newJobSlot(template.metadata?.labels ?? {}, namespace);
     const pod = new PodRuntime(this, { ns: slot.ns, name: podName, namespace, dir: join(this.runDir, 'pods', podName), ip: () => slot.ip });
     this.jobPods.add(pod);
     await pod.start({ ...template, spec: { ...template.spec, restartPolicy: template.spec.restartPolicy ?? 'Never' } }, []);
@@ -460,6 +530,23 @@ export class PodCluster implements PodHost {
     return [...this.slots.map((s) => s.ns), ...[...this.clients.values()].map((c) => c.ns)].some((ns) => netnsPids(ns).length > 0)
       || pods.some((p) => [...p.procs].some((pid) => pidAlive(pid)))
       || [...this.clientProcs].some((pid) => pidAlive(pid));
+  }
+
+  /**
+   * Processes of any pod whose command line holds one of the values (passwords): "pid (comm): the
+   * value's first characters". Read from /proc/<pid>/cmdline, as `ps` shows it to anyone.
+   */
+  public commandLinesWith(values: readonly string[]): string[] {
+    const secrets = values.filter((v) => v.length >= 4);
+    const found: string[] = [];
+    for (const ns of this.slots.map((sl) => sl.ns)) {
+      for (const pid of netnsPids(ns)) {
+        let cmdline = '';
+        try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
+        for (const v of secrets) if (cmdline.includes(v)) found.push(`${pid} in ${ns}: ${cmdline.slice(0, 80)}… holds ${v.slice(0, 3)}…`);
+      }
+    }
+    return found;
   }
 
   /** Every namespace of the run. */

@@ -1,7 +1,7 @@
 // Write-load generator with an acknowledged-write ledger (runs harness/writer.js in the
 // client namespace) and the check that every acknowledged write survived on every node.
 import { ChildProcess, spawn } from 'child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { guard, killPids } from './proc';
 
@@ -14,6 +14,8 @@ export interface WriterOptions {
   readonly database?: string;
   /** Port the pods take SQL on. @default 3306 */
   readonly port?: number;
+  /** Connect with TLS and verify the servers' certificate chain with this CA (PEM). @default - plain text */
+  readonly sslCa?: string;
   /** Insert attempts per second (all pods together). @default 20 */
   readonly rateHz?: number;
   /** @default root */
@@ -104,6 +106,13 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
     '--ledger', ledgerFile, '--query-timeout-ms', String(queryTimeoutMs), '--connect-timeout-ms', String(p.connectTimeoutMs ?? 1000),
     '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000),
     ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}:${t.port}`])];
+  const sslArgs: string[] = [];
+  if (p.sslCa) {
+    const caFile = join(p.dir, `${p.name}.ca.pem`);
+    writeFileSync(caFile, p.sslCa);
+    sslArgs.push('--ssl-ca', caFile);
+  }
+  args.push(...sslArgs);
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {

@@ -263,6 +263,14 @@ export class PodRuntime {
     return info;
   }
 
+  /** A Secret changed in place: the kubelet updates the running pod's volumes that show it. */
+  public refreshSecret(name: string): number {
+    if (!this.template || this.phase === 'Stopped') return 0;
+    const n = this.volumes.projectSecret(this.template.spec, name, this.logSeq);
+    if (n > 0) this.event(`Secret ${name} updated in the running pod`);
+    return n;
+  }
+
   // ---------------------------------------------------------------- exec and probes
 
   /** The running container (the first one unless named). */

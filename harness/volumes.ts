@@ -2,7 +2,7 @@
 // Memory), ConfigMap and Secret volumes written like the kubelet's atomic writer (..data
 // symlinks, defaultMode/items modes, owner root and group fsGroup), and claim directories that
 // survive the pod (fsGroup applied with OnRootMismatch).
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { unmountBelow } from './netns';
 import { runSync, which } from './proc';
@@ -38,6 +38,7 @@ export class PodVolumes {
   /** Host directory of each volume by name (for the current pod instance). */
   public readonly dirs = new Map<string, string>();
   private root: string | null = null;
+  private writes = 0;
 
   constructor(private readonly host: VolumeHost, private readonly podDir: string, private readonly podName: string) {}
 
@@ -87,17 +88,32 @@ export class PodVolumes {
     for (const v of spec.volumes ?? []) if (v.configMap || v.secret) this.project(spec, v, seq);
   }
 
-  /** Writes a ConfigMap or Secret volume like the kubelet's atomic writer (..data symlinks). */
+  /** Writes the volumes of the spec that show Secret `name` again (a Secret changed in place). */
+  public projectSecret(spec: PodSpec, name: string, seq: number): number {
+    const volumes = (spec.volumes ?? []).filter((v) => v.secret?.secretName === name && this.dirs.has(v.name));
+    for (const v of volumes) this.project(spec, v, seq);
+    return volumes.length;
+  }
+
+  /**
+   * Writes a ConfigMap or Secret volume like the kubelet's atomic writer: the files go into a new
+   * timestamped directory, then the `..data` symlink is swapped in one rename, so a reader sees
+   * either every old file or every new one.
+   */
   private project(spec: PodSpec, v: Volume, seq: number): void {
     const dir = this.dirs.get(v.name)!;
     const files = projectVolume(v, this.host); // may throw ContainerConfigError
     const fsGroup = spec.securityContext?.fsGroup;
     const gid = fsGroup === undefined ? 0 : localGid(this.host, fsGroup);
-    for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });
     chownSync(dir, 0, gid);
     chmodSync(dir, fsGroup === undefined ? 0o755 : 0o2755);
-    if (files === null) return; // optional and missing: an empty volume
-    const ts = `..${new Date().toISOString().replace(/[-:]/g, '_').replace('T', '_').slice(0, 19)}.${seq}`;
+    const old = readdirSync(dir);
+    const previous = old.includes('..data') ? readlinkSync(join(dir, '..data')) : undefined;
+    if (files === null) { // optional and missing: an empty volume
+      for (const e of old) rmSync(join(dir, e), { recursive: true, force: true });
+      return;
+    }
+    const ts = `..${new Date().toISOString().replace(/[-:]/g, '_').replace('T', '_').replace('.', '_')}.${seq}.${++this.writes}`;
     const payload = join(dir, ts);
     mkdirSync(payload, { mode: 0o755 });
     const tops = new Set<string>();
@@ -111,8 +127,12 @@ export class PodVolumes {
       chmodSync(target, mode & 0o7777);
       tops.add(f.path.split('/')[0]);
     }
-    symlinkSync(ts, join(dir, '..data'));
-    for (const top of tops) symlinkSync(join('..data', top), join(dir, top));
+    symlinkSync(ts, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    for (const top of tops) if (!old.includes(top)) symlinkSync(join('..data', top), join(dir, top));
+    for (const e of old) {
+      if (e === previous || (!tops.has(e) && e !== '..data' && !e.startsWith('..'))) rmSync(join(dir, e), { recursive: true, force: true });
+    }
   }
 
   /** Unmounts and removes the instance's emptyDirs and projections (claims stay). */

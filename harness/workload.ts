@@ -25,6 +25,8 @@ export interface SqlOptions {
   /** @default 127.0.0.1 (inside the pod's network namespace) */
   readonly host?: string;
   readonly port?: number;
+  /** Use TLS when the server offers it (the client's --ssl, no verification); false: plain text only (--skip-ssl). @default true */
+  readonly ssl?: boolean;
 }
 
 export class Workload {
@@ -95,6 +97,8 @@ export class Workload {
   public podName(i: number): string { return this.pod(i).place.name; }
   public nsName(i: number): string { return this.pod(i).place.ns; }
   public podIp(i: number): string { return this.pod(i).place.ip(); }
+  /** The network namespace pod i runs in. */
+  public podNs(i: number): string { return this.pod(i).place.ns; }
   public slot(i: number): Slot { this.pod(i); return this.slots[i]; }
   /** Fully qualified DNS name of pod i (StatefulSets). */
   public podFqdn(i: number): string { return `${this.podName(i)}.${this.serviceName}.${this.namespace}.svc.${this.cluster.clusterDomain}`; }
@@ -262,6 +266,7 @@ export async function sqlIn(ns: string, query: string, opts: SqlOptions & { user
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const args = ['netns', 'exec', ns, MARIADB, '--no-defaults', '-N', '-B', '--protocol=TCP', '-h', opts.host ?? '127.0.0.1',
     '-P', String(opts.port ?? 3306), '-u', opts.user, `--connect-timeout=${Math.max(1, Math.ceil(timeoutMs / 3000))}`,
+    opts.ssl === false ? '--skip-ssl' : '--ssl',
     ...(opts.database ? ['-D', opts.database] : []), '-e', query];
   const env: NodeJS.ProcessEnv = { PATH: IMAGE_PATH, ...(opts.password !== undefined ? { MYSQL_PWD: opts.password } : {}) };
   const res = await run(IP, args, { env, timeoutMs, track: procs });

@@ -21,6 +21,7 @@ function parseArgs(argv) {
       case '--id-base': o.idBase = Number(val); break;
       case '--table': o.table = val; break;
       case '--database': o.database = val; break;
+      case '--ssl-ca': o.sslCa = val; break;
       case '--rate': o.rate = Number(val); break;
       case '--ledger': o.ledger = val; break;
       case '--query-timeout-ms': o.queryTimeoutMs = Number(val); break;
@@ -71,6 +72,8 @@ async function connection(t) {
   if (c) return c;
   c = await mysql.createConnection({
     host: t.host, port: t.port, user, password, connectTimeout: opts.connectTimeoutMs, supportBigNumbers: true, bigNumberStrings: false,
+    // TLS with the server's certificate chain verified by the CA (the names are the pods', not addresses)
+    ...(opts.sslCa ? { ssl: { ca: fs.readFileSync(opts.sslCa, 'utf8'), rejectUnauthorized: true, checkServerIdentity: () => undefined } } : {}),
   });
   c.on('error', (e) => {
     log(`pod ${t.pod}: connection error ${e.code || ''} ${e.message}`);

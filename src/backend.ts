@@ -1,3 +1,5 @@
+import type { TlsIssuer } from './tls';
+
 /**
  * What ProxySQL needs from the database it fronts. GaleraCluster implements it; any other
  * topology that does can be fronted the same way.
@@ -28,6 +30,20 @@ export interface IProxySqlBackend {
   readonly serverVersion: string;
   /** An image with bash and the MariaDB client tools (the servers' image), for helper containers. */
   readonly image: string;
+  /** How the backend speaks TLS; ProxySQL follows it. */
+  readonly tls: BackendTls;
+}
+
+/** The backend's TLS, as ProxySQL needs to know it. */
+export interface BackendTls {
+  /** The servers take TLS connections (and ProxySQL then uses TLS to them, monitor included). */
+  readonly enabled: boolean;
+  /** Plain-text clients are refused (ProxySQL then requires TLS from the application account too). */
+  readonly requireSecureTransport: boolean;
+  /** The cert-manager issuer, for ProxySQL's own certificate; undefined: Secrets from `npm run -s new-tls`. */
+  readonly issuer?: TlsIssuer;
+  /** Kubernetes cluster DNS domain, for the names in ProxySQL's certificate. */
+  readonly clusterDomain: string;
 }
 
 /** The replication topologies ProxySQL knows how to route for. */

@@ -1,8 +1,11 @@
+import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
+import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
+import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import {
-  bytesOfMyCnfSize, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf, resolveProviderOptions,
+  BACKUP_PORT, bytesOfMyCnfSize, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
+  resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import {
   ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget,
@@ -10,6 +13,7 @@ import {
   TopologySpread,
 } from './pod';
 import { readScript } from './scripts';
+import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from './tls';
 import { Checker, isMapping, quantityToBytes, quantityValue, resolveOrThrow, show } from './validation';
 
 /** Access modes a Galera data volume may use (one writer pod per volume). */
@@ -75,6 +79,32 @@ export interface GaleraClusterProps {
   readonly nonPrimaryRestartSeconds?: number;
   /** Seconds Kubernetes waits for a graceful shutdown before SIGKILL. @default 120 */
   readonly terminationGracePeriodSeconds?: number;
+  /** TLS for clients, replication, IST and SST (see TlsProps). @default - on, certificates from the Secret '<name>-tls' */
+  readonly tls?: TlsProps;
+  /**
+   * Run the backup endpoint in every pod (a "backup" sidecar that streams mariadb-backup over
+   * mutual TLS to the backup job's certificate only); GaleraBackup needs it. Requires TLS.
+   * @default false
+   */
+  readonly backupEndpoint?: boolean;
+  /** Create this cluster from a backup: the first pod restores it, the others join by SST (see the README). @default - none */
+  readonly restoreFrom?: RestoreSource;
+  /** Image of the container that fetches a backup from S3 for restoreFrom. @default DEFAULT_RCLONE_IMAGE */
+  readonly rcloneImage?: string;
+}
+
+/** The backup endpoint of the pods, for the backup job. */
+export interface BackupEndpoint {
+  /** Port of the endpoint on every pod. */
+  readonly port: number;
+  /** The common name the endpoint streams to (the backup job's client certificate). */
+  readonly clientCommonName: string;
+  /** The Secret with the backup job's client certificate (ca.crt, tls.crt, tls.key). */
+  readonly clientSecretName: string;
+  /** The client certificate that Secret must hold. */
+  readonly clientCertificateSpec: CertificateSpec;
+  /** The cert-manager Certificate of the client, when tls.issuer is set. */
+  readonly clientCertificate?: ApiObject;
 }
 
 /** Every prop of GaleraClusterProps (the compiler keeps this list complete). @internal */
@@ -82,7 +112,7 @@ export const GALERA_CLUSTER_KEYS = Object.keys({
   name: 0, namespace: 0, replicas: 0, allowUnsafeReplicaCount: 0, image: 0, imagePullPolicy: 0, storageSize: 0, storageClassName: 0, accessMode: 0,
   resources: 0, innodbBufferPoolSize: 0, maxConnections: 0, extraMyCnf: 0, failureDetection: 0, providerOptions: 0, secretName: 0, appUser: 0,
   appDatabase: 0, antiAffinity: 0, topologySpread: 0, readyWhenDonor: 0, sstSecondsPerGi: 0, clusterDomain: 0, nonPrimaryRestartSeconds: 0,
-  terminationGracePeriodSeconds: 0,
+  terminationGracePeriodSeconds: 0, tls: 0, backupEndpoint: 0, restoreFrom: 0, rcloneImage: 0,
 } satisfies Record<keyof GaleraClusterProps, 0>);
 
 /** GaleraClusterProps with every default applied and every value checked. @internal */
@@ -111,6 +141,10 @@ export interface ResolvedGaleraCluster {
   readonly clusterDomain: string;
   readonly nonPrimaryRestartSeconds: number;
   readonly terminationGracePeriodSeconds: number;
+  readonly tls: ResolvedTls;
+  readonly backupEndpoint: boolean;
+  readonly restoreFrom?: ResolvedRestore;
+  readonly rcloneImage: string;
 }
 
 export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:11.4.12';
@@ -143,6 +177,9 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
   c.check(!(bytesOfMyCnfSize(innodbBufferPoolSize) >= quantityValue(resources.memoryLimit)),
     `${c.f('innodbBufferPoolSize')} (${innodbBufferPoolSize}) must be smaller than ${c.f('resources.memoryLimit')} (${resources.memoryLimit}), or the server is OOM-killed`);
   const failureDetection = c.oneOf('failureDetection', p.failureDetection, FAILURE_DETECTION_MODES, 'balanced');
+  const tls = resolveTls(c, 'tls', p.tls);
+  const backupEndpoint = c.bool('backupEndpoint', p.backupEndpoint, false);
+  c.check(!backupEndpoint || tls.enabled, `${c.f('backupEndpoint')} needs ${c.f('tls.enabled')}: true (the endpoint knows the backup job by its client certificate)`);
   const appUser = c.pattern('appUser', p.appUser, /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/, 'a MariaDB user name of letters, digits and _ (at most 32 characters)', 'app');
   c.check(!RESERVED_USERS.includes(appUser), `${c.f('appUser')} must not be one of the reserved accounts ${RESERVED_USERS.join(', ')}, got '${appUser}'`);
   return {
@@ -170,10 +207,16 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
     clusterDomain: c.pattern('clusterDomain', p.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local', 'cluster.local'),
     nonPrimaryRestartSeconds: c.int('nonPrimaryRestartSeconds', p.nonPrimaryRestartSeconds, 10, 86400, 60),
     terminationGracePeriodSeconds: c.int('terminationGracePeriodSeconds', p.terminationGracePeriodSeconds, 10, 3600, 120),
+    tls,
+    backupEndpoint,
+    restoreFrom: resolveRestore(c, 'restoreFrom', p.restoreFrom, name),
+    rcloneImage: resolveImage(c, 'rcloneImage', p.rcloneImage, DEFAULT_RCLONE_IMAGE),
   };
 }
 
 const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+/** Scripts of scripts/backup the pods run: the endpoint, the restore. */
+const POD_BACKUP_SCRIPTS = ['galera-backup-endpoint.sh', 'galera-restore.sh', 'galera-restore-fetch.sh'];
 
 /**
  * A MariaDB Galera cluster: StatefulSet with a headless Service for peer discovery, data
@@ -219,6 +262,18 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
   public readonly image: string;
   /** The version the servers announce (from the image tag). */
   public readonly serverVersion: string;
+  /** How the nodes speak TLS (ProxySQL follows it). */
+  public readonly tls: BackendTls;
+  /** The Secret with the nodes' certificate (ca.crt, tls.crt, tls.key), or undefined without TLS. */
+  public readonly tlsSecretName?: string;
+  /** The certificate the Secret must hold (the names `npm run -s new-tls` and cert-manager put in it). */
+  public readonly certificateSpec?: CertificateSpec;
+  /** The cert-manager Certificate, when tls.issuer is set. */
+  public readonly certificate?: ApiObject;
+  /** The backup endpoint of the pods, when backupEndpoint is set. */
+  public readonly backupEndpoint?: BackupEndpoint;
+  /** The data volumes: size and StorageClass of each. */
+  public readonly storage: { readonly name: string; readonly storageSize: string; readonly storageClassName?: string };
   private readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: GaleraClusterProps = {}) {
@@ -231,10 +286,18 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
     this.appUser = r.appUser;
     this.appDatabase = r.appDatabase;
     this.image = r.image;
+    this.storage = { name: r.name, storageSize: r.storageSize, storageClassName: r.storageClassName };
     this.serverVersion = serverVersionForImage(r.image) ?? DEFAULT_SERVER_VERSION;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-galera', 'app.kubernetes.io/instance': this.name };
     this.labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'database', ...PART_OF };
     this.podDnsNames = Array.from({ length: r.replicas }, (_, i) => `${r.name}-${i}.${r.name}.${r.namespace}.svc.${r.clusterDomain}`);
+    this.tls = { enabled: r.tls.enabled, requireSecureTransport: r.tls.requireSecureTransport, issuer: r.tls.issuer, clusterDomain: r.clusterDomain };
+    if (r.tls.enabled) {
+      this.tlsSecretName = `${r.name}-tls`;
+      this.certificateSpec = this.nodeCertificate(r, this.tlsSecretName);
+      if (r.tls.issuer) this.certificate = certificate(this, 'certificate', r.namespace, this.labels, r.tls.issuer, this.certificateSpec);
+    }
+    if (r.backupEndpoint) this.backupEndpoint = this.backupClient(r);
 
     const configData = this.configData(r);
     this.configMap = new k8s.KubeConfigMap(this, 'config', { metadata: this.metadata(`${r.name}-config`), data: configData });
@@ -254,14 +317,44 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
     return { name, namespace: this.namespace, labels: this.labels };
   }
 
+  /** Every pod's FQDN (and a wildcard for pods added by a scale-up) and every Service name. */
+  private nodeCertificate(r: ResolvedGaleraCluster, secretName: string): CertificateSpec {
+    const domain = `${r.name}.${r.namespace}.svc.${r.clusterDomain}`;
+    return {
+      secretName,
+      commonName: domain,
+      dnsNames: [
+        ...this.podDnsNames, `*.${domain}`, `*.${r.name}.${r.namespace}.svc`,
+        ...[r.name, `${r.name}-direct`, `${r.name}-read`].flatMap((svc) => serviceDnsNames(svc, r.namespace, r.clusterDomain)),
+      ],
+      // A node is a server to clients and to its peers, and a client of its peers (IST, SST, gcomm).
+      usages: ['server', 'client'],
+    };
+  }
+
+  /** The backup job's client certificate: its common name is what the endpoint streams to. */
+  private backupClient(r: ResolvedGaleraCluster): BackupEndpoint {
+    const clientCommonName = `${r.name}-backup`;
+    const spec: CertificateSpec = { secretName: `${r.name}-backup-tls`, commonName: clientCommonName, dnsNames: [clientCommonName], usages: ['client'] };
+    return {
+      port: BACKUP_PORT, clientCommonName, clientSecretName: spec.secretName, clientCertificateSpec: spec,
+      clientCertificate: r.tls.issuer ? certificate(this, 'backup-client-certificate', r.namespace, this.labels, r.tls.issuer, spec) : undefined,
+    };
+  }
+
   private configData(r: ResolvedGaleraCluster): Record<string, string> {
     const data: Record<string, string> = {
       'my.cnf': renderMyCnf({
         clusterName: r.name, peers: this.podDnsNames, bufferPool: r.innodbBufferPoolSize, maxConnections: r.maxConnections,
-        providerOptions: r.providerOptions, donorRejectsQueries: !r.readyWhenDonor, extra: r.extraMyCnf,
+        providerOptions: r.tls.enabled ? { ...r.providerOptions, ...tlsProviderOptions(r.tls.transitional) } : r.providerOptions,
+        donorRejectsQueries: !r.readyWhenDonor, extra: r.extraMyCnf,
+        tls: r.tls.enabled ? { requireSecureTransport: r.tls.requireSecureTransport, transitional: r.tls.transitional } : undefined,
       }),
     };
     for (const script of NODE_SCRIPTS) data[script] = readScript(`node/${script}`);
+    if (r.backupEndpoint || r.restoreFrom) {
+      for (const script of POD_BACKUP_SCRIPTS) data[script] = readScript(`backup/${script}`);
+    }
     data['log.sh'] = readScript('common/log.sh');
     return data;
   }
@@ -299,6 +392,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       { name: 'socket', mountPath: GALERA_PATHS.socketDir },
       { name: 'tmp', mountPath: GALERA_PATHS.tmp },
       { name: 'data', mountPath: GALERA_PATHS.data },
+      ...(this.tlsSecretName ? [{ name: 'tls', mountPath: GALERA_PATHS.tls, readOnly: true }] : []),
     ];
     const image = { image: r.image, imagePullPolicy: r.imagePullPolicy, env, volumeMounts };
     const startupBudgetSeconds = 120 + Math.ceil(r.sstSecondsPerGi * quantityToBytes(r.storageSize) / 2 ** 30);
@@ -317,7 +411,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
           initContainers: [container({
             name: 'init', ...image, command: script('galera-init.sh'),
             resources: { requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString(r.resources.memoryLimit) } },
-          })],
+          }), ...this.restoreContainers(r, image)],
           containers: [container({
             name: 'mariadb', ...image, command: script('galera-start.sh'), ports: GALERA_PORTS, resources: r.resources,
             // Startup passes once the server answers or while the node waits for its peers;
@@ -325,7 +419,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
             startupProbe: execProbe(script('galera-probe.sh', 'startup'), { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupBudgetSeconds / 10) }),
             readinessProbe: execProbe(script('galera-probe.sh', 'readiness'), { periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 2 }),
             livenessProbe: execProbe(script('galera-probe.sh', 'liveness'), { periodSeconds: 10, timeoutSeconds: 8, failureThreshold: 6 }),
-          })],
+          }), ...(this.backupEndpoint ? [this.backupEndpointContainer(image)] : [])],
           volumes: [
             { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o555 } },
             // optional, so that the init container can say which Secret is missing.
@@ -333,6 +427,10 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
             emptyDir('runtime', '16Mi', true),
             emptyDir('socket', '1Mi', true),
             emptyDir('tmp'),
+            // optional, so that the init container can say which Secret is missing and how to make it.
+            ...(this.tlsSecretName ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }] : []),
+            ...(r.restoreFrom?.claimName ? [{ name: 'restore', persistentVolumeClaim: { claimName: r.restoreFrom.claimName, readOnly: true } }] : []),
+            ...(r.restoreFrom?.s3 ? [emptyDir('restore')] : []),
           ],
         }),
         volumeClaimTemplates: [{
@@ -345,6 +443,45 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
         }],
       },
     });
+  }
+
+  /**
+   * The backup endpoint (scripts/backup/galera-backup-endpoint.sh): the node's own certificate
+   * for the server side, the data volume and the socket for mariadb-backup. No probe: a sidecar
+   * never takes the node out of the Services.
+   */
+  private backupEndpointContainer(image: { image: string; imagePullPolicy: PullPolicy; env: k8s.EnvVar[]; volumeMounts: k8s.VolumeMount[] }): k8s.Container {
+    const e = this.backupEndpoint!;
+    return container({
+      ...image,
+      name: 'backup',
+      command: ['bash', `${GALERA_PATHS.config}/galera-backup-endpoint.sh`, 'listen'],
+      env: [...image.env, { name: 'GALERA_BACKUP_PORT', value: String(e.port) }, { name: 'GALERA_BACKUP_CLIENT_CN', value: e.clientCommonName }],
+      ports: { backup: e.port },
+      resources: { requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('1Gi') } },
+    });
+  }
+
+  /** restore-fetch (S3 only) and restore: the first pod creates the cluster from the backup. */
+  private restoreContainers(r: ResolvedGaleraCluster, image: { image: string; imagePullPolicy: PullPolicy; env: k8s.EnvVar[]; volumeMounts: k8s.VolumeMount[] }): k8s.Container[] {
+    const from = r.restoreFrom;
+    if (!from) return [];
+    const restoreEnv = [{ name: 'RESTORE_DIR', value: GALERA_PATHS.restore }, { name: 'RESTORE_BACKUP', value: from.backup }];
+    const mounts = [...image.volumeMounts, { name: 'restore', mountPath: GALERA_PATHS.restore, readOnly: from.claimName !== undefined }];
+    const fetch = from.s3 ? [container({
+      name: 'restore-fetch', image: r.rcloneImage, imagePullPolicy: r.imagePullPolicy,
+      command: ['sh', `${GALERA_PATHS.config}/galera-restore-fetch.sh`],
+      env: [...image.env.filter((e) => ['POD_NAME', 'GALERA_DATA_DIR'].includes(e.name)), ...restoreEnv, ...rcloneEnv(from.s3)],
+      volumeMounts: [
+        { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true }, { name: 'data', mountPath: GALERA_PATHS.data, readOnly: true },
+        { name: 'restore', mountPath: GALERA_PATHS.restore }, { name: 'tmp', mountPath: GALERA_PATHS.tmp },
+      ],
+      resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
+    })] : [];
+    return [...fetch, container({
+      ...image, name: 'restore', command: ['bash', `${GALERA_PATHS.config}/galera-restore.sh`],
+      env: [...image.env, ...restoreEnv], volumeMounts: mounts, resources: r.resources,
+    })];
   }
 
   /** The environment the node scripts read their settings from. */
@@ -363,6 +500,9 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       GALERA_APP_DATABASE: r.appDatabase,
       GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
       GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
+      // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
+      GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',
+      ...(this.tlsSecretName ? { GALERA_TLS_DIR: GALERA_PATHS.tls, GALERA_TLS_SECRET_NAME: this.tlsSecretName } : {}),
     };
     return [
       field('POD_NAME', 'metadata.name'), field('POD_NAMESPACE', 'metadata.namespace'), field('POD_IP', 'status.podIP'),

@@ -28,15 +28,21 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
+/** Port of the backup endpoint (the "backup" sidecar, mutual TLS), when the cluster has one. */
+export const BACKUP_PORT = 4445;
 
 /** Paths inside the MariaDB pod; the node scripts receive them through the environment. @internal */
 export const GALERA_PATHS = {
   config: '/opt/galera',
   credentials: '/etc/galera/credentials',
+  /** The TLS Secret (ca.crt, tls.crt, tls.key), as cert-manager writes it; never a subPath, so renewals arrive. */
+  tls: '/etc/galera/tls',
   runtime: '/run/galera',
   socketDir: '/run/mysqld',
   data: '/var/lib/mysql',
   tmp: '/tmp',
+  /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
+  restore: '/var/backups/restore',
 } as const;
 
 /** What the shared server configuration is rendered from. @internal */
@@ -48,7 +54,21 @@ export interface MyCnfInput {
   readonly providerOptions: Record<string, string>;
   /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
   readonly donorRejectsQueries: boolean;
+  /** TLS for clients, replication, IST and SST; undefined: plain text. */
+  readonly tls?: { readonly requireSecureTransport: boolean; readonly transitional: boolean };
   readonly extra: readonly string[];
+}
+
+/** The provider options that make Galera replication and IST use TLS, peers verified by the CA. @internal */
+export function tlsProviderOptions(transitional: boolean): Record<string, string> {
+  return {
+    'socket.ssl': 'YES',
+    'socket.ssl_cert': `${GALERA_PATHS.tls}/tls.crt`,
+    'socket.ssl_key': `${GALERA_PATHS.tls}/tls.key`,
+    'socket.ssl_ca': `${GALERA_PATHS.tls}/ca.crt`,
+    // While TLS is turned on for a running cluster: accept plain peers too.
+    ...(transitional ? { 'socket.dynamic': 'YES' } : {}),
+  };
 }
 
 /** The server and Galera configuration shared by every node (node-specific lines are added by galera-init.sh). @internal */
@@ -80,8 +100,17 @@ export function renderMyCnf(c: MyCnfInput): string {
     'wsrep_sst_method=mariabackup',
     `wsrep_provider_options="${options}"`,
     `wsrep_sst_donor_rejects_queries=${c.donorRejectsQueries ? 'ON' : 'OFF'}`,
+    ...(c.tls ? [
+      `ssl_cert=${GALERA_PATHS.tls}/tls.crt`,
+      `ssl_key=${GALERA_PATHS.tls}/tls.key`,
+      `ssl_ca=${GALERA_PATHS.tls}/ca.crt`,
+      `require_secure_transport=${c.tls.requireSecureTransport ? 'ON' : 'OFF'}`,
+    ] : []),
     ...c.extra,
     '',
+    // mariabackup SST over socat with TLS, the peer's certificate chain verified by the CA
+    // (wsrep_sst_mariabackup: ssl-mode VERIFY_CA with the server's ssl_* files).
+    ...(c.tls && !c.tls.transitional ? ['[sst]', 'ssl-mode=VERIFY_CA', ''] : []),
     '[client]',
     `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
     '',
@@ -91,7 +120,8 @@ export function renderMyCnf(c: MyCnfInput): string {
 /** Options of the [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
 const OWNED_OPTIONS = ['wsrep_cluster_address', 'wsrep_node_address', 'wsrep_node_name', 'wsrep_provider', 'wsrep_provider_options',
   'wsrep_sst_auth', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_sst_method', 'wsrep_sst_receive_address', 'port', 'datadir', 'socket',
-  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode', 'wsrep_sst_donor_rejects_queries'];
+  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode', 'wsrep_sst_donor_rejects_queries',
+  'ssl_cert', 'ssl_key', 'ssl_ca', 'ssl', 'require_secure_transport'];
 
 /** extraMyCnf: single `key=value` lines that leave the owned options alone. @internal */
 export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined): string[] {

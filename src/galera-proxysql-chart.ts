@@ -1,8 +1,10 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { GALERA_BACKUP_KEYS, GaleraBackup, GaleraBackupProps, ResolvedGaleraBackup, resolveGaleraBackup } from './galera-backup';
 import { GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
 import { PART_OF } from './pod';
+import { GaleraNetworkPolicies, NetworkPolicyProps, ResolvedNetworkPolicy, resolveNetworkPolicy } from './network-policy';
 import { PROXYSQL_VALUE_KEYS, ProxySql, ProxySqlOptions, resolveProxySql, ResolvedProxySql } from './proxysql';
 import { ResolvedStorage, resolveStorage, Storage, StorageProps } from './storage';
 import { Checker, isMapping, ValidationError } from './validation';
@@ -18,12 +20,22 @@ export interface GaleraProxySqlChartProps extends Omit<ChartProps, 'namespace'> 
   readonly galera?: Omit<GaleraClusterProps, 'namespace' | 'storageClassName'>;
   /** ProxySQL settings. @default - 3 replicas, see ProxySqlProps */
   readonly proxysql?: ProxySqlOptions;
+  /** NetworkPolicies around both. @default - on, see NetworkPolicyProps */
+  readonly networkPolicy?: NetworkPolicyProps;
+  /** Scheduled backups of the Galera cluster. @default - none (see BackupOptions) */
+  readonly backup?: BackupOptions;
+}
+
+/** GaleraBackupProps as the chart takes them (the cluster is the chart's). */
+export interface BackupOptions extends Omit<GaleraBackupProps, 'cluster'> {
+  /** Take scheduled backups (and run the backup endpoint in the Galera pods). @default false */
+  readonly enabled?: boolean;
 }
 
 /** The sections of the chart (and of a values file). */
-export const CHART_SECTIONS = ['namespace', 'createNamespace', 'storage', 'galera', 'proxysql'] as const;
+export const CHART_SECTIONS = ['namespace', 'createNamespace', 'storage', 'galera', 'proxysql', 'networkPolicy', 'backup'] as const;
 /** GaleraClusterProps the chart sets itself. */
-const CHART_OWNED_GALERA_KEYS = ['namespace', 'storageClassName'];
+const CHART_OWNED_GALERA_KEYS = ['namespace', 'storageClassName', 'backupEndpoint'];
 
 /** The chart's props with every section resolved. @internal */
 export interface ResolvedChart {
@@ -32,6 +44,8 @@ export interface ResolvedChart {
   readonly storage: ResolvedStorage;
   readonly galera: ResolvedGaleraCluster;
   readonly proxysql: ResolvedProxySql;
+  readonly networkPolicy: ResolvedNetworkPolicy;
+  readonly backup?: ResolvedGaleraBackup;
 }
 
 /**
@@ -48,14 +62,50 @@ export function resolveChart(input: unknown): ResolvedChart {
   const storage = resolveStorage(p.storage, storageChecker);
   const galeraName = isMapping(p.galera) && typeof p.galera.name === 'string' ? p.galera.name : 'galera';
   const galeraChecker = new Checker(`GaleraCluster '${galeraName.slice(0, 60)}'`, 'galera.');
-  const galera = resolveGaleraCluster(p.galera, galeraChecker, namespace, GALERA_CLUSTER_KEYS.filter((k) => !CHART_OWNED_GALERA_KEYS.includes(k)));
+  const backupEnabled = isMapping(p.backup) && p.backup.enabled === true;
+  const galeraProps = galeraPropsOf(p, backupEnabled);
+  const galera = resolveGaleraCluster(galeraProps, galeraChecker, namespace, GALERA_CLUSTER_KEYS.filter((k) => !CHART_OWNED_GALERA_KEYS.includes(k)));
   const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${galera.name}-proxysql`;
   const proxyChecker = new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.');
   const proxysql = resolveProxySql(p.proxysql, proxyChecker, galera, PROXYSQL_VALUE_KEYS);
-  const error = ValidationError.combine([chart, storageChecker, galeraChecker, proxyChecker]
+  const policyChecker = new Checker('NetworkPolicy');
+  const networkPolicy = resolveNetworkPolicy(policyChecker, 'networkPolicy', p.networkPolicy);
+  const backupChecker = new Checker('GaleraBackup', 'backup.');
+  const backup = resolveBackupSection(p.backup, backupChecker, galera);
+  const error = ValidationError.combine([chart, storageChecker, galeraChecker, proxyChecker, policyChecker, backupChecker]
     .map((c) => c.error()).filter((e): e is ValidationError => e !== undefined));
   if (error) throw error;
-  return { namespace, createNamespace, storage, galera, proxysql };
+  return { namespace, createNamespace, storage, galera, proxysql, networkPolicy, backup };
+}
+
+/**
+ * The Galera section as the cluster gets it: the backup endpoint on when backups are, and a
+ * restoreFrom that names no source reads from the backup destination.
+ */
+function galeraPropsOf(p: GaleraProxySqlChartProps, backupEnabled: boolean): unknown {
+  if (!isMapping(p.galera)) return p.galera;
+  const g = { ...p.galera } as Record<string, unknown>;
+  if (backupEnabled) g.backupEndpoint = true;
+  const from = g.restoreFrom;
+  if (isMapping(from) && from.volume === undefined && from.s3 === undefined && isMapping(p.backup)) {
+    const d = isMapping(p.backup.destination) ? p.backup.destination : {};
+    const name = typeof g.name === 'string' ? g.name : 'galera';
+    g.restoreFrom = { ...from, ...(isMapping(d.s3) ? { s3: d.s3 } : { volume: { claimName: isMapping(d.volume) && typeof d.volume.claimName === 'string' ? d.volume.claimName : `${name}-backups` } }) };
+  }
+  return g;
+}
+
+function resolveBackupSection(input: unknown, c: Checker, galera: ResolvedGaleraCluster): ResolvedGaleraBackup | undefined {
+  if (input === undefined) return undefined;
+  const keys = ['enabled', ...GALERA_BACKUP_KEYS.filter((k) => k !== 'cluster')];
+  if (!isMapping(input)) {
+    c.add(`backup must be a mapping of ${keys.join(', ')}, got ${JSON.stringify(input)}`);
+    return undefined;
+  }
+  const { enabled, ...rest } = input;
+  if (!c.bool('enabled', enabled as boolean | undefined, false)) return undefined;
+  c.check(galera.tls.enabled, 'backup needs galera.tls.enabled: true (the Galera pods know the backup job by its client certificate)');
+  return resolveGaleraBackup(rest, c, galera);
 }
 
 /**
@@ -71,18 +121,31 @@ export class GaleraProxySqlChart extends Chart {
   public readonly galera: GaleraCluster;
   /** ProxySQL in front of it. */
   public readonly proxysql: ProxySql;
+  /** The NetworkPolicies (none emitted when networkPolicy.enabled is false). */
+  public readonly networkPolicies: GaleraNetworkPolicies;
+  /** Scheduled backups, when backup.enabled is set. */
+  public readonly backup?: GaleraBackup;
 
   constructor(scope: Construct, id: string, props: GaleraProxySqlChartProps = {}) {
     const r = resolveChart(props);
     // Not a namespaced chart: each construct puts its namespaced objects into r.namespace itself,
     // and the cluster-scoped ones (Namespace, StorageClass) never get one.
-    const { namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, ...chartProps } = props;
+    const { namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, networkPolicy: _np, backup: _b, ...chartProps } = props;
     super(scope, id, { ...chartProps, disableResourceNameHashes: true });
     this.targetNamespace = r.namespace;
 
     if (r.createNamespace) new k8s.KubeNamespace(this, 'namespace', { metadata: { name: r.namespace, labels: { ...PART_OF } } });
     this.storage = new Storage(this, 'storage', props.storage);
-    this.galera = new GaleraCluster(this, 'galera', { ...props.galera, namespace: r.namespace, storageClassName: this.storage.className });
+    const galeraProps = galeraPropsOf(props, r.backup !== undefined) as GaleraClusterProps;
+    this.galera = new GaleraCluster(this, 'galera', { ...galeraProps, namespace: r.namespace, storageClassName: this.storage.className });
     this.proxysql = new ProxySql(this, 'proxysql', { ...props.proxysql, backend: this.galera });
+    if (r.backup) {
+      const { enabled: _e, ...backupProps } = props.backup!;
+      this.backup = new GaleraBackup(this, 'backup', { ...backupProps, cluster: this.galera });
+    }
+    this.networkPolicies = new GaleraNetworkPolicies(this, 'network-policies', {
+      ...props.networkPolicy, galera: this.galera, proxysql: this.proxysql,
+      jobs: this.backup ? { selectorLabels: this.backup.selectorLabels, ports: this.backup.ports } : undefined,
+    });
   }
 }

@@ -91,6 +91,8 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly clusterName: string;
   /** `mysql-server_version`. */
   readonly serverVersion: string;
+  /** TLS to clients (certificates copied into the datadir) and to the servers (monitor included). */
+  readonly tls: { readonly enabled: boolean; readonly requireSecureTransport: boolean };
 }
 
 export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
@@ -124,6 +126,8 @@ export const PROXYSQL_PATHS = {
   credentials: '/etc/proxysql/credentials',
   /** Memory-backed emptyDir with the rendered proxysql.cnf (mode 0600). */
   rendered: '/run/proxysql',
+  /** The TLS Secret (ca.crt, tls.crt, tls.key); copied into the datadir, where ProxySQL reads it. */
+  tls: '/etc/proxysql/tls',
   /** Memory-backed emptyDir shared with the agent container (admin client settings, the drained mark). */
   agent: '/run/proxysql-agent',
   /** ProxySQL's datadir (proxysql.db, started with --initial). */
@@ -386,6 +390,8 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
     },
     mysql_variables: {
       threads: 4,
+      // TLS to clients: the certificate files the render script copies into the datadir.
+      have_ssl: r.tls.enabled,
       max_connections: r.maxClientConnections,
       interfaces: `0.0.0.0:${PROXYSQL_PORTS.mysql}`,
       server_version: r.serverVersion,
@@ -417,6 +423,8 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       hostgroup: hg.writer,
       weight: serverWeight(ordinal),
       max_connections: r.backendMaxConnections,
+      // TLS to the servers, for client traffic and the monitor alike (MySQL_Monitor.cpp)
+      use_ssl: r.tls.enabled ? 1 : 0,
       comment: ordinal === 0 ? `${podOf(address)} preferred writer` : podOf(address),
     })),
     mysql_galera_hostgroups: [{
@@ -438,6 +446,8 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       active: 1,
       // A transaction stays on the hostgroup it started on (BEGIN goes to the writer).
       transaction_persistent: 1,
+      // requireSecureTransport: ProxySQL refuses the application account over plain text
+      use_ssl: r.tls.requireSecureTransport ? 1 : 0,
       fast_forward: 0,
       max_connections: r.maxClientConnections,
       comment: 'application account',

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { ApiObject } from 'cdk8s';
 import { IProxySqlBackend } from './backend';
 import {
   ANTI_AFFINITY_MODES, AntiAffinityMode, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget, podTemplate,
@@ -10,6 +11,7 @@ import {
   ResolvedProxySqlOptions, TEMPLATE_FILE,
 } from './proxysql-config';
 import { readScript } from './scripts';
+import { CertificateSpec, certificate, serviceDnsNames } from './tls';
 import { Checker, isMapping, resolveOrThrow, show, ValidationError } from './validation';
 
 export interface ProxySqlProps extends ProxySqlConfigOptions {
@@ -133,6 +135,12 @@ export class ProxySql extends Construct {
   public readonly serverVersion: string;
   /** The database this ProxySQL routes to. */
   public readonly backend: IProxySqlBackend;
+  /** The Secret with ProxySQL's certificate for clients (ca.crt, tls.crt, tls.key), or undefined without TLS. */
+  public readonly tlsSecretName?: string;
+  /** The certificate the Secret must hold. */
+  public readonly certificateSpec?: CertificateSpec;
+  /** The cert-manager Certificate, when the backend's TLS names an issuer. */
+  public readonly certificate?: ApiObject;
   private readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: ProxySqlProps) {
@@ -147,6 +155,16 @@ export class ProxySql extends Construct {
     this.serverVersion = r.serverVersion ?? backend.serverVersion;
     this.selectorLabels = { 'app.kubernetes.io/name': 'proxysql', 'app.kubernetes.io/instance': this.name };
     this.labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'proxy', ...PART_OF };
+    if (backend.tls.enabled) {
+      this.tlsSecretName = `${this.name}-tls`;
+      this.certificateSpec = {
+        secretName: this.tlsSecretName,
+        commonName: `${this.name}.${this.namespace}.svc`,
+        dnsNames: serviceDnsNames(this.name, this.namespace, backend.tls.clusterDomain),
+        usages: ['server'],
+      };
+      if (backend.tls.issuer) this.certificate = certificate(this, 'certificate', this.namespace, this.labels, { kind: 'Issuer', group: 'cert-manager.io', ...backend.tls.issuer }, this.certificateSpec);
+    }
 
     const configData = this.configData(r);
     this.configMap = new k8s.KubeConfigMap(this, 'config', { metadata: this.metadata(`${this.name}-config`), data: configData });
@@ -165,6 +183,7 @@ export class ProxySql extends Construct {
       [TEMPLATE_FILE]: renderProxySqlCnfTemplate({
         ...r, serverVersion: this.serverVersion, servers: b.podDnsNames, serverPort: b.port,
         appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name,
+        tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport },
       }),
     };
     for (const script of PROXYSQL_SCRIPTS) data[script] = readScript(`proxysql/${script}`);
@@ -192,6 +211,7 @@ export class ProxySql extends Construct {
       { name: 'config', mountPath: PROXYSQL_PATHS.scripts, readOnly: true },
       { name: 'credentials', mountPath: PROXYSQL_PATHS.credentials, readOnly: true },
       { name: 'agent', mountPath: PROXYSQL_PATHS.agent },
+      ...(this.tlsSecretName ? [{ name: 'tls', mountPath: PROXYSQL_PATHS.tls, readOnly: true }] : []),
     ];
     return new k8s.KubeDeployment(this, 'deployment', {
       metadata: this.metadata(this.name),
@@ -235,7 +255,8 @@ export class ProxySql extends Construct {
               name: 'agent', image: this.backend.image, imagePullPolicy: r.imagePullPolicy,
               command: script('proxysql-agent.sh', 'run'),
               env: this.env(r),
-              volumeMounts: shared,
+              // the datadir too: a renewed certificate is copied there and reloaded (PROXYSQL RELOAD TLS)
+              volumeMounts: this.tlsSecretName ? [...shared, { name: 'data', mountPath: PROXYSQL_PATHS.data }] : shared,
               resources: { requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') }, limits: { memory: k8s.Quantity.fromString('64Mi') } },
               // Keep accepting while the endpoint removal spreads, then stop accepting and let the
               // sessions in flight finish (PROXYSQL PAUSE), then let ProxySQL stop.
@@ -255,6 +276,8 @@ export class ProxySql extends Construct {
                 optional: true,
               },
             },
+            // optional, so that the render script can say which Secret is missing and how to make it
+            ...(this.tlsSecretName ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }] : []),
             emptyDir('rendered', '1Mi', true),
             emptyDir('agent', '1Mi', true),
             r.dataDirInMemory ? emptyDir('data', '256Mi', true) : emptyDir('data', '1Gi'),
@@ -280,6 +303,8 @@ export class ProxySql extends Construct {
       PROXYSQL_AGENT_DIR: PROXYSQL_PATHS.agent,
       PROXYSQL_DRAIN_SECONDS: String(r.drainSeconds),
       PROXYSQL_ENDPOINT_DELAY_SECONDS: String(ENDPOINT_DELAY_SECONDS),
+      PROXYSQL_DATA_DIR: PROXYSQL_PATHS.data,
+      ...(this.tlsSecretName ? { PROXYSQL_TLS_DIR: PROXYSQL_PATHS.tls, PROXYSQL_TLS_SECRET_NAME: this.tlsSecretName } : {}),
       // SQLite (proxysql.db) puts its temporary files here; the root filesystem is read-only.
       TMPDIR: PROXYSQL_PATHS.tmp,
     };

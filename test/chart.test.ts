@@ -39,8 +39,8 @@ test('the default chart (without the ProxySQL objects) matches the snapshot', ()
 
   // THEN
   expect(kinds(ownObjects)).toEqual([
-    'ConfigMap/galera-config', 'Namespace/galera', 'PodDisruptionBudget/galera', 'Service/galera', 'Service/galera-direct', 'Service/galera-read',
-    'StatefulSet/galera', 'StorageClass/galera-microk8s-hostpath',
+    'ConfigMap/galera-config', 'Namespace/galera', 'NetworkPolicy/galera', 'NetworkPolicy/galera-proxysql', 'PodDisruptionBudget/galera', 'Service/galera',
+    'Service/galera-direct', 'Service/galera-read', 'StatefulSet/galera', 'StorageClass/galera-microk8s-hostpath',
   ]);
   expect(stable(ownObjects)).toMatchSnapshot();
 });

@@ -418,7 +418,8 @@ describe('ConfigMap', () => {
     const options = lines.find((l) => l.startsWith('wsrep_provider_options='))!;
     // User options override the defaults; the other defaults stay.
     expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT4S;'
-      + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S"');
+      + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S;'
+      + 'socket.ssl=YES;socket.ssl_cert=/etc/galera/tls/tls.crt;socket.ssl_key=/etc/galera/tls/tls.key;socket.ssl_ca=/etc/galera/tls/ca.crt"');
   });
 
   test('extraMyCnf lines land in the [mysqld] section', () => {
@@ -581,5 +582,68 @@ describe('failure detector options', () => {
     new GaleraCluster(chart, 'g', { failureDetection: 'fast' });
     const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
     expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S');
+  });
+});
+
+describe('TLS', () => {
+  const cnfLines = (props: GaleraClusterProps) => (synth(props).configMap.data['my.cnf'] as string).split('\n');
+  const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+
+  test('on by default: clients, replication and SST use the certificate of the Secret <name>-tls, mounted whole (renewals arrive)', () => {
+    // GIVEN / WHEN
+    const { cluster, pod, mariadb, configMap } = synth({ name: 'orders' });
+
+    // THEN
+    const lines = (configMap.data['my.cnf'] as string).split('\n');
+    expect(lines).toEqual(expect.arrayContaining(['ssl_cert=/etc/galera/tls/tls.crt', 'ssl_key=/etc/galera/tls/tls.key', 'ssl_ca=/etc/galera/tls/ca.crt', 'require_secure_transport=OFF']));
+    expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).toContain('socket.ssl=YES;');
+    expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).not.toContain('socket.dynamic');
+    // the [sst] section verifies the donor's certificate against the CA
+    expect(lines.slice(lines.indexOf('[sst]'))).toContain('ssl-mode=VERIFY_CA');
+    expect(cluster.tlsSecretName).toBe('orders-tls');
+    expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'orders-tls', defaultMode: 0o440, optional: true } });
+    const mount = mariadb.volumeMounts.find((m: any) => m.name === 'tls');
+    expect(mount).toEqual({ name: 'tls', mountPath: '/etc/galera/tls', readOnly: true });
+    expect(env(mariadb)).toMatchObject({ GALERA_TLS: 'on', GALERA_TLS_SECRET_NAME: 'orders-tls' });
+    // the certificate names every pod and Service name a client or a peer uses
+    expect(cluster.certificateSpec!.dnsNames).toEqual(expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']));
+  });
+
+  test('requireSecureTransport refuses plain-text clients', () => {
+    expect(cnfLines({ tls: { requireSecureTransport: true } })).toContain('require_secure_transport=ON');
+  });
+
+  test('transitional: nodes accept plain and TLS peers, SST is plain, so old and new pods stay one cluster', () => {
+    const lines = cnfLines({ tls: { transitional: true } });
+    expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).toContain('socket.dynamic=YES');
+    expect(lines).not.toContain('[sst]');
+    expect(env(synth({ tls: { transitional: true } }).mariadb).GALERA_TLS).toBe('transitional');
+  });
+
+  test('enabled: false: no ssl settings, no Secret volume, and rsync SST stays possible', () => {
+    const { cluster, pod, mariadb, configMap } = synth({ tls: { enabled: false } });
+    expect(configMap.data['my.cnf']).not.toMatch(/ssl/);
+    expect(cluster.tlsSecretName).toBeUndefined();
+    expect(pod.volumes.map((v: any) => v.name)).not.toContain('tls');
+    expect(env(mariadb).GALERA_TLS).toBe('off');
+  });
+
+  test('with an issuer, a cert-manager Certificate keeps the Secret current (ECDSA, rotated key, renewed 30 days ahead)', () => {
+    // GIVEN / WHEN
+    const { manifests } = synth({ tls: { issuer: { name: 'cluster-ca', kind: 'ClusterIssuer' } } });
+
+    // THEN
+    const certs = manifests.filter((m) => m.kind === 'Certificate');
+    expect(certs).toHaveLength(1);
+    expect(certs[0].spec).toMatchObject({
+      secretName: 'galera-tls', duration: '2160h', renewBefore: '720h',
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      issuerRef: { name: 'cluster-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+    });
+    expect(certs[0].spec.usages).toEqual(expect.arrayContaining(['server auth', 'client auth']));
+  });
+
+  test('without an issuer no Certificate object is emitted (the Secret comes from npm run -s new-tls)', () => {
+    expect(synth().manifests.filter((m) => m.kind === 'Certificate')).toEqual([]);
   });
 });

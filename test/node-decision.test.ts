@@ -11,7 +11,7 @@ const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; forced?: string }
+interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; forced?: string; sst?: 'tls' | 'plain' | '' }
 
 /** The state_line arguments of a node: what a waiting, refused or running node publishes. */
 function fields(n: Node): string[] {
@@ -20,6 +20,7 @@ function fields(n: Node): string[] {
   if (phase === 'running') Object.assign(f, { primary: n.primary ?? 1, uuid: n.uuid ?? X, seqno: n.seqno ?? 0, local_state: 4, fresh: n.fresh ?? 0, forced: n.forced ?? '' });
   else Object.assign(f, { uuid: n.empty ? ZERO : (n.uuid ?? X), seqno: n.empty ? -1 : (n.seqno ?? 0), safe: n.safe ?? 0, empty: n.empty ?? 0, forced: n.forced ?? '' });
   if (n.role) f.role = n.role;
+  if (n.sst !== undefined) f.sst = n.sst;
   return Object.entries(f).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -212,5 +213,41 @@ describe('peer state lines are validated before the election uses them', () => {
     ['a non-binary flag', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4 safe=2 empty=0 peers=3`, false],
   ])('%s', (_what, line, ok) => {
     expect(valid(line as string)).toBe(ok);
+  });
+});
+
+describe('the state transfer of a join (sst_plan) while a rollout changes TLS', () => {
+  const PLAN_DRIVER = DRIVER.replace('decide "$expected"', 'sst_plan');
+  /** sst_plan as pod galera-2 with GALERA_TLS=tls, the peers running and Primary with the given sst modes. */
+  function plan(tls: 'on' | 'transitional' | 'off', peers: Record<string, Node['sst']>): string {
+    const nodes: Record<string, Node> = { 'galera-2': { seqno: 5 } };
+    for (const [name, sst] of Object.entries(peers)) nodes[name] = { phase: 'running', primary: 1, seqno: 9, sst };
+    const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
+    return execFileSync('bash', ['-c', PLAN_DRIVER, 'plan', NODE, EXPECTED, ...specs], {
+      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-2', self: 'galera-2', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', GALERA_TLS: tls },
+    }).trim();
+  }
+
+  test.each([
+    ['every node TLS: TLS, any donor', 'on', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'tls'],
+    ['TLS off everywhere: plain, any donor', 'off', { 'galera-0': 'plain', 'galera-1': 'plain' }, 'plain'],
+    ['an older peer without the key counts as plain', 'transitional', { 'galera-0': '', 'galera-1': 'plain' }, 'plain'],
+    ['second rollout, first node: every donor is still transitional: plain from them', 'on', { 'galera-0': 'plain', 'galera-1': 'plain' }, 'plain galera-0,galera-1'],
+    ['second rollout, second node: TLS from the node that already has it', 'on', { 'galera-0': 'plain', 'galera-1': 'tls' }, 'tls galera-1'],
+    ['a transitional node restarting among TLS nodes receives with TLS', 'transitional', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'tls galera-0,galera-1'],
+    ['a transitional node among mixed nodes: plain from the transitional one', 'transitional', { 'galera-0': 'tls', 'galera-1': 'plain' }, 'plain galera-1'],
+    ['TLS off has no certificate: it keeps plain', 'off', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'plain'],
+  ] as const)('%s', (_name, tls, peers, expected) => {
+    // GIVEN the running peers' modes / WHEN galera-2 plans its join / THEN
+    expect(plan(tls, peers as Record<string, Node['sst']>)).toBe(expected);
+  });
+
+  test('peers that are not running and Primary are no donors', () => {
+    const nodes: Record<string, Node> = { 'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' } };
+    const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
+    const out = execFileSync('bash', ['-c', PLAN_DRIVER, 'plan', NODE, EXPECTED, ...specs], {
+      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-2', self: 'galera-2', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', GALERA_TLS: 'on' },
+    }).trim();
+    expect(out).toBe('tls');
   });
 });

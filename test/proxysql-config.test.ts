@@ -79,14 +79,21 @@ interface Rendered {
  * Runs the render script the way the container does: the Deployment's env, with the pod paths
  * mapped into a temporary directory, the ConfigMap's template and the Secret's keys as files.
  */
-function render(synthesized: ReturnType<typeof synth>, secret: Record<string, string | undefined>, command: string[] = []): Rendered {
+const TLS_FILES = { 'ca.crt': 'the CA\n', 'tls.crt': 'the certificate\n', 'tls.key': 'the key\n' };
+
+function render(synthesized: ReturnType<typeof synth>, secret: Record<string, string | undefined>, command: string[] = [],
+  tlsFiles: Record<string, string> = TLS_FILES): Rendered {
   const dir = mkdtempSync(join(tmpdir(), 'proxysql-render-'));
   const map: Record<string, string> = {
     [PROXYSQL_PATHS.scripts]: join(dir, 'scripts'),
     [PROXYSQL_PATHS.credentials]: join(dir, 'credentials'),
     [PROXYSQL_PATHS.rendered]: join(dir, 'rendered'),
+    [PROXYSQL_PATHS.tls]: join(dir, 'tls'),
+    [PROXYSQL_PATHS.data]: join(dir, 'data'),
   };
   for (const d of Object.values(map)) mkdirSync(d, { recursive: true });
+  // the TLS Secret's files (the script only copies them; ProxySQL reads them in the cluster tests)
+  for (const [file, text] of Object.entries(tlsFiles)) writeFileSync(join(map[PROXYSQL_PATHS.tls], file), text);
   for (const [file, text] of Object.entries(synthesized.configMap.data as Record<string, string>)) {
     writeFileSync(join(map[PROXYSQL_PATHS.scripts], file), text);
   }
@@ -135,7 +142,7 @@ const MYSQL_VARIABLES: Record<string, CfgNode['type']> = {
   monitor_galera_healthcheck_interval: 'int', monitor_galera_healthcheck_timeout: 'int', monitor_galera_healthcheck_max_timeout_count: 'int',
   monitor_ping_interval: 'int', monitor_ping_timeout: 'int', monitor_ping_max_failures: 'int', monitor_connect_interval: 'int',
   monitor_connect_timeout: 'int', monitor_local_dns_cache_ttl: 'int', monitor_local_dns_cache_refresh_interval: 'int',
-  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int',
+  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', have_ssl: 'bool',
 };
 const ADMIN_VARIABLES: Record<string, CfgNode['type']> = {
   admin_credentials: 'string', stats_credentials: 'string', mysql_ifaces: 'string', restapi_enabled: 'bool', web_enabled: 'bool',
@@ -199,6 +206,22 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
     expect(statSync(rendered.output).mode & 0o777).toBe(0o600);
     // single pass: the only placeholder-like text left is the one inside the app password
     expect(readFileSync(rendered.output, 'utf8').match(/@@[A-Z_]+@@/g)).toEqual(['@@MONITOR_PASSWORD@@']);
+  });
+
+  test('with TLS on, the Secret\'s certificate is installed where ProxySQL reads it, mode 0600', () => {
+    const data = join(rendered.dir, 'data');
+    expect(readFileSync(join(data, 'proxysql-ca.pem'), 'utf8')).toBe(TLS_FILES['ca.crt']);
+    expect(readFileSync(join(data, 'proxysql-cert.pem'), 'utf8')).toBe(TLS_FILES['tls.crt']);
+    expect(readFileSync(join(data, 'proxysql-key.pem'), 'utf8')).toBe(TLS_FILES['tls.key']);
+    for (const f of ['proxysql-ca.pem', 'proxysql-cert.pem', 'proxysql-key.pem']) expect(statSync(join(data, f)).mode & 0o777).toBe(0o600);
+  });
+
+  test('a TLS Secret without a key: exit non-zero, name the Secret and the missing file, start nothing', () => {
+    const r = render(synthesized, PASSWORDS, ['bash', '-c', 'echo started'], { 'ca.crt': 'x', 'tls.crt': 'y' });
+    rmSync(r.dir, { recursive: true, force: true });
+    expect(r.result.status).not.toBe(0);
+    expect(r.result.stderr).toMatch(/TLS is on but Secret 'galera-proxysql-tls' lacks tls\.key .*npm run -s new-tls/);
+    expect(r.result.stdout).not.toContain('started');
   });
 
   test('every section and key has the libconfig type ProxySQL reads it as', () => {

@@ -334,3 +334,49 @@ describe('bad input: every problem names the field, the value given and what is 
     expect(() => new ProxySql(chart, 'p2', { backend: { name: 'x' } } as never)).toThrow(/backend must be the database this ProxySQL routes to .*got \{"name":"x"\}/);
   });
 });
+
+describe('ProxySql TLS follows the backend', () => {
+  const template = (s: ReturnType<typeof synth>) => s.configMap.data[TEMPLATE_FILE] as string;
+  const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+
+  test('with TLS on: clients may use TLS, every backend connection uses it, the Secret <name>-tls is mounted in both containers', () => {
+    // GIVEN / WHEN
+    const s = synth({ name: 'shop-proxy' });
+
+    // THEN
+    expect(template(s)).toMatch(/have_ssl\s*=\s*true/);
+    for (const server of template(s).match(/\{ address="[^}]*\}/g)!) expect(server).toContain('use_ssl=1');
+    // the application account may still connect in plain text unless requireSecureTransport
+    expect(template(s)).toMatch(/username="app",[^}]*use_ssl=0/);
+    expect(s.proxysql.tlsSecretName).toBe('shop-proxy-tls');
+    expect(s.pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'shop-proxy-tls', defaultMode: 0o440, optional: true } });
+    for (const c of s.pod.containers) expect(c.volumeMounts).toContainEqual({ name: 'tls', mountPath: PROXYSQL_PATHS.tls, readOnly: true });
+    expect(env(s.container)).toMatchObject({ PROXYSQL_TLS_DIR: PROXYSQL_PATHS.tls, PROXYSQL_TLS_SECRET_NAME: 'shop-proxy-tls' });
+    // the certificate names the Service in every form a client may use
+    expect(s.proxysql.certificateSpec!.dnsNames).toEqual(['shop-proxy', 'shop-proxy.default', 'shop-proxy.default.svc', 'shop-proxy.default.svc.cluster.local']);
+  });
+
+  test('requireSecureTransport on the backend: the application account must use TLS through ProxySQL too', () => {
+    expect(template(synth({}, { tls: { requireSecureTransport: true } }))).toMatch(/username="app",[^}]*use_ssl=1/);
+  });
+
+  test('with TLS off on the backend: no TLS anywhere, no Secret', () => {
+    const s = synth({}, { tls: { enabled: false } });
+    expect(template(s)).toMatch(/have_ssl\s*=\s*false/);
+    expect(template(s)).not.toMatch(/use_ssl=1/);
+    expect(s.proxysql.tlsSecretName).toBeUndefined();
+    expect(s.pod.volumes.map((v: any) => v.name)).not.toContain('tls');
+    expect(env(s.container).PROXYSQL_TLS_DIR).toBeUndefined();
+  });
+
+  test('the backend\'s issuer signs ProxySQL\'s certificate too', () => {
+    const chart = new Chart(Testing.app(), 'test');
+    const galera = new GaleraCluster(chart, 'galera', { tls: { issuer: { name: 'ca' } } });
+    new ProxySql(chart, 'proxysql', { backend: galera });
+    const certs = Testing.synth(chart).filter((m) => m.kind === 'Certificate');
+    expect(certs.map((c) => [c.metadata.name, c.spec.issuerRef])).toEqual([
+      ['galera-tls', { name: 'ca', kind: 'Issuer', group: 'cert-manager.io' }],
+      ['galera-proxysql-tls', { name: 'ca', kind: 'Issuer', group: 'cert-manager.io' }],
+    ]);
+  });
+});

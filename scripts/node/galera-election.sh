@@ -4,7 +4,8 @@
 #
 #   decide EXPECTED_NAMES < lines     (this node's line first, then the peers that answered)
 #
-# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse. The rules,
+# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse (GALERA_TLS,
+# from the pod's environment, says whether the plain rsync SST may be used). The rules,
 # tried in this order (docs/galera.md explains each):
 #   1. rule_join_primary        a peer is in a Primary component: join it, unless our data is
 #                               another cluster's or goes past a forced-bootstrap position
@@ -14,6 +15,10 @@
 #   5. rule_most_advanced       every node answered: the most advanced position bootstraps
 #   6. rule_last_out            some did not: only the last node out of a graceful stop may
 #   7. rule_wait_for_missing    otherwise wait for the missing nodes, and say how to override
+#
+#   sst_plan < lines                  (the same lines, once the decision is join)
+#
+# prints "MODE DONORS": how the join's state transfer is encrypted and which peers may donate.
 # shellcheck disable=SC2034  # E_* are shared between the rule functions
 
 # The election's view, set by read_election_input and count_nodes.
@@ -74,10 +79,11 @@ rule_join_primary() {
     if [[ $E_EMPTY != 1 && -n $forced && $E_UUID == "${forced%%:*}" && $(field "$E_SELF" forced) != "$forced" ]] &&
       ((E_SEQNO > ${forced#*:})); then
       echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $E_SEQNO): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $E_NAME to join as a new node"
-    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 ]]; then
+    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 && ${GALERA_TLS:-off} == off ]]; then
       # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
       # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
-      # moments ago (and serves no clients yet) at once.
+      # moments ago (and serves no clients yet) at once. Not with TLS: rsync SST needs stunnel
+      # to be encrypted, which the image does not ship.
       echo "join:rsync $name is Primary in cluster $uuid, bootstrapped moments ago; this node has no data and joins by full state transfer (SST) with rsync"
     elif [[ $E_EMPTY == 1 ]]; then
       echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
@@ -233,4 +239,35 @@ rule_wait_for_missing() {
 
 override_hint() {
   printf 'kubectl exec -n %s %s -c mariadb -- touch %s' "${POD_NAMESPACE:-<namespace>}" "$1" "$FORCE_BOOTSTRAP_FILE"
+}
+
+# The state transfer of a join. Joiner and donor must agree on TLS (the joiner's socat listens
+# with or without it, the donor's connects so), and during a rollout that turns TLS on, old and
+# new configurations run side by side. So the joiner takes its own mode from the donors that
+# share it; when none does, the mode every donor speaks, with those donors only:
+#   - a TLS node joining nodes that are all still transitional receives in plain text (the
+#     first node of the second rollout), as the transitional nodes did among themselves;
+#   - a transitional node (it has the certificates) joining TLS-only nodes receives with TLS.
+# A node with TLS off has no certificate and keeps its mode. DONORS is empty when any peer may
+# donate (no running peer differs), else a comma-separated list for wsrep_sst_donor.
+sst_plan() {
+  local own line mode name same=() other=()
+  own=$(own_sst_mode)
+  IFS= read -r line # this node
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] || continue
+    mode=$(field "$line" sst)
+    name=$(field "$line" name)
+    if [[ ${mode:-plain} == "$own" ]]; then same+=("$name"); else other+=("$name"); fi
+  done
+  local IFS=,
+  if ((${#other[@]} == 0)); then
+    echo "$own"
+  elif ((${#same[@]} > 0)); then
+    echo "$own ${same[*]}"
+  elif [[ $own == tls || ${GALERA_TLS:-off} == transitional ]]; then
+    echo "$([[ $own == tls ]] && echo plain || echo tls) ${other[*]}"
+  else
+    echo "$own"
+  fi
 }

@@ -17,6 +17,20 @@ check_credentials() {
   fi
 }
 
+# With TLS on, the node's certificate Secret must hold ca.crt, tls.crt and tls.key.
+check_tls() {
+  [[ ${GALERA_TLS:-off} == off ]] && return 0
+  local file missing=()
+  for file in ca.crt tls.crt tls.key; do
+    [[ -s $GALERA_TLS_DIR/$file ]] || missing+=("$file")
+  done
+  if ((${#missing[@]} == 3)); then
+    die "TLS is on but Secret '${GALERA_TLS_SECRET_NAME:-?}' is missing in namespace '${POD_NAMESPACE:-?}' (nothing mounted at $GALERA_TLS_DIR); create the certificates with: npm run -s new-tls -- ${POD_NAMESPACE:-<namespace>} | kubectl apply -f -   (or name a cert-manager issuer in tls.issuer, or turn TLS off explicitly)"
+  elif ((${#missing[@]} > 0)); then
+    die "Secret '${GALERA_TLS_SECRET_NAME:-?}' lacks ${missing[*]} (or they are empty); ca.crt, tls.crt and tls.key are required, as cert-manager writes them"
+  fi
+}
+
 # Escapes a value for a double-quoted option-file string.
 cnf_quote() {
   local s=${1//\\/\\\\}
@@ -39,6 +53,7 @@ render_config() {
 
 main() {
   check_credentials
+  check_tls
   [[ -w $GALERA_DATA_DIR ]] || die "data directory $GALERA_DATA_DIR is not writable by uid $(id -u)"
   render_config
   log_info "configuration rendered for $POD_NAME at ${POD_IP}; $(peer_count) peers: $GALERA_PEERS"

@@ -118,13 +118,20 @@ data_is_empty() {
 # --- the state line (specified in docs/galera.md) ---------------------------------------
 # Every node serves one line on the state port; the election reads its peers' lines:
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
-#      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> peers=<n>
+#      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
+#      peers=<n>
 # state_line formats it (every key, always in this order), field and valid_state_line parse it.
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced)
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst)
+
+# How this node's configuration sends and receives state transfers: tls (GALERA_TLS=on: the [sst]
+# section verifies the peer by the CA) or plain (TLS off, or transitional).
+own_sst_mode() {
+  if [[ ${GALERA_TLS:-off} == on ]]; then echo tls; else echo plain; fi
+}
 
 # state_line key=value... : the state line of this node; keys not given take their defaults.
 state_line() {
-  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='')
+  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode))
   local kv key out
   for kv in "$@"; do
     key=${kv%%=*}
@@ -166,6 +173,7 @@ valid_state_line() {
       peers) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
       uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
       forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
+      sst) [[ -z $value || $value =~ ^(tls|plain)$ ]] || return 1 ;;
     esac
   done
 }

@@ -101,7 +101,7 @@ expected_names() {
 
 # Sets ACTION and REASON once this node may start mariadbd; logs why it waits meanwhile.
 elect() {
-  local decision last_reason="" last_log=0 now expected
+  local decision lines last_reason="" last_log=0 now expected
   expected=$(expected_names)
   publish_waiting
   while ((STOPPING == 0)); do
@@ -109,17 +109,21 @@ elect() {
     if [[ -f $FORCE_BOOTSTRAP_FILE ]] && handle_override; then
       return 0
     fi
-    decision=$({ head -n 1 "$STATE_FILE"; collect_states; } | decide "$expected")
+    lines=$(head -n 1 "$STATE_FILE"; collect_states)
+    decision=$(decide "$expected" <<<"$lines")
     ACTION=${decision%% *}
     REASON=${decision#* }
-    SST_METHOD=
+    SST_METHOD='' SST_DONORS=''
     if [[ $ACTION == join:rsync ]]; then
       ACTION=join SST_METHOD=rsync
     fi
     case $ACTION in
       join | bootstrap)
         log_info "decision: $ACTION: $REASON"
-        [[ $ACTION == join ]] && consume_override "a Primary component exists"
+        if [[ $ACTION == join ]]; then
+          consume_override "a Primary component exists"
+          [[ -n $SST_METHOD ]] || plan_state_transfer "$(sst_plan <<<"$lines")"
+        fi
         return 0
         ;;
       refuse)
@@ -233,14 +237,14 @@ accounts_sql() {
   root=$(secret root-password) sst=$(secret sst-password) monitor=$(secret monitor-password) app_pw=$(secret app-password)
   cat <<SQL
 SET SQL_LOG_BIN=0;
-CREATE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$root");
+CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$root");
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
-CREATE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$sst");
+CREATE OR REPLACE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$sst");
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost';
-CREATE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$monitor");
+CREATE OR REPLACE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$monitor");
 GRANT USAGE ON *.* TO 'monitor'@'%';
 CREATE DATABASE IF NOT EXISTS \`$db\`;
-CREATE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$app_pw");
+CREATE OR REPLACE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$app_pw");
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
 FLUSH PRIVILEGES;
 SQL
@@ -260,6 +264,7 @@ run_mariadbd() {
     args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
   fi
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
+  [[ -n ${SST_DONORS:-} ]] && args+=(--wsrep-sst-donor="$SST_DONORS")
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
   rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
   publish_running
@@ -293,7 +298,9 @@ watch_primary() {
     wait $! || true
     status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
     cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
+    reload_tls_when_renewed
     if [[ $cluster == Primary ]]; then
+      [[ $(awk '$1 == "wsrep_local_state" { print $2 }' <<<"$status") == 4 ]] && restore_sst_mode
       since=""
       consume_override "this node is Primary"
       ((remembered == 1)) || { remember_forced_position; remembered=1; }
@@ -320,6 +327,61 @@ rejoin_would_help() {
     [[ $(field "$line" phase) == waiting || $(field "$line" phase) == refused ]] && idle=$((idle + 1))
   done <<<"$states"
   ((answered == $(peer_count) - 1 && idle == answered))
+}
+
+# The join's state transfer, from sst_plan ("MODE DONORS"): while a rollout turns TLS on, the
+# joiner may have to receive in the mode of the running nodes, from those nodes only. The mode
+# lives in the [sst] section of the runtime my.cnf, which the SST script reads when the transfer
+# starts; restore_sst_mode puts this node's own mode back once it is Synced (before it donates).
+SST_DONORS='' SST_RESTORE=0
+plan_state_transfer() {
+  local mode=${1%% *} donors=''
+  [[ $1 == *' '* ]] && donors=${1#* }
+  SST_DONORS=$donors
+  restore_sst_mode # a join before this one that did not finish
+  if [[ $mode != "$(own_sst_mode)" ]]; then
+    set_sst_mode "$mode"
+    SST_RESTORE=1
+    log_warn "state transfer: the running nodes ($donors) send state transfers $([[ $mode == tls ]] && echo 'with TLS' || echo 'in plain text'); this join receives so, from them only (a rollout of the TLS settings is under way: finish it)"
+  elif [[ -n $donors ]]; then
+    log_info "state transfer: donors limited to $donors (the running nodes that send as this node receives)"
+  fi
+}
+
+# Rewrites the [sst] section of $MY_CNF: ssl-mode VERIFY_CA (tls) or DISABLED (plain).
+set_sst_mode() {
+  local ssl_mode=DISABLED tmp="$MY_CNF.tmp"
+  [[ $1 == tls ]] && ssl_mode=VERIFY_CA
+  awk '/^\[/ { skip = ($0 == "[sst]") } !skip' "$MY_CNF" >"$tmp"
+  printf '[sst]\nssl-mode=%s\n' "$ssl_mode" >>"$tmp"
+  mv -f "$tmp" "$MY_CNF"
+}
+
+restore_sst_mode() {
+  ((SST_RESTORE == 1)) || return 0
+  set_sst_mode "$(own_sst_mode)"
+  SST_RESTORE=0
+  log_info "state transfer: this node sends and receives state transfers $([[ $(own_sst_mode) == tls ]] && echo 'with TLS' || echo 'in plain text') again, as configured"
+}
+
+# A renewed certificate Secret (cert-manager renews in place; the kubelet swaps the mounted
+# files) is served without a restart: FLUSH SSL reloads the server's certificate, and
+# socket.ssl_reload Galera's, for new connections; established ones keep theirs.
+TLS_FINGERPRINT=''
+reload_tls_when_renewed() {
+  [[ ${GALERA_TLS:-off} == off ]] && return 0
+  local now
+  now=$(cat "$GALERA_TLS_DIR/ca.crt" "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" 2>/dev/null | cksum) || return 0
+  if [[ -z $TLS_FINGERPRINT ]]; then
+    TLS_FINGERPRINT=$now
+  elif [[ $now != "$TLS_FINGERPRINT" ]]; then
+    if local_sql -e "FLUSH SSL; SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'" >/dev/null 2>&1; then
+      TLS_FINGERPRINT=$now
+      log_info "TLS: the certificate in $GALERA_TLS_DIR changed; reloaded (FLUSH SSL, socket.ssl_reload) without a restart"
+    else
+      log_warn "TLS: the certificate in $GALERA_TLS_DIR changed, but reloading it failed; retrying"
+    fi
+  fi
 }
 
 on_term() {

@@ -4,7 +4,8 @@
 # loopback; this container (the database image: bash and the mariadb client) speaks to it.
 #
 #   proxysql-agent.sh run            the container's command: writes the admin client settings
-#                                    (password from the Secret, mode 0600, in-memory), then idles
+#                                    (password from the Secret, mode 0600, in-memory), then
+#                                    reloads a renewed TLS certificate every time it changes
 #   proxysql-agent.sh drain          preStop hook of this container: keeps accepting while the
 #                                    endpoint removal spreads, then PROXYSQL PAUSE (no new client
 #                                    connections) and waits until no session holds a backend
@@ -16,7 +17,8 @@
 #
 # Environment (written by the ProxySql construct): PROXYSQL_SECRET_DIR, PROXYSQL_SECRET_NAME,
 # PROXYSQL_ADMIN_PASSWORD_KEY, PROXYSQL_ADMIN_PORT, PROXYSQL_AGENT_DIR (an emptyDir both
-# containers mount), PROXYSQL_DRAIN_SECONDS, PROXYSQL_ENDPOINT_DELAY_SECONDS.
+# containers mount), PROXYSQL_DRAIN_SECONDS, PROXYSQL_ENDPOINT_DELAY_SECONDS, PROXYSQL_TLS_DIR
+# (the TLS Secret, when TLS is on) and PROXYSQL_DATA_DIR (ProxySQL's datadir).
 set -euo pipefail
 # shellcheck disable=SC2034 # read by log.sh
 LOG_COMPONENT=proxysql-agent
@@ -39,6 +41,8 @@ ADMIN_CNF="$AGENT_DIR/admin.cnf"
 DRAINED="$AGENT_DIR/drained"
 # A hook's own output is not part of the container's log: hooks log here, and `run` copies it there.
 HOOK_LOG="$AGENT_DIR/hooks.log"
+TLS_DIR=${PROXYSQL_TLS_DIR:-}
+DATA_DIR=${PROXYSQL_DATA_DIR:-/var/lib/proxysql}
 
 # A value for a double-quoted option-file string.
 cnf_quote() {
@@ -67,13 +71,36 @@ run() {
   rm -f "$DRAINED"
   : >>"$HOOK_LOG"
   tail -n 0 -F "$HOOK_LOG" >&2 &
-  log_info "admin client settings written to $ADMIN_CNF; idling"
+  log_info "admin client settings written to $ADMIN_CNF; watching ${TLS_DIR:-no TLS Secret}"
   # a moment for tail to copy what the preStop hook wrote just before this SIGTERM
   trap 'sleep 1; exit 0' TERM INT
   while :; do
-    sleep 3600 &
+    reload_tls_when_renewed
+    sleep 5 &
     wait $! || true
   done
+}
+
+# A renewed certificate Secret (cert-manager renews in place; the kubelet swaps the mounted
+# files): copy it where ProxySQL reads it and reload it for new connections. The first copy is
+# the render script's, before ProxySQL starts; until it exists there is nothing to renew.
+reload_tls_when_renewed() {
+  [[ -n $TLS_DIR && -e $DATA_DIR/proxysql-cert.pem ]] || return 0
+  local pair changed=0
+  for pair in ca.crt:proxysql-ca.pem tls.crt:proxysql-cert.pem tls.key:proxysql-key.pem; do
+    [[ -s $TLS_DIR/${pair%%:*} ]] || return 0
+    cmp -s "$TLS_DIR/${pair%%:*}" "$DATA_DIR/${pair#*:}" || changed=1
+  done
+  ((changed == 1)) || return 0
+  for pair in ca.crt:proxysql-ca.pem tls.crt:proxysql-cert.pem tls.key:proxysql-key.pem; do
+    install -m 0600 "$TLS_DIR/${pair%%:*}" "$DATA_DIR/${pair#*:}.new" && mv -f "$DATA_DIR/${pair#*:}.new" "$DATA_DIR/${pair#*:}"
+  done
+  if admin_sql 'PROXYSQL RELOAD TLS' >/dev/null 2>&1; then
+    log_info "TLS: the certificate in $TLS_DIR changed; ProxySQL reloaded it (PROXYSQL RELOAD TLS) for new connections"
+  else
+    log_warn "TLS: the certificate in $TLS_DIR changed, but PROXYSQL RELOAD TLS failed; ProxySQL keeps the previous one, retrying"
+    : >"$DATA_DIR/proxysql-ca.pem" # differs from the Secret, so the next round tries again
+  fi
 }
 
 # Sessions that hold a backend connection: inside a transaction, or a statement in flight.

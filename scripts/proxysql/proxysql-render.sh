@@ -146,6 +146,26 @@ umask 077
 printf '%s\n' "$rendered" >"$OUTPUT"
 log_info "wrote $OUTPUT from $TEMPLATE and Secret '$SECRET_NAME' (keys ${SECRET_KEY[APP_PASSWORD]}, ${SECRET_KEY[MONITOR_PASSWORD]}, ${SECRET_KEY[ADMIN_PASSWORD]})"
 
+# With TLS on, ProxySQL reads its certificate for clients from fixed files in its datadir at
+# start (src/proxy_tls.cpp); the Secret's files are copied there. The agent container copies a
+# renewed certificate again and reloads it.
+install_tls() {
+  local dir=${PROXYSQL_TLS_DIR:-} data=${PROXYSQL_DATA_DIR:-/var/lib/proxysql} file missing=()
+  [[ -n $dir ]] || return 0
+  for file in ca.crt tls.crt tls.key; do
+    [[ -s $dir/$file ]] || missing+=("$file")
+  done
+  if ((${#missing[@]} > 0)); then
+    die "TLS is on but Secret '${PROXYSQL_TLS_SECRET_NAME:-?}' lacks ${missing[*]} (mounted at $dir); create the certificates with: npm run -s new-tls -- <namespace> | kubectl apply -f -   (or name a cert-manager issuer in tls.issuer)"
+  fi
+  # install, not cp: a copy left by an earlier start (mode 0600 or read-only) is replaced
+  install -m 0600 "$dir/ca.crt" "$data/proxysql-ca.pem"
+  install -m 0600 "$dir/tls.crt" "$data/proxysql-cert.pem"
+  install -m 0600 "$dir/tls.key" "$data/proxysql-key.pem"
+  log_info "installed the TLS certificate of Secret '${PROXYSQL_TLS_SECRET_NAME:-?}' for clients into $data"
+}
+install_tls
+
 if (($# > 0)); then
   exec "$@"
 fi

@@ -3,6 +3,7 @@ import { PodCluster, sqlIn, Workload } from '../../harness';
 import { which } from '../../harness/proc';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
 import { describeWithProxySql } from './proxysql-binary';
+import { chartSecrets } from './secrets';
 
 // ProxySQL for real: the synthesized ProxySQL Deployment's pods (render script, configuration
 // template, probes, the agent container and its hooks, Secret files) run with a real ProxySQL
@@ -27,8 +28,8 @@ const READER_HG = 30;
 /** The node a statement ran on. (Not @@wsrep_node_name: a query with @ pins a ProxySQL session to one backend.) */
 const NODE = "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME='WSREP_NODE_NAME')";
 
-function manifests(props: GaleraProxySqlChartProps = {}): object[] {
-  return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', { ...props, galera: { nonPrimaryRestartSeconds: 20, ...props.galera } }));
+function chart(props: GaleraProxySqlChartProps = {}): GaleraProxySqlChart {
+  return new GaleraProxySqlChart(Testing.app(), 'test', { ...props, galera: { nonPrimaryRestartSeconds: 20, ...props.galera } });
 }
 
 describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) => {
@@ -76,7 +77,10 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
   }
 
   beforeAll(async () => {
-    cluster = new PodCluster({ manifests: manifests(), secret: SECRET, binaries: { proxysql: proxysqlBin } });
+    // the default chart: TLS on (certificates as `npm run -s new-tls` makes them), NetworkPolicies
+    // enforced; the client namespace is an application pod of the same namespace
+    const c = chart();
+    cluster = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET), binaries: { proxysql: proxysqlBin } });
     await cluster.setup();
     galera = cluster.workload('galera');
     proxies = cluster.workload('galera-proxysql');

@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# The backup job (the CronJob's "backup" container, the Galera image). No Kubernetes API, no
+# kubectl exec: it asks the nodes' state ports which of them are Synced, streams a physical
+# backup from one node's backup endpoint over mutual TLS, proves it restores (extract and
+# mariadb-backup --prepare), and writes it with a manifest:
+#
+#   <dir>/<cluster>-<UTC time>.xb.zst   the xbstream of mariadb-backup, zstd-compressed
+#   <dir>/<cluster>-<UTC time>.json     time, cluster UUID, seqno, GTID, size, sha256, version
+#
+# A backup exists once its manifest does (written last, by rename); anything else in the
+# directory is a leftover of a failed run and is removed by the next one. With BACKUP_PRUNE=1
+# (a volume destination) it then applies the retention; for S3, galera-backup-upload.sh does.
+#
+# Source node: a Synced node that is not ProxySQL's writer when there is one (the highest
+# ordinal; the writer is the lowest Synced ordinal, ProxySQL's server weights being 1000 -
+# ordinal), else the only Synced node.
+set -euo pipefail
+if [[ -f $(dirname "${BASH_SOURCE[0]}")/galera-lib.sh ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+else
+  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../node/galera-lib.sh"
+fi
+# shellcheck source-path=SCRIPTDIR source=backup-retention.sh
+source "$(dirname "${BASH_SOURCE[0]}")/backup-retention.sh"
+LOG_COMPONENT=backup
+
+: "${GALERA_CLUSTER_NAME:?GALERA_CLUSTER_NAME is not set}"
+: "${BACKUP_DIR:?BACKUP_DIR is not set}"
+BACKUP_SCRATCH_DIR=${BACKUP_SCRATCH_DIR:-$BACKUP_DIR/.verify}
+GALERA_BACKUP_PORT=${GALERA_BACKUP_PORT:-4445}
+BACKUP_TLS_DIR=${BACKUP_TLS_DIR:-/etc/galera/backup-tls}
+BACKUP_RETAIN_COUNT=${BACKUP_RETAIN_COUNT:-7}
+BACKUP_RETAIN_DAYS=${BACKUP_RETAIN_DAYS:-30}
+BACKUP_PRUNE=${BACKUP_PRUNE:-0}
+
+SOURCE_POD='' SOURCE_HOST=''
+NAME=''
+# Read from the prepared backup by verify.
+POS_UUID='' POS_SEQNO='' POS_GTID='' SERVER_VERSION=''
+
+# --- which node --------------------------------------------------------------------------
+
+# pick_source < state lines: prints "pod reason" (pure; the unit tests drive it).
+pick_source() {
+  local line synced=() writer
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" primary) == 1 && $(field "$line" local_state) == 4 ]] &&
+      synced+=("$(field "$line" name)")
+  done
+  ((${#synced[@]} > 0)) || return 1
+  mapfile -t synced < <(printf '%s\n' "${synced[@]}" | sort -t- -k2 -n)
+  writer=${synced[0]}
+  if ((${#synced[@]} > 1)); then
+    echo "${synced[-1]} Synced, not ProxySQL's writer ($writer); Synced: ${synced[*]}"
+  else
+    echo "$writer the only Synced node (it is ProxySQL's writer)"
+  fi
+}
+
+choose_source() {
+  local picked lines
+  lines=$(peer_hosts | query_peers)
+  picked=$(pick_source <<<"$lines") || die "no node is Synced (answers: $(grep -c . <<<"$lines") of $(peer_count)); no backup taken"
+  SOURCE_POD=${picked%% *}
+  SOURCE_HOST=$(host_of_ordinal "$(ordinal_of "$SOURCE_POD")")
+  log_info "source: $SOURCE_POD (${picked#* })"
+}
+
+# --- the stream --------------------------------------------------------------------------
+
+# Streams the backup into $1. The server's certificate must name the host (socat's default
+# commonname check) and be signed by the cluster CA; ours proves we are the backup job.
+fetch() {
+  local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log"
+  exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$GALERA_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
+  IFS= read -r -u 3 header || die "backup $NAME: $SOURCE_POD's backup endpoint did not answer: $(tail -n 3 "$errlog" | tr '\n' ' ')"
+  case $header in
+    OK\ *) log_info "backup $NAME: $SOURCE_POD streams (${header#OK })" ;;
+    ERROR\ *) die "backup $NAME: $SOURCE_POD refused: ${header#ERROR }" ;;
+    *) die "backup $NAME: $SOURCE_POD answered something else than a backup stream" ;;
+  esac
+  cat <&3 >"$out"
+  exec 3<&-
+  rm -f "$errlog"
+}
+
+# Extracts and prepares the backup in the scratch directory: a truncated or corrupt stream
+# fails here, and the prepared backup says its position.
+verify() {
+  local file=$1 info
+  rm -rf "$BACKUP_SCRATCH_DIR"
+  mkdir -p "$BACKUP_SCRATCH_DIR"
+  zstd -q -dc "$file" | mbstream -x -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" ||
+    die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
+  mariadb-backup --prepare --target-dir="$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.prepare.log" ||
+    die "backup $NAME: mariadb-backup --prepare failed: $(tail -n 3 "$BACKUP_SCRATCH_DIR.prepare.log" | tr '\n' ' '); discarded"
+  info=$(head -n 1 "$BACKUP_SCRATCH_DIR/xtrabackup_galera_info" 2>/dev/null) ||
+    die "backup $NAME: no xtrabackup_galera_info in the backup (not taken with --galera-info)"
+  POS_UUID=${info%%:*}
+  POS_SEQNO=${info#*:}
+  POS_SEQNO=${POS_SEQNO%%[!0-9-]*}
+  [[ $POS_UUID =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ && $POS_SEQNO =~ ^-?[0-9]+$ ]] ||
+    die "backup $NAME: xtrabackup_galera_info holds '$info', not uuid:seqno"
+  POS_GTID=$(info_value binlog_pos | sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p")
+  SERVER_VERSION=$(info_value server_version)
+  log_info "backup $NAME: verified (extracted and prepared): position $POS_UUID:$POS_SEQNO${POS_GTID:+, GTID $POS_GTID}"
+  rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log
+}
+
+# A value of xtrabackup_info ("key = value" lines).
+info_value() {
+  sed -n "s/^$1 = //p" "$BACKUP_SCRATCH_DIR/xtrabackup_info" 2>/dev/null | head -n 1
+}
+
+json_string() {
+  local s=${1//\\/\\\\}
+  s=${s//\"/\\\"}
+  printf '"%s"' "$s"
+}
+
+write_manifest() {
+  local file=$1 out=$2 seconds=$3 size sum
+  size=$(stat -c %s "$file")
+  sum=$(sha256sum "$file" | cut -d' ' -f1)
+  {
+    printf '{\n'
+    printf '  "name": %s,\n' "$(json_string "$NAME")"
+    printf '  "file": %s,\n' "$(json_string "$NAME.xb.zst")"
+    printf '  "format": "mariadb-backup xbstream, zstd",\n'
+    printf '  "created": %s,\n' "$(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
+    printf '  "cluster": %s,\n' "$(json_string "$GALERA_CLUSTER_NAME")"
+    printf '  "sourcePod": %s,\n' "$(json_string "$SOURCE_POD")"
+    printf '  "clusterUuid": %s,\n' "$(json_string "$POS_UUID")"
+    printf '  "seqno": %s,\n' "$POS_SEQNO"
+    printf '  "gtid": %s,\n' "$(json_string "$POS_GTID")"
+    printf '  "mariadbVersion": %s,\n' "$(json_string "$SERVER_VERSION")"
+    printf '  "sizeBytes": %s,\n' "$size"
+    printf '  "sha256": %s,\n' "$(json_string "$sum")"
+    printf '  "seconds": %s,\n' "$seconds"
+    printf '  "verified": "extracted and prepared with mariadb-backup --prepare"\n'
+    printf '}\n'
+  } >"$out"
+}
+
+# --- retention ---------------------------------------------------------------------------
+
+prune() {
+  local name removed=0 file
+  # leftovers of failed runs: partial files, and streams without a manifest
+  for file in "$BACKUP_DIR"/*.partial; do
+    [[ -e $file ]] && rm -f "$file" && log_info "removed the leftover $(basename "$file")"
+  done
+  for file in "$BACKUP_DIR/$GALERA_CLUSTER_NAME"-*.xb.zst; do
+    [[ -e $file && ! -e ${file%.xb.zst}.json ]] && rm -f "$file" && log_info "removed $(basename "$file"), which has no manifest (a failed run)"
+  done
+  while IFS= read -r name; do
+    rm -f "$BACKUP_DIR/$name.json" "$BACKUP_DIR/$name.xb.zst"
+    removed=$((removed + 1))
+    log_info "retention: removed $name"
+  done < <(list_names | expired "$(date -u +%s)" "$BACKUP_RETAIN_COUNT" "$BACKUP_RETAIN_DAYS")
+  log_info "retention: keep the newest $BACKUP_RETAIN_COUNT, none older than $BACKUP_RETAIN_DAYS days; removed $removed, $(list_names | grep -c .) kept"
+}
+
+list_names() {
+  local file
+  for file in "$BACKUP_DIR/$GALERA_CLUSTER_NAME"-*.json; do
+    [[ -e $file ]] && basename "$file" .json
+  done
+  return 0
+}
+
+main() {
+  local started=$SECONDS
+  mkdir -p "$BACKUP_DIR"
+  export GALERA_RUNTIME_DIR=${GALERA_RUNTIME_DIR:-$(mktemp -d)}
+  choose_source
+  NAME="$GALERA_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
+  local stream="$BACKUP_DIR/$NAME.xb.zst"
+  fetch "$stream.partial"
+  log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes received in $((SECONDS - started)) s; verifying"
+  verify "$stream.partial"
+  write_manifest "$stream.partial" "$BACKUP_DIR/$NAME.json.partial" "$((SECONDS - started))"
+  mv -f "$stream.partial" "$stream"
+  mv -f "$BACKUP_DIR/$NAME.json.partial" "$BACKUP_DIR/$NAME.json"
+  log_info "backup $NAME: done in $((SECONDS - started)) s: $stream and $NAME.json"
+  if ((BACKUP_PRUNE == 1)); then prune; fi
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Copies the backup to restore from S3 into RESTORE_DIR (the "restore-fetch" init container of
+# the Galera pods, the rclone image: POSIX sh). Only the first pod restores, and only once (see
+# galera-restore.sh); the others, and later starts, fetch nothing. rclone reads the remote
+# "backup" from RCLONE_CONFIG_BACKUP_* variables, the keys among them from the Secret.
+set -eu
+
+: "${RESTORE_DIR:?RESTORE_DIR is not set}"
+: "${BACKUP_REMOTE:?BACKUP_REMOTE is not set}"
+RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
+GALERA_DATA_DIR=${GALERA_DATA_DIR:-/var/lib/mysql}
+
+log() {
+  printf '%s %s restore-fetch %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$1" "$2" >&2
+}
+
+[ "${POD_NAME##*-}" = 0 ] || exit 0
+if [ -f "$GALERA_DATA_DIR/.galera-restored-from" ]; then exit 0; fi
+name=$RESTORE_BACKUP
+if [ "$name" = latest ]; then
+  name=$(rclone lsf --files-only --include '*.json' "$BACKUP_REMOTE" | sed 's/\.json$//' | sort | tail -n 1)
+  [ -n "$name" ] || { log ERROR "no backup (no manifest *.json) in $BACKUP_REMOTE; nothing was changed"; exit 1; }
+  log INFO "latest backup in $BACKUP_REMOTE is $name"
+fi
+rclone copyto "$BACKUP_REMOTE/$name.json" "$RESTORE_DIR/$name.json" || { log ERROR "backup $name: no manifest $BACKUP_REMOTE/$name.json; nothing was changed"; exit 1; }
+rclone copyto "$BACKUP_REMOTE/$name.xb.zst" "$RESTORE_DIR/$name.xb.zst" || { log ERROR "backup $name: no stream $BACKUP_REMOTE/$name.xb.zst; nothing was changed"; exit 1; }
+log INFO "copied backup $name from $BACKUP_REMOTE ($(wc -c <"$RESTORE_DIR/$name.xb.zst") bytes)"

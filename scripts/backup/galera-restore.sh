@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Creates a cluster from a backup (the "restore" init container of every Galera pod, when
+# restoreFrom is set). Only the first pod restores: it checks the backup against its manifest
+# before anything changes, extracts and prepares it on its own empty volume, resets the accounts
+# to the Secret's passwords, and leaves grastate.dat at the backup's position with
+# safe_to_bootstrap: 1. The election then bootstraps it (the only node with data) and the other
+# pods join it by SST.
+#
+# A restore never overwrites a dataset: it is refused when this volume holds data or when any
+# peer holds data or runs. Once done, the marker .galera-restored-from makes every later start
+# of the pod skip it (restoreFrom may stay in the manifests).
+#
+# The backup: RESTORE_DIR holds <name>.json and <name>.xb.zst (the backup volume, mounted
+# read-only, or the copy the restore-fetch container took from S3); RESTORE_BACKUP is a name or
+# "latest".
+set -euo pipefail
+if [[ -f $(dirname "${BASH_SOURCE[0]}")/galera-start.sh ]]; then
+  # shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/galera-start.sh"
+else
+  # shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/../node/galera-start.sh"
+fi
+# shellcheck disable=SC2034  # read by log.sh
+LOG_COMPONENT=restore
+
+: "${RESTORE_DIR:?RESTORE_DIR is not set}"
+RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
+# How long the first pod waits for every peer to answer before it decides that their volumes are empty.
+RESTORE_PEER_WAIT_SECONDS=${RESTORE_PEER_WAIT_SECONDS:-600}
+RESTORED_MARKER="$GALERA_DATA_DIR/.galera-restored-from"
+STAGING="$GALERA_DATA_DIR/.galera-restore"
+NAME=''
+
+# The backup's name: RESTORE_BACKUP, or the newest manifest for "latest".
+resolve_name() {
+  if [[ $RESTORE_BACKUP != latest ]]; then
+    NAME=$RESTORE_BACKUP
+    return 0
+  fi
+  NAME=$(find "$RESTORE_DIR" -maxdepth 1 -name '*.json' -printf '%f\n' 2>/dev/null | sed 's/\.json$//' | sort | tail -n 1)
+  [[ -n $NAME ]] || die "restore: no backup in $RESTORE_DIR (no manifest *.json); nothing was changed"
+  log_info "restore: latest backup is $NAME"
+}
+
+manifest_value() {
+  sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$RESTORE_DIR/$NAME.json" | head -n 1
+}
+
+# The backup file matches its manifest: present, same size, same sha256. Checked before anything
+# is written; a mismatch names the backup and what differs.
+check_backup() {
+  local manifest="$RESTORE_DIR/$NAME.json" stream="$RESTORE_DIR/$NAME.xb.zst" size sum want_size want_sum
+  [[ -f $manifest ]] || die "restore: backup $NAME has no manifest $manifest; nothing was changed"
+  [[ -f $stream ]] || die "restore: backup $NAME is incomplete: $stream is missing; nothing was changed"
+  want_size=$(manifest_value sizeBytes) want_sum=$(manifest_value sha256)
+  size=$(stat -c %s "$stream")
+  [[ $size == "$want_size" ]] || die "restore: backup $NAME is truncated or altered: $size bytes, the manifest says $want_size; nothing was changed"
+  sum=$(sha256sum "$stream" | cut -d' ' -f1)
+  [[ $sum == "$want_sum" ]] || die "restore: backup $NAME is corrupt: sha256 $sum, the manifest says $want_sum; nothing was changed"
+  log_info "restore: backup $NAME matches its manifest ($size bytes, sha256 ${sum:0:12}…, position $(manifest_value clusterUuid):$(manifest_value seqno))"
+}
+
+# Entries of the data directory other than lost+found and an interrupted restore's staging.
+data_entries() {
+  find "$GALERA_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' ! -name .galera-restore -printf '%f\n'
+}
+
+refuse_if_data() {
+  local entries
+  entries=$(data_entries)
+  [[ -z $entries ]] && return 0
+  die "restore: refusing to restore backup $NAME onto the volume of $POD_NAME: it holds data ($(grep -c . <<<"$entries") entries: $(head -n 5 <<<"$entries" | tr '\n' ' ')). A restore never overwrites a dataset: create the cluster on new volumes (delete the PVCs or use another name), or remove restoreFrom"
+}
+
+# Every peer must answer, with an empty volume, before galera-0 creates a cluster from the backup.
+refuse_if_peers_hold_data() {
+  local deadline=$((SECONDS + RESTORE_PEER_WAIT_SECONDS)) lines line missing logged=0
+  while true; do
+    lines=$(peer_hosts | query_peers)
+    while IFS= read -r line; do
+      [[ -n $line ]] || continue
+      if [[ $(field "$line" phase) == running || $(field "$line" empty) == 0 ]]; then
+        die "restore: refusing to restore backup $NAME: $(field "$line" name) $([[ $(field "$line" phase) == running ]] && echo runs || echo 'holds data') (position $(field "$line" uuid):$(field "$line" seqno)). A restore creates a new cluster from empty volumes only"
+      fi
+    done <<<"$lines"
+    missing=$(($(peer_count) - 1 - $(grep -c . <<<"$lines")))
+    ((missing <= 0)) && return 0
+    ((SECONDS < deadline)) || die "restore: $missing peer(s) did not answer in ${RESTORE_PEER_WAIT_SECONDS}s; their volumes may hold data, so backup $NAME was not restored"
+    if ((logged == 0)); then log_info "restore: waiting for every peer to answer (their volumes must be empty)"; logged=1; fi
+    sleep 2
+  done
+}
+
+# Extracts and prepares the backup into the staging directory of this volume.
+extract_and_prepare() {
+  rm -rf "$STAGING"
+  mkdir -p "$STAGING/data"
+  zstd -q -dc "$RESTORE_DIR/$NAME.xb.zst" | mbstream -x -C "$STAGING/data" 2>"$STAGING/mbstream.log" ||
+    { local why; why=$(tail -n 2 "$STAGING/mbstream.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: backup $NAME cannot be extracted ($why); nothing was changed"; }
+  mariadb-backup --prepare --target-dir="$STAGING/data" 2>"$STAGING/prepare.log" ||
+    { local why; why=$(tail -n 3 "$STAGING/prepare.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: mariadb-backup --prepare of backup $NAME failed ($why); nothing was changed"; }
+  local info
+  info=$(head -n 1 "$STAGING/data/xtrabackup_galera_info")
+  [[ ${info%%:*} == "$(manifest_value clusterUuid)" ]] || die "restore: backup $NAME holds position $info, its manifest another cluster; nothing was changed"
+  printf '%s\n' "$info" >"$STAGING/position"
+  touch "$STAGING/prepared"
+}
+
+# Moves the prepared files into the data directory (also finishes a move that was interrupted).
+move_into_place() {
+  local f
+  for f in "$STAGING/data"/* "$STAGING/data"/.[!.]*; do
+    [[ -e $f ]] || continue
+    mv -f "$f" "$GALERA_DATA_DIR/"
+  done
+}
+
+# The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
+# the Secret's (a temporary server without networking and without replication, as at initialization).
+reset_accounts() {
+  mariadbd --defaults-file="$MY_CNF" --wsrep-on=OFF --skip-networking --log-error="$GALERA_RUNTIME_DIR/restore-server.log" &
+  local pid=$! i sql
+  for ((i = 0; i < 120; i++)); do
+    local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/restore-server.log" >&2; die "restore: the server did not start on the restored data"; }
+    sleep 1
+  done
+  sql=$(accounts_sql) || die "restore: reading the passwords from Secret '$GALERA_SECRET_NAME' failed"
+  local_sql <<<"$sql" || die "restore: resetting the accounts failed"
+  local_sql -e 'SHUTDOWN' || kill "$pid"
+  wait "$pid" || true
+  log_info "restore: accounts root@%, ${GALERA_APP_USER:-app}@%, sst@localhost and monitor@% reset to the passwords of Secret '$GALERA_SECRET_NAME'"
+}
+
+write_grastate() {
+  local pos=$1
+  printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 1\n' "${pos%%:*}" "${pos#*:}" >"$GRASTATE"
+}
+
+restore_main() {
+  if [[ $(ordinal_of "$POD_NAME") != 0 ]]; then
+    log_info "restore: ${POD_NAME%-*}-0 restores the backup; $POD_NAME joins it by state transfer"
+    return 0
+  fi
+  if [[ -f $RESTORED_MARKER ]]; then
+    log_info "restore: this volume was restored from $(<"$RESTORED_MARKER") already; starting normally"
+    return 0
+  fi
+  resolve_name
+  if [[ ! -f $STAGING/prepared ]]; then
+    refuse_if_data
+    refuse_if_peers_hold_data
+    check_backup
+    log_info "restore: extracting and preparing backup $NAME"
+    extract_and_prepare
+  else
+    log_info "restore: finishing the interrupted restore of backup $NAME"
+  fi
+  local pos
+  pos=$(<"$STAGING/position")
+  move_into_place
+  reset_accounts
+  write_grastate "$pos"
+  printf '%s\n' "$NAME" >"$RESTORED_MARKER"
+  rm -rf "$STAGING"
+  log_info "restore: backup $NAME restored at position $pos; this node bootstraps it, the others join by state transfer"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  restore_main "$@"
+fi

@@ -1,0 +1,55 @@
+import { readdirSync } from 'fs';
+import { join } from 'path';
+import { Testing } from 'cdk8s';
+import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
+import { loadValues } from '../src/values';
+import { schemaErrors } from './tools/schema';
+
+// Every optional feature has a values file under examples/, each synthesizes into valid objects,
+// and examples/production.yaml turns on everything a production user would.
+const EXAMPLES = join(__dirname, '..', 'examples');
+const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
+
+function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
+  const chart = new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', loadValues({ GALERA_VALUES: join(EXAMPLES, file) }));
+  return { chart, manifests: Testing.synth(chart) };
+}
+
+const kinds = (manifests: any[]) => new Set(manifests.map((m) => m.kind));
+const myCnf = (manifests: any[]) => manifests.find((m) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+
+/** Each optional feature, the example that shows it, and what that example must synthesize. */
+const FEATURES: Array<[string, string, (m: any[]) => void]> = [
+  ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort()).toEqual(['galera-proxysql-tls', 'galera-tls'])],
+  ['TLS turned off', 'tls-off.yaml', (m) => expect(myCnf(m)).not.toMatch(/ssl_cert|socket\.ssl/)],
+  ['plain-text clients refused', 'require-secure-transport.yaml', (m) => expect(myCnf(m)).toContain('require_secure_transport=ON')],
+  ['NetworkPolicy clients', 'network-policy.yaml', (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"')],
+  ['NetworkPolicies turned off', 'network-policy-off.yaml', (m) => expect(kinds(m).has('NetworkPolicy')).toBe(false)],
+];
+
+describe('examples/', () => {
+  test.each(files)('%s synthesizes into objects that are valid against the schema', (file) => {
+    // GIVEN / WHEN
+    const { manifests } = synth(file);
+    // THEN
+    const errors = manifests.map((m) => ({ object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m) })).filter((e) => e.errors.length > 0);
+    expect(errors).toEqual([]);
+  });
+
+  test.each(FEATURES)('%s has an example (%s) that turns it on', (_feature, file, check) => {
+    expect(files).toContain(file);
+    check(synth(file).manifests);
+  });
+
+  test('production.yaml turns on every production feature', () => {
+    // GIVEN / WHEN
+    const { chart, manifests } = synth('production.yaml');
+    const sts = manifests.find((m) => m.kind === 'StatefulSet');
+    // THEN
+    expect(chart.galera.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
+    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toBeDefined();
+    expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
+    expect(myCnf(manifests)).toContain('require_secure_transport=ON');
+  });
+});

@@ -1,0 +1,78 @@
+import { readdirSync } from 'fs';
+import { join } from 'path';
+import { Testing } from 'cdk8s';
+import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
+import { loadValues } from '../src/values';
+
+// Every pod this project emits meets the Kubernetes Pod Security Standards, level "restricted"
+// (kubernetes.io/docs/concepts/security/pod-security-standards), which includes "baseline".
+const EXAMPLES = join(__dirname, '..', 'examples');
+
+/** Every pod template of the manifests, with where it comes from. */
+function podTemplates(manifests: any[]): { where: string; spec: any }[] {
+  const out: { where: string; spec: any }[] = [];
+  for (const m of manifests) {
+    const spec = m.spec?.template?.spec ?? m.spec?.jobTemplate?.spec?.template?.spec;
+    if (spec) out.push({ where: `${m.kind}/${m.metadata.name}`, spec });
+  }
+  return out;
+}
+
+const ALLOWED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+
+/** Violations of the restricted profile in one pod spec. */
+export function restrictedViolations(where: string, spec: any): string[] {
+  const v: string[] = [];
+  const psc = spec.securityContext ?? {};
+  // baseline
+  for (const f of ['hostNetwork', 'hostPID', 'hostIPC']) if (spec[f]) v.push(`${where}: ${f}`);
+  for (const vol of spec.volumes ?? []) {
+    const type = Object.keys(vol).find((k) => k !== 'name');
+    if (!ALLOWED_VOLUMES.includes(type ?? '')) v.push(`${where}: volume ${vol.name} of type ${type}`);
+  }
+  if ((psc.sysctls ?? []).length > 0) v.push(`${where}: sysctls`);
+  const containers = [...(spec.initContainers ?? []), ...(spec.containers ?? []), ...(spec.ephemeralContainers ?? [])];
+  for (const c of containers) {
+    const sc = c.securityContext ?? {};
+    const at = `${where} container ${c.name}`;
+    if (sc.privileged) v.push(`${at}: privileged`);
+    if ((c.ports ?? []).some((p: any) => p.hostPort)) v.push(`${at}: hostPort`);
+    if (sc.procMount && sc.procMount !== 'Default') v.push(`${at}: procMount`);
+    // restricted
+    if (sc.allowPrivilegeEscalation !== false) v.push(`${at}: allowPrivilegeEscalation is not false`);
+    if (!(sc.runAsNonRoot ?? psc.runAsNonRoot)) v.push(`${at}: runAsNonRoot is not true`);
+    if ((sc.runAsUser ?? psc.runAsUser) === 0) v.push(`${at}: runAsUser 0`);
+    const seccomp = (sc.seccompProfile ?? psc.seccompProfile)?.type;
+    if (!['RuntimeDefault', 'Localhost'].includes(seccomp)) v.push(`${at}: seccompProfile is ${seccomp}`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) v.push(`${at}: capabilities do not drop ALL`);
+    for (const cap of sc.capabilities?.add ?? []) if (cap !== 'NET_BIND_SERVICE') v.push(`${at}: adds capability ${cap}`);
+  }
+  return v;
+}
+
+const sources: [string, () => any[]][] = [
+  ['the default chart', () => Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', {}))],
+  ...readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).map((f): [string, () => any[]] =>
+    [`examples/${f}`, () => Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', loadValues({ GALERA_VALUES: join(EXAMPLES, f) })))]),
+];
+
+test.each(sources)('every pod of %s meets the restricted Pod Security Standard', (_name, manifests) => {
+  // GIVEN / WHEN
+  const pods = podTemplates(manifests());
+  // THEN
+  expect(pods.length).toBeGreaterThanOrEqual(2);
+  expect(pods.flatMap((p) => restrictedViolations(p.where, p.spec))).toEqual([]);
+});
+
+test('the check finds what the standard forbids', () => {
+  const bad = {
+    hostNetwork: true,
+    volumes: [{ name: 'h', hostPath: { path: '/' } }],
+    containers: [{ name: 'c', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } }, ports: [{ containerPort: 1, hostPort: 1 }] }],
+  };
+  expect(restrictedViolations('x', bad)).toEqual(expect.arrayContaining([
+    'x: hostNetwork', 'x: volume h of type hostPath', 'x container c: privileged', 'x container c: hostPort',
+    'x container c: allowPrivilegeEscalation is not false', 'x container c: runAsNonRoot is not true', 'x container c: seccompProfile is undefined',
+    'x container c: capabilities do not drop ALL', 'x container c: adds capability SYS_ADMIN',
+  ]));
+});
