@@ -4,11 +4,13 @@
 #   bench/run.sh [RUNS]                 Galera lifecycle timings (npm run bench)
 #   bench/run.sh proxysql [OPTIONS]     ProxySQL throughput and failover (npm run bench:proxysql; needs PROXYSQL_BIN)
 #   bench/run.sh tls [OPTIONS]          TLS and NetworkPolicy cost (npm run bench:tls)
+#   bench/run.sh backup [OPTIONS]       backup and restore against mariadb-dump (npm run bench:backup)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/run-all.sh --install-only
 case ${1:-} in
   proxysql) shift; exec npx ts-node --transpile-only bench/proxysql-bench.ts "$@" ;;
   tls) shift; exec npx ts-node --transpile-only bench/tls-bench.ts "$@" ;;
+  backup) shift; exec npx ts-node --transpile-only bench/backup-bench.ts "$@" ;;
   *) exec npx ts-node --transpile-only bench/galera-bench.ts "${1:-5}" ;;
 esac

@@ -78,9 +78,10 @@ const JOB_SCRIPTS: Record<string, string> = {
  * Checks GaleraBackupProps (from TypeScript or a values-file section) against the cluster.
  * @internal
  */
-export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name: string; storageSize: string; storageClassName?: string }): ResolvedGaleraBackup {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${GALERA_BACKUP_KEYS.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, GALERA_BACKUP_KEYS) ? input : {}) as Partial<GaleraBackupProps>;
+export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name: string; storageSize: string; storageClassName?: string },
+  keys: readonly string[] = GALERA_BACKUP_KEYS): ResolvedGaleraBackup {
+  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
+  const p = (c.knownKeys(input, keys) ? input : {}) as Partial<GaleraBackupProps>;
   const d: BackupDestination = c.mapping('destination', p.destination, ['volume', 's3']) ?? {};
   const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
   c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);

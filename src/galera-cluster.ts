@@ -272,6 +272,8 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
   public readonly certificate?: ApiObject;
   /** The backup endpoint of the pods, when backupEndpoint is set. */
   public readonly backupEndpoint?: BackupEndpoint;
+  /** The port of the bucket the pods fetch a backup from (restoreFrom.s3): their NetworkPolicy lets them out to it. */
+  public readonly restoreBucketPort?: number;
   /** The data volumes: size and StorageClass of each. */
   public readonly storage: { readonly name: string; readonly storageSize: string; readonly storageClassName?: string };
   private readonly labels: Record<string, string>;
@@ -298,6 +300,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       if (r.tls.issuer) this.certificate = certificate(this, 'certificate', r.namespace, this.labels, r.tls.issuer, this.certificateSpec);
     }
     if (r.backupEndpoint) this.backupEndpoint = this.backupClient(r);
+    if (r.restoreFrom?.s3) this.restoreBucketPort = bucketPort(r.restoreFrom.s3.endpoint);
 
     const configData = this.configData(r);
     this.configMap = new k8s.KubeConfigMap(this, 'config', { metadata: this.metadata(`${r.name}-config`), data: configData });
@@ -509,4 +512,11 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       ...Object.entries(values).map(([name, value]) => ({ name, value })),
     ];
   }
+}
+
+/** The TCP port of an S3 endpoint URL (AWS S3: 443). */
+function bucketPort(endpoint: string | undefined): number {
+  if (endpoint === undefined) return 443;
+  const url = new URL(endpoint);
+  return url.port ? Number(url.port) : url.protocol === 'http:' ? 80 : 443;
 }

@@ -64,7 +64,12 @@ export function resolveChart(input: unknown): ResolvedChart {
   const galeraChecker = new Checker(`GaleraCluster '${galeraName.slice(0, 60)}'`, 'galera.');
   const backupEnabled = isMapping(p.backup) && p.backup.enabled === true;
   const galeraProps = galeraPropsOf(p, backupEnabled);
-  const galera = resolveGaleraCluster(galeraProps, galeraChecker, namespace, GALERA_CLUSTER_KEYS.filter((k) => !CHART_OWNED_GALERA_KEYS.includes(k)));
+  // the chart sets backupEndpoint itself (with backup.enabled); a user's own is an unknown key
+  const userGaleraKeys = GALERA_CLUSTER_KEYS.filter((k) => !CHART_OWNED_GALERA_KEYS.includes(k));
+  if (backupEnabled && isMapping(p.galera) && 'backupEndpoint' in p.galera) {
+    galeraChecker.add(`galera.backupEndpoint is not a known setting; allowed here: ${userGaleraKeys.join(', ')}`);
+  }
+  const galera = resolveGaleraCluster(galeraProps, galeraChecker, namespace, backupEnabled ? [...userGaleraKeys, 'backupEndpoint'] : userGaleraKeys);
   const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${galera.name}-proxysql`;
   const proxyChecker = new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.');
   const proxysql = resolveProxySql(p.proxysql, proxyChecker, galera, PROXYSQL_VALUE_KEYS);
@@ -83,7 +88,7 @@ export function resolveChart(input: unknown): ResolvedChart {
  * restoreFrom that names no source reads from the backup destination.
  */
 function galeraPropsOf(p: GaleraProxySqlChartProps, backupEnabled: boolean): unknown {
-  if (!isMapping(p.galera)) return p.galera;
+  if (p.galera !== undefined && !isMapping(p.galera)) return p.galera;
   const g = { ...p.galera } as Record<string, unknown>;
   if (backupEnabled) g.backupEndpoint = true;
   const from = g.restoreFrom;
@@ -103,9 +108,12 @@ function resolveBackupSection(input: unknown, c: Checker, galera: ResolvedGalera
     return undefined;
   }
   const { enabled, ...rest } = input;
-  if (!c.bool('enabled', enabled as boolean | undefined, false)) return undefined;
+  if (!c.bool('enabled', enabled as boolean | undefined, false)) {
+    c.knownKeys(input, keys); // a disabled section is still checked for typos
+    return undefined;
+  }
   c.check(galera.tls.enabled, 'backup needs galera.tls.enabled: true (the Galera pods know the backup job by its client certificate)');
-  return resolveGaleraBackup(rest, c, galera);
+  return resolveGaleraBackup(rest, c, galera, keys);
 }
 
 /**
@@ -146,6 +154,7 @@ export class GaleraProxySqlChart extends Chart {
     this.networkPolicies = new GaleraNetworkPolicies(this, 'network-policies', {
       ...props.networkPolicy, galera: this.galera, proxysql: this.proxysql,
       jobs: this.backup ? { selectorLabels: this.backup.selectorLabels, ports: this.backup.ports } : undefined,
+      restoreBucketPort: this.galera.restoreBucketPort,
     });
   }
 }

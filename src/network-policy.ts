@@ -97,6 +97,8 @@ export interface GaleraNetworkPoliciesProps extends NetworkPolicyProps {
   readonly proxysql?: PolicyWorkload;
   /** Pods of this project's jobs that take data from the nodes (backups), and the ports they use. @default - none */
   readonly jobs?: { readonly selectorLabels: Record<string, string>; readonly ports: number[] };
+  /** The Galera pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. @default - none */
+  readonly restoreBucketPort?: number;
   /** Peers that scrape metrics, and the metrics port of each workload. @default - none */
   readonly metrics?: { readonly from: NetworkPeer[]; readonly galeraPort?: number; readonly proxysqlPort?: number };
 }
@@ -115,7 +117,7 @@ export class GaleraNetworkPolicies extends Construct {
 
   constructor(scope: Construct, id: string, props: GaleraNetworkPoliciesProps) {
     super(scope, id);
-    const { galera: g, proxysql: px, jobs, metrics, ...options } = props;
+    const { galera: g, proxysql: px, jobs, metrics, restoreBucketPort, ...options } = props;
     const r = resolveOrThrow('GaleraNetworkPolicies', (c) => resolveNetworkPolicy(c, 'networkPolicy', options));
     if (!r.enabled) return;
     const galeraPods: k8s.NetworkPolicyPeer[] = [{ podSelector: { matchLabels: g.selectorLabels } }];
@@ -135,7 +137,11 @@ export class GaleraNetworkPolicies extends Construct {
           ...(jobs ? [{ from: [{ podSelector: { matchLabels: jobs.selectorLabels } }], ports: jobs.ports.map(tcp) }] : []),
           ...(metrics?.galeraPort ? [{ from: metrics.from.map(peer), ports: [tcp(metrics.galeraPort)] }] : []),
         ],
-        egress: [{ to: galeraPods, ports: galeraPorts }, dns],
+        egress: [
+          { to: galeraPods, ports: galeraPorts }, dns,
+          // the restore-fetch init container reaches the bucket (an address outside the cluster, often)
+          ...(restoreBucketPort ? [{ ports: [tcp(restoreBucketPort)] }] : []),
+        ],
       },
     });
     if (px) {

@@ -98,6 +98,20 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['policy clients that are not a list', valuesFile('networkPolicy:\n  clients: everyone\n'), [/networkPolicy\.clients must be a list of NetworkPolicy peers \(podSelector, namespaceSelector, ipBlock\)/]],
   ['an unknown key under networkPolicy', valuesFile('networkPolicy:\n  egress: all\n'), [/networkPolicy\.egress is not a known setting; allowed here: enabled, clients, directClients, dns/]],
 
+  ['backups with TLS off', chart({ galera: { tls: { enabled: false } }, backup: { enabled: true } }), [/backup needs galera\.tls\.enabled: true/]],
+  ['a backup schedule of four fields', chart({ backup: { enabled: true, schedule: '0 3 * *' } }), [/backup\.schedule must be a cron schedule of five fields such as '0 3 \* \* \*', or @daily, got "0 3 \* \*"/]],
+  ['a retention count of 0', chart({ backup: { enabled: true, retention: { count: 0 } } }), [/backup\.retention\.count must be an integer from 1 to 1000, got 0/]],
+  ['a backup volume and a bucket', chart({ backup: { enabled: true, destination: { volume: {}, s3: { bucket: 'b-1', secretName: 's3' } } } }), [/backup\.destination: set volume or s3, not both/]],
+  ['a bucket without its Secret', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db-backups' } as any } } }), [/backup\.destination\.s3\.secretName is required/]],
+  ['a bucket name with capitals', chart({ backup: { enabled: true, destination: { s3: { bucket: 'DB_Backups', secretName: 's3' } } } }), [/backup\.destination\.s3\.bucket must be an S3 bucket name .*, got "DB_Backups"/]],
+  ['an S3 endpoint that is no URL', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db', endpoint: 'minio:9000', secretName: 's3' } } } }),
+    [/backup\.destination\.s3\.endpoint must be an http\(s\) URL such as 'https:\/\/minio\.storage\.svc:9000', got "minio:9000"/]],
+  ['an unknown key under a disabled backup section', valuesFile('backup:\n  enabled: false\n  keep: 3\n'), [/backup\.keep is not a known setting; allowed here: enabled, schedule, /]],
+  ['the chart-owned backupEndpoint under galera', valuesFile('backup:\n  enabled: true\ngalera:\n  backupEndpoint: false\n'), [/galera\.backupEndpoint is not a known setting; allowed here: /]],
+  ['a restore source naming no backup location', galera({ restoreFrom: { backup: 'latest' } }), [/restoreFrom needs exactly one of volume or s3 \(where the backup is\), got \["backup"\]/]],
+  ['a restore of a backup name that no backup has', galera({ restoreFrom: { backup: 'yesterday', volume: { claimName: 'galera-backups' } } }),
+    [/restoreFrom\.backup must be 'latest' or a backup name such as 'galera-20261130T030000Z', got "yesterday"/]],
+
   // --- Storage props ---
   ['an unknown storage preset', storage({ preset: 'aws-io2' as any }),
     [/preset must be one of 'microk8s-hostpath', 'aws-ebs-gp2', 'aws-ebs-gp3', 'gke-pd', 'azure-disk', 'local-path', got "aws-io2"/]],

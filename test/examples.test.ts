@@ -25,6 +25,20 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
   ['plain-text clients refused', 'require-secure-transport.yaml', (m) => expect(myCnf(m)).toContain('require_secure_transport=ON')],
   ['NetworkPolicy clients', 'network-policy.yaml', (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"')],
   ['NetworkPolicies turned off', 'network-policy-off.yaml', (m) => expect(kinds(m).has('NetworkPolicy')).toBe(false)],
+  ['backups on a volume', 'backup-volume.yaml', (m) => {
+    expect(m.find((o) => o.kind === 'CronJob').spec).toMatchObject({ schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid' });
+    expect(m.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'galera-backups').spec.resources.requests.storage).toBe('100Gi');
+  }],
+  ['backups in S3', 'backup-s3.yaml', (m) => {
+    const pod = m.find((o) => o.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(pod.containers[0].env).toContainEqual({ name: 'BACKUP_REMOTE', value: 'backup:db-backups/shop/galera' });
+  }],
+  ['a cluster created from a backup', 'restore.yaml', (m) => {
+    const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
+    expect(sts.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(sts.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
+  }],
 ];
 
 describe('examples/', () => {
@@ -47,9 +61,11 @@ describe('examples/', () => {
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     // THEN
     expect(chart.galera.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
-    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
     expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toBeDefined();
     expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
     expect(myCnf(manifests)).toContain('require_secure_transport=ON');
+    expect(chart.backup?.cronJob).toBeDefined();
+    expect(manifests.find((m) => m.kind === 'Certificate' && m.metadata.name === 'galera-backup-tls')).toBeDefined();
   });
 });

@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # The database and its tools, the harness's (iproute2, util-linux, procps, socat), the checks'
 # (shellcheck, libconfig-dev and gcc for ProxySQL's config parser), ProxySQL's run-time libraries
 # (libgnutls30, libuuid1, libstdc++6), the benchmarks' load generator (sysbench), nftables (the
-# harness enforces NetworkPolicies with it) and openssl (the TLS tests read served certificates).
+# harness enforces NetworkPolicies with it), openssl (the TLS tests read served certificates),
+# zstd (the backup stream) and rclone (the S3 upload and restore, as in the rclone image).
 DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc
-  libgnutls30 libuuid1 libstdc++6 sysbench nftables openssl)
+  libgnutls30 libuuid1 libstdc++6 sysbench nftables openssl zstd rclone)
 
 log() { printf '== %s\n' "$*"; }
 

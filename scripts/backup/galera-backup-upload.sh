@@ -6,7 +6,7 @@
 # on the bucket. rclone reads the remote "backup" from RCLONE_CONFIG_BACKUP_* variables, the
 # keys among them from the Secret (never on a command line).
 set -eu
-# shellcheck source=backup-retention.sh
+# shellcheck source-path=SCRIPTDIR source=backup-retention.sh
 . "$(dirname "$0")/backup-retention.sh"
 
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"

@@ -34,6 +34,8 @@ BACKUP_TLS_DIR=${BACKUP_TLS_DIR:-/etc/galera/backup-tls}
 BACKUP_RETAIN_COUNT=${BACKUP_RETAIN_COUNT:-7}
 BACKUP_RETAIN_DAYS=${BACKUP_RETAIN_DAYS:-30}
 BACKUP_PRUNE=${BACKUP_PRUNE:-0}
+BACKUP_SOURCE_WAIT_SECONDS=${BACKUP_SOURCE_WAIT_SECONDS:-120}
+BACKUP_PARTIAL_ROUNDS=${BACKUP_PARTIAL_ROUNDS:-5}
 
 SOURCE_POD='' SOURCE_HOST=''
 NAME=''
@@ -59,10 +61,25 @@ pick_source() {
   fi
 }
 
+# Asks the state ports until every node answered (so that the writer is known) and one is
+# Synced. A node that stays silent for BACKUP_PARTIAL_ROUNDS rounds is taken to be down, and the
+# backup comes from the nodes that answered; none Synced for BACKUP_SOURCE_WAIT_SECONDS is a
+# failure. (A new pod's address may take a moment to be allowed by the nodes' NetworkPolicy, and
+# a node may be between two states.)
 choose_source() {
-  local picked lines
-  lines=$(peer_hosts | query_peers)
-  picked=$(pick_source <<<"$lines") || die "no node is Synced (answers: $(grep -c . <<<"$lines") of $(peer_count)); no backup taken"
+  local picked lines answered round=0 deadline=$((SECONDS + BACKUP_SOURCE_WAIT_SECONDS))
+  while true; do
+    round=$((round + 1))
+    lines=$(peer_hosts | query_peers)
+    answered=$(grep -c . <<<"$lines" || true)
+    if picked=$(pick_source <<<"$lines") && ((answered == $(peer_count) || round >= BACKUP_PARTIAL_ROUNDS)); then
+      break
+    fi
+    ((SECONDS < deadline)) || die "no node is Synced (answers: $answered of $(peer_count), for ${BACKUP_SOURCE_WAIT_SECONDS}s); no backup taken"
+    log_info "$answered of $(peer_count) nodes answered${picked:+ (${picked%% *} is Synced)}; asking again"
+    picked=''
+    sleep 3
+  done
   SOURCE_POD=${picked%% *}
   SOURCE_HOST=$(host_of_ordinal "$(ordinal_of "$SOURCE_POD")")
   log_info "source: $SOURCE_POD (${picked#* })"

@@ -70,7 +70,7 @@ refuse_if_data() {
   local entries
   entries=$(data_entries)
   [[ -z $entries ]] && return 0
-  die "restore: refusing to restore backup $NAME onto the volume of $POD_NAME: it holds data ($(grep -c . <<<"$entries") entries: $(head -n 5 <<<"$entries" | tr '\n' ' ')). A restore never overwrites a dataset: create the cluster on new volumes (delete the PVCs or use another name), or remove restoreFrom"
+  die "restore: refusing to restore backup $RESTORE_BACKUP onto the volume of $POD_NAME: it holds data ($(grep -c . <<<"$entries") entries: $(head -n 5 <<<"$entries" | tr '\n' ' ')). A restore never overwrites a dataset: create the cluster on new volumes (delete the PVCs or use another name), or remove restoreFrom"
 }
 
 # Every peer must answer, with an empty volume, before galera-0 creates a cluster from the backup.
@@ -104,6 +104,7 @@ extract_and_prepare() {
   info=$(head -n 1 "$STAGING/data/xtrabackup_galera_info")
   [[ ${info%%:*} == "$(manifest_value clusterUuid)" ]] || die "restore: backup $NAME holds position $info, its manifest another cluster; nothing was changed"
   printf '%s\n' "$info" >"$STAGING/position"
+  printf '%s\n' "$NAME" >"$STAGING/name"
   touch "$STAGING/prepared"
 }
 
@@ -147,14 +148,15 @@ restore_main() {
     log_info "restore: this volume was restored from $(<"$RESTORED_MARKER") already; starting normally"
     return 0
   fi
-  resolve_name
   if [[ ! -f $STAGING/prepared ]]; then
     refuse_if_data
+    resolve_name
     refuse_if_peers_hold_data
     check_backup
     log_info "restore: extracting and preparing backup $NAME"
     extract_and_prepare
   else
+    NAME=$(<"$STAGING/name")
     log_info "restore: finishing the interrupted restore of backup $NAME"
   fi
   local pos

@@ -48,6 +48,31 @@ async function waitAllReady(ordinals = ALL, timeoutMs = 180_000): Promise<number
   return Date.now() - start;
 }
 
+/**
+ * Waits until every node is Synced in a cluster of all of them. A node found ready may donate a
+ * state transfer to a later joiner right after (readiness and Synced are both true only at the
+ * end); a node that never gets there fails with every node's state and log tail, for CI.
+ */
+async function waitAllSynced(ordinals = ALL, timeoutMs = 120_000): Promise<void> {
+  const t0 = Date.now();
+  const view = async () => Promise.all(ordinals.map(async (i) => {
+    try {
+      return `${await status(i, 'wsrep_local_state_comment')}/${await status(i, 'wsrep_cluster_size')}`;
+    } catch (e) {
+      return `error: ${(e as Error).message.split('\n')[0]}`;
+    }
+  }));
+  for (;;) {
+    const states = await view();
+    if (states.every((st) => st === `Synced/${ordinals.length}`)) return;
+    if (Date.now() - t0 > timeoutMs) {
+      const tails = ordinals.map((i) => `--- galera-${i}: ${states[ordinals.indexOf(i)]}\n${pods.logs(i).split('\n').slice(-30).join('\n')}`);
+      throw new Error(`not every node Synced after ${timeoutMs} ms: ${states.join(', ')}\n${tails.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function status(i: number, name: string): Promise<string> {
   const rows = await pods.sql(i, `SHOW GLOBAL STATUS LIKE '${name}'`);
   return rows[0]?.[1] ?? '';
@@ -96,6 +121,7 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
   // GIVEN three empty volumes / WHEN the three pods start at once
   await Promise.all(ALL.map((i) => pods.startPod(i)));
   const ms = await waitAllReady();
+  await waitAllSynced();
   // THEN exactly galera-0 bootstrapped and the two others joined by state transfer
   expect(lastDecision(0)).toContain('decision: bootstrap: new cluster');
   for (const i of [1, 2]) {
