@@ -161,8 +161,9 @@ describe('shell scripts', () => {
 const FAKE_KUBECTL = join(__dirname, 'tools', 'fake-kubectl.sh');
 
 describe('real-cluster-check.sh (against a fake kubectl)', () => {
-  // The script sleeps WRITE_SECONDS and polls; on a busy machine that is more than jest's 5 s.
-  jest.setTimeout(60_000);
+  // The script sleeps WRITE_SECONDS and polls: about 10 s, but a starved machine (a niced run
+  // beside the cluster suite and a benchmark) once needed more than 60 s. Only a hang should fail.
+  jest.setTimeout(300_000);
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'e2e-fake-'));
