@@ -95,7 +95,9 @@ async function main(): Promise<void> {
       r.dump.push(dump);
       console.log(`round ${round}/${ROUNDS}: backup ${backup.toFixed(1)} s (job: stream, extract, prepare, checksum), dump ${dump.toFixed(1)} s`);
     }
-    const claim = join(source.runDir, 'pvc', 'galera-backups');
+    // a copy of the backup claim outlives the source cluster (its cleanup removes its volumes)
+    const claim = join(work, 'galera-backups');
+    cpSync(join(source.runDir, 'pvc', 'galera-backups'), claim, { recursive: true });
     const stream = readdirSync(claim).find((f) => f.endsWith('.xb.zst'))!;
     backupBytes = statSync(join(claim, stream)).size;
     dumpBytes = statSync(dumpFile).size;
