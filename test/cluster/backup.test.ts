@@ -7,6 +7,7 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
 import { newCertificateAuthority, PemPair } from '../../src/certificates';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from './proxysql-monitor';
 import { chartSecrets } from './secrets';
+import { sleep, waitFor } from './wait';
 
 // Backups on the real software: the synthesized CronJob's pod streams mariadb-backup from a node's
 // backup endpoint over mutual TLS while a writer keeps writing, proves the backup, keeps it with
@@ -313,15 +314,3 @@ describe('backups and restores', () => {
     }
   });
 });
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check().catch(() => false))) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(500);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

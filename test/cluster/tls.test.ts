@@ -4,6 +4,7 @@ import { issueCertificate, newCertificateAuthority, PemPair, serialOf } from '..
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
 import { describeWithProxySql } from './proxysql-binary';
 import { chartSecrets } from './secrets';
+import { sleep, waitFor } from './wait';
 
 // TLS on the real software, under the synthesized NetworkPolicies: a plain cluster turned to TLS
 // by two rolling restarts under write load; clients with and without TLS; a node whose
@@ -44,14 +45,6 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
       await w.stopPod(i, 'TERM');
       await w.startPod(i);
       await w.waitFor(i, 'readiness', 240_000);
-    }
-  }
-
-  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-    const t0 = Date.now();
-    while (!(await check().catch(() => false))) {
-      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await sleep(500);
     }
   }
 
@@ -242,7 +235,3 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     expect(passwordsOnCommandLines).toEqual([]);
   });
 });
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
