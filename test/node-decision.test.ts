@@ -251,3 +251,29 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
     expect(out).toBe('tls');
   });
 });
+
+describe('the watchdog: does a restart into the election help a node outside a Primary component (rejoin_helps)', () => {
+  // Only the peers' lines, formatted by state_line as the pods format them.
+  const REJOIN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', 'rejoin_helps 3 && echo restart || echo stay');
+  function verdict(peers: Record<string, Node>): string {
+    const specs = Object.keys(peers).map((name) => `${name}|3|${fields(peers[name]).join(' ')}`);
+    return execFileSync('bash', ['-c', REJOIN_DRIVER, 'rejoin', NODE, EXPECTED, ...specs], {
+      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', self: 'galera-1', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
+    }).trim();
+  }
+
+  test.each([
+    // a second joiner's view change can break an IST ("IST didn't contain all write sets"):
+    // mariadbd stays up, Disconnected, next to the Primary it should join again
+    ['a peer is running and Primary (a join that failed after its state transfer)', { 'galera-2': { phase: 'running', primary: 1, role: 'bootstrap' }, 'galera-0': { phase: 'running', primary: 1, role: 'join' } }, 'restart'],
+    ['one Primary peer, the other unreachable', { 'galera-2': { phase: 'running', primary: 1, role: 'join' } }, 'restart'],
+    ['every other node waits in the election (they need this vote)', { 'galera-0': { seqno: 5 }, 'galera-2': { seqno: 7 } }, 'restart'],
+    ['one waits, one refused its data', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'refused', uuid: Y } }, 'restart'],
+    ['the peers run but are not Primary (the last component restores itself)', { 'galera-0': { phase: 'running', primary: 0 }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
+    ['one peer waits, the other is unreachable', { 'galera-0': { seqno: 5 } }, 'stay'],
+    ['no peer answers', {}, 'stay'],
+  ] as const)('%s', (_what, peers, expected) => {
+    // GIVEN the peers' state lines / WHEN the watchdog asks / THEN
+    expect(verdict(peers as Record<string, Node>)).toBe(expected);
+  });
+});

@@ -19,6 +19,11 @@
 #   sst_plan < lines                  (the same lines, once the decision is join)
 #
 # prints "MODE DONORS": how the join's state transfer is encrypted and which peers may donate.
+#
+#   rejoin_helps PEER_COUNT < lines   (the peers' lines only)
+#
+# succeeds when a node that stays outside a Primary component should restart into the election
+# (the watchdog of galera-start.sh asks).
 # shellcheck disable=SC2034  # E_* are shared between the rule functions
 
 # The election's view, set by read_election_input and count_nodes.
@@ -270,4 +275,22 @@ sst_plan() {
   else
     echo "$own"
   fi
+}
+
+# The watchdog's question, for a node that stays outside a Primary component: does restarting
+# into the election help? Yes when a peer is running and Primary (the join failed after its
+# state transfer, and mariadbd stays Disconnected: join again), or when every other configured
+# node answers and waits in the election (its partners crashed while it was partitioned, and
+# they need its vote). Otherwise the nodes of the last Primary component restore it by
+# themselves once they can talk again.
+rejoin_helps() {
+  local peers=$1 line phase answered=0 idle=0
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    phase=$(field "$line" phase)
+    [[ $phase == running && $(field "$line" primary) == 1 ]] && return 0
+    answered=$((answered + 1))
+    [[ $phase == waiting || $phase == refused ]] && idle=$((idle + 1))
+  done
+  ((answered == peers - 1 && idle == answered))
 }

@@ -316,17 +316,10 @@ watch_primary() {
   done
 }
 
-# True when a peer is Primary, or every other configured node answers and waits in the election.
 rejoin_would_help() {
-  local states answered=0 idle=0 line
+  local states
   states=$(collect_states)
-  grep -q 'phase=running primary=1' <<<"$states" && return 0
-  while IFS= read -r line; do
-    [[ -n $line ]] || continue
-    answered=$((answered + 1))
-    [[ $(field "$line" phase) == waiting || $(field "$line" phase) == refused ]] && idle=$((idle + 1))
-  done <<<"$states"
-  ((answered == $(peer_count) - 1 && idle == answered))
+  rejoin_helps "$(peer_count)" <<<"$states"
 }
 
 # The join's state transfer, from sst_plan ("MODE DONORS"): while a rollout turns TLS on, the

@@ -44,7 +44,13 @@ const ALL = [0, 1, 2];
 
 async function waitAllReady(ordinals = ALL, timeoutMs = 180_000): Promise<number> {
   const start = Date.now();
-  await Promise.all(ordinals.map((i) => pods.waitFor(i, 'readiness', timeoutMs)));
+  try {
+    await Promise.all(ordinals.map((i) => pods.waitFor(i, 'readiness', timeoutMs)));
+  } catch (e) {
+    // a CI log must say why: every node's current log, not only the probe's verdict
+    const tails = ordinals.map((i) => `--- galera-${i}\n${currentLog(i).split('\n').slice(-60).join('\n')}`);
+    throw new Error(`${(e as Error).message}\n${tails.join('\n')}`);
+  }
   return Date.now() - start;
 }
 
@@ -382,6 +388,24 @@ test('9b. a partitioned node whose partners then crash waits for them, then rejo
   expect(bootstrappers[0]).not.toBe(2);
   expect(currentLog(2).split('restarting it to take part in the election')[1]).toContain('decision: join:');
   await pods.verifyLedger(result.acked, ALL);
+});
+
+test('9c. a node left Disconnected next to a Primary, as after a failed IST, restarts into the election by itself and rejoins', async () => {
+  // Galera keeps mariadbd running, Disconnected, when a join fails after its state transfer
+  // ("IST didn't contain all write sets" when another joiner's view change lands during the IST:
+  // "node restart required"). Emptying wsrep_cluster_address makes the same state on demand.
+  const writer = await pods.startWriter({ pods: [0, 1] });
+  await sleep(2000);
+  await pods.sql(2, "SET GLOBAL wsrep_cluster_address = ''");
+  await waitUntil(async () => (await status(2, 'wsrep_cluster_status')) === 'Disconnected', 30_000);
+  expect((await pods.probe(2, 'readiness')).ok).toBe(false);
+  // WHEN it stays out longer than nonPrimaryRestartSeconds (20 s here) next to a running Primary
+  await waitForLog(2, 'restarting it to take part in the election', 90_000);
+  await pods.waitFor(2, 'readiness', 120_000);
+  // THEN it joined again, within the same container, and no acknowledged write was lost
+  expect(currentLog(2).split('restarting it to take part in the election')[1]).toContain('decision: join:');
+  expect(await status(2, 'wsrep_cluster_size')).toBe('3');
+  await stopAndVerify(writer);
 });
 
 test('10. rolling restart under write load, one node at a time: no acknowledged write lost', async () => {
