@@ -120,18 +120,27 @@ describe('backups and restores', () => {
     const during = await galera.startWriter({ pods: GALERA, rateHz: 20 });
     await sleep(2000);
     const ackedAtStart = during.ackedSoFar();
-    // every node, the source among them, stays ready and a writer candidate for ProxySQL's
-    // monitor while the backup streams (polled every 500 ms)
+    // The other nodes stay ready and writer candidates for ProxySQL's monitor all along. The
+    // source leaves only while the server holds the backup's BACKUP STAGE lock: MariaDB desyncs
+    // and pauses a Galera node for it (local state 2, Donor/Desynced). Polled every 500 ms.
     const out: string[] = [];
     let polls = 0;
+    let lockedPolls = 0;
     let polling = true;
     const poller = (async () => {
       while (polling) {
         for (const i of GALERA) {
-          if (!(await galera.probe(i, 'readiness')).ok) out.push(`galera-${i} unready`);
-          const verdict = await galera.sql(i, GALERA_HEALTHCHECK_QUERY, { user: 'monitor', password: SECRET['monitor-password'] })
-            .then((rows) => proxysqlVerdict(rows[0]), (e: Error) => proxysqlVerdict(e));
-          if (verdict !== 'writer-candidate') out.push(`galera-${i} ${verdict}`);
+          const ready = await galera.probe(i, 'readiness');
+          const row = await galera.sql(i, GALERA_HEALTHCHECK_QUERY, { user: 'monitor', password: SECRET['monitor-password'] })
+            .then((rows) => rows[0], (e: Error) => e);
+          const verdict = proxysqlVerdict(row);
+          if (ready.ok && verdict === 'writer-candidate') continue;
+          // each check either passed or failed on local state 2 (the state may change between them)
+          const lockExplains = (ready.ok || /local state 2\b/.test(ready.output))
+            && (verdict === 'writer-candidate' || (!(row instanceof Error) && row[0] === '2'));
+          const locked = i === 2 && lockExplains;
+          if (locked) lockedPolls += 1;
+          else out.push(`galera-${i} ${ready.ok ? 'ready' : `unready (${ready.output.trim()})`}, ${verdict}`);
         }
         polls += 1;
         await sleep(500);
@@ -146,12 +155,16 @@ describe('backups and restores', () => {
     await sleep(3000);
     const afterResult = await after.stop();
 
-    // THEN it succeeded from the highest-ordinal node (not ProxySQL's writer), which stayed ready
+    // THEN it succeeded from the highest-ordinal node (not ProxySQL's writer), and only the
+    // source left service, only for the lock
     expect(job.succeeded).toBe(true);
     expect(job.logs).toMatch(/source: galera-2 \(Synced, not ProxySQL's writer \(galera-0\)/);
     expect(job.logs).toMatch(/verified \(extracted and prepared\)/);
     expect(out).toEqual([]);
     expect(polls).toBeGreaterThan(3);
+    // the lock is released with the backup: the source is back in service by itself
+    await galera.waitFor(2, 'readiness', 60_000);
+    console.log(`backup source out of service for the BACKUP STAGE lock in ${lockedPolls} of ${polls} polls (every ~500 ms)`);
     expect(duringResult.errors).toBe(0);
     const [m] = manifests();
     expect(m.sourcePod).toBe('galera-2');
