@@ -48,8 +48,7 @@ async function waitAllReady(ordinals = ALL, timeoutMs = 180_000): Promise<number
     await Promise.all(ordinals.map((i) => pods.waitFor(i, 'readiness', timeoutMs)));
   } catch (e) {
     // a CI log must say why: every node's current log, not only the probe's verdict
-    const tails = ordinals.map((i) => `--- galera-${i}\n${currentLog(i).split('\n').slice(-60).join('\n')}`);
-    throw new Error(`${(e as Error).message}\n${tails.join('\n')}`);
+    throw new Error(`${(e as Error).message}\n${logTails(ordinals)}`);
   }
   return Date.now() - start;
 }
@@ -72,11 +71,15 @@ async function waitAllSynced(ordinals = ALL, timeoutMs = 120_000): Promise<void>
     const states = await view();
     if (states.every((st) => st === `Synced/${ordinals.length}`)) return;
     if (Date.now() - t0 > timeoutMs) {
-      const tails = ordinals.map((i) => `--- galera-${i}: ${states[ordinals.indexOf(i)]}\n${pods.logs(i).split('\n').slice(-30).join('\n')}`);
-      throw new Error(`not every node Synced after ${timeoutMs} ms: ${states.join(', ')}\n${tails.join('\n')}`);
+      throw new Error(`not every node Synced after ${timeoutMs} ms: ${states.join(', ')}\n${logTails(ordinals)}`);
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** The last lines of each node's current log, for a failure message that says why. */
+function logTails(ordinals: number[], lines = 60): string {
+  return ordinals.map((i) => `--- galera-${i}\n${currentLog(i).split('\n').slice(-lines).join('\n')}`).join('\n');
 }
 
 async function status(i: number, name: string): Promise<string> {
