@@ -216,16 +216,21 @@ describe('peer state lines are validated before the election uses them', () => {
   });
 });
 
+/** Formats the nodes' lines (each for 3 peers) and runs a driver script as pod `self`. */
+function drive(script: string, self: string, nodes: Record<string, Node>, env: Record<string, string> = {}): string {
+  const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
+  return execFileSync('bash', ['-c', script, 'drive', NODE, EXPECTED, ...specs], {
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', ...env },
+  }).trim();
+}
+
 describe('the state transfer of a join (sst_plan) while a rollout changes TLS', () => {
   const PLAN_DRIVER = DRIVER.replace('decide "$expected"', 'sst_plan');
   /** sst_plan as pod galera-2 with GALERA_TLS=tls, the peers running and Primary with the given sst modes. */
   function plan(tls: 'on' | 'transitional' | 'off', peers: Record<string, Node['sst']>): string {
     const nodes: Record<string, Node> = { 'galera-2': { seqno: 5 } };
     for (const [name, sst] of Object.entries(peers)) nodes[name] = { phase: 'running', primary: 1, seqno: 9, sst };
-    const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
-    return execFileSync('bash', ['-c', PLAN_DRIVER, 'plan', NODE, EXPECTED, ...specs], {
-      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-2', self: 'galera-2', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', GALERA_TLS: tls },
-    }).trim();
+    return drive(PLAN_DRIVER, 'galera-2', nodes, { GALERA_TLS: tls });
   }
 
   test.each([
@@ -244,23 +249,14 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
 
   test('peers that are not running and Primary are no donors', () => {
     const nodes: Record<string, Node> = { 'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' } };
-    const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
-    const out = execFileSync('bash', ['-c', PLAN_DRIVER, 'plan', NODE, EXPECTED, ...specs], {
-      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-2', self: 'galera-2', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', GALERA_TLS: 'on' },
-    }).trim();
-    expect(out).toBe('tls');
+    expect(drive(PLAN_DRIVER, 'galera-2', nodes, { GALERA_TLS: 'on' })).toBe('tls');
   });
 });
 
 describe('the watchdog: does a restart into the election help a node outside a Primary component (rejoin_helps)', () => {
   // Only the peers' lines, formatted by state_line as the pods format them.
   const REJOIN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', 'rejoin_helps 3 && echo restart || echo stay');
-  function verdict(peers: Record<string, Node>): string {
-    const specs = Object.keys(peers).map((name) => `${name}|3|${fields(peers[name]).join(' ')}`);
-    return execFileSync('bash', ['-c', REJOIN_DRIVER, 'rejoin', NODE, EXPECTED, ...specs], {
-      encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', self: 'galera-1', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
-    }).trim();
-  }
+  const verdict = (peers: Record<string, Node>) => drive(REJOIN_DRIVER, 'galera-1', peers);
 
   test.each([
     // a second joiner's view change can break an IST ("IST didn't contain all write sets"):
