@@ -32,7 +32,8 @@ interface Side { name: string; tls: boolean; cluster: PodCluster; galera: Worklo
 
 async function startSide(name: string, tls: boolean): Promise<Side> {
   const chart = () => new GaleraProxySqlChart(Testing.app(), 'bench', {
-    galera: { tls: { enabled: tls } },
+    // a parallel start can leave the bootstrap node a stuck donor (docs/galera.md, the watchdog)
+    galera: { tls: { enabled: tls }, stuckDesyncRestartSeconds: 30 },
     networkPolicy: { directClients: [{ podSelector: { matchLabels: BENCH_CLIENT } }] },
   });
   const cluster = new PodCluster({ manifests: Testing.synth(chart()), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: BENCH_CLIENT });
