@@ -218,7 +218,7 @@ describe('peer state lines are validated before the election uses them', () => {
 
 /** Formats the nodes' lines (each for 3 peers) and runs a driver script as pod `self`. */
 function drive(script: string, self: string, nodes: Record<string, Node>, env: Record<string, string> = {}): string {
-  const specs = Object.keys(nodes).map((name) => `${name}|3|${fields(nodes[name]).join(' ')}`);
+  const specs = Object.keys(nodes).map((name) => `${name}|${nodes[name].peers ?? 3}|${fields(nodes[name]).join(' ')}`);
   return execFileSync('bash', ['-c', script, 'drive', NODE, EXPECTED, ...specs], {
     encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', ...env },
   }).trim();
@@ -266,6 +266,13 @@ describe('the watchdog: does a restart into the election help a node outside a P
     ['every other node waits in the election (they need this vote)', { 'galera-0': { seqno: 5 }, 'galera-2': { seqno: 7 } }, 'restart'],
     ['one waits, one refused its data', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'refused', uuid: Y } }, 'restart'],
     ['the peers run but are not Primary (the last component restores itself)', { 'galera-0': { phase: 'running', primary: 0 }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
+    // a graceful leave under load split the others into non-Primary fragments; the leaver
+    // restarted, so their component can never be whole again
+    ['one peer waits, the other runs but is not Primary', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'running', primary: 0 } }, 'restart'],
+    ['one peer refused its data, the other runs but is not Primary (nobody needs a vote)', { 'galera-0': { phase: 'refused', uuid: Y }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
+    // this pod was started with 3 replicas; the answers say 5 are configured now
+    ['after a scale-up to 5, two peers waiting of the four are not all', { 'galera-0': { seqno: 5, peers: 5 }, 'galera-2': { seqno: 7, peers: 5 } }, 'stay'],
+    ['after a scale-up to 5, every other node answers and one waits', { 'galera-0': { seqno: 5, peers: 5 }, 'galera-2': { phase: 'running', primary: 0, peers: 5 }, 'galera-3': { phase: 'running', primary: 0, peers: 5 }, 'galera-4': { phase: 'running', primary: 0, peers: 5 } }, 'restart'],
     ['one peer waits, the other is unreachable', { 'galera-0': { seqno: 5 } }, 'stay'],
     ['no peer answers', {}, 'stay'],
   ] as const)('%s', (_what, peers, expected) => {

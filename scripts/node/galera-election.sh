@@ -285,19 +285,26 @@ sst_plan() {
 # The watchdog's question, for a node that stays outside a Primary component: does restarting
 # into the election help? Yes when a peer is running and Primary (the join failed after its
 # state transfer, and mariadbd stays Disconnected: join again), or when every other configured
-# node answers and waits in the election (its partners crashed while it was partitioned, and
-# they need its vote). Otherwise the nodes of the last Primary component restore it by
-# themselves once they can talk again.
+# node answers, none is Primary, and at least one waits in the election. A node waiting in the
+# election has restarted, so a component that counted it can no longer restore itself (Galera
+# restores a lost Primary component by itself only when every member of it is back), and the
+# waiting node needs this node's vote: its partners crashed while it was partitioned, or a
+# graceful leave under load split the others into non-Primary fragments while the leaver
+# restarted. Otherwise, with nobody waiting or a peer unreachable, the nodes of the last
+# Primary component restore it by themselves once they can talk again. The configured size is
+# the largest any answer says (a scale-up's new pods count more nodes than this pod's env).
 rejoin_helps() {
-  local peers=$1 line phase answered=0 idle=0
+  local peers=$1 line phase answered=0 waiting=0 theirs
   while IFS= read -r line; do
     [[ -n $line ]] || continue
     phase=$(field "$line" phase)
     [[ $phase == running && $(field "$line" primary) == 1 ]] && return 0
     answered=$((answered + 1))
-    [[ $phase == waiting || $phase == refused ]] && idle=$((idle + 1))
+    [[ $phase == waiting ]] && waiting=$((waiting + 1))
+    theirs=$(field "$line" peers)
+    ((${theirs:-0} > peers)) && peers=$theirs
   done
-  ((answered == peers - 1 && idle == answered))
+  ((answered >= peers - 1 && waiting > 0))
 }
 
 # The watchdog's other question, for a node inside a Primary component: is it stuck desynced?

@@ -435,25 +435,28 @@ on_term() {
 # Leaving while the view still counts members that are already gone turns this graceful leave
 # into a partition of several members at once, which can cost the survivors their quorum (seen
 # when a scale-down and a rolling update follow each other). So before leaving, wait (bounded)
-# until every member of the view still answers on its state port.
+# until every member of the view has answered on its state port, running and Primary. A member
+# counts once it answered in any round of this wait: on a loaded node a peer's answer can take
+# longer than the query's timeout, and asking for every answer in the same round left the wait
+# to run out on a healthy view.
 wait_for_departed_members() {
-  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) size alive status line logged=0 i
+  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) size status line logged=0 i
+  local -A answered=()
   while ((SECONDS < deadline)); do
     status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 0
     [[ $status == *$'wsrep_cluster_status\tPrimary'* ]] || return 0
-    size=$(awk '$1 == "wsrep_cluster_size" { print $2 }' <<<"$status")
-    alive=1
+    size=$(status_value wsrep_cluster_size <<<"$status")
     while IFS= read -r line; do
-      [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] && alive=$((alive + 1))
+      [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] && answered[$(field "$line" name)]=1
     done < <(for ((i = 0; i < (size > $(peer_count) ? size : $(peer_count)); i++)); do host_of_ordinal "$i"; done | query_peers)
-    ((size <= alive)) && return 0
+    ((size <= ${#answered[@]} + 1)) && return 0
     if ((logged == 0)); then
-      log_info "SIGTERM: the view has $size members but only $alive answer; waiting for it to drop the departed ones before leaving"
+      log_info "SIGTERM: the view has $size members but only $((${#answered[@]} + 1)) answered; waiting for it to drop the departed ones before leaving"
       logged=1
     fi
     sleep 0.5
   done
-  log_info "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s; leaving anyway"
+  log_info "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s (answered: this node${answered[*]:+ and ${!answered[*]}}); leaving anyway"
 }
 
 cleanup() {

@@ -459,6 +459,35 @@ async function holdBackupLock(i: number): Promise<() => void> {
   return release;
 }
 
+test('9e. non-Primary fragments next to a node that restarted into the election: they restart into it too, and the most advanced bootstraps', async () => {
+  // A graceful leave under heavy load once ended so: the install of the view without the leaver
+  // timed out, the other members fell apart into non-Primary fragments and merged again as one
+  // non-Primary component, while the leaver restarted and waited in the election for them.
+  // Galera restores a lost Primary component by itself only when all its members are back, and
+  // the leaver came back as a new member; without the watchdog, both sides would wait forever.
+  // Isolating every node, then killing one, makes that state on demand.
+  const writer = await pods.startWriter({ pods: [0, 1] });
+  await sleep(2000);
+  ALL.forEach((i) => pods.partition(i));
+  await waitUntil(async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((s) => s === 'non-Primary'), 30_000);
+  const result = await writer.stop();
+  await pods.stopPod(2, 'KILL');
+  ALL.forEach((i) => pods.heal(i));
+  await pods.startPod(2);
+  await waitForLog(2, 'decision: wait: full-cluster restart', 60_000);
+  // GIVEN galera-0 and galera-1 together again, still non-Primary (galera-2's old member is gone)
+  await waitUntil(async () => (await status(0, 'wsrep_cluster_size')) === '2', 30_000);
+  expect(await status(0, 'wsrep_cluster_status')).toBe('non-Primary');
+  // WHEN they stay so longer than nonPrimaryRestartSeconds (20 s here)
+  await Promise.all([0, 1].map((i) => waitForLog(i, 'restarting it to take part in the election', 90_000)));
+  await waitAllReady();
+  // THEN one node bootstrapped, from a full election, and no acknowledged write was lost
+  const bootstrappers = ALL.filter((i) => lastDecision(i).includes('decision: bootstrap'));
+  expect(bootstrappers).toHaveLength(1);
+  expect(await status(0, 'wsrep_cluster_size')).toBe('3');
+  await pods.verifyLedger(result.acked, ALL);
+});
+
 test('10. rolling restart under write load, one node at a time: no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
   for (const i of [2, 1, 0]) {
@@ -479,7 +508,7 @@ test('11. scale from 3 to 5 and back to 3', async () => {
   for (const i of [2, 1, 0]) {
     await pods.stopPod(i, 'TERM');
     await pods.startPod(i);
-    await pods.waitFor(i, 'readiness', 120_000);
+    await pods.waitFor(i, 'readiness', 300_000);
   }
   expect(await status(0, 'wsrep_cluster_size')).toBe('5');
   // back to 3: with podManagementPolicy Parallel, Kubernetes deletes pods 3 and 4 at once, then rolls the rest
@@ -488,7 +517,7 @@ test('11. scale from 3 to 5 and back to 3', async () => {
   for (const i of [2, 1, 0]) {
     await pods.stopPod(i, 'TERM');
     await pods.startPod(i);
-    await pods.waitFor(i, 'readiness', 120_000);
+    await pods.waitFor(i, 'readiness', 300_000);
   }
   expect(await status(0, 'wsrep_cluster_size')).toBe('3');
   await stopAndVerify(writer);
