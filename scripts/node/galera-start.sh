@@ -292,7 +292,7 @@ run_mariadbd() {
 # Otherwise it stays: nodes that were the whole last Primary component restore it by
 # themselves once they can talk again.
 watch_primary() {
-  local since="" status cluster remembered=0
+  local since="" status cluster remembered=0 exporter=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$GALERA_POLL_SECONDS" &
     wait $! || true
@@ -300,7 +300,10 @@ watch_primary() {
     cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
     reload_tls_when_renewed
     if [[ $cluster == Primary ]]; then
-      [[ $(awk '$1 == "wsrep_local_state" { print $2 }' <<<"$status") == 4 ]] && restore_sst_mode
+      if [[ $(awk '$1 == "wsrep_local_state" { print $2 }' <<<"$status") == 4 ]]; then
+        restore_sst_mode
+        ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
+      fi
       since=""
       consume_override "this node is Primary"
       ((remembered == 1)) || { remember_forced_position; remembered=1; }
@@ -314,6 +317,28 @@ watch_primary() {
     kill -TERM "$MARIADBD_PID"
     return 0
   done
+}
+
+# The metrics exporter's account (monitoring on: GALERA_EXPORTER_USER), made or brought up to date
+# once per mariadbd start, when this node is Synced: a cluster created before monitoring was turned
+# on gets it too, and a rotated exporter-password arrives with the next restart. The statements
+# replicate (TOI), so every node has the account. The grants are the ones mysqld_exporter
+# documents, with SELECT narrowed to performance_schema (the collectors it runs read nothing else).
+ensure_exporter_account() {
+  [[ -n ${GALERA_EXPORTER_USER:-} ]] || return 0
+  local user=$GALERA_EXPORTER_USER password
+  password=$(secret exporter-password) || return 1
+  if local_sql <<SQL; then
+CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
+ALTER USER '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
+GRANT PROCESS, REPLICATION CLIENT ON *.* TO '$user'@'localhost';
+GRANT SELECT ON performance_schema.* TO '$user'@'localhost';
+SQL
+    log_info "metrics exporter account '$user'@'localhost' is up to date"
+  else
+    log_warn "could not create or update the metrics exporter account '$user'@'localhost'; retrying"
+    return 1
+  fi
 }
 
 rejoin_would_help() {
