@@ -58,7 +58,7 @@ describe('monitoring on', () => {
     expect(sidecar.args).toEqual(expect.arrayContaining(['--web.listen-address=:9104', '--collect.global_status']));
     expect(sidecar.env).toEqual([
       { name: 'EXPORTER_PASSWORD', valueFrom: { secretKeyRef: { name: 'galera-credentials', key: 'exporter-password' } } },
-      { name: 'DATA_SOURCE_NAME', value: 'exporter:$(EXPORTER_PASSWORD)@unix(/run/mysqld/mysqld.sock)/' },
+      { name: 'DATA_SOURCE_NAME', value: 'exporter:$(EXPORTER_PASSWORD)@unix(/run/mysqld/mysqld.sock)/?timeout=5s' },
     ]);
     // the node scripts create the account and the init container requires its key
     for (const c of [...pod.initContainers, pod.containers.find((x: any) => x.name === 'mariadb')]) {
