@@ -192,10 +192,12 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
       },
     }, {
       alert: 'ProxySQLBackendsOffline',
-      // a node ProxySQL's Galera check took out sits in the offline hostgroup (not OFFLINE_HARD, 4);
-      // one that stopped answering pings is SHUNNED (2) in the writer, backup writer or reader hostgroup
+      // A node ProxySQL's Galera check took out sits in the offline hostgroup (not OFFLINE_HARD, 4);
+      // one that stopped answering pings is SHUNNED (2) in the backup writer or reader hostgroup.
+      // Not the writer hostgroup: there the nodes that are not the writer are SHUNNED or
+      // OFFLINE_HARD all the time (seen in real scrapes of a healthy cluster).
       expr: `count by (namespace, pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.offline}"} != 4`
-        + ` or proxysql_connpool_conns_status{${p}, hostgroup=~"${hg.writer}|${hg.backupWriter}|${hg.reader}"} == 2) > 0`,
+        + ` or proxysql_connpool_conns_status{${p}, hostgroup=~"${hg.backupWriter}|${hg.reader}"} == 2) > 0`,
       for: '5m',
       labels: { severity: 'warning' },
       annotations: {

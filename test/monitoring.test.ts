@@ -245,10 +245,13 @@ const CASES: Case[] = [
       alerts: [{ labels: { namespace: NS, pod: proxy(0).pod, severity: 'warning' }, value: 2 }],
     },
     quiet: {
+      // a healthy cluster as a real scrape shows it: the nodes that are not the writer are SHUNNED in the writer hostgroup
       series: {
         [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.offline) })]: repeat(4, 10),
         [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.reader) })]: repeat(1, 10),
         [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(1, 10),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer) })]: repeat(2, 10),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.writer) })]: repeat(2, 10),
       },
       evalTime: '7m',
     },
