@@ -2,8 +2,8 @@ import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { GALERA_BACKUP_KEYS, GaleraBackup, GaleraBackupProps, ResolvedGaleraBackup, resolveGaleraBackup } from './galera-backup';
-import { GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
-import { PART_OF } from './pod';
+import { DEFAULT_MYSQLD_EXPORTER_IMAGE, GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
+import { isImageReference, PART_OF, resolveImage } from './pod';
 import {
   DEFAULT_SCRAPERS, GaleraMonitoring, METRICS_PORTS, MONITORING_OPTION_KEYS, MonitoringProps, ResolvedMonitoringOptions, resolveMonitoringOptions,
 } from './monitoring';
@@ -113,7 +113,7 @@ function resolveMonitoringSection(input: unknown, c: Checker): ResolvedMonitorin
   return {
     ...resolveMonitoringOptions(c, m),
     scrapers: resolvePeers(c, 'scrapers', m.scrapers, DEFAULT_SCRAPERS),
-    exporterImage: m.exporterImage,
+    exporterImage: m.exporterImage === undefined ? undefined : resolveImage(c, 'exporterImage', m.exporterImage, DEFAULT_MYSQLD_EXPORTER_IMAGE),
   };
 }
 
@@ -132,7 +132,8 @@ function galeraPropsOf(p: GaleraProxySqlChartProps, backupEnabled: boolean): unk
   const g = { ...p.galera } as Record<string, unknown>;
   if (backupEnabled) g.backupEndpoint = true;
   if (isMapping(p.monitoring) && p.monitoring.enabled === true) {
-    g.metrics = { enabled: true, ...(p.monitoring.exporterImage !== undefined ? { image: p.monitoring.exporterImage } : {}) };
+    // a bad exporterImage is reported under monitoring.exporterImage, not again under galera.metrics.image
+    g.metrics = { enabled: true, ...(isImageReference(p.monitoring.exporterImage) ? { image: p.monitoring.exporterImage } : {}) };
   }
   const from = g.restoreFrom;
   if (isMapping(from) && from.volume === undefined && from.s3 === undefined && isMapping(p.backup)) {

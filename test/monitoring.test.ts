@@ -129,6 +129,7 @@ describe('monitoring on', () => {
     [{ scrapers: [{ podSelectr: {} }] }, /monitoring\.scrapers\[0\]\.podSelectr is not a known setting/],
     [{ enabled: 'yes' }, /monitoring\.enabled must be true or false/],
     [{ labels: { 'bad key!': 'x' } }, /monitoring\.labels must map label keys to label values/],
+    [{ exporterImage: 'Not An Image' }, /monitoring\.exporterImage must be an image reference such as docker\.io\/prom\/mysqld-exporter:v0\.14\.0/],
   ])('bad input %j is a synth-time error naming the field', (bad, message) => {
     expect(() => synthChart({ monitoring: { enabled: true, ...bad } as any })).toThrow(message);
   });
