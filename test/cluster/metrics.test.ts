@@ -125,16 +125,19 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     expect(other.ns).toBeDefined();
   });
 
-  test('after a SIGKILL the survivors report 2; the samples scraped meanwhile fire GaleraClusterSizeBelowReplicas in promtool', async () => {
+  test('after a SIGKILL the survivors report 2; the samples scraped meanwhile fire GaleraClusterSizeBelowReplicas and ProxySQLBackendsOffline in promtool', async () => {
     // GIVEN samples every 2 s (each stands for one 30 s scrape interval of the PodMonitor in the rule test)
-    const steps: { size: (number | undefined)[]; proxyOffline: number }[] = [];
+    const steps: { size: (number | undefined)[]; proxyOffline: number; proxy: Sample[] }[] = [];
     const sample = async () => {
       const size = await Promise.all(GALERA.map(async (i) => {
         if (!galera.isRunning(i)) return undefined;
         return valueOf(await scrapeNode(i).catch(() => []), 'mysql_global_status_wsrep_cluster_size');
       }));
       const proxy = await scrapeProxy(0).catch(() => [] as Sample[]);
-      steps.push({ size, proxyOffline: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status' && x.labels.hostgroup === String(c.proxysql.hostgroups.offline) && x.value !== 4).length });
+      steps.push({
+        size, proxy: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status'),
+        proxyOffline: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status' && x.labels.hostgroup === String(c.proxysql.hostgroups.offline) && x.value !== 4).length,
+      });
     };
     for (let k = 0; k < 6; k++) { await sample(); await sleep(2000); }
     // WHEN galera-2 is killed
@@ -186,6 +189,53 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     const r = promtool(['test', 'rules', 'real.test.yaml'], dir);
     expect(r.output).toContain('SUCCESS');
     expect(r.status).toBe(0);
+
+    // and ProxySQL's own series (pod 0) during the same failure fire ProxySQLBackendsOffline after its 5 m
+    const offline = m.ruleGroups[0].rules.find((x) => x.alert === 'ProxySQLBackendsOffline')!;
+    // the rule matches a Deployment's pod names (<name>-<hash>-<suffix>), which the harness does not give
+    const podName = 'galera-proxysql-6c9f8d7b5-x2k4q';
+    const keys = [...new Set(steps.flatMap((s) => s.proxy.map((x) => `${x.labels.endpoint}|${x.labels.hostgroup}`)))];
+    const proxySeries = keys.map((k) => {
+      const [endpoint, hostgroup] = k.split('|');
+      return {
+        series: seriesOf('proxysql_connpool_conns_status', { namespace: 'galera', pod: podName, endpoint, hostgroup }),
+        // a series gone from a scrape gets a stale marker in Prometheus
+        values: steps.map((_s, i) => {
+          const at = (j: number) => steps[j].proxy.find((x) => `${x.labels.endpoint}|${x.labels.hostgroup}` === k)?.value;
+          return at(i) !== undefined ? String(at(i)) : i > 0 && at(i - 1) !== undefined ? 'stale' : '_';
+        }).join(' '),
+      };
+    });
+    const firstOffline = steps.findIndex((s) => s.proxyOffline > 0);
+    expect(firstOffline).toBeGreaterThanOrEqual(killedAt);
+    expect(steps.slice(firstOffline).every((s) => s.proxyOffline > 0)).toBe(true);
+    const offlineFiresAt = firstOffline + 10; // for: 5m = 10 steps of 30 s
+    expect(offlineFiresAt).toBeLessThan(steps.length);
+    const hg = c.proxysql.hostgroups;
+    const offlineCount = (s: typeof steps[number]) => s.proxy.filter((x) => (x.labels.hostgroup === String(hg.offline) && x.value !== 4)
+      || ([hg.backupWriter, hg.reader].map(String).includes(x.labels.hostgroup) && x.value === 2)).length;
+    writeFileSync(join(dir, 'real-proxysql.test.yaml'), stringify({
+      rule_files: ['rules.yaml'],
+      evaluation_interval: '30s',
+      tests: [{
+        interval: '30s',
+        input_series: proxySeries,
+        alert_rule_test: [
+          { eval_time: `${(killedAt - 1) * 30}s`, alertname: offline.alert, exp_alerts: [] },
+          { eval_time: `${(offlineFiresAt - 1) * 30}s`, alertname: offline.alert, exp_alerts: [] },
+          {
+            eval_time: `${offlineFiresAt * 30}s`, alertname: offline.alert,
+            exp_alerts: [{
+              exp_labels: { namespace: 'galera', pod: podName, severity: 'warning' },
+              exp_annotations: { ...offline.annotations, description: offline.annotations.description.replace('{{ $labels.pod }}', podName).replace('{{ $value }}', String(offlineCount(steps[offlineFiresAt]))) },
+            }],
+          },
+        ],
+      }],
+    }));
+    const rp = promtool(['test', 'rules', 'real-proxysql.test.yaml'], dir);
+    expect(rp.output).toContain('SUCCESS');
+    expect(rp.status).toBe(0);
   });
 
   test('every mysqld and ProxySQL metric name the rules and the dashboard use was seen in a real scrape', () => {
