@@ -9,7 +9,11 @@ export interface SysbenchTarget {
   readonly host: string;
   readonly port: number;
   readonly password: string;
-  /** Connect with TLS (sysbench --mysql-ssl=on). @default false */
+  /**
+   * Connect with TLS (sysbench --mysql-ssl=on). Debian's sysbench 1.0.20 on libmariadb always
+   * asks for TLS when the server offers it, with client-key.pem, client-cert.pem and cacert.pem
+   * from its working directory (`dir`): against a TLS server, write those first. @default false
+   */
   readonly ssl?: boolean;
 }
 
@@ -37,7 +41,7 @@ export async function sysbench(cluster: PodCluster, dir: string, target: Sysbenc
     'mysql-ignore-errors=1213,1205,1180',
   ].join('\n'), { mode: 0o600 });
   chmodSync(config, 0o600);
-  const r = await cluster.clientExec([which('sysbench'), `--config-file=${config}`, o.workload, command], { timeoutMs: (seconds + 300) * 1000, client: o.client });
+  const r = await cluster.clientExec([which('sysbench'), `--config-file=${config}`, o.workload, command], { timeoutMs: (seconds + 300) * 1000, client: o.client, cwd: dir });
   if (r.exitCode !== 0) throw new Error(`sysbench ${command} against ${target.name} failed: ${r.stderr || r.stdout}`);
   if (command === 'prepare') return { tps: 0, p95: 0 };
   const tps = Number(/transactions:\s+\d+\s+\(([0-9.]+) per sec/.exec(r.stdout)?.[1]);

@@ -455,11 +455,11 @@ export class PodCluster implements PodHost {
   }
 
   /** Runs a command in a client namespace (argument array, no shell). */
-  public async clientExec(command: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; client?: string } = {}): Promise<RunResult> {
+  public async clientExec(command: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; client?: string; cwd?: string } = {}): Promise<RunResult> {
     this.assertUsable();
     const client = this.clients.get(opts.client ?? 'c');
     if (!client) throw new Error(`no client ${opts.client}`);
-    return run(IP, ['netns', 'exec', client.ns, ...command], { timeoutMs: opts.timeoutMs ?? 30_000, env: opts.env ?? { PATH: IMAGE_PATH }, track: this.clientProcs });
+    return run(IP, ['netns', 'exec', client.ns, ...command], { timeoutMs: opts.timeoutMs ?? 30_000, env: opts.env ?? { PATH: IMAGE_PATH }, cwd: opts.cwd, track: this.clientProcs });
   }
 
   /**

@@ -78,6 +78,14 @@ export interface GaleraClusterProps {
    * @default 60
    */
   readonly nonPrimaryRestartSeconds?: number;
+  /**
+   * Seconds a node inside a Primary component may stay Donor/Desynced with no state transfer
+   * running and wsrep_desync OFF before it restarts mariadbd and rejoins (Galera can lose the end
+   * of a transfer when the donor changes views during it). Keep it above the longest locked phase
+   * of a backup (BACKUP STAGE BLOCK_DDL to END), which desyncs the source node the same way.
+   * @default 600
+   */
+  readonly stuckDesyncRestartSeconds?: number;
   /** Seconds Kubernetes waits for a graceful shutdown before SIGKILL. @default 120 */
   readonly terminationGracePeriodSeconds?: number;
   /** TLS for clients, replication, IST and SST (see TlsProps). @default - on, certificates from the Secret '<name>-tls' */
@@ -126,7 +134,7 @@ export interface BackupEndpoint {
 export const GALERA_CLUSTER_KEYS = Object.keys({
   name: 0, namespace: 0, replicas: 0, allowUnsafeReplicaCount: 0, image: 0, imagePullPolicy: 0, storageSize: 0, storageClassName: 0, accessMode: 0,
   resources: 0, innodbBufferPoolSize: 0, maxConnections: 0, extraMyCnf: 0, failureDetection: 0, providerOptions: 0, secretName: 0, appUser: 0,
-  appDatabase: 0, antiAffinity: 0, topologySpread: 0, readyWhenDonor: 0, sstSecondsPerGi: 0, clusterDomain: 0, nonPrimaryRestartSeconds: 0,
+  appDatabase: 0, antiAffinity: 0, topologySpread: 0, readyWhenDonor: 0, sstSecondsPerGi: 0, clusterDomain: 0, nonPrimaryRestartSeconds: 0, stuckDesyncRestartSeconds: 0,
   terminationGracePeriodSeconds: 0, tls: 0, backupEndpoint: 0, restoreFrom: 0, rcloneImage: 0, metrics: 0,
 } satisfies Record<keyof GaleraClusterProps, 0>);
 
@@ -155,6 +163,7 @@ export interface ResolvedGaleraCluster {
   readonly sstSecondsPerGi: number;
   readonly clusterDomain: string;
   readonly nonPrimaryRestartSeconds: number;
+  readonly stuckDesyncRestartSeconds: number;
   readonly terminationGracePeriodSeconds: number;
   readonly tls: ResolvedTls;
   readonly backupEndpoint: boolean;
@@ -235,6 +244,7 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
     sstSecondsPerGi: c.int('sstSecondsPerGi', p.sstSecondsPerGi, 1, 3600, 60),
     clusterDomain: c.pattern('clusterDomain', p.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local', 'cluster.local'),
     nonPrimaryRestartSeconds: c.int('nonPrimaryRestartSeconds', p.nonPrimaryRestartSeconds, 10, 86400, 60),
+    stuckDesyncRestartSeconds: c.int('stuckDesyncRestartSeconds', p.stuckDesyncRestartSeconds, 10, 86400, 600),
     terminationGracePeriodSeconds: c.int('terminationGracePeriodSeconds', p.terminationGracePeriodSeconds, 10, 3600, 120),
     tls,
     backupEndpoint,
@@ -564,6 +574,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       GALERA_APP_DATABASE: r.appDatabase,
       GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
       GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
+      GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
       ...(r.metrics ? { GALERA_EXPORTER_USER: EXPORTER_USER } : {}),
       // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
       GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',

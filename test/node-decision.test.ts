@@ -273,3 +273,25 @@ describe('the watchdog: does a restart into the election help a node outside a P
     expect(verdict(peers as Record<string, Node>)).toBe(expected);
   });
 });
+
+describe('the watchdog: is a node inside a Primary component stuck desynced (desync_unexplained)', () => {
+  const verdict = (localState: number, size: number, desync: string, sstRunning: 0 | 1) => execFileSync('bash', ['-c',
+    'source "$1/galera-lib.sh"; source "$1/galera-election.sh"; shift; desync_unexplained "$@" && echo restart || echo stay',
+    'drive', NODE, String(localState), String(size), desync, String(sstRunning)], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' } }).trim();
+
+  test.each([
+    // Galera refused the donor's "SST sent" because a view change took it out of the Primary
+    // component during the transfer; back in it, the node stays Donor/Desynced for good
+    ['Donor/Desynced with Synced peers, no transfer, wsrep_desync OFF', 2, 3, 'OFF', 0, 'restart'],
+    ['the same in a cluster of two', 2, 2, 'OFF', 0, 'restart'],
+    ['a transfer is running (an SST script under mariadbd)', 2, 3, 'OFF', 1, 'stay'],
+    ['an operator set wsrep_desync=ON', 2, 3, 'ON', 0, 'stay'],
+    ['a lone node (no peer to resync from)', 2, 1, 'OFF', 0, 'stay'],
+    ['Synced', 4, 3, 'OFF', 0, 'stay'],
+    ['Joined (catching up after its own transfer)', 3, 3, 'OFF', 0, 'stay'],
+    ['Joiner', 1, 3, 'OFF', 1, 'stay'],
+  ] as const)('%s', (_what, localState, size, desync, sst, expected) => {
+    // GIVEN the node's wsrep status / WHEN the watchdog asks / THEN
+    expect(verdict(localState, size, desync, sst)).toBe(expected);
+  });
+});

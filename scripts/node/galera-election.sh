@@ -24,6 +24,11 @@
 #
 # succeeds when a node that stays outside a Primary component should restart into the election
 # (the watchdog of galera-start.sh asks).
+#
+#   desync_unexplained LOCAL_STATE CLUSTER_SIZE DESYNC SST_RUNNING
+#
+# succeeds when a node in a Primary component is Donor/Desynced with nothing to explain it (the
+# watchdog restarts it after GALERA_STUCK_DESYNC_RESTART_SECONDS).
 # shellcheck disable=SC2034  # E_* are shared between the rule functions
 
 # The election's view, set by read_election_input and count_nodes.
@@ -293,4 +298,18 @@ rejoin_helps() {
     [[ $phase == waiting || $phase == refused ]] && idle=$((idle + 1))
   done
   ((answered == peers - 1 && idle == answered))
+}
+
+# The watchdog's other question, for a node inside a Primary component: is it stuck desynced?
+# Galera desyncs a donor for its state transfer and resyncs it when the SST script reports the
+# transfer sent. When the donor drops out of the Primary component during the transfer (a view
+# change while a second joiner arrives), Galera refuses that report ("sst sent called when not
+# SST donor") and, back in the Primary component, the node stays Donor/Desynced (local state 2)
+# for good: Synced peers, wsrep_ready OFF, out of every endpoint. Explained desyncs are left
+# alone: a transfer in progress (an SST script running under mariadbd), wsrep_desync=ON set by
+# an operator, and a backup's lock (short, and bounded by the restart delay: see the README).
+# A lone node is never restarted: it has no peer to resync from.
+desync_unexplained() {
+  local local_state=$1 size=$2 desync=$3 sst_running=$4
+  [[ $local_state == 2 ]] && ((size > 1)) && [[ $desync == OFF && $sst_running == 0 ]]
 }

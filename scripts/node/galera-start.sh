@@ -290,31 +290,42 @@ run_mariadbd() {
 # it. In those two cases, after GALERA_NON_PRIMARY_RESTART_SECONDS, it shuts mariadbd down and
 # goes through the election again (join a Primary if there is one, never bootstrap alone).
 # Otherwise it stays: nodes that were the whole last Primary component restore it by
-# themselves once they can talk again.
+# themselves once they can talk again. Inside a Primary component, a donor that Galera left
+# desynced after its transfer (desync_unexplained) is restarted the same way after
+# GALERA_STUCK_DESYNC_RESTART_SECONDS, and rejoins by IST.
 watch_primary() {
-  local since="" status cluster remembered=0 exporter=0
+  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$GALERA_POLL_SECONDS" &
     wait $! || true
     status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
-    cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
+    cluster=$(status_value wsrep_cluster_status <<<"$status")
     reload_tls_when_renewed
     if [[ $cluster == Primary ]]; then
-      if [[ $(awk '$1 == "wsrep_local_state" { print $2 }' <<<"$status") == 4 ]]; then
+      since=""
+      local_state=$(status_value wsrep_local_state <<<"$status")
+      if [[ $local_state == 4 ]]; then
         restore_sst_mode
         ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
       fi
-      since=""
       consume_override "this node is Primary"
       ((remembered == 1)) || { remember_forced_position; remembered=1; }
+      if [[ $local_state == 2 ]] && desync_unexplained 2 "$(status_value wsrep_cluster_size <<<"$status")" "$(desync_setting)" "$(sst_script_running)"; then
+        desynced_since=${desynced_since:-$SECONDS}
+        ((SECONDS - desynced_since >= ${GALERA_STUCK_DESYNC_RESTART_SECONDS:-600})) || continue
+        log_warn "mariadbd has been Donor/Desynced for $((SECONDS - desynced_since))s with no state transfer running, no wsrep_desync and Synced peers (Galera lost the end of a transfer); restarting it to rejoin"
+        stop_for_restart
+        return 0
+      fi
+      desynced_since=""
       continue
     fi
+    desynced_since=""
     since=${since:-$SECONDS}
     ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
     rejoin_would_help || continue
     log_info "mariadbd has been ${cluster:-out of the cluster} for $((SECONDS - since))s; restarting it to take part in the election"
-    RESTART_ELECTION=1
-    kill -TERM "$MARIADBD_PID"
+    stop_for_restart
     return 0
   done
 }
@@ -339,6 +350,41 @@ SQL
     log_warn "could not create or update the metrics exporter account '$user'@'localhost'; retrying"
     return 1
   fi
+}
+
+# The watchdog's restart: a graceful stop, which keeps the position in grastate.dat. A node
+# whose provider is paused (a client holding a backup lock or FLUSH TABLES WITH READ LOCK) never
+# finishes one, so after GALERA_WATCHDOG_STOP_SECONDS it is killed, before the liveness probe
+# restarts the container for it; its position is then recovered from InnoDB at the next start.
+stop_for_restart() {
+  local deadline=$((SECONDS + ${GALERA_WATCHDOG_STOP_SECONDS:-45}))
+  RESTART_ELECTION=1
+  kill -TERM "$MARIADBD_PID"
+  while kill -0 "$MARIADBD_PID" 2>/dev/null && ((SECONDS < deadline && STOPPING == 0)); do
+    sleep 1 &
+    wait $! || true
+  done
+  if ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; then
+    log_warn "mariadbd did not stop within ${GALERA_WATCHDOG_STOP_SECONDS:-45}s (a paused provider: a client holding a backup lock?); killing it"
+    kill -KILL "$MARIADBD_PID"
+  fi
+}
+
+status_value() { awk -v name="$1" '$1 == name { print $2 }'; }
+
+desync_setting() { local_sql -N -e 'SELECT @@GLOBAL.wsrep_desync' 2>/dev/null | sed 's/^1$/ON/; s/^0$/OFF/'; }
+
+# Prints 1 when an SST script (wsrep_sst_<method>) runs as a child of this pod's mariadbd.
+sst_script_running() {
+  local stat rest ppid
+  for stat in /proc/[0-9]*/stat; do
+    rest=$(cat "$stat" 2>/dev/null) || continue
+    rest=${rest##*) } # past "pid (comm) ", comm may hold spaces
+    read -r _ ppid _ <<<"$rest"
+    [[ $ppid == "$MARIADBD_PID" ]] || continue
+    tr '\0' ' ' <"${stat%/stat}/cmdline" 2>/dev/null | grep -q 'wsrep_sst_' && { echo 1; return 0; }
+  done
+  echo 0
 }
 
 rejoin_would_help() {

@@ -2,6 +2,10 @@
 # Serves this node's state line to a peer (run by socat for each connection on the state port).
 # Before mariadbd runs it is the position the start script published; while mariadbd runs it
 # is the live view of the server, so peers see whether a Primary component exists.
+#
+#   galera-state.sh            the state line (what the state port serves)
+#   galera-state.sh --status   the state line, then "name value" lines of the wsrep status
+#                              (for the status command: kubectl exec ... -c mariadb)
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
@@ -30,6 +34,11 @@ new_cluster() {
 
 main() {
   local line
+  if [[ ${1:-} == --status ]]; then
+    main
+    SQL_TIMEOUT=3 wsrep_status 2>/dev/null || true
+    return 0
+  fi
   line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line=$(state_line phase=unknown)
   if [[ $(field "$line" phase) == running ]]; then
     # mariadbd may still be receiving a state transfer; then the published line stands.

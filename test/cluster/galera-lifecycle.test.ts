@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'fs';
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
-import { execFileSync } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import { PodCluster, Workload } from '../../harness';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from './proxysql-monitor';
 import { chartSecrets } from './secrets';
@@ -22,14 +22,15 @@ const SECRET = {
   'proxysql-admin-password': 'adm',
 };
 
-// A shorter non-Primary watchdog than the default 60 s keeps scenario 9b short.
+// Shorter watchdog delays than the defaults (60 s non-Primary, 600 s stuck desynced) keep
+// scenarios 9b to 9d short.
 // The writers reach the nodes' 3306 directly, which the NetworkPolicy allows only to ProxySQL and
 // `directClients`: the client namespace carries this label, the policy names it.
 const LEDGER_CLIENT = { 'test-role': 'ledger-client' };
 function chart(props: GaleraProxySqlChartProps = {}): GaleraProxySqlChart {
   return new GaleraProxySqlChart(Testing.app(), 'test', {
     ...props,
-    galera: { nonPrimaryRestartSeconds: 20, ...props.galera },
+    galera: { nonPrimaryRestartSeconds: 20, stuckDesyncRestartSeconds: 20, ...props.galera },
     networkPolicy: { directClients: [{ podSelector: { matchLabels: LEDGER_CLIENT } }], ...props.networkPolicy },
   });
 }
@@ -410,6 +411,53 @@ test('9c. a node left Disconnected next to a Primary, as after a failed IST, res
   expect(await status(2, 'wsrep_cluster_size')).toBe('3');
   await stopAndVerify(writer);
 });
+
+test('9d. a node left Donor/Desynced inside the Primary component, as a donor whose transfer lost its view, restarts by itself and rejoins', async () => {
+  // Galera leaves a donor desynced for good when a view change takes it out of the Primary
+  // component during its transfer ("sst sent called when not SST donor"). A backup lock held by
+  // a client makes the same state on demand: local state 2, no SST script, wsrep_desync OFF.
+  const writer = await pods.startWriter({ pods: [0, 1] });
+  await sleep(2000);
+  const release = await holdBackupLock(2);
+  try {
+    await waitUntil(async () => (await status(2, 'wsrep_local_state')) === '2', 30_000);
+    expect((await pods.probe(2, 'readiness')).ok).toBe(false);
+    // WHEN it stays so longer than stuckDesyncRestartSeconds (20 s here)
+    await waitForLog(2, 'restarting it to rejoin', 90_000);
+    // The lock also pauses the provider (a real stuck donor's runs), so the graceful stop never
+    // ends: the watchdog kills mariadbd after GALERA_WATCHDOG_STOP_SECONDS (45 s)
+    await waitForLog(2, 'killing it', 90_000);
+  } finally {
+    release();
+  }
+  await pods.waitFor(2, 'readiness', 180_000);
+  // THEN it rejoined, within the same container, Synced in a cluster of three, and no
+  // acknowledged write was lost
+  expect(currentLog(2).split('restarting it to rejoin')[1]).toContain('decision: join:');
+  expect(pods.status(2).restarts).toBe(0);
+  expect(await status(2, 'wsrep_local_state_comment')).toBe('Synced');
+  expect(await status(2, 'wsrep_cluster_size')).toBe('3');
+  await stopAndVerify(writer);
+});
+
+/** A client session on pod i that holds BACKUP STAGE BLOCK_DDL until the returned function ends it. */
+async function holdBackupLock(i: number): Promise<() => void> {
+  const client = spawn('ip', ['netns', 'exec', pods.nsName(i), 'mariadb', '--no-defaults', '-N', '-B', '--unbuffered', '--protocol=TCP', '-h', '127.0.0.1', '-u', 'root', '--ssl'], {
+    env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] }, stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const release = () => { client.stdin.end(); setTimeout(() => client.kill('SIGKILL'), 5000).unref(); };
+  client.stdin.write("BACKUP STAGE START;\nBACKUP STAGE BLOCK_DDL;\nSELECT 'locked';\n");
+  const locked = await new Promise<boolean>((resolve) => {
+    client.stdout.on('data', (d: Buffer) => { if (d.toString().includes('locked')) resolve(true); });
+    client.on('exit', () => resolve(false));
+    setTimeout(() => resolve(false), 30_000).unref();
+  });
+  if (!locked) {
+    client.kill('SIGKILL');
+    throw new Error(`galera-${i}: the backup lock was not held within 30 s`);
+  }
+  return release;
+}
 
 test('10. rolling restart under write load, one node at a time: no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });

@@ -1,7 +1,7 @@
 import { Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload } from '../../harness';
 import { which } from '../../harness/proc';
-import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
+import { collectStatus, formatStatus, GaleraProxySqlChart, GaleraProxySqlChartProps, StatusClient } from '../../src';
 import { describeWithProxySql } from './proxysql-binary';
 import { chartSecrets } from './secrets';
 
@@ -74,6 +74,33 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
       await waitFor(`${proxies.podName(p)} to route to writer ${writer} and readers ${readers}`, async () =>
         JSON.stringify(await online(p, WRITER_HG)) === JSON.stringify([writer]) && JSON.stringify(await online(p, READER_HG)) === JSON.stringify(readers), 60_000);
     }
+  }
+
+  /**
+   * The status command's client over the pod harness, as the user's kubectl would answer: the
+   * pods with the project's label (component from the manifests' labels), exec into a named
+   * container, and a container's current log.
+   */
+  function harnessKubectl(): StatusClient {
+    const sets = [{ w: galera, ordinals: GALERA }, { w: proxies, ordinals: PROXIES }]
+      .filter(({ w }) => w.template.metadata?.labels?.['app.kubernetes.io/part-of'] === 'galera-proxysql');
+    const find = (name: string) => {
+      for (const { w, ordinals } of sets) for (const i of ordinals) if (w.podName(i) === name) return { w, i };
+      throw new Error(`Error from server (NotFound): pods "${name}" not found`);
+    };
+    return {
+      pods: async () => sets.flatMap(({ w, ordinals }) => ordinals.map((i) => {
+        const st = w.status(i);
+        return { name: w.podName(i), component: w.template.metadata?.labels?.['app.kubernetes.io/component'] ?? '', ready: st.ready, restarts: st.restarts, phase: st.state };
+      })),
+      exec: async (pod, container, command) => {
+        const { w, i } = find(pod);
+        const r = await w.exec(i, command, { container, timeoutMs: 15_000 });
+        if (r.exitCode !== 0) throw new Error(`command terminated with exit code ${r.exitCode}: ${r.output}`);
+        return r.output;
+      },
+      logs: async (pod, container) => { const { w, i } = find(pod); return w.logs(i, container); },
+    };
   }
 
   beforeAll(async () => {
@@ -239,6 +266,20 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     expect(ok).toBeGreaterThan(okBeforeKill + 20);
     expect(failures).toEqual([]);
     for (const p of PROXIES) expect(await online(p, READER_HG)).not.toContain('galera-2');
+    // the status command reports the same, through a kubectl stand-in over the pod harness
+    await waitFor('the survivors to evict galera-2', async () => (await galera.sql(0, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0][1] === '2', 60_000);
+    const status = await collectStatus(harnessKubectl());
+    // eslint-disable-next-line no-console
+    console.log(formatStatus(status, 'galera'));
+    expect(status.nodes.map((n) => [n.pod, n.ready, n.state, n.component, n.clusterSize])).toEqual([
+      ['galera-0', true, 'Synced', 'Primary', '2'], ['galera-1', true, 'Synced', 'Primary', '2'], ['galera-2', false, expect.not.stringMatching(/Synced/), '-', '-']]);
+    expect(status.nodes[0].lastDecision).toMatch(/^(bootstrap|join)/);
+    expect(status.proxies).toHaveLength(PROXIES.length);
+    for (const p of status.proxies) {
+      expect(p).toMatchObject({ ready: true, writers: ['galera-0'] });
+      expect(p.readers).not.toContain('galera-2');
+      expect(p.offline).toEqual(['galera-2']);
+    }
     await galera.startPod(2);
     await galeraReady([2]);
     await proxiesSettled();
