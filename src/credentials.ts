@@ -15,6 +15,11 @@ export const SECRET_KEYS = {
   monitor: 'monitor-password',
   /** Password of ProxySQL's admin interface (local only, never the default `admin`). */
   proxysqlAdmin: 'proxysql-admin-password',
+  /**
+   * Password of `exporter@localhost`, the metrics exporter's account (PROCESS, REPLICATION CLIENT,
+   * SELECT on performance_schema, 3 connections at most); read only when monitoring is on.
+   */
+  exporter: 'exporter-password',
 } as const;
 
 export type SecretKey = typeof SECRET_KEYS[keyof typeof SECRET_KEYS];

@@ -121,6 +121,8 @@ export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name:
 export class GaleraBackup extends Construct {
   /** The CronJob. */
   public readonly cronJob: k8s.KubeCronJob;
+  /** Its cron schedule. */
+  public readonly schedule: string;
   /** The scripts of the job. */
   public readonly configMap: k8s.KubeConfigMap;
   /** The claim the backups go to, when this construct created it. */
@@ -139,6 +141,7 @@ export class GaleraBackup extends Construct {
     if (!endpoint) throw new Error(`GaleraBackup '${id}': the GaleraCluster '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
     const r = resolveOrThrow(`GaleraBackup '${id}'`, (c) => resolveGaleraBackup(props, c, cluster.storage));
     const name = `${cluster.name}-backup`;
+    this.schedule = r.schedule;
     this.selectorLabels = { 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': name };
     const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'backup', ...PART_OF };
     const metadata = (n: string) => ({ name: n, namespace: cluster.namespace, labels });

@@ -1,10 +1,11 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { SECRET_KEYS } from './credentials';
 import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import {
-  BACKUP_PORT, bytesOfMyCnfSize, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
+  BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
   resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import {
@@ -99,6 +100,20 @@ export interface GaleraClusterProps {
   readonly restoreFrom?: RestoreSource;
   /** Image of the container that fetches a backup from S3 for restoreFrom. @default DEFAULT_RCLONE_IMAGE */
   readonly rcloneImage?: string;
+  /** The mysqld-exporter sidecar (Prometheus metrics on port 9104, named `metrics`). @default - none */
+  readonly metrics?: MetricsExporterProps;
+}
+
+/** The mysqld-exporter sidecar of every Galera pod. */
+export interface MetricsExporterProps {
+  /**
+   * Run the exporter: it connects over the node's socket as `exporter@localhost` (created by the
+   * node scripts with the Secret key `exporter-password`) and serves /metrics on port 9104.
+   * @default false
+   */
+  readonly enabled?: boolean;
+  /** Image; the flags given are those of mysqld_exporter 0.14. @default DEFAULT_MYSQLD_EXPORTER_IMAGE */
+  readonly image?: string;
 }
 
 /** The backup endpoint of the pods, for the backup job. */
@@ -120,7 +135,7 @@ export const GALERA_CLUSTER_KEYS = Object.keys({
   name: 0, namespace: 0, replicas: 0, allowUnsafeReplicaCount: 0, image: 0, imagePullPolicy: 0, storageSize: 0, storageClassName: 0, accessMode: 0,
   resources: 0, innodbBufferPoolSize: 0, maxConnections: 0, extraMyCnf: 0, failureDetection: 0, providerOptions: 0, secretName: 0, appUser: 0,
   appDatabase: 0, antiAffinity: 0, topologySpread: 0, readyWhenDonor: 0, sstSecondsPerGi: 0, clusterDomain: 0, nonPrimaryRestartSeconds: 0, stuckDesyncRestartSeconds: 0,
-  terminationGracePeriodSeconds: 0, tls: 0, backupEndpoint: 0, restoreFrom: 0, rcloneImage: 0,
+  terminationGracePeriodSeconds: 0, tls: 0, backupEndpoint: 0, restoreFrom: 0, rcloneImage: 0, metrics: 0,
 } satisfies Record<keyof GaleraClusterProps, 0>);
 
 /** GaleraClusterProps with every default applied and every value checked. @internal */
@@ -154,10 +169,24 @@ export interface ResolvedGaleraCluster {
   readonly backupEndpoint: boolean;
   readonly restoreFrom?: ResolvedRestore;
   readonly rcloneImage: string;
+  readonly metrics?: { readonly image: string };
 }
 
 export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:11.4.12';
-const RESERVED_USERS = ['root', 'sst', 'monitor', 'mysql', 'mariadb.sys'];
+const RESERVED_USERS = ['root', 'sst', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
+/** mysqld_exporter 0.14.0, the version whose flags the tests run (Debian's prometheus-mysqld-exporter). */
+export const DEFAULT_MYSQLD_EXPORTER_IMAGE = 'docker.io/prom/mysqld-exporter:v0.14.0';
+/** The exporter's account, `exporter@localhost`. @internal */
+export const EXPORTER_USER = 'exporter';
+/**
+ * The flags of the exporter (mysqld_exporter 0.14): SHOW GLOBAL STATUS (every wsrep_* figure)
+ * and VARIABLES, the process list; no SHOW SLAVE STATUS (no asynchronous replication here); its
+ * own statements kept out of the slow log. @internal
+ */
+export const EXPORTER_ARGS = [
+  `--web.listen-address=:${GALERA_METRICS_PORT}`, '--collect.global_status', '--collect.global_variables', '--no-collect.slave_status',
+  '--collect.info_schema.processlist', '--exporter.log_slow_filter',
+];
 
 /**
  * Checks GaleraClusterProps (from TypeScript or a values-file section) and applies the defaults,
@@ -221,7 +250,14 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
     backupEndpoint,
     restoreFrom: resolveRestore(c, 'restoreFrom', p.restoreFrom, name),
     rcloneImage: resolveImage(c, 'rcloneImage', p.rcloneImage, DEFAULT_RCLONE_IMAGE),
+    metrics: resolveMetrics(c, 'metrics', p.metrics),
   };
+}
+
+function resolveMetrics(c: Checker, field: string, given: MetricsExporterProps | undefined): { image: string } | undefined {
+  const m = c.mapping(field, given, ['enabled', 'image']);
+  if (!m || !c.bool(`${field}.enabled`, m.enabled, false)) return undefined;
+  return { image: resolveImage(c, `${field}.image`, m.image, DEFAULT_MYSQLD_EXPORTER_IMAGE) };
 }
 
 const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
@@ -284,6 +320,8 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
   public readonly backupEndpoint?: BackupEndpoint;
   /** The port of the bucket the pods fetch a backup from (restoreFrom.s3): their NetworkPolicy lets them out to it. */
   public readonly restoreBucketPort?: number;
+  /** The port of the exporter sidecar (named `metrics`), when metrics is on. */
+  public readonly metricsPort?: number;
   /** The data volumes: size and StorageClass of each. */
   public readonly storage: { readonly name: string; readonly storageSize: string; readonly storageClassName?: string };
   private readonly labels: Record<string, string>;
@@ -311,6 +349,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
     }
     if (r.backupEndpoint) this.backupEndpoint = this.backupClient(r);
     if (r.restoreFrom?.s3) this.restoreBucketPort = bucketPort(r.restoreFrom.s3.endpoint);
+    if (r.metrics) this.metricsPort = GALERA_METRICS_PORT;
 
     const configData = this.configData(r);
     this.configMap = new k8s.KubeConfigMap(this, 'config', { metadata: this.metadata(`${r.name}-config`), data: configData });
@@ -432,7 +471,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
             startupProbe: execProbe(script('galera-probe.sh', 'startup'), { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupBudgetSeconds / 10) }),
             readinessProbe: execProbe(script('galera-probe.sh', 'readiness'), { periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 2 }),
             livenessProbe: execProbe(script('galera-probe.sh', 'liveness'), { periodSeconds: 10, timeoutSeconds: 8, failureThreshold: 6 }),
-          }), ...(this.backupEndpoint ? [this.backupEndpointContainer(image)] : [])],
+          }), ...(this.backupEndpoint ? [this.backupEndpointContainer(image)] : []), ...(r.metrics ? [this.exporterContainer(r, r.metrics.image)] : [])],
           volumes: [
             { name: 'config', configMap: { name: this.configMap.name, defaultMode: 0o555 } },
             // optional, so that the init container can say which Secret is missing.
@@ -475,6 +514,28 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
     });
   }
 
+  /**
+   * The mysqld-exporter sidecar: it reaches the server over the socket as exporter@localhost. The
+   * password comes from the Secret into the environment (DATA_SOURCE_NAME, which 0.14 reads), never
+   * onto a command line or into a ConfigMap. No probe: a sidecar never takes the node out of the Services.
+   */
+  private exporterContainer(r: ResolvedGaleraCluster, image: string): k8s.Container {
+    return container({
+      name: 'metrics', image, imagePullPolicy: r.imagePullPolicy,
+      command: ['mysqld_exporter'],
+      args: EXPORTER_ARGS,
+      env: [
+        { name: 'EXPORTER_PASSWORD', valueFrom: { secretKeyRef: { name: r.secretName, key: SECRET_KEYS.exporter } } },
+        // The parameters part must be there: 0.14 appends its own with '&' when the DSN holds a '?'
+        // anywhere (a password may), else with '?' (tested with such a password in the cluster test).
+        { name: 'DATA_SOURCE_NAME', value: `${EXPORTER_USER}:$(EXPORTER_PASSWORD)@unix(${GALERA_PATHS.socketDir}/mysqld.sock)/?timeout=5s` },
+      ],
+      ports: { metrics: GALERA_METRICS_PORT },
+      volumeMounts: [{ name: 'socket', mountPath: GALERA_PATHS.socketDir, readOnly: true }],
+      resources: { requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('32Mi') }, limits: { memory: k8s.Quantity.fromString('128Mi') } },
+    });
+  }
+
   /** restore-fetch (S3 only) and restore: the first pod creates the cluster from the backup. */
   private restoreContainers(r: ResolvedGaleraCluster, image: { image: string; imagePullPolicy: PullPolicy; env: k8s.EnvVar[]; volumeMounts: k8s.VolumeMount[] }): k8s.Container[] {
     const from = r.restoreFrom;
@@ -514,6 +575,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
       GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
       GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
       GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
+      ...(r.metrics ? { GALERA_EXPORTER_USER: EXPORTER_USER } : {}),
       // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
       GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',
       ...(this.tlsSecretName ? { GALERA_TLS_DIR: GALERA_PATHS.tls, GALERA_TLS_SECRET_NAME: this.tlsSecretName } : {}),

@@ -28,6 +28,8 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
+/** Port of the mysqld-exporter sidecar ("metrics"), when monitoring is on. */
+export const GALERA_METRICS_PORT = 9104;
 /** Port of the backup endpoint (the "backup" sidecar, mutual TLS), when the cluster has one. */
 export const BACKUP_PORT = 4445;
 

@@ -2,9 +2,12 @@ import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { GALERA_BACKUP_KEYS, GaleraBackup, GaleraBackupProps, ResolvedGaleraBackup, resolveGaleraBackup } from './galera-backup';
-import { GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
-import { PART_OF } from './pod';
-import { GaleraNetworkPolicies, NetworkPolicyProps, ResolvedNetworkPolicy, resolveNetworkPolicy } from './network-policy';
+import { DEFAULT_MYSQLD_EXPORTER_IMAGE, GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
+import { isImageReference, PART_OF, resolveImage } from './pod';
+import {
+  DEFAULT_SCRAPERS, GaleraMonitoring, METRICS_PORTS, MONITORING_OPTION_KEYS, MonitoringProps, ResolvedMonitoringOptions, resolveMonitoringOptions,
+} from './monitoring';
+import { GaleraNetworkPolicies, NetworkPeer, NetworkPolicyProps, ResolvedNetworkPolicy, resolveNetworkPolicy, resolvePeers } from './network-policy';
 import { PROXYSQL_VALUE_KEYS, ProxySql, ProxySqlOptions, resolveProxySql, ResolvedProxySql } from './proxysql';
 import { ResolvedStorage, resolveStorage, Storage, StorageProps } from './storage';
 import { Checker, isMapping, ValidationError } from './validation';
@@ -24,6 +27,8 @@ export interface GaleraProxySqlChartProps extends Omit<ChartProps, 'namespace'> 
   readonly networkPolicy?: NetworkPolicyProps;
   /** Scheduled backups of the Galera cluster. @default - none (see BackupOptions) */
   readonly backup?: BackupOptions;
+  /** Prometheus metrics, alerts and a Grafana dashboard. @default - off (see MonitoringProps) */
+  readonly monitoring?: MonitoringProps;
 }
 
 /** GaleraBackupProps as the chart takes them (the cluster is the chart's). */
@@ -33,9 +38,16 @@ export interface BackupOptions extends Omit<GaleraBackupProps, 'cluster'> {
 }
 
 /** The sections of the chart (and of a values file). */
-export const CHART_SECTIONS = ['namespace', 'createNamespace', 'storage', 'galera', 'proxysql', 'networkPolicy', 'backup'] as const;
+export const CHART_SECTIONS = ['namespace', 'createNamespace', 'storage', 'galera', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
 /** GaleraClusterProps the chart sets itself. */
-const CHART_OWNED_GALERA_KEYS = ['namespace', 'storageClassName', 'backupEndpoint'];
+const CHART_OWNED_GALERA_KEYS = ['namespace', 'storageClassName', 'backupEndpoint', 'metrics'];
+const MONITORING_KEYS = ['enabled', 'scrapers', 'exporterImage', ...MONITORING_OPTION_KEYS];
+
+/** The monitoring section, resolved. @internal */
+export interface ResolvedMonitoring extends ResolvedMonitoringOptions {
+  readonly scrapers: NetworkPeer[];
+  readonly exporterImage?: string;
+}
 
 /** The chart's props with every section resolved. @internal */
 export interface ResolvedChart {
@@ -46,6 +58,7 @@ export interface ResolvedChart {
   readonly proxysql: ResolvedProxySql;
   readonly networkPolicy: ResolvedNetworkPolicy;
   readonly backup?: ResolvedGaleraBackup;
+  readonly monitoring?: ResolvedMonitoring;
 }
 
 /**
@@ -63,24 +76,51 @@ export function resolveChart(input: unknown): ResolvedChart {
   const galeraName = isMapping(p.galera) && typeof p.galera.name === 'string' ? p.galera.name : 'galera';
   const galeraChecker = new Checker(`GaleraCluster '${galeraName.slice(0, 60)}'`, 'galera.');
   const backupEnabled = isMapping(p.backup) && p.backup.enabled === true;
+  const monitoringEnabled = isMapping(p.monitoring) && p.monitoring.enabled === true;
   const galeraProps = galeraPropsOf(p, backupEnabled);
-  // the chart sets backupEndpoint itself (with backup.enabled); a user's own is an unknown key
+  // the chart sets backupEndpoint (with backup.enabled) and metrics (with monitoring.enabled) itself; a user's own is an unknown key
   const userGaleraKeys = GALERA_CLUSTER_KEYS.filter((k) => !CHART_OWNED_GALERA_KEYS.includes(k));
-  if (backupEnabled && isMapping(p.galera) && 'backupEndpoint' in p.galera) {
-    galeraChecker.add(`galera.backupEndpoint is not a known setting; allowed here: ${userGaleraKeys.join(', ')}`);
+  for (const [on, key] of [[backupEnabled, 'backupEndpoint'], [monitoringEnabled, 'metrics']] as const) {
+    if (on && isMapping(p.galera) && key in p.galera) galeraChecker.add(`galera.${key} is not a known setting; allowed here: ${userGaleraKeys.join(', ')}`);
   }
-  const galera = resolveGaleraCluster(galeraProps, galeraChecker, namespace, backupEnabled ? [...userGaleraKeys, 'backupEndpoint'] : userGaleraKeys);
+  const galera = resolveGaleraCluster(galeraProps, galeraChecker, namespace,
+    [...userGaleraKeys, ...(backupEnabled ? ['backupEndpoint'] : []), ...(monitoringEnabled ? ['metrics'] : [])]);
   const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${galera.name}-proxysql`;
   const proxyChecker = new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.');
-  const proxysql = resolveProxySql(p.proxysql, proxyChecker, galera, PROXYSQL_VALUE_KEYS);
+  if (monitoringEnabled && isMapping(p.proxysql) && 'metrics' in p.proxysql) proxyChecker.add(`proxysql.metrics is not a known setting; allowed here: ${PROXYSQL_VALUE_KEYS.join(', ')}`);
+  const proxysql = resolveProxySql(proxysqlPropsOf(p, monitoringEnabled), proxyChecker, galera, [...PROXYSQL_VALUE_KEYS, ...(monitoringEnabled ? ['metrics'] : [])]);
   const policyChecker = new Checker('NetworkPolicy');
   const networkPolicy = resolveNetworkPolicy(policyChecker, 'networkPolicy', p.networkPolicy);
   const backupChecker = new Checker('GaleraBackup', 'backup.');
   const backup = resolveBackupSection(p.backup, backupChecker, galera);
-  const error = ValidationError.combine([chart, storageChecker, galeraChecker, proxyChecker, policyChecker, backupChecker]
+  const monitoringChecker = new Checker('GaleraMonitoring', 'monitoring.');
+  const monitoring = resolveMonitoringSection(p.monitoring, monitoringChecker);
+  const error = ValidationError.combine([chart, storageChecker, galeraChecker, proxyChecker, policyChecker, backupChecker, monitoringChecker]
     .map((c) => c.error()).filter((e): e is ValidationError => e !== undefined));
   if (error) throw error;
-  return { namespace, createNamespace, storage, galera, proxysql, networkPolicy, backup };
+  return { namespace, createNamespace, storage, galera, proxysql, networkPolicy, backup, monitoring };
+}
+
+function resolveMonitoringSection(input: unknown, c: Checker): ResolvedMonitoring | undefined {
+  if (input === undefined) return undefined;
+  if (!isMapping(input)) {
+    c.add(`monitoring must be a mapping of ${MONITORING_KEYS.join(', ')}, got ${JSON.stringify(input)}`);
+    return undefined;
+  }
+  if (!c.knownKeys(input, MONITORING_KEYS)) return undefined;
+  const m = input as MonitoringProps;
+  if (!c.bool('enabled', m.enabled, false)) return undefined;
+  return {
+    ...resolveMonitoringOptions(c, m),
+    scrapers: resolvePeers(c, 'scrapers', m.scrapers, DEFAULT_SCRAPERS),
+    exporterImage: m.exporterImage === undefined ? undefined : resolveImage(c, 'exporterImage', m.exporterImage, DEFAULT_MYSQLD_EXPORTER_IMAGE),
+  };
+}
+
+/** The ProxySQL section as the ProxySql construct gets it: metrics on when monitoring is. */
+function proxysqlPropsOf(p: GaleraProxySqlChartProps, monitoringEnabled: boolean): unknown {
+  if (!monitoringEnabled || (p.proxysql !== undefined && !isMapping(p.proxysql))) return p.proxysql;
+  return { ...p.proxysql, metrics: true };
 }
 
 /**
@@ -91,6 +131,10 @@ function galeraPropsOf(p: GaleraProxySqlChartProps, backupEnabled: boolean): unk
   if (p.galera !== undefined && !isMapping(p.galera)) return p.galera;
   const g = { ...p.galera } as Record<string, unknown>;
   if (backupEnabled) g.backupEndpoint = true;
+  if (isMapping(p.monitoring) && p.monitoring.enabled === true) {
+    // a bad exporterImage is reported under monitoring.exporterImage, not again under galera.metrics.image
+    g.metrics = { enabled: true, ...(isImageReference(p.monitoring.exporterImage) ? { image: p.monitoring.exporterImage } : {}) };
+  }
   const from = g.restoreFrom;
   if (isMapping(from) && from.volume === undefined && from.s3 === undefined && isMapping(p.backup)) {
     const d = isMapping(p.backup.destination) ? p.backup.destination : {};
@@ -133,12 +177,14 @@ export class GaleraProxySqlChart extends Chart {
   public readonly networkPolicies: GaleraNetworkPolicies;
   /** Scheduled backups, when backup.enabled is set. */
   public readonly backup?: GaleraBackup;
+  /** PodMonitors, alerts and dashboard, when monitoring.enabled is set. */
+  public readonly monitoring?: GaleraMonitoring;
 
   constructor(scope: Construct, id: string, props: GaleraProxySqlChartProps = {}) {
     const r = resolveChart(props);
     // Not a namespaced chart: each construct puts its namespaced objects into r.namespace itself,
     // and the cluster-scoped ones (Namespace, StorageClass) never get one.
-    const { namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, networkPolicy: _np, backup: _b, ...chartProps } = props;
+    const { namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, networkPolicy: _np, backup: _b, monitoring: _m, ...chartProps } = props;
     super(scope, id, { ...chartProps, disableResourceNameHashes: true });
     this.targetNamespace = r.namespace;
 
@@ -146,7 +192,7 @@ export class GaleraProxySqlChart extends Chart {
     this.storage = new Storage(this, 'storage', props.storage);
     const galeraProps = galeraPropsOf(props, r.backup !== undefined) as GaleraClusterProps;
     this.galera = new GaleraCluster(this, 'galera', { ...galeraProps, namespace: r.namespace, storageClassName: this.storage.className });
-    this.proxysql = new ProxySql(this, 'proxysql', { ...props.proxysql, backend: this.galera });
+    this.proxysql = new ProxySql(this, 'proxysql', { ...props.proxysql, backend: this.galera, metrics: r.monitoring !== undefined });
     if (r.backup) {
       const { enabled: _e, ...backupProps } = props.backup!;
       this.backup = new GaleraBackup(this, 'backup', { ...backupProps, cluster: this.galera });
@@ -155,6 +201,11 @@ export class GaleraProxySqlChart extends Chart {
       ...props.networkPolicy, galera: this.galera, proxysql: this.proxysql,
       jobs: this.backup ? { selectorLabels: this.backup.selectorLabels, ports: this.backup.ports } : undefined,
       restoreBucketPort: this.galera.restoreBucketPort,
+      metrics: r.monitoring ? { from: r.monitoring.scrapers, galeraPort: METRICS_PORTS.galera, proxysqlPort: METRICS_PORTS.proxysql } : undefined,
     });
+    if (r.monitoring) {
+      const { enabled: _e, scrapers: _sc, exporterImage: _i, ...options } = props.monitoring!;
+      this.monitoring = new GaleraMonitoring(this, 'monitoring', { ...options, cluster: this.galera, proxysql: this.proxysql, backup: this.backup });
+    }
   }
 }

@@ -12,6 +12,7 @@ export * from './tls';
 export * from './network-policy';
 export * from './backup-location';
 export * from './galera-backup';
+export * from './monitoring';
 export * from './status';
 export { newCertificateAuthority, issueCertificate, tlsSecrets, serialOf } from './certificates';
 export type { PemPair, LeafRequest, TlsSecretRequest } from './certificates';

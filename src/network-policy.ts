@@ -46,7 +46,8 @@ const POLICY_KEYS = Object.keys({ enabled: 0, clients: 0, directClients: 0, dns:
 const PEER_KEYS = ['podSelector', 'namespaceSelector', 'ipBlock'];
 const DEFAULT_DNS: NetworkPeer[] = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }];
 
-function resolvePeers(c: Checker, field: string, value: NetworkPeer[] | undefined, dflt: NetworkPeer[]): NetworkPeer[] {
+/** @internal */
+export function resolvePeers(c: Checker, field: string, value: NetworkPeer[] | undefined, dflt: NetworkPeer[]): NetworkPeer[] {
   const peers = c.list(field, value, 'a list of NetworkPolicy peers (podSelector, namespaceSelector, ipBlock)');
   if (peers === undefined) return dflt;
   peers.forEach((p, i) => {

@@ -87,9 +87,16 @@ export function resourceRequirements(r: ResolvedResources): k8s.ResourceRequirem
   };
 }
 
+const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+
 /** An image reference such as docker.io/library/mariadb:11.4.12. @internal */
 export function resolveImage(c: Checker, field: string, value: string | undefined, dflt: string): string {
-  return c.pattern(field, value, /^[a-z0-9][a-z0-9._\-/:@]*$/, `an image reference such as ${dflt}`, dflt);
+  return c.pattern(field, value, IMAGE_REFERENCE, `an image reference such as ${dflt}`, dflt);
+}
+
+/** Whether a value passes resolveImage. @internal */
+export function isImageReference(value: unknown): value is string {
+  return typeof value === 'string' && IMAGE_REFERENCE.test(value);
 }
 
 /** @internal */

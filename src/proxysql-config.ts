@@ -93,6 +93,8 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly serverVersion: string;
   /** TLS to clients (certificates copied into the datadir) and to the servers (monitor included). */
   readonly tls: { readonly enabled: boolean; readonly requireSecureTransport: boolean };
+  /** Serve the Prometheus metrics on PROXYSQL_METRICS_PORT (the REST API). */
+  readonly metrics?: boolean;
 }
 
 export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
@@ -117,6 +119,8 @@ export const DEFAULT_BACKEND_MAX_CONNECTIONS = 150;
 export const MAX_TRANSACTIONS_BEHIND = 100;
 
 export const PROXYSQL_PORTS = { mysql: 6033, admin: 6032 } as const;
+/** Port of ProxySQL's REST API, which serves its Prometheus metrics at /metrics, when monitoring is on. */
+export const PROXYSQL_METRICS_PORT = 6070;
 
 /** Paths inside the ProxySQL pod. @internal */
 export const PROXYSQL_PATHS = {
@@ -385,7 +389,10 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       // Not the well-known stats:stats; same secret as admin, fewer rights.
       stats_credentials: `stats:${placeholder('ADMIN_PASSWORD')}`,
       mysql_ifaces: `127.0.0.1:${PROXYSQL_PORTS.admin}`,
-      restapi_enabled: false,
+      // The REST API serves /metrics (Prometheus) when monitoring is on; it has no other route
+      // (restapi_routes is empty), and the NetworkPolicy lets only the scrapers reach it.
+      restapi_enabled: r.metrics === true,
+      ...(r.metrics ? { restapi_port: PROXYSQL_METRICS_PORT, prometheus_memory_metrics_interval: 30 } : {}),
       web_enabled: false,
     },
     mysql_variables: {

@@ -7,7 +7,7 @@ import {
   PULL_POLICIES, PullPolicy, resolveImage, resolveResources, ResolvedResources,
 } from './pod';
 import {
-  PASSWORD_PLACEHOLDERS, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE, renderProxySqlCnfTemplate, resolveProxySqlOptions,
+  PASSWORD_PLACEHOLDERS, PROXYSQL_METRICS_PORT, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE, renderProxySqlCnfTemplate, resolveProxySqlOptions,
   ResolvedProxySqlOptions, TEMPLATE_FILE,
 } from './proxysql-config';
 import { readScript } from './scripts';
@@ -41,10 +41,15 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
    * @default 30
    */
   readonly drainSeconds?: number;
+  /**
+   * Serve ProxySQL's Prometheus metrics (its REST API, `/metrics`) on port 6070, named `metrics`.
+   * The admin interface stays on loopback. @default false
+   */
+  readonly metrics?: boolean;
 }
 
-/** ProxySqlProps as a values file may give them: everything but the backend. */
-export type ProxySqlOptions = Omit<ProxySqlProps, 'backend'>;
+/** ProxySqlProps as a values file may give them: everything but the backend and metrics (the chart's monitoring section sets it). */
+export type ProxySqlOptions = Omit<ProxySqlProps, 'backend' | 'metrics'>;
 
 /** The ProxySqlProps keys a values file may set (everything but the backend reference). */
 export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
@@ -66,6 +71,7 @@ export interface ResolvedProxySql extends ResolvedProxySqlOptions {
   readonly antiAffinity: AntiAffinityMode;
   readonly dataDirInMemory: boolean;
   readonly drainSeconds: number;
+  readonly metrics: boolean;
 }
 
 /**
@@ -73,9 +79,9 @@ export interface ResolvedProxySql extends ResolvedProxySqlOptions {
  * @internal
  */
 export function resolveProxySql(input: unknown, c: Checker, backend: { name: string; replicas: number },
-  keys: readonly string[] = [...PROXYSQL_VALUE_KEYS, 'backend']): ResolvedProxySql {
+  keys: readonly string[] = [...PROXYSQL_VALUE_KEYS, 'backend', 'metrics']): ResolvedProxySql {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, keys) ? input : {}) as ProxySqlOptions;
+  const p = (c.knownKeys(input, keys) ? input : {}) as ProxySqlOptions & { metrics?: boolean };
   return {
     name: c.dnsLabel('name', p.name, 50, `${backend.name}-proxysql`),
     replicas: c.int('replicas', p.replicas, 1, 50, 3),
@@ -86,6 +92,7 @@ export function resolveProxySql(input: unknown, c: Checker, backend: { name: str
     antiAffinity: c.oneOf('antiAffinity', p.antiAffinity, ANTI_AFFINITY_MODES, 'preferred'),
     dataDirInMemory: c.bool('dataDirInMemory', p.dataDirInMemory, false),
     drainSeconds: c.int('drainSeconds', p.drainSeconds, 0, 3600, 30),
+    metrics: c.bool('metrics', p.metrics, false),
     ...resolveProxySqlOptions(c, p, backend.replicas),
   };
 }
@@ -141,6 +148,10 @@ export class ProxySql extends Construct {
   public readonly certificateSpec?: CertificateSpec;
   /** The cert-manager Certificate, when the backend's TLS names an issuer. */
   public readonly certificate?: ApiObject;
+  /** The port of the Prometheus metrics (named `metrics`), when metrics is on. */
+  public readonly metricsPort?: number;
+  /** The hostgroup ids of `mysql_galera_hostgroups`. */
+  public readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number };
   private readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: ProxySqlProps) {
@@ -150,6 +161,8 @@ export class ProxySql extends Construct {
     const r = resolveOrThrow(`ProxySql '${typeof props.name === 'string' ? props.name : `${backend.name}-proxysql`}'`, (c) => resolveProxySql(props, c, backend));
     this.backend = backend;
     this.name = r.name;
+    this.hostgroups = r.hostgroups;
+    if (r.metrics) this.metricsPort = PROXYSQL_METRICS_PORT;
     this.namespace = backend.namespace;
     this.endpoint = `${this.name}.${this.namespace}.svc:${this.port}`;
     this.serverVersion = r.serverVersion ?? backend.serverVersion;
@@ -183,7 +196,7 @@ export class ProxySql extends Construct {
       [TEMPLATE_FILE]: renderProxySqlCnfTemplate({
         ...r, serverVersion: this.serverVersion, servers: b.podDnsNames, serverPort: b.port,
         appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name,
-        tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport },
+        tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport }, metrics: r.metrics,
       }),
     };
     for (const script of PROXYSQL_SCRIPTS) data[script] = readScript(`proxysql/${script}`);
@@ -235,7 +248,7 @@ export class ProxySql extends Construct {
               command: script('proxysql-render.sh'),
               args: ['proxysql', '-f', '--initial', '-c', `${PROXYSQL_PATHS.rendered}/${RENDERED_FILE}`, '-D', PROXYSQL_PATHS.data],
               env: this.env(r),
-              ports: { mysql: PROXYSQL_PORTS.mysql },
+              ports: { mysql: PROXYSQL_PORTS.mysql, ...(this.metricsPort ? { metrics: this.metricsPort } : {}) },
               volumeMounts: [
                 ...shared,
                 { name: 'rendered', mountPath: PROXYSQL_PATHS.rendered },

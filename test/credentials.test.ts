@@ -112,6 +112,7 @@ function entropy(s: string): number {
 describe.each([
   ['the default chart', {}],
   ['a customized chart', CUSTOMIZED],
+  ['a chart with monitoring (exporter sidecar, ProxySQL metrics, dashboard)', { ...CUSTOMIZED, monitoring: { enabled: true } }],
 ])('%s', (_name, props) => {
   const manifests = synth(props as GaleraProxySqlChartProps);
 

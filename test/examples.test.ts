@@ -34,6 +34,12 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
     expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
     expect(pod.containers[0].env).toContainEqual({ name: 'BACKUP_REMOTE', value: 'backup:db-backups/shop/galera' });
   }],
+  ['Prometheus metrics, alerts and a dashboard', 'monitoring.yaml', (m) => {
+    expect(m.filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind)).map((o) => `${o.kind}/${o.metadata.name}`).sort())
+      .toEqual(['PodMonitor/galera', 'PodMonitor/galera-proxysql', 'PrometheusRule/galera']);
+    expect(m.find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1').metadata.namespace).toBe('monitoring');
+    expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: any) => c.name)).toContain('metrics');
+  }],
   ['a cluster created from a backup', 'restore.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
     expect(sts.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
@@ -61,7 +67,7 @@ describe('examples/', () => {
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     // THEN
     expect(chart.galera.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
-    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
     expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toBeDefined();
     expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
     expect(myCnf(manifests)).toContain('require_secure_transport=ON');

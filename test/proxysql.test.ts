@@ -249,9 +249,9 @@ describe('ProxySql options', () => {
     expect(synth({ serverVersion: '11.8.3-MariaDB' }, { image: 'mariadb:10.11.9' }).proxysql.serverVersion).toBe('11.8.3-MariaDB');
   });
 
-  test('PROXYSQL_VALUE_KEYS lists every prop but backend, and a values file may set them all', () => {
+  test('PROXYSQL_VALUE_KEYS lists every prop but backend and metrics (the chart\'s monitoring section), and a values file may set them all', () => {
     // GIVEN every prop (the type makes this list complete)
-    const every: Required<Omit<ProxySqlProps, 'backend'>> = {
+    const every: Required<Omit<ProxySqlProps, 'backend' | 'metrics'>> = {
       name: 'px', replicas: 2, image: 'registry.example.com/proxysql:2.7.3', imagePullPolicy: 'Always',
       resources: { cpuRequest: '100m', memoryLimit: '512Mi' }, antiAffinity: 'required', dataDirInMemory: true, drainSeconds: 20, readWriteSplit: false,
       writerIsAlsoReader: 2, hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, serverVersion: '11.4.12-MariaDB',

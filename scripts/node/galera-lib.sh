@@ -40,6 +40,8 @@ FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
 FORCED_FROM_FILE="$GALERA_DATA_DIR/galera-forced-from"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 SECRET_KEYS=(root-password app-password sst-password monitor-password)
+# The metrics exporter's account (GALERA_EXPORTER_USER is set when monitoring is on).
+[[ -z ${GALERA_EXPORTER_USER:-} ]] || SECRET_KEYS+=(exporter-password)
 
 # The ordinal of a StatefulSet pod name (galera-2 -> 2).
 ordinal_of() {

@@ -294,7 +294,7 @@ run_mariadbd() {
 # desynced after its transfer (desync_unexplained) is restarted the same way after
 # GALERA_STUCK_DESYNC_RESTART_SECONDS, and rejoins by IST.
 watch_primary() {
-  local since="" desynced_since="" status cluster local_state remembered=0
+  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$GALERA_POLL_SECONDS" &
     wait $! || true
@@ -304,7 +304,10 @@ watch_primary() {
     if [[ $cluster == Primary ]]; then
       since=""
       local_state=$(status_value wsrep_local_state <<<"$status")
-      [[ $local_state == 4 ]] && restore_sst_mode
+      if [[ $local_state == 4 ]]; then
+        restore_sst_mode
+        ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
+      fi
       consume_override "this node is Primary"
       ((remembered == 1)) || { remember_forced_position; remembered=1; }
       if [[ $local_state == 2 ]] && desync_unexplained 2 "$(status_value wsrep_cluster_size <<<"$status")" "$(desync_setting)" "$(sst_script_running)"; then
@@ -325,6 +328,28 @@ watch_primary() {
     stop_for_restart
     return 0
   done
+}
+
+# The metrics exporter's account (monitoring on: GALERA_EXPORTER_USER), made or brought up to date
+# once per mariadbd start, when this node is Synced: a cluster created before monitoring was turned
+# on gets it too, and a rotated exporter-password arrives with the next restart. The statements
+# replicate (TOI), so every node has the account. The grants are the ones mysqld_exporter
+# documents, with SELECT narrowed to performance_schema (the collectors it runs read nothing else).
+ensure_exporter_account() {
+  [[ -n ${GALERA_EXPORTER_USER:-} ]] || return 0
+  local user=$GALERA_EXPORTER_USER password
+  password=$(secret exporter-password) || return 1
+  if local_sql <<SQL; then
+CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
+ALTER USER '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
+GRANT PROCESS, REPLICATION CLIENT ON *.* TO '$user'@'localhost';
+GRANT SELECT ON performance_schema.* TO '$user'@'localhost';
+SQL
+    log_info "metrics exporter account '$user'@'localhost' is up to date"
+  else
+    log_warn "could not create or update the metrics exporter account '$user'@'localhost'; retrying"
+    return 1
+  fi
 }
 
 # The watchdog's restart: a graceful stop, which keeps the position in grastate.dat. A node
