@@ -244,27 +244,38 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
   test('a reader SIGKILLed: reads through ProxySQL keep succeeding', async () => {
     const stop = Date.now() + 14_000;
     let ok = 0;
-    const failures: string[] = [];
+    let killedAt = Infinity;
+    const failures: { message: string; startedAfterKillMs: number }[] = [];
     const nodes = new Set<string>();
     const readers = [0, 1, 2, 0].map(async (p) => {
       while (Date.now() < stop) {
+        const started = Date.now();
         try {
           const rows = await viaProxy(p, Array(5).fill(`SELECT ${NODE}`).join(';'), { timeoutMs: 20_000 });
           rows.forEach((r) => nodes.add(r[0]));
           ok += 1;
         } catch (e) {
-          failures.push(String(e).split('\n')[0]);
+          const lines = String(e).split('\n');
+          failures.push({ message: lines.find((l) => /ERROR \d+/.test(l)) ?? lines[0], startedAfterKillMs: started - killedAt });
         }
       }
     });
     await sleep(3000);
     const okBeforeKill = ok;
+    killedAt = Date.now();
     await galera.stopPod(2, 'KILL');
+    const killDoneMs = Date.now() - killedAt;
     await Promise.all(readers);
     // eslint-disable-next-line no-console
-    console.log(`reader SIGKILL: ${ok} read batches succeeded, ${failures.length} failed ${JSON.stringify(failures.slice(0, 3))}`);
+    console.log(`reader SIGKILL: ${ok} read batches succeeded, ${failures.length} failed ${JSON.stringify(failures)}`);
     expect(ok).toBeGreaterThan(okBeforeKill + 20);
-    expect(failures).toEqual([]);
+    // A statement running on galera-2 when it dies is lost with its connection; ProxySQL retries
+    // it on another reader only when the failure leaves nothing half-sent (query_retries_on_failure),
+    // so a client with a batch in flight at the kill may see one error and reconnect (at most one
+    // per client). A batch started later succeeds: a connection to the dead node fails before
+    // anything is sent, and ProxySQL retries it elsewhere.
+    expect(failures.length).toBeLessThanOrEqual(4);
+    for (const f of failures) expect(f.startedAfterKillMs).toBeLessThanOrEqual(Math.max(killDoneMs, 1000));
     for (const p of PROXIES) expect(await online(p, READER_HG)).not.toContain('galera-2');
     // the status command reports the same, through a kubectl stand-in over the pod harness
     await waitFor('the survivors to evict galera-2', async () => (await galera.sql(0, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0][1] === '2', 60_000);
@@ -321,7 +332,18 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await galeraReady();
     await proxiesSettled();
     for (const p of PROXIES) {
-      await viaProxy(p, `INSERT INTO items VALUES (${200 + p}, 'after the full crash')`, { timeoutMs: 30_000 });
+      // Right after the recovery ProxySQL may still move its writer (a node slow to answer its
+      // monitor is shunned, then back); a write whose connection breaks before the answer is
+      // retried once by ProxySQL (query_retries_on_failure), and if the first try had committed
+      // the client sees a duplicate key. So: the row must land, exactly once.
+      const id = 200 + p;
+      await waitFor(`an INSERT through galera-proxysql-${p}`, async () => {
+        await viaProxy(p, `INSERT INTO items VALUES (${id}, 'after the full crash')`, { timeoutMs: 30_000 }).catch((e) => {
+          if (!/ERROR 1062/.test(String(e))) throw e;
+        });
+        return true;
+      }, 60_000);
+      expect(await viaProxy(p, `SELECT COUNT(*) FROM items WHERE id = ${id}`)).toEqual([['1']]);
       expect(proxies.restarts(p)).toBe(0);
       expect(proxies.status(p).phase).toBe('Running');
     }
