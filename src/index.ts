@@ -14,6 +14,7 @@ export * from './backup-location';
 export * from './galera-backup';
 export * from './monitoring';
 export * from './status';
+export * from './mariadb-replication';
 export { newCertificateAuthority, issueCertificate, tlsSecrets, serialOf } from './certificates';
 export type { PemPair, LeafRequest, TlsSecretRequest } from './certificates';
 export * from './credentials';
