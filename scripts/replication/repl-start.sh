@@ -98,7 +98,11 @@ start_mariadbd() {
 
 # After initialization: the accounts, written to the binlog so every clone has them.
 create_accounts() {
+  # No replica exists yet to acknowledge these (semi-sync would wait for one): they reach every
+  # replica in its clone.
+  local_sql -e 'SET GLOBAL rpl_semi_sync_master_enabled = OFF' || die "turning semi-sync off for the initialization failed"
   local_sql <<<"$(accounts_sql)" || die "creating the accounts failed"
+  local_sql -e 'SET GLOBAL rpl_semi_sync_master_enabled = ON' || die "turning semi-sync back on failed"
   log_info "accounts created: root@%, ${REPL_APP_USER:-app}@% (database ${REPL_APP_DATABASE:-app}), repl@%, monitor@%"
 }
 
@@ -124,8 +128,8 @@ become_primary() {
 become_replica() {
   local source=$1 host vars binlog slave demote=''
   host=$(host_of_pod "$source")
-  vars=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos, @@GLOBAL.gtid_slave_pos') || return 1
-  read -r binlog slave <<<"$vars"
+  vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
+  binlog=${vars%%|*} slave=${vars#*|}
   (($(gtid_seq "${binlog:-}") > $(gtid_seq "${slave:-}"))) && demote=', MASTER_DEMOTE_TO_SLAVE=1'
   local_sql <<SQL || return 1
 SET GLOBAL read_only = 1;
@@ -338,12 +342,15 @@ main() {
     take_role
   fi
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    if [[ $(field "$(head -n 1 "$STATE_FILE")" phase) == refused ]]; then
+      wait_for_reclone
+      continue
+    fi
     case $(cat "$ROLE_FILE" 2>/dev/null) in
       primary) watch_primary ;;
       replica) watch_replica ;;
       fenced | '') take_role ;;
     esac
-    [[ $(field "$(head -n 1 "$STATE_FILE")" phase) == refused ]] && wait_for_reclone
   done
   local rc=0
   wait "$MARIADBD_PID" || rc=$?
