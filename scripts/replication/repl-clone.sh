@@ -22,7 +22,7 @@ clone_token() {
 }
 
 listen() {
-  exec socat "TCP-LISTEN:$REPL_CLONE_PORT,reuseaddr,fork" "EXEC:$0 serve"
+  exec socat "TCP-LISTEN:$REPL_CLONE_PORT,reuseaddr,fork" EXEC:"bash $0 serve",nofork
 }
 
 refuse() {
@@ -39,7 +39,7 @@ serve() {
   read -r word pod token <<<"$request"
   [[ $word == CLONE && -n ${pod:-} && ${token:-} == "$(clone_token "$pod")" ]] ||
     refuse "bad request from ${SOCAT_PEERADDR:-?} (not 'CLONE <pod> <token>' with the token of the replication password)"
-  line=$("$(dirname "$0")/repl-state.sh")
+  line=$(bash "$(dirname "$0")/repl-state.sh")
   [[ $(field "$line" ready) == 1 ]] || refuse "$POD_NAME is not ready to be cloned from ($line)"
   tmp=$(mktemp -d /tmp/clone.XXXXXX)
   log_info "clone requested by $pod (${SOCAT_PEERADDR:-?}): streaming a backup of $POD_NAME at $(field "$line" gtid)"

@@ -28,7 +28,7 @@ semi_sync_ok() {
 readiness() {
   local line
   [[ $(phase) == running ]] || { echo "not running: $(phase)"; return 1; }
-  line=$("$(dirname "${BASH_SOURCE[0]}")/repl-state.sh")
+  line=$(bash "$(dirname "${BASH_SOURCE[0]}")/repl-state.sh")
   case $(field "$line" role) in
     primary)
       [[ $(field "$line" writable) == 1 ]] || { echo "primary not writable"; return 1; }

@@ -19,9 +19,9 @@ MARIADBD_PID='' STOPPING=0 STATE_SERVER_PID='' CLONE_SERVER_PID=''
 decision() { log_info "decision: $1: $2"; }
 
 start_servers() {
-  socat "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" "EXEC:$REPL_CONFIG_DIR/repl-state.sh" &
+  socat -T5 "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" EXEC:"bash $REPL_CONFIG_DIR/repl-state.sh",nofork 2>/dev/null &
   STATE_SERVER_PID=$!
-  "$REPL_CONFIG_DIR/repl-clone.sh" listen &
+  bash "$REPL_CONFIG_DIR/repl-clone.sh" listen &
   CLONE_SERVER_PID=$!
 }
 
@@ -65,7 +65,7 @@ clone_from_peer() {
       # the transfer may take long: the heartbeat says the script lives (liveness never kills a clone)
       (while sleep 10; do heartbeat; done) &
       local beat=$! rc=0
-      "$REPL_CONFIG_DIR/repl-clone.sh" receive "$(host_of_pod "$source")" || rc=$?
+      bash "$REPL_CONFIG_DIR/repl-clone.sh" receive "$(host_of_pod "$source")" || rc=$?
       kill "$beat" 2>/dev/null
       ((rc == 0)) && return 0
       log_warn "clone from $source failed; choosing a source again"
@@ -182,7 +182,7 @@ take_role() {
   done
 }
 
-state_line_self() { "$REPL_CONFIG_DIR/repl-state.sh"; }
+state_line_self() { bash "$REPL_CONFIG_DIR/repl-state.sh"; }
 
 # The replica's watch: its primary gone for REPL_FAILOVER_SECONDS starts the election; a new
 # primary elsewhere re-points it; an IO error 1236 (its history is not the primary's) refuses it.
