@@ -1,6 +1,6 @@
 import { Chart, Testing } from 'cdk8s';
 import { MariaDbReplication, MariaDbReplicationProps } from '../src';
-import { restrictedViolations } from './pod-security.test';
+import { restrictedViolations } from './tools/pod-security';
 
 function synth(props: MariaDbReplicationProps = {}): any[] {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
