@@ -11,7 +11,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 
 live_state() {
-  local vars status role source read_only current io_pos io sql lag seq io_seq ready=0
+  local vars status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
   vars=$(SQL_TIMEOUT=2 local_sql -e "SELECT CONCAT(@@GLOBAL.read_only, '|', @@GLOBAL.gtid_current_pos)" 2>/dev/null) || return 1
   read_only=${vars%%|*} current=${vars#*|}
   status=$(SQL_TIMEOUT=2 slave_status) || return 1
@@ -24,11 +24,13 @@ live_state() {
   source=$(slave_status_value Master_Host <<<"$status")
   seq=$(gtid_seq "$current") io_seq=$(gtid_seq "$io_pos")
   ((io_seq > seq)) && seq=$io_seq
+  # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later)
+  [[ $read_only == 0 || $read_only == OFF ]] && writable=1
   case $role in
-    primary) [[ $read_only == 0 ]] && ready=1 ;;
+    primary) ((writable == 1)) && ready=1 ;;
     replica) ((io == 1 && sql == 1)) && [[ -n $lag ]] && ((lag <= REPL_MAX_LAG_SECONDS)) && ready=1 ;;
   esac
-  state_line phase=running role="$role" writable="$((read_only == 0 ? 1 : 0))" gtid="${current// /}" seq="$seq" \
+  state_line phase=running role="$role" writable="$writable" gtid="${current// /}" seq="$seq" \
     io="$io" sql="$sql" lag="$lag" source="$(pod_of_host "${source:-}")" ready="$ready"
 }
 
