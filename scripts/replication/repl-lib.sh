@@ -73,7 +73,7 @@ slave_status_value() {
 }
 
 slave_status() {
-  local_sql -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed 's/^ *//'
+  local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed 's/^ *//'
 }
 
 # The sequence number of the domain-0 GTID in a GTID list ("0-2-57,1-1-3" -> 57); -1 when absent.
