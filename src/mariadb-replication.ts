@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { DEFAULT_SERVER_VERSION, serverVersionForImage } from './backend';
+import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
 import { bytesOfMyCnfSize, resolveExtraMyCnf } from './galera-config';
 import { DEFAULT_MARIADB_IMAGE } from './galera-cluster';
 import {
@@ -115,9 +115,10 @@ export interface ResolvedMariaDbReplication {
 const RESERVED_USERS = ['root', 'repl', 'monitor', 'mysql', 'mariadb.sys'];
 
 /** Checks MariaDbReplicationProps and applies the defaults, reporting every problem into `c`. @internal */
-export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNamespace: string): ResolvedMariaDbReplication {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${MARIADB_REPLICATION_KEYS.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, MARIADB_REPLICATION_KEYS) ? input : {}) as MariaDbReplicationProps;
+export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNamespace: string,
+  keys: readonly string[] = MARIADB_REPLICATION_KEYS): ResolvedMariaDbReplication {
+  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
+  const p = (c.knownKeys(input, keys) ? input : {}) as MariaDbReplicationProps;
   const name = c.dnsLabel('name', p.name, 40, 'mariadb');
   const unsafe = c.bool('allowUnsafeReplicaCount', p.allowUnsafeReplicaCount, false);
   const replicas = c.int('replicas', p.replicas, 1, 99, 3);
@@ -163,7 +164,7 @@ export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNam
   };
 }
 
-const SCRIPTS = ['repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh'];
+const SCRIPTS = ['repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh', 'repl-switchover.sh'];
 /** The semi-sync timeout of 'block': about 49 days, so a commit waits for a replica rather than being acknowledged without one. */
 const BLOCK_TIMEOUT_MS = 2 ** 32 - 1;
 
@@ -199,7 +200,9 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication): string {
     'read_only=ON',
     'skip_slave_start=ON',
     'slave_net_timeout=5',
-    'rpl_semi_sync_master_enabled=ON',
+    // Only the primary waits for acknowledgements (repl-start.sh turns it on there): a replica
+    // applying its primary's events must never wait for replicas of its own.
+    'rpl_semi_sync_master_enabled=OFF',
     'rpl_semi_sync_slave_enabled=ON',
     // AFTER_SYNC: a commit is visible to nobody before a replica has it (lossless failover).
     'rpl_semi_sync_master_wait_point=AFTER_SYNC',
@@ -219,7 +222,11 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication): string {
  * majority when it is gone), a headless Service, a `-read` Service over the ready replicas, a
  * ConfigMap with the configuration and the scripts, and a PodDisruptionBudget.
  */
-export class MariaDbReplication extends Construct {
+export class MariaDbReplication extends Construct implements IProxySqlBackend {
+  /** ProxySQL routes by read_only (`mysql_replication_hostgroups`): the primary writes, the replicas read. */
+  public readonly topology: BackendTopology = 'replication';
+  /** This topology speaks plain text only (TLS is built for the Galera cluster; see docs/replication.md). */
+  public readonly tls: BackendTls;
   public readonly name: string;
   public readonly namespace: string;
   public readonly replicas: number;
@@ -256,6 +263,7 @@ export class MariaDbReplication extends Construct {
     this.serverVersion = serverVersionForImage(r.image) ?? DEFAULT_SERVER_VERSION;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-replication', 'app.kubernetes.io/instance': r.name };
     this.labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'database', ...PART_OF };
+    this.tls = { enabled: false, requireSecureTransport: false, clusterDomain: r.clusterDomain };
     this.podDnsNames = Array.from({ length: r.replicas }, (_, i) => `${r.name}-${i}.${r.name}.${r.namespace}.svc.${r.clusterDomain}`);
 
     const configData = this.configData(r);

@@ -20,7 +20,7 @@ describe('MariaDbReplication', () => {
     expect(kind(objects, 'PodDisruptionBudget')).toHaveLength(1);
     const cnf: string = kind(objects, 'ConfigMap')[0].data['my.cnf'];
     for (const line of ['gtid_strict_mode=ON', 'log_slave_updates=ON', 'sync_binlog=1', 'read_only=ON', 'skip_slave_start=ON',
-      'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=ON', 'rpl_semi_sync_slave_enabled=ON', `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
+      'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=OFF', 'rpl_semi_sync_slave_enabled=ON', `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
       expect(cnf.split('\n')).toContain(line);
     }
     const env = Object.fromEntries(sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));

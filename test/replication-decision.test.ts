@@ -17,7 +17,9 @@ function fields(n: Node): string[] {
 }
 
 /** Runs `command` as pod `self` with the given nodes' lines on stdin (in the given order). */
-function drive(command: string, self: string, nodes: Record<string, Node>): string {
+const FIVE = [0, 1, 2, 3, 4].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
+
+function drive(command: string, self: string, nodes: Record<string, Node>, peers = PEERS): string {
   const script = `source "$1/repl-lib.sh"; source "$1/repl-election.sh"; command=$2; shift 2
 for spec in "$@"; do
   IFS='|' read -r name rest <<<"$spec"; read -r -a kv <<<"$rest"
@@ -25,7 +27,7 @@ for spec in "$@"; do
 done | { eval "$command"; }`;
   const specs = Object.entries(nodes).map(([name, n]) => `${name}|${fields(n).join(' ')}`);
   return execFileSync('bash', ['-c', script, 'drive', DIR, command, ...specs], {
-    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, REPL_PEERS: PEERS },
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, REPL_PEERS: peers },
   }).trim();
 }
 
@@ -54,8 +56,18 @@ describe('the failover election (elect): majority, most advanced GTID, ties to t
     ['a primary answers: no failover', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-0': { role: 'primary', writable: 1, seq: 14 } }, 'none mariadb-0 is the primary'],
     ['a fenced old primary with more takes part and wins', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-0': { role: 'fenced', writable: 0, seq: 14 } }, 'wait mariadb-0'],
     ['nodes that wait or clone do not vote', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { phase: 'cloning' } }, 'none only 1 of 3'],
+    ['a primary handing over (switchover) is no primary: no failover election while it answers', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 12 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 12 } }, 'none mariadb-1 still replicates'],
   ] as const)('%s', (_what, self, nodes, expected) => {
     expect(drive('elect', self, nodes as Record<string, Node>)).toContain(expected);
+  });
+
+  // One replica's acknowledgement makes a commit acknowledged, so with 5 nodes a bare majority (3)
+  // could be three replicas without it: the vote needs every node but the lost primary.
+  test.each([
+    ['4 of 5 take part: the most advanced wins', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 31 }, 'mariadb-3': { role: 'replica', seq: 29 }, 'mariadb-4': { role: 'replica', seq: 30 } }, 'wait mariadb-2 is the most advanced'],
+    ['3 of 5 (a majority) is not enough: the missing replica may hold the acknowledged write', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 30 }, 'mariadb-3': { role: 'replica', seq: 29 } }, 'none only 3 of 5 nodes take part'],
+  ] as const)('five nodes: %s', (_what, nodes, expected) => {
+    expect(drive('elect', 'mariadb-1', nodes as Record<string, Node>, FIVE)).toContain(expected);
   });
 });
 

@@ -51,8 +51,9 @@ choose_role() {
   echo "elect no peer is the primary"
 }
 
-# elect: this node's line first, then the peers that answered. The election needs a majority of
-# the configured nodes (this one included) and no peer still following a primary it reaches;
+# elect: this node's line first, then the peers that answered. The election needs every configured
+# node but one (election_quorum: a majority, and more from 5 nodes on) and no peer still following
+# a primary it reaches;
 # the winner is the most advanced by domain-0 GTID (received events included), ties to the
 # lowest ordinal. Prints "promote reason", "wait reason" (someone else wins) or "none reason".
 elect() {
@@ -77,8 +78,8 @@ elect() {
       best=$name best_seq=$seq best_ord=$ord
     fi
   done <<<"$lines"
-  if ((n < $(majority))); then
-    echo "none only $n of $(peer_count) nodes take part (${votes[*]}); a failover needs $(majority)"
+  if ((n < $(election_quorum))); then
+    echo "none only $n of $(peer_count) nodes take part (${votes[*]}); a failover needs $(election_quorum)"
   elif [[ $best == "$self" ]]; then
     echo "promote this node is the most advanced of ${votes[*]} (GTID sequence $best_seq)"
   else

@@ -34,6 +34,8 @@ HEARTBEAT_FILE="$REPL_RUNTIME_DIR/heartbeat"
 ROLE_FILE="$REPL_RUNTIME_DIR/role"
 # The pod this replica replicates from.
 SOURCE_FILE="$REPL_RUNTIME_DIR/source"
+# A planned switchover: the pod the primary hands its role to (repl-switchover.sh writes it).
+SWITCHOVER_FILE="$REPL_RUNTIME_DIR/switchover"
 # Written once the data directory holds a complete dataset (initialized or cloned and prepared).
 DATA_MARKER="$REPL_DATA_DIR/.replication-data"
 # Written by a human (kubectl exec ... touch) to let a refused node discard its data and clone again.
@@ -48,6 +50,15 @@ host_of_pod() { peer_hosts | grep -m1 "^$1\." || true; }
 
 # A strict majority of the configured nodes.
 majority() { echo $(($(peer_count) / 2 + 1)); }
+
+# The nodes a failover election needs: every configured node but one (the lost primary), and never
+# less than a majority. A commit is acknowledged once ONE replica has it (MariaDB's semi-sync waits
+# for one), so only a vote that includes every replica is sure to include that one.
+election_quorum() {
+  local n
+  n=$(peer_count)
+  if ((n - 1 > $(majority))); then echo $((n - 1)); else majority; fi
+}
 
 secret() {
   local file="$REPL_CREDENTIALS_DIR/$1" value
@@ -94,6 +105,8 @@ gtid_seq() {
 # "v1 name=<pod> phase=<...> role=<...> writable=0|1 gtid=<d-s-n> seq=<n> io=<0|1> sql=<0|1>
 #  lag=<s> source=<pod> ready=0|1 peers=<n>"
 # phase: waiting (no mariadbd yet), cloning, running, refused.
+# role: primary, replica, fenced (a read-only former primary), handover (a primary handing its
+#   role to the pod named in source=, in a planned switchover).
 # seq: the most advanced domain-0 GTID this node holds, received ones included (a replica's relay log).
 STATE_LINE_KEYS=(phase role writable gtid seq io sql lag source ready)
 
@@ -128,7 +141,7 @@ valid_state_line() {
     key=${word%%=*} value=${word#*=}
     case $key in
       phase) [[ $value =~ ^(waiting|cloning|running|refused)$ ]] || return 1 ;;
-      role) [[ -z $value || $value =~ ^(primary|replica|fenced)$ ]] || return 1 ;;
+      role) [[ -z $value || $value =~ ^(primary|replica|fenced|handover)$ ]] || return 1 ;;
       writable | io | sql | ready) [[ $value =~ ^[01]$ ]] || return 1 ;;
       seq) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
       lag) [[ -z $value || $value =~ ^[0-9]{1,9}$ ]] || return 1 ;;

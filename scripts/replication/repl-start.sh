@@ -96,13 +96,10 @@ start_mariadbd() {
   publish_state phase=running
 }
 
-# After initialization: the accounts, written to the binlog so every clone has them.
+# After initialization: the accounts, written to the binlog so every clone has them. Semi-sync
+# is still off here (no replica exists yet to acknowledge them): they reach every replica in its clone.
 create_accounts() {
-  # No replica exists yet to acknowledge these (semi-sync would wait for one): they reach every
-  # replica in its clone.
-  local_sql -e 'SET GLOBAL rpl_semi_sync_master_enabled = OFF' || die "turning semi-sync off for the initialization failed"
   local_sql <<<"$(accounts_sql)" || die "creating the accounts failed"
-  local_sql -e 'SET GLOBAL rpl_semi_sync_master_enabled = ON' || die "turning semi-sync back on failed"
   log_info "accounts created: root@%, ${REPL_APP_USER:-app}@% (database ${REPL_APP_DATABASE:-app}), repl@%, monitor@%"
 }
 
@@ -115,8 +112,10 @@ apply_cloned_position() {
   printf 'data\n' >"$DATA_MARKER"
 }
 
+# Semi-sync waits are turned on before the first write is accepted, so no commit is acknowledged
+# before a replica has it.
 become_primary() {
-  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0" || return 1
+  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL rpl_semi_sync_master_enabled = ON; SET GLOBAL read_only = 0" || return 1
   echo primary >"$ROLE_FILE"
   rm -f "$SOURCE_FILE"
 }
@@ -133,6 +132,7 @@ become_replica() {
   (($(gtid_seq "${binlog:-}") > $(gtid_seq "${slave:-}"))) && demote=', MASTER_DEMOTE_TO_SLAVE=1'
   local_sql <<SQL || return 1
 SET GLOBAL read_only = 1;
+SET GLOBAL rpl_semi_sync_master_enabled = OFF;
 STOP SLAVE;
 CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
   MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,
@@ -143,12 +143,27 @@ SQL
   echo "$source" >"$SOURCE_FILE"
 }
 
-# Read-only at once, and every client session ended: nothing more is acknowledged here.
-fence() {
-  local_sql -e 'SET GLOBAL read_only = 1' || true
+kill_client_sessions() {
   local_sql -e "SELECT CONCAT('KILL CONNECTION ', id, ';') FROM information_schema.PROCESSLIST WHERE user NOT IN ('system user', '$(id -un)', 'repl') AND id <> CONNECTION_ID()" 2>/dev/null |
     local_sql 2>/dev/null || true
+}
+
+# Stops taking writes: read-only, and every client session ended. SET read_only waits for commits
+# in flight, and a commit waiting for a replica's acknowledgement ends only when its session is
+# killed, so the sessions are killed while it waits (and once more for any that came between).
+stop_writes() {
+  SQL_TIMEOUT=60 local_sql -e 'SET GLOBAL read_only = 1' &
+  local setter=$!
+  sleep 0.5
+  kill_client_sessions
+  wait "$setter" || log_warn "SET GLOBAL read_only = 1 did not complete"
+  kill_client_sessions
+}
+
+# Nothing more is acknowledged here.
+fence() {
   echo fenced >"$ROLE_FILE"
+  stop_writes
 }
 
 # --- taking a role and keeping it -----------------------------------------------------------
@@ -184,10 +199,13 @@ take_role() {
 
 state_line_self() { bash "$REPL_CONFIG_DIR/repl-state.sh"; }
 
-# The replica's watch: its primary gone for REPL_FAILOVER_SECONDS starts the election; a new
-# primary elsewhere re-points it; an IO error 1236 (its history is not the primary's) refuses it.
+# The replica's watch, every REPL_POLL_SECONDS:
+#  - an IO error 1236 (its history is not the primary's) refuses the node;
+#  - its source hands the primary role to it (switchover): it applies everything, then promotes;
+#  - its source is no longer the primary and another pod is: it follows that one;
+#  - no primary anywhere for REPL_FAILOVER_SECONDS: the failover election.
 watch_replica() {
-  local missing_since='' status errno primary lines verdict action reason
+  local missing_since='' status errno io source source_line lines primary verdict action reason
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     sleep "$REPL_POLL_SECONDS"
@@ -197,19 +215,32 @@ watch_replica() {
       refuse_errant "$(slave_status_value Last_IO_Error <<<"$status")"
       return 0
     fi
-    if [[ $(slave_status_value Slave_IO_Running <<<"$status") == Yes ]]; then
+    io=$(slave_status_value Slave_IO_Running <<<"$status")
+    source=$(cat "$SOURCE_FILE" 2>/dev/null)
+    source_line=''
+    [[ $io == Yes ]] && source_line=$(query_peer "$(host_of_pod "$source")")
+    if [[ $(field "$source_line" role) == handover && $(field "$source_line" source) == "$POD_NAME" ]]; then
+      take_over "$source" "$(field "$source_line" gtid)" && return 0
+      continue
+    fi
+    if [[ $io == Yes && $(field "$source_line" role) == primary ]]; then
       missing_since=''
       continue
     fi
     lines=$(collect_states)
     primary=$(primary_of <<<"$lines")
-    if [[ -n $primary && $primary != "$(cat "$SOURCE_FILE" 2>/dev/null)" ]]; then
+    if [[ -n $primary && $primary != "$source" ]]; then
       decision replicate "$primary is the primary now"
       become_replica "$primary"
       missing_since=''
       continue
     fi
-    [[ -n $primary ]] && { missing_since=''; continue; }
+    if [[ -n $primary || ($io == Yes && -n $source_line) ]]; then
+      missing_since=''
+      continue
+    fi
+    # the primary is missing: its IO thread gave up, or its state port stopped answering (the IO
+    # thread notices a silent network only after slave_net_timeout)
     missing_since=${missing_since:-$SECONDS}
     ((SECONDS - missing_since >= REPL_FAILOVER_SECONDS)) || continue
     verdict=$(elect <<<"$(state_line_self; printf '%s\n' "$lines")")
@@ -224,23 +255,60 @@ watch_replica() {
   done
 }
 
+# Applies the relay log up to GTID list $1 (what this node received), as long as the SQL thread
+# runs; fails when it stopped on an error (this node then cannot be the primary).
+apply_received() {
+  local target=$1 status
+  while ((STOPPING == 0)); do
+    heartbeat
+    [[ $(SQL_TIMEOUT=15 local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$target"), 10)") == 0 ]] && return 0
+    status=$(slave_status)
+    if [[ $(slave_status_value Slave_SQL_Running <<<"$status") != Yes ]]; then
+      log_error "the SQL thread stopped before applying $target: $(slave_status_value Last_SQL_Error <<<"$status")"
+      return 1
+    fi
+  done
+  return 1
+}
+
 # A replica becomes the primary: it applies every event it received, then leaves replication.
 promote_replica() {
   local io_pos
-  io_pos=$(slave_status | slave_status_value Gtid_IO_Pos)
   local_sql -e 'STOP SLAVE IO_THREAD' || true
-  [[ -n $io_pos ]] && SQL_TIMEOUT=300 local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$io_pos"), 290)" >/dev/null
+  io_pos=$(slave_status | slave_status_value Gtid_IO_Pos)
+  if [[ -n $io_pos ]] && ! apply_received "$io_pos"; then
+    log_error "not promoting: this node cannot apply what it received"
+    local_sql -e 'START SLAVE IO_THREAD' || true
+    return 1
+  fi
+  become_primary
+}
+
+# A planned switchover, on its target: the old primary ($1) stopped writes at GTID $2; once this
+# node has applied all of it, it is the primary.
+take_over() {
+  local from=$1 gtid=$2
+  if ! apply_received "$gtid"; then
+    log_error "switchover from $from: cannot apply up to $gtid; staying a replica"
+    return 1
+  fi
+  decision promote "switchover: $from handed over the primary role at GTID $gtid, all of it applied here"
   become_primary
 }
 
 # The primary's watch: it must reach a majority (itself included); otherwise, after
 # REPL_FENCE_SECONDS, it fences itself before the others can elect a new primary
-# (REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS). Another primary seen: fenced at once.
+# (REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS). Another primary seen: fenced at once. A
+# switchover request (repl-switchover.sh) hands the role over.
 watch_primary() {
   local alone_since='' lines answered other
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     sleep "$REPL_POLL_SECONDS"
+    if [[ -s $SWITCHOVER_FILE ]]; then
+      hand_over "$(cat "$SWITCHOVER_FILE")"
+      return 0
+    fi
     lines=$(collect_states)
     other=$(primary_of <<<"$lines")
     if [[ -n $other ]]; then
@@ -260,6 +328,31 @@ watch_primary() {
       return 0
     fi
   done
+}
+
+# Planned switchover, on the primary: stop writes, publish role=handover with the final GTID
+# position, wait until the target is the primary, then follow it. If the target has not taken
+# over within REPL_SWITCHOVER_SECONDS, this node takes writes again (and says so).
+hand_over() {
+  local target=$1 deadline
+  decision switchover "handing the primary role to $target"
+  stop_writes
+  # only now: the GTID position the target waits for is final
+  echo handover >"$ROLE_FILE"
+  deadline=$((SECONDS + ${REPL_SWITCHOVER_SECONDS:-60}))
+  while ((SECONDS < deadline && STOPPING == 0)); do
+    heartbeat
+    if [[ $(collect_states | primary_of) == "$target" ]]; then
+      rm -f "$SWITCHOVER_FILE"
+      echo fenced >"$ROLE_FILE"
+      return 0
+    fi
+    sleep "$REPL_POLL_SECONDS"
+  done
+  rm -f "$SWITCHOVER_FILE"
+  log_error "switchover: $target did not take over within ${REPL_SWITCHOVER_SECONDS:-60}s; this node takes writes again"
+  local_sql -e 'SET GLOBAL read_only = 0' || true
+  echo primary >"$ROLE_FILE"
 }
 
 refuse_errant() {
@@ -325,6 +418,7 @@ main() {
   trap on_term TERM INT
   trap cleanup EXIT
   INITIALIZED=0
+  heartbeat
   publish_state phase=waiting
   start_servers
   if [[ -f $RECLONE_FILE ]]; then
@@ -349,7 +443,7 @@ main() {
     case $(cat "$ROLE_FILE" 2>/dev/null) in
       primary) watch_primary ;;
       replica) watch_replica ;;
-      fenced | '') take_role ;;
+      fenced | handover | '') take_role ;;
     esac
   done
   local rc=0

@@ -23,9 +23,11 @@ live_state() {
   [[ $lag =~ ^[0-9]+$ ]] || lag=''
   source=$(slave_status_value Master_Host <<<"$status")
   seq=$(gtid_seq "$current") io_seq=$(gtid_seq "$io_pos")
-  ((io_seq > seq)) && seq=$io_seq
+  # received events count only while the SQL thread can still apply them
+  [[ $sql == 1 ]] && ((io_seq > seq)) && seq=$io_seq
   # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later)
   [[ $read_only == 0 || $read_only == OFF ]] && writable=1
+  [[ $role == handover ]] && source=$(host_of_pod "$(cat "$SWITCHOVER_FILE" 2>/dev/null)")
   case $role in
     primary) ((writable == 1)) && ready=1 ;;
     replica) ((io == 1 && sql == 1)) && [[ -n $lag ]] && ((lag <= REPL_MAX_LAG_SECONDS)) && ready=1 ;;
