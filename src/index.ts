@@ -21,3 +21,4 @@ export * from './credentials';
 export { ValidationError } from './validation';
 export { synthesizeTo } from './synth';
 export { loadValues, parseValues, VALUES_ENV, DEFAULT_VALUES_FILE } from './values';
+export * from './replication-proxysql-chart';
