@@ -12,5 +12,6 @@ case ${1:-} in
   proxysql) shift; exec npx ts-node --transpile-only bench/proxysql-bench.ts "$@" ;;
   tls) shift; exec npx ts-node --transpile-only bench/tls-bench.ts "$@" ;;
   backup) shift; exec npx ts-node --transpile-only bench/backup-bench.ts "$@" ;;
+  replication) shift; exec npx ts-node --transpile-only bench/replication-bench.ts "$@" ;;
   *) exec npx ts-node --transpile-only bench/galera-bench.ts "${1:-5}" ;;
 esac

@@ -7,7 +7,8 @@ import type { TlsIssuer } from './tls';
 export interface IProxySqlBackend {
   /**
    * How ProxySQL tells the writer from the readers: `galera` uses `mysql_galera_hostgroups`
-   * (the wsrep status of every node).
+   * (the wsrep status of every node), `replication` uses `mysql_replication_hostgroups` (the
+   * server with read_only=0 is the writer, the others are readers).
    */
   readonly topology: BackendTopology;
   /** Name of the backend (object name prefix, used in comments). */
@@ -47,8 +48,8 @@ export interface BackendTls {
 }
 
 /** The replication topologies ProxySQL knows how to route for. */
-export type BackendTopology = 'galera';
-export const BACKEND_TOPOLOGIES: readonly BackendTopology[] = ['galera'];
+export type BackendTopology = 'galera' | 'replication';
+export const BACKEND_TOPOLOGIES: readonly BackendTopology[] = ['galera', 'replication'];
 
 /** Server version announced when it cannot be derived from the image (the default image is mariadb:11.4.12). */
 export const DEFAULT_SERVER_VERSION = '11.4.12-MariaDB';

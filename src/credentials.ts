@@ -20,6 +20,8 @@ export const SECRET_KEYS = {
    * SELECT on performance_schema, 3 connections at most); read only when monitoring is on.
    */
   exporter: 'exporter-password',
+  /** Password of `repl@'%'`, the account replicas of a MariaDbReplication replicate with (also the token of its clone port). */
+  replication: 'replication-password',
 } as const;
 
 export type SecretKey = typeof SECRET_KEYS[keyof typeof SECRET_KEYS];

@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { GALERA_BACKUP_KEYS, GaleraBackup, GaleraBackupProps, ResolvedGaleraBackup, resolveGaleraBackup } from './galera-backup';
 import { DEFAULT_MYSQLD_EXPORTER_IMAGE, GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from './galera-cluster';
+import type { MariaDbReplicationProps } from './mariadb-replication';
 import { isImageReference, PART_OF, resolveImage } from './pod';
 import {
   DEFAULT_SCRAPERS, GaleraMonitoring, METRICS_PORTS, MONITORING_OPTION_KEYS, MonitoringProps, ResolvedMonitoringOptions, resolveMonitoringOptions,
@@ -13,6 +14,13 @@ import { ResolvedStorage, resolveStorage, Storage, StorageProps } from './storag
 import { Checker, isMapping, ValidationError } from './validation';
 
 export interface GaleraProxySqlChartProps extends Omit<ChartProps, 'namespace'> {
+  /**
+   * The database topology: a Galera cluster, or one primary with semi-synchronous replicas
+   * (ReplicationProxySqlChart; synthesizeTo picks the chart). @default 'galera'
+   */
+  readonly topology?: ChartTopology;
+  /** Primary/replica settings, with topology 'replication'. @default - 3 nodes, see MariaDbReplicationProps */
+  readonly replication?: Omit<MariaDbReplicationProps, 'namespace' | 'storageClassName'>;
   /** Namespace of every namespaced object. @default 'galera' */
   readonly namespace?: string;
   /** Emit the Namespace object itself. @default true */
@@ -38,7 +46,10 @@ export interface BackupOptions extends Omit<GaleraBackupProps, 'cluster'> {
 }
 
 /** The sections of the chart (and of a values file). */
-export const CHART_SECTIONS = ['namespace', 'createNamespace', 'storage', 'galera', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
+export const CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'galera', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
+/** The database topologies a values file chooses between. */
+export const CHART_TOPOLOGIES = ['galera', 'replication'] as const;
+export type ChartTopology = typeof CHART_TOPOLOGIES[number];
 /** GaleraClusterProps the chart sets itself. */
 const CHART_OWNED_GALERA_KEYS = ['namespace', 'storageClassName', 'backupEndpoint', 'metrics'];
 const MONITORING_KEYS = ['enabled', 'scrapers', 'exporterImage', ...MONITORING_OPTION_KEYS];
@@ -71,6 +82,9 @@ export function resolveChart(input: unknown): ResolvedChart {
   const p = (isMapping(input) ? input : {}) as GaleraProxySqlChartProps;
   const namespace = chart.dnsLabel('namespace', p.namespace, 63, 'galera');
   const createNamespace = chart.bool('createNamespace', p.createNamespace, true);
+  chart.oneOf('topology', p.topology, CHART_TOPOLOGIES, 'galera');
+  chart.check(p.replication === undefined || p.topology !== 'galera' && p.topology !== undefined,
+    'replication is the section of topology \'replication\'; set topology: replication, or remove it');
   const storageChecker = new Checker('Storage', 'storage.');
   const storage = resolveStorage(p.storage, storageChecker);
   const galeraName = isMapping(p.galera) && typeof p.galera.name === 'string' ? p.galera.name : 'galera';
@@ -184,7 +198,7 @@ export class GaleraProxySqlChart extends Chart {
     const r = resolveChart(props);
     // Not a namespaced chart: each construct puts its namespaced objects into r.namespace itself,
     // and the cluster-scoped ones (Namespace, StorageClass) never get one.
-    const { namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, networkPolicy: _np, backup: _b, monitoring: _m, ...chartProps } = props;
+    const { topology: _t, replication: _r, namespace: _ns, createNamespace: _cn, storage: _s, galera: _g, proxysql: _p, networkPolicy: _np, backup: _b, monitoring: _m, ...chartProps } = props;
     super(scope, id, { ...chartProps, disableResourceNameHashes: true });
     this.targetNamespace = r.namespace;
 

@@ -1,3 +1,4 @@
+import type { BackendTopology } from './backend';
 import { SECRET_KEYS } from './credentials';
 import { Checker, show } from './validation';
 
@@ -89,6 +90,8 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly appDatabase: string;
   /** Name of the backend, for comments. */
   readonly clusterName: string;
+  /** How ProxySQL tells the writer from the readers. @default 'galera' */
+  readonly topology?: BackendTopology;
   /** `mysql-server_version`. */
   readonly serverVersion: string;
   /** TLS to clients (certificates copied into the datadir) and to the servers (monitor included). */
@@ -408,9 +411,17 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       monitor_enabled: true,
       monitor_username: 'monitor',
       monitor_password: placeholder('MONITOR_PASSWORD'),
-      monitor_galera_healthcheck_interval: f.healthcheckIntervalMs,
-      monitor_galera_healthcheck_timeout: f.healthcheckTimeoutMs,
-      monitor_galera_healthcheck_max_timeout_count: f.healthcheckMaxTimeoutCount,
+      ...(r.topology === 'replication' ? {
+        // The writer is the server with read_only=0 (the primary); the replicas are the readers.
+        monitor_read_only_interval: f.healthcheckIntervalMs,
+        monitor_read_only_timeout: f.healthcheckTimeoutMs,
+        monitor_read_only_max_timeout_count: f.healthcheckMaxTimeoutCount,
+        monitor_writer_is_also_reader: false,
+      } : {
+        monitor_galera_healthcheck_interval: f.healthcheckIntervalMs,
+        monitor_galera_healthcheck_timeout: f.healthcheckTimeoutMs,
+        monitor_galera_healthcheck_max_timeout_count: f.healthcheckMaxTimeoutCount,
+      }),
       monitor_ping_interval: f.pingIntervalMs,
       monitor_ping_timeout: f.pingTimeoutMs,
       monitor_ping_max_failures: f.pingMaxFailures,
@@ -434,17 +445,7 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       use_ssl: r.tls.enabled ? 1 : 0,
       comment: ordinal === 0 ? `${podOf(address)} preferred writer` : podOf(address),
     })),
-    mysql_galera_hostgroups: [{
-      writer_hostgroup: hg.writer,
-      backup_writer_hostgroup: hg.backupWriter,
-      reader_hostgroup: hg.reader,
-      offline_hostgroup: hg.offline,
-      active: 1,
-      max_writers: 1,
-      writer_is_also_reader: r.writerIsAlsoReader,
-      max_transactions_behind: MAX_TRANSACTIONS_BEHIND,
-      comment: `galera cluster ${r.clusterName}`,
-    }],
+    ...backendHostgroups(r),
     mysql_users: [{
       username: r.appUser,
       password: placeholder('APP_PASSWORD'),
@@ -468,6 +469,34 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       apply: 1,
       comment: rule.comment,
     })),
+  };
+}
+
+/** The row that tells ProxySQL which server writes: wsrep status (Galera) or read_only (primary/replica). */
+function backendHostgroups(r: ProxySqlConfigInput): CnfGroup {
+  const hg = r.hostgroups;
+  if (r.topology === 'replication') {
+    return {
+      mysql_replication_hostgroups: [{
+        writer_hostgroup: hg.writer,
+        reader_hostgroup: hg.reader,
+        check_type: 'read_only',
+        comment: `primary/replica ${r.clusterName}`,
+      }],
+    };
+  }
+  return {
+    mysql_galera_hostgroups: [{
+      writer_hostgroup: hg.writer,
+      backup_writer_hostgroup: hg.backupWriter,
+      reader_hostgroup: hg.reader,
+      offline_hostgroup: hg.offline,
+      active: 1,
+      max_writers: 1,
+      writer_is_also_reader: r.writerIsAlsoReader,
+      max_transactions_behind: MAX_TRANSACTIONS_BEHIND,
+      comment: `galera cluster ${r.clusterName}`,
+    }],
   };
 }
 

@@ -195,7 +195,7 @@ export class ProxySql extends Construct {
     const data: Record<string, string> = {
       [TEMPLATE_FILE]: renderProxySqlCnfTemplate({
         ...r, serverVersion: this.serverVersion, servers: b.podDnsNames, serverPort: b.port,
-        appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name,
+        appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name, topology: b.topology,
         tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport }, metrics: r.metrics,
       }),
     };

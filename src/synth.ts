@@ -3,6 +3,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { App } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from './galera-proxysql-chart';
+import { ReplicationProxySqlChart } from './replication-proxysql-chart';
 
 /**
  * Synthesizes the chart into a temporary directory and only then replaces the manifests in
@@ -12,7 +13,8 @@ export function synthesizeTo(outdir: string, props: GaleraProxySqlChartProps, ch
   const staging = mkdtempSync(join(tmpdir(), 'galera-synth-'));
   try {
     const app = new App({ outdir: staging });
-    new GaleraProxySqlChart(app, chartId, props);
+    if (props.topology === 'replication') new ReplicationProxySqlChart(app, chartId, props);
+    else new GaleraProxySqlChart(app, chartId, props);
     app.synth();
     const files = readdirSync(staging).filter((f) => f.endsWith('.k8s.yaml'));
     mkdirSync(outdir, { recursive: true });

@@ -1,3 +1,4 @@
+import { ReplicationProxySqlChart } from '../src/replication-proxysql-chart';
 import { spawnSync } from 'child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
@@ -27,7 +28,9 @@ let fileCount = 0;
 const valuesFile = (text: string) => () => {
   const file = join(scratch, `values-${++fileCount}.yaml`);
   writeFileSync(file, text);
-  return new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', loadValues({ GALERA_VALUES: file }, scratch));
+  const values = loadValues({ GALERA_VALUES: file }, scratch);
+  // the chart npm run synth builds for the values' topology
+  return values.topology === 'replication' ? new ReplicationProxySqlChart(Testing.app(), 'mariadb', values) : new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', values);
 };
 const valuesEnv = (path: string) => () => loadValues({ GALERA_VALUES: path }, scratch);
 
@@ -129,9 +132,13 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['a values file that is not YAML', valuesFile('galera:\n  replicas: [3\n'), [/values file .*values-\d+\.yaml: invalid configuration/, /is not valid YAML: /]],
   ['a values file with a duplicated key', valuesFile('galera:\n  replicas: 3\n  replicas: 5\n'), [/is not valid YAML: duplicated mapping key/]],
   ['a values file that is a list', valuesFile('- galera\n- proxysql\n'),
-    [/the document must be a mapping of namespace, createNamespace, storage, galera, proxysql, networkPolicy, backup, monitoring, got a list/]],
-  ['a values file that is a scalar', valuesFile('galera\n'), [/the document must be a mapping of namespace, .*, got string/]],
-  ['an unknown top-level key', valuesFile('replicas: 5\n'), [/replicas is not a known setting; allowed at the top level: namespace, createNamespace, storage, galera, proxysql, networkPolicy, backup/]],
+    [/the document must be a mapping of topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup, monitoring, got a list/]],
+  ['a values file that is a scalar', valuesFile('galera\n'), [/the document must be a mapping of topology, namespace, .*, got string/]],
+  ['an unknown top-level key', valuesFile('replicas: 5\n'), [/replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup/]],
+  ['an unknown topology', valuesFile('topology: mysql\n'), [/topology must be one of 'galera', 'replication', got "mysql"/]],
+  ['a replication section without topology replication', valuesFile('replication:\n  replicas: 3\n'), [/replication is the section of topology 'replication'; set topology: replication/]],
+  ['Galera-only sections with topology replication, every one named, with the replication section\'s own mistakes', valuesFile('topology: replication\nbackup:\n  enabled: true\nmonitoring:\n  enabled: true\nreplication:\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
+    [/backup is built for topology 'galera' only/, /monitoring is built for topology 'galera' only/, /replication\.replicas must be odd and at least 3/, /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
   ['an unknown key under galera', valuesFile('galera:\n  replica: 5\n'), [/galera\.replica is not a known setting; allowed here: name, replicas, /]],
   ['an unknown key under galera.resources', valuesFile('galera:\n  resources:\n    cpu: "1"\n'),
     [/galera\.resources\.cpu is not a known setting; allowed here: cpuRequest, cpuLimit, memoryRequest, memoryLimit/]],

@@ -2,6 +2,7 @@ import { readdirSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
+import { ReplicationProxySqlChart } from '../src/replication-proxysql-chart';
 import { loadValues } from '../src/values';
 import { schemaErrors } from './tools/schema';
 
@@ -11,7 +12,10 @@ const EXAMPLES = join(__dirname, '..', 'examples');
 const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
 
 function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
-  const chart = new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', loadValues({ GALERA_VALUES: join(EXAMPLES, file) }));
+  const values = loadValues({ GALERA_VALUES: join(EXAMPLES, file) });
+  const chart = values.topology === 'replication'
+    ? new ReplicationProxySqlChart(Testing.app(), 'galera-proxysql', values) as unknown as GaleraProxySqlChart
+    : new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', values);
   return { chart, manifests: Testing.synth(chart) };
 }
 
@@ -39,6 +43,15 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
       .toEqual(['PodMonitor/galera', 'PodMonitor/galera-proxysql', 'PrometheusRule/galera']);
     expect(m.find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1').metadata.namespace).toBe('monitoring');
     expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: any) => c.name)).toContain('metrics');
+  }],
+  ['the primary/replica topology behind ProxySQL', 'replication.yaml', (m) => {
+    const sts = m.find((o) => o.kind === 'StatefulSet');
+    expect(sts.metadata).toMatchObject({ name: 'mariadb', namespace: 'shop-db' });
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'REPL_FAILOVER_SECONDS', value: '30' });
+    expect(m.filter((o) => o.kind === 'Service').map((o) => o.metadata.name).sort()).toEqual(['mariadb', 'mariadb-proxysql', 'mariadb-read']);
+    const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'mariadb-proxysql-config').data['proxysql.cnf.tmpl'];
+    expect(cnf).toContain('mysql_replication_hostgroups');
+    expect(cnf).not.toContain('mysql_galera_hostgroups');
   }],
   ['a cluster created from a backup', 'restore.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;

@@ -4,6 +4,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
+import { MariaDbReplication } from '../src/mariadb-replication';
 import { ProxySql, ProxySqlProps } from '../src/proxysql';
 import {
   estimateFailover, PASSWORD_PLACEHOLDERS, PROXYSQL_PATHS, renderLibconfig, serverWeight, TEMPLATE_FILE,
@@ -501,5 +502,45 @@ describe('settings arithmetic', () => {
     expect(() => renderLibconfig({ a: 'line\nbreak' })).toThrow('control characters');
     expect(() => renderLibconfig({ 'bad name': 1 })).toThrow('setting name');
     expect(renderLibconfig({ s: 'a"b\\c' })).toBe('s="a\\"b\\\\c"\n');
+  });
+});
+
+describeLibconfig('in front of the primary/replica topology: routing by read_only', () => {
+  const REPLICATION_FIELDS: Record<string, CfgNode['type']> = { writer_hostgroup: 'int', reader_hostgroup: 'int', check_type: 'string', comment: 'string' };
+  const READ_ONLY_VARIABLES: Record<string, CfgNode['type']> = {
+    ...Object.fromEntries(Object.entries(MYSQL_VARIABLES).filter(([k]) => !k.startsWith('monitor_galera_'))),
+    monitor_read_only_interval: 'int', monitor_read_only_timeout: 'int', monitor_read_only_max_timeout_count: 'int', monitor_writer_is_also_reader: 'bool',
+  };
+
+  test('mysql_replication_hostgroups (check_type read_only) replaces the Galera row; the replicas are the only readers', () => {
+    // GIVEN ProxySQL in front of a MariaDbReplication
+    const chart = new Chart(Testing.app(), 'test');
+    const db = new MariaDbReplication(chart, 'mariadb');
+    const proxysql = new ProxySql(chart, 'proxysql', { backend: db });
+    const manifests = Testing.synth(chart);
+    const synthesized = {
+      galera: undefined as never, proxysql,
+      deployment: manifests.find((m) => m.kind === 'Deployment'),
+      configMap: manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === `${proxysql.name}-config`),
+    };
+    // WHEN the real render script fills it in and libconfig parses it
+    const rendered = render(synthesized, PASSWORDS);
+    try {
+      expect(rendered.result.status).toBe(0);
+      const root = parse(rendered.output);
+      // THEN the types are those ProxySQL reads, and the rows name the construct's hostgroups
+      const problems = [
+        ...typeProblems('(top level)', root, { ...Object.fromEntries(Object.entries(TOP_LEVEL).filter(([k]) => k !== 'mysql_galera_hostgroups')), mysql_replication_hostgroups: 'list' }),
+        ...typeProblems('mysql_variables', child(root, 'mysql_variables'), READ_ONLY_VARIABLES),
+        ...(child(root, 'mysql_replication_hostgroups')?.children ?? []).flatMap((item, i) => typeProblems(`mysql_replication_hostgroups[${i}]`, item, REPLICATION_FIELDS)),
+      ];
+      expect(problems).toEqual([]);
+      const [row] = listItems(root, 'mysql_replication_hostgroups');
+      expect([row.writer_hostgroup.value, row.reader_hostgroup.value, stringValue(row.check_type)]).toEqual([proxysql.hostgroups.writer, proxysql.hostgroups.reader, 'read_only']);
+      expect(settings(child(root, 'mysql_variables')!).monitor_writer_is_also_reader.value).toBe(false);
+      expect(listItems(root, 'mysql_servers').map((s) => stringValue(s.address))).toEqual(db.podDnsNames);
+    } finally {
+      rmSync(rendered.dir, { recursive: true, force: true });
+    }
   });
 });

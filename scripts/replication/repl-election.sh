@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The decisions of a primary/replica node, as pure functions of state lines (sourced after
+# repl-lib.sh; the unit tests drive them directly):
+#
+#   choose_role SELF_HAS_DATA < peer lines   what a starting node does (one line: ACTION reason)
+#   elect < lines (this node's first)        the failover election's winner, or why there is none
+#   clone_source < peer lines                the peer a new node clones from
+#
+# Every decision is logged as one line by the caller: "decision: ACTION: reason".
+
+# A peer that is the primary: running, role primary and writable.
+primary_of() {
+  local line
+  while IFS= read -r line; do
+    [[ $(field "$line" phase) == running && $(field "$line" role) == primary && $(field "$line" writable) == 1 ]] &&
+      { field "$line" name; return 0; }
+  done
+  return 0
+}
+
+# choose_role SELF_HAS_DATA: follow a running primary; with no data anywhere, the first ordinal
+# initializes a new cluster once every node answered; otherwise wait for the election (which
+# the watchdog runs once the primary has been missing for REPL_FAILOVER_SECONDS).
+choose_role() {
+  local own_data=$1 lines line primary answered=0 with_data=0 name
+  lines=$(cat)
+  primary=$(primary_of <<<"$lines")
+  if [[ -n $primary ]]; then
+    echo "replicate $primary is the primary"
+    return 0
+  fi
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    answered=$((answered + 1))
+    [[ $(field "$line" seq) != -1 || $(field "$line" phase) == running ]] && with_data=$((with_data + 1))
+  done <<<"$lines"
+  if ((own_data == 0 && with_data == 0)); then
+    if ((answered < $(peer_count) - 1)); then
+      echo "wait new cluster: $((answered + 1)) of $(peer_count) nodes answer; waiting for all before the first one initializes"
+    elif [[ $(ordinal_of "$POD_NAME") == 0 ]]; then
+      echo "initialize no node holds data: this node (the first ordinal) creates the cluster and is its primary"
+    else
+      echo "wait new cluster: waiting for $(pod_of_host "$(peer_hosts | head -n 1)") to create it"
+    fi
+    return 0
+  fi
+  if ((own_data == 0)); then
+    echo "wait no primary to clone from and replicate yet ($with_data peer(s) hold data)"
+    return 0
+  fi
+  echo "elect no peer is the primary"
+}
+
+# elect: this node's line first, then the peers that answered. The election needs every configured
+# node but one (election_quorum: a majority, and more from 5 nodes on) and no peer still following
+# a primary it reaches;
+# the winner is the most advanced by domain-0 GTID (received events included), ties to the
+# lowest ordinal. Prints "promote reason", "wait reason" (someone else wins) or "none reason".
+elect() {
+  local lines line n=0 best='' best_seq=-2 best_ord=999 seq ord name self votes=()
+  lines=$(cat)
+  self=$(field "$(head -n 1 <<<"$lines")" name)
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    [[ $(field "$line" phase) == running ]] || continue
+    if [[ $(field "$line" role) == primary && $(field "$line" writable) == 1 ]]; then
+      echo "none $(field "$line" name) is the primary"
+      return 0
+    fi
+    if [[ $(field "$line" role) == replica && $(field "$line" io) == 1 ]]; then
+      echo "none $(field "$line" name) still replicates from $(field "$line" source), which it reaches"
+      return 0
+    fi
+    n=$((n + 1))
+    name=$(field "$line" name) seq=$(field "$line" seq) ord=$(ordinal_of "$name")
+    votes+=("$name=$seq")
+    if ((seq > best_seq || (seq == best_seq && ord < best_ord))); then
+      best=$name best_seq=$seq best_ord=$ord
+    fi
+  done <<<"$lines"
+  if ((n < $(election_quorum))); then
+    echo "none only $n of $(peer_count) nodes take part (${votes[*]}); a failover needs $(election_quorum)"
+  elif [[ $best == "$self" ]]; then
+    echo "promote this node is the most advanced of ${votes[*]} (GTID sequence $best_seq)"
+  else
+    echo "wait $best is the most advanced of ${votes[*]} (GTID sequence $best_seq)"
+  fi
+}
+
+# clone_source: a ready replica (lag under the bound), the most advanced, else the primary when
+# ready; never a lagging or broken node. Prints the pod name, or nothing.
+clone_source() {
+  local line best='' best_seq=-2 primary='' seq
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" ready) == 1 ]] || continue
+    case $(field "$line" role) in
+      primary) primary=$(field "$line" name) ;;
+      replica)
+        seq=$(field "$line" seq)
+        ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
+        ;;
+    esac
+  done
+  printf '%s\n' "${best:-$primary}"
+}

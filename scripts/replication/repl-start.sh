@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# Main process of a primary/replica pod (the mariadb container's command). It gets a dataset
+# (initializes a new cluster, or clones one from a ready peer), starts mariadbd read-only, and
+# takes a role: replica of the running primary, or primary by initialization or by election.
+# Then it watches: a replica whose primary stays unreachable for REPL_FAILOVER_SECONDS runs the
+# failover election; a primary that cannot reach a majority for REPL_FENCE_SECONDS fences
+# itself (read-only, client connections killed). Every decision is one "decision:" log line.
+set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=repl-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
+# shellcheck source-path=SCRIPTDIR source=repl-election.sh
+source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
+
+REPL_FAILOVER_SECONDS=${REPL_FAILOVER_SECONDS:-30}
+REPL_FENCE_SECONDS=${REPL_FENCE_SECONDS:-15}
+REPL_WAIT_LOG_SECONDS=${REPL_WAIT_LOG_SECONDS:-30}
+MARIADBD_PID='' STOPPING=0 STATE_SERVER_PID='' CLONE_SERVER_PID=''
+
+decision() { log_info "decision: $1: $2"; }
+
+start_servers() {
+  socat -T5 "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" EXEC:"bash $REPL_CONFIG_DIR/repl-state.sh",nofork 2>/dev/null &
+  STATE_SERVER_PID=$!
+  bash "$REPL_CONFIG_DIR/repl-clone.sh" listen &
+  CLONE_SERVER_PID=$!
+}
+
+has_data() { [[ -f $DATA_MARKER ]]; }
+
+# --- getting a dataset --------------------------------------------------------------------
+
+initialize_datadir() {
+  log_info "initializing a new data directory and the accounts from Secret '$REPL_SECRET_NAME'"
+  find "$REPL_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' -exec rm -rf {} +
+  mariadb-install-db --defaults-file="$MY_CNF" --auth-root-authentication-method=socket \
+    --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null 2>"$REPL_RUNTIME_DIR/install-db.log" ||
+    { cat "$REPL_RUNTIME_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
+  printf 'initialized\n' >"$DATA_MARKER"
+}
+
+accounts_sql() {
+  local app=${REPL_APP_USER:-app} db=${REPL_APP_DATABASE:-app}
+  cat <<SQL
+CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$(secret root-password)");
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%';
+CREATE OR REPLACE USER 'repl'@'%' IDENTIFIED BY $(sql_quote "$(secret replication-password)");
+GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SLAVE MONITOR ON *.* TO 'repl'@'%';
+CREATE OR REPLACE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$(secret monitor-password)");
+GRANT USAGE, SLAVE MONITOR, BINLOG MONITOR ON *.* TO 'monitor'@'%';
+CREATE DATABASE IF NOT EXISTS \`$db\`;
+CREATE OR REPLACE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$(secret app-password)");
+GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
+SQL
+}
+
+# Clones from the best ready peer (clone_source), retrying until one serves a complete copy.
+clone_from_peer() {
+  local source logged=0
+  while ((STOPPING == 0)); do
+    source=$(collect_states | clone_source)
+    if [[ -n $source ]]; then
+      decision clone "$source is the most advanced ready node"
+      publish_state phase=cloning
+      # the transfer may take long: the heartbeat says the script lives (liveness never kills a clone)
+      (while sleep 10; do heartbeat; done) &
+      local beat=$! rc=0
+      bash "$REPL_CONFIG_DIR/repl-clone.sh" receive "$(host_of_pod "$source")" || rc=$?
+      kill "$beat" 2>/dev/null
+      ((rc == 0)) && return 0
+      log_warn "clone from $source failed; choosing a source again"
+    elif ((logged == 0)); then
+      log_info "waiting for a ready peer to clone from"
+      logged=1
+    fi
+    publish_state phase=waiting
+    heartbeat
+    sleep 2
+  done
+  return 1
+}
+
+# --- mariadbd -------------------------------------------------------------------------------
+
+start_mariadbd() {
+  rm -f "$ROLE_FILE" "$SOURCE_FILE"
+  mariadbd --defaults-file="$MY_CNF" &
+  MARIADBD_PID=$!
+  local i
+  for ((i = 0; i < 600; i++)); do
+    local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
+    kill -0 "$MARIADBD_PID" 2>/dev/null || return 1
+    heartbeat
+    sleep 1
+  done
+  publish_state phase=running
+}
+
+# After initialization: the accounts, written to the binlog so every clone has them. Semi-sync
+# is still off here (no replica exists yet to acknowledge them): they reach every replica in its clone.
+create_accounts() {
+  local_sql <<<"$(accounts_sql)" || die "creating the accounts failed"
+  log_info "accounts created: root@%, ${REPL_APP_USER:-app}@% (database ${REPL_APP_DATABASE:-app}), repl@%, monitor@%"
+}
+
+# A clone's first start: replication starts where the copy ends.
+apply_cloned_position() {
+  local gtid
+  gtid=$(awk '$1 == "cloned" { print $2 }' "$DATA_MARKER")
+  [[ -n $gtid ]] || return 0
+  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL gtid_slave_pos = $(sql_quote "$gtid")" || return 1
+  printf 'data\n' >"$DATA_MARKER"
+}
+
+# Semi-sync waits are turned on before the first write is accepted, so no commit is acknowledged
+# before a replica has it.
+become_primary() {
+  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL rpl_semi_sync_master_enabled = ON; SET GLOBAL read_only = 0" || return 1
+  echo primary >"$ROLE_FILE"
+  rm -f "$SOURCE_FILE"
+}
+
+# Follows SOURCE by GTID. A node that wrote its own transactions (a former primary) first moves
+# its binlog position into gtid_slave_pos (MASTER_DEMOTE_TO_SLAVE), so it asks the new primary
+# for what comes after them; if they are not in the new primary's history, the IO thread fails
+# with 1236 and the watchdog refuses the node.
+become_replica() {
+  local source=$1 host vars binlog slave demote=''
+  host=$(host_of_pod "$source")
+  vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
+  binlog=${vars%%|*} slave=${vars#*|}
+  (($(gtid_seq "${binlog:-}") > $(gtid_seq "${slave:-}"))) && demote=', MASTER_DEMOTE_TO_SLAVE=1'
+  local_sql <<SQL || return 1
+SET GLOBAL read_only = 1;
+SET GLOBAL rpl_semi_sync_master_enabled = OFF;
+STOP SLAVE;
+CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
+  MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,
+  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$demote;
+START SLAVE;
+SQL
+  echo replica >"$ROLE_FILE"
+  echo "$source" >"$SOURCE_FILE"
+}
+
+kill_client_sessions() {
+  local_sql -e "SELECT CONCAT('KILL CONNECTION ', id, ';') FROM information_schema.PROCESSLIST WHERE user NOT IN ('system user', '$(id -un)', 'repl') AND id <> CONNECTION_ID()" 2>/dev/null |
+    local_sql 2>/dev/null || true
+}
+
+# Stops taking writes: read-only, and every client session ended. SET read_only waits for commits
+# in flight, and a commit waiting for a replica's acknowledgement ends only when its session is
+# killed, so the sessions are killed while it waits (and once more for any that came between).
+stop_writes() {
+  SQL_TIMEOUT=60 local_sql -e 'SET GLOBAL read_only = 1' &
+  local setter=$!
+  sleep 0.5
+  kill_client_sessions
+  wait "$setter" || log_warn "SET GLOBAL read_only = 1 did not complete"
+  kill_client_sessions
+}
+
+# Nothing more is acknowledged here.
+fence() {
+  echo fenced >"$ROLE_FILE"
+  stop_writes
+}
+
+# --- taking a role and keeping it -----------------------------------------------------------
+
+# Until this node has a role: follow the primary, or take part in the election.
+take_role() {
+  local verdict action reason last='' last_at=0 lines
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    heartbeat
+    verdict=$(collect_states | choose_role 1)
+    action=${verdict%% *} reason=${verdict#* }
+    case $action in
+      replicate)
+        decision replicate "$reason"
+        become_replica "${reason%% *}" && return 0
+        ;;
+      elect)
+        lines=$( (state_line_self; collect_states) )
+        verdict=$(elect <<<"$lines")
+        action=${verdict%% *} reason=${verdict#* }
+        if [[ $action == promote ]]; then
+          decision promote "$reason"
+          become_primary && return 0
+        elif [[ $verdict != "$last" || $((SECONDS - last_at)) -ge $REPL_WAIT_LOG_SECONDS ]]; then
+          decision wait "$reason"
+          last=$verdict last_at=$SECONDS
+        fi
+        ;;
+    esac
+    sleep "$REPL_POLL_SECONDS"
+  done
+}
+
+state_line_self() { bash "$REPL_CONFIG_DIR/repl-state.sh"; }
+
+# The replica's watch, every REPL_POLL_SECONDS:
+#  - an IO error 1236 (its history is not the primary's) refuses the node;
+#  - its source hands the primary role to it (switchover): it applies everything, then promotes;
+#  - its source is no longer the primary and another pod is: it follows that one;
+#  - no primary anywhere for REPL_FAILOVER_SECONDS: the failover election.
+watch_replica() {
+  local missing_since='' status errno io source source_line lines primary verdict action reason
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    heartbeat
+    sleep "$REPL_POLL_SECONDS"
+    status=$(slave_status) || continue
+    errno=$(slave_status_value Last_IO_Errno <<<"$status")
+    if [[ $errno == 1236 ]]; then
+      refuse_errant "$(slave_status_value Last_IO_Error <<<"$status")"
+      return 0
+    fi
+    io=$(slave_status_value Slave_IO_Running <<<"$status")
+    source=$(cat "$SOURCE_FILE" 2>/dev/null)
+    source_line=''
+    [[ $io == Yes ]] && source_line=$(query_peer "$(host_of_pod "$source")")
+    if [[ $(field "$source_line" role) == handover && $(field "$source_line" source) == "$POD_NAME" ]]; then
+      take_over "$source" "$(field "$source_line" gtid)" && return 0
+      continue
+    fi
+    if [[ $io == Yes && $(field "$source_line" role) == primary ]]; then
+      missing_since=''
+      continue
+    fi
+    lines=$(collect_states)
+    primary=$(primary_of <<<"$lines")
+    if [[ -n $primary && $primary != "$source" ]]; then
+      decision replicate "$primary is the primary now"
+      become_replica "$primary"
+      missing_since=''
+      continue
+    fi
+    if [[ -n $primary || ($io == Yes && -n $source_line) ]]; then
+      missing_since=''
+      continue
+    fi
+    # the primary is missing: its IO thread gave up, or its state port stopped answering (the IO
+    # thread notices a silent network only after slave_net_timeout)
+    missing_since=${missing_since:-$SECONDS}
+    ((SECONDS - missing_since >= REPL_FAILOVER_SECONDS)) || continue
+    verdict=$(elect <<<"$(state_line_self; printf '%s\n' "$lines")")
+    action=${verdict%% *} reason=${verdict#* }
+    case $action in
+      promote)
+        decision promote "the primary has been unreachable for $((SECONDS - missing_since))s; $reason"
+        promote_replica && return 0
+        ;;
+      *) ((SECONDS % REPL_WAIT_LOG_SECONDS < REPL_POLL_SECONDS)) && decision wait "no primary for $((SECONDS - missing_since))s; $reason" ;;
+    esac
+  done
+}
+
+# Applies the relay log up to GTID list $1 (what this node received), as long as the SQL thread
+# runs; fails when it stopped on an error (this node then cannot be the primary).
+apply_received() {
+  local target=$1 status
+  while ((STOPPING == 0)); do
+    heartbeat
+    [[ $(SQL_TIMEOUT=15 local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$target"), 10)") == 0 ]] && return 0
+    status=$(slave_status)
+    if [[ $(slave_status_value Slave_SQL_Running <<<"$status") != Yes ]]; then
+      log_error "the SQL thread stopped before applying $target: $(slave_status_value Last_SQL_Error <<<"$status")"
+      return 1
+    fi
+  done
+  return 1
+}
+
+# A replica becomes the primary: it applies every event it received, then leaves replication.
+promote_replica() {
+  local io_pos
+  local_sql -e 'STOP SLAVE IO_THREAD' || true
+  io_pos=$(slave_status | slave_status_value Gtid_IO_Pos)
+  if [[ -n $io_pos ]] && ! apply_received "$io_pos"; then
+    log_error "not promoting: this node cannot apply what it received"
+    local_sql -e 'START SLAVE IO_THREAD' || true
+    return 1
+  fi
+  become_primary
+}
+
+# A planned switchover, on its target: the old primary ($1) stopped writes at GTID $2; once this
+# node has applied all of it, it is the primary.
+take_over() {
+  local from=$1 gtid=$2
+  if ! apply_received "$gtid"; then
+    log_error "switchover from $from: cannot apply up to $gtid; staying a replica"
+    return 1
+  fi
+  decision promote "switchover: $from handed over the primary role at GTID $gtid, all of it applied here"
+  become_primary
+}
+
+# The primary's watch: it must reach a majority (itself included); otherwise, after
+# REPL_FENCE_SECONDS, it fences itself before the others can elect a new primary
+# (REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS). Another primary seen: fenced at once. A
+# switchover request (repl-switchover.sh) hands the role over.
+watch_primary() {
+  local alone_since='' lines answered other
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    heartbeat
+    sleep "$REPL_POLL_SECONDS"
+    if [[ -s $SWITCHOVER_FILE ]]; then
+      hand_over "$(cat "$SWITCHOVER_FILE")"
+      return 0
+    fi
+    lines=$(collect_states)
+    other=$(primary_of <<<"$lines")
+    if [[ -n $other ]]; then
+      decision fence "$other is also a primary"
+      fence
+      return 0
+    fi
+    answered=$(grep -c . <<<"$lines")
+    if ((answered + 1 >= $(majority))); then
+      alone_since=''
+      continue
+    fi
+    alone_since=${alone_since:-$SECONDS}
+    if ((SECONDS - alone_since >= REPL_FENCE_SECONDS)); then
+      decision fence "only $((answered + 1)) of $(peer_count) nodes reachable for $((SECONDS - alone_since))s; a majority may elect a new primary"
+      fence
+      return 0
+    fi
+  done
+}
+
+# Planned switchover, on the primary: stop writes, publish role=handover with the final GTID
+# position, wait until the target is the primary, then follow it. If the target has not taken
+# over within REPL_SWITCHOVER_SECONDS, this node takes writes again (and says so).
+hand_over() {
+  local target=$1 deadline
+  decision switchover "handing the primary role to $target"
+  stop_writes
+  # only now: the GTID position the target waits for is final
+  echo handover >"$ROLE_FILE"
+  deadline=$((SECONDS + ${REPL_SWITCHOVER_SECONDS:-60}))
+  while ((SECONDS < deadline && STOPPING == 0)); do
+    heartbeat
+    if [[ $(collect_states | primary_of) == "$target" ]]; then
+      rm -f "$SWITCHOVER_FILE"
+      echo fenced >"$ROLE_FILE"
+      return 0
+    fi
+    sleep "$REPL_POLL_SECONDS"
+  done
+  rm -f "$SWITCHOVER_FILE"
+  log_error "switchover: $target did not take over within ${REPL_SWITCHOVER_SECONDS:-60}s; this node takes writes again"
+  local_sql -e 'SET GLOBAL read_only = 0' || true
+  echo primary >"$ROLE_FILE"
+}
+
+refuse_errant() {
+  local_sql -e 'STOP SLAVE; SET GLOBAL read_only = 1' || true
+  rm -f "$ROLE_FILE"
+  publish_state phase=refused
+  decision refuse "this node holds transactions the primary does not have ($1): it is never merged. To discard them and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
+}
+
+# A refused node keeps mariadbd up, read-only and not replicating, until a human chooses to
+# discard its data: then it stops, and the container's restart clones it again.
+wait_for_reclone() {
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    heartbeat
+    if [[ -f $RECLONE_FILE ]]; then
+      log_warn "$RECLONE_FILE found: stopping mariadbd; the next start discards this node's data and clones it again"
+      kill -TERM "$MARIADBD_PID"
+      return 0
+    fi
+    sleep "$REPL_POLL_SECONDS"
+  done
+}
+
+# --- the whole life ---------------------------------------------------------------------------
+
+on_term() {
+  STOPPING=1
+  [[ -n $MARIADBD_PID ]] && kill -TERM "$MARIADBD_PID" 2>/dev/null
+}
+
+cleanup() {
+  kill "$STATE_SERVER_PID" "$CLONE_SERVER_PID" 2>/dev/null
+  return 0
+}
+
+get_dataset() {
+  local verdict logged=''
+  while ! has_data; do
+    ((STOPPING == 0)) || return 1
+    heartbeat
+    verdict=$(collect_states | choose_role 0)
+    case ${verdict%% *} in
+      initialize)
+        decision initialize "${verdict#* }"
+        initialize_datadir
+        INITIALIZED=1
+        ;;
+      replicate)
+        clone_from_peer || return 1
+        ;;
+      *)
+        [[ $verdict == "$logged" ]] || decision wait "${verdict#* }"
+        logged=$verdict
+        publish_state phase=waiting
+        sleep 2
+        ;;
+    esac
+  done
+}
+
+main() {
+  [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (repl-init.sh) did not run"
+  trap on_term TERM INT
+  trap cleanup EXIT
+  INITIALIZED=0
+  heartbeat
+  publish_state phase=waiting
+  start_servers
+  if [[ -f $RECLONE_FILE ]]; then
+    log_warn "$RECLONE_FILE found: discarding this node's data to clone it again"
+    rm -f "$DATA_MARKER" "$RECLONE_FILE"
+  fi
+  get_dataset || exit 0
+  start_mariadbd || die "mariadbd did not start"
+  if ((INITIALIZED == 1)); then
+    create_accounts
+    become_primary
+    decision primary "initialized the new cluster"
+  else
+    apply_cloned_position || die "could not set the cloned GTID position"
+    take_role
+  fi
+  while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
+    if [[ $(field "$(head -n 1 "$STATE_FILE")" phase) == refused ]]; then
+      wait_for_reclone
+      continue
+    fi
+    case $(cat "$ROLE_FILE" 2>/dev/null) in
+      primary) watch_primary ;;
+      replica) watch_replica ;;
+      fenced | handover | '') take_role ;;
+    esac
+  done
+  local rc=0
+  wait "$MARIADBD_PID" || rc=$?
+  while kill -0 "$MARIADBD_PID" 2>/dev/null; do wait "$MARIADBD_PID" || rc=$?; done
+  log_info "mariadbd exited with status $rc"
+  exit "$rc"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

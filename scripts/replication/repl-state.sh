@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Serves this node's state line to a peer (socat runs it for each connection on the state port).
+# Before mariadbd runs it is what the start script published (waiting, cloning, refused); while
+# mariadbd runs it is the live view of the server: role, writable, GTID position (received
+# events included), replication threads and lag.
+#
+#   repl-state.sh            the state line (what the state port serves)
+#   repl-state.sh --status   the state line, then the replication status (for operators)
+set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=repl-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
+
+live_state() {
+  local vars status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
+  vars=$(SQL_TIMEOUT=2 local_sql -e "SELECT CONCAT(@@GLOBAL.read_only, '|', @@GLOBAL.gtid_current_pos)" 2>/dev/null) || return 1
+  read_only=${vars%%|*} current=${vars#*|}
+  status=$(SQL_TIMEOUT=2 slave_status) || return 1
+  role=$(cat "$ROLE_FILE" 2>/dev/null)
+  io_pos=$(slave_status_value Gtid_IO_Pos <<<"$status")
+  [[ $(slave_status_value Slave_IO_Running <<<"$status") == Yes ]] && io=1 || io=0
+  [[ $(slave_status_value Slave_SQL_Running <<<"$status") == Yes ]] && sql=1 || sql=0
+  lag=$(slave_status_value Seconds_Behind_Master <<<"$status")
+  [[ $lag =~ ^[0-9]+$ ]] || lag=''
+  source=$(slave_status_value Master_Host <<<"$status")
+  seq=$(gtid_seq "$current") io_seq=$(gtid_seq "$io_pos")
+  # received events count only while the SQL thread can still apply them
+  [[ $sql == 1 ]] && ((io_seq > seq)) && seq=$io_seq
+  # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later)
+  [[ $read_only == 0 || $read_only == OFF ]] && writable=1
+  [[ $role == handover ]] && source=$(host_of_pod "$(cat "$SWITCHOVER_FILE" 2>/dev/null)")
+  case $role in
+    primary) ((writable == 1)) && ready=1 ;;
+    replica) ((io == 1 && sql == 1)) && [[ -n $lag ]] && ((lag <= REPL_MAX_LAG_SECONDS)) && ready=1 ;;
+  esac
+  state_line phase=running role="$role" writable="$writable" gtid="${current// /}" seq="$seq" \
+    io="$io" sql="$sql" lag="$lag" source="$(pod_of_host "${source:-}")" ready="$ready"
+}
+
+main() {
+  local line
+  if [[ ${1:-} == --status ]]; then
+    main
+    slave_status || true
+    return 0
+  fi
+  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line=$(state_line phase=waiting)
+  if [[ $(field "$line" phase) == running ]]; then
+    live_state && return 0
+  fi
+  printf '%s\n' "$line"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -1,0 +1,83 @@
+import { execFileSync } from 'child_process';
+import { join } from 'path';
+
+// The decisions of a primary/replica node (scripts/replication/repl-election.sh), driven
+// directly: state lines in, "ACTION reason" out. The lines are made by the scripts' own
+// formatter (state_line in repl-lib.sh), as the pods make them; the cluster test runs the same
+// code for real.
+const DIR = join(__dirname, '..', 'scripts', 'replication');
+const PEERS = 'mariadb-0.mariadb.db.svc.cluster.local,mariadb-1.mariadb.db.svc.cluster.local,mariadb-2.mariadb.db.svc.cluster.local';
+
+interface Node { phase?: string; role?: string; writable?: 0 | 1; seq?: number; io?: 0 | 1; sql?: 0 | 1; lag?: number; ready?: 0 | 1; source?: string }
+
+function fields(n: Node): string[] {
+  const f: Record<string, string | number> = { phase: n.phase ?? 'running', seq: n.seq ?? -1 };
+  for (const k of ['role', 'writable', 'io', 'sql', 'lag', 'ready', 'source'] as const) if (n[k] !== undefined) f[k] = n[k]!;
+  return Object.entries(f).map(([k, v]) => `${k}=${v}`);
+}
+
+/** Runs `command` as pod `self` with the given nodes' lines on stdin (in the given order). */
+const FIVE = [0, 1, 2, 3, 4].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
+
+function drive(command: string, self: string, nodes: Record<string, Node>, peers = PEERS): string {
+  const script = `source "$1/repl-lib.sh"; source "$1/repl-election.sh"; command=$2; shift 2
+for spec in "$@"; do
+  IFS='|' read -r name rest <<<"$spec"; read -r -a kv <<<"$rest"
+  POD_NAME=$name state_line "\${kv[@]}"
+done | { eval "$command"; }`;
+  const specs = Object.entries(nodes).map(([name, n]) => `${name}|${fields(n).join(' ')}`);
+  return execFileSync('bash', ['-c', script, 'drive', DIR, command, ...specs], {
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, REPL_PEERS: peers },
+  }).trim();
+}
+
+describe('a starting node takes its role (choose_role)', () => {
+  test.each([
+    ['a running writable primary: follow it', 'mariadb-1', 1, { 'mariadb-0': { role: 'primary', writable: 1, seq: 9 }, 'mariadb-2': { role: 'replica', io: 1, seq: 9 } }, 'replicate mariadb-0 is the primary'],
+    ['a fenced (read-only) primary is no primary to follow', 'mariadb-1', 1, { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-2': { seq: 8 } }, 'elect no peer is the primary'],
+    ['no data anywhere, everyone answers: the first ordinal initializes', 'mariadb-0', 0, { 'mariadb-1': { phase: 'waiting' }, 'mariadb-2': { phase: 'waiting' } }, 'initialize'],
+    ['no data anywhere: the others wait for the first ordinal', 'mariadb-2', 0, { 'mariadb-0': { phase: 'waiting' }, 'mariadb-1': { phase: 'waiting' } }, 'wait new cluster: waiting for mariadb-0'],
+    ['no data here, a peer unreachable: nobody initializes (it may hold data)', 'mariadb-0', 0, { 'mariadb-1': { phase: 'waiting' } }, 'wait new cluster: 2 of 3'],
+    ['no data here, a peer has data but is no primary: wait (a clone needs a ready source)', 'mariadb-2', 0, { 'mariadb-0': { role: '', seq: 5 }, 'mariadb-1': { phase: 'waiting' } }, 'wait no primary to clone from'],
+    ['data here and no primary: the election', 'mariadb-2', 1, { 'mariadb-0': { role: '', seq: 5 }, 'mariadb-1': { role: '', seq: 7 } }, 'elect no peer is the primary'],
+  ] as const)('%s', (_what, self, ownData, nodes, expected) => {
+    // GIVEN the peers' lines / WHEN the node chooses / THEN
+    expect(drive(`choose_role ${ownData}`, self, nodes as Record<string, Node>)).toContain(expected);
+  });
+});
+
+describe('the failover election (elect): majority, most advanced GTID, ties to the lowest ordinal', () => {
+  test.each([
+    ['the most advanced replica wins', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { role: 'replica', seq: 10 } }, 'promote this node is the most advanced'],
+    ['the other one waits for it', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 10 }, 'mariadb-1': { role: 'replica', seq: 12 } }, 'wait mariadb-1 is the most advanced'],
+    ['a tie goes to the lowest ordinal', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 12 }, 'mariadb-1': { role: 'replica', seq: 12 } }, 'wait mariadb-1'],
+    ['alone (1 of 3): no failover', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 } }, 'none only 1 of 3 nodes take part'],
+    ['a peer still replicates from a primary it reaches: no failover', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 12 } }, 'none mariadb-2 still replicates from mariadb-0'],
+    ['a primary answers: no failover', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-0': { role: 'primary', writable: 1, seq: 14 } }, 'none mariadb-0 is the primary'],
+    ['a fenced old primary with more takes part and wins', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-0': { role: 'fenced', writable: 0, seq: 14 } }, 'wait mariadb-0'],
+    ['nodes that wait or clone do not vote', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { phase: 'cloning' } }, 'none only 1 of 3'],
+    ['a primary handing over (switchover) is no primary: no failover election while it answers', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 12 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 12 } }, 'none mariadb-1 still replicates'],
+  ] as const)('%s', (_what, self, nodes, expected) => {
+    expect(drive('elect', self, nodes as Record<string, Node>)).toContain(expected);
+  });
+
+  // One replica's acknowledgement makes a commit acknowledged, so with 5 nodes a bare majority (3)
+  // could be three replicas without it: the vote needs every node but the lost primary.
+  test.each([
+    ['4 of 5 take part: the most advanced wins', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 31 }, 'mariadb-3': { role: 'replica', seq: 29 }, 'mariadb-4': { role: 'replica', seq: 30 } }, 'wait mariadb-2 is the most advanced'],
+    ['3 of 5 (a majority) is not enough: the missing replica may hold the acknowledged write', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 30 }, 'mariadb-3': { role: 'replica', seq: 29 } }, 'none only 3 of 5 nodes take part'],
+  ] as const)('five nodes: %s', (_what, nodes, expected) => {
+    expect(drive('elect', 'mariadb-1', nodes as Record<string, Node>, FIVE)).toContain(expected);
+  });
+});
+
+describe('the clone source (clone_source): never a lagging or broken node while a better one exists', () => {
+  test.each([
+    ['the most advanced ready replica', { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 19 }, 'mariadb-2': { role: 'replica', ready: 1, seq: 18 } }, 'mariadb-1'],
+    ['a lagging replica (not ready) is skipped for the primary', { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-1': { role: 'replica', ready: 0, lag: 90, seq: 3 } }, 'mariadb-0'],
+    ['a replica with a stopped thread is skipped', { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-2': { role: 'replica', io: 0, ready: 0, seq: 20 } }, 'mariadb-0'],
+    ['nothing ready: no source', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 20 }, 'mariadb-2': { phase: 'waiting' } }, ''],
+  ] as const)('%s', (_what, nodes, expected) => {
+    expect(drive('clone_source', 'mariadb-1', nodes as Record<string, Node>)).toBe(expected);
+  });
+});
