@@ -8,7 +8,7 @@ import { join } from 'path';
 const DIR = join(__dirname, '..', 'scripts', 'replication');
 const PEERS = 'mariadb-0.mariadb.db.svc.cluster.local,mariadb-1.mariadb.db.svc.cluster.local,mariadb-2.mariadb.db.svc.cluster.local';
 
-interface Node { phase?: string; role?: string; writable?: 0 | 1; seq?: number; io?: 0 | 1; sql?: 0 | 1; lag?: number; ready?: 0 | 1; source?: string }
+interface Node { peers?: number; phase?: string; role?: string; writable?: 0 | 1; seq?: number; io?: 0 | 1; sql?: 0 | 1; lag?: number; ready?: 0 | 1; source?: string }
 
 function fields(n: Node): string[] {
   const f: Record<string, string | number> = { phase: n.phase ?? 'running', seq: n.seq ?? -1 };
@@ -17,15 +17,16 @@ function fields(n: Node): string[] {
 }
 
 /** Runs `command` as pod `self` with the given nodes' lines on stdin (in the given order). */
-const FIVE = [0, 1, 2, 3, 4].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
+const hosts = (n: number) => Array.from({ length: n }, (_, i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
+const FIVE = hosts(5);
 
 function drive(command: string, self: string, nodes: Record<string, Node>, peers = PEERS): string {
   const script = `source "$1/repl-lib.sh"; source "$1/repl-election.sh"; command=$2; shift 2
 for spec in "$@"; do
-  IFS='|' read -r name rest <<<"$spec"; read -r -a kv <<<"$rest"
-  POD_NAME=$name state_line "\${kv[@]}"
+  IFS='|' read -r name rest peers <<<"$spec"; read -r -a kv <<<"$rest"
+  REPL_PEERS=\${peers:-$REPL_PEERS} POD_NAME=$name state_line "\${kv[@]}"
 done | { eval "$command"; }`;
-  const specs = Object.entries(nodes).map(([name, n]) => `${name}|${fields(n).join(' ')}`);
+  const specs = Object.entries(nodes).map(([name, n]) => `${name}|${fields(n).join(' ')}|${n.peers ? hosts(n.peers) : ''}`);
   return execFileSync('bash', ['-c', script, 'drive', DIR, command, ...specs], {
     encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, REPL_PEERS: peers },
   }).trim();
@@ -79,5 +80,40 @@ describe('the clone source (clone_source): never a lagging or broken node while 
     ['nothing ready: no source', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 20 }, 'mariadb-2': { phase: 'waiting' } }, ''],
   ] as const)('%s', (_what, nodes, expected) => {
     expect(drive('clone_source', 'mariadb-1', nodes as Record<string, Node>)).toBe(expected);
+  });
+});
+
+describe('who may acknowledge commits while a new size rolls out (may_acknowledge)', () => {
+  // A node still configured with 3 peers votes without pods 3 and 4, so they must not be the only
+  // ones holding an acknowledged write: they acknowledge once every answering node knows 5.
+  test.each([
+    ['3 -> 5, new pod 3 while pods 0-2 still know 3: no', 'mariadb-3', FIVE, { 'mariadb-3': { role: 'replica' }, 'mariadb-0': { peers: 3 }, 'mariadb-1': { peers: 3 }, 'mariadb-4': {} }, 'no'],
+    ['3 -> 5, pod 1 already updated, pod 0 not: pod 1 still may (every node knows it)', 'mariadb-1', FIVE, { 'mariadb-1': { role: 'replica' }, 'mariadb-0': { peers: 3 }, 'mariadb-3': {} }, 'yes'],
+    ['3 -> 5 rolled out everywhere: pod 4 may', 'mariadb-4', FIVE, { 'mariadb-4': { role: 'replica' }, 'mariadb-0': {}, 'mariadb-1': {}, 'mariadb-2': {}, 'mariadb-3': {} }, 'yes'],
+    ['5 -> 3, pod 2 updated to 3 peers while others still know 5: pod 2 may', 'mariadb-2', PEERS, { 'mariadb-2': { role: 'replica' }, 'mariadb-0': { peers: 5 }, 'mariadb-1': { peers: 5 } }, 'yes'],
+  ] as const)('%s', (_what, self, peers, nodes, expected) => {
+    expect(drive('may_acknowledge && echo yes || echo no', self, nodes as Record<string, Node>, peers)).toBe(expected);
+  });
+});
+
+describe('the replica a stopping primary hands over to (handover_target)', () => {
+  test.each([
+    ['the most advanced ready replica', PEERS, { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8 }, 'mariadb-2': { role: 'replica', ready: 1, seq: 9 } }, 'mariadb-2'],
+    ['never a lagging one', PEERS, { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 0, seq: 9 } }, ''],
+    ['3 -> 5 rolling out: never a new pod the old nodes do not know', FIVE, { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8, peers: 3 }, 'mariadb-3': { role: 'replica', ready: 1, seq: 9 } }, 'mariadb-1'],
+  ] as const)('%s', (_what, peers, nodes, expected) => {
+    expect(drive('handover_target', 'mariadb-0', nodes as Record<string, Node>, peers)).toBe(expected);
+  });
+});
+
+describe('a fenced primary takes writes again (may_resume) only when no election can have run', () => {
+  test.each([
+    ['every node answers and both replicas still follow it: yes', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 } }, 'yes'],
+    ['a replica lost its IO thread (it may vote): no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 0, source: 'mariadb-0', seq: 9 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 } }, 'no'],
+    ['another primary: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'primary', writable: 1, seq: 10 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 } }, 'no'],
+    ['a node does not answer: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 } }, 'no'],
+    ['a replica that follows someone else: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 } }, 'no'],
+  ] as const)('%s', (_what, nodes, expected) => {
+    expect(drive('may_resume && echo yes || echo no', 'mariadb-0', nodes as Record<string, Node>)).toBe(expected);
   });
 });

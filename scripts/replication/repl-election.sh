@@ -103,3 +103,55 @@ clone_source() {
   done
   printf '%s\n' "${best:-$primary}"
 }
+
+# The smallest peer count any of the lines is configured with (a size change rolling out).
+min_peers() {
+  local line min='' n
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    n=${line##*peers=}
+    [[ -z $min ]] || ((n < min)) && min=$n
+  done
+  echo "${min:-$(peer_count)}"
+}
+
+# may_acknowledge < lines (this node's first): whether this replica may acknowledge commits
+# (semi-sync). Only nodes every configured node knows about may: while the StatefulSet rolls out
+# a new size, a node with the old peer list votes without the new pods, so a write acknowledged
+# by a new pod alone could be missing from its election. A replica acknowledges when its ordinal
+# is below the smallest peer count any answering node (itself included) is configured with.
+may_acknowledge() {
+  (($(ordinal_of "$POD_NAME") < $(min_peers)))
+}
+
+# handover_target < lines: the ready replica a stopping primary hands its role to, the most
+# advanced among those every node knows about (see may_acknowledge); empty when there is none.
+handover_target() {
+  local lines line min best='' best_seq=-2 seq
+  lines=$(cat)
+  min=$(min_peers <<<"$lines")
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] || continue
+    (($(ordinal_of "$(field "$line" name)") < min)) || continue
+    seq=$(field "$line" seq)
+    ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
+  done <<<"$lines"
+  printf '%s\n' "$best"
+}
+
+# may_resume < lines (this node's first): a fenced primary (cut off for fenceSeconds, or slow
+# peers under load) takes writes again when every other configured node answers, none is a
+# primary and every running replica still follows this node with its IO thread up: an election
+# needs votes from replicas that no longer follow a primary they reach, so none can have run.
+may_resume() {
+  local lines self line n=0
+  lines=$(cat)
+  self=$(field "$(head -n 1 <<<"$lines")" name)
+  while IFS= read -r line; do
+    [[ -n $line ]] || continue
+    n=$((n + 1))
+    [[ $(field "$line" phase) == running ]] || continue
+    [[ $(field "$line" role) == replica && $(field "$line" io) == 1 && $(field "$line" source) == "$self" ]] || return 1
+  done < <(tail -n +2 <<<"$lines")
+  ((n == $(peer_count) - 1))
+}

@@ -159,7 +159,9 @@ heartbeat() { : >"$HEARTBEAT_FILE"; }
 
 query_peer() {
   local line
-  line=$(timeout 4 socat -T3 -u "TCP:$1:$REPL_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1) || true
+  # generous: a peer's state script starts bash and the mariadb client, slow on a loaded node;
+  # an answer that comes late only slows a decision, a missing one may fence a healthy primary
+  line=$(timeout 8 socat -T7 -u "TCP:$1:$REPL_STATE_PORT,connect-timeout=2" - 2>/dev/null | head -n 1) || true
   valid_state_line "$line" "$(pod_of_host "$1")" && printf '%s\n' "$line"
   return 0
 }

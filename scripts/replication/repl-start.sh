@@ -14,12 +14,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
 REPL_FAILOVER_SECONDS=${REPL_FAILOVER_SECONDS:-30}
 REPL_FENCE_SECONDS=${REPL_FENCE_SECONDS:-15}
 REPL_WAIT_LOG_SECONDS=${REPL_WAIT_LOG_SECONDS:-30}
-MARIADBD_PID='' STOPPING=0 STATE_SERVER_PID='' CLONE_SERVER_PID=''
+MARIADBD_PID='' STOPPING=0 STATE_SERVER_PID='' CLONE_SERVER_PID='' STOP_REQUESTED=0 ACKS=ON
+# A primary asked to stop (SIGTERM: rolling update, drain) first hands its role over, within this many seconds.
+REPL_STOP_HANDOVER_SECONDS=${REPL_STOP_HANDOVER_SECONDS:-20}
 
 decision() { log_info "decision: $1: $2"; }
 
 start_servers() {
-  socat -T5 "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" EXEC:"bash $REPL_CONFIG_DIR/repl-state.sh",nofork 2>/dev/null &
+  socat -T8 "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" EXEC:"bash $REPL_CONFIG_DIR/repl-state.sh",nofork 2>/dev/null &
   STATE_SERVER_PID=$!
   bash "$REPL_CONFIG_DIR/repl-clone.sh" listen &
   CLONE_SERVER_PID=$!
@@ -130,9 +132,11 @@ become_replica() {
   vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
   binlog=${vars%%|*} slave=${vars#*|}
   (($(gtid_seq "${binlog:-}") > $(gtid_seq "${slave:-}"))) && demote=', MASTER_DEMOTE_TO_SLAVE=1'
+  ACKS=$(acknowledging)
   local_sql <<SQL || return 1
 SET GLOBAL read_only = 1;
 SET GLOBAL rpl_semi_sync_master_enabled = OFF;
+SET GLOBAL rpl_semi_sync_slave_enabled = $ACKS;
 STOP SLAVE;
 CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
   MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,
@@ -141,6 +145,20 @@ START SLAVE;
 SQL
   echo replica >"$ROLE_FILE"
   echo "$source" >"$SOURCE_FILE"
+}
+
+# ON when this replica may acknowledge commits (may_acknowledge), else OFF.
+acknowledging() {
+  if (state_line_self; collect_states) | may_acknowledge; then echo ON; else echo OFF; fi
+}
+
+# A change of acknowledging (a new size rolled out everywhere) takes effect when the IO thread reconnects.
+refresh_acknowledging() {
+  local now
+  now=$(acknowledging)
+  [[ $now == "$ACKS" ]] && return 0
+  log_info "semi-sync acknowledgements from this replica: $now (the smallest configured size among the answering nodes changed)"
+  local_sql -e "SET GLOBAL rpl_semi_sync_slave_enabled = $now; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD" && ACKS=$now
 }
 
 kill_client_sessions() {
@@ -173,6 +191,10 @@ take_role() {
   local verdict action reason last='' last_at=0 lines
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
+    if [[ $(cat "$ROLE_FILE" 2>/dev/null) == fenced ]] && (state_line_self; collect_states) | may_resume; then
+      decision primary "fenced, but every node answers again, none is a primary and every replica still follows this node (no election can have run): taking writes again"
+      become_primary && return 0
+    fi
     verdict=$(collect_states | choose_role 1)
     action=${verdict%% *} reason=${verdict#* }
     case $action in
@@ -205,7 +227,7 @@ state_line_self() { bash "$REPL_CONFIG_DIR/repl-state.sh"; }
 #  - its source is no longer the primary and another pod is: it follows that one;
 #  - no primary anywhere for REPL_FAILOVER_SECONDS: the failover election.
 watch_replica() {
-  local missing_since='' status errno io source source_line lines primary verdict action reason
+  local missing_since='' status errno io source source_line lines primary verdict action reason acks_checked=$SECONDS
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     sleep "$REPL_POLL_SECONDS"
@@ -225,6 +247,7 @@ watch_replica() {
     fi
     if [[ $io == Yes && $(field "$source_line" role) == primary ]]; then
       missing_since=''
+      ((SECONDS - acks_checked >= 10)) && { refresh_acknowledging; acks_checked=$SECONDS; }
       continue
     fi
     lines=$(collect_states)
@@ -304,6 +327,10 @@ watch_primary() {
   local alone_since='' lines answered other
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
+    if ((STOP_REQUESTED == 1)); then
+      hand_over_and_stop
+      return 0
+    fi
     sleep "$REPL_POLL_SECONDS"
     if [[ -s $SWITCHOVER_FILE ]]; then
       hand_over "$(cat "$SWITCHOVER_FILE")"
@@ -330,27 +357,50 @@ watch_primary() {
   done
 }
 
+# SIGTERM on the primary: hand the role to the most advanced ready replica (so a rolling update
+# or a drain costs writes a switchover, not a failover), then stop mariadbd.
+hand_over_and_stop() {
+  local target
+  target=$( (state_line_self; collect_states) | handover_target)
+  if [[ -n $target ]]; then
+    REPL_SWITCHOVER_SECONDS=$REPL_STOP_HANDOVER_SECONDS hand_over "$target" stopping
+  else
+    log_warn "stopping without a ready replica to hand the primary role to: the replicas fail over after ${REPL_FAILOVER_SECONDS}s"
+  fi
+  STOPPING=1
+  kill -TERM "$MARIADBD_PID" 2>/dev/null
+}
+
 # Planned switchover, on the primary: stop writes, publish role=handover with the final GTID
 # position, wait until the target is the primary, then follow it. If the target has not taken
 # over within REPL_SWITCHOVER_SECONDS, this node takes writes again (and says so).
 hand_over() {
-  local target=$1 deadline
-  decision switchover "handing the primary role to $target"
+  local target=$1 stopping=${2:-} deadline
+  decision switchover "${stopping:+stopping (SIGTERM): }handing the primary role to $target"
   stop_writes
-  # only now: the GTID position the target waits for is final
+  # only now (the GTID position the target waits for is final): role=handover, source=<target>
+  printf '%s\n' "$target" >"$SWITCHOVER_FILE"
   echo handover >"$ROLE_FILE"
   deadline=$((SECONDS + ${REPL_SWITCHOVER_SECONDS:-60}))
-  while ((SECONDS < deadline && STOPPING == 0)); do
+  local line silent=0
+  while ((SECONDS < deadline && STOPPING == 0 && silent < 3)); do
     heartbeat
-    if [[ $(collect_states | primary_of) == "$target" ]]; then
+    line=$(query_peer "$(host_of_pod "$target")")
+    if [[ $(primary_of <<<"$line") == "$target" ]]; then
       rm -f "$SWITCHOVER_FILE"
       echo fenced >"$ROLE_FILE"
       return 0
     fi
+    # a target that stops answering (stopping too, in a full stop) will not take over
+    [[ $(field "$line" phase) == running ]] && silent=0 || silent=$((silent + 1))
     sleep "$REPL_POLL_SECONDS"
   done
   rm -f "$SWITCHOVER_FILE"
-  log_error "switchover: $target did not take over within ${REPL_SWITCHOVER_SECONDS:-60}s; this node takes writes again"
+  if [[ -n $stopping ]]; then
+    log_warn "switchover: $target did not take over; stopping read-only (the replicas fail over)"
+    return 1
+  fi
+  log_error "switchover: $target did not take over; this node takes writes again"
   local_sql -e 'SET GLOBAL read_only = 0' || true
   echo primary >"$ROLE_FILE"
 }
@@ -379,6 +429,11 @@ wait_for_reclone() {
 # --- the whole life ---------------------------------------------------------------------------
 
 on_term() {
+  # a primary hands its role over first (watch_primary does it: not from inside the trap)
+  if [[ $(cat "$ROLE_FILE" 2>/dev/null) == primary && $STOP_REQUESTED == 0 ]]; then
+    STOP_REQUESTED=1
+    return
+  fi
   STOPPING=1
   [[ -n $MARIADBD_PID ]] && kill -TERM "$MARIADBD_PID" 2>/dev/null
 }

@@ -12,9 +12,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 
 live_state() {
   local vars status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
-  vars=$(SQL_TIMEOUT=2 local_sql -e "SELECT CONCAT(@@GLOBAL.read_only, '|', @@GLOBAL.gtid_current_pos)" 2>/dev/null) || return 1
+  vars=$(SQL_TIMEOUT=3 local_sql -e "SELECT CONCAT(@@GLOBAL.read_only, '|', @@GLOBAL.gtid_current_pos)" 2>/dev/null) || return 1
   read_only=${vars%%|*} current=${vars#*|}
-  status=$(SQL_TIMEOUT=2 slave_status) || return 1
+  status=$(SQL_TIMEOUT=3 slave_status) || return 1
   role=$(cat "$ROLE_FILE" 2>/dev/null)
   io_pos=$(slave_status_value Gtid_IO_Pos <<<"$status")
   [[ $(slave_status_value Slave_IO_Running <<<"$status") == Yes ]] && io=1 || io=0
