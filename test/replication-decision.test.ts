@@ -91,6 +91,8 @@ describe('who may acknowledge commits while a new size rolls out (may_acknowledg
     ['3 -> 5, pod 1 already updated, pod 0 not: pod 1 still may (every node knows it)', 'mariadb-1', FIVE, { 'mariadb-1': { role: 'replica' }, 'mariadb-0': { peers: 3 }, 'mariadb-3': {} }, 'yes'],
     ['3 -> 5 rolled out everywhere: pod 4 may', 'mariadb-4', FIVE, { 'mariadb-4': { role: 'replica' }, 'mariadb-0': {}, 'mariadb-1': {}, 'mariadb-2': {}, 'mariadb-3': {} }, 'yes'],
     ['5 -> 3, pod 2 updated to 3 peers while others still know 5: pod 2 may', 'mariadb-2', PEERS, { 'mariadb-2': { role: 'replica' }, 'mariadb-0': { peers: 5 }, 'mariadb-1': { peers: 5 } }, 'yes'],
+    ['5 everywhere but pod 0 does not answer (it may still know 3): pod 4 may not', 'mariadb-4', FIVE, { 'mariadb-4': { role: 'replica' }, 'mariadb-1': {}, 'mariadb-2': {}, 'mariadb-3': {} }, 'no'],
+    ['a 3-node cluster with a node down: pod 2 still may (ordinals below 3 are in every size)', 'mariadb-2', PEERS, { 'mariadb-2': { role: 'replica' }, 'mariadb-1': {} }, 'yes'],
   ] as const)('%s', (_what, self, peers, nodes, expected) => {
     expect(drive('may_acknowledge && echo yes || echo no', self, nodes as Record<string, Node>, peers)).toBe(expected);
   });

@@ -115,24 +115,33 @@ min_peers() {
   echo "${min:-$(peer_count)}"
 }
 
+# known_to_all ORDINAL < lines (this node's first): whether every configured node knows the pod of
+# that ordinal. Ordinals below 3 (the smallest size) are in every configuration; a higher one only
+# when every configured node answers with a size above it (a node that does not answer may still
+# have the old, smaller size).
+known_to_all() {
+  local ordinal=$1 lines
+  ((ordinal < 3)) && return 0
+  lines=$(cat)
+  (($(grep -c . <<<"$lines") >= $(peer_count))) && ((ordinal < $(min_peers <<<"$lines")))
+}
+
 # may_acknowledge < lines (this node's first): whether this replica may acknowledge commits
-# (semi-sync). Only nodes every configured node knows about may: while the StatefulSet rolls out
-# a new size, a node with the old peer list votes without the new pods, so a write acknowledged
-# by a new pod alone could be missing from its election. A replica acknowledges when its ordinal
-# is below the smallest peer count any answering node (itself included) is configured with.
+# (semi-sync). Only pods every configured node knows about may: while the StatefulSet rolls out a
+# new size, a node with the old peer list votes without the new pods, so a write acknowledged by a
+# new pod alone could be missing from its election.
 may_acknowledge() {
-  (($(ordinal_of "$POD_NAME") < $(min_peers)))
+  known_to_all "$(ordinal_of "$POD_NAME")"
 }
 
 # handover_target < lines: the ready replica a stopping primary hands its role to, the most
 # advanced among those every node knows about (see may_acknowledge); empty when there is none.
 handover_target() {
-  local lines line min best='' best_seq=-2 seq
+  local lines line best='' best_seq=-2 seq
   lines=$(cat)
-  min=$(min_peers <<<"$lines")
   while IFS= read -r line; do
     [[ -n $line && $(field "$line" phase) == running && $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] || continue
-    (($(ordinal_of "$(field "$line" name)") < min)) || continue
+    known_to_all "$(ordinal_of "$(field "$line" name)")" <<<"$lines" || continue
     seq=$(field "$line" seq)
     ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
   done <<<"$lines"
