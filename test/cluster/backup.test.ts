@@ -161,7 +161,9 @@ describe('backups and restores', () => {
     expect(job.logs).toMatch(/source: galera-2 \(Synced, not ProxySQL's writer \(galera-0\)/);
     expect(job.logs).toMatch(/verified \(extracted and prepared\)/);
     expect(out).toEqual([]);
-    expect(polls).toBeGreaterThan(3);
+    // the poller saw the cluster while the job ran (how many rounds depends on how fast the
+    // backup is: a fixed count failed a fresh-clone CI run by chance with 3)
+    expect(polls).toBeGreaterThan(0);
     // the lock is released with the backup: the source is back in service by itself
     await galera.waitFor(2, 'readiness', 60_000);
     console.log(`backup source out of service for the BACKUP STAGE lock in ${lockedPolls} of ${polls} polls (every ~500 ms)`);
