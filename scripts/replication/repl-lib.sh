@@ -40,6 +40,9 @@ SWITCHOVER_FILE="$REPL_RUNTIME_DIR/switchover"
 DATA_MARKER="$REPL_DATA_DIR/.replication-data"
 # Written by a human (kubectl exec ... touch) to let a refused node discard its data and clone again.
 RECLONE_FILE="$REPL_DATA_DIR/replication-reclone"
+# Written when the node is refused (errant transactions); kept across restarts, so a refused node
+# never votes or wins an election (a full restart included) until a human lets it clone again.
+REFUSED_FILE="$REPL_DATA_DIR/.replication-refused"
 SECRET_KEYS=(root-password app-password replication-password monitor-password)
 
 ordinal_of() { printf '%s\n' "${1##*-}"; }

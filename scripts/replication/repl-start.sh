@@ -168,14 +168,22 @@ kill_client_sessions() {
 
 # Stops taking writes: read-only, and every client session ended. SET read_only waits for commits
 # in flight, and a commit waiting for a replica's acknowledgement ends only when its session is
-# killed, so the sessions are killed while it waits (and once more for any that came between).
+# killed; clients keep connecting until read_only is set, so their sessions are killed for as
+# long as the setter waits (and once more for any that came between).
 stop_writes() {
+  local started=$SECONDS setter
   SQL_TIMEOUT=60 local_sql -e 'SET GLOBAL read_only = 1' &
-  local setter=$!
-  sleep 0.5
-  kill_client_sessions
+  setter=$!
+  while sleep 0.5 && kill -0 "$setter" 2>/dev/null; do
+    kill_client_sessions
+  done
   wait "$setter" || log_warn "SET GLOBAL read_only = 1 did not complete"
   kill_client_sessions
+  if [[ $(local_sql -e 'SELECT @@GLOBAL.read_only' 2>/dev/null) =~ ^(1|ON)$ ]]; then
+    log_info "writes stopped: read_only set and client sessions ended in $((SECONDS - started))s"
+  else
+    log_error "read_only is still off $((SECONDS - started))s after the node stopped taking writes"
+  fi
 }
 
 # Nothing more is acknowledged here.
@@ -319,12 +327,14 @@ take_over() {
   become_primary
 }
 
-# The primary's watch: it must reach a majority (itself included); otherwise, after
-# REPL_FENCE_SECONDS, it fences itself before the others can elect a new primary
-# (REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS). Another primary seen: fenced at once. A
-# switchover request (repl-switchover.sh) hands the role over.
+# The primary's watch: it must reach a majority (itself included). The fence clock runs from the
+# start of the last round that reached one (a lease: the replicas' failover clock starts only once
+# they noticed the silence, later), and a fence needs two rounds in a row without one (a single
+# slow round on a loaded node is not a partition). REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS:
+# the primary fences itself before the others can elect a new one. Another primary seen: fenced
+# at once. A switchover request (repl-switchover.sh) hands the role over.
 watch_primary() {
-  local alone_since='' lines answered other
+  local last_majority=$SECONDS round_start misses=0 lines answered other
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     if ((STOP_REQUESTED == 1)); then
@@ -336,6 +346,7 @@ watch_primary() {
       hand_over "$(cat "$SWITCHOVER_FILE")"
       return 0
     fi
+    round_start=$SECONDS
     lines=$(collect_states)
     other=$(primary_of <<<"$lines")
     if [[ -n $other ]]; then
@@ -345,12 +356,12 @@ watch_primary() {
     fi
     answered=$(grep -c . <<<"$lines")
     if ((answered + 1 >= $(majority))); then
-      alone_since=''
+      last_majority=$round_start misses=0
       continue
     fi
-    alone_since=${alone_since:-$SECONDS}
-    if ((SECONDS - alone_since >= REPL_FENCE_SECONDS)); then
-      decision fence "only $((answered + 1)) of $(peer_count) nodes reachable for $((SECONDS - alone_since))s; a majority may elect a new primary"
+    misses=$((misses + 1))
+    if ((misses >= 2 && SECONDS - last_majority >= REPL_FENCE_SECONDS)); then
+      decision fence "only $((answered + 1)) of $(peer_count) nodes reachable, no majority for $((SECONDS - last_majority))s; a majority may elect a new primary"
       fence
       return 0
     fi
@@ -408,8 +419,17 @@ hand_over() {
 refuse_errant() {
   local_sql -e 'STOP SLAVE; SET GLOBAL read_only = 1' || true
   rm -f "$ROLE_FILE"
+  printf '%s\n' "$1" >"$REFUSED_FILE"
   publish_state phase=refused
   decision refuse "this node holds transactions the primary does not have ($1): it is never merged. To discard them and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
+}
+
+# A node refused before its restart stays refused: it takes no role and no vote.
+still_refused() {
+  [[ -f $REFUSED_FILE ]] || return 1
+  local_sql -e 'STOP SLAVE; SET GLOBAL read_only = 1' || true
+  publish_state phase=refused
+  decision refuse "refused before this start ($(head -n 1 "$REFUSED_FILE")): it is never merged. To discard its data and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
 }
 
 # A refused node keeps mariadbd up, read-only and not replicating, until a human chooses to
@@ -478,7 +498,7 @@ main() {
   start_servers
   if [[ -f $RECLONE_FILE ]]; then
     log_warn "$RECLONE_FILE found: discarding this node's data to clone it again"
-    rm -f "$DATA_MARKER" "$RECLONE_FILE"
+    rm -f "$DATA_MARKER" "$RECLONE_FILE" "$REFUSED_FILE"
   fi
   get_dataset || exit 0
   start_mariadbd || die "mariadbd did not start"
@@ -488,7 +508,7 @@ main() {
     decision primary "initialized the new cluster"
   else
     apply_cloned_position || die "could not set the cloned GTID position"
-    take_role
+    still_refused || take_role
   fi
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     if [[ $(field "$(head -n 1 "$STATE_FILE")" phase) == refused ]]; then
