@@ -357,6 +357,52 @@ test('10. a planned switchover under write load moves the primary role to the na
   await pods.verifyLedger(result.acked, ALL);
 });
 
+test('11. scale from 3 to 5 and back to 3 under write load: new pods clone, acknowledge once every node knows them, and the rollout hands the primary role over', async () => {
+  const FIVE_PODS = [0, 1, 2, 3, 4];
+  const semiSyncClients = async () => (await pods.sql(primary, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'"))[0][1];
+  // a rolling update, one pod at a time as the StatefulSet controller does it: 2, 1, 0
+  const rollOldPods = async () => {
+    for (const i of [2, 1, 0]) {
+      await pods.stopPod(i, 'TERM');
+      await pods.startPod(i);
+      await waitAllReady([i], 300_000);
+    }
+  };
+  const writer = await pods.startWriter({ pods: ALL });
+  let result: Awaited<ReturnType<typeof writer.stop>>;
+  try {
+    // GIVEN the StatefulSet at 5 replicas: pods 3 and 4 start, then the rolling update of 2, 1, 0
+    cluster.setManifests(manifests({ replicas: 5 }));
+    await Promise.all([3, 4].map((i) => pods.startPod(i)));
+    await waitAllReady([3, 4], 300_000);
+    // THEN while pods 0-2 still know 3 nodes, the new pods replicate without acknowledging
+    for (const i of [3, 4]) expect(await variable(i, 'rpl_semi_sync_slave_enabled')).toMatch(/^(0|OFF)$/);
+    await rollOldPods();
+    primary = await waitForPrimary(FIVE_PODS, 60_000);
+    // and the primary stays among the pods every node knew (a handover never picks a pod the old size lacks)
+    expect(primary).toBeGreaterThanOrEqual(0);
+    expect(primary).toBeLessThan(3);
+    // and once every node knows 5, every replica acknowledges
+    await waitFor('4 semi-sync replicas on the primary', async () => (await semiSyncClients()) === '4', 90_000);
+    await waitAllReady(FIVE_PODS, 120_000);
+    await caughtUp(primary, others(primary, FIVE_PODS));
+    // WHEN back to 3: Kubernetes deletes pods 4 and 3 at once, then rolls 2, 1, 0
+    cluster.setManifests(manifests());
+    await Promise.all([4, 3].map((i) => pods.stopPod(i, 'TERM')));
+    await rollOldPods();
+    primary = await waitForPrimary(ALL, 60_000);
+    expect(primary).toBeGreaterThanOrEqual(0);
+  } finally {
+    result = await writer.stop();
+  }
+  // THEN three nodes, two acknowledging replicas, every acknowledged write everywhere
+  await waitFor('2 semi-sync replicas on the primary', async () => (await semiSyncClients()) === '2', 60_000);
+  console.log(`scale 3 -> 5 -> 3 under load: writes stalled at most ${result.maxStallMs} ms`);
+  await waitAllReady(ALL, 120_000);
+  await caughtUp(primary, others(primary));
+  await pods.verifyLedger(result.acked, ALL);
+});
+
 test('12. through the real ProxySQL: writes go to the primary and follow it through a switchover and a failover, reads go to the replicas, a fenced primary takes no write', async () => {
   if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
   const proxies = cluster.workload('mariadb-proxysql');
