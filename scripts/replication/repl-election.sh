@@ -87,21 +87,32 @@ elect() {
   fi
 }
 
-# clone_source: a ready replica (lag under the bound), the most advanced, else the primary when
-# ready; never a lagging or broken node. Prints the pod name, or nothing.
-clone_source() {
-  local line best='' best_seq=-2 primary='' seq
+# best_ready_replica [--known-to-all] < lines: the most advanced ready replica (lag under the
+# bound), optionally only among those every configured node knows about; empty when there is none.
+best_ready_replica() {
+  local known=${1:-} lines line best='' best_seq=-2 seq
+  lines=$(cat)
   while IFS= read -r line; do
-    [[ -n $line && $(field "$line" phase) == running && $(field "$line" ready) == 1 ]] || continue
-    case $(field "$line" role) in
-      primary) primary=$(field "$line" name) ;;
-      replica)
-        seq=$(field "$line" seq)
-        ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
-        ;;
-    esac
-  done
-  printf '%s\n' "${best:-$primary}"
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] || continue
+    [[ -z $known ]] || known_to_all "$(ordinal_of "$(field "$line" name)")" <<<"$lines" || continue
+    seq=$(field "$line" seq)
+    ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
+  done <<<"$lines"
+  printf '%s\n' "$best"
+}
+
+# clone_source: the most advanced ready replica, else the primary when ready; never a lagging or
+# broken node. Prints the pod name, or nothing.
+clone_source() {
+  local lines best line
+  lines=$(cat)
+  best=$(best_ready_replica <<<"$lines")
+  if [[ -z $best ]]; then
+    while IFS= read -r line; do
+      [[ $(field "$line" phase) == running && $(field "$line" role) == primary && $(field "$line" ready) == 1 ]] && best=$(field "$line" name)
+    done <<<"$lines"
+  fi
+  printf '%s\n' "$best"
 }
 
 # The smallest peer count any of the lines is configured with (a size change rolling out).
@@ -137,15 +148,7 @@ may_acknowledge() {
 # handover_target < lines: the ready replica a stopping primary hands its role to, the most
 # advanced among those every node knows about (see may_acknowledge); empty when there is none.
 handover_target() {
-  local lines line best='' best_seq=-2 seq
-  lines=$(cat)
-  while IFS= read -r line; do
-    [[ -n $line && $(field "$line" phase) == running && $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] || continue
-    known_to_all "$(ordinal_of "$(field "$line" name)")" <<<"$lines" || continue
-    seq=$(field "$line" seq)
-    ((seq > best_seq)) && best=$(field "$line" name) best_seq=$seq
-  done <<<"$lines"
-  printf '%s\n' "$best"
+  best_ready_replica --known-to-all
 }
 
 # may_resume < lines (this node's first): a fenced primary (cut off for fenceSeconds, or slow

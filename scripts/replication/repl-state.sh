@@ -11,10 +11,14 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 
 live_state() {
-  local vars status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
-  vars=$(SQL_TIMEOUT=3 local_sql -e "SELECT CONCAT(@@GLOBAL.read_only, '|', @@GLOBAL.gtid_current_pos)" 2>/dev/null) || return 1
-  read_only=${vars%%|*} current=${vars#*|}
-  status=$(SQL_TIMEOUT=3 slave_status) || return 1
+  local status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
+  # one client run: a state query must stay cheap on a loaded node (slow answers look like a partition)
+  status=$(SQL_TIMEOUT=3 local_sql --column-names -E \
+    -e 'SELECT @@GLOBAL.read_only AS Read_only, @@GLOBAL.gtid_current_pos AS Gtid_current_pos; SHOW SLAVE STATUS' 2>/dev/null |
+    sed 's/^ *//') || return 1
+  read_only=$(slave_status_value Read_only <<<"$status")
+  [[ -n $read_only ]] || return 1
+  current=$(slave_status_value Gtid_current_pos <<<"$status")
   role=$(cat "$ROLE_FILE" 2>/dev/null)
   io_pos=$(slave_status_value Gtid_IO_Pos <<<"$status")
   [[ $(slave_status_value Slave_IO_Running <<<"$status") == Yes ]] && io=1 || io=0
