@@ -417,19 +417,21 @@ hand_over() {
 }
 
 refuse_errant() {
-  local_sql -e 'STOP SLAVE; SET GLOBAL read_only = 1' || true
   rm -f "$ROLE_FILE"
   printf '%s\n' "$1" >"$REFUSED_FILE"
-  publish_state phase=refused
-  decision refuse "this node holds transactions the primary does not have ($1): it is never merged. To discard them and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
+  hold_refused "this node holds transactions the primary does not have ($1)"
 }
 
 # A node refused before its restart stays refused: it takes no role and no vote.
 still_refused() {
   [[ -f $REFUSED_FILE ]] || return 1
+  hold_refused "refused before this start ($(head -n 1 "$REFUSED_FILE"))"
+}
+
+hold_refused() {
   local_sql -e 'STOP SLAVE; SET GLOBAL read_only = 1' || true
   publish_state phase=refused
-  decision refuse "refused before this start ($(head -n 1 "$REFUSED_FILE")): it is never merged. To discard its data and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
+  decision refuse "$1: it is never merged. To discard its data and clone again: kubectl exec $POD_NAME -c mariadb -- touch $RECLONE_FILE"
 }
 
 # A refused node keeps mariadbd up, read-only and not replicating, until a human chooses to

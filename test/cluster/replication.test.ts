@@ -171,6 +171,14 @@ async function rejoinAsReplica(i: number, mark: number): Promise<boolean> {
   const refused = logSince(i, mark).includes('decision: refuse:');
   if (refused) {
     expect(logSince(i, mark)).toMatch(/decision: refuse: this node holds transactions the primary does not have .*kubectl exec mariadb-\d -c mariadb -- touch \/var\/lib\/mysql\/replication-reclone/);
+    // a restart does not lift the refusal: the node takes no role and no vote until the override
+    const restartMark = pods.logs(i).length;
+    await pods.stopPod(i, 'KILL');
+    await pods.startPod(i);
+    await waitFor(`mariadb-${i} to be refused again after its restart\n${logSince(i, restartMark).slice(-3000)}`,
+      async () => logSince(i, restartMark).includes('decision: refuse: refused before this start'), 120_000);
+    expect((await pods.probe(i, 'readiness')).ok).toBe(false);
+    expect(await variable(i, 'read_only')).toMatch(/^(1|ON)$/);
     await pods.exec(i, ['touch', '/var/lib/mysql/replication-reclone']);
   }
   await waitAllReady([i], 240_000);
