@@ -72,6 +72,19 @@ describe('the failover election (elect): majority, most advanced GTID, ties to t
   });
 });
 
+describe('the election of a node that finds no primary as it starts (start_election): it waits a grace period for every node', () => {
+  test.each([
+    ['2 of 3 run, 5 of 30 s waited: wait for the third (it may be the most advanced)', 5, { 'mariadb-0': { role: '', seq: 40 }, 'mariadb-1': { role: '', seq: 40 }, 'mariadb-2': { phase: 'waiting' } }, 'wait 2 of 3 nodes run; waiting up to 30s'],
+    ['2 of 3 run, the grace is over: the election among those that run', 30, { 'mariadb-0': { role: '', seq: 40 }, 'mariadb-1': { role: '', seq: 41 }, 'mariadb-2': { phase: 'waiting' } }, 'wait mariadb-1 is the most advanced of mariadb-0=40 mariadb-1=41'],
+    ['a silent node counts as not running', 5, { 'mariadb-0': { role: '', seq: 40 }, 'mariadb-1': { role: '', seq: 41 } }, 'wait 2 of 3 nodes run'],
+    ['every node runs: the election at once, all three vote', 0, { 'mariadb-0': { role: '', seq: 40 }, 'mariadb-1': { role: '', seq: 41 }, 'mariadb-2': { role: '', seq: 42 } }, 'wait mariadb-2 is the most advanced of mariadb-0=40 mariadb-1=41 mariadb-2=42'],
+    ['every node runs and this one is the most advanced: it is promoted', 0, { 'mariadb-0': { role: '', seq: 43 }, 'mariadb-1': { role: '', seq: 41 }, 'mariadb-2': { role: '', seq: 42 } }, 'promote this node is the most advanced'],
+  ] as const)('%s', (_what, waited, nodes, expected) => {
+    // GIVEN this node's line first, then the peers' / WHEN it has waited `waited` s of a 30 s grace / THEN
+    expect(drive(`start_election ${waited} 30`, 'mariadb-0', nodes as Record<string, Node>)).toContain(expected);
+  });
+});
+
 describe('the clone source (clone_source): never a lagging or broken node while a better one exists', () => {
   test.each([
     ['the most advanced ready replica', { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 19 }, 'mariadb-2': { role: 'replica', ready: 1, seq: 18 } }, 'mariadb-1'],

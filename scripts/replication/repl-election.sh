@@ -87,6 +87,24 @@ elect() {
   fi
 }
 
+# start_election WAITED GRACE < lines (this node's first): the election of a node that finds no
+# primary when it takes its role (a full restart). Until every configured node runs, it waits up
+# to GRACE seconds, so that a node still recovering (often the one that crashed last, the most
+# advanced) votes rather than being refused for the transactions only it holds; then it is the
+# failover election among the nodes that run.
+start_election() {
+  local waited=$1 grace=$2 lines line running=0
+  lines=$(cat)
+  while IFS= read -r line; do
+    [[ $(field "$line" phase) == running ]] && running=$((running + 1))
+  done <<<"$lines"
+  if ((running < $(peer_count) && waited < grace)); then
+    echo "wait $running of $(peer_count) nodes run; waiting up to ${grace}s for every node before an election without the rest"
+    return 0
+  fi
+  elect <<<"$lines"
+}
+
 # best_ready_replica [--known-to-all] < lines: the most advanced ready replica (lag under the
 # bound), optionally only among those every configured node knows about; empty when there is none.
 best_ready_replica() {

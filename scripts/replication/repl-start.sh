@@ -196,7 +196,7 @@ fence() {
 
 # Until this node has a role: follow the primary, or take part in the election.
 take_role() {
-  local verdict action reason last='' last_at=0 lines
+  local verdict action reason last='' last_at=0 lines electing_since=''
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     if [[ $(cat "$ROLE_FILE" 2>/dev/null) == fenced ]] && (state_line_self; collect_states) | may_resume; then
@@ -212,7 +212,8 @@ take_role() {
         ;;
       elect)
         lines=$( (state_line_self; collect_states) )
-        verdict=$(elect <<<"$lines")
+        electing_since=${electing_since:-$SECONDS}
+        verdict=$(start_election $((SECONDS - electing_since)) "$REPL_FAILOVER_SECONDS" <<<"$lines")
         action=${verdict%% *} reason=${verdict#* }
         if [[ $action == promote ]]; then
           decision promote "$reason"
