@@ -6,6 +6,7 @@ import { GALERA_PORTS } from './galera-config';
 import { container, ContainerResources, emptyDir, PART_OF, podTemplate, resolveImage, resolveResources } from './pod';
 import { readScript } from './scripts';
 import { Checker, isMapping, quantityToBytes, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /** How many backups are kept. */
 export interface BackupRetention {
@@ -136,6 +137,7 @@ export class GaleraBackup extends Construct {
 
   constructor(scope: Construct, id: string, props: GaleraBackupProps) {
     super(scope, id);
+    guardUniqueNames(this);
     const cluster = props.cluster;
     const endpoint = cluster.backupEndpoint;
     if (!endpoint) throw new Error(`GaleraBackup '${id}': the GaleraCluster '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);

@@ -9,20 +9,21 @@ import {
   resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import {
-  ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget,
+  ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, nameFromId, resolveName, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget,
   podTemplate, PULL_POLICIES, PullPolicy, resolveImage, resolveResources, ResolvedResources, ResolvedTopologySpread, resolveTopologySpread,
   TopologySpread,
 } from './pod';
 import { readScript } from './scripts';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from './tls';
 import { Checker, isMapping, quantityToBytes, quantityValue, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /** Access modes a Galera data volume may use (one writer pod per volume). */
 export type DataAccessMode = 'ReadWriteOnce' | 'ReadWriteOncePod';
 export const DATA_ACCESS_MODES: readonly DataAccessMode[] = ['ReadWriteOnce', 'ReadWriteOncePod'];
 
 export interface GaleraClusterProps {
-  /** Name of the StatefulSet, the headless Service and the prefix of every object. @default 'galera' */
+  /** Name of the StatefulSet, the headless Service and the prefix of every object. @default - the construct id in kebab case */
   readonly name?: string;
   /** Namespace of every object. @default - the namespace of the chart, else 'default' */
   readonly namespace?: string;
@@ -193,10 +194,11 @@ export const EXPORTER_ARGS = [
  * reporting every problem into `c`.
  * @internal
  */
-export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespace: string, keys: readonly string[] = GALERA_CLUSTER_KEYS): ResolvedGaleraCluster {
+export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespace: string, keys: readonly string[] = GALERA_CLUSTER_KEYS,
+  defaultName = 'galera'): ResolvedGaleraCluster {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
   const p = (c.knownKeys(input, keys) ? input : {}) as GaleraClusterProps;
-  const name = c.dnsLabel('name', p.name, 40, 'galera');
+  const name = resolveName(c, p.name, defaultName, 40);
   const unsafe = c.bool('allowUnsafeReplicaCount', p.allowUnsafeReplicaCount, false);
   const replicas = c.int('replicas', p.replicas, 1, 99, 3);
   if (typeof p.replicas === 'number' && Number.isInteger(p.replicas) && p.replicas >= 1 && !unsafe && (p.replicas < 3 || p.replicas % 2 === 0)) {
@@ -328,7 +330,9 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
 
   constructor(scope: Construct, id: string, props: GaleraClusterProps = {}) {
     super(scope, id);
-    const r = resolveOrThrow(`GaleraCluster '${typeof props?.name === 'string' ? props.name : 'galera'}'`, (c) => resolveGaleraCluster(props, c, chartNamespace(this)));
+    guardUniqueNames(this);
+    const r = resolveOrThrow(`GaleraCluster '${typeof props?.name === 'string' ? props.name : nameFromId(id)}'`,
+      (c) => resolveGaleraCluster(props, c, chartNamespace(this), GALERA_CLUSTER_KEYS, nameFromId(id)));
     this.name = r.name;
     this.namespace = r.namespace;
     this.replicas = r.replicas;

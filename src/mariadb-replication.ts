@@ -5,10 +5,11 @@ import { bytesOfMyCnfSize, resolveExtraMyCnf } from './galera-config';
 import { DEFAULT_MARIADB_IMAGE } from './galera-cluster';
 import {
   ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget,
-  podTemplate, PULL_POLICIES, PullPolicy, resolveImage, resolveResources, ResolvedResources,
+  nameFromId, podTemplate, PULL_POLICIES, PullPolicy, resolveImage, resolveName, resolveResources, ResolvedResources,
 } from './pod';
 import { readScript } from './scripts';
 import { Checker, isMapping, quantityValue, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /** What a primary does when no replica acknowledges a transaction within the semi-sync timeout. */
 export type NoReplicaAck = 'block' | 'async';
@@ -28,7 +29,7 @@ export const REPLICATION_PATHS = {
 } as const;
 
 export interface MariaDbReplicationProps {
-  /** Name of the StatefulSet, the headless Service and the prefix of every object. @default 'mariadb' */
+  /** Name of the StatefulSet, the headless Service and the prefix of every object. @default - the construct id in kebab case */
   readonly name?: string;
   /** Namespace of every object. @default - the namespace of the chart, else 'default' */
   readonly namespace?: string;
@@ -116,10 +117,10 @@ const RESERVED_USERS = ['root', 'repl', 'monitor', 'mysql', 'mariadb.sys'];
 
 /** Checks MariaDbReplicationProps and applies the defaults, reporting every problem into `c`. @internal */
 export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNamespace: string,
-  keys: readonly string[] = MARIADB_REPLICATION_KEYS): ResolvedMariaDbReplication {
+  keys: readonly string[] = MARIADB_REPLICATION_KEYS, defaultName = 'mariadb'): ResolvedMariaDbReplication {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
   const p = (c.knownKeys(input, keys) ? input : {}) as MariaDbReplicationProps;
-  const name = c.dnsLabel('name', p.name, 40, 'mariadb');
+  const name = resolveName(c, p.name, defaultName, 40);
   const unsafe = c.bool('allowUnsafeReplicaCount', p.allowUnsafeReplicaCount, false);
   const replicas = c.int('replicas', p.replicas, 1, 99, 3);
   if (typeof p.replicas === 'number' && Number.isInteger(p.replicas) && p.replicas >= 1 && !unsafe && (p.replicas < 3 || p.replicas % 2 === 0)) {
@@ -251,8 +252,9 @@ export class MariaDbReplication extends Construct implements IProxySqlBackend {
 
   constructor(scope: Construct, id: string, props: MariaDbReplicationProps = {}) {
     super(scope, id);
-    const r = resolveOrThrow(`MariaDbReplication '${typeof props?.name === 'string' ? props.name : 'mariadb'}'`,
-      (c) => resolveMariaDbReplication(props, c, chartNamespace(this)));
+    guardUniqueNames(this);
+    const r = resolveOrThrow(`MariaDbReplication '${typeof props?.name === 'string' ? props.name : nameFromId(id)}'`,
+      (c) => resolveMariaDbReplication(props, c, chartNamespace(this), MARIADB_REPLICATION_KEYS, nameFromId(id)));
     this.name = r.name;
     this.namespace = r.namespace;
     this.replicas = r.replicas;

@@ -9,6 +9,7 @@ import { PART_OF } from './pod';
 import { PROXYSQL_METRICS_PORT } from './proxysql-config';
 import { ProxySql } from './proxysql';
 import { Checker, isMapping, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /** The thresholds of the alerts and what is emitted besides the exporters. */
 export interface MonitoringOptions {
@@ -410,6 +411,7 @@ export class GaleraMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: GaleraMonitoringProps) {
     super(scope, id);
+    guardUniqueNames(this);
     const { cluster, proxysql, backup, ...options } = props;
     const o = resolveOrThrow('GaleraMonitoring', (c) => {
       c.knownKeys(options, MONITORING_OPTION_KEYS);
@@ -473,8 +475,6 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly exporterImage?: string;
 }
 
-/** The default scrapers: Prometheus pods as prometheus-operator labels them, in any namespace. */
-export const DEFAULT_SCRAPERS: NetworkPeer[] = [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }];
 
 /** The metrics ports. */
 export const METRICS_PORTS = { galera: GALERA_METRICS_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;

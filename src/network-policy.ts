@@ -4,6 +4,7 @@ import { GALERA_PORTS } from './galera-config';
 import { PART_OF } from './pod';
 import { PROXYSQL_PORTS } from './proxysql-config';
 import { Checker, isMapping, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /**
  * A NetworkPolicy peer, as Kubernetes writes it: pods by labels, namespaces by labels (both:
@@ -82,26 +83,49 @@ export function resolveNetworkPolicy(c: Checker, field: string, input: NetworkPo
   };
 }
 
-/** The pods a workload runs, as the policies select them. */
+/** The pods a workload runs, as the policies select them (a GaleraCluster or a ProxySql is one). */
 export interface PolicyWorkload {
   /** Object name (the policy is named after it). */
   readonly name: string;
+  /** Namespace of the workload (and of its policy). */
   readonly namespace: string;
   /** Labels that select the workload's pods. */
   readonly selectorLabels: Record<string, string>;
+  /** The port its pods serve Prometheus metrics on, when they do: open to the scrapers. */
+  readonly metricsPort?: number;
 }
 
+/** The database pods as the policies see them: a GaleraCluster is one. */
+export interface PolicyDatabase extends PolicyWorkload {
+  /** The pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. */
+  readonly restoreBucketPort?: number;
+}
+
+/** Pods of a job that takes data from the nodes, and the node ports it uses: a GaleraBackup is one. */
+export interface PolicyJob {
+  /** Labels that select the job's pods. */
+  readonly selectorLabels: Record<string, string>;
+  /** The ports of the database pods the job connects to. */
+  readonly ports: number[];
+}
+
+/** Who scrapes metrics by default: Prometheus pods (app.kubernetes.io/name=prometheus) in any namespace. */
+export const DEFAULT_SCRAPERS: NetworkPeer[] = [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }];
+
+/**
+ * What the policies protect. Every port comes from the constructs given (the metrics ports of the
+ * cluster and of ProxySQL, the backup job's ports, the restore bucket's), so a policy built by hand
+ * opens what the values-file chart opens.
+ */
 export interface GaleraNetworkPoliciesProps extends NetworkPolicyProps {
   /** The Galera cluster. */
-  readonly galera: PolicyWorkload;
+  readonly galera: PolicyDatabase;
   /** ProxySQL in front of it. @default - none */
   readonly proxysql?: PolicyWorkload;
-  /** Pods of this project's jobs that take data from the nodes (backups), and the ports they use. @default - none */
-  readonly jobs?: { readonly selectorLabels: Record<string, string>; readonly ports: number[] };
-  /** The Galera pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. @default - none */
-  readonly restoreBucketPort?: number;
-  /** Peers that scrape metrics, and the metrics port of each workload. @default - none */
-  readonly metrics?: { readonly from: NetworkPeer[]; readonly galeraPort?: number; readonly proxysqlPort?: number };
+  /** The backup job that takes data from the nodes (a GaleraBackup). @default - none */
+  readonly backup?: PolicyJob;
+  /** Who may scrape the metrics ports that galera and proxysql expose. @default DEFAULT_SCRAPERS */
+  readonly scrapers?: NetworkPeer[];
 }
 
 const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
@@ -118,9 +142,13 @@ export class GaleraNetworkPolicies extends Construct {
 
   constructor(scope: Construct, id: string, props: GaleraNetworkPoliciesProps) {
     super(scope, id);
-    const { galera: g, proxysql: px, jobs, metrics, restoreBucketPort, ...options } = props;
-    const r = resolveOrThrow('GaleraNetworkPolicies', (c) => resolveNetworkPolicy(c, 'networkPolicy', options));
+    guardUniqueNames(this);
+    const { galera: g, proxysql: px, backup: jobs, scrapers: scraperProps, ...options } = props;
+    const { r, scrapers } = resolveOrThrow(`GaleraNetworkPolicies '${id}'`, (c) => ({
+      r: resolveNetworkPolicy(c, 'networkPolicy', options), scrapers: resolvePeers(c, 'scrapers', scraperProps, DEFAULT_SCRAPERS).map(peer),
+    }));
     if (!r.enabled) return;
+    const restoreBucketPort = g.restoreBucketPort;
     const galeraPods: k8s.NetworkPolicyPeer[] = [{ podSelector: { matchLabels: g.selectorLabels } }];
     const galeraPorts = [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state].map(tcp);
     const dns: k8s.NetworkPolicyEgressRule = { to: r.dns.map(peer), ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }] };
@@ -136,7 +164,7 @@ export class GaleraNetworkPolicies extends Construct {
           { from: galeraPods, ports: galeraPorts },
           ...(sqlFrom.length > 0 ? [{ from: sqlFrom, ports: [tcp(GALERA_PORTS.mysql)] }] : []),
           ...(jobs ? [{ from: [{ podSelector: { matchLabels: jobs.selectorLabels } }], ports: jobs.ports.map(tcp) }] : []),
-          ...(metrics?.galeraPort ? [{ from: metrics.from.map(peer), ports: [tcp(metrics.galeraPort)] }] : []),
+          ...(g.metricsPort ? [{ from: scrapers, ports: [tcp(g.metricsPort)] }] : []),
         ],
         egress: [
           { to: galeraPods, ports: galeraPorts }, dns,
@@ -154,7 +182,7 @@ export class GaleraNetworkPolicies extends Construct {
           // the client port only; the admin port listens on loopback and is open to nobody
           ingress: [
             { from: r.clients.map(peer), ports: [tcp(PROXYSQL_PORTS.mysql)] },
-            ...(metrics?.proxysqlPort ? [{ from: metrics.from.map(peer), ports: [tcp(metrics.proxysqlPort)] }] : []),
+            ...(px.metricsPort ? [{ from: scrapers, ports: [tcp(px.metricsPort)] }] : []),
           ],
           egress: [{ to: galeraPods, ports: [tcp(GALERA_PORTS.mysql)] }, dns],
         },

@@ -2,7 +2,7 @@ import { createHash } from 'crypto';
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { Checker, quantityValue } from './validation';
+import { Checker, quantityValue, show } from './validation';
 
 /**
  * The pod layer every workload construct of this library builds on: hardened security, resources,
@@ -249,6 +249,28 @@ export function podDisruptionBudget(scope: Construct, metadata: k8s.ObjectMeta, 
 /** An emptyDir, memory-backed when `memory`. @internal */
 export function emptyDir(name: string, sizeLimit?: string, memory = false): k8s.Volume {
   return { name, emptyDir: { ...(memory ? { medium: 'Memory' } : {}), ...(sizeLimit ? { sizeLimit: k8s.Quantity.fromString(sizeLimit) } : {}) } };
+}
+
+/**
+ * The default object name of a construct: its id in kebab case ('OrdersDb' and 'orders_db' give
+ * 'orders-db'), so that two constructs in one chart never share names unless told to.
+ * @internal
+ */
+export function nameFromId(id: string): string {
+  return id.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/**
+ * The name prop, or the default derived from the construct id; a derived name that is no DNS label
+ * asks for an explicit name.
+ * @internal
+ */
+export function resolveName(c: Checker, given: string | undefined, defaultName: string, maxLength: number): string {
+  if (given === undefined && !new RegExp(`^(?=.{1,${maxLength}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).test(defaultName)) {
+    c.add(`${c.f('name')} is not set and the default derived from the construct id, ${show(defaultName)}, is not a DNS-1123 label of at most ${maxLength} characters; set name`);
+    return 'invalid';
+  }
+  return c.dnsLabel('name', given, maxLength, defaultName);
 }
 
 /**

@@ -193,6 +193,7 @@ export interface QueryRule {
  * SELECTs that must run on the writer, each a pattern over the rest of the digest after `SELECT`.
  * They are one rule (one regular expression per statement, not four: measured in the ProxySQL
  * benchmark), listed here one by one for the documentation and the tests.
+ * @internal
  */
 export const WRITER_SELECTS: readonly { readonly pattern: string; readonly why: string }[] = [
   { pattern: '\\bFOR\\s+(UPDATE|SHARE)\\b', why: 'locking reads (FOR UPDATE, FOR SHARE) take row locks on the writer' },
@@ -209,6 +210,7 @@ export const WRITER_SELECTS: readonly { readonly pattern: string; readonly why: 
  * regular expressions and anything else two that fail at their first character.
  * The patterns use only syntax that PCRE (ProxySQL's default engine), RE2 (the alternative) and
  * JavaScript agree on: no lookaround, no backreferences. re_modifiers is CASELESS.
+ * @internal
  */
 export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
   {

@@ -13,6 +13,7 @@ import {
 import { readScript } from './scripts';
 import { CertificateSpec, certificate, serviceDnsNames } from './tls';
 import { Checker, isMapping, resolveOrThrow, show, ValidationError } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 export interface ProxySqlProps extends ProxySqlConfigOptions {
   /** The database this ProxySQL routes to: servers, port, application account and Secret come from it. */
@@ -156,6 +157,7 @@ export class ProxySql extends Construct {
 
   constructor(scope: Construct, id: string, props: ProxySqlProps) {
     super(scope, id);
+    guardUniqueNames(this);
     checkBackend(props?.backend);
     const backend = props.backend;
     const r = resolveOrThrow(`ProxySql '${typeof props.name === 'string' ? props.name : `${backend.name}-proxysql`}'`, (c) => resolveProxySql(props, c, backend));

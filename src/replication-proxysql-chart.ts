@@ -1,51 +1,35 @@
-import { Chart } from 'cdk8s';
+import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
-import * as k8s from '../imports/k8s';
-import type { GaleraProxySqlChartProps } from './galera-proxysql-chart';
-import { MARIADB_REPLICATION_KEYS, MariaDbReplication, MariaDbReplicationProps, resolveMariaDbReplication } from './mariadb-replication';
+import { ClusterScopedNamespace, refuseOtherTopology, resolveChartNamespace } from './galera-proxysql-chart';
+import { throwIfInvalid } from './galera-proxysql';
+import { MariaDbReplication } from './mariadb-replication';
 import { PART_OF } from './pod';
-import { PROXYSQL_VALUE_KEYS, ProxySql, resolveProxySql } from './proxysql';
-import { resolveStorage, Storage } from './storage';
-import { Checker, isMapping, ValidationError } from './validation';
+import { ProxySql } from './proxysql';
+import { ReplicationProxySql, ReplicationProxySqlProps, resolveReplicationProxySqlSections } from './replication-proxysql';
+import { Storage } from './storage';
+import { Checker, isMapping } from './validation';
 
-/** The sections a values file with `topology: replication` may have. */
-export const REPLICATION_CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'replication', 'proxysql'] as const;
-/** Sections built for the Galera topology only (refused with `topology: replication`). */
-const GALERA_ONLY_SECTIONS = ['galera', 'networkPolicy', 'backup', 'monitoring'] as const;
-
-/**
- * Checks every section before anything is built, so one run reports every mistake.
- * @internal
- */
-export function resolveReplicationChart(p: GaleraProxySqlChartProps): { namespace: string; createNamespace: boolean } {
-  const chart = new Checker('chart');
-  for (const section of GALERA_ONLY_SECTIONS) {
-    chart.check(p[section] === undefined,
-      `${section} is built for topology 'galera' only; with topology 'replication' the sections are ${REPLICATION_CHART_SECTIONS.join(', ')} (see docs/replication.md, Limits)`);
-  }
-  const namespace = chart.dnsLabel('namespace', p.namespace, 63, 'mariadb');
-  const createNamespace = chart.bool('createNamespace', p.createNamespace, true);
-  const storageChecker = new Checker('Storage', 'storage.');
-  resolveStorage(p.storage, storageChecker);
-  const name = isMapping(p.replication) && typeof p.replication.name === 'string' ? p.replication.name : 'mariadb';
-  const dbChecker = new Checker(`MariaDbReplication '${name.slice(0, 60)}'`, 'replication.');
-  const userKeys = MARIADB_REPLICATION_KEYS.filter((k) => k !== 'namespace' && k !== 'storageClassName');
-  const db = resolveMariaDbReplication(p.replication, dbChecker, namespace, userKeys);
-  const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${db.name}-proxysql`;
-  const proxyChecker = new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.');
-  resolveProxySql(p.proxysql, proxyChecker, { replicas: db.replicas, name: db.name }, PROXYSQL_VALUE_KEYS);
-  const error = ValidationError.combine([chart, storageChecker, dbChecker, proxyChecker].map((c) => c.error()).filter((e): e is ValidationError => e !== undefined));
-  if (error) throw error;
-  return { namespace, createNamespace };
+export interface ReplicationProxySqlChartProps extends ReplicationProxySqlProps, Omit<ChartProps, 'namespace'> {
+  /** Namespace of the chart: of every namespaced object in it, the ones added to it by the user included. @default 'mariadb' */
+  readonly namespace?: string;
+  /** Emit the Namespace object itself. @default true */
+  readonly createNamespace?: boolean;
 }
 
+/** Sections built for the Galera topology only (refused here, each by name). */
+const GALERA_ONLY_SECTIONS = ['galera', 'networkPolicy', 'backup', 'monitoring'] as const;
+/** The sections a values file with `topology: replication` may have. @internal */
+export const REPLICATION_CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'replication', 'proxysql'] as const;
+
 /**
- * The primary/replica deployment (`topology: replication` in a values file): a StorageClass (or
- * an existing one), a MariaDbReplication and ProxySQL in front of it, routing by read_only.
+ * The primary/replica deployment as a namespaced chart (`topology: replication` in a values
+ * file): the Namespace and a ReplicationProxySql.
  */
 export class ReplicationProxySqlChart extends Chart {
   /** The namespace of every namespaced object of the chart. */
   public readonly targetNamespace: string;
+  /** Everything the chart deploys, wired together. */
+  public readonly deployment: ReplicationProxySql;
   /** The StorageClass of the data volumes (or the existing one). */
   public readonly storage: Storage;
   /** The primary and its replicas. */
@@ -53,15 +37,27 @@ export class ReplicationProxySqlChart extends Chart {
   /** ProxySQL in front of them. */
   public readonly proxysql: ProxySql;
 
-  constructor(scope: Construct, id: string, props: GaleraProxySqlChartProps = {}) {
-    const r = resolveReplicationChart(props);
-    super(scope, id, { disableResourceNameHashes: true });
-    this.targetNamespace = r.namespace;
-    if (r.createNamespace) new k8s.KubeNamespace(this, 'namespace', { metadata: { name: r.namespace, labels: { ...PART_OF } } });
-    this.storage = new Storage(this, 'storage', props.storage);
-    this.replication = new MariaDbReplication(this, 'replication', {
-      ...(props.replication as MariaDbReplicationProps), namespace: r.namespace, storageClassName: this.storage.className,
-    });
-    this.proxysql = new ProxySql(this, 'proxysql', { ...props.proxysql, backend: this.replication });
+  constructor(scope: Construct, id: string, props: ReplicationProxySqlChartProps = {}) {
+    const p = (isMapping(props) ? props : {}) as ReplicationProxySqlChartProps;
+    const chart = new Checker('chart');
+    refuseOtherTopology(chart, p, 'replication');
+    for (const section of GALERA_ONLY_SECTIONS) {
+      chart.check((p as Record<string, unknown>)[section] === undefined,
+        `${section} is built for topology 'galera' only; with topology 'replication' the sections are ${REPLICATION_CHART_SECTIONS.join(', ')} (see docs/replication.md, Limits)`);
+    }
+    const { namespace, createNamespace } = resolveChartNamespace(chart, p, 'mariadb');
+    const checkers = [chart];
+    resolveReplicationProxySqlSections(p, namespace, 'mariadb', checkers);
+    throwIfInvalid(checkers);
+
+    const { namespace: _ns, createNamespace: _cn, storage, replication, proxysql, ...chartProps } = p;
+    for (const key of ['topology', ...GALERA_ONLY_SECTIONS]) delete (chartProps as Record<string, unknown>)[key];
+    super(scope, id, { disableResourceNameHashes: true, ...chartProps, namespace });
+    this.targetNamespace = namespace;
+    if (createNamespace) new ClusterScopedNamespace(this, 'namespace', { metadata: { name: namespace, labels: { ...PART_OF } } });
+    this.deployment = new ReplicationProxySql(this, 'mariadb', { storage, replication, proxysql });
+    this.storage = this.deployment.storage;
+    this.replication = this.deployment.replication;
+    this.proxysql = this.deployment.proxysql;
   }
 }

@@ -1,7 +1,8 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { PART_OF } from './pod';
+import { nameFromId, PART_OF } from './pod';
 import { Checker, isMapping, resolveOrThrow, show } from './validation';
+import { guardUniqueNames } from './unique-names';
 
 /** StorageClass presets for the platforms this project is used on. */
 export type StoragePreset = 'microk8s-hostpath' | 'aws-ebs-gp2' | 'aws-ebs-gp3' | 'gke-pd' | 'azure-disk' | 'local-path';
@@ -34,7 +35,7 @@ export interface StorageProps {
   readonly preset?: StoragePreset;
   /** Use this existing StorageClass; no StorageClass object is emitted. @default - none */
   readonly existingClassName?: string;
-  /** Name of the emitted StorageClass. @default 'galera-<preset>' */
+  /** Name of the emitted StorageClass (cluster-wide: keep it unique in the Kubernetes cluster). @default '<construct id>-<preset>' */
   readonly className?: string;
   /** What happens to a volume when its claim is deleted; Retain keeps database files. @default 'Retain' */
   readonly reclaimPolicy?: ReclaimPolicy;
@@ -48,7 +49,7 @@ export type ResolvedStorage =
   | { readonly preset: StoragePreset; readonly className: string; readonly reclaimPolicy: ReclaimPolicy };
 
 /** Checks StorageProps (from TypeScript or a values-file section) and applies the defaults. @internal */
-export function resolveStorage(input: unknown, c: Checker): ResolvedStorage {
+export function resolveStorage(input: unknown, c: Checker, classPrefix = 'galera'): ResolvedStorage {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${STORAGE_KEYS.join(', ')}, got ${show(input)}`);
   const p = (c.knownKeys(input, STORAGE_KEYS) ? input : {}) as StorageProps;
   const preset = c.oneOf('preset', p.preset, STORAGE_PRESETS);
@@ -61,7 +62,7 @@ export function resolveStorage(input: unknown, c: Checker): ResolvedStorage {
     'className and reclaimPolicy apply only to a preset; an existing StorageClass keeps its own');
   if (existingClassName) return { existingClassName };
   const chosen = preset ?? 'microk8s-hostpath';
-  return { preset: chosen, className: className ?? `galera-${chosen}`, reclaimPolicy: reclaimPolicy ?? 'Retain' };
+  return { preset: chosen, className: className ?? `${classPrefix}-${chosen}`, reclaimPolicy: reclaimPolicy ?? 'Retain' };
 }
 
 /**
@@ -88,7 +89,8 @@ export class Storage extends Construct {
 
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
-    const r = resolveOrThrow('Storage', (c) => resolveStorage(props, c));
+    guardUniqueNames(this);
+    const r = resolveOrThrow(`Storage '${id}'`, (c) => resolveStorage(props, c, nameFromId(id)));
     if ('existingClassName' in r) {
       this.className = r.existingClassName;
       return;

@@ -2,19 +2,21 @@ import { mkdtempSync, readdirSync, renameSync, rmSync, mkdirSync, existsSync, co
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { App } from 'cdk8s';
-import { GaleraProxySqlChart, GaleraProxySqlChartProps } from './galera-proxysql-chart';
+import { Construct } from 'constructs';
+import { GaleraProxySqlChart } from './galera-proxysql-chart';
 import { ReplicationProxySqlChart } from './replication-proxysql-chart';
+import { CHART_TOPOLOGIES, ValuesFile } from './values';
+import { Checker, ValidationError } from './validation';
 
 /**
  * Synthesizes the chart into a temporary directory and only then replaces the manifests in
  * `outdir`, so a validation error leaves `outdir` exactly as it was and stale files vanish.
  */
-export function synthesizeTo(outdir: string, props: GaleraProxySqlChartProps, chartId = 'galera-proxysql'): string[] {
+export function synthesizeTo(outdir: string, props: ValuesFile, chartId = 'galera-proxysql'): string[] {
   const staging = mkdtempSync(join(tmpdir(), 'galera-synth-'));
   try {
     const app = new App({ outdir: staging });
-    if (props.topology === 'replication') new ReplicationProxySqlChart(app, chartId, props);
-    else new GaleraProxySqlChart(app, chartId, props);
+    chartForValues(app, chartId, props);
     app.synth();
     const files = readdirSync(staging).filter((f) => f.endsWith('.k8s.yaml'));
     mkdirSync(outdir, { recursive: true });
@@ -30,4 +32,25 @@ export function synthesizeTo(outdir: string, props: GaleraProxySqlChartProps, ch
   } finally {
     if (existsSync(staging)) rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The chart a values file describes: its topology picks the chart, which gets the other sections
+ * (and refuses those it does not build, by name).
+ */
+export function chartForValues(scope: Construct, id: string, values: ValuesFile): GaleraProxySqlChart | ReplicationProxySqlChart {
+  const { topology, ...props } = values ?? {};
+  if (topology !== undefined && !(CHART_TOPOLOGIES as readonly unknown[]).includes(topology)) {
+    const c = new Checker('chart');
+    c.oneOf('topology', topology, CHART_TOPOLOGIES);
+    // the other sections' mistakes too, in the same run (a scratch app: nothing is added to scope)
+    try {
+      new GaleraProxySqlChart(new App(), id, props);
+    } catch (e) {
+      if (e instanceof ValidationError) throw ValidationError.combine([c.error()!, e]);
+      throw e;
+    }
+    throw c.error()!;
+  }
+  return topology === 'replication' ? new ReplicationProxySqlChart(scope, id, props) : new GaleraProxySqlChart(scope, id, props);
 }

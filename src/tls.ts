@@ -76,11 +76,15 @@ export function resolveTls(c: Checker, field: string, input: TlsProps | undefine
 /** Where every pod reads its certificate (the layout cert-manager writes). @internal */
 export const TLS_FILES = { ca: 'ca.crt', cert: 'tls.crt', key: 'tls.key' } as const;
 
-/** What a certificate is for and the names it must carry. @internal */
+/** What a certificate is for and the names it must carry (what `new-tls` and cert-manager put in its Secret). */
 export interface CertificateSpec {
+  /** The Secret that holds the certificate (ca.crt, tls.crt, tls.key). */
   readonly secretName: string;
+  /** The certificate's common name. */
   readonly commonName: string;
+  /** Every DNS name the certificate carries. */
   readonly dnsNames: readonly string[];
+  /** Whether it serves, authenticates a client, or both. */
   readonly usages: readonly ('server' | 'client')[];
 }
 

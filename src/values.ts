@@ -1,7 +1,27 @@
 import { existsSync, readFileSync } from 'fs';
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
-import { CHART_SECTIONS, GaleraProxySqlChartProps } from './galera-proxysql-chart';
+import type { GaleraProxySqlChartProps } from './galera-proxysql-chart';
+import type { ReplicationProxySqlChartProps } from './replication-proxysql-chart';
 import { isMapping, show, ValidationError } from './validation';
+
+/** The database topologies a values file chooses between. */
+export const CHART_TOPOLOGIES = ['galera', 'replication'] as const;
+/** A database topology: a Galera cluster, or one primary with semi-synchronous replicas. */
+export type ChartTopology = typeof CHART_TOPOLOGIES[number];
+
+/**
+ * A values file: the props of the chart its topology picks (GaleraProxySqlChart, or
+ * ReplicationProxySqlChart with `topology: replication`), as synthesizeTo builds it.
+ */
+export interface ValuesFile extends Omit<GaleraProxySqlChartProps, 'namespace'>, Omit<ReplicationProxySqlChartProps, 'namespace' | 'storage' | 'proxysql'> {
+  /** The database topology. @default 'galera' */
+  readonly topology?: ChartTopology;
+  /** Namespace of every namespaced object. @default - 'galera', or 'mariadb' with topology 'replication' */
+  readonly namespace?: string;
+}
+
+/** The top-level keys of a values file. */
+export const CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'galera', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
 
 /** Environment variable naming the values file; without it `values.yaml` in the working directory is used if present. */
 export const VALUES_ENV = 'GALERA_VALUES';
@@ -13,7 +33,7 @@ const MAX_VALUES_BYTES = 1024 * 1024;
  * Parses a values document. Only the YAML is checked here (syntax, no aliases, a mapping of the
  * chart's sections); each section is then resolved by the construct that owns it.
  */
-export function parseValues(text: string, source: string): GaleraProxySqlChartProps {
+export function parseValues(text: string, source: string): ValuesFile {
   const fail = (problem: string) => new ValidationError(`values file ${source}`, [problem]);
   if (text.length > MAX_VALUES_BYTES) throw fail(`is ${text.length} bytes; a values file may have at most ${MAX_VALUES_BYTES}`);
   const lines = new LineCounter();
@@ -45,7 +65,7 @@ export function parseValues(text: string, source: string): GaleraProxySqlChartPr
   if (unknown.length > 0) {
     throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
   }
-  return value as GaleraProxySqlChartProps;
+  return value as ValuesFile;
 }
 
 /** The dotted field of a node from its ancestors and its key, as `visit` gives them (galera.extraMyCnf[0]). */
@@ -63,7 +83,7 @@ function fieldOf(path: readonly unknown[], key: number | 'key' | 'value' | null)
 }
 
 /** Reads the values file named by GALERA_VALUES (or ./values.yaml when present); no file means the seed deployment. */
-export function loadValues(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): GaleraProxySqlChartProps {
+export function loadValues(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): ValuesFile {
   const explicit = env[VALUES_ENV];
   const path = explicit ?? `${cwd}/${DEFAULT_VALUES_FILE}`;
   if (!existsSync(path)) {

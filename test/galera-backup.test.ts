@@ -74,7 +74,7 @@ describe('GaleraBackup', () => {
   test('a GaleraBackup of a cluster without the endpoint is an error that says what to set', () => {
     const chart = Testing.chart();
     const cluster = new GaleraCluster(chart, 'db', {});
-    expect(() => new GaleraBackup(chart, 'backup', { cluster })).toThrow(/GaleraBackup 'backup': the GaleraCluster 'galera' has no backup endpoint; set backupEndpoint: true on it/);
+    expect(() => new GaleraBackup(chart, 'backup', { cluster })).toThrow(/GaleraBackup 'backup': the GaleraCluster 'db' has no backup endpoint; set backupEndpoint: true on it/);
   });
 });
 

@@ -137,10 +137,10 @@ describe('a separate cdk8s app using the package', () => {
     // THEN
     expect(sts.metadata.namespace).toBe('shop');
     expect(sts.spec.replicas).toBe(3);
-    expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe('galera-local-path');
+    expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe('storage-local-path');
     expect(service.spec.clusterIP).toBe('None');
     expect(service.spec.publishNotReadyAddresses).toBe(true);
-    expect(manifests.filter((m) => m.kind === 'StorageClass').map((m) => m.metadata.name)).toEqual(['galera-local-path']);
+    expect(manifests.filter((m) => m.kind === 'StorageClass').map((m) => m.metadata.name)).toEqual(['storage-local-path']);
   });
 
   test('includes ProxySQL and the app\'s own objects built from the construct\'s properties', () => {

@@ -2,6 +2,7 @@ import { readdirSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
+import { chartForValues } from '../src/synth';
 import { loadValues } from '../src/values';
 import { restrictedViolations } from './tools/pod-security';
 
@@ -23,7 +24,7 @@ function podTemplates(manifests: any[]): { where: string; spec: any }[] {
 const sources: [string, () => any[]][] = [
   ['the default chart', () => Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', {}))],
   ...readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).map((f): [string, () => any[]] =>
-    [`examples/${f}`, () => Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', loadValues({ GALERA_VALUES: join(EXAMPLES, f) })))]),
+    [`examples/${f}`, () => Testing.synth(chartForValues(Testing.app(), 'c', loadValues({ GALERA_VALUES: join(EXAMPLES, f) })))]),
 ];
 
 test.each(sources)('every pod of %s meets the restricted Pod Security Standard', (_name, manifests) => {

@@ -40,7 +40,7 @@ describe.each([...STORAGE_PRESETS])('preset %s', (preset) => {
     expect(manifests).toMatchSnapshot();
   });
 
-  test('emits one StorageClass named galera-<preset> with reclaimPolicy Retain', () => {
+  test('emits one StorageClass named <construct id>-<preset> with reclaimPolicy Retain', () => {
     // GIVEN / WHEN
     const { classes, storage } = synth({ preset });
 
@@ -48,9 +48,9 @@ describe.each([...STORAGE_PRESETS])('preset %s', (preset) => {
     expect(classes).toHaveLength(1);
     const sc = classes[0];
     expect(sc.apiVersion).toBe('storage.k8s.io/v1');
-    expect(sc.metadata.name).toBe(`galera-${preset}`);
-    expect(storage.className).toBe(`galera-${preset}`);
-    expect(storage.storageClass?.name).toBe(`galera-${preset}`);
+    expect(sc.metadata.name).toBe(`storage-${preset}`);
+    expect(storage.className).toBe(`storage-${preset}`);
+    expect(storage.storageClass?.name).toBe(`storage-${preset}`);
     expect(sc.reclaimPolicy).toBe('Retain');
     expect(sc.provisioner).toBe(PROVISIONERS[preset]);
     expect(sc.metadata.labels['app.kubernetes.io/part-of']).toBe('galera-proxysql');
@@ -84,7 +84,7 @@ test('the default is the microk8s-hostpath preset', () => {
   // THEN
   expect(classes).toHaveLength(1);
   expect(classes[0].provisioner).toBe('microk8s.io/hostpath');
-  expect(storage.className).toBe('galera-microk8s-hostpath');
+  expect(storage.className).toBe('storage-microk8s-hostpath');
 });
 
 test('cloud presets allow volume expansion, node-local ones do not', () => {
