@@ -1,3 +1,4 @@
+import type { KubeService, KubeStatefulSet } from '../imports/k8s';
 import type { TlsIssuer } from './tls';
 
 /**
@@ -35,6 +36,37 @@ export interface IProxySqlBackend {
   readonly tls: BackendTls;
 }
 
+/** The data volumes of a database: their size and StorageClass. */
+export interface DataVolumes {
+  /** The claim template's owner (the StatefulSet's name). */
+  readonly name: string;
+  /** Size of each pod's volume. */
+  readonly storageSize: string;
+  /** StorageClass of the volumes; undefined is the cluster's default class. */
+  readonly storageClassName?: string;
+}
+
+/**
+ * What both topologies expose, so that other constructs (ProxySql, policies, Secrets generators,
+ * the user's own) can wire to either: GaleraCluster and MariaDbReplication implement it.
+ */
+export interface IMariaDbCluster extends IProxySqlBackend {
+  /** `host:port` of the Service clients use straight to the servers (Galera: galera-direct; primary/replica: the `-read` Service). */
+  readonly endpoint: string;
+  /** Every port of a database pod by name. */
+  readonly ports: Readonly<Record<string, number>>;
+  /** The data volumes. */
+  readonly storage: DataVolumes;
+  /** Labels that select the database pods. */
+  readonly selectorLabels: Record<string, string>;
+  /** The StatefulSet of the database pods. */
+  readonly statefulSet: KubeStatefulSet;
+  /** Headless Service that gives every pod its DNS name, ready or not. */
+  readonly headlessService: KubeService;
+  /** ClusterIP Service spreading reads over the ready pods. */
+  readonly readService: KubeService;
+}
+
 /** The backend's TLS, as ProxySQL needs to know it. */
 export interface BackendTls {
   /** The servers take TLS connections (and ProxySQL then uses TLS to them, monitor included). */
@@ -49,6 +81,7 @@ export interface BackendTls {
 
 /** The replication topologies ProxySQL knows how to route for. */
 export type BackendTopology = 'galera' | 'replication';
+/** Every BackendTopology. @internal */
 export const BACKEND_TOPOLOGIES: readonly BackendTopology[] = ['galera', 'replication'];
 
 /** Server version announced when it cannot be derived from the image (the default image is mariadb:11.4.12). */

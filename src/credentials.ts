@@ -24,6 +24,7 @@ export const SECRET_KEYS = {
   replication: 'replication-password',
 } as const;
 
+/** A key of the credentials Secret. */
 export type SecretKey = typeof SECRET_KEYS[keyof typeof SECRET_KEYS];
 
 /** A random password of URL-safe characters (24 bytes of entropy). */

@@ -16,6 +16,7 @@ export interface BackupRetention {
   readonly maxAgeDays?: number;
 }
 
+/** Props of GaleraBackup: the cluster, when, where to and how long to keep. */
 export interface GaleraBackupProps {
   /** The cluster to back up; it must run the backup endpoint (GaleraClusterProps.backupEndpoint). */
   readonly cluster: GaleraCluster;

@@ -2,7 +2,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { SECRET_KEYS } from './credentials';
-import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
+import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import {
   BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
@@ -20,8 +20,10 @@ import { guardUniqueNames } from './unique-names';
 
 /** Access modes a Galera data volume may use (one writer pod per volume). */
 export type DataAccessMode = 'ReadWriteOnce' | 'ReadWriteOncePod';
+/** Every DataAccessMode. */
 export const DATA_ACCESS_MODES: readonly DataAccessMode[] = ['ReadWriteOnce', 'ReadWriteOncePod'];
 
+/** Props of GaleraCluster; every field is optional, and a values file sets them under `galera`. */
 export interface GaleraClusterProps {
   /** Name of the StatefulSet, the headless Service and the prefix of every object. @default - the construct id in kebab case */
   readonly name?: string;
@@ -173,6 +175,7 @@ export interface ResolvedGaleraCluster {
   readonly metrics?: { readonly image: string };
 }
 
+/** The MariaDB image of the database pods by default. */
 export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:11.4.12';
 const RESERVED_USERS = ['root', 'sst', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 /** mysqld_exporter 0.14.0, the version whose flags the tests run (Debian's prometheus-mysqld-exporter). */
@@ -271,7 +274,7 @@ const POD_BACKUP_SCRIPTS = ['galera-backup-endpoint.sh', 'galera-restore.sh', 'g
  * volumes from claim templates, a ConfigMap with the server configuration and node scripts,
  * Services for direct and read access, and a PodDisruptionBudget.
  */
-export class GaleraCluster extends Construct implements IProxySqlBackend {
+export class GaleraCluster extends Construct implements IMariaDbCluster {
   /** ProxySQL routes by the wsrep status of every node (`mysql_galera_hostgroups`). */
   public readonly topology: BackendTopology = 'galera';
   /** Name of the StatefulSet, the headless Service and the prefix of every object. */
@@ -325,7 +328,7 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
   /** The port of the exporter sidecar (named `metrics`), when metrics is on. */
   public readonly metricsPort?: number;
   /** The data volumes: size and StorageClass of each. */
-  public readonly storage: { readonly name: string; readonly storageSize: string; readonly storageClassName?: string };
+  public readonly storage: DataVolumes;
   private readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: GaleraClusterProps = {}) {
@@ -423,7 +426,9 @@ export class GaleraCluster extends Construct implements IProxySqlBackend {
         // Peers must resolve each other before any of them is Ready (bootstrap, election).
         publishNotReadyAddresses: true,
         selector: this.selectorLabels,
-        ports: Object.entries(GALERA_PORTS).map(([name, port]) => ({ name, port, targetPort: k8s.IntOrString.fromNumber(port), protocol: 'TCP' })),
+        // every pod, ready or not, by name: the metrics port too, for a user's ServiceMonitor
+        ports: Object.entries({ ...GALERA_PORTS, ...(this.metricsPort ? { metrics: this.metricsPort } : {}) })
+          .map(([name, port]) => ({ name, port, targetPort: k8s.IntOrString.fromNumber(port), protocol: 'TCP' })),
       },
     });
   }

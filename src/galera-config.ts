@@ -6,6 +6,7 @@ import { Checker, show } from './validation';
  * timeouts also evict members on a slow or lossy network more readily.
  */
 export type FailureDetection = 'galera-default' | 'balanced' | 'fast';
+/** Every FailureDetection mode. */
 export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-default', 'balanced', 'fast'];
 /** The Galera provider options of each failureDetection profile. */
 export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {

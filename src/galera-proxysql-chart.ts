@@ -11,6 +11,7 @@ import { ProxySql } from './proxysql';
 import { Storage } from './storage';
 import { Checker, isMapping, show } from './validation';
 
+/** Props of GaleraProxySqlChart: the sections of GaleraProxySqlProps, the namespace and whether to emit it. */
 export interface GaleraProxySqlChartProps extends GaleraProxySqlProps, Omit<ChartProps, 'namespace'> {
   /** Namespace of the chart: of every namespaced object in it, the ones added to it by the user included. @default 'galera' */
   readonly namespace?: string;

@@ -9,6 +9,7 @@ import { ResolvedStorage, resolveStorage, Storage, StorageProps } from './storag
 import { Checker, isMapping, ValidationError } from './validation';
 import { guardUniqueNames } from './unique-names';
 
+/** Props of GaleraProxySql, one section per part (the sections of a values file). */
 export interface GaleraProxySqlProps {
   /** Namespace of every namespaced object. @default - the namespace of the chart, else 'default' */
   readonly namespace?: string;

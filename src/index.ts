@@ -1,5 +1,6 @@
-// The public API: constructs, their props and every type a prop uses. Everything else carries
-// the JSDoc internal tag and is stripped from the published typings.
+// The public API: constructs, their props and every type a prop or a public member uses. Helpers
+// carry the JSDoc internal tag and are stripped from the published typings; the values-file and
+// status machinery is at the subpath `cdk8s-galera-proxysql/cli` (src/cli.ts).
 export * from './backend';
 export * from './pod';
 export * from './galera-config';
@@ -14,13 +15,12 @@ export * from './network-policy';
 export * from './backup-location';
 export * from './galera-backup';
 export * from './monitoring';
-export * from './status';
 export * from './mariadb-replication';
-export { newCertificateAuthority, issueCertificate, tlsSecrets, serialOf } from './certificates';
-export type { PemPair, LeafRequest, TlsSecretRequest } from './certificates';
-export * from './credentials';
-export { ValidationError } from './validation';
-export { synthesizeTo } from './synth';
-export { loadValues, parseValues, VALUES_ENV, DEFAULT_VALUES_FILE } from './values';
 export * from './replication-proxysql';
 export * from './replication-proxysql-chart';
+export { newCertificateAuthority } from './certificates';
+export type { PemPair } from './certificates';
+export * from './credentials';
+export * from './secrets';
+export { duplicateObjectNames } from './unique-names';
+export { ValidationError } from './validation';

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
+import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
 import { bytesOfMyCnfSize, resolveExtraMyCnf } from './galera-config';
 import { DEFAULT_MARIADB_IMAGE } from './galera-cluster';
 import {
@@ -13,6 +13,7 @@ import { guardUniqueNames } from './unique-names';
 
 /** What a primary does when no replica acknowledges a transaction within the semi-sync timeout. */
 export type NoReplicaAck = 'block' | 'async';
+/** Every NoReplicaAck mode. */
 export const NO_REPLICA_ACK_MODES: readonly NoReplicaAck[] = ['block', 'async'];
 
 /** Ports of a primary/replica pod. */
@@ -28,6 +29,7 @@ export const REPLICATION_PATHS = {
   tmp: '/tmp',
 } as const;
 
+/** Props of MariaDbReplication; every field is optional, and a values file sets them under `replication`. */
 export interface MariaDbReplicationProps {
   /** Name of the StatefulSet, the headless Service and the prefix of every object. @default - the construct id in kebab case */
   readonly name?: string;
@@ -81,6 +83,7 @@ export interface MariaDbReplicationProps {
   readonly terminationGracePeriodSeconds?: number;
 }
 
+/** Every prop of MariaDbReplicationProps (the compiler keeps this list complete). @internal */
 export const MARIADB_REPLICATION_KEYS = Object.keys({
   name: 0, namespace: 0, replicas: 0, allowUnsafeReplicaCount: 0, image: 0, imagePullPolicy: 0, storageSize: 0, storageClassName: 0, resources: 0,
   innodbBufferPoolSize: 0, maxConnections: 0, extraMyCnf: 0, secretName: 0, appUser: 0, appDatabase: 0, antiAffinity: 0, clusterDomain: 0,
@@ -223,13 +226,16 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication): string {
  * majority when it is gone), a headless Service, a `-read` Service over the ready replicas, a
  * ConfigMap with the configuration and the scripts, and a PodDisruptionBudget.
  */
-export class MariaDbReplication extends Construct implements IProxySqlBackend {
+export class MariaDbReplication extends Construct implements IMariaDbCluster {
   /** ProxySQL routes by read_only (`mysql_replication_hostgroups`): the primary writes, the replicas read. */
   public readonly topology: BackendTopology = 'replication';
   /** This topology speaks plain text only (TLS is built for the Galera cluster; see docs/replication.md). */
   public readonly tls: BackendTls;
+  /** Name of the StatefulSet, the headless Service and the prefix of every object. */
   public readonly name: string;
+  /** Namespace of every object. */
   public readonly namespace: string;
+  /** Number of database pods. */
   public readonly replicas: number;
   /** The StatefulSet of the database pods. */
   public readonly statefulSet: k8s.KubeStatefulSet;
@@ -237,17 +243,30 @@ export class MariaDbReplication extends Construct implements IProxySqlBackend {
   public readonly headlessService: k8s.KubeService;
   /** ClusterIP Service spreading reads over the ready nodes (the primary included while it is ready). */
   public readonly readService: k8s.KubeService;
+  /** The server configuration and the node scripts. */
   public readonly configMap: k8s.KubeConfigMap;
+  /** At most one pod voluntarily evicted at a time. */
   public readonly podDisruptionBudget: k8s.KubePodDisruptionBudget;
+  /** Name of the Secret with the passwords. */
   public readonly secretName: string;
+  /** The application account. */
   public readonly appUser: string;
+  /** The database the application account owns. */
   public readonly appDatabase: string;
   /** Fully qualified DNS names of the pods, ordinal 0 first. */
   public readonly podDnsNames: string[];
+  /** MySQL port of the pods. */
   public readonly port: number = REPLICATION_PORTS.mysql;
+  /** Every port of a pod by name. */
+  public readonly ports = REPLICATION_PORTS;
+  /** Labels that select the database pods. */
   public readonly selectorLabels: Record<string, string>;
+  /** The MariaDB image of the pods. */
   public readonly image: string;
+  /** The version the servers announce (from the image tag). */
   public readonly serverVersion: string;
+  /** The data volumes: size and StorageClass of each. */
+  public readonly storage: DataVolumes;
   private readonly labels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: MariaDbReplicationProps = {}) {
@@ -262,6 +281,7 @@ export class MariaDbReplication extends Construct implements IProxySqlBackend {
     this.appUser = r.appUser;
     this.appDatabase = r.appDatabase;
     this.image = r.image;
+    this.storage = { name: r.name, storageSize: r.storageSize, storageClassName: r.storageClassName };
     this.serverVersion = serverVersionForImage(r.image) ?? DEFAULT_SERVER_VERSION;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-replication', 'app.kubernetes.io/instance': r.name };
     this.labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'database', ...PART_OF };
@@ -274,6 +294,11 @@ export class MariaDbReplication extends Construct implements IProxySqlBackend {
     this.readService = this.addReadService();
     this.statefulSet = this.addStatefulSet(r, configData);
     this.podDisruptionBudget = podDisruptionBudget(this, this.metadata(r.name), this.selectorLabels);
+  }
+
+  /** `host:port` of the `-read` Service (writes go through ProxySQL, which finds the primary). */
+  public get endpoint(): string {
+    return `${this.readService.name}.${this.namespace}.svc:${this.port}`;
   }
 
   private metadata(name: string): k8s.ObjectMeta {

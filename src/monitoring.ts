@@ -35,6 +35,7 @@ export interface MonitoringOptions {
   readonly certificateExpiryDays?: number;
 }
 
+/** Props of GaleraMonitoring: what it monitors, and the labels and thresholds of its objects. */
 export interface GaleraMonitoringProps extends MonitoringOptions {
   /** The Galera cluster; it must run the metrics exporter (GaleraClusterProps.metrics). */
   readonly cluster: GaleraCluster;

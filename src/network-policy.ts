@@ -19,6 +19,7 @@ export interface NetworkPeer {
   readonly ipBlock?: { readonly cidr: string; readonly except?: string[] };
 }
 
+/** Which NetworkPolicies to emit and who they let in. */
 export interface NetworkPolicyProps {
   /**
    * Emit NetworkPolicies that let through only what the cluster needs: Galera's ports between

@@ -11,9 +11,12 @@ import { Checker, quantityValue, show } from './validation';
 
 /** How hard the scheduler keeps a workload's pods on different nodes. */
 export type AntiAffinityMode = 'preferred' | 'required' | 'none';
+/** Every AntiAffinityMode. */
 export const ANTI_AFFINITY_MODES: readonly AntiAffinityMode[] = ['preferred', 'required', 'none'];
 
+/** When the kubelet pulls an image. */
 export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+/** Every PullPolicy. */
 export const PULL_POLICIES: readonly PullPolicy[] = ['Always', 'IfNotPresent', 'Never'];
 
 /** CPU and memory for one container. */

@@ -32,6 +32,7 @@ export interface GaleraHostgroups {
  * 0 is not offered: all Galera nodes are writable (read_only=0), so it leaves no readers.
  */
 export type WriterIsAlsoReader = 1 | 2;
+/** Every WriterIsAlsoReader value. */
 export const WRITER_IS_ALSO_READER_VALUES: readonly WriterIsAlsoReader[] = [1, 2];
 
 /** How fast ProxySQL notices a dead or sick node, and how long clients wait meanwhile. */
@@ -100,8 +101,10 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly metrics?: boolean;
 }
 
+/** The default hostgroup ids: writer 10, backup writer 20, reader 30, offline 40. */
 export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
 
+/** The default monitor and timeout settings (ProxySqlFailoverSettings). */
 export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
   healthcheckIntervalMs: 1000,
   healthcheckTimeoutMs: 800,
@@ -116,11 +119,14 @@ export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
   dnsCacheRefreshIntervalMs: 1000,
 };
 
+/** Default `mysql-max_connections`: client connections per ProxySQL pod. */
 export const DEFAULT_MAX_CLIENT_CONNECTIONS = 2048;
+/** Default `max_connections` of each backend server, per ProxySQL pod. */
 export const DEFAULT_BACKEND_MAX_CONNECTIONS = 150;
 /** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. @internal */
 export const MAX_TRANSACTIONS_BEHIND = 100;
 
+/** The ports of a ProxySQL pod: clients (6033) and the admin interface on loopback (6032). */
 export const PROXYSQL_PORTS = { mysql: 6033, admin: 6032 } as const;
 /** Port of ProxySQL's REST API, which serves its Prometheus metrics at /metrics, when monitoring is on. */
 export const PROXYSQL_METRICS_PORT = 6070;

@@ -15,6 +15,7 @@ import { CertificateSpec, certificate, serviceDnsNames } from './tls';
 import { Checker, isMapping, resolveOrThrow, show, ValidationError } from './validation';
 import { guardUniqueNames } from './unique-names';
 
+/** Props of ProxySql: the backend it routes to, and the proxy's own settings. */
 export interface ProxySqlProps extends ProxySqlConfigOptions {
   /** The database this ProxySQL routes to: servers, port, application account and Secret come from it. */
   readonly backend: IProxySqlBackend;
@@ -52,12 +53,13 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
 /** ProxySqlProps as a values file may give them: everything but the backend and metrics (the chart's monitoring section sets it). */
 export type ProxySqlOptions = Omit<ProxySqlProps, 'backend' | 'metrics'>;
 
-/** The ProxySqlProps keys a values file may set (everything but the backend reference). */
+/** The ProxySqlProps keys a values file may set (everything but the backend reference). @internal */
 export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
   name: 0, replicas: 0, image: 0, imagePullPolicy: 0, resources: 0, antiAffinity: 0, dataDirInMemory: 0, drainSeconds: 0, readWriteSplit: 0,
   writerIsAlsoReader: 0, hostgroups: 0, serverVersion: 0, maxClientConnections: 0, backendMaxConnections: 0, failover: 0,
 } satisfies Record<keyof ProxySqlOptions, 0>);
 
+/** The ProxySQL image by default. */
 export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.3';
 /** Port of the client Service. */
 export const PROXYSQL_SERVICE_PORT = 3306;
@@ -212,8 +214,12 @@ export class ProxySql extends Construct {
       spec: {
         type: 'ClusterIP',
         selector: this.selectorLabels,
-        // Only the client port: the admin interface (6032) listens on the pods' loopback.
-        ports: [{ name: 'mysql', port: PROXYSQL_SERVICE_PORT, targetPort: k8s.IntOrString.fromNumber(PROXYSQL_PORTS.mysql), protocol: 'TCP' }],
+        // The client port, and the metrics port by name for a user's ServiceMonitor; the admin
+        // interface (6032) listens on the pods' loopback.
+        ports: [
+          { name: 'mysql', port: PROXYSQL_SERVICE_PORT, targetPort: k8s.IntOrString.fromNumber(PROXYSQL_PORTS.mysql), protocol: 'TCP' },
+          ...(this.metricsPort ? [{ name: 'metrics', port: this.metricsPort, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }] : []),
+        ],
       },
     });
   }

@@ -9,6 +9,7 @@ import { ReplicationProxySql, ReplicationProxySqlProps, resolveReplicationProxyS
 import { Storage } from './storage';
 import { Checker, isMapping } from './validation';
 
+/** Props of ReplicationProxySqlChart: the sections of ReplicationProxySqlProps, the namespace and whether to emit it. */
 export interface ReplicationProxySqlChartProps extends ReplicationProxySqlProps, Omit<ChartProps, 'namespace'> {
   /** Namespace of the chart: of every namespaced object in it, the ones added to it by the user included. @default 'mariadb' */
   readonly namespace?: string;

@@ -7,6 +7,7 @@ import { Checker, isMapping } from './validation';
 import { throwIfInvalid } from './galera-proxysql';
 import { guardUniqueNames } from './unique-names';
 
+/** Props of ReplicationProxySql, one section per part. */
 export interface ReplicationProxySqlProps {
   /** Namespace of every namespaced object. @default - the namespace of the chart, else 'default' */
   readonly namespace?: string;

@@ -58,6 +58,7 @@ export interface ProxyStatus {
   readonly error?: string;
 }
 
+/** What the status command found: every database pod and every ProxySQL pod. */
 export interface ClusterStatus {
   readonly nodes: NodeStatus[];
   readonly proxies: ProxyStatus[];

@@ -6,9 +6,12 @@ import { guardUniqueNames } from './unique-names';
 
 /** StorageClass presets for the platforms this project is used on. */
 export type StoragePreset = 'microk8s-hostpath' | 'aws-ebs-gp2' | 'aws-ebs-gp3' | 'gke-pd' | 'azure-disk' | 'local-path';
+/** Every StoragePreset. */
 export const STORAGE_PRESETS: readonly StoragePreset[] = ['microk8s-hostpath', 'aws-ebs-gp2', 'aws-ebs-gp3', 'gke-pd', 'azure-disk', 'local-path'];
 
+/** What happens to a volume when its claim is deleted. */
 export type ReclaimPolicy = 'Retain' | 'Delete';
+/** Every ReclaimPolicy. */
 export const RECLAIM_POLICIES: readonly ReclaimPolicy[] = ['Retain', 'Delete'];
 
 interface PresetSpec {
@@ -30,6 +33,7 @@ const PRESETS: Record<StoragePreset, PresetSpec> = {
   'local-path': { provisioner: 'rancher.io/local-path', waitForFirstConsumer: true, allowVolumeExpansion: false },
 };
 
+/** Props of Storage: a preset to emit a StorageClass from, or an existing class. */
 export interface StorageProps {
   /** A preset that emits a StorageClass; mutually exclusive with existingClassName. @default 'microk8s-hostpath' when existingClassName is not set */
   readonly preset?: StoragePreset;

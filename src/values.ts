@@ -25,6 +25,7 @@ export const CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'stor
 
 /** Environment variable naming the values file; without it `values.yaml` in the working directory is used if present. */
 export const VALUES_ENV = 'GALERA_VALUES';
+/** The values file read from the working directory when GALERA_VALUES names none. */
 export const DEFAULT_VALUES_FILE = 'values.yaml';
 /** A values file is a handful of settings; anything larger is not one. */
 const MAX_VALUES_BYTES = 1024 * 1024;

@@ -227,3 +227,17 @@ describe('composition wires itself', () => {
     expect(manifests.filter((m) => m.kind === 'Deployment').map((m) => m.metadata.name)).toEqual(['orders-proxysql', 'users-proxysql']);
   });
 });
+
+describe('Services name their metrics ports', () => {
+  test.each([
+    ['on', { monitoring: { enabled: true } }, [['galera', 9104], ['galera-proxysql', 6070]]],
+    ['off', {}, []],
+  ])('with monitoring %s, a ServiceMonitor selecting the port named metrics finds %j', (_on, props, expected) => {
+    // GIVEN / WHEN
+    const services = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'db', props)).filter((m) => m.kind === 'Service');
+
+    // THEN: the headless Service (every pod) and ProxySQL's Service carry a port named metrics
+    const named = services.flatMap((s) => s.spec.ports.filter((p: any) => p.name === 'metrics').map((p: any) => [s.metadata.name, p.port]));
+    expect(named).toEqual(expected);
+  });
+});

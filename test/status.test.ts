@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'child_process';
 import { join } from 'path';
-import { collectStatus, formatStatus, StatusClient, StatusPod } from '../src';
+import { collectStatus, formatStatus, StatusClient, StatusPod } from '../src/cli';
 
 // The status command's reading and report, driven by a stand-in client. The state lines are made
 // by the node scripts' own formatter, as galera-state.sh serves them; the cluster suite runs the

@@ -1,7 +1,8 @@
 import { Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload } from '../../harness';
 import { which } from '../../harness/proc';
-import { collectStatus, formatStatus, GaleraProxySqlChart, GaleraProxySqlChartProps, StatusClient } from '../../src';
+import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src';
+import { collectStatus, formatStatus, StatusClient } from '../../src/cli';
 import { describeWithProxySql } from './proxysql-binary';
 import { chartSecrets } from './secrets';
 
