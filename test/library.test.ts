@@ -2,7 +2,12 @@ import { spawnSync, SpawnSyncOptions } from 'child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { parseAllDocuments } from 'yaml';
+import '../src/certificates'; // sets @peculiar/x509's crypto provider
+import { SECRET_KEYS } from '../src/credentials';
+import { schemaErrors } from './tools/schema';
 
 /*
  * The package as a consumer gets it: `npm run compile`, `npm pack`, then a separate cdk8s app
@@ -25,33 +30,36 @@ let packedFiles: string[];
 let installedVia: string;
 let manifests: any[];
 
+let credentials: any[];
+let tls: any[];
+
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'galera-library-'));
 
-  // The package, exactly as `npm publish` would upload it.
-  run('npm', ['run', 'compile'], { cwd: ROOT });
+  // The package, exactly as `npm publish` would upload it: `npm pack` builds it (prepack).
+  rmSync(join(ROOT, 'lib'), { recursive: true, force: true });
   const pack = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT });
   const packed = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('[')))[0];
   packedFiles = packed.files.map((f: { path: string }) => f.path);
   const tarball = join(work, packed.filename);
 
-  // A separate app that depends on the tarball and the same cdk8s and constructs.
+  // A separate app that depends on the tarball and on the cdk8s and constructs it asks for as peers.
   consumer = join(work, 'consumer-app');
   mkdirSync(consumer);
   const template = readFileSync(join(FIXTURE, 'package.template.json'), 'utf8')
     .replace('@TARBALL@', tarball)
-    .replace('@CDK8S_VERSION@', rootPackage.dependencies.cdk8s)
-    .replace('@CONSTRUCTS_VERSION@', rootPackage.dependencies.constructs);
+    .replace('@CDK8S_VERSION@', rootPackage.devDependencies.cdk8s)
+    .replace('@CDK8S_PLUS_VERSION@', rootPackage.devDependencies['cdk8s-plus-28'])
+    .replace('@CONSTRUCTS_VERSION@', rootPackage.devDependencies.constructs);
   writeFileSync(join(consumer, 'package.json'), template);
   const main = readFileSync(join(FIXTURE, 'main.ts'), 'utf8');
   expect(main).toMatch(/^\/\/ @ts-nocheck/);
-  writeFileSync(join(consumer, 'main.ts'), main.replace(/^\/\/ @ts-nocheck.*\n/, ''));
-  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify({
-    compilerOptions: {
-      target: 'ES2020', module: 'commonjs', lib: ['ES2020'], strict: true, noUnusedLocals: true, skipLibCheck: true, types: [],
-    },
-    files: ['main.ts'],
-  }));
+  writeFileSync(join(consumer, 'main.ts'), main.replace(/^(\/\/ .*\n)*?\/\/ @ts-nocheck.*\n(\/\/ .*\n)*/, ''));
+  // The tsconfig `cdk8s init typescript-app` writes (from the cdk8s-cli this project pins): strict,
+  // and no skipLibCheck, so the package's .d.ts files are type-checked too.
+  const initTsconfig = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), 'utf8'));
+  expect(initTsconfig.compilerOptions.skipLibCheck).toBeUndefined();
+  writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(initTsconfig));
 
   // Offline from the npm cache when it has everything (the usual case once the project is
   // installed); otherwise the registry fills in what is missing.
@@ -69,6 +77,10 @@ beforeAll(() => {
   run('node', ['main.js'], { cwd: consumer, env: { ...process.env, CDK8S_OUTDIR: outdir } });
   manifests = readdirSync(outdir).filter((f) => f.endsWith('.k8s.yaml'))
     .flatMap((f) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS()) as any[]);
+  // The package's Secret generator, run on the app as its bin entry (nothing is synthesized by it).
+  const bin = join(consumer, 'node_modules', '.bin', 'cdk8s-galera-secrets');
+  credentials = parseAllDocuments(run(bin, ['credentials', 'main.js'], { cwd: consumer }).stdout).map((d) => d.toJS());
+  tls = parseAllDocuments(run(bin, ['tls', 'main.js'], { cwd: consumer }).stdout).map((d) => d.toJS());
 }, 600_000);
 
 afterAll(() => {
@@ -117,61 +129,102 @@ describe('the npm package', () => {
 });
 
 describe('a separate cdk8s app using the package', () => {
-  test('installs the tarball and type-checks its use of GaleraCluster, ProxySql and Storage', () => {
-    // GIVEN / WHEN: beforeAll installed, compiled (strict, against the packed .d.ts) and ran main.ts
+  const ofKind = (kind: string) => manifests.filter((m) => m.kind === kind);
+  const named = (kind: string, name: string) => manifests.find((m) => m.kind === kind && m.metadata.name === name);
+  /** Does a NetworkPolicy rule's `from` let in pods with these labels in the policy's own namespace? */
+  const admits = (rule: any, labels: Record<string, string>) => rule.from.some((f: any) => f.podSelector && !f.namespaceSelector
+    && Object.entries(f.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
+  const portsOf = (rule: any) => rule.ports.map((p: any) => p.port);
+
+  test('installs the tarball and compiles against its typings with the cdk8s init tsconfig (no skipLibCheck)', () => {
+    // GIVEN / WHEN: beforeAll installed and compiled main.ts; tsc fails on any error in a .d.ts
 
     // THEN
     expect(['offline', 'prefer-offline']).toContain(installedVia);
     const installed = JSON.parse(readFileSync(join(consumer, 'node_modules', 'cdk8s-galera-proxysql', 'package.json'), 'utf8'));
     expect(installed.version).toBe(rootPackage.version);
+    expect(Object.keys(installed.peerDependencies).sort()).toEqual(['cdk8s', 'cdk8s-plus-28', 'constructs']);
+    expect(JSON.parse(readFileSync(join(consumer, 'tsconfig.json'), 'utf8')).compilerOptions.skipLibCheck).toBeUndefined();
     expect(readdirSync(consumer)).toContain('main.js');
   });
 
-  test('synthesizes a StatefulSet with a headless Service that publishes not-ready addresses', () => {
-    // GIVEN
-    const sts = manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.name === 'orders-db');
-
-    // WHEN
-    const service = manifests.find((m) => m.kind === 'Service' && m.metadata.name === sts.spec.serviceName);
+  test('two clusters of the two topologies and the app in one namespace share no object name', () => {
+    // GIVEN / WHEN: main.ts synthesized
+    const keys = manifests.map((m) => `${m.kind}/${m.metadata.namespace ?? '-'}/${m.metadata.name}`);
 
     // THEN
-    expect(sts.metadata.namespace).toBe('shop');
-    expect(sts.spec.replicas).toBe(3);
-    expect(sts.spec.volumeClaimTemplates[0].spec.storageClassName).toBe('storage-local-path');
-    expect(service.spec.clusterIP).toBe('None');
-    expect(service.spec.publishNotReadyAddresses).toBe(true);
-    expect(manifests.filter((m) => m.kind === 'StorageClass').map((m) => m.metadata.name)).toEqual(['storage-local-path']);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(ofKind('StatefulSet').map((m) => m.metadata.name)).toEqual(['orders', 'users']);
+    expect(ofKind('Deployment').map((m) => m.metadata.name).sort()).toEqual(['orders-proxysql', 'users-proxysql', 'web']);
+    expect(ofKind('StorageClass').map((m) => m.metadata.name).sort()).toEqual(['orders-local-path', 'users-local-path']);
   });
 
-  test('includes ProxySQL and the app\'s own objects built from the construct\'s properties', () => {
-    // GIVEN / WHEN
-    const appConfig = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'shop-app');
-
-    // THEN
-    expect(manifests.some((m) => m.kind === 'Deployment' || (m.kind === 'StatefulSet' && m.metadata.name !== 'orders-db'))).toBe(true);
-    expect(appConfig.data).toEqual({ DATABASE_ENDPOINT: 'orders-db-direct.shop.svc:3306', DATABASE_SECRET: 'orders-db-credentials' });
-  });
-
-  test('every namespaced object, and every pod DNS name in the Galera and ProxySQL configuration, is in the chart\'s namespace', () => {
-    // GIVEN a chart with namespace 'shop' and constructs that name none (fixture main.ts)
-    const clusterScoped = new Set(['Namespace', 'StorageClass']);
-
-    // WHEN / THEN
+  test('every namespaced object, the app\'s own included, is in the chart\'s namespace', () => {
     for (const m of manifests) {
-      if (clusterScoped.has(m.kind)) expect(m.metadata.namespace).toBeUndefined();
+      if (['Namespace', 'StorageClass'].includes(m.kind)) expect(m.metadata.namespace).toBeUndefined();
       else expect(`${m.kind}/${m.metadata.name} in ${m.metadata.namespace}`).toBe(`${m.kind}/${m.metadata.name} in shop`);
     }
-    const galeraConfig = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'orders-db-config');
-    const proxyConfig = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'orders-db-proxysql-config');
-    const peers = ['orders-db-0', 'orders-db-1', 'orders-db-2'].map((p) => `${p}.orders-db.shop.svc.cluster.local`);
-    expect(galeraConfig.data['my.cnf']).toContain(`wsrep_cluster_address=gcomm://${peers.join(',')}`);
-    for (const peer of peers) expect(proxyConfig.data['proxysql.cnf.tmpl']).toContain(`address="${peer}"`);
     expect(JSON.stringify(manifests)).not.toMatch(/\.default\.svc/);
+    const web = named('Deployment', 'web').spec.template.spec.containers[0].env;
+    expect(web).toEqual(expect.arrayContaining([{ name: 'ORDERS_DB', value: 'orders-proxysql.shop.svc:3306' }, { name: 'USERS_DB', value: 'users-proxysql.shop.svc:3306' }]));
+  });
+
+  test('the policies let the app into ProxySQL, the backup job and the scrapers into the nodes', () => {
+    // GIVEN
+    const webPods = named('Deployment', 'web').spec.template.metadata.labels;
+    const backupPods = named('CronJob', 'orders-backup').spec.jobTemplate.spec.template.metadata.labels;
+    const galeraPolicy = named('NetworkPolicy', 'orders');
+    const proxyPolicy = named('NetworkPolicy', 'orders-proxysql');
+
+    // WHEN
+    const proxyClientRule = proxyPolicy.spec.ingress.find((r: any) => portsOf(r).includes(6033));
+    const backupRule = galeraPolicy.spec.ingress.find((r: any) => admits(r, backupPods));
+    const scrapeRules = [galeraPolicy, proxyPolicy].map((p) => p.spec.ingress.find((r: any) => r.from.some((f: any) => f.namespaceSelector)));
+
+    // THEN
+    expect(admits(proxyClientRule, webPods)).toBe(true);
+    expect(admits(proxyClientRule, { app: 'other' })).toBe(false);
+    expect(portsOf(backupRule)).toEqual([4445, 4569]);
+    expect(scrapeRules.map(portsOf)).toEqual([[9104], [6070]]);
+  });
+
+  test('every object passes the Kubernetes schema validation', () => {
+    const errors = manifests.map((m) => ({ object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m) })).filter((e) => e.errors.length > 0);
+    expect(errors).toEqual([]);
+  });
+
+  test('the bin entry makes the credentials Secret of each cluster, in its namespace, with every key', () => {
+    // GIVEN the Secrets the pods mount
+    const mounted = ofKind('StatefulSet').map((s) => s.spec.template.spec.volumes.find((v: any) => v.name === 'credentials').secret.secretName);
+
+    // WHEN / THEN
+    expect(credentials.map((s) => `${s.metadata.namespace}/${s.metadata.name}`)).toEqual(mounted.map((n) => `shop/${n}`));
+    for (const s of credentials) expect(Object.keys(s.stringData).sort()).toEqual([...Object.values(SECRET_KEYS)].sort());
+    expect(new Set(credentials.flatMap((s) => Object.values(s.stringData))).size).toBe(credentials.length * Object.keys(SECRET_KEYS).length);
+  });
+
+  test('the bin entry makes the TLS Secrets the Galera pods, ProxySQL and the backup job mount, signed by one CA', async () => {
+    // GIVEN every TLS Secret a pod of the Galera cluster's mounts
+    const secretVolumes = [named('StatefulSet', 'orders'), named('Deployment', 'orders-proxysql'), named('CronJob', 'orders-backup')]
+      .map((o) => (o.spec.jobTemplate ?? o).spec.template.spec.volumes).flat().filter((v: any) => v.secret && /tls/.test(v.secret.secretName));
+
+    // WHEN
+    const byName = new Map(tls.map((s) => [s.metadata.name, s]));
+
+    // THEN
+    expect(secretVolumes.length).toBeGreaterThanOrEqual(3);
+    for (const v of secretVolumes) expect(byName.get(v.secret.secretName)?.metadata.namespace).toBe('shop');
+    const ca = byName.get('orders-ca').stringData['tls.crt'];
+    for (const v of secretVolumes) {
+      const s = byName.get(v.secret.secretName);
+      expect(s.stringData['ca.crt']).toBe(ca);
+      expect(await verifies(s.stringData['tls.crt'], ca)).toBe(true);
+    }
   });
 
   test('the ConfigMap carries the node scripts shipped in the package', () => {
     // GIVEN
-    const configMap = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'orders-db-config');
+    const configMap = named('ConfigMap', 'orders-config');
 
     // WHEN / THEN
     for (const script of readdirSync(join(ROOT, 'scripts', 'node')).filter((f) => f.endsWith('.sh'))) {
@@ -181,3 +234,9 @@ describe('a separate cdk8s app using the package', () => {
     }
   });
 });
+
+/** Whether `certPem` is signed by `caPem`. */
+async function verifies(certPem: string, caPem: string): Promise<boolean> {
+  const cert = new x509.X509Certificate(certPem);
+  return cert.verify({ publicKey: await new x509.X509Certificate(caPem).publicKey.export() });
+}
