@@ -11,8 +11,15 @@ export interface S3Location {
   readonly prefix?: string;
   /** Region. @default 'us-east-1' */
   readonly region?: string;
-  /** Secret with the keys `access-key-id` and `secret-access-key`. */
-  readonly secretName: string;
+  /** Secret with the keys `access-key-id` and `secret-access-key`; required unless serviceAccountName is set. @default - none */
+  readonly secretName?: string;
+  /**
+   * Take the credentials from the pod's identity instead of a Secret: the pods that reach the
+   * bucket run as this ServiceAccount (which you create, e.g. annotated for IAM Roles for Service
+   * Accounts) and rclone reads the AWS SDK chain (`env_auth`: web identity token, environment).
+   * No static key is in the cluster. @default - none (keys from secretName)
+   */
+  readonly serviceAccountName?: string;
   /** Use path-style requests (MinIO and most self-hosted stores need them). @default true when endpoint is set */
   readonly forcePathStyle?: boolean;
 }
@@ -55,11 +62,14 @@ export interface ResolvedS3 {
   readonly bucket: string;
   readonly prefix: string;
   readonly region: string;
-  readonly secretName: string;
+  /** The Secret with the keys, or undefined with a pod identity. */
+  readonly secretName?: string;
+  /** The ServiceAccount whose identity reaches the bucket, or undefined with keys. */
+  readonly serviceAccountName?: string;
   readonly forcePathStyle: boolean;
 }
 
-const S3_KEYS = Object.keys({ endpoint: 0, bucket: 0, prefix: 0, region: 0, secretName: 0, forcePathStyle: 0 } satisfies Record<keyof S3Location, 0>);
+const S3_KEYS = Object.keys({ endpoint: 0, bucket: 0, prefix: 0, region: 0, secretName: 0, serviceAccountName: 0, forcePathStyle: 0 } satisfies Record<keyof S3Location, 0>);
 /** The keys of the S3 credentials Secret. */
 export const S3_SECRET_KEYS = { accessKeyId: 'access-key-id', secretAccessKey: 'secret-access-key' } as const;
 /** The rclone image of the S3 upload and fetch containers. */
@@ -69,16 +79,17 @@ export const DEFAULT_RCLONE_IMAGE = 'docker.io/rclone/rclone:1.68.2';
 export function resolveS3(c: Checker, field: string, input: S3Location | undefined, defaultPrefix: string): ResolvedS3 | undefined {
   const s = c.mapping(field, input, S3_KEYS);
   if (s === undefined) return undefined;
-  for (const key of ['bucket', 'secretName'] as const) {
-    if (s[key] === undefined) c.add(`${c.f(field)}.${key} is required`);
-  }
+  if (s.bucket === undefined) c.add(`${c.f(field)}.bucket is required`);
+  c.check((s.secretName === undefined) !== (s.serviceAccountName === undefined),
+    `${c.f(field)} needs exactly one of secretName (a Secret with the keys) or serviceAccountName (the pod's identity reaches the bucket)`);
   const endpoint = c.pattern(`${field}.endpoint`, s.endpoint, /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[^\s]*)?$/, "an http(s) URL such as 'https://minio.storage.svc:9000'");
   return {
     endpoint,
     bucket: c.pattern(`${field}.bucket`, s.bucket, /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name (3-63 lowercase letters, digits, \'.\' and \'-\')', 'missing'),
     prefix: c.pattern(`${field}.prefix`, s.prefix, /^([A-Za-z0-9!_.*'()-]+(\/[A-Za-z0-9!_.*'()-]+)*)?$/, "a key prefix of letters, digits and !_.*'()- separated by '/'", defaultPrefix),
     region: c.pattern(`${field}.region`, s.region, /^[a-z0-9-]{1,32}$/, "a region such as 'eu-west-1'", 'us-east-1'),
-    secretName: c.dnsSubdomain(`${field}.secretName`, s.secretName, 'missing'),
+    secretName: s.secretName === undefined ? undefined : c.dnsSubdomain(`${field}.secretName`, s.secretName, 'missing'),
+    serviceAccountName: s.serviceAccountName === undefined ? undefined : c.dnsSubdomain(`${field}.serviceAccountName`, s.serviceAccountName, 'missing'),
     forcePathStyle: c.bool(`${field}.forcePathStyle`, s.forcePathStyle, endpoint !== undefined),
   };
 }
@@ -113,7 +124,7 @@ export function resolveRestore(c: Checker, field: string, input: RestoreSource |
 
 /** rclone's remote "backup" for a bucket, as environment variables (the keys from the Secret). @internal */
 export function rcloneEnv(s3: ResolvedS3): k8s.EnvVar[] {
-  const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: s3.secretName, key } } });
+  const fromSecret = (name: string, key: string): k8s.EnvVar => ({ name, valueFrom: { secretKeyRef: { name: s3.secretName!, key } } });
   const values: Record<string, string> = {
     RCLONE_CONFIG_BACKUP_TYPE: 's3',
     RCLONE_CONFIG_BACKUP_PROVIDER: s3.endpoint ? 'Other' : 'AWS',
@@ -123,10 +134,14 @@ export function rcloneEnv(s3: ResolvedS3): k8s.EnvVar[] {
     BACKUP_REMOTE: `backup:${s3.bucket}${s3.prefix ? `/${s3.prefix}` : ''}`,
     // rclone keeps its cache and config under HOME; the root filesystem is read-only
     HOME: '/tmp',
+    // with a pod identity, the AWS SDK chain (the web identity token the platform mounts) signs
+    ...(s3.secretName ? {} : { RCLONE_CONFIG_BACKUP_ENV_AUTH: 'true' }),
   };
   return [
     ...Object.entries(values).map(([name, value]) => ({ name, value })),
-    fromSecret('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', S3_SECRET_KEYS.accessKeyId),
-    fromSecret('RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY', S3_SECRET_KEYS.secretAccessKey),
+    ...(s3.secretName ? [
+      fromSecret('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', S3_SECRET_KEYS.accessKeyId),
+      fromSecret('RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY', S3_SECRET_KEYS.secretAccessKey),
+    ] : []),
   ];
 }

@@ -227,7 +227,7 @@ export class GaleraBackup extends Construct {
       resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
     }) : undefined;
     const template = podTemplate({
-      labels, selector: this.selectorLabels, configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none',
+      labels, selector: this.selectorLabels, configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none', serviceAccountName: r.s3?.serviceAccountName,
       initContainers: upload ? [backup] : undefined,
       containers: upload ? [upload] : [backup],
       volumes: [

@@ -469,6 +469,7 @@ export class GaleraCluster extends Construct implements IMariaDbCluster {
         template: podTemplate({
           labels: this.labels, selector: this.selectorLabels, configData,
           terminationGracePeriodSeconds: r.terminationGracePeriodSeconds, antiAffinity: r.antiAffinity, topologySpread: r.topologySpread,
+          serviceAccountName: r.restoreFrom?.s3?.serviceAccountName,
           initContainers: [container({
             name: 'init', ...image, command: script('galera-init.sh'),
             resources: { requests: { cpu: k8s.Quantity.fromString('50m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString(r.resources.memoryLimit) } },

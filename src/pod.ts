@@ -201,6 +201,8 @@ export interface PodTemplateOptions {
   readonly initContainers?: k8s.Container[];
   readonly containers: k8s.Container[];
   readonly volumes: k8s.Volume[];
+  /** Run as this ServiceAccount (a pod identity for a bucket); its API token is still not mounted. */
+  readonly serviceAccountName?: string;
 }
 
 /** Annotation on every pod template: a checksum of the configuration, so a changed ConfigMap rolls the pods. @internal */
@@ -221,6 +223,7 @@ export function podTemplate(o: PodTemplateOptions): k8s.PodTemplateSpec {
     metadata: { labels: o.labels, annotations: { [CONFIG_CHECKSUM_ANNOTATION]: configChecksum(o.configData) } },
     spec: {
       automountServiceAccountToken: false,
+      serviceAccountName: o.serviceAccountName,
       enableServiceLinks: false,
       terminationGracePeriodSeconds: o.terminationGracePeriodSeconds,
       securityContext: {

@@ -105,7 +105,7 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['a backup schedule of four fields', chart({ backup: { enabled: true, schedule: '0 3 * *' } }), [/backup\.schedule must be a cron schedule of five fields such as '0 3 \* \* \*', or @daily, got "0 3 \* \*"/]],
   ['a retention count of 0', chart({ backup: { enabled: true, retention: { count: 0 } } }), [/backup\.retention\.count must be an integer from 1 to 1000, got 0/]],
   ['a backup volume and a bucket', chart({ backup: { enabled: true, destination: { volume: {}, s3: { bucket: 'b-1', secretName: 's3' } } } }), [/backup\.destination: set volume or s3, not both/]],
-  ['a bucket without its Secret', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db-backups' } as any } } }), [/backup\.destination\.s3\.secretName is required/]],
+  ['a bucket without its Secret', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db-backups' } as any } } }), [/backup\.destination\.s3 needs exactly one of secretName .* or serviceAccountName/]],
   ['a bucket name with capitals', chart({ backup: { enabled: true, destination: { s3: { bucket: 'DB_Backups', secretName: 's3' } } } }), [/backup\.destination\.s3\.bucket must be an S3 bucket name .*, got "DB_Backups"/]],
   ['an S3 endpoint that is no URL', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db', endpoint: 'minio:9000', secretName: 's3' } } } }),
     [/backup\.destination\.s3\.endpoint must be an http\(s\) URL such as 'https:\/\/minio\.storage\.svc:9000', got "minio:9000"/]],

@@ -38,6 +38,11 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
     expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
     expect(pod.containers[0].env).toContainEqual({ name: 'BACKUP_REMOTE', value: 'backup:db-backups/shop/galera' });
   }],
+  ['backups in S3 with the pod identity, no static key', 'backup-s3-pod-identity.yaml', (m) => {
+    const pod = m.find((o) => o.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+    expect(pod.serviceAccountName).toBe('db-backup');
+    expect(pod.containers[0].env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ENV_AUTH', value: 'true' });
+  }],
   ['Prometheus metrics, alerts and a dashboard', 'monitoring.yaml', (m) => {
     expect(m.filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind)).map((o) => `${o.kind}/${o.metadata.name}`).sort())
       .toEqual(['PodMonitor/galera', 'PodMonitor/galera-proxysql', 'PrometheusRule/galera']);

@@ -117,3 +117,50 @@ describe('backup scripts', () => {
     expect(expired('2027-06-01 00:00:00', 2, 1, [day(29), day(30), 'galera-notes.txt', 'other-cluster'])).toEqual([day(29)]);
   });
 });
+
+describe('S3 credentials from the pod identity', () => {
+  const s3 = { bucket: 'shop-db-backups', region: 'eu-west-1', serviceAccountName: 'db-backup' };
+
+  test('no static key: rclone takes the AWS SDK chain, and the pods that reach the bucket run as the ServiceAccount', () => {
+    // GIVEN
+    const chart = new GaleraProxySqlChart(Testing.app(), 'c', {
+      backup: { enabled: true, destination: { s3 } },
+      galera: { restoreFrom: { s3 } },
+    });
+
+    // WHEN
+    const manifests = Testing.synth(chart);
+    const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+    const sts = manifests.find((m) => m.kind === 'StatefulSet').spec.template.spec;
+    const rcloneContainers = [...job.containers, ...sts.initContainers].filter((c: any) => (c.env ?? []).some((e: any) => e.name === 'BACKUP_REMOTE'));
+
+    // THEN
+    expect(rcloneContainers.map((c: any) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
+    for (const c of rcloneContainers) {
+      expect(c.env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ENV_AUTH', value: 'true' });
+      expect(c.env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
+    }
+    expect(JSON.stringify(manifests)).not.toMatch(/secret-access-key|access-key-id/);
+    expect([job.serviceAccountName, sts.serviceAccountName]).toEqual(['db-backup', 'db-backup']);
+    expect([job.automountServiceAccountToken, sts.automountServiceAccountToken]).toEqual([false, false]);
+  });
+
+  test('with keys, no ServiceAccount is set and the keys come from the Secret', () => {
+    // GIVEN / WHEN
+    const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: { bucket: 'shop-db-backups', secretName: 'keys' } } } }));
+    const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+
+    // THEN
+    expect(job.serviceAccountName).toBeUndefined();
+    expect(job.containers[0].env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'keys', key: 'access-key-id' } } });
+    expect(job.containers[0].env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
+  });
+
+  test.each([
+    ['both', { bucket: 'shop-db-backups', secretName: 'keys', serviceAccountName: 'db-backup' }],
+    ['neither', { bucket: 'shop-db-backups' }],
+  ])('%s of secretName and serviceAccountName is refused by name', (_what, bucket) => {
+    expect(() => new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: bucket as any } } }))
+      .toThrow(/backup\.destination\.s3 needs exactly one of secretName \(a Secret with the keys\) or serviceAccountName/);
+  });
+});
