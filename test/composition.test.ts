@@ -1,5 +1,6 @@
 import { join } from 'path';
 import { ApiObject, App, Chart, Testing } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-28';
 import { GaleraBackup } from '../src/galera-backup';
 import { GaleraCluster } from '../src/galera-cluster';
 import { GaleraProxySql } from '../src/galera-proxysql';
@@ -239,5 +240,27 @@ describe('Services name their metrics ports', () => {
     // THEN: the headless Service (every pod) and ProxySQL's Service carry a port named metrics
     const named = services.flatMap((s) => s.spec.ports.filter((p: any) => p.name === 'metrics').map((p: any) => [s.metadata.name, p.port]));
     expect(named).toEqual(expected);
+  });
+});
+
+describe('cdk8s-plus workloads connect to the constructs with their own API', () => {
+  test('a cdk8s-plus Deployment allowed to ProxySQL and to a MariaDbReplication gets egress to exactly their pods', () => {
+    // GIVEN
+    const chart = new Chart(Testing.app(), 'shop', { namespace: 'shop', disableResourceNameHashes: true });
+    const orders = new GaleraProxySql(chart, 'orders');
+    const users = new ReplicationProxySql(chart, 'users');
+    const web = new kplus.Deployment(chart, 'web', { containers: [{ image: 'registry.example.com/web:1.0.0', portNumber: 8080 }] });
+
+    // WHEN
+    web.connections.allowTo(orders.proxysql, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
+    web.connections.allowTo(users.replication, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
+    const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: any) => e.to?.length));
+
+    // THEN
+    const egressTo = policies.flatMap((p) => p.spec.egress.flatMap((e: any) => e.to.map((t: any) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels }))));
+    expect(egressTo).toEqual(expect.arrayContaining([
+      { pods: orders.proxysql.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },
+      { pods: users.replication.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },
+    ]));
   });
 });
