@@ -30,7 +30,7 @@ export interface GaleraClusterProps {
   readonly replicas?: number;
   /** Allow an even number or fewer than 3 nodes (tests, development). @default false */
   readonly allowUnsafeReplicaCount?: boolean;
-  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:11.4.12' */
+  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:10.11.19' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
@@ -172,7 +172,7 @@ export interface ResolvedGaleraCluster {
   readonly metrics?: { readonly image: string };
 }
 
-export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:11.4.12';
+export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:10.11.19';
 const RESERVED_USERS = ['root', 'sst', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 /** mysqld_exporter 0.14.0, the version whose flags the tests run (Debian's prometheus-mysqld-exporter). */
 export const DEFAULT_MYSQLD_EXPORTER_IMAGE = 'docker.io/prom/mysqld-exporter:v0.14.0';

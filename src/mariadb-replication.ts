@@ -36,7 +36,7 @@ export interface MariaDbReplicationProps {
   readonly replicas?: number;
   /** Allow an even number or fewer than 3 nodes (tests, development). @default false */
   readonly allowUnsafeReplicaCount?: boolean;
-  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:11.4.12' */
+  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:10.11.19' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;

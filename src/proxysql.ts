@@ -21,7 +21,7 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
   readonly name?: string;
   /** Number of ProxySQL pods. They share nothing: each one reads the same configuration. @default 3 */
   readonly replicas?: number;
-  /** ProxySQL image; it must provide bash, the `proxysql` binary and uid/gid 999. @default 'docker.io/proxysql/proxysql:2.7.3' */
+  /** ProxySQL image; it must provide bash, the `proxysql` binary and uid/gid 999. @default 'docker.io/proxysql/proxysql:2.7.1' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
@@ -57,7 +57,7 @@ export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
   writerIsAlsoReader: 0, hostgroups: 0, serverVersion: 0, maxClientConnections: 0, backendMaxConnections: 0, failover: 0,
 } satisfies Record<keyof ProxySqlOptions, 0>);
 
-export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.3';
+export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.1';
 /** Port of the client Service. */
 export const PROXYSQL_SERVICE_PORT = 3306;
 

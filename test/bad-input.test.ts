@@ -67,7 +67,7 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['an unknown antiAffinity', galera({ antiAffinity: 'sometimes' as any }), [/antiAffinity must be one of 'preferred', 'required', 'none', got "sometimes"/]],
   ['a shared access mode', galera({ accessMode: 'ReadWriteMany' as any }), [/accessMode must be one of 'ReadWriteOnce', 'ReadWriteOncePod', got "ReadWriteMany"/]],
   ['an unknown pull policy', galera({ imagePullPolicy: 'Sometimes' as any }), [/imagePullPolicy must be one of 'Always', 'IfNotPresent', 'Never'/]],
-  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [/image must be an image reference such as docker.io\/library\/mariadb:11.4.12, got "mariadb latest"/]],
+  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [/image must be an image reference such as docker.io\/library\/mariadb:10\.11\.19, got "mariadb latest"/]],
   ['a buffer pool size with a B suffix', galera({ innodbBufferPoolSize: '512MB' }), [/innodbBufferPoolSize must be a byte size with an optional K, M or G suffix/]],
   ['max_connections below 10', galera({ maxConnections: 5 }), [/maxConnections must be an integer from 10 to 100000, got 5/]],
   ['extraMyCnf with a newline', galera({ extraMyCnf: ['long_query_time=2\nwsrep_on=OFF'] }), [/extraMyCnf\[0\] must be a single 'key=value' line without a \[section\] header/]],

@@ -135,7 +135,7 @@ describe('ProxySql with defaults', () => {
   test('the container renders the configuration, then starts ProxySQL in the foreground with --initial on that file', () => {
     expect(s.container.command).toEqual(['bash', `${PROXYSQL_PATHS.scripts}/proxysql-render.sh`]);
     expect(s.container.args).toEqual(['proxysql', '-f', '--initial', '-c', `${PROXYSQL_PATHS.rendered}/proxysql.cnf`, '-D', PROXYSQL_PATHS.data]);
-    expect(s.container.image).toBe('docker.io/proxysql/proxysql:2.7.3');
+    expect(s.container.image).toBe('docker.io/proxysql/proxysql:2.7.1');
   });
 
   test('the ConfigMap holds the template and the real scripts, and no password', () => {
@@ -238,7 +238,8 @@ describe('ProxySql options', () => {
   test.each([
     ['docker.io/library/mariadb:11.4.12', '11.4.12-MariaDB'],
     ['docker.io/library/mariadb:10.11.9', '5.5.5-10.11.9-MariaDB'],
-    ['docker.io/library/mariadb:lts', '11.4.12-MariaDB'],
+    ['docker.io/library/mariadb:10.11.19', '5.5.5-10.11.19-MariaDB'],
+    ['docker.io/library/mariadb:lts', '5.5.5-10.11.19-MariaDB'],
   ])('the server version follows the Galera image %s: %s', (image, version) => {
     const s = synth({}, { image });
     expect(s.proxysql.serverVersion).toBe(version);
