@@ -5,7 +5,7 @@ import { SECRET_KEYS } from './credentials';
 import { BackendTls, BackendTopology, DEFAULT_SERVER_VERSION, IProxySqlBackend, serverVersionForImage } from './backend';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import {
-  BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
+  BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf, GALERA_OWNED_OPTIONS,
   resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import {
@@ -46,7 +46,7 @@ export interface GaleraClusterProps {
   readonly innodbBufferPoolSize?: string;
   /** `max_connections`. @default 500 */
   readonly maxConnections?: number;
-  /** Extra lines appended to the `[mysqld]` section of the server configuration. @default - none */
+  /** Extra lines appended to the `[mysqld]` section of the server configuration; the options the construct and its scripts set (GALERA_OWNED_OPTIONS) are refused. @default - none */
   readonly extraMyCnf?: string[];
   /** Failure detector timeouts (see FAILURE_DETECTION_OPTIONS). @default 'balanced' */
   readonly failureDetection?: FailureDetection;
@@ -232,7 +232,7 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
     resources,
     innodbBufferPoolSize,
     maxConnections: c.int('maxConnections', p.maxConnections, 10, 100000, 500),
-    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf),
+    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, GALERA_OWNED_OPTIONS),
     failureDetection,
     providerOptions: resolveProviderOptions(c, 'providerOptions', p.providerOptions, failureDetection),
     secretName: c.dnsSubdomain('secretName', p.secretName, `${name}-credentials`),
