@@ -110,7 +110,7 @@ async function startLooseProxy(env: Env, bin: string, dir: string, ns: string, n
 
 const MINIMAL = `datadir="@DATADIR@"
 admin_variables = { admin_credentials="admin:bench" mysql_ifaces="127.0.0.1:@ADMINPORT@" }
-mysql_variables = { interfaces="0.0.0.0:@PORT@" monitor_enabled=false server_version="11.4.12-MariaDB" @EXTRA_VARIABLES@ }
+mysql_variables = { interfaces="0.0.0.0:@PORT@" monitor_enabled=false server_version="5.5.5-10.11.19-MariaDB" @EXTRA_VARIABLES@ }
 mysql_servers = ( { address="galera-0.galera.galera.svc.cluster.local", port=3306, hostgroup=0, max_connections=150 } )
 mysql_users = ( { username="app", password="${SECRET['app-password']}", default_hostgroup=0, default_schema="app", transaction_persistent=1 } )
 @EXTRA@

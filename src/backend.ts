@@ -28,7 +28,7 @@ export interface IProxySqlBackend {
   readonly appUser: string;
   /** Database the application account owns. */
   readonly appDatabase: string;
-  /** Version the servers announce, e.g. '11.4.12-MariaDB'. */
+  /** Version the servers announce in the handshake, e.g. '5.5.5-10.11.19-MariaDB' or '11.4.12-MariaDB'. */
   readonly serverVersion: string;
   /** An image with bash and the MariaDB client tools (the servers' image), for helper containers. */
   readonly image: string;
@@ -84,12 +84,15 @@ export type BackendTopology = 'galera' | 'replication';
 /** Every BackendTopology. @internal */
 export const BACKEND_TOPOLOGIES: readonly BackendTopology[] = ['galera', 'replication'];
 
-/** Server version announced when it cannot be derived from the image (the default image is mariadb:11.4.12). */
-export const DEFAULT_SERVER_VERSION = '11.4.12-MariaDB';
+/**
+ * Server version announced when it cannot be derived from the image: that of the default image,
+ * mariadb:10.11.19 (MariaDB 10.x greets with the '5.5.5-' prefix).
+ */
+export const DEFAULT_SERVER_VERSION = '5.5.5-10.11.19-MariaDB';
 
 /**
- * The version a MariaDB image announces: '11.4.12-MariaDB' for tag 11.4.12; MariaDB 10.x servers
- * announce themselves with the '5.5.5-' prefix, 11.0 and later without (MDEV-28910). Undefined
+ * The version a MariaDB image announces: '5.5.5-10.11.19-MariaDB' for tag 10.11.19 (MariaDB 10.x servers
+ * announce themselves with the '5.5.5-' prefix), 11.0 and later without (MDEV-28910). Undefined
  * when the tag is not a version (latest, lts, a digest).
  */
 export function serverVersionForImage(image: string): string | undefined {

@@ -73,7 +73,7 @@ const S3_KEYS = Object.keys({ endpoint: 0, bucket: 0, prefix: 0, region: 0, secr
 /** The keys of the S3 credentials Secret. */
 export const S3_SECRET_KEYS = { accessKeyId: 'access-key-id', secretAccessKey: 'secret-access-key' } as const;
 /** The rclone image of the S3 upload and fetch containers. */
-export const DEFAULT_RCLONE_IMAGE = 'docker.io/rclone/rclone:1.68.2';
+export const DEFAULT_RCLONE_IMAGE = 'docker.io/rclone/rclone:1.60.1';
 
 /** @internal */
 export function resolveS3(c: Checker, field: string, input: S3Location | undefined, defaultPrefix: string): ResolvedS3 | undefined {

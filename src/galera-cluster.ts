@@ -6,7 +6,7 @@ import { SECRET_KEYS } from './credentials';
 import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import {
-  BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf,
+  BACKUP_PORT, bytesOfMyCnfSize, GALERA_METRICS_PORT, FAILURE_DETECTION_MODES, FailureDetection, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveExtraMyCnf, GALERA_OWNED_OPTIONS,
   resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import {
@@ -35,7 +35,7 @@ export interface GaleraClusterProps {
   readonly replicas?: number;
   /** Allow an even number or fewer than 3 nodes (tests, development). @default false */
   readonly allowUnsafeReplicaCount?: boolean;
-  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:11.4.12' */
+  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:10.11.19' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
@@ -51,7 +51,7 @@ export interface GaleraClusterProps {
   readonly innodbBufferPoolSize?: string;
   /** `max_connections`. @default 500 */
   readonly maxConnections?: number;
-  /** Extra lines appended to the `[mysqld]` section of the server configuration. @default - none */
+  /** Extra lines appended to the `[mysqld]` section of the server configuration; the options the construct and its scripts set (GALERA_OWNED_OPTIONS) are refused. @default - none */
   readonly extraMyCnf?: string[];
   /** Failure detector timeouts (see FAILURE_DETECTION_OPTIONS). @default 'balanced' */
   readonly failureDetection?: FailureDetection;
@@ -178,7 +178,7 @@ export interface ResolvedGaleraCluster {
 }
 
 /** The MariaDB image of the database pods by default. */
-export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:11.4.12';
+export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:10.11.19';
 const RESERVED_USERS = ['root', 'sst', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 /** mysqld_exporter 0.14.0, the version whose flags the tests run (Debian's prometheus-mysqld-exporter). */
 export const DEFAULT_MYSQLD_EXPORTER_IMAGE = 'docker.io/prom/mysqld-exporter:v0.14.0';
@@ -239,7 +239,7 @@ export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespac
     resources,
     innodbBufferPoolSize,
     maxConnections: c.int('maxConnections', p.maxConnections, 10, 100000, 500),
-    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf),
+    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, GALERA_OWNED_OPTIONS),
     failureDetection,
     providerOptions: resolveProviderOptions(c, 'providerOptions', p.providerOptions, failureDetection),
     secretName: c.dnsSubdomain('secretName', p.secretName, `${name}-credentials`),

@@ -120,14 +120,86 @@ export function renderMyCnf(c: MyCnfInput): string {
   ].join('\n');
 }
 
-/** Options of the [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
-const OWNED_OPTIONS = ['wsrep_cluster_address', 'wsrep_node_address', 'wsrep_node_name', 'wsrep_provider', 'wsrep_provider_options',
-  'wsrep_sst_auth', 'wsrep_on', 'wsrep_cluster_name', 'wsrep_sst_method', 'wsrep_sst_receive_address', 'port', 'datadir', 'socket',
-  'pid_file', 'bind_address', 'tmpdir', 'binlog_format', 'innodb_autoinc_lock_mode', 'wsrep_sst_donor_rejects_queries',
-  'ssl_cert', 'ssl_key', 'ssl_ca', 'ssl', 'require_secure_transport'];
+/**
+ * The server options of one topology that the construct or its scripts set, each with what sets
+ * it (or the prop to use instead): `extraMyCnf` refuses them, since its lines come last in
+ * `[mysqld]` and would win. Names are in MariaDB's canonical form (underscores).
+ */
+export type OwnedServerOptions = Readonly<Record<string, string>>;
 
-/** extraMyCnf: single `key=value` lines that leave the owned options alone. @internal */
-export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined): string[] {
+/** What the server configuration of both topologies sets (renderMyCnf, renderReplicationMyCnf). @internal */
+export const COMMON_OWNED_OPTIONS: OwnedServerOptions = {
+  datadir: 'the construct (the data volume)',
+  socket: 'the construct (the scripts and probes connect through it)',
+  pid_file: 'the construct',
+  tmpdir: 'the construct',
+  port: 'the construct (the Services, probes and ProxySQL use it)',
+  bind_address: 'the construct',
+  skip_name_resolve: 'the construct (accounts are granted by address pattern, not host name)',
+  skip_networking: 'the node scripts (only while they initialize or restore the data directory)',
+  character_set_server: 'the construct',
+  collation_server: 'the construct',
+  default_storage_engine: 'the construct',
+  binlog_format: 'the construct (ROW: what replication and Galera need)',
+  innodb_flush_log_at_trx_commit: 'the construct (1: an acknowledged commit is on disk)',
+  innodb_buffer_pool_size: 'the construct; use innodbBufferPoolSize',
+  max_connections: 'the construct; use maxConnections',
+};
+
+/** Options of the Galera node's [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
+export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
+  ...COMMON_OWNED_OPTIONS,
+  innodb_autoinc_lock_mode: 'the construct (2: what Galera needs)',
+  read_only: 'nobody: a read-only node leaves ProxySQL without a writer (every Synced node takes writes)',
+  wsrep_on: 'the construct',
+  wsrep_provider: 'the construct',
+  wsrep_provider_options: 'the construct; use providerOptions or failureDetection',
+  wsrep_cluster_name: 'the construct',
+  wsrep_cluster_address: 'the construct (every peer of the StatefulSet)',
+  wsrep_node_name: 'galera-init.sh',
+  wsrep_node_address: 'galera-init.sh',
+  wsrep_sst_auth: 'galera-init.sh (the sst account of the Secret)',
+  wsrep_sst_method: 'the construct and galera-start.sh',
+  wsrep_sst_donor: 'galera-start.sh (the start-up election picks the donors)',
+  wsrep_sst_donor_rejects_queries: 'the construct; use readyWhenDonor',
+  wsrep_sst_receive_address: 'the construct',
+  wsrep_start_position: 'galera-start.sh',
+  wsrep_new_cluster: 'galera-start.sh (the start-up election decides who bootstraps)',
+  wsrep_recover: 'galera-start.sh',
+  ssl: 'the construct; use tls',
+  ssl_cert: 'the construct; use tls',
+  ssl_key: 'the construct; use tls',
+  ssl_ca: 'the construct; use tls',
+  require_secure_transport: 'the construct; use tls.requireSecureTransport',
+};
+
+/** Non-owned option names that are also the beginning of an owned one: exact names, not abbreviations. */
+const EXACT_OPTIONS = ['innodb'];
+/** Prefixes MariaDB accepts in front of an option name (`loose-` first, then one of the others). */
+const OPTION_PREFIXES = /^(?:loose_)?(?:(?:skip|disable|enable|maximum)_)?/;
+
+/**
+ * The owned option a my.cnf key sets, or undefined. MariaDB reads '-' and '_' alike, accepts the
+ * loose-, skip-, disable-, enable- and maximum- prefixes, and takes an unambiguous beginning of an
+ * option name for the option (`read-onl=0` sets read_only), so an abbreviation of an owned option
+ * is refused too. @internal
+ */
+export function ownedOptionOf(key: string, owned: OwnedServerOptions): string | undefined {
+  const name = key.trim().toLowerCase().replace(/-/g, '_');
+  const loose = name.replace(/^loose_/, '');
+  for (const candidate of [name, loose, name.replace(OPTION_PREFIXES, '')]) {
+    if (Object.prototype.hasOwnProperty.call(owned, candidate)) return candidate;
+  }
+  for (const candidate of [loose, name.replace(OPTION_PREFIXES, '')]) {
+    if (candidate.length === 0 || EXACT_OPTIONS.includes(candidate)) continue;
+    const abbreviated = Object.keys(owned).find((o) => o.startsWith(candidate));
+    if (abbreviated) return abbreviated;
+  }
+  return undefined;
+}
+
+/** extraMyCnf: single `key=value` lines that leave the topology's owned options alone. @internal */
+export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined, owned: OwnedServerOptions): string[] {
   const lines = c.list(field, value, "a list of 'key=value' strings") ?? [];
   const out: string[] = [];
   for (const [i, line] of lines.entries()) {
@@ -135,10 +207,11 @@ export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | u
       c.add(`${c.f(field)}[${i}] must be a single 'key=value' line without a [section] header or !include, got ${show(line)}`);
       continue;
     }
-    // MariaDB reads '-' and '_' alike in option names, and accepts a loose- prefix.
-    const key = line.split('=')[0].trim().toLowerCase().replace(/-/g, '_').replace(/^loose_/, '');
-    if (OWNED_OPTIONS.includes(key)) {
-      c.add(`${c.f(field)}[${i}] must not set ${key}: the construct and the node scripts own it (owned: ${OWNED_OPTIONS.join(', ')}; use providerOptions for Galera provider options)`);
+    const key = line.split('=')[0];
+    const option = ownedOptionOf(key, owned);
+    if (option !== undefined) {
+      const spelt = key.trim() === option ? '' : ` (written ${show(key.trim())})`;
+      c.add(`${c.f(field)}[${i}] must not set ${option}${spelt}: it is set by ${owned[option]} (owned on this topology: ${Object.keys(owned).join(', ')})`);
       continue;
     }
     out.push(line);

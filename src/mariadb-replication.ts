@@ -2,7 +2,7 @@ import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
-import { bytesOfMyCnfSize, resolveExtraMyCnf } from './galera-config';
+import { bytesOfMyCnfSize, COMMON_OWNED_OPTIONS, OwnedServerOptions, resolveExtraMyCnf } from './galera-config';
 import { DEFAULT_MARIADB_IMAGE } from './galera-cluster';
 import {
   ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget,
@@ -41,7 +41,7 @@ export interface MariaDbReplicationProps {
   readonly replicas?: number;
   /** Allow an even number or fewer than 3 nodes (tests, development). @default false */
   readonly allowUnsafeReplicaCount?: boolean;
-  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:11.4.12' */
+  /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:10.11.19' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
@@ -55,7 +55,7 @@ export interface MariaDbReplicationProps {
   readonly innodbBufferPoolSize?: string;
   /** `max_connections`. @default 500 */
   readonly maxConnections?: number;
-  /** Extra lines appended to the `[mysqld]` section of the server configuration. @default - none */
+  /** Extra lines appended to the `[mysqld]` section of the server configuration; the options the construct and its scripts set (REPLICATION_OWNED_OPTIONS) are refused. @default - none */
   readonly extraMyCnf?: string[];
   /** Name of the Secret holding the passwords. @default '<name>-credentials' */
   readonly secretName?: string;
@@ -155,7 +155,7 @@ export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNam
     resources,
     innodbBufferPoolSize,
     maxConnections: c.int('maxConnections', p.maxConnections, 10, 100000, 500),
-    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf),
+    extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, REPLICATION_OWNED_OPTIONS),
     secretName: c.dnsSubdomain('secretName', p.secretName, `${name}-credentials`),
     appUser,
     appDatabase: c.pattern('appDatabase', p.appDatabase, /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, 'a database name of letters, digits and _ (at most 64 characters)', 'app'),
@@ -169,6 +169,36 @@ export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNam
     terminationGracePeriodSeconds: c.int('terminationGracePeriodSeconds', p.terminationGracePeriodSeconds, 10, 3600, 60),
   };
 }
+
+/**
+ * Options of the primary/replica node's [mysqld] section that the construct (renderReplicationMyCnf)
+ * or the scripts (repl-init.sh, repl-start.sh) set; extraMyCnf may not. Its own list: Galera's
+ * wsrep and TLS options mean nothing here, and the binlog, GTID, semi-sync and role settings
+ * decide who may write and whether a failover loses acknowledged commits.
+ */
+export const REPLICATION_OWNED_OPTIONS: OwnedServerOptions = {
+  ...COMMON_OWNED_OPTIONS,
+  sync_binlog: 'the construct (1: an acknowledged commit is in the binlog on disk)',
+  log_bin: 'the construct (every node binlogs, so any replica can become the primary)',
+  log_slave_updates: 'the construct (replicas binlog what they apply)',
+  log_replica_updates: 'the construct (log_slave_updates)',
+  gtid_domain_id: 'the construct (replicas follow the primary by GTID)',
+  gtid_strict_mode: 'the construct (an errant transaction stops replication instead of diverging)',
+  gtid_slave_pos: 'repl-start.sh',
+  relay_log: 'the construct',
+  relay_log_recovery: 'the construct',
+  read_only: 'repl-start.sh (the node scripts give each node its role; only the primary writes)',
+  skip_slave_start: 'the construct (repl-start.sh starts replication once it knows the primary)',
+  skip_replica_start: 'the construct (skip_slave_start)',
+  slave_net_timeout: 'the construct (how soon a replica notices that its primary is gone)',
+  rpl_semi_sync_master_enabled: 'repl-start.sh (only the primary waits for acknowledgements)',
+  rpl_semi_sync_slave_enabled: 'repl-start.sh',
+  rpl_semi_sync_master_wait_point: 'the construct (AFTER_SYNC: lossless failover)',
+  rpl_semi_sync_master_wait_no_slave: 'the construct',
+  rpl_semi_sync_master_timeout: 'the construct; use noReplicaAck and semiSyncTimeoutSeconds',
+  server_id: 'repl-init.sh (1 + the ordinal)',
+  report_host: 'repl-init.sh (the pod DNS name)',
+};
 
 const SCRIPTS = ['repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh', 'repl-switchover.sh'];
 /** The semi-sync timeout of 'block': about 49 days, so a commit waits for a replica rather than being acknowledged without one. */

@@ -92,7 +92,7 @@ export function resourceRequirements(r: ResolvedResources): k8s.ResourceRequirem
 
 const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
 
-/** An image reference such as docker.io/library/mariadb:11.4.12. @internal */
+/** An image reference such as docker.io/library/mariadb:10.11.19. @internal */
 export function resolveImage(c: Checker, field: string, value: string | undefined, dflt: string): string {
   return c.pattern(field, value, IMAGE_REFERENCE, `an image reference such as ${dflt}`, dflt);
 }

@@ -25,7 +25,7 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
   readonly name?: string;
   /** Number of ProxySQL pods. They share nothing: each one reads the same configuration. @default 3 */
   readonly replicas?: number;
-  /** ProxySQL image; it must provide bash, the `proxysql` binary and uid/gid 999. @default 'docker.io/proxysql/proxysql:2.7.3' */
+  /** ProxySQL image; it must provide bash, the `proxysql` binary and uid/gid 999. @default 'docker.io/proxysql/proxysql:2.7.1' */
   readonly image?: string;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
@@ -62,7 +62,7 @@ export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
 } satisfies Record<keyof ProxySqlOptions, 0>);
 
 /** The ProxySQL image by default. */
-export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.3';
+export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.1';
 /** Port of the client Service. */
 export const PROXYSQL_SERVICE_PORT = 3306;
 

@@ -6,7 +6,9 @@ import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { GaleraCluster, GaleraClusterProps } from '../src/galera-cluster';
+import { GALERA_OWNED_OPTIONS, ownedOptionOf } from '../src/galera-config';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/galera-proxysql-chart';
+import { REPLICATION_OWNED_OPTIONS } from '../src/mariadb-replication';
 import { Storage, StorageProps } from '../src/storage';
 import { ValidationError } from '../src/validation';
 import { loadValues } from '../src/values';
@@ -67,12 +69,12 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['an unknown antiAffinity', galera({ antiAffinity: 'sometimes' as any }), [/antiAffinity must be one of 'preferred', 'required', 'none', got "sometimes"/]],
   ['a shared access mode', galera({ accessMode: 'ReadWriteMany' as any }), [/accessMode must be one of 'ReadWriteOnce', 'ReadWriteOncePod', got "ReadWriteMany"/]],
   ['an unknown pull policy', galera({ imagePullPolicy: 'Sometimes' as any }), [/imagePullPolicy must be one of 'Always', 'IfNotPresent', 'Never'/]],
-  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [/image must be an image reference such as docker.io\/library\/mariadb:11.4.12, got "mariadb latest"/]],
+  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [/image must be an image reference such as docker.io\/library\/mariadb:10\.11\.19, got "mariadb latest"/]],
   ['a buffer pool size with a B suffix', galera({ innodbBufferPoolSize: '512MB' }), [/innodbBufferPoolSize must be a byte size with an optional K, M or G suffix/]],
   ['max_connections below 10', galera({ maxConnections: 5 }), [/maxConnections must be an integer from 10 to 100000, got 5/]],
   ['extraMyCnf with a newline', galera({ extraMyCnf: ['long_query_time=2\nwsrep_on=OFF'] }), [/extraMyCnf\[0\] must be a single 'key=value' line without a \[section\] header/]],
   ['extraMyCnf with a [section]', galera({ extraMyCnf: ['slow_query_log=ON', '[client]'] }), [/extraMyCnf\[1\] must be a single 'key=value' line without a \[section\] header or !include, got "\[client\]"/]],
-  ['extraMyCnf setting wsrep_cluster_address', galera({ extraMyCnf: ['wsrep_cluster_address=gcomm://'] }), [/extraMyCnf\[0\] must not set wsrep_cluster_address: the construct and the node scripts own it/]],
+  ['extraMyCnf setting wsrep_cluster_address', galera({ extraMyCnf: ['wsrep_cluster_address=gcomm://'] }), [/extraMyCnf\[0\] must not set wsrep_cluster_address: it is set by the construct/]],
   ['extraMyCnf setting wsrep_sst_auth', galera({ extraMyCnf: ['wsrep_sst_auth=root:secret'] }), [/extraMyCnf\[0\] must not set wsrep_sst_auth/]],
   ['a providerOptions key that is not an option name', galera({ providerOptions: { 'GCACHE SIZE': '1G' } }), [/providerOptions key must look like 'evs.suspect_timeout', got "GCACHE SIZE"/]],
   ['a providerOptions value that smuggles a second option', galera({ providerOptions: { 'gcache.size': '1G;pc.recovery=TRUE' } }), [/providerOptions\['gcache.size'\] must be a non-empty string without ';', '"' or newlines/]],
@@ -233,6 +235,92 @@ describe('validation gaps in GaleraCluster, found by review and closed', () => {
 
   test('topologySpread.topologyKey must be a label key', () => {
     expect(validationMessage(galera({ topologySpread: { topologyKey: 'not a label key!' } }))).toMatch(/topologySpread\.topologyKey/);
+  });
+});
+
+/*
+ * Each topology owns the server options its construct and scripts set: extraMyCnf's lines come
+ * last in [mysqld] and would win, so each one is refused, on its own topology's list.
+ */
+describe('extraMyCnf refuses every server option its topology owns, naming the field and the option', () => {
+  const TOPOLOGIES = {
+    galera: { owned: GALERA_OWNED_OPTIONS, values: (line: string) => valuesFile(`galera:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`) },
+    replication: { owned: REPLICATION_OWNED_OPTIONS, values: (line: string) => valuesFile(`topology: replication\nreplication:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`) },
+  };
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const refusal = (topology: string, option: string) => new RegExp(`${topology}\\.extraMyCnf\\[0\\] must not set ${escape(option)}\\b.*: it is set by`);
+  const cases = (Object.entries(TOPOLOGIES) as Array<[keyof typeof TOPOLOGIES, (typeof TOPOLOGIES)[keyof typeof TOPOLOGIES]]>)
+    .flatMap(([topology, t]) => Object.keys(t.owned).map((option) => [topology, option] as [keyof typeof TOPOLOGIES, string]));
+
+  test('the lists hold what the issue names, and Galera and primary/replica differ', () => {
+    expect(Object.keys(GALERA_OWNED_OPTIONS)).toEqual(expect.arrayContaining(['read_only', 'wsrep_provider_options', 'wsrep_cluster_address', 'binlog_format']));
+    expect(Object.keys(REPLICATION_OWNED_OPTIONS)).toEqual(expect.arrayContaining(['read_only', 'gtid_strict_mode', 'log_slave_updates', 'log_replica_updates',
+      'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'server_id', 'gtid_domain_id', 'log_bin', 'binlog_format', 'sync_binlog']));
+    expect(Object.keys(REPLICATION_OWNED_OPTIONS)).not.toContain('wsrep_provider_options');
+    expect(Object.keys(GALERA_OWNED_OPTIONS)).not.toContain('gtid_strict_mode');
+  });
+
+  test.each([
+    ['galera', 'scripts/node'],
+    ['replication', 'scripts/replication'],
+  ] as Array<[keyof typeof TOPOLOGIES, string]>)('%s: every option its my.cnf, its init script and its SET GLOBALs (%s) set is on its list', (topology, dir) => {
+    // GIVEN the synthesized [mysqld] section and the options the scripts set
+    const cnf = Testing.synth(TOPOLOGIES[topology].values('long_query_time=2')() as any).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    const mysqld = cnf.split(/^\[mysqld\]$/m)[1].split(/^\[/m)[0];
+    const fromCnf = mysqld.split('\n').filter((l) => /^[a-z]/.test(l) && l !== 'long_query_time=2').map((l) => l.split('=')[0]);
+    const scripts = readdirSync(join(ROOT, dir)).map((f) => readFileSync(join(ROOT, dir, f), 'utf8')).join('\n');
+    const fromScripts = [...scripts.matchAll(/SET GLOBAL ([a-z_]+)/g), ...scripts.matchAll(/printf '([a-z_]+)=%s/g)].map((m) => m[1]);
+
+    // WHEN / THEN
+    expect(fromCnf.length).toBeGreaterThan(15);
+    expect(fromScripts.length).toBeGreaterThanOrEqual(2);
+    expect([...fromCnf, ...fromScripts].filter((o) => ownedOptionOf(o, TOPOLOGIES[topology].owned) === undefined)).toEqual([]);
+  });
+
+  test.each(cases)('%s.extraMyCnf refuses %s', (topology, option) => {
+    // GIVEN a values file whose extraMyCnf sets an option the topology owns
+    const input = TOPOLOGIES[topology].values(`${option}=0`);
+
+    // WHEN
+    const message = validationMessage(input);
+
+    // THEN the field and the option are named
+    expect(message).toMatch(refusal(topology, option));
+  });
+
+  test.each([
+    ['galera', 'read-only=1', 'read_only'],
+    ['galera', 'READ_ONLY = 1', 'read_only'],
+    ['galera', 'loose-read-only=ON', 'read_only'],
+    ['galera', 'wsrep-provider-opt="pc.recovery=TRUE"', 'wsrep_provider_options'],
+    ['galera', 'skip-ssl', 'ssl'],
+    ['replication', 'skip-log-bin', 'log_bin'],
+    ['replication', 'disable-gtid-strict-mode', 'gtid_strict_mode'],
+    ['replication', 'loose-skip-log-slave-updates', 'log_slave_updates'],
+    ['replication', 'read-onl=OFF', 'read_only'],
+    ['replication', 'gtid_strict=OFF', 'gtid_strict_mode'],
+    ['replication', 'rpl-semi-sync-master-enabled=OFF', 'rpl_semi_sync_master_enabled'],
+    ['replication', 'maximum-rpl_semi_sync_master_timeout=1', 'rpl_semi_sync_master_timeout'],
+  ] as Array<[keyof typeof TOPOLOGIES, string, string]>)('%s.extraMyCnf refuses %s as %s (dashes, case, prefixes and abbreviations as MariaDB reads them)', (topology, line, option) => {
+    // GIVEN / WHEN
+    const message = validationMessage(TOPOLOGIES[topology].values(line));
+
+    // THEN
+    expect(message).toMatch(refusal(topology, option));
+    expect(message).toContain(`(written "${line.split('=')[0].trim()}")`);
+  });
+
+  test.each([
+    ['galera', ['long_query_time=2', 'innodb=FORCE', 'innodb_flush_method=O_DIRECT', 'wsrep_slave_threads=4', 'skip-external-locking']],
+    ['replication', ['long_query_time=2', 'innodb=FORCE', 'slave_parallel_threads=4', 'binlog_row_image=FULL', 'max_allowed_packet=64M']],
+  ] as Array<[keyof typeof TOPOLOGIES, string[]]>)('%s.extraMyCnf keeps the options it does not own: %s', (topology, lines) => {
+    // GIVEN / WHEN
+    const values = topology === 'galera' ? `galera:\n  extraMyCnf: ${JSON.stringify(lines)}\n` : `topology: replication\nreplication:\n  extraMyCnf: ${JSON.stringify(lines)}\n`;
+    const built = valuesFile(values)();
+
+    // THEN every line is in the server configuration, after the construct's own settings
+    const cnf = Testing.synth(built).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    for (const line of lines) expect(cnf).toContain(`\n${line}\n`);
   });
 });
 

@@ -74,6 +74,13 @@ describe('examples/', () => {
     expect(errors).toEqual([]);
   });
 
+  test('the examples validated cover both topologies and every custom resource the project emits', () => {
+    const all = files.map((f) => synth(f).manifests);
+    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_replication_hostgroups')))).toBe(true);
+    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_galera_hostgroups')))).toBe(true);
+    expect([...new Set(all.flat().map((o) => `${o.apiVersion}/${o.kind}`))]).toEqual(expect.arrayContaining(['cert-manager.io/v1/Certificate', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule']));
+  });
+
   test.each(FEATURES)('%s has an example (%s) that turns it on', (_feature, file, check) => {
     expect(files).toContain(file);
     check(synth(file).manifests);

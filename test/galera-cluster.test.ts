@@ -165,7 +165,7 @@ describe('StatefulSet', () => {
 
     // THEN
     for (const c of [mariadb, init]) {
-      expect(c.image).toBe('docker.io/library/mariadb:11.4.12');
+      expect(c.image).toBe('docker.io/library/mariadb:10.11.19');
       expect(c.imagePullPolicy).toBe('IfNotPresent');
     }
   });

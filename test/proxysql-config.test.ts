@@ -318,7 +318,7 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
     const vars = settings(child(root, 'mysql_variables'));
     expect(stringValue(vars.monitor_username)).toBe('monitor');
     expect(stringValue(vars.interfaces)).toBe('0.0.0.0:6033');
-    expect(stringValue(vars.server_version)).toBe('11.4.12-MariaDB');
+    expect(stringValue(vars.server_version)).toBe('5.5.5-10.11.19-MariaDB');
   });
 
   test('the monitor settings in the file take a gone pod out of rotation within 3 s, before the ping monitor can shun it', () => {

@@ -69,7 +69,7 @@ async function probe(onConnect: ((socket: Socket) => void) | null, env: Record<s
 }
 
 describe('proxysql-probe.sh reads the MySQL greeting of the local ProxySQL', () => {
-  const VERSION = '11.4.12-MariaDB';
+  const VERSION = '5.5.5-10.11.19-MariaDB';
 
   test('passes for a protocol-10 greeting with the configured server version', async () => {
     const r = await probe((s) => s.end(packet(greeting(VERSION))), { PROXYSQL_SERVER_VERSION: VERSION });
@@ -89,7 +89,7 @@ describe('proxysql-probe.sh reads the MySQL greeting of the local ProxySQL', () 
   test('fails when another version answers (not the rendered configuration)', async () => {
     const r = await probe((s) => s.end(packet(greeting('8.0.11'))), { PROXYSQL_SERVER_VERSION: VERSION });
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("announces server version '8.0.11', expected '11.4.12-MariaDB'");
+    expect(r.stderr).toContain("announces server version '8.0.11', expected '5.5.5-10.11.19-MariaDB'");
   });
 
   test('fails with the error when ProxySQL refuses new clients (max_connections reached)', async () => {

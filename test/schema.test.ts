@@ -1,10 +1,20 @@
+import { readFileSync } from 'fs';
+import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/galera-proxysql-chart';
+import { parseAllDocuments } from 'yaml';
+import { GaleraProxySqlChartProps } from '../src/galera-proxysql-chart';
+import { chartForValues } from '../src/synth';
+import { ValuesFile } from '../src/values';
 import { SCHEMA_VERSION, schemaErrors } from './tools/schema';
 
-function synth(props: GaleraProxySqlChartProps = {}): any[] {
-  return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', props));
+function synth(props: ValuesFile = {}): any[] {
+  return Testing.synth(chartForValues(Testing.app(), 'c', props));
 }
+
+const CRDS: GaleraProxySqlChartProps = {
+  galera: { tls: { issuer: { name: 'cluster-ca', kind: 'ClusterIssuer' } } },
+  monitoring: { enabled: true },
+};
 
 const NON_DEFAULT: GaleraProxySqlChartProps = {
   namespace: 'shop',
@@ -28,6 +38,8 @@ const EVERY_OPTION: GaleraProxySqlChartProps = {
 describe(`schema validation against the ${SCHEMA_VERSION}`, () => {
   test.each([
     ['the default chart', {}],
+    ['the default primary/replica chart (topology: replication)', { topology: 'replication' }],
+    ['a chart with the custom resources (cert-manager Certificates, PodMonitors, a PrometheusRule)', CRDS],
     ['a chart with 5 replicas, required anti-affinity, topology spread and an existing storage class', NON_DEFAULT],
     ['a chart with every Galera and storage option set', EVERY_OPTION],
   ])('every object of %s is valid', (_name, props) => {
@@ -55,7 +67,57 @@ describe(`schema validation against the ${SCHEMA_VERSION}`, () => {
     expect(manifests.filter((m) => m.kind === 'StorageClass')).toEqual([]);
   });
 
+  test('the charts validated have both topologies and the custom resources', () => {
+    expect(synth({ topology: 'replication' }).find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'mariadb-proxysql-config').data['proxysql.cnf.tmpl']).toContain('mysql_replication_hostgroups');
+    expect(synth(CRDS).map((m) => m.kind)).toEqual(expect.arrayContaining(['Certificate', 'PodMonitor', 'PrometheusRule']));
+  });
+
   describe('rejects invalid objects', () => {
+    test('the fixture of deliberately wrong objects fails with every wrong field named', () => {
+      // GIVEN test/fixtures/schema/invalid-objects.yaml: a misspelt field, a wrong type, a field newer than 1.28, a misspelt CRD field
+      const [sts, svc, podMonitor] = parseAllDocuments(readFileSync(join(__dirname, 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8')).map((d) => d.toJSON());
+
+      // WHEN / THEN
+      expect(schemaErrors(sts)).toEqual([
+        expect.stringMatching(/spec\/replicas must be integer/),
+        '/spec/template/spec/containers/0/imagePullPolicyy is not a field of the schema (Kubernetes 1.33)',
+        '/spec/template/spec/containers/0/imagePullPolicyy is not a field of the schema (Kubernetes 1.28)',
+      ]);
+      expect(schemaErrors(svc)).toEqual(['/spec/trafficDistribution is not a field of the schema (Kubernetes 1.28)']);
+      expect(schemaErrors(podMonitor)).toEqual([
+        expect.stringMatching(/spec must have required property .?podMetricsEndpoints/),
+        '/spec/podMetricsEndpoint is not a field of the schema (@kubernetes-models/prometheus-operator)',
+      ]);
+    });
+
+    test('the fixture is valid once its mistakes are corrected (labels and clusterIP are fields, not mistakes)', () => {
+      // GIVEN
+      const [sts, svc, podMonitor] = parseAllDocuments(readFileSync(join(__dirname, 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8')).map((d) => d.toJSON());
+      sts.spec.replicas = 3;
+      const c = sts.spec.template.spec.containers[0];
+      c.imagePullPolicy = c.imagePullPolicyy;
+      delete c.imagePullPolicyy;
+      delete svc.spec.trafficDistribution;
+      podMonitor.spec.podMetricsEndpoints = podMonitor.spec.podMetricsEndpoint;
+      delete podMonitor.spec.podMetricsEndpoint;
+
+      // WHEN / THEN
+      expect([sts, svc, podMonitor].map(schemaErrors)).toEqual([[], [], []]);
+    });
+
+    test('a misspelt field deep in a synthesized object is named with its path', () => {
+      // GIVEN
+      const sts = JSON.parse(JSON.stringify(synth().find((m) => m.kind === 'StatefulSet')));
+      sts.spec.template.spec.containers[0].readinessProbe.exec.commands = sts.spec.template.spec.containers[0].readinessProbe.exec.command;
+      sts.spec.volumeClaimTemplates[0].spec.storageClass = 'fast';
+
+      // WHEN / THEN
+      expect(schemaErrors(sts)).toEqual(expect.arrayContaining([
+        '/spec/template/spec/containers/0/readinessProbe/exec/commands is not a field of the schema (Kubernetes 1.33)',
+        '/spec/volumeClaimTemplates/0/spec/storageClass is not a field of the schema (Kubernetes 1.33)',
+      ]));
+    });
+
     const statefulSet = () => JSON.parse(JSON.stringify(synth().find((m) => m.kind === 'StatefulSet')));
 
     test('a StatefulSet with a string replica count, an unknown pod management policy and no selector', () => {

@@ -22,7 +22,7 @@
 # Environment (defaults match the seed deployment):
 #   NAMESPACE=galera  GALERA_NAME=galera  PROXYSQL_NAME=<GALERA_NAME>-proxysql
 #   SECRET_NAME=<GALERA_NAME>-credentials  APP_USER=app  APP_DATABASE=app  MANIFESTS=dist
-#   CLIENT_IMAGE=docker.io/library/mariadb:11.4.12  READY_TIMEOUT=900s  WRITE_SECONDS=60
+#   CLIENT_IMAGE=docker.io/library/mariadb:10.11.19  READY_TIMEOUT=900s  WRITE_SECONDS=60
 #   DELETE_AFTER_SECONDS=10  MAX_STALL_SECONDS=30  KUBECTL=kubectl
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,7 +34,7 @@ SECRET_NAME=${SECRET_NAME:-$GALERA_NAME-credentials}
 APP_USER=${APP_USER:-app}
 APP_DATABASE=${APP_DATABASE:-app}
 MANIFESTS=${MANIFESTS:-dist}
-CLIENT_IMAGE=${CLIENT_IMAGE:-docker.io/library/mariadb:11.4.12}
+CLIENT_IMAGE=${CLIENT_IMAGE:-docker.io/library/mariadb:10.11.19}
 READY_TIMEOUT=${READY_TIMEOUT:-900s}
 WRITE_SECONDS=${WRITE_SECONDS:-60}
 DELETE_AFTER_SECONDS=${DELETE_AFTER_SECONDS:-10}
