@@ -1,5 +1,4 @@
 import { ApiObject } from 'cdk8s';
-import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { SECRET_KEYS } from './credentials';
@@ -18,7 +17,7 @@ import { readScript } from './scripts';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from './tls';
 import { Checker, isMapping, quantityToBytes, quantityValue, resolveOrThrow, show } from './validation';
 import { guardUniqueNames } from './unique-names';
-import { podSelectorConfig } from './pod-peer';
+import { PodPeer } from './pod-peer';
 
 /** Access modes a Galera data volume may use (one writer pod per volume). */
 export type DataAccessMode = 'ReadWriteOnce' | 'ReadWriteOncePod';
@@ -276,7 +275,7 @@ const POD_BACKUP_SCRIPTS = ['galera-backup-endpoint.sh', 'galera-restore.sh', 'g
  * volumes from claim templates, a ConfigMap with the server configuration and node scripts,
  * Services for direct and read access, and a PodDisruptionBudget.
  */
-export class GaleraCluster extends Construct implements IMariaDbCluster, kplus.INetworkPolicyPeer, kplus.IPodSelector {
+export class GaleraCluster extends PodPeer implements IMariaDbCluster {
   /** ProxySQL routes by the wsrep status of every node (`mysql_galera_hostgroups`). */
   public readonly topology: BackendTopology = 'galera';
   /** Name of the StatefulSet, the headless Service and the prefix of every object. */
@@ -367,21 +366,6 @@ export class GaleraCluster extends Construct implements IMariaDbCluster, kplus.I
     this.readService = this.addClientService('read', {});
     this.statefulSet = this.addStatefulSet(r, configData);
     this.podDisruptionBudget = podDisruptionBudget(this, this.metadata(r.name), this.selectorLabels);
-  }
-
-  /** The pods as a cdk8s-plus pod selector (for `connections.allowTo()` of a cdk8s-plus workload). */
-  public toPodSelectorConfig(): kplus.PodSelectorConfig {
-    return podSelectorConfig(this.selectorLabels, this.namespace);
-  }
-
-  /** The pods as a cdk8s-plus network peer. */
-  public toNetworkPolicyPeerConfig(): kplus.NetworkPolicyPeerConfig {
-    return { podSelector: this.toPodSelectorConfig() };
-  }
-
-  /** The pods as a cdk8s-plus pod selector. */
-  public toPodSelector(): kplus.IPodSelector {
-    return this;
   }
 
   /** `host:port` of the direct-access Service. */

@@ -3,6 +3,7 @@
 // status machinery is at the subpath `cdk8s-galera-proxysql/cli` (src/cli.ts).
 export * from './backend';
 export * from './pod';
+export * from './pod-peer';
 export * from './galera-config';
 export * from './galera-cluster';
 export * from './proxysql-config';

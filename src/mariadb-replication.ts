@@ -1,4 +1,3 @@
-import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
@@ -11,7 +10,7 @@ import {
 import { readScript } from './scripts';
 import { Checker, isMapping, quantityValue, resolveOrThrow, show } from './validation';
 import { guardUniqueNames } from './unique-names';
-import { podSelectorConfig } from './pod-peer';
+import { PodPeer } from './pod-peer';
 
 /** What a primary does when no replica acknowledges a transaction within the semi-sync timeout. */
 export type NoReplicaAck = 'block' | 'async';
@@ -258,7 +257,7 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication): string {
  * majority when it is gone), a headless Service, a `-read` Service over the ready replicas, a
  * ConfigMap with the configuration and the scripts, and a PodDisruptionBudget.
  */
-export class MariaDbReplication extends Construct implements IMariaDbCluster, kplus.INetworkPolicyPeer, kplus.IPodSelector {
+export class MariaDbReplication extends PodPeer implements IMariaDbCluster {
   /** ProxySQL routes by read_only (`mysql_replication_hostgroups`): the primary writes, the replicas read. */
   public readonly topology: BackendTopology = 'replication';
   /** This topology speaks plain text only (TLS is built for the Galera cluster; see docs/replication.md). */
@@ -326,21 +325,6 @@ export class MariaDbReplication extends Construct implements IMariaDbCluster, kp
     this.readService = this.addReadService();
     this.statefulSet = this.addStatefulSet(r, configData);
     this.podDisruptionBudget = podDisruptionBudget(this, this.metadata(r.name), this.selectorLabels);
-  }
-
-  /** The pods as a cdk8s-plus pod selector (for `connections.allowTo()` of a cdk8s-plus workload). */
-  public toPodSelectorConfig(): kplus.PodSelectorConfig {
-    return podSelectorConfig(this.selectorLabels, this.namespace);
-  }
-
-  /** The pods as a cdk8s-plus network peer. */
-  public toNetworkPolicyPeerConfig(): kplus.NetworkPolicyPeerConfig {
-    return { podSelector: this.toPodSelectorConfig() };
-  }
-
-  /** The pods as a cdk8s-plus pod selector. */
-  public toPodSelector(): kplus.IPodSelector {
-    return this;
   }
 
   /** `host:port` of the `-read` Service (writes go through ProxySQL, which finds the primary). */

@@ -1,4 +1,3 @@
-import * as kplus from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { ApiObject } from 'cdk8s';
@@ -15,7 +14,7 @@ import { readScript } from './scripts';
 import { CertificateSpec, certificate, serviceDnsNames } from './tls';
 import { Checker, isMapping, resolveOrThrow, show, ValidationError } from './validation';
 import { guardUniqueNames } from './unique-names';
-import { podSelectorConfig } from './pod-peer';
+import { PodPeer } from './pod-peer';
 
 /** Props of ProxySql: the backend it routes to, and the proxy's own settings. */
 export interface ProxySqlProps extends ProxySqlConfigOptions {
@@ -124,7 +123,7 @@ function checkBackend(backend: unknown): asserts backend is IProxySqlBackend {
  * Each container start renders proxysql.cnf from the template and the backend's Secret
  * (proxysql-render.sh) and runs `proxysql --initial`, so the file is the whole configuration.
  */
-export class ProxySql extends Construct implements kplus.INetworkPolicyPeer, kplus.IPodSelector {
+export class ProxySql extends PodPeer {
   /** Name of the Deployment, the client Service and the prefix of every object. */
   public readonly name: string;
   /** Namespace of every object: the backend's. */
@@ -190,21 +189,6 @@ export class ProxySql extends Construct implements kplus.INetworkPolicyPeer, kpl
     this.service = this.addService();
     this.deployment = this.addDeployment(r, configData);
     this.podDisruptionBudget = podDisruptionBudget(this, this.metadata(this.name), this.selectorLabels);
-  }
-
-  /** The pods as a cdk8s-plus pod selector (for `connections.allowTo()` of a cdk8s-plus workload). */
-  public toPodSelectorConfig(): kplus.PodSelectorConfig {
-    return podSelectorConfig(this.selectorLabels, this.namespace);
-  }
-
-  /** The pods as a cdk8s-plus network peer. */
-  public toNetworkPolicyPeerConfig(): kplus.NetworkPolicyPeerConfig {
-    return { podSelector: this.toPodSelectorConfig() };
-  }
-
-  /** The pods as a cdk8s-plus pod selector. */
-  public toPodSelector(): kplus.IPodSelector {
-    return this;
   }
 
   private metadata(name: string): k8s.ObjectMeta {
