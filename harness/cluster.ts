@@ -23,7 +23,7 @@ import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync 
 import { join, resolve } from 'path';
 import { ExecResult } from './containers';
 import { droppedPackets, enforce, findNetworkPolicies, NetworkPolicy, PolicyEndpoint } from './network-policy';
-import { startWriter, verifyLedger, WriterHandle, WriterOptions, LedgerReport } from './ledger';
+import { startWriter, verifyLedger, verifyOpsLedger, WriterHandle, WriterOptions, LedgerReport, OpsLedgerReport } from './ledger';
 import { BRIDGE, chooseSubnetOctet, DEFAULT_RUN_ROOT, destroyPrefix, FINISHED_MARKER, IP, ipSync, newPrefix, register, removeLeftovers } from './netns';
 import { PodHost, PodRuntime } from './pod';
 import { guard, killGroups, netnsPids, pidAlive, pidStartTime, run, RunResult, runOk, runSync, which } from './proc';
@@ -481,6 +481,10 @@ export class PodCluster implements PodHost {
   /** Every acknowledged id is present on every listed pod and CHECKSUM TABLE agrees; throws with the missing ids otherwise. */
   public verifyLedger(sql: (pod: number, q: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table = 'acks', database = 'ledger'): Promise<LedgerReport> {
     return verifyLedger(sql, acked, pods, table, database);
+  }
+
+  public verifyOpsLedger(sql: (pod: number, q: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger'): Promise<OpsLedgerReport> {
+    return verifyOpsLedger(sql, ledgerFile, pods, table, database);
   }
 
   // ---------------------------------------------------------------- cleanup

@@ -28,6 +28,12 @@ export interface WriterOptions {
   readonly connectTimeoutMs?: number;
   /** How long the writer may take to create the table on one of the pods. @default 60000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * 'acks': unique ids into a table keyed by them. 'ops': the non-idempotent ledger (see
+   * harness/writer.js and verifyOpsLedger): a counter increment and an INSERT into a table
+   * without a unique key per operation. @default 'acks'
+   */
+  readonly mode?: 'acks' | 'ops';
 }
 
 export interface WriterResult {
@@ -104,7 +110,7 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
   const args = ['netns', 'exec', p.clientNs, process.execPath, p.script,
     '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--database', p.database ?? 'ledger', '--rate', String(p.rateHz ?? 20),
     '--ledger', ledgerFile, '--query-timeout-ms', String(queryTimeoutMs), '--connect-timeout-ms', String(p.connectTimeoutMs ?? 1000),
-    '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000),
+    '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000), '--mode', p.mode ?? 'acks',
     ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}:${t.port}`])];
   const sslArgs: string[] = [];
   if (p.sslCa) {
@@ -229,4 +235,78 @@ export async function verifyLedger(
     throw err;
   }
   return report;
+}
+
+export interface OpsLedgerReport {
+  /** Operations started (each begins with its increment). */
+  readonly operations: number;
+  readonly incrementsAcked: number;
+  /** Increments that returned an error (the in-flight statement of a dying backend, among others). */
+  readonly incrementsFailed: number;
+  readonly insertsAcked: number;
+  readonly insertsFailed: number;
+  /** The counter, the same on every pod. */
+  readonly counter: number;
+  /** Statements that returned an error and were applied all the same (committed before the backend died). */
+  readonly failedButApplied: { readonly increments: number; readonly inserts: number };
+}
+
+/** The ops ledger's file: acknowledged INSERTs as in the default mode, and the outcome lines. */
+function readOpsLedger(file: string): { incOk: number; incErr: number; insOk: Set<number>; insErr: Set<number> } {
+  const r = { incOk: 0, incErr: 0, insOk: new Set<number>(), insErr: new Set<number>() };
+  for (const line of existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []) {
+    let m: RegExpExecArray | null;
+    if ((m = /^U ([0-9]+) (ok|err)$/.exec(line))) {
+      if (m[2] === 'ok') r.incOk += 1; else r.incErr += 1;
+    } else if ((m = /^I ([0-9]+) err$/.exec(line))) {
+      r.insErr.add(Number(m[1]));
+    } else if ((m = /^([0-9]+) [0-9]+ [0-9]+$/.exec(line))) {
+      r.insOk.add(Number(m[1]));
+    }
+  }
+  return r;
+}
+
+/**
+ * The check of the non-idempotent ledger, on every listed pod: no operation id is present twice,
+ * every acknowledged INSERT is present once, no id is present whose INSERT was never sent, and
+ * the counter lies between the acknowledged increments and those plus the failed ones (a failed
+ * statement may have committed before its backend died; one applied twice goes beyond), the same
+ * counter and table checksum everywhere.
+ */
+export async function verifyOpsLedger(
+  sql: (pod: number, query: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger',
+): Promise<OpsLedgerReport> {
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
+  const l = readOpsLedger(ledgerFile);
+  const t = `\`${database}\`.\`${table}\``;
+  const problems: string[] = [];
+  const counters = new Map<number, number>();
+  const checksums = new Map<number, string>();
+  let presentAfterError = 0;
+  for (const pod of pods) {
+    const twice = await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id, COUNT(*) FROM ${t} GROUP BY id HAVING COUNT(*) > 1 ORDER BY id`);
+    if (twice.length > 0) problems.push(`pod ${pod}: ${twice.length} operation ids present more than once: ${twice.slice(0, 20).map((r) => `${r[0]} x${r[1]}`).join(', ')}`);
+    const present = new Set((await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id FROM ${t}`)).map((r) => Number(r[0])));
+    const missing = [...l.insOk].filter((id) => !present.has(id));
+    if (missing.length > 0) problems.push(`pod ${pod} lacks ${missing.length} acknowledged operations: ${missing.slice(0, 20).join(' ')}`);
+    const unsent = [...present].filter((id) => !l.insOk.has(id) && !l.insErr.has(id));
+    if (unsent.length > 0) problems.push(`pod ${pod} holds ${unsent.length} operation ids whose INSERT was never sent: ${unsent.slice(0, 20).join(' ')}`);
+    presentAfterError = [...l.insErr].filter((id) => present.has(id)).length;
+    const counter = Number((await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT n FROM \`${database}\`.\`${table}_counter\` WHERE k = 1`))[0]?.[0]);
+    counters.set(pod, counter);
+    if (!(counter >= l.incOk)) problems.push(`pod ${pod}: the counter is ${counter}, below the ${l.incOk} acknowledged increments (one was lost)`);
+    if (counter > l.incOk + l.incErr) {
+      problems.push(`pod ${pod}: the counter is ${counter}, above the ${l.incOk} acknowledged plus ${l.incErr} failed increments: an increment was applied twice`);
+    }
+    checksums.set(pod, (await sql(pod, `SET SESSION wsrep_sync_wait=1; CHECKSUM TABLE ${t}`))[0]?.[1] ?? '');
+  }
+  if (new Set(counters.values()).size > 1) problems.push(`the counter differs between pods: ${[...counters].map(([p, n]) => `pod ${p} = ${n}`).join(', ')}`);
+  if (new Set(checksums.values()).size > 1) problems.push(`CHECKSUM TABLE differs: ${[...checksums].map(([p, c]) => `pod ${p} = ${c}`).join(', ')}`);
+  if (problems.length > 0) throw new Error(`ops ledger check failed (${l.incOk + l.incErr} operations):\n${problems.join('\n')}`);
+  const counter = counters.get(pods[0]) ?? 0;
+  return {
+    operations: l.incOk + l.incErr, incrementsAcked: l.incOk, incrementsFailed: l.incErr, insertsAcked: l.insOk.size, insertsFailed: l.insErr.size,
+    counter, failedButApplied: { increments: counter - l.incOk, inserts: presentAfterError },
+  };
 }

@@ -5,7 +5,7 @@ import { chownSync, existsSync, rmSync, utimesSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import type { PodCluster, Slot } from './cluster';
 import { ExecResult, userFor } from './containers';
-import { LedgerReport, WriterHandle, WriterOptions } from './ledger';
+import { LedgerReport, OpsLedgerReport, WriterHandle, WriterOptions } from './ledger';
 import { IP } from './netns';
 import { PodRuntime, PodStatus, ProbeKind, ProbeResult, StopResult, tail } from './pod';
 import { run, sleep, which } from './proc';
@@ -258,6 +258,11 @@ export class Workload {
   /** Every acknowledged id is on every listed pod (read with wsrep_sync_wait=1) and CHECKSUM TABLE agrees. */
   public verifyLedger(acked: readonly number[], pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {}): Promise<LedgerReport> {
     return this.cluster.verifyLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), acked, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
+  }
+
+  /** The non-idempotent ledger of a writer started with mode 'ops' (see verifyOpsLedger in ledger.ts), on every listed pod. */
+  public verifyOpsLedger(writer: WriterHandle, pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {}): Promise<OpsLedgerReport> {
+    return this.cluster.verifyOpsLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), writer.ledgerFile, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
   }
 }
 

@@ -5,6 +5,13 @@
 // "<id> <pod> <epoch-ms>" to the ledger file only after the autocommit INSERT returned OK. On an
 // error it drops that connection, moves on to the next pod and keeps going (the failed pod is
 // retried after 250 ms). SIGTERM: wait for the inserts in flight, print a summary, exit.
+//
+// --mode ops: the non-idempotent ledger. Operation <id> is two autocommit statements, an
+// increment of one counter row (<table>_counter, n = n + 1) and an INSERT of its id into
+// <table>, which has no unique key on the id; a statement applied twice shows as a counter
+// above the acknowledged increments plus the failed ones, or as an id present twice. Ledger
+// lines: "<id> <pod> <epoch-ms>" for an acknowledged INSERT (as in the default mode), and
+// "U <id> ok|err" for each increment and "I <id> err" for each failed INSERT.
 // Password and user come from WRITER_PASSWORD / WRITER_USER (never argv).
 'use strict';
 const fs = require('fs');
@@ -27,6 +34,7 @@ function parseArgs(argv) {
       case '--query-timeout-ms': o.queryTimeoutMs = Number(val); break;
       case '--connect-timeout-ms': o.connectTimeoutMs = Number(val); break;
       case '--ready-timeout-ms': o.readyTimeoutMs = Number(val); break;
+      case '--mode': o.mode = val; break;
       case '--target': {
         const m = /^([0-9]+)=(.+):([0-9]+)$/.exec(val);
         if (!m) throw new Error(`bad --target ${val}`);
@@ -39,6 +47,8 @@ function parseArgs(argv) {
   if (!/^[A-Za-z0-9_]{1,64}$/.test(o.table || '')) throw new Error('bad --table');
   if (!/^[A-Za-z0-9_]{1,64}$/.test(o.database || '')) throw new Error('bad --database');
   if (o.targets.length === 0) throw new Error('no --target');
+  o.mode = o.mode || 'acks';
+  if (!['acks', 'ops'].includes(o.mode)) throw new Error(`bad --mode ${o.mode}: acks or ops`);
   return o;
 }
 
@@ -97,6 +107,10 @@ async function setup() {
       const c = await connection(t);
       // The application account may not create databases: its own exists already.
       if (opts.database === 'ledger') await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
+      if (opts.mode === 'ops') {
+        await createOpsTables(c);
+        return true;
+      }
       await c.query({
         sql: `CREATE TABLE IF NOT EXISTS \`${opts.database}\`.\`${opts.table}\` (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`,
         timeout: opts.queryTimeoutMs,
@@ -111,6 +125,46 @@ async function setup() {
   return false;
 }
 
+// The ops tables: the id column has no unique key (the auto-increment seq is the primary key
+// Galera and row replication want), so a second INSERT of an id is a second row.
+async function createOpsTables(c) {
+  const db = `\`${opts.database}\``;
+  await c.query({ sql: `CREATE TABLE IF NOT EXISTS ${db}.\`${opts.table}\` (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`, timeout: opts.queryTimeoutMs });
+  await c.query({ sql: `CREATE TABLE IF NOT EXISTS ${db}.\`${opts.table}_counter\` (k INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB`, timeout: opts.queryTimeoutMs });
+  await c.query({ sql: `INSERT IGNORE INTO ${db}.\`${opts.table}_counter\` VALUES (1, 0)`, timeout: opts.queryTimeoutMs });
+}
+
+function failed(t, what, e) {
+  errors += 1;
+  log(`ERR ${what} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
+  drop(t);
+  cooldownUntil.set(t.pod, Date.now() + 250);
+}
+
+// One operation of the ops ledger: the increment, then (when it was acknowledged) the INSERT.
+async function operation(t, id) {
+  attempts += 1;
+  const db = `\`${opts.database}\``;
+  try {
+    const c = await connection(t);
+    await c.query({ sql: `UPDATE ${db}.\`${opts.table}_counter\` SET n = n + 1 WHERE k = 1`, timeout: opts.queryTimeoutMs });
+    fs.writeSync(ledgerFd, `U ${id} ok\n`);
+  } catch (e) {
+    fs.writeSync(ledgerFd, `U ${id} err\n`);
+    failed(t, `increment ${id}`, e);
+    return;
+  }
+  attempts += 1;
+  try {
+    const c = await connection(t);
+    await c.query({ sql: `INSERT INTO ${db}.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
+    fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
+  } catch (e) {
+    fs.writeSync(ledgerFd, `I ${id} err\n`);
+    failed(t, `insert ${id}`, e);
+  }
+}
+
 async function insert(t, id) {
   attempts += 1;
   try {
@@ -118,10 +172,7 @@ async function insert(t, id) {
     await c.query({ sql: `INSERT INTO \`${opts.database}\`.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
     fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
   } catch (e) {
-    errors += 1;
-    log(`ERR insert ${id} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
-    drop(t);
-    cooldownUntil.set(t.pod, Date.now() + 250);
+    failed(t, `insert ${id}`, e);
   }
 }
 
@@ -155,7 +206,7 @@ async function main() {
     }
     seq += 1;
     const t = target;
-    const p = insert(t, opts.idBase + seq).finally(() => inFlight.delete(t.pod));
+    const p = (opts.mode === 'ops' ? operation : insert)(t, opts.idBase + seq).finally(() => inFlight.delete(t.pod));
     inFlight.set(t.pod, p);
     next += interval;
     const wait = next - Date.now();

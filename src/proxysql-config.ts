@@ -439,7 +439,13 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       monitor_local_dns_cache_refresh_interval: f.dnsCacheRefreshIntervalMs,
       connect_timeout_server: f.connectTimeoutServerMs,
       connect_timeout_server_max: f.connectTimeoutServerMaxMs,
+      // Retrying a connect is harmless: nothing was sent yet.
       connect_retries_on_failure: 10,
+      // Re-sending a statement whose backend died is not: the dying node (or, on Galera, the
+      // cluster it had replicated to) may have committed it, and `n = n + 1` would run twice.
+      // No statement class is provably side-effect free (a SELECT can call a stored function
+      // that writes), so no statement is re-sent; the client gets the error and decides.
+      query_retries_on_failure: 0,
     },
     // Every node starts in the writer hostgroup; the first Galera check of each moves it
     // (writer, backup writer, reader, offline). The startup probe waits for that.

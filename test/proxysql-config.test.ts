@@ -143,7 +143,7 @@ const MYSQL_VARIABLES: Record<string, CfgNode['type']> = {
   monitor_galera_healthcheck_interval: 'int', monitor_galera_healthcheck_timeout: 'int', monitor_galera_healthcheck_max_timeout_count: 'int',
   monitor_ping_interval: 'int', monitor_ping_timeout: 'int', monitor_ping_max_failures: 'int', monitor_connect_interval: 'int',
   monitor_connect_timeout: 'int', monitor_local_dns_cache_ttl: 'int', monitor_local_dns_cache_refresh_interval: 'int',
-  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', have_ssl: 'bool',
+  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', query_retries_on_failure: 'int', have_ssl: 'bool',
 };
 const ADMIN_VARIABLES: Record<string, CfgNode['type']> = {
   admin_credentials: 'string', stats_credentials: 'string', mysql_ifaces: 'string', restapi_enabled: 'bool', web_enabled: 'bool',

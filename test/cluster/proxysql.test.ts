@@ -225,6 +225,70 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     console.log(`writer SIGKILL: longest write stall ${(result.maxStallMs / 1000).toFixed(1)} s; ${result.errors} client errors in ${result.attempts} attempts`);
   });
 
+  test('a statement in flight when the writer dies is not re-sent: a call that committed an increment, then waited, ran once, and its client saw the error', async () => {
+    // GIVEN a procedure whose first statement commits an increment (autocommit) and whose second holds the call open
+    await viaProxy(0, `CREATE TABLE IF NOT EXISTS inflight (k INT PRIMARY KEY, n INT NOT NULL);
+      REPLACE INTO inflight VALUES (1, 0);
+      DELIMITER //
+      CREATE OR REPLACE PROCEDURE bump_then_wait() BEGIN UPDATE inflight SET n = n + 1 WHERE k = 1; DO SLEEP(5); END//
+      DELIMITER ;`);
+    let writers: string[] = [];
+    await waitFor('one writer', async () => (writers = await online(0, WRITER_HG)).length === 1, 60_000);
+    const target = Number(writers[0].split('-')[1]);
+    const witness = GALERA.find((i) => i !== target)!;
+    const counter = async () => (await galera.sql(witness, 'SET SESSION wsrep_sync_wait=1; SELECT n FROM app.inflight WHERE k = 1'))[0][0];
+    // WHEN the writer is SIGKILLed while the call waits, after the increment committed
+    const call = viaProxy(0, 'CALL bump_then_wait()', { timeoutMs: 60_000 }).then(() => 'no error', (e: Error) => e.message);
+    await waitFor('the increment to commit', async () => (await counter()) === '1', 10_000);
+    await galera.stopPod(target, 'KILL');
+    const outcome = await call;
+    // THEN the client got an error, and the increment is there once: ProxySQL's default
+    // (query_retries_on_failure 1) sends the call again to the new writer, which runs it a second time
+    expect(outcome).not.toBe('no error');
+    // eslint-disable-next-line no-console
+    console.log(`the call in flight when its writer died: ${outcome.split('\n').find((l) => /ERROR/.test(l)) ?? outcome.split('\n')[0]}`);
+    await waitFor('writes through ProxySQL again', async () => { await viaProxy(0, 'DO 1'); return (await online(0, WRITER_HG)).length === 1; }, 60_000);
+    await sleep(6000); // longer than the call: a re-sent one would have finished by now
+    expect(await counter()).toBe('1');
+    expect((await viaProxy(0, 'SELECT n FROM inflight WHERE k = 1'))[0][0]).toBe('1');
+    await galera.startPod(target);
+    await galeraReady([target]);
+    await proxiesSettled();
+  });
+
+  test('the writer SIGKILLed 20 times under non-idempotent writes: no statement applied twice, every acknowledged one once', async () => {
+    // GIVEN ProxySQL as shipped: no statement is re-sent once its backend died
+    for (const p of PROXIES) {
+      expect(await admin(p, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'")).toEqual([['0']]);
+    }
+    // a counter increment and an INSERT without a unique key per operation, through every ProxySQL pod
+    const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', table: 'ops', mode: 'ops', rateHz: 30 });
+    const kills: string[] = [];
+    try {
+      for (let k = 0; k < 20; k++) {
+        // WHEN the node ProxySQL writes to is SIGKILLed, writes resume on another, and it comes back
+        let writers: string[] = [];
+        await waitFor('one writer', async () => (writers = await online(0, WRITER_HG)).length === 1, 60_000);
+        const target = Number(writers[0].split('-')[1]);
+        const before = writer.ackedCount();
+        await galera.stopPod(target, 'KILL');
+        kills.push(`galera-${target}`);
+        await waitFor(`writes after kill ${k + 1} (galera-${target})`, async () => writer.ackedCount() > before + 10, 60_000);
+        await galera.startPod(target);
+        await galeraReady([target]);
+      }
+    } finally {
+      await writer.stop();
+    }
+    // THEN no operation id twice, every acknowledged one once, and the counter within its bounds, on every node
+    const report = await galera.verifyOpsLedger(writer, GALERA, { database: 'app', table: 'ops' });
+    // eslint-disable-next-line no-console
+    console.log(`20 writer SIGKILLs (${kills.join(' ')}): ${report.operations} operations; increments ${report.incrementsAcked} acknowledged, `
+      + `${report.incrementsFailed} failed (${report.failedButApplied.increments} of them applied); inserts ${report.insertsAcked} acknowledged, `
+      + `${report.insertsFailed} failed (${report.failedButApplied.inserts} applied); counter ${report.counter}`);
+    await proxiesSettled();
+  });
+
   test('the writer\'s pod deleted gracefully: at most a few client errors, no acknowledged write lost', async () => {
     const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 30 });
     await sleep(3000);
@@ -270,11 +334,11 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     // eslint-disable-next-line no-console
     console.log(`reader SIGKILL: ${ok} read batches succeeded, ${failures.length} failed ${JSON.stringify(failures)}`);
     expect(ok).toBeGreaterThan(okBeforeKill + 20);
-    // A statement running on galera-2 when it dies is lost with its connection; ProxySQL retries
-    // it on another reader only when the failure leaves nothing half-sent (query_retries_on_failure),
-    // so a client with a batch in flight at the kill may see one error and reconnect (at most one
-    // per client). A batch started later succeeds: a connection to the dead node fails before
-    // anything is sent, and ProxySQL retries it elsewhere.
+    // A statement running on galera-2 when it dies is lost with its connection, and ProxySQL
+    // re-sends no statement (query_retries_on_failure 0), so a client with a batch in flight at
+    // the kill may see one error and reconnect (at most one per client). A batch started later
+    // succeeds: a connection to the dead node fails before anything is sent, and ProxySQL
+    // retries the connect elsewhere.
     expect(failures.length).toBeLessThanOrEqual(4);
     for (const f of failures) expect(f.startedAfterKillMs).toBeLessThanOrEqual(Math.max(killDoneMs, 1000));
     for (const p of PROXIES) expect(await online(p, READER_HG)).not.toContain('galera-2');
@@ -334,9 +398,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await proxiesSettled();
     for (const p of PROXIES) {
       // Right after the recovery ProxySQL may still move its writer (a node slow to answer its
-      // monitor is shunned, then back); a write whose connection breaks before the answer is
-      // retried once by ProxySQL (query_retries_on_failure), and if the first try had committed
-      // the client sees a duplicate key. So: the row must land, exactly once.
+      // monitor is shunned, then back); a write whose connection breaks before the answer fails
+      // with its outcome unknown (ProxySQL re-sends no statement), and this client retries it: a
+      // duplicate key then says the first try committed. So: the row must land, exactly once.
       const id = 200 + p;
       await waitFor(`an INSERT through galera-proxysql-${p}`, async () => {
         await viaProxy(p, `INSERT INTO items VALUES (${id}, 'after the full crash')`, { timeoutMs: 30_000 }).catch((e) => {

@@ -411,35 +411,39 @@ test('11. scale from 3 to 5 and back to 3 under write load: new pods clone, ackn
   await pods.verifyLedger(result.acked, ALL);
 });
 
+// ProxySQL in front of the topology (scenarios 12 and 13): its one pod, its admin interface
+// through the agent container, and the routes it runs.
+const WRITER_HG = 10;
+const READER_HG = 30;
+const proxies = (): Workload => cluster.workload('mariadb-proxysql');
+const viaProxy = (query: string) => sqlIn(cluster.clientNs, query, { ...app, host: proxies().podIp(0), port: 6033 }, new Set(), 'proxysql (client)');
+async function admin(query: string): Promise<string[]> {
+  const r = await proxies().exec(0, ['bash', '/opt/proxysql/proxysql-agent.sh', 'admin', query], { container: 'agent', timeoutMs: 15_000 });
+  if (r.exitCode !== 0) throw new Error(`admin SQL failed (${r.exitCode}): ${r.output}`);
+  return r.output.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0].split('.')[0]);
+}
+const online = (hg: number) => admin(`SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hg} AND status='ONLINE' ORDER BY hostname`);
+/** Waits until ProxySQL writes to `writer` only and reads from the others. */
+async function routes(writer: number): Promise<void> {
+  const want = JSON.stringify([[`mariadb-${writer}`], others(writer).map((i) => `mariadb-${i}`)]);
+  const deadline = Date.now() + 90_000;
+  let seen = '';
+  while (Date.now() < deadline) {
+    // ProxySQL brings a shunned server (one that restarted) back when traffic asks for one
+    // (after shun_recovery_time_sec), so reads go through while we wait
+    for (let k = 0; k < 4; k++) await viaProxy('SELECT 1').catch(() => undefined);
+    seen = JSON.stringify([await online(WRITER_HG).catch(() => []), await online(READER_HG).catch(() => [])]);
+    if (seen === want) return;
+    await sleep(500);
+  }
+  throw new Error(`ProxySQL routes ${seen}, expected [writer, readers] ${want}`);
+}
+
 test('12. through the real ProxySQL: writes go to the primary and follow it through a switchover and a failover, reads go to the replicas, a fenced primary takes no write', async () => {
   if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
-  const proxies = cluster.workload('mariadb-proxysql');
-  const WRITER_HG = 10;
-  const READER_HG = 30;
-  const viaProxy = (query: string) => sqlIn(cluster.clientNs, query, { ...app, host: proxies.podIp(0), port: 6033 }, new Set(), 'proxysql (client)');
-  const admin = async (query: string) => {
-    const r = await proxies.exec(0, ['bash', '/opt/proxysql/proxysql-agent.sh', 'admin', query], { container: 'agent', timeoutMs: 15_000 });
-    if (r.exitCode !== 0) throw new Error(`admin SQL failed (${r.exitCode}): ${r.output}`);
-    return r.output.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0].split('.')[0]);
-  };
-  const online = (hg: number) => admin(`SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hg} AND status='ONLINE' ORDER BY hostname`);
-  const routes = async (writer: number) => {
-    const want = JSON.stringify([[`mariadb-${writer}`], others(writer).map((i) => `mariadb-${i}`)]);
-    const deadline = Date.now() + 90_000;
-    let seen = '';
-    while (Date.now() < deadline) {
-      // ProxySQL brings a shunned server (one that restarted) back when traffic asks for one
-      // (after shun_recovery_time_sec), so reads go through while we wait
-      for (let k = 0; k < 4; k++) await viaProxy('SELECT 1').catch(() => undefined);
-      seen = JSON.stringify([await online(WRITER_HG).catch(() => []), await online(READER_HG).catch(() => [])]);
-      if (seen === want) return;
-      await sleep(500);
-    }
-    throw new Error(`ProxySQL routes ${seen}, expected [writer, readers] ${want}`);
-  };
   // GIVEN ProxySQL in front of the three nodes
-  await proxies.startPod(0);
-  await proxies.waitFor(0, 'readiness', 120_000);
+  await proxies().startPod(0);
+  await proxies().waitFor(0, 'readiness', 120_000);
   await routes(primary);
   // THEN writes reach the primary and plain SELECTs only the replicas
   await viaProxy("INSERT INTO items VALUES (100, 'via proxysql')");
@@ -450,7 +454,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   // WHEN the primary role moves by switchover (to a ready replica: the command refuses any other), writes through ProxySQL follow it
   const target = others(primary)[0];
   await waitAllReady(ALL, 120_000);
-  const writer1 = await proxies.startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied' });
+  const writer1 = await proxies().startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied' });
   await sleep(2000);
   const sw = await pods.exec(primary, ['bash', '/opt/replication/repl-switchover.sh', `mariadb-${target}`], { timeoutMs: 120_000 });
   expect({ exit: sw.exitCode, output: sw.output }).toMatchObject({ exit: 0 });
@@ -466,7 +470,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   await pods.verifyLedger(r1.acked, ALL, { database: 'app', table: 'proxied' });
 
   // WHEN the primary is cut off from both replicas (ProxySQL still reaches it) and the majority fails over
-  const writer2 = await proxies.startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied', queryTimeoutMs: 5000 });
+  const writer2 = await proxies().startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied', queryTimeoutMs: 5000 });
   await sleep(2000);
   const old = primary;
   const mark = pods.logs(old).length;
@@ -496,6 +500,57 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   await caughtUp(primary, others(primary));
   await pods.verifyLedger([...r1.acked, ...r2!.acked], ALL, { database: 'app', table: 'proxied' });
 });
+
+test('13. through ProxySQL, a call in flight when the primary is SIGKILLed is not re-sent: it committed its increment once, and its client saw the error', async () => {
+  if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
+  // GIVEN ProxySQL as shipped (no statement re-sent once its backend died) in front of the primary
+  if (!(await proxies().probe(0, 'readiness').catch(() => ({ ok: false }))).ok) {
+    if (!proxies().isRunning(0)) await proxies().startPod(0);
+    await proxies().waitFor(0, 'readiness', 120_000);
+  }
+  expect(await admin("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'")).toEqual(['0']);
+  await waitAllReady(ALL, 120_000);
+  await routes(primary);
+  // WHEN a call is in flight when the primary dies, after its first statement committed an increment
+  await viaProxy(`CREATE TABLE IF NOT EXISTS inflight (k INT PRIMARY KEY, n INT NOT NULL);
+    REPLACE INTO inflight VALUES (1, 0);
+    DELIMITER //
+    CREATE OR REPLACE PROCEDURE bump_then_wait() BEGIN UPDATE inflight SET n = n + 1 WHERE k = 1; DO SLEEP(5); END//
+    DELIMITER ;`);
+  await caughtUp(primary, others(primary));
+  const counter = async (i: number) => (await pods.sql(i, 'SELECT n FROM app.inflight WHERE k = 1'))[0][0];
+  const call = viaProxy('CALL bump_then_wait()').then(() => 'no error', (e: Error) => e.message);
+  await waitFor('the increment to reach a replica', async () => (await counter(others(primary)[0])) === '1', 10_000);
+  const first = primary;
+  const firstMark = pods.logs(first).length;
+  await pods.stopPod(first, 'KILL');
+  // THEN its client sees an error, and the increment is there once, on the promoted replica
+  const outcome = await call;
+  expect(outcome).not.toBe('no error');
+  console.log(`the call in flight when its primary died: ${outcome.split('\n').find((l) => /ERROR/.test(l)) ?? outcome.split('\n')[0]}`);
+  primary = await waitForPrimary(others(first), 120_000);
+  expect(primary).toBeGreaterThanOrEqual(0);
+  await sleep(6000); // longer than the call: a re-sent one would have finished by now
+  expect(await counter(primary)).toBe('1');
+  await pods.startPod(first);
+  await rejoinOrReclone(first, firstMark);
+  await routes(primary);
+});
+
+/**
+ * A former primary back after a SIGKILL: a replica of the new one, or refused (it holds a
+ * transaction no replica acknowledged) and cloned again by the documented override (scenario 5
+ * checks the refusal itself). Returns whether it was cloned again.
+ */
+async function rejoinOrReclone(i: number, mark: number): Promise<boolean> {
+  await waitFor(`mariadb-${i} ready or refused\n${logSince(i, mark).slice(-3000)}`,
+    async () => (await pods.probe(i, 'readiness')).ok || logSince(i, mark).includes('decision: refuse:'), 180_000);
+  const refused = !(await pods.probe(i, 'readiness')).ok && logSince(i, mark).includes('decision: refuse:');
+  if (refused) await pods.exec(i, ['touch', '/var/lib/mysql/replication-reclone']);
+  await waitAllReady([i], 240_000);
+  expect(await role(i)).toBe('replica');
+  return refused;
+}
 
 function readAcks(file: string): { id: number; pod: number; at: number }[] {
   return readFileSync(file, 'utf8').split('\n').map((l) => /^(\d+) (\d+) (\d+)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null)
