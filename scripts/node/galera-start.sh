@@ -86,8 +86,23 @@ start_state_server() {
   STATE_SERVER_PID=$!
 }
 
+# The peers' state lines: the configured peers, and beyond them every ordinal up to the largest
+# membership an answer names. During a scale-up a node of the old, smaller template must hear the
+# new pods too: asking only its own peers, a node left non-Primary counted the new pods as
+# silent, so its watchdog never restarted it into the election, while the others (which count a
+# running non-Primary node as missing) waited for it: a stall of the whole rollout.
 collect_states() {
-  peer_hosts | query_peers
+  local states line n own most i
+  own=$(peer_count)
+  most=$own
+  states=$(peer_hosts | query_peers)
+  while IFS= read -r line; do
+    n=$(field "$line" peers)
+    [[ -n $n ]] && ((n > most)) && most=$n
+  done <<<"$states"
+  [[ -z $states ]] || printf '%s\n' "$states"
+  ((most > own)) || return 0
+  for ((i = own; i < most; i++)); do host_of_ordinal "$i"; done | query_peers
 }
 
 expected_names() {
