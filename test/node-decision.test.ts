@@ -11,7 +11,7 @@ const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; forced?: string; sst?: 'tls' | 'plain' | '' }
+interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; view?: number; forced?: string; sst?: 'tls' | 'plain' | '' }
 
 /** The state_line arguments of a node: what a waiting, refused or running node publishes. */
 function fields(n: Node): string[] {
@@ -21,6 +21,7 @@ function fields(n: Node): string[] {
   else Object.assign(f, { uuid: n.empty ? ZERO : (n.uuid ?? X), seqno: n.empty ? -1 : (n.seqno ?? 0), safe: n.safe ?? 0, empty: n.empty ?? 0, forced: n.forced ?? '' });
   if (n.role) f.role = n.role;
   if (n.sst !== undefined) f.sst = n.sst;
+  if (n.view !== undefined) f.view = n.view;
   return Object.entries(f).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -162,15 +163,35 @@ describe('full stop or crash with a node missing', () => {
 
   test('a scaled-up cluster counts every configured node', () => {
     const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
-    const nodes = { 'galera-0': { seqno: 1 }, 'galera-1': { seqno: 1 }, 'galera-2': { seqno: 1 } };
+    const nodes = { 'galera-0': { seqno: 1, peers: 5 }, 'galera-1': { seqno: 1, peers: 5 }, 'galera-2': { seqno: 1, peers: 5 } };
     expect(decide('galera-0', nodes, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+  });
+
+  test('a node running outside a Primary component is named as such, not as unreachable', () => {
+    const nodes = { 'galera-1': { seqno: 4 }, 'galera-0': { phase: 'running', primary: 0 as const } };
+    expect(decide('galera-1', nodes).reason).toContain('galera-2 not reachable; galera-0 running outside a Primary component, not yet in the election');
+  });
+
+  test('during a scale-down from 5 to 3, the deleted pods are not waited for', () => {
+    // GIVEN every remaining node in the election; galera-0 still has the old template (5), and
+    // no node was last Primary in a component of more than 3
+    const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
+    const nodes = { 'galera-0': { seqno: 12, peers: 5, view: 3 }, 'galera-1': { seqno: 11, view: 2 }, 'galera-2': { seqno: 11, view: 3 } };
+    // WHEN they decide / THEN the most advanced bootstraps and the others wait for it
+    expect(decide('galera-0', nodes, five).action).toBe('bootstrap');
+    expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-0 has the most advanced position') });
+    // AND with a last view of 4, galera-3 took part in the last Primary component: it is waited for
+    const wider = { ...nodes, 'galera-2': { seqno: 11, view: 4 } };
+    expect(decide('galera-0', wider, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+    expect(decide('galera-1', wider)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
   });
 });
 
 describe('found by review', () => {
   test('a node configured for 3 still expects the 5 that a scaled-up peer reports', () => {
     // GIVEN a full crash in the middle of a 3 -> 5 rollout: galera-3 answers with peers=5
-    const nodes = { 'galera-0': { seqno: 99, peers: 3 }, 'galera-1': { seqno: 100, peers: 3 }, 'galera-2': { seqno: 99, peers: 3 }, 'galera-3': { seqno: 101, peers: 5 } };
+    // (it joined, so every node's last Primary component had 4 or more members)
+    const nodes = { 'galera-0': { seqno: 99, peers: 3, view: 4 }, 'galera-1': { seqno: 100, peers: 3, view: 4 }, 'galera-2': { seqno: 99, peers: 3, view: 4 }, 'galera-3': { seqno: 101, peers: 5, view: 4 } };
     // THEN galera-1 does not bootstrap on its 3-node view, and galera-4 is waited for
     expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-4 not reachable') });
     expect(decide('galera-3', nodes, 'galera-0,galera-1,galera-2,galera-3,galera-4').action).toBe('wait');
@@ -217,9 +238,9 @@ describe('peer state lines are validated before the election uses them', () => {
 });
 
 /** Formats the nodes' lines (each for 3 peers) and runs a driver script as pod `self`. */
-function drive(script: string, self: string, nodes: Record<string, Node>, env: Record<string, string> = {}): string {
+function drive(script: string, self: string, nodes: Record<string, Node>, env: Record<string, string> = {}, expected = EXPECTED): string {
   const specs = Object.keys(nodes).map((name) => `${name}|${nodes[name].peers ?? 3}|${fields(nodes[name]).join(' ')}`);
-  return execFileSync('bash', ['-c', script, 'drive', NODE, EXPECTED, ...specs], {
+  return execFileSync('bash', ['-c', script, 'drive', NODE, expected, ...specs], {
     encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', ...env },
   }).trim();
 }
@@ -254,9 +275,10 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
 });
 
 describe('the watchdog: does a restart into the election help a node outside a Primary component (rejoin_helps)', () => {
-  // Only the peers' lines, formatted by state_line as the pods format them.
-  const REJOIN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', 'rejoin_helps 3 && echo restart || echo stay');
-  const verdict = (peers: Record<string, Node>) => drive(REJOIN_DRIVER, 'galera-1', peers);
+  // This node's line (running, not Primary) first, then the peers', formatted by state_line as the pods format them.
+  const REJOIN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', '{ POD_NAME=$self rejoin_helps "$expected" && echo restart || echo stay; }');
+  const verdict = (peers: Record<string, Node>, self: Node = {}, name = 'galera-1', expected = EXPECTED) =>
+    drive(REJOIN_DRIVER, name, { [name]: { phase: 'running', primary: 0, ...self }, ...peers }, {}, expected);
 
   test.each([
     // a second joiner's view change can break an IST ("IST didn't contain all write sets"):
@@ -271,13 +293,29 @@ describe('the watchdog: does a restart into the election help a node outside a P
     ['one peer waits, the other runs but is not Primary', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'running', primary: 0 } }, 'restart'],
     ['one peer refused its data, the other runs but is not Primary (nobody needs a vote)', { 'galera-0': { phase: 'refused', uuid: Y }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
     // this pod was started with 3 replicas; the answers say 5 are configured now
-    ['after a scale-up to 5, two peers waiting of the four are not all', { 'galera-0': { seqno: 5, peers: 5 }, 'galera-2': { seqno: 7, peers: 5 } }, 'stay'],
-    ['after a scale-up to 5, every other node answers and one waits', { 'galera-0': { seqno: 5, peers: 5 }, 'galera-2': { phase: 'running', primary: 0, peers: 5 }, 'galera-3': { phase: 'running', primary: 0, peers: 5 }, 'galera-4': { phase: 'running', primary: 0, peers: 5 } }, 'restart'],
+    ['during a scale-up to 5 whose new pods joined (view 5), two peers waiting of the four are not all', { 'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { seqno: 7, peers: 5, view: 5 } }, 'stay', { view: 5 }],
+    // new pods that never were in a Primary component hold nothing: silent, they need no vote
+    ['during a scale-up to 5 whose new pods never joined (no view beyond 3), the old three answer and one waits', { 'galera-0': { seqno: 5, peers: 5, view: 3 }, 'galera-2': { seqno: 7, peers: 3, view: 3 } }, 'restart', { view: 3 }],
+    ['after a scale-up to 5, every other node answers and one waits', { 'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { phase: 'running', primary: 0, peers: 5, view: 5 }, 'galera-3': { phase: 'running', primary: 0, peers: 5, view: 5 }, 'galera-4': { phase: 'running', primary: 0, peers: 5, view: 5 } }, 'restart', { view: 5 }],
     ['one peer waits, the other is unreachable', { 'galera-0': { seqno: 5 } }, 'stay'],
     ['no peer answers', {}, 'stay'],
-  ] as const)('%s', (_what, peers, expected) => {
+  ] as const)('%s', (_what, peers, expected, ...self: Node[]) => {
+    // (self as a rest parameter: jest reads a fourth named parameter as a done callback)
     // GIVEN the peers' state lines / WHEN the watchdog asks / THEN
-    expect(verdict(peers as Record<string, Node>)).toBe(expected);
+    expect(verdict(peers as Record<string, Node>, self[0] ?? {})).toBe(expected);
+  });
+
+  test('during a scale-down from 5 to 3, a pod of the old template restarts into the election: the deleted pods need no vote', () => {
+    // GIVEN galera-0 still configured for 5 (the rollout updates it last), non-Primary; galera-1
+    // (new template) waits in the election, galera-2 (new template) runs non-Primary; galera-3
+    // and galera-4 were deleted, after a graceful leave (every node's last Primary view: 3 or less)
+    const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
+    const peers: Record<string, Node> = { 'galera-1': { seqno: 9, view: 3 }, 'galera-2': { phase: 'running', primary: 0, view: 2 } };
+    // WHEN its watchdog asks / THEN it restarts; so does galera-2
+    expect(verdict(peers, { peers: 5, view: 3 }, 'galera-0', five)).toBe('restart');
+    expect(verdict({ 'galera-0': { phase: 'running', primary: 0, peers: 5, view: 3 }, 'galera-1': { seqno: 9, view: 3 } }, { view: 2 }, 'galera-2')).toBe('restart');
+    // AND had galera-3 been in the last Primary component (view 4), its silence would count
+    expect(verdict({ ...peers, 'galera-1': { seqno: 9, view: 4 } }, { peers: 5, view: 3 }, 'galera-0', five)).toBe('stay');
   });
 });
 

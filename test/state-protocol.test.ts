@@ -60,6 +60,7 @@ function writtenLines(): Record<string, string> {
   const position = `POS_UUID=${UUID} POS_SEQNO=42 POS_SAFE=1 POS_EMPTY=0`;
   const published = (fn: string, extra = '') => bash(`${position}; ${extra} ${fn}; cat "$STATE_FILE"`).trim();
   writeFileSync(join(dir, 'galera-forced-from'), `${UUID}:40\n`);
+  writeFileSync(join(dir, 'galera-last-view'), '3\n');
   const lines: Record<string, string> = {
     'publish_waiting': published('publish_waiting'),
     'publish_refused': published('publish_refused'),
@@ -69,8 +70,11 @@ function writtenLines(): Record<string, string> {
     'live_state': bash(`ACTION=join; ${position}; publish_running; wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\nwsrep_cluster_state_uuid\\t${UUID}\\nwsrep_last_committed\\t77\\nwsrep_local_state\\t4\\n'; }; live_state`).trim(),
     // mariadbd does not answer yet: the published running line, as starting
     'main (starting)': bash(`ACTION=join; ${position}; publish_running; main`).trim(),
+    // the watchdog's own line, next to its peers' (rejoin_would_help)
+    'the watchdog (rejoin_would_help)': bash('state_line phase=running primary=0').trim(),
   };
   rmSync(join(dir, 'galera-forced-from'));
+  rmSync(join(dir, 'galera-last-view'));
   lines['main (nothing published)'] = bash('rm -f "$STATE_FILE"; main').trim();
   lines['publish_waiting (empty volume, no forced position)'] = bash('POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0 POS_EMPTY=1; publish_waiting; cat "$STATE_FILE"').trim();
   return lines;
@@ -91,11 +95,12 @@ describe('the state protocol of docs/galera.md', () => {
     const sites = readdirSync(NODE).filter((f) => f.endsWith('.sh')).flatMap((f) => readFileSync(join(NODE, f), 'utf8').split('\n')
       .flatMap((l) => (l.match(/(publish_state|state_line) phase=[a-z]+/g) ?? []).map((call) => `${f}: ${call}`)));
 
-    // THEN: three publishers in galera-start.sh, the live view and the fallback in galera-state.sh
+    // THEN: three publishers and the watchdog in galera-start.sh, the live view and the fallback in galera-state.sh
     expect(sites.sort()).toEqual([
       'galera-start.sh: publish_state phase=refused',
       'galera-start.sh: publish_state phase=running',
       'galera-start.sh: publish_state phase=waiting',
+      'galera-start.sh: state_line phase=running',
       'galera-state.sh: state_line phase=running',
       'galera-state.sh: state_line phase=unknown',
     ].sort());
@@ -113,13 +118,23 @@ describe('the state protocol of docs/galera.md', () => {
 
   test('the lines carry what the election reads', () => {
     // GIVEN / WHEN / THEN
-    expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({ name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40` });
+    expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({ name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40`, view: '3' });
     expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
-    expect(parseStateLine(lines.live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40` });
+    expect(parseStateLine(lines.live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
+    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3' });
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });
-    expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '' });
+    expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '', view: '0' });
+  });
+
+  test('the size of the last Primary component is kept on the volume, and a damaged record reads as unknown', () => {
+    // GIVEN / WHEN the watchdog records 5, then 3 / THEN the line carries the last one
+    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 peers=3$/);
+    // a record that is not a number is no size
+    expect(bash('printf "x\\n" >"$VIEW_FILE"; last_view').trim()).toBe('0');
+    expect(bash('remember_view 4x; last_view').trim()).toBe('0');
+    bash('rm -f "$VIEW_FILE"');
   });
 
   test('the parser refuses what the specification does not allow', () => {

@@ -20,7 +20,7 @@
 #
 # prints "MODE DONORS": how the join's state transfer is encrypted and which peers may donate.
 #
-#   rejoin_helps PEER_COUNT < lines   (the peers' lines only)
+#   rejoin_helps EXPECTED_NAMES < lines   (this node's line first, then the peers that answered)
 #
 # succeeds when a node that stays outside a Primary component should restart into the election
 # (the watchdog of galera-start.sh asks).
@@ -38,6 +38,7 @@ E_EXPECTED=()     # every pod name that should answer
 E_NAME='' E_UUID='' E_SEQNO='' E_EMPTY=''
 E_DATA=()         # lines of waiting nodes that hold data
 E_MISSING=()      # expected names that did not answer (or answer but cannot vote)
+E_OUTSIDE=()      # the missing ones that answer: mariadbd runs, outside a Primary component
 E_MAJORITY=''     # the cluster UUID of the majority of the data holders
 E_POSITIONS=''    # name=uuid:seqno(safe) of every data holder, for the messages
 
@@ -65,15 +66,39 @@ read_election_input() {
   E_SEQNO=$(field "$E_SELF" seqno)
   E_EMPTY=$(field "$E_SELF" empty)
   [[ $E_UUID == "$ZERO_UUID" ]] && E_EMPTY=1
+  membership "$1"
+}
+
+# The membership the election and the watchdog count (E_EXPECTED), from this node's configured
+# names and the lines. While a scale rollout runs the pods' templates differ (peers=): the
+# ordinals below the smallest count are in both templates and always expected. The ordinals
+# between the smallest and the largest count are in one template only: a scale-up's new pods
+# (they exist, and may hold data once they joined) or a scale-down's deleted ones (gone; they
+# left gracefully, so the others have their writes). The StatefulSet controller deletes a
+# scale-down's pods before it gives any pod the new template, so a node cannot tell the two
+# apart by the counts. It tells them apart by the last Primary component: when any node was
+# last Primary in a component larger than the smallest count (view=), pods beyond it took part,
+# and every ordinal up to the largest count is expected; otherwise only those that answer.
+membership() {
+  local line n least most view=0 i name answered=" "
   IFS=, read -r -a E_EXPECTED <<<"$1"
-  # During a scale-up or -down the pods' templates differ: expect the largest membership any
-  # answering node was configured with, so no node decides on a smaller cluster than exists.
-  local most=${#E_EXPECTED[@]} n i
+  least=${#E_EXPECTED[@]} most=${#E_EXPECTED[@]}
   for line in "$E_SELF" "${E_PEERS[@]}"; do
+    answered+="$(field "$line" name) "
     n=$(field "$line" peers)
-    [[ -n $n ]] && ((n > most)) && most=$n
+    if [[ -n $n ]]; then
+      ((n < least)) && least=$n
+      ((n > most)) && most=$n
+    fi
+    n=$(field "$line" view)
+    [[ -n $n ]] && ((n > view)) && view=$n
   done
-  for ((i = ${#E_EXPECTED[@]}; i < most; i++)); do E_EXPECTED+=("${E_NAME%-*}-$i"); done
+  ((least < most)) || return 0
+  E_EXPECTED=("${E_EXPECTED[@]:0:least}")
+  for ((i = ${#E_EXPECTED[@]}; i < most; i++)); do
+    name="${E_NAME%-*}-$i"
+    if ((view > least)) || [[ $answered == *" $name "* ]]; then E_EXPECTED+=("$name"); fi
+  done
 }
 
 # 1. A Primary component exists: join it, unless our data belongs to another cluster.
@@ -123,10 +148,11 @@ rule_wait_for_starting() {
 # cluster) answers, but cannot hold writes of this one; the expected names that did not answer
 # are missing.
 count_nodes() {
-  local line name reachable=" "
-  E_DATA=() E_MISSING=()
+  local line name reachable=" " outside=" "
+  E_DATA=() E_MISSING=() E_OUTSIDE=()
   for line in "$E_SELF" "${E_PEERS[@]}"; do
     case $(field "$line" phase) in
+      running | starting | unknown) outside+="$(field "$line" name) " ;;
       waiting)
         reachable+="$(field "$line" name) "
         [[ $(field "$line" empty) == 1 || $(field "$line" uuid) == "$ZERO_UUID" ]] || E_DATA+=("$line")
@@ -135,13 +161,35 @@ count_nodes() {
     esac
   done
   for name in "${E_EXPECTED[@]}"; do
-    [[ $reachable == *" $name "* ]] || E_MISSING+=("$name")
+    [[ $reachable == *" $name "* ]] && continue
+    E_MISSING+=("$name")
+    [[ $outside == *" $name "* ]] && E_OUTSIDE+=("$name")
   done
 }
 
 missing_list() {
   local text=${E_MISSING[*]:-}
   printf '%s' "${text// /, }"
+}
+
+# The missing nodes by why they are missing: unreachable, or running outside a Primary component
+# (a running node votes only once its watchdog restarts it into the election).
+absent_text() {
+  local name unreachable=() parts=()
+  for name in "${E_MISSING[@]}"; do
+    [[ " ${E_OUTSIDE[*]} " == *" $name "* ]] || unreachable+=("$name")
+  done
+  ((${#unreachable[@]} == 0)) || parts+=("$(join_names "${unreachable[@]}") not reachable")
+  ((${#E_OUTSIDE[@]} == 0)) || parts+=("$(join_names "${E_OUTSIDE[@]}") running outside a Primary component, not yet in the election")
+  local text
+  text=$(printf '%s; ' "${parts[@]}")
+  printf '%s' "${text%; }"
+}
+
+join_names() {
+  local text
+  text=$(printf '%s, ' "$@")
+  printf '%s' "${text%, }"
 }
 
 # 3. No node holds data: a new cluster, initialized by the first ordinal once every node answered.
@@ -244,7 +292,7 @@ rule_last_out() {
 rule_wait_for_missing() {
   local name
   name=$(field "$(best_candidate)" name)
-  echo "wait full-cluster restart: no Primary component and $(missing_list) not reachable, which may hold writes no reachable node has (known: $E_POSITIONS). Waiting for every node; to bootstrap from $name anyway, accepting the loss of anything only the missing nodes had: $(override_hint "$name")"
+  echo "wait full-cluster restart: no Primary component, and not every node is in the election: $(absent_text); they may hold writes no node in the election has (known: $E_POSITIONS). Waiting for every node; to bootstrap from $name anyway, accepting the loss of anything only the missing nodes had: $(override_hint "$name")"
 }
 
 override_hint() {
@@ -291,20 +339,21 @@ sst_plan() {
 # waiting node needs this node's vote: its partners crashed while it was partitioned, or a
 # graceful leave under load split the others into non-Primary fragments while the leaver
 # restarted. Otherwise, with nobody waiting or a peer unreachable, the nodes of the last
-# Primary component restore it by themselves once they can talk again. The configured size is
-# the largest any answer says (a scale-up's new pods count more nodes than this pod's env).
+# Primary component restore it by themselves once they can talk again. The configured nodes are
+# the membership the election counts (a scale rollout's pods differ: see membership).
 rejoin_helps() {
-  local peers=$1 line phase answered=0 waiting=0 theirs
-  while IFS= read -r line; do
-    [[ -n $line ]] || continue
+  read_election_input "$1"
+  local line phase waiting=0 name answered=" "
+  for line in "${E_PEERS[@]}"; do
     phase=$(field "$line" phase)
     [[ $phase == running && $(field "$line" primary) == 1 ]] && return 0
-    answered=$((answered + 1))
+    answered+="$(field "$line" name) "
     [[ $phase == waiting ]] && waiting=$((waiting + 1))
-    theirs=$(field "$line" peers)
-    ((${theirs:-0} > peers)) && peers=$theirs
   done
-  ((answered >= peers - 1 && waiting > 0))
+  for name in "${E_EXPECTED[@]}"; do
+    [[ $name == "$E_NAME" || $answered == *" $name "* ]] || return 1
+  done
+  ((waiting > 0))
 }
 
 # The watchdog's other question, for a node inside a Primary component: is it stuck desynced?

@@ -38,6 +38,9 @@ GRASTATE="$GALERA_DATA_DIR/grastate.dat"
 FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
 # uuid:seqno a human forced a bootstrap from; nodes beyond it in that cluster hold a diverged history.
 FORCED_FROM_FILE="$GALERA_DATA_DIR/galera-forced-from"
+# The size of the last Primary component this node was in (the election's membership during a
+# scale rollout); on the volume, so it outlives a crash.
+VIEW_FILE="$GALERA_DATA_DIR/galera-last-view"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 SECRET_KEYS=(root-password app-password sst-password monitor-password)
 # The metrics exporter's account (GALERA_EXPORTER_USER is set when monitoring is on).
@@ -121,9 +124,9 @@ data_is_empty() {
 # Every node serves one line on the state port; the election reads its peers' lines:
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      peers=<n>
+#      view=<n> peers=<n>
 # state_line formats it (every key, always in this order), field and valid_state_line parse it.
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst)
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view)
 
 # How this node's configuration sends and receives state transfers: tls (GALERA_TLS=on: the [sst]
 # section verifies the peer by the CA) or plain (TLS off, or transitional).
@@ -131,9 +134,23 @@ own_sst_mode() {
   if [[ ${GALERA_TLS:-off} == on ]]; then echo tls; else echo plain; fi
 }
 
+# The size of the last Primary component this node was in; 0 when unknown.
+last_view() {
+  local n
+  n=$(cat "$VIEW_FILE" 2>/dev/null) || n=0
+  [[ $n =~ ^[0-9]{1,3}$ ]] || n=0
+  printf '%s\n' "$n"
+}
+
+# Records the size of the Primary component this node is in (when it changed).
+remember_view() {
+  [[ $1 =~ ^[0-9]{1,3}$ && $1 != "$(last_view)" ]] || return 0
+  printf '%s\n' "$1" >"$VIEW_FILE.tmp" && mv -f "$VIEW_FILE.tmp" "$VIEW_FILE"
+}
+
 # state_line key=value... : the state line of this node; keys not given take their defaults.
 state_line() {
-  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode))
+  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode) [view]=$(last_view))
   local kv key out
   for kv in "$@"; do
     key=${kv%%=*}
@@ -172,7 +189,7 @@ valid_state_line() {
       seqno) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
       safe | empty | primary | fresh) [[ $value =~ ^[01]$ ]] || return 1 ;;
       local_state) [[ $value =~ ^[0-9]{1,2}$ ]] || return 1 ;;
-      peers) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
+      peers | view) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
       uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
       forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
       sst) [[ -z $value || $value =~ ^(tls|plain)$ ]] || return 1 ;;

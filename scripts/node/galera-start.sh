@@ -318,6 +318,7 @@ watch_primary() {
     reload_tls_when_renewed
     if [[ $cluster == Primary ]]; then
       since=""
+      remember_view "$(status_value wsrep_cluster_size <<<"$status")"
       local_state=$(status_value wsrep_local_state <<<"$status")
       if [[ $local_state == 4 ]]; then
         restore_sst_mode
@@ -403,9 +404,9 @@ sst_script_running() {
 }
 
 rejoin_would_help() {
-  local states
-  states=$(collect_states)
-  rejoin_helps "$(peer_count)" <<<"$states"
+  local lines
+  lines=$(state_line phase=running primary=0; collect_states)
+  rejoin_helps "$(expected_names)" <<<"$lines"
 }
 
 # The join's state transfer, from sst_plan ("MODE DONORS"): while a rollout turns TLS on, the

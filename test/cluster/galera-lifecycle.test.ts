@@ -523,6 +523,50 @@ test('11. scale from 3 to 5 and back to 3', async () => {
   await stopAndVerify(writer);
 });
 
+test('11b. a scale-down rollout that loses its Primary component: the pods of both templates restart into the election, and the deleted pods are not waited for', async () => {
+  // GIVEN a cluster of 5 (pods 3 and 4 new, galera-0 rolled onto the 5-pod template), scaled
+  // down again: pods 3 and 4 deleted, galera-2 and galera-1 already on the 3-pod template (as
+  // after scenario 11), galera-0 not yet, as the rollout updates it last
+  cluster.setManifests(manifests({ galera: { replicas: 5 } }));
+  await Promise.all([3, 4].map((i) => pods.startPod(i)));
+  await waitAllReady([3, 4]);
+  await pods.stopPod(0, 'TERM');
+  await pods.startPod(0);
+  await pods.waitFor(0, 'readiness', 300_000);
+  cluster.setManifests(manifests());
+  await Promise.all([4, 3].map((i) => pods.stopPod(i, 'TERM')));
+  await waitUntil(async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_size')))).every((n) => n === '3'), 60_000);
+  await sleep(3000); // the watchdogs record the view of 3
+  // WHEN the rollout's next pod (galera-1) restarts while the others fall apart into non-Primary
+  // fragments (as a graceful leave under load once left them; isolating every node makes that on demand)
+  const writer = await pods.startWriter({ pods: [0, 2] });
+  await sleep(2000);
+  ALL.forEach((i) => pods.partition(i));
+  await waitUntil(async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((st) => st === 'non-Primary'), 30_000);
+  const result = await writer.stop();
+  await pods.stopPod(1, 'KILL');
+  ALL.forEach((i) => pods.heal(i));
+  await pods.startPod(1);
+  // THEN galera-1 waits, and says that the others run outside a Primary component (it once called them unreachable)
+  await waitForLog(1, 'galera-0, galera-2 running outside a Primary component, not yet in the election', 60_000);
+  await waitUntil(async () => (await status(0, 'wsrep_cluster_size')) === '2', 30_000);
+  expect(await status(0, 'wsrep_cluster_status')).toBe('non-Primary');
+  // AND galera-0 (configured for 5) and galera-2 (for 3) restart into the election: neither waits
+  // for the deleted pods, and the most advanced bootstraps once
+  await Promise.all([0, 2].map((i) => waitForLog(i, 'restarting it to take part in the election', 120_000)));
+  await waitAllReady();
+  const bootstrappers = ALL.filter((i) => lastDecision(i).includes('decision: bootstrap'));
+  expect(bootstrappers).toHaveLength(1);
+  expect(await status(0, 'wsrep_cluster_size')).toBe('3');
+  for (const i of ALL) expect(currentLog(i)).not.toMatch(/galera-[34] not reachable/);
+  await pods.verifyLedger(result.acked, ALL);
+  // the rollout ends: galera-0 onto the 3-pod template
+  await pods.stopPod(0, 'TERM');
+  await pods.startPod(0);
+  await pods.waitFor(0, 'readiness', 300_000);
+  expect(await status(0, 'wsrep_cluster_size')).toBe('3');
+});
+
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {

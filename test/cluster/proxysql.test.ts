@@ -421,13 +421,20 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     try {
       await waitFor('every node non-Primary', async () => (await Promise.all(GALERA.map((i) => galera.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'"))))
         .every((r) => r[0][1] === 'non-Primary'), 60_000);
-      await waitFor('ProxySQL to have no writer', async () => (await online(0, WRITER_HG)).length === 0, 30_000);
+      // (twice, 2 s apart: right after a recovery ProxySQL may still move a node in and out)
+      await waitFor('ProxySQL to have no writer', async () => (await online(0, WRITER_HG)).length === 0
+        && (await sleep(2000), (await online(0, WRITER_HG)).length === 0), 30_000);
       // WHEN
       const t0 = Date.now();
       const error = await viaProxy(0, "INSERT INTO items VALUES (300, 'no writer')", { timeoutMs: 60_000 }).then(() => 'no error', (e) => String(e));
       const ms = Date.now() - t0;
-      // THEN
-      expect(error).toMatch(/ERROR 9001 .*Max connect timeout reached while reaching hostgroup 10 after 10\d{3}ms/);
+      // THEN ProxySQL waited its timeout (it names the time it waited: past 10000 ms by its poll
+      // loop on a busy machine, "after 11070ms" is seen in the wild), then gave up
+      const message = /ERROR 9001 .*Max connect timeout reached while reaching hostgroup 10 after (\d+)ms/;
+      expect(error).toMatch(message);
+      const waited = message.exec(error)!;
+      expect(Number(waited[1])).toBeGreaterThanOrEqual(10_000);
+      expect(Number(waited[1])).toBeLessThan(30_000);
       expect(ms).toBeGreaterThanOrEqual(9_500);
       expect(ms).toBeLessThan(40_000);
       // eslint-disable-next-line no-console
