@@ -12,8 +12,9 @@ export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-def
 export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {
   // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
   'galera-default': {},
-  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
-  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
+  // evs.install_timeout: see installTimeoutFor.
+  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S', 'evs.install_timeout': 'PT6S' },
+  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S', 'evs.install_timeout': 'PT4S' },
 };
 
 /** Provider options set unless overridden by `providerOptions`. */
@@ -233,9 +234,24 @@ export function resolveProviderOptions(c: Checker, field: string, given: Record<
     c.check(/^[a-z_]+(\.[a-z_]+)+$/.test(k), `${c.f(field)} key must look like 'evs.suspect_timeout', got ${show(k)}`);
     c.check(typeof v === 'string' && v.length > 0 && !/[;"\n]/.test(v), `${c.f(field)}['${k.slice(0, 80)}'] must be a non-empty string without ';', '"' or newlines, got ${show(v)}`);
   }
-  const merged = { ...DEFAULT_PROVIDER_OPTIONS, ...FAILURE_DETECTION_OPTIONS[profile], ...user };
-  checkFailureDetector(c, field, { ...FAILURE_DETECTION_OPTIONS[profile], ...user });
-  return merged;
+  const detector = installTimeoutFor({ ...FAILURE_DETECTION_OPTIONS[profile], ...user }, user);
+  checkFailureDetector(c, field, detector);
+  return { ...DEFAULT_PROVIDER_OPTIONS, ...detector };
+}
+
+/**
+ * Galera gives up forming a new view after evs.install_timeout, which defaults to half of
+ * evs.inactive_timeout: with a shortened inactive timeout that can end before every survivor has
+ * declared the dead member inactive. The survivors then each fall into a non-Primary component
+ * of their own and, together again, stay non-Primary until the dead member returns (Galera
+ * re-forms a Primary component from non-Primary ones only when every member of the last one is
+ * back). Seen as "install timer expired" after one SIGKILL of three nodes under load. An install
+ * timeout equal to the inactive timeout outlasts every survivor's own eviction of the dead member.
+ */
+function installTimeoutFor(options: Record<string, string>, user: Record<string, string>): Record<string, string> {
+  const inactive = options['evs.inactive_timeout'];
+  if (inactive === undefined || user['evs.install_timeout'] !== undefined) return options;
+  return { ...options, 'evs.install_timeout': inactive };
 }
 
 /** Seconds of an ISO 8601 duration as Galera writes them (PT5S, PT0.5S, PT1M30S); NaN otherwise. */
@@ -245,9 +261,16 @@ function durationSeconds(value: string): number {
   return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
 }
 
-/** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout. */
+/** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout, and install timeout <= inactive timeout. */
 function checkFailureDetector(c: Checker, field: string, options: Record<string, string>): void {
   const order = ['evs.keepalive_period', 'evs.inactive_check_period', 'evs.suspect_timeout', 'evs.inactive_timeout'];
+  const install = options['evs.install_timeout'];
+  if (typeof install === 'string') {
+    const s = durationSeconds(install);
+    c.check(!Number.isNaN(s), `${c.f(field)}['evs.install_timeout'] must be an ISO 8601 duration such as PT6S, got ${show(install)}`);
+    const inactive = durationSeconds(options['evs.inactive_timeout'] ?? 'PT15S');
+    c.check(Number.isNaN(s) || s <= inactive, `${c.f(field)}: evs.install_timeout (${install}) must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
+  }
   const seconds: Record<string, number> = {};
   for (const key of order) {
     if (typeof options[key] !== 'string') continue;

@@ -418,7 +418,7 @@ describe('ConfigMap', () => {
     const options = lines.find((l) => l.startsWith('wsrep_provider_options='))!;
     // User options override the defaults; the other defaults stay.
     expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT4S;'
-      + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S;'
+      + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S;evs.install_timeout=PT6S;'
       + 'socket.ssl=YES;socket.ssl_cert=/etc/galera/tls/tls.crt;socket.ssl_key=/etc/galera/tls/tls.key;socket.ssl_ca=/etc/galera/tls/ca.crt"');
   });
 
@@ -581,7 +581,33 @@ describe('failure detector options', () => {
     const chart = Testing.chart();
     new GaleraCluster(chart, 'g', { failureDetection: 'fast' });
     const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
-    expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S');
+    expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;evs.install_timeout=PT4S');
+  });
+
+  const providerOptions = (props: GaleraClusterProps): Record<string, string> => {
+    const chart = Testing.chart();
+    new GaleraCluster(chart, 'g', props);
+    const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
+    const line = (cm.data['my.cnf'] as string).split('\n').find((l) => l.startsWith('wsrep_provider_options='))!;
+    return Object.fromEntries(line.slice('wsrep_provider_options="'.length, -1).split(';').map((kv) => kv.split('=') as [string, string]));
+  };
+
+  test('the install timeout follows the inactive timeout, so the survivors of a crash agree on a new view before giving up', () => {
+    // GIVEN / WHEN a user's own inactive timeout, without an install timeout
+    const own = providerOptions({ providerOptions: { 'evs.suspect_timeout': 'PT5S', 'evs.inactive_timeout': 'PT10S' } });
+    // THEN Galera's default (half the inactive timeout) is replaced by the inactive timeout
+    expect(own['evs.install_timeout']).toBe('PT10S');
+    // and an install timeout the user sets is kept; Galera's own defaults stay Galera's
+    expect(providerOptions({ providerOptions: { 'evs.install_timeout': 'PT4S' } })['evs.install_timeout']).toBe('PT4S');
+    expect(providerOptions({ failureDetection: 'galera-default' })['evs.install_timeout']).toBeUndefined();
+  });
+
+  test('an install timeout longer than the inactive timeout (mariadbd would not start) is rejected, naming both', () => {
+    const chart = Testing.chart();
+    expect(() => new GaleraCluster(chart, 'g', { providerOptions: { 'evs.install_timeout': 'PT7S' } }))
+      .toThrow('providerOptions: evs.install_timeout (PT7S) must not exceed evs.inactive_timeout (PT6S)');
+    expect(() => new GaleraCluster(Testing.chart(), 'g', { failureDetection: 'galera-default', providerOptions: { 'evs.install_timeout': 'PT16S' } }))
+      .toThrow("evs.install_timeout (PT16S) must not exceed evs.inactive_timeout (PT15S, Galera's default)");
   });
 });
 
