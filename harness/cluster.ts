@@ -15,19 +15,21 @@
 //   own name in its own file; resolv.conf points at nothing, so other names fail fast.
 // - Containers, volumes, users and the life cycle: see containers.ts, volumes.ts and pod.ts.
 //
-// Not emulated: images (the host's binaries run), resource limits and requests, seccomp,
+// Not emulated: images (the host's binaries run, each container seeing on its PATH only those
+// its image's list in harness/images names), resource limits and requests, seccomp,
 // Services other than the headless DNS names, scheduling, httpGet/gRPC probes, hostPath and
 // projected volumes, ConfigMap/Secret updates reaching a *running* container (they are
 // re-projected at each container start), a new pod IP on re-creation (opt in: startPod(i, { newIp: true })).
-import { lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'fs';
-import { join, resolve } from 'path';
+import { lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { basename, join, resolve } from 'path';
 import { ExecResult } from './containers';
+import { linkImagePrograms, programsOf } from './images';
 import { droppedPackets, enforce, findNetworkPolicies, NetworkPolicy, PolicyEndpoint } from './network-policy';
 import { startWriter, verifyLedger, verifyOpsLedger, WriterHandle, WriterOptions, LedgerReport, OpsLedgerReport } from './ledger';
 import { BRIDGE, chooseSubnetOctet, DEFAULT_RUN_ROOT, destroyPrefix, FINISHED_MARKER, IP, ipSync, newPrefix, register, removeLeftovers } from './netns';
 import { PodHost, PodRuntime } from './pod';
 import { guard, killGroups, netnsPids, pidAlive, pidStartTime, run, RunResult, runOk, runSync, which } from './proc';
-import { ConfigMap, CronJob, findWorkloads, K8sObject, PodTemplate, WorkloadObject } from './spec';
+import { ConfigMap, ContainerConfigError, CronJob, findWorkloads, K8sObject, PodTemplate, WorkloadObject } from './spec';
 import { Workload } from './workload';
 
 const WRITER_JS = resolve(__dirname, 'writer.js');
@@ -54,11 +56,16 @@ export interface PodClusterOptions {
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
   /** Keep the run directory (data volumes and logs) after cleanup(). @default process.env.GALERA_PODS_KEEP === '1' */
   readonly keepRunDir?: boolean;
-  /** Environment the image sets (Dockerfile ENV). @default PATH of the official image and LANG=C.UTF-8 */
-  readonly imageEnv?: Record<string, string>;
   /**
-   * Programs an image has that this machine's PATH lacks, by name (e.g. proxysql: $PROXYSQL_BIN):
-   * linked into a directory in front of every container's PATH.
+   * The programs a container finds on its PATH. 'image': only those its image ships (the lists in
+   * harness/images; an image without a list is a CreateContainerConfigError). 'host': all of this
+   * machine's, for containers of no real image (the harness's own tests).
+   * @default 'image'
+   */
+  readonly programs?: 'image' | 'host';
+  /**
+   * Programs an image has that this machine has elsewhere or under another name, by name (e.g.
+   * proxysql: $PROXYSQL_BIN); linked for the containers whose image lists them.
    */
   readonly binaries?: Record<string, string>;
   /**
@@ -114,12 +121,12 @@ export class PodCluster implements PodHost {
   public readonly mysqlGid: number;
   public readonly kubeletProbes: boolean;
   public readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-  public imageEnv?: Record<string, string>;
   /** The default client namespace (load generators), on the same bridge. */
   public readonly clientNs: string;
   public readonly clientIp: string;
 
   private readonly configMaps = new Map<string, Record<string, Buffer>>();
+  private readonly imageBinDirs = new Map<string, string>();
   private readonly secretsByName = new Map<string, Record<string, Buffer>>();
   private anySecret: Record<string, Buffer> | null = null;
   private readonly workloadsByName = new Map<string, Workload>();
@@ -144,13 +151,11 @@ export class PodCluster implements PodHost {
     this.clusterDomain = opts.clusterDomain ?? 'cluster.local';
     this.kubeletProbes = opts.kubeletProbes !== false;
     this.backoff = { initialMs: opts.backoff?.initialMs ?? 1000, maxMs: opts.backoff?.maxMs ?? 10_000 };
-    this.imageEnv = opts.imageEnv;
     this.mysqlUid = idOf('-u', 'mysql');
     this.mysqlGid = idOf('-g', 'mysql');
     this.prefix = newPrefix();
     this.runDirOwned = opts.runDir === undefined;
     this.runDir = resolve(opts.runDir ?? join(DEFAULT_RUN_ROOT, this.prefix));
-    if (opts.binaries && !opts.imageEnv) this.imageEnv = { PATH: `${join(this.runDir, 'bin')}:${IMAGE_PATH}`, LANG: 'C.UTF-8' };
     // A private /24 that exists only inside this run's namespaces and bridge (the root
     // namespace gets no address), so overlapping runs cannot collide; the third octet varies
     // with the pid anyway to keep logs of parallel runs apart.
@@ -217,6 +222,26 @@ export class PodCluster implements PodHost {
 
   public configMap(name: string): Record<string, Buffer> | undefined { return this.configMaps.get(name); }
   public secret(name: string): Record<string, Buffer> | undefined { return this.secretsByName.get(name) ?? this.anySecret ?? undefined; }
+
+  /**
+   * The environment an image sets (its Dockerfile ENV: PATH and LANG), the PATH holding only the
+   * image's programs (see harness/images.ts). Throws a ContainerConfigError for an image without a list.
+   */
+  public imageEnv(image: string | undefined): Record<string, string> {
+    if (this.opts.programs === 'host') return { PATH: IMAGE_PATH, LANG: 'C.UTF-8' };
+    const list = image === undefined ? undefined : programsOf(image);
+    if (!list) {
+      throw new ContainerConfigError(`image ${JSON.stringify(image ?? '')}: the harness has no list of its programs `
+        + '(add one to harness/images, or run the cluster with programs: \'host\')');
+    }
+    let dir = this.imageBinDirs.get(list.file);
+    if (dir === undefined) {
+      dir = join(this.runDir, 'images', basename(list.file, '.programs'));
+      linkImagePrograms(dir, list, this.opts.binaries ?? {});
+      this.imageBinDirs.set(list.file, dir);
+    }
+    return { PATH: dir, LANG: 'C.UTF-8' };
+  }
 
   /**
    * Creates, changes or (null) deletes a Secret; name null stands for every Secret (the options'
@@ -297,8 +322,6 @@ export class PodCluster implements PodHost {
     this.setUp = true;
     mkdirSync(join(this.runDir, 'pods'), { recursive: true });
     mkdirSync(join(this.runDir, 'pvc'), { recursive: true });
-    mkdirSync(join(this.runDir, 'bin'), { recursive: true });
-    for (const [name, path] of Object.entries(this.opts.binaries ?? {})) symlinkSync(resolve(path), join(this.runDir, 'bin', name));
     const br = `${this.prefix}br`;
     ipSync(['link', 'add', br, 'type', 'bridge']);
     disableIpv6(br);

@@ -13,7 +13,6 @@ import { Container, ContainerConfigError, expandRefs, PodIdentity, PodTemplate, 
 import { PodVolumes, VolumeHost } from './volumes';
 
 const SOCAT = which('socat');
-const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export type ProbeKind = 'startup' | 'readiness' | 'liveness';
 export type StopSignal = 'TERM' | 'KILL';
@@ -42,8 +41,8 @@ export interface PodStatus {
 export interface PodHost extends VolumeHost, IdMap {
   readonly kubeletProbes: boolean;
   readonly backoff: { readonly initialMs: number; readonly maxMs: number };
-  /** Environment the image sets (Dockerfile ENV). */
-  readonly imageEnv?: Record<string, string>;
+  /** Environment an image sets (Dockerfile ENV), its PATH holding only the image's programs. */
+  imageEnv(image: string | undefined): Record<string, string>;
 }
 
 /** Where a pod lives: its network namespace, address and names. */
@@ -227,7 +226,7 @@ export class PodRuntime {
     try {
       const user = userFor(this.host, spec, c);
       const env = {
-        ...(this.host.imageEnv ?? { PATH: IMAGE_PATH, LANG: 'C.UTF-8' }),
+        ...this.host.imageEnv(c.image),
         HOSTNAME: this.place.name,
         HOME: user.home,
         ...resolveEnv(c, this.identity(template), this.host),

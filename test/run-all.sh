@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # (shellcheck, libconfig-dev and gcc for ProxySQL's config parser), ProxySQL's run-time libraries
 # (libgnutls30, libuuid1, libstdc++6), the benchmarks' load generator (sysbench), nftables (the
 # harness enforces NetworkPolicies with it), openssl (the TLS tests read served certificates),
-# zstd (the backup stream), rclone (the S3 upload and restore, as in the rclone image), and for
-# monitoring: prometheus (promtool checks and unit-tests the alert rules), prometheus-mysqld-exporter
-# (0.14.0, the version of the pinned sidecar image, scrapes the real nodes) and curl (the scrapes).
-DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc
+# zstd (the backup stream), rclone (the S3 upload and restore, as in the rclone image), busybox
+# (the shell and applets of the rclone image: harness/images), and for monitoring: prometheus
+# (promtool checks and unit-tests the alert rules), prometheus-mysqld-exporter (0.14.0, the
+# version of the pinned sidecar image, scrapes the real nodes) and curl (the scrapes).
+DEBIAN_PACKAGES=(mariadb-server mariadb-client mariadb-backup galera-4 socat rsync iproute2 util-linux procps shellcheck libconfig-dev gcc busybox
   libgnutls30 libuuid1 libstdc++6 sysbench nftables openssl zstd rclone prometheus prometheus-mysqld-exporter curl)
 
 log() { printf '== %s\n' "$*"; }

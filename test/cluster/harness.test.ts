@@ -115,7 +115,7 @@ describe('pod harness on a fake StatefulSet', () => {
   let nsNames: string[] = [];
 
   beforeAll(async () => {
-    cluster = new PodCluster({ manifests: fakeManifests(), secret: SECRET, maxPods: 3 });
+    cluster = new PodCluster({ manifests: fakeManifests(), secret: SECRET, maxPods: 3, programs: 'host' });
     await cluster.setup();
     pods = cluster.workload('fake');
     nsNames = [0, 1, 2].map((i) => pods.nsName(i)).concat(cluster.clientNs);
@@ -328,7 +328,7 @@ echo "init: done"
   };
 
   beforeAll(async () => {
-    cluster = new PodCluster({ manifests: manifests(), secret: SECRET, maxPods: 2 });
+    cluster = new PodCluster({ manifests: manifests(), secret: SECRET, maxPods: 2, programs: 'host' });
     await cluster.setup();
     pods = cluster.workload('db');
   });

@@ -104,6 +104,23 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     expect(galera.logs(0, 'mariadb')).toContain("metrics exporter account 'exporter'@'localhost' is up to date");
   });
 
+  test('each container finds only the programs of its image on its PATH (harness/images), not this machine\'s others', async () => {
+    // GIVEN: this machine has curl, ps and bash; the images' lists say who else has them
+    const found = async (w: Workload, container: string, program: string) =>
+      (await w.exec(0, ['bash', '-c', 'command -v -- "$1"', 'bash', program], { container })).exitCode === 0;
+
+    // WHEN
+    const mariadb = { rsync: await found(galera, 'mariadb', 'rsync'), ps: await found(galera, 'mariadb', 'ps'), curl: await found(galera, 'mariadb', 'curl') };
+    const proxysql = { proxysql: await found(proxies, 'proxysql', 'proxysql'), ps: await found(proxies, 'proxysql', 'ps'), curl: await found(proxies, 'proxysql', 'curl') };
+    const exporter = (await galera.exec(0, ['mysqld_exporter', '--version'], { container: 'metrics' })).exitCode;
+    const shell = (await galera.exec(0, ['bash', '-c', 'true'], { container: 'metrics' })).exitCode;
+
+    // THEN
+    expect({ mariadb, proxysql, exporter, shellInExporter: shell === 0 }).toEqual({
+      mariadb: { rsync: true, ps: true, curl: false }, proxysql: { proxysql: true, ps: false, curl: false }, exporter: 0, shellInExporter: false,
+    });
+  });
+
   test('ProxySQL serves /metrics on its metrics port with a writer ONLINE; the admin port stays on loopback', async () => {
     const hg = c.proxysql.hostgroups;
     for (const p of PROXIES) {
