@@ -12,9 +12,9 @@ export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-def
 export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {
   // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
   'galera-default': {},
-  // evs.install_timeout: see installTimeoutFor.
-  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S', 'evs.install_timeout': 'PT6S' },
-  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S', 'evs.install_timeout': 'PT4S' },
+  // Both also get evs.install_timeout equal to their inactive timeout: see installTimeoutFor.
+  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
+  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
 };
 
 /** Provider options set unless overridden by `providerOptions`. */
@@ -264,15 +264,8 @@ function durationSeconds(value: string): number {
 /** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout, and install timeout <= inactive timeout. */
 function checkFailureDetector(c: Checker, field: string, options: Record<string, string>): void {
   const order = ['evs.keepalive_period', 'evs.inactive_check_period', 'evs.suspect_timeout', 'evs.inactive_timeout'];
-  const install = options['evs.install_timeout'];
-  if (typeof install === 'string') {
-    const s = durationSeconds(install);
-    c.check(!Number.isNaN(s), `${c.f(field)}['evs.install_timeout'] must be an ISO 8601 duration such as PT6S, got ${show(install)}`);
-    const inactive = durationSeconds(options['evs.inactive_timeout'] ?? 'PT15S');
-    c.check(Number.isNaN(s) || s <= inactive, `${c.f(field)}: evs.install_timeout (${install}) must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
-  }
   const seconds: Record<string, number> = {};
-  for (const key of order) {
+  for (const key of [...order, 'evs.install_timeout']) {
     if (typeof options[key] !== 'string') continue;
     seconds[key] = durationSeconds(options[key]);
     c.check(!Number.isNaN(seconds[key]), `${c.f(field)}['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${show(options[key])}`);
@@ -282,6 +275,10 @@ function checkFailureDetector(c: Checker, field: string, options: Record<string,
     if (seconds[a] > seconds[b]) {
       c.add(`${c.f(field)}: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
     }
+  }
+  // Galera's default inactive timeout is 15 s.
+  if (seconds['evs.install_timeout'] > (seconds['evs.inactive_timeout'] ?? 15)) {
+    c.add(`${c.f(field)}: evs.install_timeout (${options['evs.install_timeout']}) must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
   }
 }
 
