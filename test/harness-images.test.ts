@@ -10,6 +10,7 @@ import { DEFAULT_MARIADB_IMAGE, DEFAULT_MYSQLD_EXPORTER_IMAGE } from '../src/gal
 import { DEFAULT_PROXYSQL_IMAGE } from '../src/proxysql';
 import { chartForValues } from '../src/synth';
 import { parseValues, ValuesFile } from '../src/values';
+import { podTemplates } from './tools/pod-templates';
 
 // The cluster tests run each container with a PATH of its image's programs only (harness/images).
 // These tests check the lists themselves and that the restriction is real: a program the image
@@ -23,10 +24,9 @@ function allContainers(): { where: string; image: string; command: string }[] {
   for (const f of readdirSync(EXAMPLES).filter((n) => n.endsWith('.yaml'))) values.push([`examples/${f}`, parseValues(readFileSync(join(EXAMPLES, f), 'utf8'), f)]);
   const out: { where: string; image: string; command: string }[] = [];
   for (const [where, v] of values) {
-    for (const m of Testing.synth(chartForValues(Testing.app(), 'c', v))) {
-      const pod = m.spec?.template?.spec ?? m.spec?.jobTemplate?.spec?.template?.spec;
-      for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
-        out.push({ where: `${where}: ${m.kind}/${m.metadata.name} container ${c.name}`, image: c.image, command: (c.command ?? [])[0] ?? '' });
+    for (const pod of podTemplates(Testing.synth(chartForValues(Testing.app(), 'c', v)))) {
+      for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+        out.push({ where: `${where}: ${pod.where} container ${c.name}`, image: c.image, command: (c.command ?? [])[0] ?? '' });
       }
     }
   }

@@ -5,21 +5,11 @@ import { GaleraProxySqlChart } from '../src/galera-proxysql-chart';
 import { chartForValues } from '../src/synth';
 import { loadValues } from '../src/values';
 import { restrictedViolations } from './tools/pod-security';
+import { podTemplates } from './tools/pod-templates';
 
 // Every pod this project emits meets the Kubernetes Pod Security Standards, level "restricted"
 // (kubernetes.io/docs/concepts/security/pod-security-standards), which includes "baseline".
 const EXAMPLES = join(__dirname, '..', 'examples');
-
-/** Every pod template of the manifests, with where it comes from. */
-function podTemplates(manifests: any[]): { where: string; spec: any }[] {
-  const out: { where: string; spec: any }[] = [];
-  for (const m of manifests) {
-    const spec = m.spec?.template?.spec ?? m.spec?.jobTemplate?.spec?.template?.spec;
-    if (spec) out.push({ where: `${m.kind}/${m.metadata.name}`, spec });
-  }
-  return out;
-}
-
 
 const sources: [string, () => any[]][] = [
   ['the default chart', () => Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', {}))],
