@@ -3,10 +3,10 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, stat
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src';
-import { newCertificateAuthority } from '../src/certificates';
+import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/index';
+import { newCertificateAuthority } from '../src/tls/certificates';
 import { chartSecrets } from '../test/cluster/secrets';
-import { PodCluster, Workload } from '../harness';
+import { PodCluster, Workload } from '../harness/index';
 import { median, untilSynced } from './common';
 
 // Backup and restore of a dataset of DATA_MB (default 500) MB on the real software, against the

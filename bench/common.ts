@@ -1,6 +1,6 @@
 import { chmodSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { PodCluster, Workload } from '../harness';
+import { PodCluster, Workload } from '../harness/index';
 import { which } from '../harness/proc';
 
 /** What every benchmark needs of sysbench: where, as whom, how long. */

@@ -1,8 +1,8 @@
 /* eslint-disable no-console */
 import { Testing } from 'cdk8s';
-import { FailureDetection, GaleraProxySqlChart } from '../src';
+import { FailureDetection, GaleraProxySqlChart } from '../src/index';
 import { chartSecrets } from '../test/cluster/secrets';
-import { PodCluster, Workload } from '../harness';
+import { PodCluster, Workload } from '../harness/index';
 import { median, sleep, untilSynced } from './common';
 
 // Lifecycle timings of the synthesized Galera pods on the real software (see README, Benchmark).

@@ -16,13 +16,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'fs';
 import { cpus } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../harness';
+import { PodCluster, Workload } from '../harness/index';
 import { IP } from '../harness/netns';
 import { killGroups, sleep, which } from '../harness/proc';
 import { median, sysbench as runSysbench, SysbenchResult } from './common';
-import { FailureDetection, GaleraProxySqlChart, READ_WRITE_SPLIT_RULES } from '../src';
-import { renderLibconfig } from '../src/proxysql-config';
-import { proxysqlBinary } from '../test/cluster/proxysql-binary';
+import { FailureDetection, GaleraProxySqlChart, READ_WRITE_SPLIT_RULES } from '../src/index';
+import { renderLibconfig } from '../src/proxysql/proxysql-config';
+import { proxysqlBinary } from '../test/cluster/proxysql/proxysql-binary';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };

@@ -20,8 +20,8 @@ import { mkdirSync, readFileSync } from 'fs';
 import { cpus } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../harness';
-import { GaleraProxySqlChart, MariaDbReplication } from '../src';
+import { PodCluster, Workload } from '../harness/index';
+import { GaleraProxySqlChart, MariaDbReplication } from '../src/index';
 import { chartSecrets } from '../test/cluster/secrets';
 import { median, sleep, sysbench, SysbenchOptions, SysbenchTarget, untilSynced } from './common';
 

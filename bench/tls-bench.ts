@@ -14,8 +14,8 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { cpus } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../harness';
-import { GaleraProxySqlChart } from '../src';
+import { PodCluster, Workload } from '../harness/index';
+import { GaleraProxySqlChart } from '../src/index';
 import { chartSecrets } from '../test/cluster/secrets';
 import { median, sleep, sysbench, SysbenchOptions, untilSynced } from './common';
 

@@ -1,6 +1,6 @@
-import { synthesizeTo } from './synth';
-import { ValidationError } from './validation';
-import { loadValues } from './values';
+import { synthesizeTo } from './cli/synth';
+import { ValidationError } from './values/validation';
+import { loadValues } from './values/values';
 
 // `npm run synth`: the seed deployment, or the values file named by GALERA_VALUES (./values.yaml by default).
 try {

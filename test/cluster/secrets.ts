@@ -1,5 +1,5 @@
-import { newCertificateAuthority, PemPair, tlsSecrets } from '../../src/certificates';
-import { GaleraProxySqlChart } from '../../src/galera-proxysql-chart';
+import { newCertificateAuthority, PemPair, tlsSecrets } from '../../src/tls/certificates';
+import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
 
 /**
  * Every Secret a chart's pods mount, as a user creates them: the credentials, and (TLS on) the

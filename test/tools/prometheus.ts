@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { stringify } from 'yaml';
-import { dashboardPanels, MonitoredCluster, RuleGroup } from '../../src/monitoring';
+import { dashboardPanels, MonitoredCluster, RuleGroup } from '../../src/monitoring/monitoring';
 
 // Helpers for the monitoring tests: promtool (Debian's `prometheus` package), the metric names
 // the rules and the dashboard use, and the Prometheus text format a real scrape returns.

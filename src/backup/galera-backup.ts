@@ -1,0 +1,242 @@
+import { Construct } from 'constructs';
+import * as k8s from '../../imports/k8s';
+import { BackupDestination, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
+import { GaleraCluster } from '../galera/galera-cluster';
+import { GALERA_PORTS } from '../galera/galera-config';
+import { container, ContainerResources, emptyDir, PART_OF, podTemplate, resolveImage, resolveResources } from '../core/pod';
+import { readScript } from '../core/scripts';
+import { Checker, isMapping, quantityToBytes, resolveOrThrow, show } from '../values/validation';
+import { guardUniqueNames } from '../core/unique-names';
+
+/** How many backups are kept. */
+export interface BackupRetention {
+  /** Keep at most this many (the newest). @default 7 */
+  readonly count?: number;
+  /** Remove backups older than this many days (the newest one always stays). @default 30 */
+  readonly maxAgeDays?: number;
+}
+
+/** Props of GaleraBackup: the cluster, when, where to and how long to keep. */
+export interface GaleraBackupProps {
+  /** The cluster to back up; it must run the backup endpoint (GaleraClusterProps.backupEndpoint). */
+  readonly cluster: GaleraCluster;
+  /** Cron schedule (the CronJob's time zone, UTC unless timeZone is set). @default '0 3 * * *' */
+  readonly schedule?: string;
+  /** IANA time zone of the schedule. @default - UTC (the controller's) */
+  readonly timeZone?: string;
+  /** Suspend the schedule (a backup can still be started by hand). @default false */
+  readonly suspend?: boolean;
+  /** Where backups go. @default - a new claim '<cluster>-backups' */
+  readonly destination?: BackupDestination;
+  /** How many backups are kept. @default - the newest 7, none older than 30 days */
+  readonly retention?: BackupRetention;
+  /** Seconds a backup may take before it is stopped (activeDeadlineSeconds). @default 21600 */
+  readonly deadlineSeconds?: number;
+  /** Finished jobs kept for their logs. @default 3 */
+  readonly successfulJobsHistoryLimit?: number;
+  /** Failed jobs kept for their logs. @default 3 */
+  readonly failedJobsHistoryLimit?: number;
+  /** Scratch space for the verification when backups go to S3 (the extracted backup). @default - the Galera storageSize */
+  readonly scratchSize?: string;
+  /** Resources of the backup container. @default - 200m CPU and 256Mi memory requested, 2Gi memory limit */
+  readonly resources?: ContainerResources;
+  /** Image of the upload container (S3 destination). @default DEFAULT_RCLONE_IMAGE */
+  readonly rcloneImage?: string;
+}
+
+/** @internal */
+export const GALERA_BACKUP_KEYS = Object.keys({
+  cluster: 0, schedule: 0, timeZone: 0, suspend: 0, destination: 0, retention: 0, deadlineSeconds: 0, successfulJobsHistoryLimit: 0,
+  failedJobsHistoryLimit: 0, scratchSize: 0, resources: 0, rcloneImage: 0,
+} satisfies Record<keyof GaleraBackupProps, 0>);
+
+/** GaleraBackupProps with the defaults applied. @internal */
+export interface ResolvedGaleraBackup {
+  readonly schedule: string;
+  readonly timeZone?: string;
+  readonly suspend: boolean;
+  readonly volume?: { readonly claimName: string; readonly create: boolean; readonly size: string; readonly storageClassName?: string; readonly accessMode: string };
+  readonly s3?: ResolvedS3;
+  readonly retention: { readonly count: number; readonly maxAgeDays: number };
+  readonly deadlineSeconds: number;
+  readonly successfulJobsHistoryLimit: number;
+  readonly failedJobsHistoryLimit: number;
+  readonly scratchSize: string;
+  readonly resources: ReturnType<typeof resolveResources>;
+  readonly rcloneImage: string;
+}
+
+/** Five cron fields (or a @macro), as the CronJob controller takes them. */
+const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/;
+
+/** Where the job's pieces live in its pod. @internal */
+export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
+const JOB_SCRIPTS: Record<string, string> = {
+  'galera-backup.sh': 'backup/galera-backup.sh', 'galera-backup-upload.sh': 'backup/galera-backup-upload.sh',
+  'backup-retention.sh': 'backup/backup-retention.sh', 'galera-lib.sh': 'node/galera-lib.sh', 'log.sh': 'common/log.sh',
+};
+
+/**
+ * Checks GaleraBackupProps (from TypeScript or a values-file section) against the cluster.
+ * @internal
+ */
+export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name: string; storageSize: string; storageClassName?: string },
+  keys: readonly string[] = GALERA_BACKUP_KEYS): ResolvedGaleraBackup {
+  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
+  const p = (c.knownKeys(input, keys) ? input : {}) as Partial<GaleraBackupProps>;
+  const d: BackupDestination = c.mapping('destination', p.destination, ['volume', 's3']) ?? {};
+  const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
+  c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);
+  const v = c.mapping('destination.volume', d.volume, ['claimName', 'create', 'size', 'storageClassName', 'accessMode']) ?? {};
+  const dataBytes = quantityToBytes(cluster.storageSize);
+  const volume = s3 ? undefined : {
+    claimName: c.dnsSubdomain('destination.volume.claimName', v.claimName, `${cluster.name}-backups`),
+    create: c.bool('destination.volume.create', v.create, true),
+    size: c.quantity('destination.volume.size', v.size, `${Math.ceil((4 * dataBytes) / 2 ** 30)}Gi`),
+    storageClassName: c.dnsSubdomain('destination.volume.storageClassName', v.storageClassName) ?? cluster.storageClassName,
+    accessMode: c.oneOf('destination.volume.accessMode', v.accessMode, ['ReadWriteOnce', 'ReadWriteMany'] as const, 'ReadWriteOnce'),
+  };
+  const r = c.mapping('retention', p.retention, ['count', 'maxAgeDays']) ?? {};
+  return {
+    schedule: c.pattern('schedule', p.schedule, CRON, "a cron schedule of five fields such as '0 3 * * *', or @daily", '0 3 * * *'),
+    timeZone: c.pattern('timeZone', p.timeZone, /^[A-Za-z]+(\/[A-Za-z0-9_+-]+)*$/, "an IANA time zone such as 'Europe/Berlin'"),
+    suspend: c.bool('suspend', p.suspend, false),
+    volume,
+    s3,
+    retention: { count: c.int('retention.count', r.count, 1, 1000, 7), maxAgeDays: c.int('retention.maxAgeDays', r.maxAgeDays, 1, 36500, 30) },
+    deadlineSeconds: c.int('deadlineSeconds', p.deadlineSeconds, 60, 7 * 86400, 21600),
+    successfulJobsHistoryLimit: c.int('successfulJobsHistoryLimit', p.successfulJobsHistoryLimit, 0, 100, 3),
+    failedJobsHistoryLimit: c.int('failedJobsHistoryLimit', p.failedJobsHistoryLimit, 0, 100, 3),
+    scratchSize: c.quantity('scratchSize', p.scratchSize, cluster.storageSize),
+    resources: resolveResources(c, 'resources', p.resources, { cpuRequest: '200m', memoryRequest: '256Mi', memoryLimit: '2Gi' },
+      { bytes: 256 * 2 ** 20, label: '256Mi', what: 'mariadb-backup --prepare' }),
+    rcloneImage: resolveImage(c, 'rcloneImage', p.rcloneImage, DEFAULT_RCLONE_IMAGE),
+  };
+}
+
+/**
+ * Scheduled physical backups of a Galera cluster: a CronJob whose pod asks the nodes' state
+ * ports which are Synced, streams `mariadb-backup --galera-info` from one node's backup endpoint
+ * over mutual TLS (no Kubernetes API, no exec), proves the backup by extracting and preparing it,
+ * and keeps it with a manifest on a volume or in an S3 bucket, with retention by count and age.
+ */
+export class GaleraBackup extends Construct {
+  /** The CronJob. */
+  public readonly cronJob: k8s.KubeCronJob;
+  /** Its cron schedule. */
+  public readonly schedule: string;
+  /** The scripts of the job. */
+  public readonly configMap: k8s.KubeConfigMap;
+  /** The claim the backups go to, when this construct created it. */
+  public readonly claim?: k8s.KubePersistentVolumeClaim;
+  /** Name of the claim the backups go to (volume destination). */
+  public readonly claimName?: string;
+  /** Labels of the job's pods (the cluster's NetworkPolicy lets them reach the endpoint). */
+  public readonly selectorLabels: Record<string, string>;
+  /** The ports of the Galera pods the job connects to: the backup endpoint and the state port. */
+  public readonly ports: number[];
+
+  constructor(scope: Construct, id: string, props: GaleraBackupProps) {
+    super(scope, id);
+    guardUniqueNames(this);
+    const cluster = props.cluster;
+    const endpoint = cluster.backupEndpoint;
+    if (!endpoint) throw new Error(`GaleraBackup '${id}': the GaleraCluster '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
+    const r = resolveOrThrow(`GaleraBackup '${id}'`, (c) => resolveGaleraBackup(props, c, cluster.storage));
+    const name = `${cluster.name}-backup`;
+    this.schedule = r.schedule;
+    this.selectorLabels = { 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': name };
+    const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'backup', ...PART_OF };
+    const metadata = (n: string) => ({ name: n, namespace: cluster.namespace, labels });
+    this.ports = [endpoint.port, GALERA_PORTS.state];
+
+    this.configMap = new k8s.KubeConfigMap(this, 'scripts', {
+      metadata: metadata(`${name}-scripts`),
+      data: Object.fromEntries(Object.entries(JOB_SCRIPTS).map(([file, path]) => [file, readScript(path)])),
+    });
+    if (r.volume) {
+      this.claimName = r.volume.claimName;
+      if (r.volume.create) this.claim = this.addClaim(metadata(r.volume.claimName), r.volume);
+    }
+    this.cronJob = new k8s.KubeCronJob(this, 'cronjob', {
+      metadata: metadata(name),
+      spec: {
+        schedule: r.schedule,
+        timeZone: r.timeZone,
+        suspend: r.suspend,
+        concurrencyPolicy: 'Forbid',
+        successfulJobsHistoryLimit: r.successfulJobsHistoryLimit,
+        failedJobsHistoryLimit: r.failedJobsHistoryLimit,
+        // a run missed by more than an hour (controller down) is skipped, not started late
+        startingDeadlineSeconds: 3600,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            backoffLimit: 1,
+            activeDeadlineSeconds: r.deadlineSeconds,
+            template: this.podTemplate(cluster, endpoint.clientSecretName, r, labels),
+          },
+        },
+      },
+    });
+  }
+
+  private addClaim(metadata: k8s.ObjectMeta, v: NonNullable<ResolvedGaleraBackup['volume']>): k8s.KubePersistentVolumeClaim {
+    return new k8s.KubePersistentVolumeClaim(this, 'claim', {
+      metadata,
+      spec: { accessModes: [v.accessMode], storageClassName: v.storageClassName, resources: { requests: { storage: k8s.Quantity.fromString(v.size) } } },
+    });
+  }
+
+  /**
+   * Volume destination: one container writes, verifies and prunes on the claim. S3: the backup
+   * container writes into scratch space (an init container), the rclone container uploads it and
+   * prunes the bucket.
+   */
+  private podTemplate(cluster: GaleraCluster, clientSecret: string, r: ResolvedGaleraBackup, labels: Record<string, string>): k8s.PodTemplateSpec {
+    const field = (n: string, fieldPath: string): k8s.EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
+    const values: Record<string, string> = {
+      GALERA_CLUSTER_NAME: cluster.name,
+      GALERA_PEERS: cluster.podDnsNames.join(','),
+      GALERA_STATE_PORT: String(GALERA_PORTS.state),
+      GALERA_BACKUP_PORT: String(cluster.backupEndpoint!.port),
+      GALERA_RUNTIME_DIR: BACKUP_PATHS.tmp,
+      BACKUP_DIR: BACKUP_PATHS.backups,
+      BACKUP_TLS_DIR: BACKUP_PATHS.tls,
+      BACKUP_RETAIN_COUNT: String(r.retention.count),
+      BACKUP_RETAIN_DAYS: String(r.retention.maxAgeDays),
+      BACKUP_PRUNE: r.s3 ? '0' : '1',
+    };
+    const env = [field('POD_NAME', 'metadata.name'), ...Object.entries(values).map(([n, value]) => ({ name: n, value }))];
+    const mounts = [
+      { name: 'scripts', mountPath: BACKUP_PATHS.scripts, readOnly: true },
+      { name: 'backups', mountPath: BACKUP_PATHS.backups },
+      { name: 'tmp', mountPath: BACKUP_PATHS.tmp },
+    ];
+    const backup = container({
+      name: 'backup', image: cluster.image, imagePullPolicy: 'IfNotPresent', env,
+      command: ['bash', `${BACKUP_PATHS.scripts}/galera-backup.sh`],
+      volumeMounts: [...mounts, { name: 'tls', mountPath: BACKUP_PATHS.tls, readOnly: true }],
+      resources: r.resources,
+    });
+    const upload = r.s3 ? container({
+      name: 'upload', image: r.rcloneImage, imagePullPolicy: 'IfNotPresent',
+      env: [env[0], ...env.slice(1).filter((e) => ['GALERA_CLUSTER_NAME', 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)), ...rcloneEnv(r.s3)],
+      command: ['sh', `${BACKUP_PATHS.scripts}/galera-backup-upload.sh`],
+      volumeMounts: mounts,
+      resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
+    }) : undefined;
+    const template = podTemplate({
+      labels, selector: this.selectorLabels, configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none', serviceAccountName: r.s3?.serviceAccountName,
+      initContainers: upload ? [backup] : undefined,
+      containers: upload ? [upload] : [backup],
+      volumes: [
+        { name: 'scripts', configMap: { name: this.configMap.name, defaultMode: 0o555 } },
+        { name: 'tls', secret: { secretName: clientSecret, defaultMode: 0o440 } },
+        r.volume ? { name: 'backups', persistentVolumeClaim: { claimName: r.volume.claimName } } : emptyDir('backups', r.scratchSize),
+        emptyDir('tmp'),
+      ],
+    });
+    return { metadata: { labels }, spec: { ...template.spec!, restartPolicy: 'Never' } };
+  }
+}

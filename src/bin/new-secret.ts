@@ -1,7 +1,0 @@
-import { stringify } from 'yaml';
-import { newCredentialsSecret } from '../credentials';
-
-// Prints a Secret manifest with fresh random passwords; pipe it into `kubectl create -f -`.
-// Usage: new-secret [secret-name] [namespace]
-const [name = 'galera-credentials', namespace = 'galera'] = process.argv.slice(2);
-process.stdout.write(stringify(newCredentialsSecret(name, namespace)));

@@ -1,0 +1,290 @@
+import { Checker, show } from '../values/validation';
+
+/**
+ * How fast Galera evicts a member that stopped answering. Until the survivors evict it, every
+ * write in the cluster waits, so this bounds the write stall after a pod crashes; shorter
+ * timeouts also evict members on a slow or lossy network more readily.
+ */
+export type FailureDetection = 'galera-default' | 'balanced' | 'fast';
+/** Every FailureDetection mode. */
+export const FAILURE_DETECTION_MODES: readonly FailureDetection[] = ['galera-default', 'balanced', 'fast'];
+/** The Galera provider options of each failureDetection profile. */
+export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readonly<Record<string, string>>>> = {
+  // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
+  'galera-default': {},
+  // Both also get evs.install_timeout equal to their inactive timeout: see installTimeoutFor.
+  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
+  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
+};
+
+/** Provider options set unless overridden by `providerOptions`. */
+export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
+  // Large enough that a node restarting within minutes rejoins by IST, not SST.
+  'gcache.size': '512M',
+  // Lets a node rejoin by IST after a full-cluster restart when its gcache survived.
+  'gcache.recover': 'yes',
+  // The start-up election (galera-election.sh) decides who bootstraps after a full crash, with
+  // the seqno of every node; a second, automatic path would race it.
+  'pc.recovery': 'FALSE',
+};
+
+/** Ports of a Galera pod. */
+export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
+/** Port of the mysqld-exporter sidecar ("metrics"), when monitoring is on. */
+export const GALERA_METRICS_PORT = 9104;
+/** Port of the backup endpoint (the "backup" sidecar, mutual TLS), when the cluster has one. */
+export const BACKUP_PORT = 4445;
+
+/** Paths inside the MariaDB pod; the node scripts receive them through the environment. @internal */
+export const GALERA_PATHS = {
+  config: '/opt/galera',
+  credentials: '/etc/galera/credentials',
+  /** The TLS Secret (ca.crt, tls.crt, tls.key), as cert-manager writes it; never a subPath, so renewals arrive. */
+  tls: '/etc/galera/tls',
+  runtime: '/run/galera',
+  socketDir: '/run/mysqld',
+  data: '/var/lib/mysql',
+  tmp: '/tmp',
+  /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
+  restore: '/var/backups/restore',
+} as const;
+
+/** What the shared server configuration is rendered from. @internal */
+export interface MyCnfInput {
+  readonly clusterName: string;
+  readonly peers: readonly string[];
+  readonly bufferPool: string;
+  readonly maxConnections: number;
+  readonly providerOptions: Record<string, string>;
+  /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
+  readonly donorRejectsQueries: boolean;
+  /** TLS for clients, replication, IST and SST; undefined: plain text. */
+  readonly tls?: { readonly requireSecureTransport: boolean; readonly transitional: boolean };
+  readonly extra: readonly string[];
+}
+
+/** The provider options that make Galera replication and IST use TLS, peers verified by the CA. @internal */
+export function tlsProviderOptions(transitional: boolean): Record<string, string> {
+  return {
+    'socket.ssl': 'YES',
+    'socket.ssl_cert': `${GALERA_PATHS.tls}/tls.crt`,
+    'socket.ssl_key': `${GALERA_PATHS.tls}/tls.key`,
+    'socket.ssl_ca': `${GALERA_PATHS.tls}/ca.crt`,
+    // While TLS is turned on for a running cluster: accept plain peers too.
+    ...(transitional ? { 'socket.dynamic': 'YES' } : {}),
+  };
+}
+
+/** The server and Galera configuration shared by every node (node-specific lines are added by galera-init.sh). @internal */
+export function renderMyCnf(c: MyCnfInput): string {
+  const options = Object.entries(c.providerOptions).map(([k, v]) => `${k}=${v}`).join(';');
+  return [
+    '# Rendered by the GaleraCluster construct; galera-init.sh adds the node-specific settings.',
+    '[mysqld]',
+    `datadir=${GALERA_PATHS.data}`,
+    `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
+    `pid-file=${GALERA_PATHS.socketDir}/mysqld.pid`,
+    `tmpdir=${GALERA_PATHS.tmp}`,
+    `port=${GALERA_PORTS.mysql}`,
+    'bind-address=0.0.0.0',
+    'skip-name-resolve',
+    'character-set-server=utf8mb4',
+    'collation-server=utf8mb4_general_ci',
+    'default_storage_engine=InnoDB',
+    'binlog_format=ROW',
+    'innodb_autoinc_lock_mode=2',
+    // Every acknowledged commit is on disk, so a full crash never rolls one back.
+    'innodb_flush_log_at_trx_commit=1',
+    `innodb_buffer_pool_size=${c.bufferPool}`,
+    `max_connections=${c.maxConnections}`,
+    'wsrep_on=ON',
+    'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
+    `wsrep_cluster_name=${c.clusterName}`,
+    `wsrep_cluster_address=gcomm://${c.peers.join(',')}`,
+    'wsrep_sst_method=mariabackup',
+    `wsrep_provider_options="${options}"`,
+    `wsrep_sst_donor_rejects_queries=${c.donorRejectsQueries ? 'ON' : 'OFF'}`,
+    ...(c.tls ? [
+      `ssl_cert=${GALERA_PATHS.tls}/tls.crt`,
+      `ssl_key=${GALERA_PATHS.tls}/tls.key`,
+      `ssl_ca=${GALERA_PATHS.tls}/ca.crt`,
+      `require_secure_transport=${c.tls.requireSecureTransport ? 'ON' : 'OFF'}`,
+    ] : []),
+    ...c.extra,
+    '',
+    // mariabackup SST over socat with TLS, the peer's certificate chain verified by the CA
+    // (wsrep_sst_mariabackup: ssl-mode VERIFY_CA with the server's ssl_* files).
+    ...(c.tls && !c.tls.transitional ? ['[sst]', 'ssl-mode=VERIFY_CA', ''] : []),
+    '[client]',
+    `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The server options of one topology that the construct or its scripts set, each with what sets
+ * it (or the prop to use instead): `extraMyCnf` refuses them, since its lines come last in
+ * `[mysqld]` and would win. Names are in MariaDB's canonical form (underscores).
+ */
+export type OwnedServerOptions = Readonly<Record<string, string>>;
+
+/** What the server configuration of both topologies sets (renderMyCnf, renderReplicationMyCnf). @internal */
+export const COMMON_OWNED_OPTIONS: OwnedServerOptions = {
+  datadir: 'the construct (the data volume)',
+  socket: 'the construct (the scripts and probes connect through it)',
+  pid_file: 'the construct',
+  tmpdir: 'the construct',
+  port: 'the construct (the Services, probes and ProxySQL use it)',
+  bind_address: 'the construct',
+  skip_name_resolve: 'the construct (accounts are granted by address pattern, not host name)',
+  skip_networking: 'the node scripts (only while they initialize or restore the data directory)',
+  character_set_server: 'the construct',
+  collation_server: 'the construct',
+  default_storage_engine: 'the construct',
+  binlog_format: 'the construct (ROW: what replication and Galera need)',
+  innodb_flush_log_at_trx_commit: 'the construct (1: an acknowledged commit is on disk)',
+  innodb_buffer_pool_size: 'the construct; use innodbBufferPoolSize',
+  max_connections: 'the construct; use maxConnections',
+};
+
+/** Options of the Galera node's [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
+export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
+  ...COMMON_OWNED_OPTIONS,
+  innodb_autoinc_lock_mode: 'the construct (2: what Galera needs)',
+  read_only: 'nobody: a read-only node leaves ProxySQL without a writer (every Synced node takes writes)',
+  wsrep_on: 'the construct',
+  wsrep_provider: 'the construct',
+  wsrep_provider_options: 'the construct; use providerOptions or failureDetection',
+  wsrep_cluster_name: 'the construct',
+  wsrep_cluster_address: 'the construct (every peer of the StatefulSet)',
+  wsrep_node_name: 'galera-init.sh',
+  wsrep_node_address: 'galera-init.sh',
+  wsrep_sst_auth: 'galera-init.sh (the sst account of the Secret)',
+  wsrep_sst_method: 'the construct and galera-start.sh',
+  wsrep_sst_donor: 'galera-start.sh (the start-up election picks the donors)',
+  wsrep_sst_donor_rejects_queries: 'the construct; use readyWhenDonor',
+  wsrep_sst_receive_address: 'the construct',
+  wsrep_start_position: 'galera-start.sh',
+  wsrep_new_cluster: 'galera-start.sh (the start-up election decides who bootstraps)',
+  wsrep_recover: 'galera-start.sh',
+  ssl: 'the construct; use tls',
+  ssl_cert: 'the construct; use tls',
+  ssl_key: 'the construct; use tls',
+  ssl_ca: 'the construct; use tls',
+  require_secure_transport: 'the construct; use tls.requireSecureTransport',
+};
+
+/** Non-owned option names that are also the beginning of an owned one: exact names, not abbreviations. */
+const EXACT_OPTIONS = ['innodb'];
+/** Prefixes MariaDB accepts in front of an option name (`loose-` first, then one of the others). */
+const OPTION_PREFIXES = /^(?:loose_)?(?:(?:skip|disable|enable|maximum)_)?/;
+
+/**
+ * The owned option a my.cnf key sets, or undefined. MariaDB reads '-' and '_' alike, accepts the
+ * loose-, skip-, disable-, enable- and maximum- prefixes, and takes an unambiguous beginning of an
+ * option name for the option (`read-onl=0` sets read_only), so an abbreviation of an owned option
+ * is refused too. @internal
+ */
+export function ownedOptionOf(key: string, owned: OwnedServerOptions): string | undefined {
+  const name = key.trim().toLowerCase().replace(/-/g, '_');
+  const loose = name.replace(/^loose_/, '');
+  for (const candidate of [name, loose, name.replace(OPTION_PREFIXES, '')]) {
+    if (Object.prototype.hasOwnProperty.call(owned, candidate)) return candidate;
+  }
+  for (const candidate of [loose, name.replace(OPTION_PREFIXES, '')]) {
+    if (candidate.length === 0 || EXACT_OPTIONS.includes(candidate)) continue;
+    const abbreviated = Object.keys(owned).find((o) => o.startsWith(candidate));
+    if (abbreviated) return abbreviated;
+  }
+  return undefined;
+}
+
+/** extraMyCnf: single `key=value` lines that leave the topology's owned options alone. @internal */
+export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined, owned: OwnedServerOptions): string[] {
+  const lines = c.list(field, value, "a list of 'key=value' strings") ?? [];
+  const out: string[] = [];
+  for (const [i, line] of lines.entries()) {
+    if (typeof line !== 'string' || /[\n\r]/.test(line) || /^\s*[[!]/.test(line)) {
+      c.add(`${c.f(field)}[${i}] must be a single 'key=value' line without a [section] header or !include, got ${show(line)}`);
+      continue;
+    }
+    const key = line.split('=')[0];
+    const option = ownedOptionOf(key, owned);
+    if (option !== undefined) {
+      const spelt = key.trim() === option ? '' : ` (written ${show(key.trim())})`;
+      c.add(`${c.f(field)}[${i}] must not set ${option}${spelt}: it is set by ${owned[option]} (owned on this topology: ${Object.keys(owned).join(', ')})`);
+      continue;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+/** The provider options: defaults, then the failureDetection profile, then the user's, checked. @internal */
+export function resolveProviderOptions(c: Checker, field: string, given: Record<string, string> | undefined, profile: FailureDetection): Record<string, string> {
+  let user: Record<string, string> = {};
+  if (given !== undefined) {
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      c.add(`${c.f(field)} must be a mapping of option names to strings, got ${show(given)}`);
+    } else {
+      user = given;
+    }
+  }
+  for (const [k, v] of Object.entries(user)) {
+    c.check(/^[a-z_]+(\.[a-z_]+)+$/.test(k), `${c.f(field)} key must look like 'evs.suspect_timeout', got ${show(k)}`);
+    c.check(typeof v === 'string' && v.length > 0 && !/[;"\n]/.test(v), `${c.f(field)}['${k.slice(0, 80)}'] must be a non-empty string without ';', '"' or newlines, got ${show(v)}`);
+  }
+  const detector = installTimeoutFor({ ...FAILURE_DETECTION_OPTIONS[profile], ...user }, user);
+  checkFailureDetector(c, field, detector);
+  return { ...DEFAULT_PROVIDER_OPTIONS, ...detector };
+}
+
+/**
+ * Galera gives up forming a new view after evs.install_timeout, which defaults to half of
+ * evs.inactive_timeout: with a shortened inactive timeout that can end before every survivor has
+ * declared the dead member inactive. The survivors then each fall into a non-Primary component
+ * of their own and, together again, stay non-Primary until the dead member returns (Galera
+ * re-forms a Primary component from non-Primary ones only when every member of the last one is
+ * back). Seen as "install timer expired" after one SIGKILL of three nodes under load. An install
+ * timeout equal to the inactive timeout outlasts every survivor's own eviction of the dead member.
+ */
+function installTimeoutFor(options: Record<string, string>, user: Record<string, string>): Record<string, string> {
+  const inactive = options['evs.inactive_timeout'];
+  if (inactive === undefined || user['evs.install_timeout'] !== undefined) return options;
+  return { ...options, 'evs.install_timeout': inactive };
+}
+
+/** Seconds of an ISO 8601 duration as Galera writes them (PT5S, PT0.5S, PT1M30S); NaN otherwise. */
+function durationSeconds(value: string): number {
+  const m = /^PT(?:([0-9.]+)H)?(?:([0-9.]+)M)?(?:([0-9.]+)S)?$/.exec(value);
+  if (!m || value === 'PT') return NaN;
+  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+}
+
+/** Galera needs keepalive <= check period <= suspect timeout <= inactive timeout, and install timeout <= inactive timeout. */
+function checkFailureDetector(c: Checker, field: string, options: Record<string, string>): void {
+  const order = ['evs.keepalive_period', 'evs.inactive_check_period', 'evs.suspect_timeout', 'evs.inactive_timeout'];
+  const seconds: Record<string, number> = {};
+  for (const key of [...order, 'evs.install_timeout']) {
+    if (typeof options[key] !== 'string') continue;
+    seconds[key] = durationSeconds(options[key]);
+    c.check(!Number.isNaN(seconds[key]), `${c.f(field)}['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${show(options[key])}`);
+  }
+  for (let i = 0; i + 1 < order.length; i++) {
+    const [a, b] = [order[i], order[i + 1]];
+    if (seconds[a] > seconds[b]) {
+      c.add(`${c.f(field)}: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
+    }
+  }
+  // Galera's default inactive timeout is 15 s.
+  if (seconds['evs.install_timeout'] > (seconds['evs.inactive_timeout'] ?? 15)) {
+    c.add(`${c.f(field)}: evs.install_timeout (${options['evs.install_timeout']}) must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
+  }
+}
+
+/** Bytes of a my.cnf size such as 512M or 4G; NaN otherwise. @internal */
+export function bytesOfMyCnfSize(v: string): number {
+  const m = /^([0-9]+)([KMG]?)$/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * ({ '': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30 } as Record<string, number>)[m[2]];
+}

@@ -1,0 +1,481 @@
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import * as k8s from '../../imports/k8s';
+import { GaleraBackup } from '../backup/galera-backup';
+import { GaleraCluster } from '../galera/galera-cluster';
+import { GALERA_METRICS_PORT } from '../galera/galera-config';
+import { NetworkPeer } from '../network/network-policy';
+import { PART_OF } from '../core/pod';
+import { PROXYSQL_METRICS_PORT } from '../proxysql/proxysql-config';
+import { ProxySql } from '../proxysql/proxysql';
+import { Checker, isMapping, resolveOrThrow, show } from '../values/validation';
+import { guardUniqueNames } from '../core/unique-names';
+
+/** The thresholds of the alerts and what is emitted besides the exporters. */
+export interface MonitoringOptions {
+  /** Emit a PodMonitor (monitoring.coreos.com/v1) for the Galera pods and one for the ProxySQL pods. @default true */
+  readonly podMonitors?: boolean;
+  /** Emit the PrometheusRule (monitoring.coreos.com/v1) with the alerts. @default true */
+  readonly rules?: boolean;
+  /** Emit the Grafana dashboard, a ConfigMap labelled `grafana_dashboard: "1"`. @default true */
+  readonly dashboard?: boolean;
+  /** Namespace of the dashboard ConfigMap (Grafana's sidecar watches its own namespace unless told otherwise). @default - the cluster's namespace */
+  readonly dashboardNamespace?: string;
+  /** Labels added to the PodMonitors, the PrometheusRule and the dashboard, e.g. the `release` label your Prometheus selects by. @default - none */
+  readonly labels?: Record<string, string>;
+  /** Scrape interval of the PodMonitors. @default '30s' */
+  readonly scrapeInterval?: string;
+  /** Minutes a node may stay out of Synced before GaleraNodeNotSynced fires. @default 5 */
+  readonly notSyncedMinutes?: number;
+  /** Percent of the time flow control may pause replication (over 5 minutes) before GaleraFlowControlPaused fires. @default 10 */
+  readonly flowControlPausedPercent?: number;
+  /** Percent full of a data volume at which GaleraDataVolumeFilling fires. @default 85 */
+  readonly volumeFullPercent?: number;
+  /** Days before a cert-manager certificate expires at which GaleraCertificateExpiring fires (cert-manager renews 30 days before). @default 21 */
+  readonly certificateExpiryDays?: number;
+}
+
+/** Props of GaleraMonitoring: what it monitors, and the labels and thresholds of its objects. */
+export interface GaleraMonitoringProps extends MonitoringOptions {
+  /** The Galera cluster; it must run the metrics exporter (GaleraClusterProps.metrics). */
+  readonly cluster: GaleraCluster;
+  /** ProxySQL in front of it, serving its metrics (ProxySqlProps.metrics). @default - none */
+  readonly proxysql?: ProxySql;
+  /** The scheduled backups: an alert when the last success is older than twice the schedule. @default - none */
+  readonly backup?: GaleraBackup;
+}
+
+/** @internal */
+export const MONITORING_OPTION_KEYS = Object.keys({
+  podMonitors: 0, rules: 0, dashboard: 0, dashboardNamespace: 0, labels: 0, scrapeInterval: 0, notSyncedMinutes: 0,
+  flowControlPausedPercent: 0, volumeFullPercent: 0, certificateExpiryDays: 0,
+} satisfies Record<keyof MonitoringOptions, 0>);
+
+/** @internal */
+export interface ResolvedMonitoringOptions {
+  readonly podMonitors: boolean;
+  readonly rules: boolean;
+  readonly dashboard: boolean;
+  readonly dashboardNamespace?: string;
+  readonly labels: Record<string, string>;
+  readonly scrapeInterval: string;
+  readonly notSyncedMinutes: number;
+  readonly flowControlPausedPercent: number;
+  readonly volumeFullPercent: number;
+  readonly certificateExpiryDays: number;
+}
+
+/** Checks MonitoringOptions and applies the defaults. @internal */
+export function resolveMonitoringOptions(c: Checker, p: MonitoringOptions): ResolvedMonitoringOptions {
+  const labels = c.mapping('labels', p.labels, Object.keys(isMapping(p.labels) ? p.labels : {})) ?? {};
+  for (const [k, v] of Object.entries(labels)) {
+    c.check(typeof v === 'string' && /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(k) && /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(v),
+      `${c.f('labels')} must map label keys to label values, got ${show({ [k]: v })}`);
+  }
+  return {
+    podMonitors: c.bool('podMonitors', p.podMonitors, true),
+    rules: c.bool('rules', p.rules, true),
+    dashboard: c.bool('dashboard', p.dashboard, true),
+    dashboardNamespace: c.dnsLabel('dashboardNamespace', p.dashboardNamespace),
+    labels: labels as Record<string, string>,
+    scrapeInterval: c.pattern('scrapeInterval', p.scrapeInterval, /^[1-9][0-9]*(s|m)$/, "a Prometheus duration in seconds or minutes such as '30s' or '1m'", '30s'),
+    notSyncedMinutes: c.int('notSyncedMinutes', p.notSyncedMinutes, 1, 1440, 5),
+    flowControlPausedPercent: c.int('flowControlPausedPercent', p.flowControlPausedPercent, 1, 100, 10),
+    volumeFullPercent: c.int('volumeFullPercent', p.volumeFullPercent, 1, 99, 85),
+    certificateExpiryDays: c.int('certificateExpiryDays', p.certificateExpiryDays, 1, 89, 21),
+  };
+}
+
+/** One Prometheus alerting rule. */
+export interface AlertRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for: string;
+  readonly labels: { readonly severity: 'critical' | 'warning' };
+  readonly annotations: { readonly summary: string; readonly description: string };
+}
+
+/** A rule group as Prometheus and the PrometheusRule take it. */
+export interface RuleGroup {
+  readonly name: string;
+  readonly rules: AlertRule[];
+}
+
+/** What the rules and the dashboard are written for. @internal */
+export interface MonitoredCluster {
+  readonly namespace: string;
+  readonly name: string;
+  readonly replicas: number;
+  readonly proxysql?: { readonly name: string; readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number } };
+  readonly backup?: { readonly cronJob: string; readonly schedule: string };
+  /** cert-manager Certificate names, when cert-manager issues the certificates. */
+  readonly certificates: string[];
+}
+
+/** Label matchers of the Galera pods' series and of the ProxySQL pods' series. @internal */
+export function selectors(m: MonitoredCluster): { galera: string; proxysql: string } {
+  return {
+    galera: `namespace="${m.namespace}", pod=~"${m.name}-[0-9]+"`,
+    proxysql: m.proxysql ? `namespace="${m.namespace}", pod=~"${m.proxysql.name}-[a-z0-9]+-[a-z0-9]+"` : '',
+  };
+}
+
+/** The alerting rules. @internal */
+export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): RuleGroup[] {
+  const s = selectors(m);
+  const g = s.galera;
+  const rules: AlertRule[] = [
+    {
+      alert: 'GaleraNodeNotSynced',
+      expr: `mysql_global_status_wsrep_local_state{${g}} != 4`,
+      for: `${o.notSyncedMinutes}m`,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A Galera node is not Synced',
+        description: `{{ $labels.pod }} has been in wsrep_local_state {{ $value }} (1 Joining, 2 Donor, 3 Joined, 4 Synced) for ${o.notSyncedMinutes} minutes; it takes no clients meanwhile.`,
+      },
+    },
+    {
+      alert: 'GaleraClusterSizeBelowReplicas',
+      expr: `max by (namespace) (mysql_global_status_wsrep_cluster_size{${g}}) < ${m.replicas}`
+        + ` or absent(mysql_global_status_wsrep_cluster_size{${g}})`,
+      for: '2m',
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: `The Galera cluster ${m.namespace}/${m.name} has fewer than ${m.replicas} members`,
+        description: `The largest component counts {{ $value }} of ${m.replicas} nodes (no value: no node reports); one more loss may stop the cluster.`,
+      },
+    },
+    {
+      alert: 'GaleraNodeNotPrimary',
+      // the exporter maps wsrep_cluster_status Primary to 1, non-Primary and Disconnected to 0
+      expr: `mysql_global_status_wsrep_cluster_status{${g}} != 1 or mysql_global_status_wsrep_ready{${g}} != 1`,
+      for: '1m',
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: 'A Galera node is outside the Primary component',
+        description: '{{ $labels.pod }} is non-Primary or not ready (wsrep_cluster_status or wsrep_ready); it refuses statements. It restarts itself into the election after nonPrimaryRestartSeconds.',
+      },
+    },
+    {
+      alert: 'GaleraFlowControlPaused',
+      expr: `rate(mysql_global_status_wsrep_flow_control_paused_ns{${g}}[5m]) / 1e9 > ${o.flowControlPausedPercent / 100}`,
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'Flow control pauses Galera replication',
+        description: `Flow control paused replication more than ${o.flowControlPausedPercent}% of the time over 5 minutes on {{ $labels.pod }}: a slow node throttles every write of the cluster.`,
+      },
+    },
+    {
+      alert: 'GaleraDataVolumeFilling',
+      expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`
+        + ` / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"} > ${o.volumeFullPercent / 100}`,
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A Galera data volume is filling up',
+        description: `{{ $labels.persistentvolumeclaim }} is more than ${o.volumeFullPercent}% full; a full volume stops the node.`,
+      },
+    },
+  ];
+  if (m.proxysql) {
+    const p = s.proxysql;
+    const hg = m.proxysql.hostgroups;
+    rules.push({
+      alert: 'ProxySQLNoWriter',
+      // status 1 is ONLINE; a ProxySQL pod without an ONLINE server in the writer hostgroup fails every write
+      expr: `count by (namespace, pod) (proxysql_uptime_seconds_total{${p}}) unless count by (namespace, pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.writer}"} == 1)`,
+      for: '1m',
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: 'ProxySQL has no writer',
+        description: `{{ $labels.pod }} has no ONLINE server in its writer hostgroup ${hg.writer}: every write through it fails.`,
+      },
+    }, {
+      alert: 'ProxySQLBackendsOffline',
+      // A node ProxySQL's Galera check took out sits in the offline hostgroup (not OFFLINE_HARD, 4);
+      // one that stopped answering pings is SHUNNED (2) in the backup writer or reader hostgroup.
+      // Not the writer hostgroup: there the nodes that are not the writer are SHUNNED or
+      // OFFLINE_HARD all the time (seen in real scrapes of a healthy cluster).
+      expr: `count by (namespace, pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.offline}"} != 4`
+        + ` or proxysql_connpool_conns_status{${p}, hostgroup=~"${hg.backupWriter}|${hg.reader}"} == 2) > 0`,
+      for: '5m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'ProxySQL has backends offline',
+        description: `{{ $labels.pod }} has {{ $value }} backend(s) in the offline hostgroup ${hg.offline} or SHUNNED.`,
+      },
+    });
+  }
+  if (m.backup) {
+    const period = maxCronGapSeconds(m.backup.schedule);
+    rules.push({
+      alert: 'GaleraBackupTooOld',
+      // kube-state-metrics: the CronJob's last successful run (a backup job succeeds only when the backup was verified)
+      expr: `time() - kube_cronjob_status_last_successful_time{namespace="${m.namespace}", cronjob="${m.backup.cronJob}"} > ${2 * period}`,
+      for: '10m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'The last verified Galera backup is too old',
+        description: `The last successful run of CronJob ${m.backup.cronJob} is more than ${2 * period} s ago, twice the longest gap of its schedule '${m.backup.schedule}'.`,
+      },
+    });
+  }
+  if (m.certificates.length > 0) {
+    rules.push({
+      alert: 'GaleraCertificateExpiring',
+      // cert-manager's own metric; it renews 30 days before expiry, so this means renewal failed
+      expr: `certmanager_certificate_expiration_timestamp_seconds{namespace="${m.namespace}", name=~"${m.certificates.join('|')}"} - time() < ${o.certificateExpiryDays * 86400}`,
+      for: '1h',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A certificate of the Galera cluster expires soon',
+        description: `Certificate {{ $labels.name }} expires in less than ${o.certificateExpiryDays} days: cert-manager did not renew it.`,
+      },
+    });
+  }
+  return [{ name: `galera-proxysql.${m.namespace}.${m.name}`, rules }];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cron schedules: the longest gap between two runs
+
+const CRON_MACROS: Record<string, string> = {
+  '@yearly': '0 0 1 1 *', '@annually': '0 0 1 1 *', '@monthly': '0 0 1 * *', '@weekly': '0 0 * * 0',
+  '@daily': '0 0 * * *', '@midnight': '0 0 * * *', '@hourly': '0 * * * *',
+};
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+
+function cronField(spec: string, min: number, max: number, names: string[] = [], nameBase = 0): Set<number> {
+  const out = new Set<number>();
+  const value = (v: string): number => {
+    const i = names.indexOf(v.toLowerCase());
+    const n = i >= 0 ? i + nameBase : /^[0-9]+$/.test(v) ? Number(v) : NaN;
+    if (Number.isNaN(n) || n < min || n > max) throw new Error(`${JSON.stringify(v)} is not in ${min}-${max}`);
+    return n;
+  };
+  for (const part of spec.split(',')) {
+    const [range, stepText] = part.split('/');
+    const step = stepText === undefined ? 1 : Number(stepText);
+    if (!Number.isInteger(step) || step < 1) throw new Error(`bad step in ${JSON.stringify(part)}`);
+    let lo: number; let hi: number;
+    if (range === '*' || range === '?') { lo = min; hi = max; } else if (range.includes('-')) {
+      const [a, b] = range.split('-');
+      lo = value(a); hi = value(b);
+    } else { lo = value(range); hi = stepText === undefined ? lo : max; }
+    for (let v = lo; v <= hi; v += step) out.add(v);
+  }
+  return out;
+}
+
+/**
+ * The longest time between two consecutive runs of a cron schedule (five fields or a macro),
+ * in seconds, found by walking every scheduled minute of two years (a leap day and every weekday included).
+ * @internal
+ */
+export function maxCronGapSeconds(schedule: string): number {
+  const fields = (CRON_MACROS[schedule.trim()] ?? schedule).trim().split(/\s+/);
+  if (fields.length !== 5) throw new Error(`cron schedule ${JSON.stringify(schedule)} does not have five fields`);
+  const [mi, h, dom, mon, dow] = fields;
+  const minutes = cronField(mi, 0, 59);
+  const hours = cronField(h, 0, 23);
+  const doms = cronField(dom, 1, 31);
+  const months = cronField(mon, 1, 12, MONTHS, 1);
+  const dows = new Set([...cronField(dow, 0, 7, DAYS)].map((d) => d % 7));
+  // Vixie cron: when both day fields are restricted, a day matching either runs
+  const domStar = dom === '*' || dom === '?';
+  const dowStar = dow === '*' || dow === '?';
+  const start = Date.UTC(2024, 0, 1);
+  const end = Date.UTC(2026, 0, 1);
+  const runs: number[] = [];
+  for (let day = start; day < end; day += 86_400_000) {
+    const d = new Date(day);
+    if (!months.has(d.getUTCMonth() + 1)) continue;
+    const domOk = doms.has(d.getUTCDate());
+    const dowOk = dows.has(d.getUTCDay());
+    if (!(domStar || dowStar ? domOk && dowOk : domOk || dowOk)) continue;
+    for (const hh of [...hours].sort((a, b) => a - b)) for (const mm of [...minutes].sort((a, b) => a - b)) runs.push(day / 1000 + hh * 3600 + mm * 60);
+  }
+  if (runs.length < 2) throw new Error(`cron schedule ${JSON.stringify(schedule)} runs fewer than twice in two years`);
+  let gap = 0;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, runs[i] - runs[i - 1]);
+  return gap;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboard
+
+/** One panel of the dashboard: a title and its PromQL expressions with legends. @internal */
+export interface DashboardPanel {
+  readonly title: string;
+  readonly type: 'timeseries' | 'stat';
+  readonly unit?: string;
+  readonly targets: { readonly expr: string; readonly legend: string }[];
+}
+
+/** The panels of the dashboard. @internal */
+export function dashboardPanels(m: MonitoredCluster): DashboardPanel[] {
+  const { galera: g, proxysql: p } = selectors(m);
+  const panels: DashboardPanel[] = [
+    { title: 'Cluster size', type: 'stat', targets: [{ expr: `max(mysql_global_status_wsrep_cluster_size{${g}})`, legend: 'members' }] },
+    { title: 'Nodes Synced', type: 'stat', targets: [{ expr: `count(mysql_global_status_wsrep_local_state{${g}} == 4)`, legend: 'Synced' }] },
+    { title: 'Nodes in the Primary component', type: 'stat', targets: [{ expr: `sum(mysql_global_status_wsrep_cluster_status{${g}})`, legend: 'Primary' }] },
+    { title: 'wsrep local state (4 Synced, 2 Donor, 1 Joining)', type: 'timeseries', targets: [{ expr: `mysql_global_status_wsrep_local_state{${g}}`, legend: '{{pod}}' }] },
+    { title: 'Flow control paused (share of time)', type: 'timeseries', unit: 'percentunit', targets: [{ expr: `rate(mysql_global_status_wsrep_flow_control_paused_ns{${g}}[5m]) / 1e9`, legend: '{{pod}}' }] },
+    {
+      title: 'Receive and send queues', type: 'timeseries', targets: [
+        { expr: `mysql_global_status_wsrep_local_recv_queue{${g}}`, legend: '{{pod}} receive' },
+        { expr: `mysql_global_status_wsrep_local_send_queue{${g}}`, legend: '{{pod}} send' },
+      ],
+    },
+    { title: 'Certification failures per second', type: 'timeseries', targets: [{ expr: `rate(mysql_global_status_wsrep_local_cert_failures{${g}}[5m])`, legend: '{{pod}}' }] },
+    {
+      title: 'Write sets per second', type: 'timeseries', targets: [
+        { expr: `rate(mysql_global_status_wsrep_replicated{${g}}[5m])`, legend: '{{pod}} replicated' },
+        { expr: `rate(mysql_global_status_wsrep_received{${g}}[5m])`, legend: '{{pod}} received' },
+      ],
+    },
+    { title: 'Client connections per node', type: 'timeseries', targets: [{ expr: `mysql_global_status_threads_connected{${g}}`, legend: '{{pod}}' }] },
+    { title: 'Queries per second per node', type: 'timeseries', targets: [{ expr: `rate(mysql_global_status_queries{${g}}[5m])`, legend: '{{pod}}' }] },
+    {
+      title: 'Data volume used', type: 'timeseries', unit: 'percentunit', targets: [{
+        expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"} / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`,
+        legend: '{{persistentvolumeclaim}}',
+      }],
+    },
+  ];
+  if (m.proxysql) {
+    const hg = m.proxysql.hostgroups;
+    panels.push(
+      {
+        title: 'ProxySQL servers by hostgroup (ONLINE)', type: 'timeseries', targets: [
+          { expr: `count by (pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.writer}"} == 1)`, legend: '{{pod}} writer' },
+          { expr: `count by (pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.reader}"} == 1)`, legend: '{{pod}} readers' },
+          { expr: `count by (pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.offline}"} != 4)`, legend: '{{pod}} offline' },
+        ],
+      },
+      { title: 'ProxySQL client connections', type: 'timeseries', targets: [{ expr: `proxysql_client_connections_connected{${p}}`, legend: '{{pod}}' }] },
+      { title: 'ProxySQL questions per second', type: 'timeseries', targets: [{ expr: `rate(proxysql_questions_total{${p}}[5m])`, legend: '{{pod}}' }] },
+      { title: 'ProxySQL backend connections', type: 'timeseries', targets: [{ expr: `proxysql_server_connections_connected{${p}}`, legend: '{{pod}}' }] },
+    );
+  }
+  return panels;
+}
+
+/** The Grafana dashboard model (schema 39), with a Prometheus data source variable. @internal */
+export function dashboardJson(m: MonitoredCluster): Record<string, unknown> {
+  const panels = dashboardPanels(m).map((panel, i) => ({
+    id: i + 1,
+    title: panel.title,
+    type: panel.type,
+    datasource: { type: 'prometheus', uid: '${datasource}' },
+    gridPos: panel.type === 'stat' ? { h: 4, w: 8, x: (i % 3) * 8, y: 0 } : { h: 8, w: 12, x: ((i - 3) % 2) * 12, y: 4 + Math.floor((i - 3) / 2) * 8 },
+    fieldConfig: { defaults: { ...(panel.unit ? { unit: panel.unit } : {}) }, overrides: [] },
+    targets: panel.targets.map((t, j) => ({ refId: String.fromCharCode(65 + j), expr: t.expr, legendFormat: t.legend, datasource: { type: 'prometheus', uid: '${datasource}' } })),
+  }));
+  return {
+    uid: `galera-${m.namespace}-${m.name}`.slice(0, 40),
+    title: `Galera ${m.namespace}/${m.name}`,
+    tags: ['galera', 'mariadb', 'proxysql'],
+    timezone: 'browser',
+    schemaVersion: 39,
+    version: 1,
+    refresh: '30s',
+    time: { from: 'now-6h', to: 'now' },
+    templating: { list: [{ name: 'datasource', type: 'datasource', query: 'prometheus', label: 'Data source' }] },
+    panels,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What Prometheus and Grafana need to watch a Galera cluster and its ProxySQL: PodMonitors for
+ * the exporter sidecars and ProxySQL's REST API, a PrometheusRule with the alerts, and a Grafana
+ * dashboard in a ConfigMap that kube-prometheus-stack's dashboard sidecar picks up.
+ */
+export class GaleraMonitoring extends Construct {
+  /** The alerting rules (as in the PrometheusRule, emitted or not). */
+  public readonly ruleGroups: RuleGroup[];
+  /** The dashboard model (as in the ConfigMap, emitted or not). */
+  public readonly dashboard: Record<string, unknown>;
+  /** The PrometheusRule, when rules is on. */
+  public readonly prometheusRule?: ApiObject;
+  /** The PodMonitors, when podMonitors is on. */
+  public readonly podMonitors: ApiObject[] = [];
+  /** The dashboard ConfigMap, when dashboard is on. */
+  public readonly dashboardConfigMap?: k8s.KubeConfigMap;
+  /** What the rules and the dashboard are written for. @internal */
+  public readonly monitored: MonitoredCluster;
+
+  constructor(scope: Construct, id: string, props: GaleraMonitoringProps) {
+    super(scope, id);
+    guardUniqueNames(this);
+    const { cluster, proxysql, backup, ...options } = props;
+    const o = resolveOrThrow('GaleraMonitoring', (c) => {
+      c.knownKeys(options, MONITORING_OPTION_KEYS);
+      return resolveMonitoringOptions(c, options);
+    });
+    if (!cluster.metricsPort) throw new Error(`GaleraMonitoring '${id}': the GaleraCluster '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`);
+    if (proxysql && !proxysql.metricsPort) throw new Error(`GaleraMonitoring '${id}': the ProxySql '${proxysql.name}' serves no metrics; set metrics: true on it`);
+    const monitored: MonitoredCluster = this.monitored = {
+      namespace: cluster.namespace, name: cluster.name, replicas: cluster.replicas,
+      proxysql: proxysql ? { name: proxysql.name, hostgroups: proxysql.hostgroups } : undefined,
+      backup: backup ? { cronJob: backup.cronJob.name, schedule: backup.schedule } : undefined,
+      certificates: [cluster.certificate, cluster.backupEndpoint?.clientCertificate, proxysql?.certificate].filter((x): x is ApiObject => x !== undefined).map((x) => x.name),
+    };
+    this.ruleGroups = alertRules(monitored, o);
+    this.dashboard = dashboardJson(monitored);
+    const labels = { ...PART_OF, 'app.kubernetes.io/component': 'monitoring', ...o.labels };
+    const metadata = (name: string, namespace = cluster.namespace) => ({ name, namespace, labels });
+
+    if (o.podMonitors) {
+      const podMonitor = (name: string, selector: Record<string, string>) => new ApiObject(this, `pod-monitor-${name}`, {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PodMonitor',
+        metadata: metadata(name),
+        spec: {
+          selector: { matchLabels: selector },
+          podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: o.scrapeInterval, scrapeTimeout: '10s' }],
+        },
+      });
+      this.podMonitors.push(podMonitor(cluster.name, cluster.selectorLabels));
+      if (proxysql) this.podMonitors.push(podMonitor(proxysql.name, proxysql.selectorLabels));
+    }
+    if (o.rules) {
+      this.prometheusRule = new ApiObject(this, 'rules', {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PrometheusRule',
+        metadata: metadata(cluster.name),
+        spec: { groups: this.ruleGroups },
+      });
+    }
+    if (o.dashboard) {
+      this.dashboardConfigMap = new k8s.KubeConfigMap(this, 'dashboard', {
+        metadata: { ...metadata(`${cluster.name}-dashboard`, o.dashboardNamespace ?? cluster.namespace), labels: { ...labels, grafana_dashboard: '1' } },
+        data: { [`${cluster.namespace}-${cluster.name}.json`]: `${JSON.stringify(this.dashboard, null, 2)}\n` },
+      });
+    }
+  }
+}
+
+/** The chart's monitoring section. */
+export interface MonitoringProps extends MonitoringOptions {
+  /**
+   * Turn monitoring on: a mysqld-exporter sidecar in every Galera pod (port 9104, its own account
+   * `exporter@localhost` with the Secret key `exporter-password`), ProxySQL's Prometheus metrics
+   * (port 6070), the scrape ports open to `scrapers`, and the objects of MonitoringOptions.
+   * @default false
+   */
+  readonly enabled?: boolean;
+  /** Who may scrape the metrics ports (the NetworkPolicies). @default - pods labelled app.kubernetes.io/name=prometheus in any namespace */
+  readonly scrapers?: NetworkPeer[];
+  /** Image of the exporter sidecar; its flags are those of mysqld_exporter 0.14. @default DEFAULT_MYSQLD_EXPORTER_IMAGE */
+  readonly exporterImage?: string;
+}
+
+
+/** The metrics ports. */
+export const METRICS_PORTS = { galera: GALERA_METRICS_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;

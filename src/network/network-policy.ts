@@ -1,0 +1,201 @@
+import { Construct } from 'constructs';
+import * as k8s from '../../imports/k8s';
+import { GALERA_PORTS } from '../galera/galera-config';
+import { PART_OF } from '../core/pod';
+import { PROXYSQL_PORTS } from '../proxysql/proxysql-config';
+import { Checker, isMapping, resolveOrThrow, show } from '../values/validation';
+import { guardUniqueNames } from '../core/unique-names';
+
+/**
+ * A NetworkPolicy peer, as Kubernetes writes it: pods by labels, namespaces by labels (both:
+ * those pods in those namespaces), or an IP block.
+ */
+export interface NetworkPeer {
+  /** Pods with these labels (in the policy's namespace unless namespaceSelector is set). @default - none */
+  readonly podSelector?: { readonly matchLabels?: Record<string, string> };
+  /** Namespaces with these labels; `{}` is every namespace. @default - the policy's namespace */
+  readonly namespaceSelector?: { readonly matchLabels?: Record<string, string> };
+  /** An address range. @default - none */
+  readonly ipBlock?: { readonly cidr: string; readonly except?: string[] };
+}
+
+/** Which NetworkPolicies to emit and who they let in. */
+export interface NetworkPolicyProps {
+  /**
+   * Emit NetworkPolicies that let through only what the cluster needs: Galera's ports between
+   * Galera pods, 3306 from ProxySQL and this project's jobs, ProxySQL's client port from
+   * `clients`, DNS out; admin ports to nobody.
+   * @default true
+   */
+  readonly enabled?: boolean;
+  /** Who may connect to ProxySQL's client port. @default - every pod of the namespace */
+  readonly clients?: NetworkPeer[];
+  /** Who else may connect to the Galera nodes' 3306 (the galera-direct and galera-read Services). @default - nobody */
+  readonly directClients?: NetworkPeer[];
+  /** Where DNS answers (egress on 53 UDP and TCP). @default - the kube-dns pods in kube-system */
+  readonly dns?: NetworkPeer[];
+}
+
+/** @internal */
+export interface ResolvedNetworkPolicy {
+  readonly enabled: boolean;
+  readonly clients: NetworkPeer[];
+  readonly directClients: NetworkPeer[];
+  readonly dns: NetworkPeer[];
+}
+
+const POLICY_KEYS = Object.keys({ enabled: 0, clients: 0, directClients: 0, dns: 0 } satisfies Record<keyof NetworkPolicyProps, 0>);
+const PEER_KEYS = ['podSelector', 'namespaceSelector', 'ipBlock'];
+const DEFAULT_DNS: NetworkPeer[] = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }];
+
+/** @internal */
+export function resolvePeers(c: Checker, field: string, value: NetworkPeer[] | undefined, dflt: NetworkPeer[]): NetworkPeer[] {
+  const peers = c.list(field, value, 'a list of NetworkPolicy peers (podSelector, namespaceSelector, ipBlock)');
+  if (peers === undefined) return dflt;
+  peers.forEach((p, i) => {
+    const f = `${field}[${i}]`;
+    if (!c.mapping(f, p, PEER_KEYS)) return;
+    c.check(Object.keys(p).length > 0, `${c.f(f)} must name podSelector, namespaceSelector or ipBlock, got ${show(p)}`);
+    for (const sel of ['podSelector', 'namespaceSelector'] as const) {
+      const s = p[sel];
+      if (s === undefined) continue;
+      if (!c.mapping(`${f}.${sel}`, s, ['matchLabels'])) continue;
+      for (const [k, v] of Object.entries(s.matchLabels ?? {})) {
+        c.check(typeof v === 'string' && /^[a-z0-9A-Z]([-a-zA-Z0-9_./]*)?$/.test(k) && /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(v),
+          `${c.f(`${f}.${sel}.matchLabels`)} must map label keys to label values, got ${show({ [k]: v })}`);
+      }
+    }
+    if (p.ipBlock !== undefined && c.mapping(`${f}.ipBlock`, p.ipBlock, ['cidr', 'except'])) {
+      c.pattern(`${f}.ipBlock.cidr`, p.ipBlock.cidr, /^[0-9.]+\/[0-9]{1,2}$|^[0-9a-f:]+\/[0-9]{1,3}$/, "a CIDR such as '10.0.0.0/8'");
+    }
+  });
+  return peers;
+}
+
+/** @internal */
+export function resolveNetworkPolicy(c: Checker, field: string, input: NetworkPolicyProps | undefined): ResolvedNetworkPolicy {
+  if (input !== undefined && !isMapping(input)) c.add(`${c.f(field)} must be a mapping of ${POLICY_KEYS.join(', ')}, got ${show(input)}`);
+  const p: NetworkPolicyProps = c.mapping(field, isMapping(input) ? input as NetworkPolicyProps : undefined, POLICY_KEYS) ?? {};
+  return {
+    enabled: c.bool(`${field}.enabled`, p.enabled, true),
+    clients: resolvePeers(c, `${field}.clients`, p.clients, [{ podSelector: {} }]),
+    directClients: resolvePeers(c, `${field}.directClients`, p.directClients, []),
+    dns: resolvePeers(c, `${field}.dns`, p.dns, DEFAULT_DNS),
+  };
+}
+
+/** The pods a workload runs, as the policies select them (a GaleraCluster or a ProxySql is one). */
+export interface PolicyWorkload {
+  /** Object name (the policy is named after it). */
+  readonly name: string;
+  /** Namespace of the workload (and of its policy). */
+  readonly namespace: string;
+  /** Labels that select the workload's pods. */
+  readonly selectorLabels: Record<string, string>;
+  /** The port its pods serve Prometheus metrics on, when they do: open to the scrapers. */
+  readonly metricsPort?: number;
+}
+
+/** The database pods as the policies see them: a GaleraCluster is one. */
+export interface PolicyDatabase extends PolicyWorkload {
+  /** The pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. */
+  readonly restoreBucketPort?: number;
+}
+
+/** Pods of a job that takes data from the nodes, and the node ports it uses: a GaleraBackup is one. */
+export interface PolicyJob {
+  /** Labels that select the job's pods. */
+  readonly selectorLabels: Record<string, string>;
+  /** The ports of the database pods the job connects to. */
+  readonly ports: number[];
+}
+
+/** Who scrapes metrics by default: Prometheus pods (app.kubernetes.io/name=prometheus) in any namespace. */
+export const DEFAULT_SCRAPERS: NetworkPeer[] = [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }];
+
+/**
+ * What the policies protect. Every port comes from the constructs given (the metrics ports of the
+ * cluster and of ProxySQL, the backup job's ports, the restore bucket's), so a policy built by hand
+ * opens what the values-file chart opens.
+ */
+export interface GaleraNetworkPoliciesProps extends NetworkPolicyProps {
+  /** The Galera cluster. */
+  readonly galera: PolicyDatabase;
+  /** ProxySQL in front of it. @default - none */
+  readonly proxysql?: PolicyWorkload;
+  /** The backup job that takes data from the nodes (a GaleraBackup). @default - none */
+  readonly backup?: PolicyJob;
+  /** Who may scrape the metrics ports that galera and proxysql expose. @default DEFAULT_SCRAPERS */
+  readonly scrapers?: NetworkPeer[];
+}
+
+const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+
+/**
+ * The cluster's NetworkPolicies: one per workload, each selecting its pods and denying every
+ * other ingress and egress. Galera's ports (4567, 4568, 4444, 4569) are open only between
+ * Galera pods; 3306 only to ProxySQL, this project's jobs and `directClients`; ProxySQL's client
+ * port to `clients`; admin ports to nobody; DNS out.
+ */
+export class GaleraNetworkPolicies extends Construct {
+  public readonly galera?: k8s.KubeNetworkPolicy;
+  public readonly proxysql?: k8s.KubeNetworkPolicy;
+
+  constructor(scope: Construct, id: string, props: GaleraNetworkPoliciesProps) {
+    super(scope, id);
+    guardUniqueNames(this);
+    const { galera: g, proxysql: px, backup: jobs, scrapers: scraperProps, ...options } = props;
+    const { r, scrapers } = resolveOrThrow(`GaleraNetworkPolicies '${id}'`, (c) => ({
+      r: resolveNetworkPolicy(c, 'networkPolicy', options), scrapers: resolvePeers(c, 'scrapers', scraperProps, DEFAULT_SCRAPERS).map(peer),
+    }));
+    if (!r.enabled) return;
+    const restoreBucketPort = g.restoreBucketPort;
+    const galeraPods: k8s.NetworkPolicyPeer[] = [{ podSelector: { matchLabels: g.selectorLabels } }];
+    const galeraPorts = [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state].map(tcp);
+    const dns: k8s.NetworkPolicyEgressRule = { to: r.dns.map(peer), ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }] };
+    const metadata = (name: string) => ({ name, namespace: g.namespace, labels: { ...PART_OF } });
+    const sqlFrom: k8s.NetworkPolicyPeer[] = [...(px ? [{ podSelector: { matchLabels: px.selectorLabels } }] : []), ...r.directClients.map(peer)];
+    this.galera = new k8s.KubeNetworkPolicy(this, 'galera', {
+      metadata: metadata(g.name),
+      spec: {
+        podSelector: { matchLabels: g.selectorLabels },
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [
+          // replication, IST, SST and the state port: only between Galera pods
+          { from: galeraPods, ports: galeraPorts },
+          ...(sqlFrom.length > 0 ? [{ from: sqlFrom, ports: [tcp(GALERA_PORTS.mysql)] }] : []),
+          ...(jobs ? [{ from: [{ podSelector: { matchLabels: jobs.selectorLabels } }], ports: jobs.ports.map(tcp) }] : []),
+          ...(g.metricsPort ? [{ from: scrapers, ports: [tcp(g.metricsPort)] }] : []),
+        ],
+        egress: [
+          { to: galeraPods, ports: galeraPorts }, dns,
+          // the restore-fetch init container reaches the bucket (an address outside the cluster, often)
+          ...(restoreBucketPort ? [{ ports: [tcp(restoreBucketPort)] }] : []),
+        ],
+      },
+    });
+    if (px) {
+      this.proxysql = new k8s.KubeNetworkPolicy(this, 'proxysql', {
+        metadata: metadata(px.name),
+        spec: {
+          podSelector: { matchLabels: px.selectorLabels },
+          policyTypes: ['Ingress', 'Egress'],
+          // the client port only; the admin port listens on loopback and is open to nobody
+          ingress: [
+            { from: r.clients.map(peer), ports: [tcp(PROXYSQL_PORTS.mysql)] },
+            ...(px.metricsPort ? [{ from: scrapers, ports: [tcp(px.metricsPort)] }] : []),
+          ],
+          egress: [{ to: galeraPods, ports: [tcp(GALERA_PORTS.mysql)] }, dns],
+        },
+      });
+    }
+  }
+}
+
+function peer(p: NetworkPeer): k8s.NetworkPolicyPeer {
+  return {
+    ...(p.podSelector ? { podSelector: { matchLabels: p.podSelector.matchLabels } } : {}),
+    ...(p.namespaceSelector ? { namespaceSelector: { matchLabels: p.namespaceSelector.matchLabels } } : {}),
+    ...(p.ipBlock ? { ipBlock: { cidr: p.ipBlock.cidr, except: p.ipBlock.except } } : {}),
+  };
+}

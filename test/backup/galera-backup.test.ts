@@ -1,0 +1,166 @@
+import { execFileSync } from 'child_process';
+import { join } from 'path';
+import { Testing } from 'cdk8s';
+import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/index';
+
+// The backup CronJob, the backup endpoint and the restore containers as synthesized, and the
+// pure parts of the backup scripts (which node, which backups the retention removes). The
+// cluster tests (test/cluster/backup.test.ts) run them for real.
+
+const SCRIPTS = join(__dirname, '..', '..', 'scripts');
+const UUID = 'aaaaaaaa-1111-11f1-8000-000000000001';
+
+function synth(props: GaleraProxySqlChartProps): any[] {
+  return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
+}
+const find = (m: any[], kind: string, name?: string) => m.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const envOf = (c: any): Record<string, unknown> => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+
+describe('GaleraBackup', () => {
+  test('backups to a volume: a CronJob that never overlaps, a claim four times the data, the job\'s client certificate', () => {
+    // GIVEN / WHEN
+    const m = synth({ galera: { storageSize: '20Gi', tls: { issuer: { name: 'ca' } } }, backup: { enabled: true } });
+    const cron = find(m, 'CronJob', 'galera-backup');
+    // THEN
+    expect(cron).toMatchSnapshot();
+    expect(cron.spec).toMatchObject({ schedule: '0 3 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600 });
+    const pod = cron.spec.jobTemplate.spec.template.spec;
+    expect(pod.restartPolicy).toBe('Never');
+    expect(envOf(pod.containers[0])).toMatchObject({ BACKUP_PRUNE: '1', BACKUP_RETAIN_COUNT: '7', BACKUP_RETAIN_DAYS: '30', GALERA_BACKUP_PORT: '4445' });
+    expect(pod.volumes).toContainEqual({ name: 'backups', persistentVolumeClaim: { claimName: 'galera-backups' } });
+    expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'galera-backup-tls', defaultMode: 0o440 } });
+    expect(find(m, 'PersistentVolumeClaim', 'galera-backups').spec.resources.requests.storage).toBe('80Gi');
+    expect(find(m, 'Certificate', 'galera-backup-tls').spec).toMatchObject({ commonName: 'galera-backup', usages: ['digital signature', 'key encipherment', 'client auth'] });
+  });
+
+  test('the Galera pods run the backup endpoint, which streams only to the job\'s common name; the policy lets only the job in', () => {
+    // GIVEN / WHEN
+    const m = synth({ backup: { enabled: true } });
+    const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: any) => c.name === 'backup');
+    // THEN
+    expect(sidecar.ports).toEqual([{ name: 'backup', containerPort: 4445, protocol: 'TCP' }]);
+    expect(envOf(sidecar)).toMatchObject({ GALERA_BACKUP_CLIENT_CN: 'galera-backup', GALERA_BACKUP_PORT: '4445' });
+    const ingress = find(m, 'NetworkPolicy', 'galera').spec.ingress;
+    const fromJob = ingress.find((r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'galera-backup'));
+    expect(fromJob.ports.map((p: any) => p.port).sort()).toEqual([4445, 4569]);
+  });
+
+  test('backups to S3: the upload container reads the keys from the Secret, never as values', () => {
+    // GIVEN / WHEN
+    const m = synth({ backup: { enabled: true, destination: { s3: { endpoint: 'http://minio:9000', bucket: 'db-1', secretName: 'backup-s3' } } } });
+    const pod = find(m, 'CronJob').spec.jobTemplate.spec.template.spec;
+    // THEN the backup runs first (init), the upload after; no claim is made
+    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['backup']);
+    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(envOf(pod.initContainers[0]).BACKUP_PRUNE).toBe('0');
+    expect(envOf(pod.containers[0])).toMatchObject({
+      BACKUP_REMOTE: 'backup:db-1/galera', RCLONE_CONFIG_BACKUP_ENDPOINT: 'http://minio:9000', RCLONE_CONFIG_BACKUP_FORCE_PATH_STYLE: 'true',
+      RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID: { secretKeyRef: { name: 'backup-s3', key: 'access-key-id' } },
+      RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY: { secretKeyRef: { name: 'backup-s3', key: 'secret-access-key' } },
+    });
+    expect(find(m, 'PersistentVolumeClaim', 'galera-backups')).toBeUndefined();
+  });
+
+  test('restoreFrom without a location restores from the backup destination; the claim is mounted read-only', () => {
+    // GIVEN / WHEN
+    const m = synth({ galera: { restoreFrom: { backup: 'galera-20261130T030000Z' } as any }, backup: { enabled: true } });
+    const pod = find(m, 'StatefulSet').spec.template.spec;
+    // THEN
+    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(envOf(pod.initContainers[1])).toMatchObject({ RESTORE_BACKUP: 'galera-20261130T030000Z', RESTORE_DIR: '/var/backups/restore' });
+    expect(pod.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
+  });
+
+  test('a GaleraBackup of a cluster without the endpoint is an error that says what to set', () => {
+    const chart = Testing.chart();
+    const cluster = new GaleraCluster(chart, 'db', {});
+    expect(() => new GaleraBackup(chart, 'backup', { cluster })).toThrow(/GaleraBackup 'backup': the GaleraCluster 'db' has no backup endpoint; set backupEndpoint: true on it/);
+  });
+});
+
+describe('backup scripts', () => {
+  /** pick_source of galera-backup.sh over state lines made by the pods' own formatter. */
+  function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
+    const lines = Object.entries(nodes).map(([name, s]) => {
+      const kv = s === 'waiting' ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0` : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
+      return `POD_NAME=${name} GALERA_PEERS=a,b,c state_line ${kv}`;
+    }).join('\n');
+    const driver = `source "${SCRIPTS}/node/galera-lib.sh"; source "${SCRIPTS}/backup/galera-backup.sh"; { ${lines}; } | pick_source || echo NONE`;
+    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-backup-x', GALERA_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', GALERA_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent' } }).trim();
+  }
+
+  test.each([
+    [{ 'galera-0': 'synced', 'galera-1': 'synced', 'galera-2': 'synced' }, /^galera-2 Synced, not ProxySQL's writer \(galera-0\)/],
+    [{ 'galera-0': 'synced', 'galera-1': 'synced', 'galera-2': 'waiting' }, /^galera-1 Synced, not ProxySQL's writer \(galera-0\)/],
+    [{ 'galera-0': 'donor', 'galera-1': 'synced', 'galera-10': 'synced' }, /^galera-10 Synced, not ProxySQL's writer \(galera-1\)/],
+    [{ 'galera-0': 'waiting', 'galera-1': 'waiting', 'galera-2': 'synced' }, /^galera-2 the only Synced node/],
+    [{ 'galera-0': 'donor', 'galera-1': 'waiting' }, /^NONE$/],
+  ] as const)('pick_source %j', (nodes, expected) => {
+    expect(pickSource(nodes)).toMatch(expected);
+  });
+
+  /** expired of backup-retention.sh, run by a POSIX sh (dash, as busybox sh would). */
+  function expired(now: string, count: number, days: number, names: string[]): string[] {
+    const out = execFileSync('sh', ['-c', `. "${SCRIPTS}/backup/backup-retention.sh"; expired "$(date -u -d "$1" +%s)" "$2" "$3"`, 'sh', now, String(count), String(days)],
+      { encoding: 'utf8', input: names.join('\n') });
+    return out.split('\n').filter(Boolean).sort();
+  }
+  const day = (d: number) => `galera-202611${String(d).padStart(2, '0')}T030000Z`;
+
+  test('the retention keeps the newest COUNT and none older than DAYS, in any input order', () => {
+    const names = [5, 1, 30, 29, 28, 27, 10].map(day);
+    expect(expired('2026-11-30 12:00:00', 3, 365, names)).toEqual([1, 5, 10, 27].map(day));
+    expect(expired('2026-11-30 12:00:00', 100, 7, names)).toEqual([1, 5, 10].map(day));
+  });
+
+  test('the newest backup stays whatever its age; other files are never touched', () => {
+    expect(expired('2027-06-01 00:00:00', 2, 1, [day(29), day(30), 'galera-notes.txt', 'other-cluster'])).toEqual([day(29)]);
+  });
+});
+
+describe('S3 credentials from the pod identity', () => {
+  const s3 = { bucket: 'shop-db-backups', region: 'eu-west-1', serviceAccountName: 'db-backup' };
+
+  test('no static key: rclone takes the AWS SDK chain, and the pods that reach the bucket run as the ServiceAccount', () => {
+    // GIVEN
+    const chart = new GaleraProxySqlChart(Testing.app(), 'c', {
+      backup: { enabled: true, destination: { s3 } },
+      galera: { restoreFrom: { s3 } },
+    });
+
+    // WHEN
+    const manifests = Testing.synth(chart);
+    const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+    const sts = manifests.find((m) => m.kind === 'StatefulSet').spec.template.spec;
+    const rcloneContainers = [...job.containers, ...sts.initContainers].filter((c: any) => (c.env ?? []).some((e: any) => e.name === 'BACKUP_REMOTE'));
+
+    // THEN
+    expect(rcloneContainers.map((c: any) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
+    for (const c of rcloneContainers) {
+      expect(c.env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ENV_AUTH', value: 'true' });
+      expect(c.env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
+    }
+    expect(JSON.stringify(manifests)).not.toMatch(/secret-access-key|access-key-id/);
+    expect([job.serviceAccountName, sts.serviceAccountName]).toEqual(['db-backup', 'db-backup']);
+    expect([job.automountServiceAccountToken, sts.automountServiceAccountToken]).toEqual([false, false]);
+  });
+
+  test('with keys, no ServiceAccount is set and the keys come from the Secret', () => {
+    // GIVEN / WHEN
+    const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: { bucket: 'shop-db-backups', secretName: 'keys' } } } }));
+    const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
+
+    // THEN
+    expect(job.serviceAccountName).toBeUndefined();
+    expect(job.containers[0].env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'keys', key: 'access-key-id' } } });
+    expect(job.containers[0].env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
+  });
+
+  test.each([
+    ['both', { bucket: 'shop-db-backups', secretName: 'keys', serviceAccountName: 'db-backup' }],
+    ['neither', { bucket: 'shop-db-backups' }],
+  ])('%s of secretName and serviceAccountName is refused by name', (_what, bucket) => {
+    expect(() => new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: bucket as any } } }))
+      .toThrow(/backup\.destination\.s3 needs exactly one of secretName \(a Secret with the keys\) or serviceAccountName/);
+  });
+});

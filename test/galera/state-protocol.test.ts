@@ -1,0 +1,146 @@
+import { execFileSync } from 'child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+
+// The state protocol of docs/galera.md: the key table there is the specification. Every state
+// line the node scripts can write is produced by the scripts' own functions and must parse
+// under that table (and under the scripts' own validator).
+const ROOT = join(__dirname, '..', '..');
+const NODE = join(ROOT, 'scripts', 'node');
+const UUID = 'aaaaaaaa-1111-11f1-8000-000000000001';
+
+interface KeySpec { key: string; pattern: RegExp }
+
+/** The key table of docs/galera.md, in order: `| \`key\` | \`regex\` | ...`. */
+function specifiedKeys(): KeySpec[] {
+  const doc = readFileSync(join(ROOT, 'docs', 'galera.md'), 'utf8');
+  const table = doc.slice(doc.indexOf('| key | values |')).split('\n\n')[0];
+  const rows = table.split('\n').slice(2);
+  return rows.map((row) => {
+    const cells = row.split(/(?<!\\)\|/).map((c) => c.trim());
+    const key = /^`([a-z_]+)`$/.exec(cells[1])![1];
+    const pattern = /^`(.*)`$/.exec(cells[2])![1].replace(/\\\|/g, '|');
+    return { key, pattern: new RegExp(`^(?:${pattern})$`) };
+  });
+}
+
+/** Parses a line exactly as the specification says: v1, then every key, in order, each value matching. */
+function parseStateLine(line: string, spec: KeySpec[]): Record<string, string> {
+  const words = line.split(' ');
+  if (words[0] !== 'v1') throw new Error(`does not start with v1: ${line}`);
+  if (words.length !== spec.length + 1) throw new Error(`has ${words.length - 1} keys, the specification ${spec.length}: ${line}`);
+  const out: Record<string, string> = {};
+  spec.forEach(({ key, pattern }, i) => {
+    const word = words[i + 1];
+    const eq = word.indexOf('=');
+    const [k, v] = [word.slice(0, eq), word.slice(eq + 1)];
+    if (k !== key) throw new Error(`key ${i + 1} is ${k}, the specification says ${key}: ${line}`);
+    if (!pattern.test(v)) throw new Error(`${k}=${v} does not match ${pattern}: ${line}`);
+    out[k] = v;
+  });
+  return out;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'state-protocol-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs bash code with the node scripts sourced (main is not run when a script is sourced). */
+function bash(code: string, pod = 'galera-1'): string {
+  return execFileSync('bash', ['-c', `set -euo pipefail; source "${NODE}/galera-start.sh"; source "${NODE}/galera-state.sh"; ${code}`], {
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH, POD_NAME: pod, GALERA_PEERS: 'g-0.g,g-1.g,g-2.g', GALERA_RUNTIME_DIR: dir, GALERA_DATA_DIR: dir,
+    },
+  });
+}
+
+/** Every line the scripts publish or serve, by the function that writes it. */
+function writtenLines(): Record<string, string> {
+  const position = `POS_UUID=${UUID} POS_SEQNO=42 POS_SAFE=1 POS_EMPTY=0`;
+  const published = (fn: string, extra = '') => bash(`${position}; ${extra} ${fn}; cat "$STATE_FILE"`).trim();
+  writeFileSync(join(dir, 'galera-forced-from'), `${UUID}:40\n`);
+  writeFileSync(join(dir, 'galera-last-view'), '3\n');
+  const lines: Record<string, string> = {
+    'publish_waiting': published('publish_waiting'),
+    'publish_refused': published('publish_refused'),
+    'publish_running (join)': published('publish_running', 'ACTION=join;'),
+    'publish_running (bootstrap)': published('publish_running', 'ACTION=bootstrap;'),
+    // mariadbd answers: the live view (wsrep_status stands in for the server)
+    'live_state': bash(`ACTION=join; ${position}; publish_running; wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\nwsrep_cluster_state_uuid\\t${UUID}\\nwsrep_last_committed\\t77\\nwsrep_local_state\\t4\\n'; }; live_state`).trim(),
+    // mariadbd does not answer yet: the published running line, as starting
+    'main (starting)': bash(`ACTION=join; ${position}; publish_running; main`).trim(),
+    // the watchdog's own line, next to its peers' (rejoin_would_help)
+    'the watchdog (rejoin_would_help)': bash('state_line phase=running primary=0').trim(),
+  };
+  rmSync(join(dir, 'galera-forced-from'));
+  rmSync(join(dir, 'galera-last-view'));
+  lines['main (nothing published)'] = bash('rm -f "$STATE_FILE"; main').trim();
+  lines['publish_waiting (empty volume, no forced position)'] = bash('POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0 POS_EMPTY=1; publish_waiting; cat "$STATE_FILE"').trim();
+  return lines;
+}
+
+describe('the state protocol of docs/galera.md', () => {
+  const spec = specifiedKeys();
+
+  test('the specification lists every key the formatter writes, in its order', () => {
+    // GIVEN the scripts' key list / WHEN / THEN
+    const lib = readFileSync(join(NODE, 'galera-lib.sh'), 'utf8');
+    const keys = /^STATE_LINE_KEYS=\(([^)]*)\)$/m.exec(lib)![1].split(' ');
+    expect(spec.map((s) => s.key)).toEqual(['name', ...keys, 'peers']);
+  });
+
+  test('every function that writes a state line is covered here', () => {
+    // GIVEN / WHEN: the call sites of the formatter in every shipped script
+    const sites = readdirSync(NODE).filter((f) => f.endsWith('.sh')).flatMap((f) => readFileSync(join(NODE, f), 'utf8').split('\n')
+      .flatMap((l) => (l.match(/(publish_state|state_line) phase=[a-z]+/g) ?? []).map((call) => `${f}: ${call}`)));
+
+    // THEN: three publishers and the watchdog in galera-start.sh, the live view and the fallback in galera-state.sh
+    expect(sites.sort()).toEqual([
+      'galera-start.sh: publish_state phase=refused',
+      'galera-start.sh: publish_state phase=running',
+      'galera-start.sh: publish_state phase=waiting',
+      'galera-start.sh: state_line phase=running',
+      'galera-state.sh: state_line phase=running',
+      'galera-state.sh: state_line phase=unknown',
+    ].sort());
+  });
+
+  const lines = writtenLines();
+  test.each(Object.entries(lines))('%s writes a line that parses under the specification', (_writer, line) => {
+    // GIVEN / WHEN
+    const parsed = parseStateLine(line, spec);
+    // THEN it is also valid for the scripts' own parser, as the pod it names
+    expect(() => execFileSync('bash', ['-c', `source "${NODE}/galera-lib.sh"; valid_state_line "$1" "$2"`, 'v', line, parsed.name],
+      { env: { PATH: process.env.PATH, POD_NAME: 'x', GALERA_PEERS: 'x' } })).not.toThrow();
+    expect(parsed.peers).toBe('3');
+  });
+
+  test('the lines carry what the election reads', () => {
+    // GIVEN / WHEN / THEN
+    expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({ name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40`, view: '3' });
+    expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
+    expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
+    expect(parseStateLine(lines.live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
+    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3' });
+    expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
+    expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });
+    expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '', view: '0' });
+  });
+
+  test('the size of the last Primary component is kept on the volume, and a damaged record reads as unknown', () => {
+    // GIVEN / WHEN the watchdog records 5, then 3 / THEN the line carries the last one
+    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 peers=3$/);
+    // a record that is not a number is no size
+    expect(bash('printf "x\\n" >"$VIEW_FILE"; last_view').trim()).toBe('0');
+    expect(bash('remember_view 4x; last_view').trim()).toBe('0');
+    bash('rm -f "$VIEW_FILE"');
+  });
+
+  test('the parser refuses what the specification does not allow', () => {
+    const good = lines.publish_waiting;
+    expect(() => parseStateLine(good.replace(' safe=1', ' safe=2'), spec)).toThrow(/safe=2 does not match/);
+    expect(() => parseStateLine(good.replace(/ peers=3$/, ''), spec)).toThrow(/keys/);
+    expect(() => parseStateLine(good.replace('phase=waiting role=', 'role= phase=waiting'), spec)).toThrow(/key 2 is role/);
+  });
+});

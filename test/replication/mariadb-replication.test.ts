@@ -1,0 +1,51 @@
+import { Chart, Testing } from 'cdk8s';
+import { MariaDbReplication, MariaDbReplicationProps } from '../../src/index';
+import { restrictedViolations } from '../tools/pod-security';
+
+function synth(props: MariaDbReplicationProps = {}): any[] {
+  const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
+  new MariaDbReplication(chart, 'mariadb', props);
+  return Testing.synth(chart);
+}
+
+const kind = (objects: any[], k: string) => objects.filter((o) => o.kind === k);
+
+describe('MariaDbReplication', () => {
+  test('GIVEN the defaults WHEN synthesized THEN a Parallel StatefulSet of 3, a headless and a -read Service, a PDB and the configuration', () => {
+    const objects = synth();
+    const [sts] = kind(objects, 'StatefulSet');
+    expect(sts.spec).toMatchObject({ replicas: 3, podManagementPolicy: 'Parallel', serviceName: 'mariadb' });
+    expect(kind(objects, 'Service').map((s) => s.metadata.name).sort()).toEqual(['mariadb', 'mariadb-read']);
+    expect(kind(objects, 'Service').find((s) => s.metadata.name === 'mariadb').spec.publishNotReadyAddresses).toBe(true);
+    expect(kind(objects, 'PodDisruptionBudget')).toHaveLength(1);
+    const cnf: string = kind(objects, 'ConfigMap')[0].data['my.cnf'];
+    for (const line of ['gtid_strict_mode=ON', 'log_slave_updates=ON', 'sync_binlog=1', 'read_only=ON', 'skip_slave_start=ON',
+      'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=OFF', 'rpl_semi_sync_slave_enabled=ON', `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
+      expect(cnf.split('\n')).toContain(line);
+    }
+    const env = Object.fromEntries(sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({ REPL_FAILOVER_SECONDS: '30', REPL_FENCE_SECONDS: '15', REPL_NO_REPLICA_ACK: 'block' });
+    expect(env.REPL_PEERS.split(',')).toEqual([0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`));
+  });
+
+  test('noReplicaAck async: the primary falls back after semiSyncTimeoutSeconds', () => {
+    const cnf: string = kind(synth({ noReplicaAck: 'async', semiSyncTimeoutSeconds: 7 }), 'ConfigMap')[0].data['my.cnf'];
+    expect(cnf.split('\n')).toContain('rpl_semi_sync_master_timeout=7000');
+  });
+
+  test('every pod meets the restricted Pod Security Standard', () => {
+    const [sts] = kind(synth(), 'StatefulSet');
+    expect(restrictedViolations('StatefulSet/mariadb', sts.spec.template.spec)).toEqual([]);
+  });
+
+  test('no password in the manifests', () => {
+    const text = JSON.stringify(synth());
+    expect(text).not.toMatch(/MASTER_PASSWORD\s*=\s*'/);
+    expect(kind(synth(), 'Secret')).toHaveLength(0);
+  });
+
+  test('bad input: every mistake named in one error', () => {
+    expect(() => synth({ replicas: 4, failoverSeconds: 10, fenceSeconds: 10, appUser: 'repl', noReplicaAck: 'maybe' as any })).toThrow(
+      /replicas.*odd and at least 3[\s\S]*fenceSeconds \(10\) must be below failoverSeconds \(10\)[\s\S]*appUser must not be one of the reserved accounts[\s\S]*noReplicaAck/);
+  });
+});
