@@ -29,13 +29,12 @@ fi
 LOG_COMPONENT=backup-endpoint
 
 GALERA_BACKUP_PORT=${GALERA_BACKUP_PORT:-4445}
-GALERA_TLS_DIR=${GALERA_TLS_DIR:-/etc/galera/tls}
 GALERA_BACKUP_TMP=${GALERA_BACKUP_TMP:-/tmp}
 # zstd level of the stream: 3 is zstd's default, fast enough not to slow mariadb-backup down.
 GALERA_BACKUP_ZSTD_LEVEL=${GALERA_BACKUP_ZSTD_LEVEL:-3}
 
 tls_fingerprint() {
-  cat "$GALERA_TLS_DIR/ca.crt" "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" 2>/dev/null | cksum
+  cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum
 }
 
 # Runs socat until the mounted certificate changes (cert-manager renews the Secret in place),
@@ -46,8 +45,8 @@ listen() {
   trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
   while true; do
     fingerprint=$(tls_fingerprint)
-    [[ -s $GALERA_TLS_DIR/tls.crt ]] || die "no certificate in $GALERA_TLS_DIR: the backup endpoint needs TLS (Secret '${GALERA_TLS_SECRET_NAME:-?}')"
-    socat -d "OPENSSL-LISTEN:$GALERA_BACKUP_PORT,reuseaddr,fork,cert=$GALERA_TLS_DIR/tls.crt,key=$GALERA_TLS_DIR/tls.key,cafile=$GALERA_TLS_DIR/ca.crt,verify=1" \
+    [[ -s $NODE_TLS_DIR/tls.crt ]] || die "no certificate in $NODE_TLS_DIR: the backup endpoint needs TLS (Secret '${NODE_TLS_SECRET_NAME:-?}')"
+    socat -d "OPENSSL-LISTEN:$GALERA_BACKUP_PORT,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
       "EXEC:$0 serve" &
     pid=$!
     log_info "listening on $GALERA_BACKUP_PORT (mutual TLS; streams only to the certificate '$GALERA_BACKUP_CLIENT_CN')"
@@ -56,7 +55,7 @@ listen() {
       wait $! || true
     done
     if kill -0 "$pid" 2>/dev/null; then
-      log_info "the certificate in $GALERA_TLS_DIR changed; restarting the listener with it"
+      log_info "the certificate in $NODE_TLS_DIR changed; restarting the listener with it"
       kill "$pid" 2>/dev/null || true
     else
       log_warn "socat exited; restarting it"
@@ -85,7 +84,7 @@ serve() {
   log_info "backup requested by $peer ('$client'): streaming"
   printf 'OK %s %s\n' "$POD_NAME" "$version"
   rc=0
-  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$GALERA_SOCKET" \
+  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup --galera-info --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" |
     zstd -q -"$GALERA_BACKUP_ZSTD_LEVEL" -T0 || rc=$?
   if ((rc == 0)); then

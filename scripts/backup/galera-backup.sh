@@ -70,7 +70,7 @@ choose_source() {
   local picked lines answered round=0 deadline=$((SECONDS + BACKUP_SOURCE_WAIT_SECONDS))
   while true; do
     round=$((round + 1))
-    lines=$(peer_hosts | query_peers)
+    lines=$(collect_peer_states)
     answered=$(grep -c . <<<"$lines" || true)
     if picked=$(pick_source <<<"$lines") && ((answered == $(peer_count) || round >= BACKUP_PARTIAL_ROUNDS)); then
       break
@@ -191,7 +191,7 @@ list_names() {
 main() {
   local started=$SECONDS
   mkdir -p "$BACKUP_DIR"
-  export GALERA_RUNTIME_DIR=${GALERA_RUNTIME_DIR:-$(mktemp -d)}
+  export NODE_RUNTIME_DIR=${NODE_RUNTIME_DIR:-$(mktemp -d)}
   choose_source
   NAME="$GALERA_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
   local stream="$BACKUP_DIR/$NAME.xb.zst"

@@ -3,6 +3,7 @@ import * as k8s from '../../imports/k8s';
 import { BackupDestination, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
 import { GaleraCluster } from '../galera/galera-cluster';
 import { GALERA_PORTS } from '../galera/galera-config';
+import { COMMON_NODE_SCRIPTS } from '../core/node-env';
 import { container, ContainerResources, emptyDir, PART_OF, podTemplate, resolveImage, resolveResources } from '../core/pod';
 import { readScript } from '../core/scripts';
 import { Checker, isMapping, quantityToBytes, resolveOrThrow, show } from '../values/validation';
@@ -73,7 +74,8 @@ const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+)
 export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
 const JOB_SCRIPTS: Record<string, string> = {
   'galera-backup.sh': 'backup/galera-backup.sh', 'galera-backup-upload.sh': 'backup/galera-backup-upload.sh',
-  'backup-retention.sh': 'backup/backup-retention.sh', 'galera-lib.sh': 'node/galera-lib.sh', 'log.sh': 'common/log.sh',
+  'backup-retention.sh': 'backup/backup-retention.sh', 'galera-lib.sh': 'node/galera-lib.sh',
+  ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
 };
 
 /**
@@ -197,10 +199,10 @@ export class GaleraBackup extends Construct {
     const field = (n: string, fieldPath: string): k8s.EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
     const values: Record<string, string> = {
       GALERA_CLUSTER_NAME: cluster.name,
-      GALERA_PEERS: cluster.podDnsNames.join(','),
-      GALERA_STATE_PORT: String(GALERA_PORTS.state),
+      NODE_PEERS: cluster.podDnsNames.join(','),
+      NODE_STATE_PORT: String(GALERA_PORTS.state),
       GALERA_BACKUP_PORT: String(cluster.backupEndpoint!.port),
-      GALERA_RUNTIME_DIR: BACKUP_PATHS.tmp,
+      NODE_RUNTIME_DIR: BACKUP_PATHS.tmp,
       BACKUP_DIR: BACKUP_PATHS.backups,
       BACKUP_TLS_DIR: BACKUP_PATHS.tls,
       BACKUP_RETAIN_COUNT: String(r.retention.count),

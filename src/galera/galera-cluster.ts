@@ -14,6 +14,7 @@ import {
   TopologySpread,
 } from '../core/pod';
 import { readScript } from '../core/scripts';
+import { commonNodeScripts, envEntries, sharedNodeEnv } from '../core/node-env';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from '../tls/tls';
 import { Checker, isMapping, quantityToBytes, quantityValue, resolveOrThrow, show } from '../values/validation';
 import { guardUniqueNames } from '../core/unique-names';
@@ -415,8 +416,7 @@ export class GaleraCluster extends PodPeer implements IMariaDbCluster {
     if (r.backupEndpoint || r.restoreFrom) {
       for (const script of POD_BACKUP_SCRIPTS) data[script] = readScript(`backup/${script}`);
     }
-    data['log.sh'] = readScript('common/log.sh');
-    return data;
+    return { ...data, ...commonNodeScripts() };
   }
 
   private addHeadlessService(): k8s.KubeService {
@@ -556,7 +556,7 @@ export class GaleraCluster extends PodPeer implements IMariaDbCluster {
     const fetch = from.s3 ? [container({
       name: 'restore-fetch', image: r.rcloneImage, imagePullPolicy: r.imagePullPolicy,
       command: ['sh', `${GALERA_PATHS.config}/galera-restore-fetch.sh`],
-      env: [...image.env.filter((e) => ['POD_NAME', 'GALERA_DATA_DIR'].includes(e.name)), ...restoreEnv, ...rcloneEnv(from.s3)],
+      env: [...image.env.filter((e) => ['POD_NAME', 'NODE_DATA_DIR'].includes(e.name)), ...restoreEnv, ...rcloneEnv(from.s3)],
       volumeMounts: [
         { name: 'config', mountPath: GALERA_PATHS.config, readOnly: true }, { name: 'data', mountPath: GALERA_PATHS.data, readOnly: true },
         { name: 'restore', mountPath: GALERA_PATHS.restore }, { name: 'tmp', mountPath: GALERA_PATHS.tmp },
@@ -569,31 +569,20 @@ export class GaleraCluster extends PodPeer implements IMariaDbCluster {
     })];
   }
 
-  /** The environment the node scripts read their settings from. */
+  /** The environment the node scripts read their settings from: the shared NODE_* settings, then Galera's own. */
   private nodeEnv(r: ResolvedGaleraCluster): k8s.EnvVar[] {
-    const field = (name: string, fieldPath: string): k8s.EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-    const values: Record<string, string> = {
-      GALERA_SERVICE: this.name,
-      GALERA_PEERS: this.podDnsNames.join(','),
-      GALERA_STATE_PORT: String(GALERA_PORTS.state),
-      GALERA_SECRET_NAME: r.secretName,
-      GALERA_CREDENTIALS_DIR: GALERA_PATHS.credentials,
-      GALERA_CONFIG_DIR: GALERA_PATHS.config,
-      GALERA_RUNTIME_DIR: GALERA_PATHS.runtime,
-      GALERA_DATA_DIR: GALERA_PATHS.data,
-      GALERA_APP_USER: r.appUser,
-      GALERA_APP_DATABASE: r.appDatabase,
-      GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
-      GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
-      GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
-      ...(r.metrics ? { GALERA_EXPORTER_USER: EXPORTER_USER } : {}),
-      // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
-      GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',
-      ...(this.tlsSecretName ? { GALERA_TLS_DIR: GALERA_PATHS.tls, GALERA_TLS_SECRET_NAME: this.tlsSecretName } : {}),
-    };
     return [
-      field('POD_NAME', 'metadata.name'), field('POD_NAMESPACE', 'metadata.namespace'), field('POD_IP', 'status.podIP'),
-      ...Object.entries(values).map(([name, value]) => ({ name, value })),
+      ...sharedNodeEnv({
+        peers: this.podDnsNames, statePort: GALERA_PORTS.state, secretName: r.secretName, appUser: r.appUser, appDatabase: r.appDatabase,
+        // with TLS, no rsync SST: it cannot be encrypted with what the image ships (it needs stunnel)
+        tls: r.tls.enabled ? { mode: r.tls.transitional ? 'transitional' : 'on', secretName: this.tlsSecretName } : undefined,
+        exporterUser: r.metrics ? EXPORTER_USER : undefined,
+      }),
+      ...envEntries({
+        GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
+        GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
+        GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
+      }),
     ];
   }
 }

@@ -1,3 +1,4 @@
+import { NODE_PATHS } from '../core/node-env';
 import { Checker, show } from '../values/validation';
 
 /**
@@ -35,16 +36,9 @@ export const GALERA_METRICS_PORT = 9104;
 /** Port of the backup endpoint (the "backup" sidecar, mutual TLS), when the cluster has one. */
 export const BACKUP_PORT = 4445;
 
-/** Paths inside the MariaDB pod; the node scripts receive them through the environment. @internal */
+/** Paths inside a Galera pod: those of every MariaDB pod (NODE_PATHS), and the backup a restore reads. @internal */
 export const GALERA_PATHS = {
-  config: '/opt/galera',
-  credentials: '/etc/galera/credentials',
-  /** The TLS Secret (ca.crt, tls.crt, tls.key), as cert-manager writes it; never a subPath, so renewals arrive. */
-  tls: '/etc/galera/tls',
-  runtime: '/run/galera',
-  socketDir: '/run/mysqld',
-  data: '/var/lib/mysql',
-  tmp: '/tmp',
+  ...NODE_PATHS,
   /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
   restore: '/var/backups/restore',
 } as const;

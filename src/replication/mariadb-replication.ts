@@ -8,6 +8,7 @@ import {
   nameFromId, podTemplate, PULL_POLICIES, PullPolicy, resolveImage, resolveName, resolveResources, ResolvedResources,
 } from '../core/pod';
 import { readScript } from '../core/scripts';
+import { commonNodeScripts, envEntries, NODE_PATHS, sharedNodeEnv } from '../core/node-env';
 import { Checker, isMapping, quantityValue, resolveOrThrow, show } from '../values/validation';
 import { guardUniqueNames } from '../core/unique-names';
 import { PodPeer } from '../core/pod-peer';
@@ -20,15 +21,8 @@ export const NO_REPLICA_ACK_MODES: readonly NoReplicaAck[] = ['block', 'async'];
 /** Ports of a primary/replica pod. */
 export const REPLICATION_PORTS = { mysql: 3306, clone: 4444, state: 4569 } as const;
 
-/** Paths inside a primary/replica pod; the scripts receive them through the environment. @internal */
-export const REPLICATION_PATHS = {
-  config: '/opt/replication',
-  credentials: '/etc/replication/credentials',
-  runtime: '/run/replication',
-  socketDir: '/run/mysqld',
-  data: '/var/lib/mysql',
-  tmp: '/tmp',
-} as const;
+/** Paths inside a primary/replica pod: those of every MariaDB pod. @internal */
+export const REPLICATION_PATHS = NODE_PATHS;
 
 /** Props of MariaDbReplication; every field is optional, and a values file sets them under `replication`. */
 export interface MariaDbReplicationProps {
@@ -339,8 +333,7 @@ export class MariaDbReplication extends PodPeer implements IMariaDbCluster {
   private configData(r: ResolvedMariaDbReplication): Record<string, string> {
     const data: Record<string, string> = { 'my.cnf': renderReplicationMyCnf(r) };
     for (const script of SCRIPTS) data[script] = readScript(`replication/${script}`);
-    data['log.sh'] = readScript('common/log.sh');
-    return data;
+    return { ...data, ...commonNodeScripts() };
   }
 
   private addHeadlessService(): k8s.KubeService {
@@ -421,28 +414,21 @@ export class MariaDbReplication extends PodPeer implements IMariaDbCluster {
     });
   }
 
+  /** The environment the node scripts read their settings from: the shared NODE_* settings, then replication's own. */
   private nodeEnv(r: ResolvedMariaDbReplication): k8s.EnvVar[] {
-    const field = (name: string, fieldPath: string): k8s.EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-    const values: Record<string, string> = {
-      REPL_PEERS: this.podDnsNames.join(','),
-      REPL_STATE_PORT: String(REPLICATION_PORTS.state),
-      REPL_CLONE_PORT: String(REPLICATION_PORTS.clone),
-      REPL_MYSQL_PORT: String(REPLICATION_PORTS.mysql),
-      REPL_SECRET_NAME: r.secretName,
-      REPL_CREDENTIALS_DIR: REPLICATION_PATHS.credentials,
-      REPL_CONFIG_DIR: REPLICATION_PATHS.config,
-      REPL_RUNTIME_DIR: REPLICATION_PATHS.runtime,
-      REPL_DATA_DIR: REPLICATION_PATHS.data,
-      REPL_APP_USER: r.appUser,
-      REPL_APP_DATABASE: r.appDatabase,
-      REPL_FAILOVER_SECONDS: String(r.failoverSeconds),
-      REPL_FENCE_SECONDS: String(r.fenceSeconds),
-      REPL_MAX_LAG_SECONDS: String(r.maxLagSeconds),
-      REPL_NO_REPLICA_ACK: r.noReplicaAck,
-    };
     return [
-      field('POD_NAME', 'metadata.name'), field('POD_NAMESPACE', 'metadata.namespace'), field('POD_IP', 'status.podIP'),
-      ...Object.entries(values).map(([name, value]) => ({ name, value })),
+      ...sharedNodeEnv({
+        peers: this.podDnsNames, statePort: REPLICATION_PORTS.state, secretName: r.secretName,
+        appUser: r.appUser, appDatabase: r.appDatabase,
+      }),
+      ...envEntries({
+        REPL_CLONE_PORT: String(REPLICATION_PORTS.clone),
+        REPL_MYSQL_PORT: String(REPLICATION_PORTS.mysql),
+        REPL_FAILOVER_SECONDS: String(r.failoverSeconds),
+        REPL_FENCE_SECONDS: String(r.fenceSeconds),
+        REPL_MAX_LAG_SECONDS: String(r.maxLagSeconds),
+        REPL_NO_REPLICA_ACK: r.noReplicaAck,
+      }),
     ];
   }
 }

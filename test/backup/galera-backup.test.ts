@@ -83,10 +83,10 @@ describe('backup scripts', () => {
   function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
     const lines = Object.entries(nodes).map(([name, s]) => {
       const kv = s === 'waiting' ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0` : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
-      return `POD_NAME=${name} GALERA_PEERS=a,b,c state_line ${kv}`;
+      return `POD_NAME=${name} NODE_PEERS=a,b,c state_line ${kv}`;
     }).join('\n');
     const driver = `source "${SCRIPTS}/node/galera-lib.sh"; source "${SCRIPTS}/backup/galera-backup.sh"; { ${lines}; } | pick_source || echo NONE`;
-    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-backup-x', GALERA_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', GALERA_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent' } }).trim();
+    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-backup-x', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', GALERA_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent' } }).trim();
   }
 
   test.each([
