@@ -78,10 +78,11 @@ publish_running() {
 # --- the peers' state ---------------------------------------------------------------------
 
 # The peers' state lines: the configured peers' (collect_peer_states), and beyond them every
-# ordinal up to the largest membership an answer names. During a scale-up a node of the old, smaller template must hear the
-# new pods too: asking only its own peers, a node left non-Primary counted the new pods as
-# silent, so its watchdog never restarted it into the election, while the others (which count a
-# running non-Primary node as missing) waited for it: a stall of the whole rollout.
+# ordinal up to the largest membership an answer names. During a scale-up a node of the old,
+# smaller template must hear the new pods too: asking only its own peers, a node left
+# non-Primary counted the new pods as silent, so its watchdog never restarted it into the
+# election, while the others (which count a running non-Primary node as missing) waited for it:
+# a stall of the whole rollout.
 collect_states() {
   local states line n own most i
   own=$(peer_count)
