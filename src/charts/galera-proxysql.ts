@@ -1,6 +1,8 @@
 import { Construct } from 'constructs';
 import { GALERA_BACKUP_KEYS, GaleraBackup, GaleraBackupProps, ResolvedGaleraBackup, resolveGaleraBackup } from '../backup/galera-backup';
-import { DEFAULT_MYSQLD_EXPORTER_IMAGE, GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from '../galera/galera-cluster';
+import { GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, resolveGaleraCluster, ResolvedGaleraCluster } from '../galera/galera-cluster';
+import { DEFAULT_MYSQLD_EXPORTER_IMAGE } from '../monitoring/metrics-exporter';
+import { GALERA_ROUTING } from '../galera/galera-routing';
 import { GaleraMonitoring, MONITORING_OPTION_KEYS, MonitoringProps, ResolvedMonitoringOptions, resolveMonitoringOptions } from '../monitoring/monitoring';
 import { DEFAULT_SCRAPERS, GaleraNetworkPolicies, NetworkPeer, NetworkPolicyProps, ResolvedNetworkPolicy, resolveNetworkPolicy, resolvePeers } from '../network/network-policy';
 import { chartNamespace, isImageReference, nameFromId, resolveImage } from '../core/pod';
@@ -81,7 +83,7 @@ export function resolveGaleraProxySqlSections(p: GaleraProxySqlProps, namespace:
   const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${galera.name}-proxysql`;
   const proxyChecker = add(new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.'));
   if (monitoringEnabled && isMapping(p.proxysql) && 'metrics' in p.proxysql) proxyChecker.add(`proxysql.metrics is not a known setting; allowed here: ${PROXYSQL_VALUE_KEYS.join(', ')}`);
-  const proxysql = resolveProxySql(proxysqlPropsOf(p, monitoringEnabled), proxyChecker, galera, [...PROXYSQL_VALUE_KEYS, ...(monitoringEnabled ? ['metrics'] : [])]);
+  const proxysql = resolveProxySql(proxysqlPropsOf(p, monitoringEnabled), proxyChecker, { ...galera, routing: GALERA_ROUTING }, [...PROXYSQL_VALUE_KEYS, ...(monitoringEnabled ? ['metrics'] : [])]);
   const networkPolicy = resolveNetworkPolicy(add(new Checker('NetworkPolicy')), 'networkPolicy', p.networkPolicy);
   const backup = resolveBackupSection(p.backup, add(new Checker('GaleraBackup', 'backup.')), galera);
   const monitoring = resolveMonitoringSection(p.monitoring, add(new Checker('GaleraMonitoring', 'monitoring.')));

@@ -4,6 +4,7 @@ import { chartNamespace, nameFromId } from '../core/pod';
 import { PROXYSQL_VALUE_KEYS, ProxySql, ProxySqlOptions, resolveProxySql } from '../proxysql/proxysql';
 import { ResolvedStorage, resolveStorage, Storage, StorageProps } from '../storage/storage';
 import { Checker, isMapping } from '../values/validation';
+import { REPLICATION_ROUTING } from '../replication/replication-routing';
 import { throwIfInvalid } from './galera-proxysql';
 import { guardUniqueNames } from '../core/unique-names';
 
@@ -38,7 +39,8 @@ export function resolveReplicationProxySqlSections(p: ReplicationProxySqlProps, 
   const userKeys = MARIADB_REPLICATION_KEYS.filter((k) => k !== 'namespace' && k !== 'storageClassName');
   const db = resolveMariaDbReplication(p.replication, dbChecker, namespace, userKeys, defaultName);
   const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${db.name}-proxysql`;
-  resolveProxySql(p.proxysql, add(new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.')), { replicas: db.replicas, name: db.name }, PROXYSQL_VALUE_KEYS);
+  resolveProxySql(p.proxysql, add(new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.')), { replicas: db.replicas, name: db.name, routing: REPLICATION_ROUTING },
+    PROXYSQL_VALUE_KEYS);
   return { storage, name: db.name };
 }
 

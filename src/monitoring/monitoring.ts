@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { GaleraBackup } from '../backup/galera-backup';
 import { GaleraCluster } from '../galera/galera-cluster';
-import { GALERA_METRICS_PORT } from '../galera/galera-config';
+import { EXPORTER_PORT } from './metrics-exporter';
 import { NetworkPeer } from '../network/network-policy';
 import { PART_OF } from '../core/pod';
 import { PROXYSQL_METRICS_PORT } from '../proxysql/proxysql-config';
@@ -478,4 +478,4 @@ export interface MonitoringProps extends MonitoringOptions {
 
 
 /** The metrics ports. */
-export const METRICS_PORTS = { galera: GALERA_METRICS_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;
+export const METRICS_PORTS = { galera: EXPORTER_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;
