@@ -18,7 +18,7 @@ export * from './charts/galera-proxysql-chart';
 export * from './tls/tls';
 export * from './network/network-policy';
 export * from './backup/backup-location';
-export * from './backup/galera-backup';
+export * from './backup/mariadb-backup';
 export * from './backup/backup-endpoint';
 export * from './backup/restore';
 export * from './monitoring/monitoring';

@@ -345,6 +345,8 @@ export interface TopologyShape {
   readonly scripts: Readonly<Record<string, string>>;
   /** Prefix of the node settings in the scripts' environment. */
   readonly envPrefix: string;
+  /** Files of scripts/ a job needs to read the nodes' state ports (the backup job), by their name in its ConfigMap. */
+  readonly stateScripts: Readonly<Record<string, string>>;
 }
 
 /**
@@ -417,6 +419,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
   protected readonly resolved: ResolvedMariaDbCluster;
   private readonly clientServices = new Map<string, k8s.KubeService>();
   private readonly envPrefix: string;
+  private readonly stateScriptFiles: Readonly<Record<string, string>>;
   private readonly slots = new PodSlots();
   private exporter?: MetricsExporter;
   private endpointSidecar?: BackupEndpoint;
@@ -438,6 +441,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     this.image = r.image;
     this.paths = shape.paths;
     this.envPrefix = shape.envPrefix;
+    this.stateScriptFiles = shape.stateScripts;
     this.ports = shape.ports;
     this.peerPorts = shape.peerPorts;
     this.port = shape.ports.mysql;
@@ -525,6 +529,11 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
    */
   public _envName(setting: string): string {
     return `${this.envPrefix}_${setting}`;
+  }
+
+  /** Files of scripts/ a job needs to read the nodes' state ports, by their name in its ConfigMap. @internal */
+  public _stateScripts(): Readonly<Record<string, string>> {
+    return this.stateScriptFiles;
   }
 
   /** The server configuration of this topology (my.cnf), read by the init container. @internal */

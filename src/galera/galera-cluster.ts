@@ -100,6 +100,7 @@ export class GaleraCluster extends MariaDbCluster {
     super(scope, id, r, {
       topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING, envPrefix: 'GALERA',
       ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state], paths: GALERA_PATHS,
+      stateScripts: { 'galera-lib.sh': 'node/galera-lib.sh' },
       clientServices: [{ suffix: 'direct', spec: { sessionAffinity: 'ClientIP' } }, { suffix: 'read' }],
       scripts: Object.fromEntries(NODE_SCRIPTS.map((s) => [s, `node/${s}`])),
     });

@@ -181,6 +181,8 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication, tlsServerO
  * Service over the ready nodes, and ProxySQL routing by read_only.
  */
 export class MariaDbReplication extends MariaDbCluster {
+  /** A replica is ready (and in the read Service) while its lag stays at most this many seconds. */
+  public readonly maxLagSeconds: number;
   private readonly replication: ResolvedMariaDbReplication;
 
   constructor(scope: Construct, id: string, props: MariaDbReplicationProps = {}) {
@@ -189,10 +191,12 @@ export class MariaDbReplication extends MariaDbCluster {
     super(scope, id, r, {
       topology: 'replication', appName: 'mariadb-replication', routing: REPLICATION_ROUTING, envPrefix: 'REPL',
       ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.clone, REPLICATION_PORTS.state], paths: REPLICATION_PATHS,
+      stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh' },
       clientServices: [{ suffix: 'read' }],
       scripts: Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])),
     });
     this.replication = r;
+    this.maxLagSeconds = r.maxLagSeconds;
   }
 
   /** @internal */

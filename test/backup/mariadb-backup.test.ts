@@ -41,7 +41,7 @@ describe('GaleraBackup', () => {
     expect(sidecar.ports).toEqual([{ name: 'backup', containerPort: 4445, protocol: 'TCP' }]);
     expect(envOf(sidecar)).toMatchObject({ GALERA_BACKUP_CLIENT_CN: 'galera-backup', GALERA_BACKUP_PORT: '4445' });
     const ingress = find(m, 'NetworkPolicy', 'galera').spec.ingress;
-    const fromJob = ingress.find((r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'galera-backup'));
+    const fromJob = ingress.find((r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'));
     expect(fromJob.ports.map((p: any) => p.port).sort()).toEqual([4445, 4569]);
   });
 
