@@ -398,6 +398,23 @@ describe('npm run synth', () => {
     expect(sts.spec.replicas).toBe(5);
     expect(result.stdout).toContain(`wrote ${join(outdir, 'galera-proxysql.k8s.yaml')}`);
   }, 120_000);
+
+  test('each topology writes a file named after itself, and replaces the other topology\'s', () => {
+    // GIVEN a directory that holds the Galera manifests
+    const outdir = mkdtempSync(join(scratch, 'dist-'));
+    writeFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'kind: Old\n');
+    const values = join(scratch, 'replication-values.yaml');
+    writeFileSync(values, 'topology: replication\nnamespace: shop\n');
+
+    // WHEN the values pick the primary/replica topology
+    const result = runSynth({ GALERA_VALUES: values, CDK8S_OUTDIR: outdir });
+
+    // THEN its manifests are replication-proxysql.k8s.yaml, and the Galera file is gone
+    expect(result.status).toBe(0);
+    expect(readdirSync(outdir)).toEqual(['replication-proxysql.k8s.yaml']);
+    const kinds = parseAllDocuments(readFileSync(join(outdir, 'replication-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()?.kind);
+    expect(kinds).toContain('StatefulSet');
+  }, 120_000);
 });
 
 describe('hostile values files fail fast with bounded messages', () => {
