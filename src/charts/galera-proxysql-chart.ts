@@ -1,11 +1,12 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { GaleraBackup } from '../backup/galera-backup';
+import { MariaDbBackup } from '../backup/mariadb-backup';
 import { GaleraCluster } from '../galera/galera-cluster';
-import { GaleraProxySql, GaleraProxySqlProps, resolveGaleraProxySqlSections, throwIfInvalid } from './galera-proxysql';
-import { GaleraMonitoring } from '../monitoring/monitoring';
-import { GaleraNetworkPolicies } from '../network/network-policy';
+import { GaleraProxySql, GaleraProxySqlProps, resolveGaleraProxySqlSections } from './galera-proxysql';
+import { throwIfInvalid } from './database-proxysql';
+import { MariaDbMonitoring } from '../monitoring/monitoring';
+import { MariaDbNetworkPolicies } from '../network/network-policy';
 import { PART_OF } from '../core/pod';
 import { ProxySql } from '../proxysql/proxysql';
 import { Storage } from '../storage/storage';
@@ -70,11 +71,11 @@ export class GaleraProxySqlChart extends Chart {
   /** ProxySQL in front of it. */
   public readonly proxysql: ProxySql;
   /** The NetworkPolicies (none emitted when networkPolicy.enabled is false). */
-  public readonly networkPolicies: GaleraNetworkPolicies;
+  public readonly networkPolicies: MariaDbNetworkPolicies;
   /** Scheduled backups, when backup.enabled is set. */
-  public readonly backup?: GaleraBackup;
+  public readonly backup?: MariaDbBackup;
   /** PodMonitors, alerts and dashboard, when monitoring.enabled is set. */
-  public readonly monitoring?: GaleraMonitoring;
+  public readonly monitoring?: MariaDbMonitoring;
 
   constructor(scope: Construct, id: string, props: GaleraProxySqlChartProps = {}) {
     // Every mistake of the whole configuration in one error, before anything is built.

@@ -1,7 +1,10 @@
 import { Chart, ChartProps } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterScopedNamespace, refuseOtherTopology, resolveChartNamespace } from './galera-proxysql-chart';
-import { throwIfInvalid } from './galera-proxysql';
+import { throwIfInvalid } from './database-proxysql';
+import type { MariaDbBackup } from '../backup/mariadb-backup';
+import type { MariaDbMonitoring } from '../monitoring/monitoring';
+import type { MariaDbNetworkPolicies } from '../network/network-policy';
 import { MariaDbReplication } from '../replication/mariadb-replication';
 import { PART_OF } from '../core/pod';
 import { ProxySql } from '../proxysql/proxysql';
@@ -17,10 +20,10 @@ export interface ReplicationProxySqlChartProps extends ReplicationProxySqlProps,
   readonly createNamespace?: boolean;
 }
 
-/** Sections built for the Galera topology only (refused here, each by name). */
-const GALERA_ONLY_SECTIONS = ['galera', 'networkPolicy', 'backup', 'monitoring'] as const;
 /** The sections a values file with `topology: replication` may have. @internal */
-export const REPLICATION_CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'replication', 'proxysql'] as const;
+export const REPLICATION_CHART_SECTIONS = [
+  'topology', 'namespace', 'createNamespace', 'storage', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring',
+] as const;
 
 /**
  * The primary/replica deployment as a namespaced chart (`topology: replication` in a values
@@ -37,28 +40,35 @@ export class ReplicationProxySqlChart extends Chart {
   public readonly replication: MariaDbReplication;
   /** ProxySQL in front of them. */
   public readonly proxysql: ProxySql;
+  /** The NetworkPolicies (none emitted when networkPolicy.enabled is false). */
+  public readonly networkPolicies: MariaDbNetworkPolicies;
+  /** Scheduled backups, when backup.enabled is set. */
+  public readonly backup?: MariaDbBackup;
+  /** PodMonitors, alerts and dashboard, when monitoring.enabled is set. */
+  public readonly monitoring?: MariaDbMonitoring;
 
   constructor(scope: Construct, id: string, props: ReplicationProxySqlChartProps = {}) {
     const p = (isMapping(props) ? props : {}) as ReplicationProxySqlChartProps;
     const chart = new Checker('chart');
     refuseOtherTopology(chart, p, 'replication');
-    for (const section of GALERA_ONLY_SECTIONS) {
-      chart.check((p as Record<string, unknown>)[section] === undefined,
-        `${section} is built for topology 'galera' only; with topology 'replication' the sections are ${REPLICATION_CHART_SECTIONS.join(', ')} (see docs/replication.md, Limits)`);
-    }
+    chart.check((p as { galera?: unknown }).galera === undefined,
+      `galera is the section of topology 'galera'; with topology 'replication' the sections are ${REPLICATION_CHART_SECTIONS.join(', ')}`);
     const { namespace, createNamespace } = resolveChartNamespace(chart, p, 'mariadb');
     const checkers = [chart];
     resolveReplicationProxySqlSections(p, namespace, 'mariadb', checkers);
     throwIfInvalid(checkers);
 
-    const { namespace: _ns, createNamespace: _cn, storage, replication, proxysql, ...chartProps } = p;
-    for (const key of ['topology', ...GALERA_ONLY_SECTIONS]) delete (chartProps as Record<string, unknown>)[key];
+    const { namespace: _ns, createNamespace: _cn, storage, replication, proxysql, networkPolicy, backup, monitoring, ...chartProps } = p;
+    for (const key of ['topology', 'galera']) delete (chartProps as Record<string, unknown>)[key];
     super(scope, id, { disableResourceNameHashes: true, ...chartProps, namespace });
     this.targetNamespace = namespace;
     if (createNamespace) new ClusterScopedNamespace(this, 'namespace', { metadata: { name: namespace, labels: { ...PART_OF } } });
-    this.deployment = new ReplicationProxySql(this, 'mariadb', { storage, replication, proxysql });
+    this.deployment = new ReplicationProxySql(this, 'mariadb', { storage, replication, proxysql, networkPolicy, backup, monitoring });
     this.storage = this.deployment.storage;
     this.replication = this.deployment.replication;
     this.proxysql = this.deployment.proxysql;
+    this.networkPolicies = this.deployment.networkPolicies;
+    this.backup = this.deployment.backup;
+    this.monitoring = this.deployment.monitoring;
   }
 }

@@ -1,51 +1,44 @@
 import { Construct } from 'constructs';
-import { MARIADB_REPLICATION_KEYS, MariaDbReplication, MariaDbReplicationProps, resolveMariaDbReplication } from '../replication/mariadb-replication';
-import { chartNamespace, nameFromId } from '../core/pod';
-import { PROXYSQL_VALUE_KEYS, ProxySql, ProxySqlOptions, resolveProxySql } from '../proxysql/proxysql';
-import { ResolvedStorage, resolveStorage, Storage, StorageProps } from '../storage/storage';
-import { Checker, isMapping } from '../values/validation';
-import { throwIfInvalid } from './galera-proxysql';
-import { guardUniqueNames } from '../core/unique-names';
+import type { MariaDbBackup } from '../backup/mariadb-backup';
+import type { MariaDbMonitoring } from '../monitoring/monitoring';
+import type { MariaDbNetworkPolicies } from '../network/network-policy';
+import type { ProxySql } from '../proxysql/proxysql';
+import {
+  MARIADB_REPLICATION_KEYS, MariaDbReplication, MariaDbReplicationProps, ResolvedMariaDbReplication, resolveMariaDbReplication,
+} from '../replication/mariadb-replication';
+import { REPLICATION_ROUTING } from '../replication/replication-routing';
+import type { Storage } from '../storage/storage';
+import type { Checker } from '../values/validation';
+import { composeDatabase, DatabaseSections, DatabaseTopology, resolveDatabaseSections, ResolvedDatabaseSections } from './database-proxysql';
 
-/** Props of ReplicationProxySql, one section per part. */
-export interface ReplicationProxySqlProps {
-  /** Namespace of every namespaced object. @default - the namespace of the chart, else 'default' */
-  readonly namespace?: string;
-  /** Storage for the data volumes. @default - a 'microk8s-hostpath' StorageClass named '<replication name>-microk8s-hostpath', reclaimPolicy Retain */
-  readonly storage?: StorageProps;
+/** Props of ReplicationProxySql, one section per part (the sections of a values file with `topology: replication`). */
+export interface ReplicationProxySqlProps extends DatabaseSections {
   /** Primary/replica settings. @default - 3 nodes named after the construct id, see MariaDbReplicationProps */
   readonly replication?: Omit<MariaDbReplicationProps, 'namespace' | 'storageClassName'>;
-  /** ProxySQL settings. @default - 3 replicas, see ProxySqlProps */
-  readonly proxysql?: ProxySqlOptions;
 }
 
 /** The sections of ReplicationProxySqlProps. @internal */
-export const REPLICATION_PROXYSQL_SECTIONS = ['namespace', 'storage', 'replication', 'proxysql'] as const;
+export const REPLICATION_PROXYSQL_SECTIONS = ['namespace', 'storage', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
 
-/**
- * Resolves every section before anything is built; the errors go into `checkers`.
- * @internal
- */
+/** The primary/replica topology as the shared composition builds it. @internal */
+export const REPLICATION_TOPOLOGY: DatabaseTopology<ResolvedMariaDbReplication> = {
+  section: 'replication', kind: 'MariaDbReplication', keys: MARIADB_REPLICATION_KEYS, routing: REPLICATION_ROUTING,
+  subjects: { backup: 'MariaDbBackup', monitoring: 'MariaDbMonitoring' },
+  resolve: resolveMariaDbReplication,
+  build: (scope, id, props) => new MariaDbReplication(scope, id, props),
+};
+
+/** Resolves every section before anything is built; the errors go into `checkers`. @internal */
 export function resolveReplicationProxySqlSections(p: ReplicationProxySqlProps, namespace: string, defaultName: string,
-  checkers: Checker[]): { storage: ResolvedStorage; name: string } {
-  const add = (c: Checker) => {
-    checkers.push(c);
-    return c;
-  };
-  const name = isMapping(p.replication) && typeof p.replication.name === 'string' ? p.replication.name : defaultName;
-  const storage = resolveStorage(p.storage, add(new Checker('Storage', 'storage.')), name);
-  const dbChecker = add(new Checker(`MariaDbReplication '${name.slice(0, 60)}'`, 'replication.'));
-  const userKeys = MARIADB_REPLICATION_KEYS.filter((k) => k !== 'namespace' && k !== 'storageClassName');
-  const db = resolveMariaDbReplication(p.replication, dbChecker, namespace, userKeys, defaultName);
-  const proxyName = isMapping(p.proxysql) && typeof p.proxysql.name === 'string' ? p.proxysql.name : `${db.name}-proxysql`;
-  resolveProxySql(p.proxysql, add(new Checker(`ProxySql '${proxyName.slice(0, 60)}'`, 'proxysql.')), { replicas: db.replicas, name: db.name }, PROXYSQL_VALUE_KEYS);
-  return { storage, name: db.name };
+  checkers: Checker[]): ResolvedDatabaseSections<ResolvedMariaDbReplication> {
+  return resolveDatabaseSections(p as ReplicationProxySqlProps & Record<string, unknown>, namespace, defaultName, checkers, REPLICATION_TOPOLOGY);
 }
 
 /**
- * One primary with semi-synchronous replicas behind ProxySQL (routing by read_only), with its
- * StorageClass (or an existing one). A plain construct: it nests in any chart, and its objects
- * are named after its id (or `replication.name`).
+ * One primary with semi-synchronous replicas behind ProxySQL (routing by read_only), wired as
+ * GaleraProxySql wires a Galera cluster: its StorageClass (or an existing one), NetworkPolicies,
+ * and, when asked for, scheduled backups and monitoring. A plain construct: it nests in any
+ * chart, and its objects are named after its id (or `replication.name`).
  */
 export class ReplicationProxySql extends Construct {
   /** The namespace of every namespaced object. */
@@ -56,20 +49,22 @@ export class ReplicationProxySql extends Construct {
   public readonly replication: MariaDbReplication;
   /** ProxySQL in front of them. */
   public readonly proxysql: ProxySql;
+  /** The NetworkPolicies (none emitted when networkPolicy.enabled is false). */
+  public readonly networkPolicies: MariaDbNetworkPolicies;
+  /** Scheduled backups, when backup.enabled is set. */
+  public readonly backup?: MariaDbBackup;
+  /** PodMonitors, alerts and dashboard, when monitoring.enabled is set. */
+  public readonly monitoring?: MariaDbMonitoring;
 
   constructor(scope: Construct, id: string, props: ReplicationProxySqlProps = {}) {
     super(scope, id);
-    guardUniqueNames(this);
-    const c = new Checker('ReplicationProxySql');
-    const checkers = [c];
-    const namespace = c.dnsLabel('namespace', props?.namespace, 63, chartNamespace(this));
-    const r = resolveReplicationProxySqlSections(isMapping(props) ? props : {}, namespace, nameFromId(id), checkers);
-    throwIfInvalid(checkers);
-    this.namespace = namespace;
-    this.storage = new Storage(this, 'storage', 'existingClassName' in r.storage ? props.storage : { ...props.storage, className: r.storage.className });
-    this.replication = new MariaDbReplication(this, 'replication', {
-      ...props.replication, name: r.name, namespace, storageClassName: this.storage.className,
-    });
-    this.proxysql = new ProxySql(this, 'proxysql', { ...props.proxysql, backend: this.replication });
+    const d = composeDatabase(this, id, props as ReplicationProxySqlProps & Record<string, unknown>, REPLICATION_TOPOLOGY, 'ReplicationProxySql');
+    this.namespace = d.namespace;
+    this.storage = d.storage;
+    this.replication = d.cluster as MariaDbReplication;
+    this.proxysql = d.proxysql;
+    this.networkPolicies = d.networkPolicies;
+    this.backup = d.backup;
+    this.monitoring = d.monitoring;
   }
 }

@@ -8,11 +8,16 @@ import { ReplicationProxySqlChart } from '../charts/replication-proxysql-chart';
 import { CHART_TOPOLOGIES, ValuesFile } from '../values/values';
 import { Checker, ValidationError } from '../values/validation';
 
+/** The chart id, and so the manifest file (`<id>.k8s.yaml`), of each topology: named after it. */
+export const CHART_IDS = { galera: 'galera-proxysql', replication: 'replication-proxysql' } as const;
+
 /**
  * Synthesizes the chart into a temporary directory and only then replaces the manifests in
  * `outdir`, so a validation error leaves `outdir` exactly as it was and stale files vanish.
+ * The file is named after the topology (CHART_IDS) unless `chartId` is given.
  */
-export function synthesizeTo(outdir: string, props: ValuesFile, chartId = 'galera-proxysql'): string[] {
+export function synthesizeTo(outdir: string, props: ValuesFile,
+  chartId: string = CHART_IDS[props?.topology === 'replication' ? 'replication' : 'galera']): string[] {
   const staging = mkdtempSync(join(tmpdir(), 'galera-synth-'));
   try {
     const app = new App({ outdir: staging });

@@ -1,5 +1,6 @@
 import type { KubeService, KubeStatefulSet } from '../../imports/k8s';
 import type { TlsIssuer } from '../tls/tls';
+import type { IProxySqlRouting } from '../proxysql/routing';
 
 /**
  * What ProxySQL needs from the database it fronts. GaleraCluster implements it; any other
@@ -12,6 +13,8 @@ export interface IProxySqlBackend {
    * server with read_only=0 is the writer, the others are readers).
    */
   readonly topology: BackendTopology;
+  /** ProxySQL's writer and health rules for this topology. */
+  readonly routing: IProxySqlRouting;
   /** Name of the backend (object name prefix, used in comments). */
   readonly name: string;
   /** Namespace of the backend's pods and Secret; ProxySQL runs in the same one. */

@@ -1,4 +1,5 @@
 import * as k8s from '../../imports/k8s';
+import type { NodePaths } from './mariadb-cluster';
 import { readScript } from './scripts';
 
 /**
@@ -17,7 +18,14 @@ export const NODE_PATHS = {
   socketDir: '/run/mysqld',
   data: '/var/lib/mysql',
   tmp: '/tmp',
-} as const;
+  /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
+  restore: '/var/backups/restore',
+} as const satisfies NodePaths;
+
+/** The environment name of a setting both topologies' node scripts read: NODE_<setting>. @internal */
+export function nodeEnvName(setting: string): string {
+  return `NODE_${setting}`;
+}
 
 /**
  * The files of scripts/common that every MariaDB pod's ConfigMap holds next to its topology's
@@ -43,14 +51,13 @@ export interface SharedNodeSettings {
   readonly appDatabase: string;
   /** TLS: 'transitional' while it is turned on for a running cluster; the Secret when one is mounted. undefined: off. */
   readonly tls?: { readonly mode: 'on' | 'transitional'; readonly secretName?: string };
-  /** The metrics exporter's account, when monitoring is on. */
-  readonly exporterUser?: string;
 }
 
 /**
  * The environment every MariaDB pod's node scripts read (scripts/common/node-lib.sh): the pod's
  * name, namespace and IP, and the NODE_* settings both topologies share, one name each. A
- * topology adds its own settings (GALERA_*, REPL_*) after these. @internal
+ * topology adds its own settings (GALERA_*, REPL_*) after these, and a feature its NODE_* ones
+ * (NODE_EXPORTER_USER, NODE_BACKUP_PORT, ...; see nodeEnvName). @internal
  */
 export function sharedNodeEnv(s: SharedNodeSettings): k8s.EnvVar[] {
   const field = (name: string, fieldPath: string): k8s.EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
@@ -65,17 +72,11 @@ export function sharedNodeEnv(s: SharedNodeSettings): k8s.EnvVar[] {
     NODE_SOCKET: `${NODE_PATHS.socketDir}/mysqld.sock`,
     NODE_APP_USER: s.appUser,
     NODE_APP_DATABASE: s.appDatabase,
-    ...(s.exporterUser ? { NODE_EXPORTER_USER: s.exporterUser } : {}),
     NODE_TLS: s.tls?.mode ?? 'off',
     ...(s.tls?.secretName ? { NODE_TLS_DIR: NODE_PATHS.tls, NODE_TLS_SECRET_NAME: s.tls.secretName } : {}),
   };
   return [
     field('POD_NAME', 'metadata.name'), field('POD_NAMESPACE', 'metadata.namespace'), field('POD_IP', 'status.podIP'),
-    ...envEntries(values),
+    ...Object.entries(values).map(([name, value]) => ({ name, value })),
   ];
-}
-
-/** Env entries of plain values, in the order given. @internal */
-export function envEntries(values: Record<string, string>): k8s.EnvVar[] {
-  return Object.entries(values).map(([name, value]) => ({ name, value }));
 }

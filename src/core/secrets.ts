@@ -1,13 +1,12 @@
 import { IConstruct } from 'constructs';
 import { newCertificateAuthority, PemPair, TlsSecretRequest, tlsSecrets } from '../tls/certificates';
 import { newCredentialsSecret } from './credentials';
-import { GaleraCluster } from '../galera/galera-cluster';
-import { MariaDbReplication } from '../replication/mariadb-replication';
+import { MariaDbCluster } from './mariadb-cluster';
 import { ProxySql } from '../proxysql/proxysql';
 
 /** The database constructs under `scope` (the scope itself included), in tree order. */
-function databasesUnder(scope: IConstruct): Array<GaleraCluster | MariaDbReplication> {
-  return scope.node.findAll().filter((c): c is GaleraCluster | MariaDbReplication => c instanceof GaleraCluster || c instanceof MariaDbReplication);
+function databasesUnder(scope: IConstruct): MariaDbCluster[] {
+  return scope.node.findAll().filter((c): c is MariaDbCluster => c instanceof MariaDbCluster);
 }
 
 /**
@@ -37,7 +36,7 @@ export interface TlsSecretsOptions {
 }
 
 /**
- * The TLS Secrets of every Galera cluster under `scope` whose TLS is on without a cert-manager
+ * The TLS Secrets of every database (either topology) under `scope` whose TLS is on without a cert-manager
  * issuer: a CA Secret '<name>-ca' and the certificates of its nodes, of every ProxySql in front
  * of it and of its backup job, with every pod and Service name. For `kubectl apply -f -`.
  */
@@ -45,7 +44,7 @@ export async function tlsSecretsFor(scope: IConstruct, options: TlsSecretsOption
   const proxies = scope.node.findAll().filter((c): c is ProxySql => c instanceof ProxySql);
   const out: Record<string, unknown>[] = [];
   for (const db of databasesUnder(scope)) {
-    if (!(db instanceof GaleraCluster) || !db.certificateSpec || db.tls.issuer) continue;
+    if (!db.certificateSpec || db.tls.issuer) continue;
     const requests: TlsSecretRequest[] = [db.certificateSpec, ...proxies.filter((p) => p.backend === db && p.certificateSpec).map((p) => p.certificateSpec!)];
     if (db.backupEndpoint) requests.push(db.backupEndpoint.clientCertificateSpec);
     const ca = options.caFor?.(db.name, db.namespace) ?? await newCertificateAuthority(`${db.name} cluster CA (${db.namespace})`);

@@ -1,5 +1,7 @@
 import { NODE_PATHS } from '../core/node-env';
 import { Checker, show } from '../values/validation';
+import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
+
 
 /**
  * How fast Galera evicts a member that stopped answering. Until the survivors evict it, every
@@ -31,17 +33,9 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
-/** Port of the mysqld-exporter sidecar ("metrics"), when monitoring is on. */
-export const GALERA_METRICS_PORT = 9104;
-/** Port of the backup endpoint (the "backup" sidecar, mutual TLS), when the cluster has one. */
-export const BACKUP_PORT = 4445;
 
-/** Paths inside a Galera pod: those of every MariaDB pod (NODE_PATHS), and the backup a restore reads. @internal */
-export const GALERA_PATHS = {
-  ...NODE_PATHS,
-  /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
-  restore: '/var/backups/restore',
-} as const;
+/** Paths inside a Galera pod: those of every MariaDB pod. @internal */
+export const GALERA_PATHS = NODE_PATHS;
 
 /** What the shared server configuration is rendered from. @internal */
 export interface MyCnfInput {
@@ -52,8 +46,8 @@ export interface MyCnfInput {
   readonly providerOptions: Record<string, string>;
   /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
   readonly donorRejectsQueries: boolean;
-  /** TLS for clients, replication, IST and SST; undefined: plain text. */
-  readonly tls?: { readonly requireSecureTransport: boolean; readonly transitional: boolean };
+  /** TLS for clients, replication, IST and SST (the server's own options, and whether it is being turned on); undefined: plain text. */
+  readonly tls?: { readonly serverOptions: readonly string[]; readonly transitional: boolean };
   readonly extra: readonly string[];
 }
 
@@ -98,12 +92,7 @@ export function renderMyCnf(c: MyCnfInput): string {
     'wsrep_sst_method=mariabackup',
     `wsrep_provider_options="${options}"`,
     `wsrep_sst_donor_rejects_queries=${c.donorRejectsQueries ? 'ON' : 'OFF'}`,
-    ...(c.tls ? [
-      `ssl_cert=${GALERA_PATHS.tls}/tls.crt`,
-      `ssl_key=${GALERA_PATHS.tls}/tls.key`,
-      `ssl_ca=${GALERA_PATHS.tls}/ca.crt`,
-      `require_secure_transport=${c.tls.requireSecureTransport ? 'ON' : 'OFF'}`,
-    ] : []),
+    ...(c.tls?.serverOptions ?? []),
     ...c.extra,
     '',
     // mariabackup SST over socat with TLS, the peer's certificate chain verified by the CA
@@ -114,32 +103,6 @@ export function renderMyCnf(c: MyCnfInput): string {
     '',
   ].join('\n');
 }
-
-/**
- * The server options of one topology that the construct or its scripts set, each with what sets
- * it (or the prop to use instead): `extraMyCnf` refuses them, since its lines come last in
- * `[mysqld]` and would win. Names are in MariaDB's canonical form (underscores).
- */
-export type OwnedServerOptions = Readonly<Record<string, string>>;
-
-/** What the server configuration of both topologies sets (renderMyCnf, renderReplicationMyCnf). @internal */
-export const COMMON_OWNED_OPTIONS: OwnedServerOptions = {
-  datadir: 'the construct (the data volume)',
-  socket: 'the construct (the scripts and probes connect through it)',
-  pid_file: 'the construct',
-  tmpdir: 'the construct',
-  port: 'the construct (the Services, probes and ProxySQL use it)',
-  bind_address: 'the construct',
-  skip_name_resolve: 'the construct (accounts are granted by address pattern, not host name)',
-  skip_networking: 'the node scripts (only while they initialize or restore the data directory)',
-  character_set_server: 'the construct',
-  collation_server: 'the construct',
-  default_storage_engine: 'the construct',
-  binlog_format: 'the construct (ROW: what replication and Galera need)',
-  innodb_flush_log_at_trx_commit: 'the construct (1: an acknowledged commit is on disk)',
-  innodb_buffer_pool_size: 'the construct; use innodbBufferPoolSize',
-  max_connections: 'the construct; use maxConnections',
-};
 
 /** Options of the Galera node's [mysqld] section that the construct or the node scripts set; extraMyCnf may not. */
 export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
@@ -167,52 +130,6 @@ export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
   ssl_ca: 'the construct; use tls',
   require_secure_transport: 'the construct; use tls.requireSecureTransport',
 };
-
-/** Non-owned option names that are also the beginning of an owned one: exact names, not abbreviations. */
-const EXACT_OPTIONS = ['innodb'];
-/** Prefixes MariaDB accepts in front of an option name (`loose-` first, then one of the others). */
-const OPTION_PREFIXES = /^(?:loose_)?(?:(?:skip|disable|enable|maximum)_)?/;
-
-/**
- * The owned option a my.cnf key sets, or undefined. MariaDB reads '-' and '_' alike, accepts the
- * loose-, skip-, disable-, enable- and maximum- prefixes, and takes an unambiguous beginning of an
- * option name for the option (`read-onl=0` sets read_only), so an abbreviation of an owned option
- * is refused too. @internal
- */
-export function ownedOptionOf(key: string, owned: OwnedServerOptions): string | undefined {
-  const name = key.trim().toLowerCase().replace(/-/g, '_');
-  const loose = name.replace(/^loose_/, '');
-  for (const candidate of [name, loose, name.replace(OPTION_PREFIXES, '')]) {
-    if (Object.prototype.hasOwnProperty.call(owned, candidate)) return candidate;
-  }
-  for (const candidate of [loose, name.replace(OPTION_PREFIXES, '')]) {
-    if (candidate.length === 0 || EXACT_OPTIONS.includes(candidate)) continue;
-    const abbreviated = Object.keys(owned).find((o) => o.startsWith(candidate));
-    if (abbreviated) return abbreviated;
-  }
-  return undefined;
-}
-
-/** extraMyCnf: single `key=value` lines that leave the topology's owned options alone. @internal */
-export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined, owned: OwnedServerOptions): string[] {
-  const lines = c.list(field, value, "a list of 'key=value' strings") ?? [];
-  const out: string[] = [];
-  for (const [i, line] of lines.entries()) {
-    if (typeof line !== 'string' || /[\n\r]/.test(line) || /^\s*[[!]/.test(line)) {
-      c.add(`${c.f(field)}[${i}] must be a single 'key=value' line without a [section] header or !include, got ${show(line)}`);
-      continue;
-    }
-    const key = line.split('=')[0];
-    const option = ownedOptionOf(key, owned);
-    if (option !== undefined) {
-      const spelt = key.trim() === option ? '' : ` (written ${show(key.trim())})`;
-      c.add(`${c.f(field)}[${i}] must not set ${option}${spelt}: it is set by ${owned[option]} (owned on this topology: ${Object.keys(owned).join(', ')})`);
-      continue;
-    }
-    out.push(line);
-  }
-  return out;
-}
 
 /** The provider options: defaults, then the failureDetection profile, then the user's, checked. @internal */
 export function resolveProviderOptions(c: Checker, field: string, given: Record<string, string> | undefined, profile: FailureDetection): Record<string, string> {
@@ -276,9 +193,3 @@ function checkFailureDetector(c: Checker, field: string, options: Record<string,
   }
 }
 
-/** Bytes of a my.cnf size such as 512M or 4G; NaN otherwise. @internal */
-export function bytesOfMyCnfSize(v: string): number {
-  const m = /^([0-9]+)([KMG]?)$/.exec(v);
-  if (!m) return NaN;
-  return Number(m[1]) * ({ '': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30 } as Record<string, number>)[m[2]];
-}

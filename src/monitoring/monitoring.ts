@@ -1,9 +1,13 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { GaleraBackup } from '../backup/galera-backup';
-import { GaleraCluster } from '../galera/galera-cluster';
-import { GALERA_METRICS_PORT } from '../galera/galera-config';
+import { GaleraBackup } from '../backup/mariadb-backup';
+import type { MariaDbCluster } from '../core/mariadb-cluster';
+import { EXPORTER_PORT } from './metrics-exporter';
+import { AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyMetrics } from './topology-metrics';
+import { GALERA_METRICS } from '../galera/galera-metrics';
+import { REPLICATION_METRICS } from '../replication/replication-metrics';
+import type { BackendTopology } from '../core/backend';
 import { NetworkPeer } from '../network/network-policy';
 import { PART_OF } from '../core/pod';
 import { PROXYSQL_METRICS_PORT } from '../proxysql/proxysql-config';
@@ -35,10 +39,15 @@ export interface MonitoringOptions {
   readonly certificateExpiryDays?: number;
 }
 
-/** Props of GaleraMonitoring: what it monitors, and the labels and thresholds of its objects. */
-export interface GaleraMonitoringProps extends MonitoringOptions {
-  /** The Galera cluster; it must run the metrics exporter (GaleraClusterProps.metrics). */
-  readonly cluster: GaleraCluster;
+export type { AlertRule } from './topology-metrics';
+
+/** Each topology's alerts and panels. */
+const TOPOLOGY_METRICS: Record<BackendTopology, TopologyMetrics> = { galera: GALERA_METRICS, replication: REPLICATION_METRICS };
+
+/** Props of MariaDbMonitoring: what it monitors, and the labels and thresholds of its objects. */
+export interface MariaDbMonitoringProps extends MonitoringOptions {
+  /** The cluster (either topology); it must run the metrics exporter (its `metrics` prop, or a MetricsExporter). */
+  readonly cluster: MariaDbCluster;
   /** ProxySQL in front of it, serving its metrics (ProxySqlProps.metrics). @default - none */
   readonly proxysql?: ProxySql;
   /** The scheduled backups: an alert when the last success is older than twice the schedule. @default - none */
@@ -86,99 +95,25 @@ export function resolveMonitoringOptions(c: Checker, p: MonitoringOptions): Reso
   };
 }
 
-/** One Prometheus alerting rule. */
-export interface AlertRule {
-  readonly alert: string;
-  readonly expr: string;
-  readonly for: string;
-  readonly labels: { readonly severity: 'critical' | 'warning' };
-  readonly annotations: { readonly summary: string; readonly description: string };
-}
-
 /** A rule group as Prometheus and the PrometheusRule take it. */
 export interface RuleGroup {
   readonly name: string;
   readonly rules: AlertRule[];
 }
 
-/** What the rules and the dashboard are written for. @internal */
-export interface MonitoredCluster {
-  readonly namespace: string;
-  readonly name: string;
-  readonly replicas: number;
-  readonly proxysql?: { readonly name: string; readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number } };
-  readonly backup?: { readonly cronJob: string; readonly schedule: string };
-  /** cert-manager Certificate names, when cert-manager issues the certificates. */
-  readonly certificates: string[];
-}
-
-/** Label matchers of the Galera pods' series and of the ProxySQL pods' series. @internal */
+/** Label matchers of the database pods' series and of the ProxySQL pods' series. @internal */
 export function selectors(m: MonitoredCluster): { galera: string; proxysql: string } {
   return {
-    galera: `namespace="${m.namespace}", pod=~"${m.name}-[0-9]+"`,
+    galera: databaseSelector(m),
     proxysql: m.proxysql ? `namespace="${m.namespace}", pod=~"${m.proxysql.name}-[a-z0-9]+-[a-z0-9]+"` : '',
   };
 }
 
-/** The alerting rules. @internal */
+/** The alerting rules: the topology's own, then ProxySQL's, the backup's and the certificates'. @internal */
 export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): RuleGroup[] {
   const s = selectors(m);
-  const g = s.galera;
-  const rules: AlertRule[] = [
-    {
-      alert: 'GaleraNodeNotSynced',
-      expr: `mysql_global_status_wsrep_local_state{${g}} != 4`,
-      for: `${o.notSyncedMinutes}m`,
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'A Galera node is not Synced',
-        description: `{{ $labels.pod }} has been in wsrep_local_state {{ $value }} (1 Joining, 2 Donor, 3 Joined, 4 Synced) for ${o.notSyncedMinutes} minutes; it takes no clients meanwhile.`,
-      },
-    },
-    {
-      alert: 'GaleraClusterSizeBelowReplicas',
-      expr: `max by (namespace) (mysql_global_status_wsrep_cluster_size{${g}}) < ${m.replicas}`
-        + ` or absent(mysql_global_status_wsrep_cluster_size{${g}})`,
-      for: '2m',
-      labels: { severity: 'critical' },
-      annotations: {
-        summary: `The Galera cluster ${m.namespace}/${m.name} has fewer than ${m.replicas} members`,
-        description: `The largest component counts {{ $value }} of ${m.replicas} nodes (no value: no node reports); one more loss may stop the cluster.`,
-      },
-    },
-    {
-      alert: 'GaleraNodeNotPrimary',
-      // the exporter maps wsrep_cluster_status Primary to 1, non-Primary and Disconnected to 0
-      expr: `mysql_global_status_wsrep_cluster_status{${g}} != 1 or mysql_global_status_wsrep_ready{${g}} != 1`,
-      for: '1m',
-      labels: { severity: 'critical' },
-      annotations: {
-        summary: 'A Galera node is outside the Primary component',
-        description: '{{ $labels.pod }} is non-Primary or not ready (wsrep_cluster_status or wsrep_ready); it refuses statements. It restarts itself into the election after nonPrimaryRestartSeconds.',
-      },
-    },
-    {
-      alert: 'GaleraFlowControlPaused',
-      expr: `rate(mysql_global_status_wsrep_flow_control_paused_ns{${g}}[5m]) / 1e9 > ${o.flowControlPausedPercent / 100}`,
-      for: '5m',
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'Flow control pauses Galera replication',
-        description: `Flow control paused replication more than ${o.flowControlPausedPercent}% of the time over 5 minutes on {{ $labels.pod }}: a slow node throttles every write of the cluster.`,
-      },
-    },
-    {
-      alert: 'GaleraDataVolumeFilling',
-      expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`
-        + ` / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"} > ${o.volumeFullPercent / 100}`,
-      for: '5m',
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'A Galera data volume is filling up',
-        description: `{{ $labels.persistentvolumeclaim }} is more than ${o.volumeFullPercent}% full; a full volume stops the node.`,
-      },
-    },
-  ];
+  const t = TOPOLOGY_METRICS[m.topology];
+  const rules: AlertRule[] = [...t.rules(m, o), volumeRule(m, o, t)];
   if (m.proxysql) {
     const p = s.proxysql;
     const hg = m.proxysql.hostgroups;
@@ -211,31 +146,46 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
   if (m.backup) {
     const period = maxCronGapSeconds(m.backup.schedule);
     rules.push({
-      alert: 'GaleraBackupTooOld',
+      alert: `${t.alertPrefix}BackupTooOld`,
       // kube-state-metrics: the CronJob's last successful run (a backup job succeeds only when the backup was verified)
       expr: `time() - kube_cronjob_status_last_successful_time{namespace="${m.namespace}", cronjob="${m.backup.cronJob}"} > ${2 * period}`,
       for: '10m',
       labels: { severity: 'warning' },
       annotations: {
-        summary: 'The last verified Galera backup is too old',
+        summary: `The last verified backup of ${m.namespace}/${m.name} is too old`,
         description: `The last successful run of CronJob ${m.backup.cronJob} is more than ${2 * period} s ago, twice the longest gap of its schedule '${m.backup.schedule}'.`,
       },
     });
   }
   if (m.certificates.length > 0) {
     rules.push({
-      alert: 'GaleraCertificateExpiring',
+      alert: `${t.alertPrefix}CertificateExpiring`,
       // cert-manager's own metric; it renews 30 days before expiry, so this means renewal failed
       expr: `certmanager_certificate_expiration_timestamp_seconds{namespace="${m.namespace}", name=~"${m.certificates.join('|')}"} - time() < ${o.certificateExpiryDays * 86400}`,
       for: '1h',
       labels: { severity: 'warning' },
       annotations: {
-        summary: 'A certificate of the Galera cluster expires soon',
+        summary: `A certificate of ${m.namespace}/${m.name} expires soon`,
         description: `Certificate {{ $labels.name }} expires in less than ${o.certificateExpiryDays} days: cert-manager did not renew it.`,
       },
     });
   }
-  return [{ name: `galera-proxysql.${m.namespace}.${m.name}`, rules }];
+  return [{ name: `${t.groupPrefix}.${m.namespace}.${m.name}`, rules }];
+}
+
+/** A data volume filling up (kubelet's volume stats), named after the topology. */
+function volumeRule(m: MonitoredCluster, o: ResolvedMonitoringOptions, t: TopologyMetrics): AlertRule {
+  const claims = `namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"`;
+  return {
+    alert: `${t.alertPrefix}DataVolumeFilling`,
+    expr: `kubelet_volume_stats_used_bytes{${claims}} / kubelet_volume_stats_capacity_bytes{${claims}} > ${o.volumeFullPercent / 100}`,
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `A data volume of ${m.namespace}/${m.name} is filling up`,
+      description: `{{ $labels.persistentvolumeclaim }} is more than ${o.volumeFullPercent}% full; a full volume stops the node.`,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,41 +257,17 @@ export function maxCronGapSeconds(schedule: string): number {
 // ---------------------------------------------------------------------------------------------
 // The dashboard
 
-/** One panel of the dashboard: a title and its PromQL expressions with legends. @internal */
-export interface DashboardPanel {
-  readonly title: string;
-  readonly type: 'timeseries' | 'stat';
-  readonly unit?: string;
-  readonly targets: { readonly expr: string; readonly legend: string }[];
-}
-
 /** The panels of the dashboard. @internal */
 export function dashboardPanels(m: MonitoredCluster): DashboardPanel[] {
   const { galera: g, proxysql: p } = selectors(m);
   const panels: DashboardPanel[] = [
-    { title: 'Cluster size', type: 'stat', targets: [{ expr: `max(mysql_global_status_wsrep_cluster_size{${g}})`, legend: 'members' }] },
-    { title: 'Nodes Synced', type: 'stat', targets: [{ expr: `count(mysql_global_status_wsrep_local_state{${g}} == 4)`, legend: 'Synced' }] },
-    { title: 'Nodes in the Primary component', type: 'stat', targets: [{ expr: `sum(mysql_global_status_wsrep_cluster_status{${g}})`, legend: 'Primary' }] },
-    { title: 'wsrep local state (4 Synced, 2 Donor, 1 Joining)', type: 'timeseries', targets: [{ expr: `mysql_global_status_wsrep_local_state{${g}}`, legend: '{{pod}}' }] },
-    { title: 'Flow control paused (share of time)', type: 'timeseries', unit: 'percentunit', targets: [{ expr: `rate(mysql_global_status_wsrep_flow_control_paused_ns{${g}}[5m]) / 1e9`, legend: '{{pod}}' }] },
-    {
-      title: 'Receive and send queues', type: 'timeseries', targets: [
-        { expr: `mysql_global_status_wsrep_local_recv_queue{${g}}`, legend: '{{pod}} receive' },
-        { expr: `mysql_global_status_wsrep_local_send_queue{${g}}`, legend: '{{pod}} send' },
-      ],
-    },
-    { title: 'Certification failures per second', type: 'timeseries', targets: [{ expr: `rate(mysql_global_status_wsrep_local_cert_failures{${g}}[5m])`, legend: '{{pod}}' }] },
-    {
-      title: 'Write sets per second', type: 'timeseries', targets: [
-        { expr: `rate(mysql_global_status_wsrep_replicated{${g}}[5m])`, legend: '{{pod}} replicated' },
-        { expr: `rate(mysql_global_status_wsrep_received{${g}}[5m])`, legend: '{{pod}} received' },
-      ],
-    },
+    ...TOPOLOGY_METRICS[m.topology].panels(m),
     { title: 'Client connections per node', type: 'timeseries', targets: [{ expr: `mysql_global_status_threads_connected{${g}}`, legend: '{{pod}}' }] },
     { title: 'Queries per second per node', type: 'timeseries', targets: [{ expr: `rate(mysql_global_status_queries{${g}}[5m])`, legend: '{{pod}}' }] },
     {
       title: 'Data volume used', type: 'timeseries', unit: 'percentunit', targets: [{
-        expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"} / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`,
+        expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`
+          + ` / kubelet_volume_stats_capacity_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`,
         legend: '{{persistentvolumeclaim}}',
       }],
     },
@@ -375,10 +301,11 @@ export function dashboardJson(m: MonitoredCluster): Record<string, unknown> {
     fieldConfig: { defaults: { ...(panel.unit ? { unit: panel.unit } : {}) }, overrides: [] },
     targets: panel.targets.map((t, j) => ({ refId: String.fromCharCode(65 + j), expr: t.expr, legendFormat: t.legend, datasource: { type: 'prometheus', uid: '${datasource}' } })),
   }));
+  const t = TOPOLOGY_METRICS[m.topology];
   return {
-    uid: `galera-${m.namespace}-${m.name}`.slice(0, 40),
-    title: `Galera ${m.namespace}/${m.name}`,
-    tags: ['galera', 'mariadb', 'proxysql'],
+    uid: `${m.topology}-${m.namespace}-${m.name}`.slice(0, 40),
+    title: `${t.dashboardTitle} ${m.namespace}/${m.name}`,
+    tags: [m.topology, 'mariadb', 'proxysql'],
     timezone: 'browser',
     schemaVersion: 39,
     version: 1,
@@ -392,11 +319,12 @@ export function dashboardJson(m: MonitoredCluster): Record<string, unknown> {
 // ---------------------------------------------------------------------------------------------
 
 /**
- * What Prometheus and Grafana need to watch a Galera cluster and its ProxySQL: PodMonitors for
- * the exporter sidecars and ProxySQL's REST API, a PrometheusRule with the alerts, and a Grafana
- * dashboard in a ConfigMap that kube-prometheus-stack's dashboard sidecar picks up.
+ * What Prometheus and Grafana need to watch a cluster of either topology and its ProxySQL:
+ * PodMonitors for the exporter sidecars and ProxySQL's REST API, a PrometheusRule with the
+ * topology's alerts and the shared ones, and a Grafana dashboard in a ConfigMap that
+ * kube-prometheus-stack's dashboard sidecar picks up.
  */
-export class GaleraMonitoring extends Construct {
+export class MariaDbMonitoring extends Construct {
   /** The alerting rules (as in the PrometheusRule, emitted or not). */
   public readonly ruleGroups: RuleGroup[];
   /** The dashboard model (as in the ConfigMap, emitted or not). */
@@ -410,21 +338,26 @@ export class GaleraMonitoring extends Construct {
   /** What the rules and the dashboard are written for. @internal */
   public readonly monitored: MonitoredCluster;
 
-  constructor(scope: Construct, id: string, props: GaleraMonitoringProps) {
+  constructor(scope: Construct, id: string, props: MariaDbMonitoringProps) {
     super(scope, id);
     guardUniqueNames(this);
     const { cluster, proxysql, backup, ...options } = props;
-    const o = resolveOrThrow('GaleraMonitoring', (c) => {
+    const kind = this.constructor.name;
+    const o = resolveOrThrow(kind, (c) => {
       c.knownKeys(options, MONITORING_OPTION_KEYS);
       return resolveMonitoringOptions(c, options);
     });
-    if (!cluster.metricsPort) throw new Error(`GaleraMonitoring '${id}': the GaleraCluster '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`);
-    if (proxysql && !proxysql.metricsPort) throw new Error(`GaleraMonitoring '${id}': the ProxySql '${proxysql.name}' serves no metrics; set metrics: true on it`);
+    if (!cluster.metricsPort) {
+      throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`);
+    }
+    if (proxysql && !proxysql.metricsPort) throw new Error(`${kind} '${id}': the ProxySql '${proxysql.name}' serves no metrics; set metrics: true on it`);
     const monitored: MonitoredCluster = this.monitored = {
-      namespace: cluster.namespace, name: cluster.name, replicas: cluster.replicas,
+      topology: cluster.topology, namespace: cluster.namespace, name: cluster.name, replicas: cluster.replicas, 
+      maxLagSeconds: (cluster as { maxLagSeconds?: number }).maxLagSeconds,
       proxysql: proxysql ? { name: proxysql.name, hostgroups: proxysql.hostgroups } : undefined,
       backup: backup ? { cronJob: backup.cronJob.name, schedule: backup.schedule } : undefined,
-      certificates: [cluster.certificate, cluster.backupEndpoint?.clientCertificate, proxysql?.certificate].filter((x): x is ApiObject => x !== undefined).map((x) => x.name),
+      certificates: [cluster.certificate, cluster.backupEndpoint?.clientCertificate, proxysql?.certificate]
+        .filter((x): x is ApiObject => x !== undefined).map((x) => x.name),
     };
     this.ruleGroups = alertRules(monitored, o);
     this.dashboard = dashboardJson(monitored);
@@ -461,6 +394,11 @@ export class GaleraMonitoring extends Construct {
   }
 }
 
+/** @deprecated use MariaDbMonitoringProps, whose cluster is either topology. */
+export type GaleraMonitoringProps = MariaDbMonitoringProps;
+/** @deprecated use MariaDbMonitoring, which monitors either topology. */
+export class GaleraMonitoring extends MariaDbMonitoring {}
+
 /** The chart's monitoring section. */
 export interface MonitoringProps extends MonitoringOptions {
   /**
@@ -478,4 +416,4 @@ export interface MonitoringProps extends MonitoringOptions {
 
 
 /** The metrics ports. */
-export const METRICS_PORTS = { galera: GALERA_METRICS_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;
+export const METRICS_PORTS = { galera: EXPORTER_PORT, proxysql: PROXYSQL_METRICS_PORT } as const;

@@ -1,6 +1,9 @@
-import type { BackendTopology } from '../core/backend';
 import { SECRET_KEYS } from '../core/credentials';
-import { Checker, show } from '../values/validation';
+import { Checker } from '../values/validation';
+import { IProxySqlRouting, ProxySqlHostgroups, WriterIsAlsoReader } from './routing';
+
+export { WRITER_IS_ALSO_READER_VALUES } from './routing';
+export type { ProxySqlHostgroups, WriterIsAlsoReader } from './routing';
 
 /**
  * The proxysql.cnf that the ProxySql construct ships in its ConfigMap: a libconfig file
@@ -12,28 +15,8 @@ import { Checker, show } from '../values/validation';
  * checks), lib/MySQL_HostGroups_Manager.cpp (writer choice), lib/MySQL_Thread.cpp (defaults).
  */
 
-/** Hostgroup ids of the `mysql_galera_hostgroups` row: four distinct ids, reader > 0. */
-export interface GaleraHostgroups {
-  /** The hostgroup that receives writes (one node, `max_writers` = 1). @default 10 */
-  readonly writer?: number;
-  /** Healthy writable nodes beyond `max_writers`, the failover candidates. @default 20 */
-  readonly backupWriter?: number;
-  /** The hostgroup that plain SELECTs go to. ProxySQL requires it to be > 0. @default 30 */
-  readonly reader?: number;
-  /** Nodes that failed a check or are not Synced. @default 40 */
-  readonly offline?: number;
-}
-
-/**
- * `writer_is_also_reader` of `mysql_galera_hostgroups`:
- * 1 = the writer is a reader too (reads keep working with a single node left);
- * 2 = only backup writers are readers (no reads on the writer, but NO reader at all once the
- * writer is the last node: ProxySQL deliberately leaves the reader hostgroup empty then).
- * 0 is not offered: all Galera nodes are writable (read_only=0), so it leaves no readers.
- */
-export type WriterIsAlsoReader = 1 | 2;
-/** Every WriterIsAlsoReader value. */
-export const WRITER_IS_ALSO_READER_VALUES: readonly WriterIsAlsoReader[] = [1, 2];
+/** @deprecated use ProxySqlHostgroups (the same ids, for every topology). */
+export type GaleraHostgroups = ProxySqlHostgroups;
 
 /** How fast ProxySQL notices a dead or sick node, and how long clients wait meanwhile. */
 export interface ProxySqlFailoverSettings {
@@ -65,10 +48,10 @@ export interface ProxySqlFailoverSettings {
 export interface ProxySqlConfigOptions {
   /** Send plain SELECTs to the reader hostgroup; false sends everything to the writer. @default true */
   readonly readWriteSplit?: boolean;
-  /** `writer_is_also_reader`, see WriterIsAlsoReader and docs/proxysql.md. @default 1 */
+  /** `writer_is_also_reader` (Galera only), see WriterIsAlsoReader and docs/proxysql.md. @default 1 */
   readonly writerIsAlsoReader?: WriterIsAlsoReader;
   /** Hostgroup ids. @default - writer 10, backupWriter 20, reader 30, offline 40 */
-  readonly hostgroups?: GaleraHostgroups;
+  readonly hostgroups?: ProxySqlHostgroups;
   /** `mysql-server_version` that clients see in the handshake. @default - derived from the Galera image tag, else DEFAULT_SERVER_VERSION */
   readonly serverVersion?: string;
   /** `mysql-max_connections`: client connections per ProxySQL pod, also the app user's limit. @default 2048 */
@@ -91,8 +74,8 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly appDatabase: string;
   /** Name of the backend, for comments. */
   readonly clusterName: string;
-  /** How ProxySQL tells the writer from the readers. @default 'galera' */
-  readonly topology?: BackendTopology;
+  /** How ProxySQL tells the writer from the readers: the backend topology's writer and health rules. */
+  readonly routing: IProxySqlRouting;
   /** `mysql-server_version`. */
   readonly serverVersion: string;
   /** TLS to clients (certificates copied into the datadir) and to the servers (monitor included). */
@@ -102,7 +85,7 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
 }
 
 /** The default hostgroup ids: writer 10, backup writer 20, reader 30, offline 40. */
-export const DEFAULT_HOSTGROUPS: Required<GaleraHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
+export const DEFAULT_HOSTGROUPS: Required<ProxySqlHostgroups> = { writer: 10, backupWriter: 20, reader: 30, offline: 40 };
 
 /** The default monitor and timeout settings (ProxySqlFailoverSettings). */
 export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
@@ -123,8 +106,6 @@ export const DEFAULT_FAILOVER: Required<ProxySqlFailoverSettings> = {
 export const DEFAULT_MAX_CLIENT_CONNECTIONS = 2048;
 /** Default `max_connections` of each backend server, per ProxySQL pod. */
 export const DEFAULT_BACKEND_MAX_CONNECTIONS = 150;
-/** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. @internal */
-export const MAX_TRANSACTIONS_BEHIND = 100;
 
 /** The ports of a ProxySQL pod: clients (6033) and the admin interface on loopback (6032). */
 export const PROXYSQL_PORTS = { mysql: 6033, admin: 6032 } as const;
@@ -235,7 +216,7 @@ export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
 export interface ResolvedProxySqlOptions {
   readonly readWriteSplit: boolean;
   readonly writerIsAlsoReader: WriterIsAlsoReader;
-  readonly hostgroups: Required<GaleraHostgroups>;
+  readonly hostgroups: Required<ProxySqlHostgroups>;
   /** Undefined: the backend's version. */
   readonly serverVersion?: string;
   readonly maxClientConnections: number;
@@ -302,18 +283,11 @@ function safeText(value: string): boolean {
 }
 
 /** Checks the routing and tuning options and applies their defaults, reporting every problem into `c`. @internal */
-export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, backendReplicas: number): ResolvedProxySqlOptions {
+export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, backend: { replicas: number; routing: IProxySqlRouting }): ResolvedProxySqlOptions {
   const readWriteSplit = c.bool('readWriteSplit', o.readWriteSplit, true);
-  let writerIsAlsoReader: WriterIsAlsoReader = 1;
-  if (o.writerIsAlsoReader !== undefined) {
-    if (!WRITER_IS_ALSO_READER_VALUES.includes(o.writerIsAlsoReader)) {
-      c.add(`${c.f('writerIsAlsoReader')} must be 1 or 2, got ${show(o.writerIsAlsoReader)}: 0 leaves no reader at all because every Galera node is writable`);
-    } else if (o.writerIsAlsoReader === 2 && backendReplicas < 3 && readWriteSplit) {
-      c.add(`${c.f('writerIsAlsoReader')} must be 1 with ${backendReplicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever the writer is the only node, so every SELECT would fail`);
-    } else {
-      writerIsAlsoReader = o.writerIsAlsoReader;
-    }
-  }
+  const problems = backend.routing.checkOptions({ writerIsAlsoReader: o.writerIsAlsoReader, readWriteSplit, replicas: backend.replicas }, (f) => c.f(f));
+  problems.forEach((p) => c.add(p));
+  const writerIsAlsoReader: WriterIsAlsoReader = o.writerIsAlsoReader !== undefined && problems.length === 0 ? o.writerIsAlsoReader : 1;
   return {
     readWriteSplit,
     writerIsAlsoReader,
@@ -326,14 +300,14 @@ export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, bac
   };
 }
 
-function resolveHostgroups(c: Checker, given: GaleraHostgroups | undefined): Required<GaleraHostgroups> {
+function resolveHostgroups(c: Checker, given: ProxySqlHostgroups | undefined): Required<ProxySqlHostgroups> {
   const g = c.mapping('hostgroups', given, HOSTGROUP_KEYS);
   if (g === undefined) return DEFAULT_HOSTGROUPS;
   const hg = { ...DEFAULT_HOSTGROUPS };
   for (const key of HOSTGROUP_KEYS) hg[key] = c.int(`hostgroups.${key}`, g[key], key === 'reader' ? 1 : 0, 2147483647, DEFAULT_HOSTGROUPS[key]);
   const ids = HOSTGROUP_KEYS.map((k) => hg[k]);
   c.check(new Set(ids).size === ids.length,
-    `${c.f('hostgroups')} must be four distinct ids (ProxySQL's mysql_galera_hostgroups requires it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
+    `${c.f('hostgroups')} must be four distinct ids (ProxySQL's hostgroup tables require it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
   return hg;
 }
 
@@ -419,17 +393,7 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       monitor_enabled: true,
       monitor_username: 'monitor',
       monitor_password: placeholder('MONITOR_PASSWORD'),
-      ...(r.topology === 'replication' ? {
-        // The writer is the server with read_only=0 (the primary); the replicas are the readers.
-        monitor_read_only_interval: f.healthcheckIntervalMs,
-        monitor_read_only_timeout: f.healthcheckTimeoutMs,
-        monitor_read_only_max_timeout_count: f.healthcheckMaxTimeoutCount,
-        monitor_writer_is_also_reader: false,
-      } : {
-        monitor_galera_healthcheck_interval: f.healthcheckIntervalMs,
-        monitor_galera_healthcheck_timeout: f.healthcheckTimeoutMs,
-        monitor_galera_healthcheck_max_timeout_count: f.healthcheckMaxTimeoutCount,
-      }),
+      ...r.routing.healthRule({ intervalMs: f.healthcheckIntervalMs, timeoutMs: f.healthcheckTimeoutMs, maxTimeoutCount: f.healthcheckMaxTimeoutCount }),
       monitor_ping_interval: f.pingIntervalMs,
       monitor_ping_timeout: f.pingTimeoutMs,
       monitor_ping_max_failures: f.pingMaxFailures,
@@ -447,7 +411,7 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       // that writes), so no statement is re-sent; the client gets the error and decides.
       query_retries_on_failure: 0,
     },
-    // Every node starts in the writer hostgroup; the first Galera check of each moves it
+    // Every node starts in the writer hostgroup; the first check of the writer rule moves it
     // (writer, backup writer, reader, offline). The startup probe waits for that.
     mysql_servers: r.servers.map((address, ordinal) => ({
       address,
@@ -459,7 +423,7 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       use_ssl: r.tls.enabled ? 1 : 0,
       comment: ordinal === 0 ? `${podOf(address)} preferred writer` : podOf(address),
     })),
-    ...backendHostgroups(r),
+    ...r.routing.writerRule({ hostgroups: hg, writerIsAlsoReader: r.writerIsAlsoReader, clusterName: r.clusterName }),
     mysql_users: [{
       username: r.appUser,
       password: placeholder('APP_PASSWORD'),
@@ -483,34 +447,6 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       apply: 1,
       comment: rule.comment,
     })),
-  };
-}
-
-/** The row that tells ProxySQL which server writes: wsrep status (Galera) or read_only (primary/replica). */
-function backendHostgroups(r: ProxySqlConfigInput): CnfGroup {
-  const hg = r.hostgroups;
-  if (r.topology === 'replication') {
-    return {
-      mysql_replication_hostgroups: [{
-        writer_hostgroup: hg.writer,
-        reader_hostgroup: hg.reader,
-        check_type: 'read_only',
-        comment: `primary/replica ${r.clusterName}`,
-      }],
-    };
-  }
-  return {
-    mysql_galera_hostgroups: [{
-      writer_hostgroup: hg.writer,
-      backup_writer_hostgroup: hg.backupWriter,
-      reader_hostgroup: hg.reader,
-      offline_hostgroup: hg.offline,
-      active: 1,
-      max_writers: 1,
-      writer_is_also_reader: r.writerIsAlsoReader,
-      max_transactions_behind: MAX_TRANSACTIONS_BEHIND,
-      comment: `galera cluster ${r.clusterName}`,
-    }],
   };
 }
 
@@ -575,7 +511,7 @@ export function renderLibconfig(doc: CnfGroup, header: string[] = []): string {
 /** The template text stored in the ConfigMap. @internal */
 export function renderProxySqlCnfTemplate(input: ProxySqlConfigInput): string {
   return renderLibconfig(proxySqlConfigDocument(input), [
-    'proxysql.cnf TEMPLATE, rendered by the ProxySql construct (src/proxysql-config.ts).',
+    'proxysql.cnf TEMPLATE, rendered by the ProxySql construct (src/proxysql/proxysql-config.ts).',
     'proxysql-render.sh replaces the password placeholders with the values of the Secret and',
     `writes ${PROXYSQL_PATHS.rendered}/${RENDERED_FILE} (mode 0600); ProxySQL starts with --initial, so`,
     'this file, not a proxysql.db left on the emptyDir, is the configuration after every restart.',

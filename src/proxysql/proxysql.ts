@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { ApiObject } from 'cdk8s';
 import { IProxySqlBackend } from '../core/backend';
+import { IProxySqlRouting } from './routing';
 import {
   ANTI_AFFINITY_MODES, AntiAffinityMode, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget, podTemplate,
   PULL_POLICIES, PullPolicy, resolveImage, resolveResources, ResolvedResources,
@@ -82,7 +83,7 @@ export interface ResolvedProxySql extends ResolvedProxySqlOptions {
  * Checks ProxySqlOptions (from TypeScript or a values-file section) and applies the defaults.
  * @internal
  */
-export function resolveProxySql(input: unknown, c: Checker, backend: { name: string; replicas: number },
+export function resolveProxySql(input: unknown, c: Checker, backend: { name: string; replicas: number; routing: IProxySqlRouting },
   keys: readonly string[] = [...PROXYSQL_VALUE_KEYS, 'backend', 'metrics']): ResolvedProxySql {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
   const p = (c.knownKeys(input, keys) ? input : {}) as ProxySqlOptions & { metrics?: boolean };
@@ -97,7 +98,7 @@ export function resolveProxySql(input: unknown, c: Checker, backend: { name: str
     dataDirInMemory: c.bool('dataDirInMemory', p.dataDirInMemory, false),
     drainSeconds: c.int('drainSeconds', p.drainSeconds, 0, 3600, 30),
     metrics: c.bool('metrics', p.metrics, false),
-    ...resolveProxySqlOptions(c, p, backend.replicas),
+    ...resolveProxySqlOptions(c, p, backend),
   };
 }
 
@@ -154,7 +155,7 @@ export class ProxySql extends PodPeer {
   public readonly certificate?: ApiObject;
   /** The port of the Prometheus metrics (named `metrics`), when metrics is on. */
   public readonly metricsPort?: number;
-  /** The hostgroup ids of `mysql_galera_hostgroups`. */
+  /** The hostgroup ids of the writer rule. */
   public readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number };
   private readonly labels: Record<string, string>;
 
@@ -200,7 +201,7 @@ export class ProxySql extends PodPeer {
     const data: Record<string, string> = {
       [TEMPLATE_FILE]: renderProxySqlCnfTemplate({
         ...r, serverVersion: this.serverVersion, servers: b.podDnsNames, serverPort: b.port,
-        appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name, topology: b.topology,
+        appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name, routing: b.routing,
         tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport }, metrics: r.metrics,
       }),
     };

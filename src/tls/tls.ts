@@ -49,10 +49,10 @@ const TLS_KEYS = Object.keys({ enabled: 0, issuer: 0, requireSecureTransport: 0,
 const ISSUER_KEYS = ['name', 'kind', 'group'];
 
 /** @internal */
-export function resolveTls(c: Checker, field: string, input: TlsProps | undefined): ResolvedTls {
+export function resolveTls(c: Checker, field: string, input: TlsProps | undefined, enabledByDefault = true): ResolvedTls {
   if (input !== undefined && !isMapping(input)) c.add(`${c.f(field)} must be a mapping of ${TLS_KEYS.join(', ')}, got ${show(input)}`);
   const t: TlsProps = c.mapping(field, isMapping(input) ? input as TlsProps : undefined, TLS_KEYS) ?? {};
-  const enabled = c.bool(`${field}.enabled`, t.enabled, true);
+  const enabled = c.bool(`${field}.enabled`, t.enabled, enabledByDefault);
   const i: Partial<TlsIssuer> | undefined = c.mapping(`${field}.issuer`, t.issuer, ISSUER_KEYS);
   if (i !== undefined && i.name === undefined) c.add(`${c.f(field)}.issuer.name is required: the name of a cert-manager Issuer or ClusterIssuer`);
   const issuer = i === undefined ? undefined : {

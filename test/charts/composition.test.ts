@@ -1,7 +1,7 @@
 import { join } from 'path';
 import { ApiObject, App, Chart, Testing } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-28';
-import { GaleraBackup } from '../../src/backup/galera-backup';
+import { GaleraBackup } from '../../src/backup/mariadb-backup';
 import { GaleraCluster } from '../../src/galera/galera-cluster';
 import { GaleraProxySql } from '../../src/charts/galera-proxysql';
 import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';

@@ -3,7 +3,8 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { DEFAULT_RCLONE_IMAGE } from '../../src/backup/backup-location';
 import { DEFAULT_SERVER_VERSION, serverVersionForImage } from '../../src/core/backend';
-import { DEFAULT_MARIADB_IMAGE, DEFAULT_MYSQLD_EXPORTER_IMAGE } from '../../src/galera/galera-cluster';
+import { DEFAULT_MARIADB_IMAGE } from '../../src/core/mariadb-cluster';
+import { DEFAULT_MYSQLD_EXPORTER_IMAGE } from '../../src/monitoring/metrics-exporter';
 import { DEFAULT_PROXYSQL_IMAGE } from '../../src/proxysql/proxysql';
 import { proxysqlBinary } from '../cluster/proxysql/proxysql-binary';
 

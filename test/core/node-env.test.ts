@@ -8,19 +8,24 @@ import { GaleraCluster, MariaDbReplication } from '../../src/index';
 // ConfigMap ships the common scripts next to the topology's own (one flat directory).
 const SCRIPTS = join(__dirname, '..', '..', 'scripts');
 
-function podOf(topology: 'galera' | 'replication'): { pod: any; configMap: any } {
+interface Env { name: string; value?: string }
+interface Container { env: Env[]; volumeMounts: { name: string; mountPath: string }[] }
+interface Pod { initContainers: Container[]; containers: Container[] }
+interface Manifest { kind: string; spec: { template: { spec: Pod } }; data: Record<string, string> }
+
+function podOf(topology: 'galera' | 'replication'): { pod: Pod; configMap: Manifest } {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
   // TLS off on Galera too: the replication topology has none yet
   if (topology === 'galera') new GaleraCluster(chart, 'db', { tls: { enabled: false } }); else new MariaDbReplication(chart, 'db');
-  const objects = Testing.synth(chart);
+  const objects = Testing.synth(chart) as Manifest[];
   return {
-    pod: objects.find((o) => o.kind === 'StatefulSet').spec.template.spec,
-    configMap: objects.find((o) => o.kind === 'ConfigMap'),
+    pod: objects.find((o) => o.kind === 'StatefulSet')!.spec.template.spec,
+    configMap: objects.find((o) => o.kind === 'ConfigMap')!,
   };
 }
 
-const envOf = (c: any): Record<string, string> =>
-  Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+const envOf = (c: Container): Record<string, string> =>
+  Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 const shared = (env: Record<string, string>) => Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('NODE_')));
 
 /** Function names a folder of scripts defines (`name() {` at the start of a line). */
@@ -46,7 +51,7 @@ describe('one environment contract for both topologies', () => {
       NODE_CONFIG_DIR: '/opt/mariadb', NODE_CREDENTIALS_DIR: '/etc/mariadb/credentials', NODE_RUNTIME_DIR: '/run/mariadb',
       NODE_DATA_DIR: '/var/lib/mysql', NODE_SOCKET: '/run/mysqld/mysqld.sock', NODE_SECRET_NAME: 'db-credentials', NODE_TLS: 'off',
     });
-    const mounts = (pod: any) => pod.containers[0].volumeMounts.map((m: any) => `${m.name}:${m.mountPath}`).sort();
+    const mounts = (pod: Pod) => pod.containers[0].volumeMounts.map((m) => `${m.name}:${m.mountPath}`).sort();
     expect(mounts(galera)).toEqual(mounts(replication));
     // no setting of the old per-topology names is left for a shared one
     const old = /^(GALERA|REPL)_(PEERS|STATE_PORT|SECRET_NAME|CONFIG_DIR|RUNTIME_DIR|DATA_DIR|APP_)/;

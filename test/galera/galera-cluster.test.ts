@@ -419,7 +419,8 @@ describe('ConfigMap', () => {
     // User options override the defaults; the other defaults stay.
     expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT4S;'
       + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S;evs.install_timeout=PT6S;'
-      + 'socket.ssl=YES;socket.ssl_cert=/etc/mariadb/tls/tls.crt;socket.ssl_key=/etc/mariadb/tls/tls.key;socket.ssl_ca=/etc/mariadb/tls/ca.crt"');
+      + 'socket.ssl=YES;socket.ssl_cert=/etc/mariadb/tls/tls.crt;socket.ssl_key=/etc/mariadb/tls/tls.key;'
+      + 'socket.ssl_ca=/etc/mariadb/tls/ca.crt"');
   });
 
   test('extraMyCnf lines land in the [mysqld] section', () => {
@@ -621,7 +622,10 @@ describe('TLS', () => {
 
     // THEN
     const lines = (configMap.data['my.cnf'] as string).split('\n');
-    expect(lines).toEqual(expect.arrayContaining(['ssl_cert=/etc/mariadb/tls/tls.crt', 'ssl_key=/etc/mariadb/tls/tls.key', 'ssl_ca=/etc/mariadb/tls/ca.crt', 'require_secure_transport=OFF']));
+    expect(lines).toEqual(expect.arrayContaining([
+      'ssl_cert=/etc/mariadb/tls/tls.crt', 'ssl_key=/etc/mariadb/tls/tls.key', 'ssl_ca=/etc/mariadb/tls/ca.crt',
+      'require_secure_transport=OFF',
+    ]));
     expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).toContain('socket.ssl=YES;');
     expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).not.toContain('socket.dynamic');
     // the [sst] section verifies the donor's certificate against the CA

@@ -217,7 +217,8 @@ describe('peer state lines are validated before the election uses them', () => {
   const LIB = join(__dirname, '..', '..', 'scripts', 'node', 'galera-lib.sh');
   function valid(line: string, pod = 'galera-1'): boolean {
     try {
-      execFileSync('bash', ['-c', 'source "$0"; valid_state_line "$1" "$2"', LIB, line, pod], { env: { PATH: process.env.PATH, POD_NAME: 'galera-0', NODE_PEERS: 'x' } });
+      execFileSync('bash', ['-c', 'source "$0"; valid_state_line "$1" "$2"', LIB, line, pod],
+        { env: { PATH: process.env.PATH, POD_NAME: 'galera-0', NODE_PEERS: 'x' } });
       return true;
     } catch {
       return false;
@@ -322,7 +323,8 @@ describe('the watchdog: does a restart into the election help a node outside a P
 describe('the watchdog: is a node inside a Primary component stuck desynced (desync_unexplained)', () => {
   const verdict = (localState: number, size: number, desync: string, sstRunning: 0 | 1) => execFileSync('bash', ['-c',
     'source "$1/galera-lib.sh"; source "$1/galera-election.sh"; shift; desync_unexplained "$@" && echo restart || echo stay',
-    'drive', NODE, String(localState), String(size), desync, String(sstRunning)], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', POD_NAMESPACE: 'db', NODE_PEERS: 'unused' } }).trim();
+    'drive', NODE, String(localState), String(size), desync, String(sstRunning)],
+  { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', POD_NAMESPACE: 'db', NODE_PEERS: 'unused' } }).trim();
 
   test.each([
     // Galera refused the donor's "SST sent" because a view change took it out of the Primary

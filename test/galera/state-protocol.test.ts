@@ -59,6 +59,10 @@ function bash(code: string, pod = 'galera-1'): string {
 /** Every line the scripts publish or serve, by the function that writes it. */
 function writtenLines(): Record<string, string> {
   const position = `POS_UUID=${UUID} POS_SEQNO=42 POS_SAFE=1 POS_EMPTY=0`;
+  // what the server's wsrep status says (printf's escapes)
+  const wsrep = [
+    'wsrep_cluster_status\\tPrimary', `wsrep_cluster_state_uuid\\t${UUID}`, 'wsrep_last_committed\\t77', 'wsrep_local_state\\t4',
+  ].join('\\n');
   const published = (fn: string, extra = '') => bash(`${position}; ${extra} ${fn}; cat "$STATE_FILE"`).trim();
   writeFileSync(join(dir, 'galera-forced-from'), `${UUID}:40\n`);
   writeFileSync(join(dir, 'galera-last-view'), '3\n');
@@ -68,7 +72,8 @@ function writtenLines(): Record<string, string> {
     'publish_running (join)': published('publish_running', 'ACTION=join;'),
     'publish_running (bootstrap)': published('publish_running', 'ACTION=bootstrap;'),
     // mariadbd answers: the live view (wsrep_status stands in for the server)
-    'galera_live_state': bash(`ACTION=join; ${position}; publish_running; wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\nwsrep_cluster_state_uuid\\t${UUID}\\nwsrep_last_committed\\t77\\nwsrep_local_state\\t4\\n'; }; galera_live_state`).trim(),
+    'galera_live_state': bash(`ACTION=join; ${position}; publish_running; wsrep_status() { printf '${wsrep}\\n'; }; galera_live_state`)
+      .trim(),
     // mariadbd does not answer yet: the published running line, as starting
     'main (starting)': bash(`ACTION=join; ${position}; publish_running; main`).trim(),
     // the watchdog's own line, next to its peers' (rejoin_would_help)
@@ -94,8 +99,8 @@ describe('the state protocol of docs/galera.md', () => {
   test('every function that writes a state line is covered here', () => {
     // GIVEN / WHEN: the call sites of the formatter in every shipped node script (publish_state's own
     // call, which passes its arguments on, aside)
-    const sites = [NODE, COMMON].flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.sh')).flatMap((f) => readFileSync(join(d, f), 'utf8')
-      .split('\n').filter((l) => !l.trim().startsWith('#'))
+    const code = (d: string, f: string) => readFileSync(join(d, f), 'utf8').split('\n').filter((l) => !l.trim().startsWith('#'));
+    const sites = [NODE, COMMON].flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.sh')).flatMap((f) => code(d, f)
       .flatMap((l) => (l.match(/\b(publish_state|state_line)\b(?!\(\)| "\$@"|:)( phase=[a-z]+)?/g) ?? []).map((call) => `${f}: ${call}`))));
 
     // THEN: three publishers and the watchdog in galera-start.sh, the live view in galera-state.sh, the
@@ -125,7 +130,8 @@ describe('the state protocol of docs/galera.md', () => {
     expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({ name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40`, view: '3' });
     expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
-    expect(parseStateLine(lines.galera_live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
+    expect(parseStateLine(lines.galera_live_state, spec))
+      .toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
     expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3' });
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });

@@ -3,7 +3,8 @@ import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { stringify } from 'yaml';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
-import { AlertRule, dashboardPanels, maxCronGapSeconds, MonitoredCluster } from '../../src/monitoring/monitoring';
+import { AlertRule, dashboardPanels, maxCronGapSeconds } from '../../src/monitoring/monitoring';
+import { MonitoredCluster } from '../../src/monitoring/topology-metrics';
 import { loadValues } from '../../src/values/values';
 import { dashboardAsRecordingRules, metricNamesOf, promtool, seriesOf, tempDir, writeRules } from '../tools/prometheus';
 

@@ -140,7 +140,8 @@ describe('peer state lines are validated before the decisions use them (valid_st
       { env: { PATH: process.env.PATH, POD_NAME: 'mariadb-0', NODE_PEERS: PEERS } });
     return r.status === 0;
   }
-  const made = drive('cat', 'mariadb-0', { 'mariadb-1': { role: 'replica', io: 1, sql: 1, lag: 0, ready: 1, source: 'mariadb-0', seq: 57 } });
+  const replica: Node = { role: 'replica', io: 1, sql: 1, lag: 0, ready: 1, source: 'mariadb-0', seq: 57 };
+  const made = drive('cat', 'mariadb-0', { 'mariadb-1': replica });
   test.each([
     ['a line made by state_line', made, true],
     ['a GTID list of two domains', made.replace(' gtid= ', ' gtid=0-1-57,1-2-3 '), true],

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { stringify } from 'yaml';
-import { dashboardPanels, MonitoredCluster, RuleGroup } from '../../src/monitoring/monitoring';
+import { dashboardPanels, RuleGroup } from '../../src/monitoring/monitoring';
+import { MonitoredCluster } from '../../src/monitoring/topology-metrics';
 
 // Helpers for the monitoring tests: promtool (Debian's `prometheus` package), the metric names
 // the rules and the dashboard use, and the Prometheus text format a real scrape returns.

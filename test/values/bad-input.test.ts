@@ -6,7 +6,8 @@ import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { GaleraCluster, GaleraClusterProps } from '../../src/galera/galera-cluster';
-import { GALERA_OWNED_OPTIONS, ownedOptionOf } from '../../src/galera/galera-config';
+import { GALERA_OWNED_OPTIONS } from '../../src/galera/galera-config';
+import { ownedOptionOf } from '../../src/core/server-config';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
 import { REPLICATION_OWNED_OPTIONS } from '../../src/replication/mariadb-replication';
 import { Storage, StorageProps } from '../../src/storage/storage';
@@ -139,8 +140,10 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['an unknown top-level key', valuesFile('replicas: 5\n'), [/replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup/]],
   ['an unknown topology', valuesFile('topology: mysql\n'), [/topology must be one of 'galera', 'replication', got "mysql"/]],
   ['a replication section without topology replication', valuesFile('replication:\n  replicas: 3\n'), [/replication is the section of topology 'replication'; set topology: replication/]],
-  ['Galera-only sections with topology replication, every one named, with the replication section\'s own mistakes', valuesFile('topology: replication\nbackup:\n  enabled: true\nmonitoring:\n  enabled: true\nreplication:\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
-    [/backup is built for topology 'galera' only/, /monitoring is built for topology 'galera' only/, /replication\.replicas must be odd and at least 3/, /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
+  ['the galera section with topology replication, and backups without TLS, named with the replication section\'s own mistakes',
+    valuesFile('topology: replication\ngalera:\n  replicas: 3\nbackup:\n  enabled: true\nreplication:\n  tls:\n    enabled: false\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
+    [/galera is the section of topology 'galera'/, /backup needs replication\.tls\.enabled: true/, /replication\.replicas must be odd and at least 3/,
+      /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
   ['an unknown key under galera', valuesFile('galera:\n  replica: 5\n'), [/galera\.replica is not a known setting; allowed here: name, replicas, /]],
   ['an unknown key under galera.resources', valuesFile('galera:\n  resources:\n    cpu: "1"\n'),
     [/galera\.resources\.cpu is not a known setting; allowed here: cpuRequest, cpuLimit, memoryRequest, memoryLimit/]],
@@ -394,6 +397,23 @@ describe('npm run synth', () => {
     expect(sts.metadata.namespace).toBe('shop');
     expect(sts.spec.replicas).toBe(5);
     expect(result.stdout).toContain(`wrote ${join(outdir, 'galera-proxysql.k8s.yaml')}`);
+  }, 120_000);
+
+  test('each topology writes a file named after itself, and replaces the other topology\'s', () => {
+    // GIVEN a directory that holds the Galera manifests
+    const outdir = mkdtempSync(join(scratch, 'dist-'));
+    writeFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'kind: Old\n');
+    const values = join(scratch, 'replication-values.yaml');
+    writeFileSync(values, 'topology: replication\nnamespace: shop\n');
+
+    // WHEN the values pick the primary/replica topology
+    const result = runSynth({ GALERA_VALUES: values, CDK8S_OUTDIR: outdir });
+
+    // THEN its manifests are replication-proxysql.k8s.yaml, and the Galera file is gone
+    expect(result.status).toBe(0);
+    expect(readdirSync(outdir)).toEqual(['replication-proxysql.k8s.yaml']);
+    const kinds = parseAllDocuments(readFileSync(join(outdir, 'replication-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()?.kind);
+    expect(kinds).toContain('StatefulSet');
   }, 120_000);
 });
 

@@ -1,4 +1,4 @@
-import { MAX_TRANSACTIONS_BEHIND } from '../../../src/proxysql/proxysql-config';
+import { MAX_TRANSACTIONS_BEHIND } from '../../../src/galera/galera-routing';
 
 /**
  * ProxySQL's Galera health-check query for MariaDB backends, as sent by its monitor

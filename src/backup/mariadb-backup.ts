@@ -1,8 +1,7 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { BackupDestination, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
-import { GaleraCluster } from '../galera/galera-cluster';
-import { GALERA_PORTS } from '../galera/galera-config';
+import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { COMMON_NODE_SCRIPTS } from '../core/node-env';
 import { container, ContainerResources, emptyDir, PART_OF, podTemplate, resolveImage, resolveResources } from '../core/pod';
 import { readScript } from '../core/scripts';
@@ -17,10 +16,10 @@ export interface BackupRetention {
   readonly maxAgeDays?: number;
 }
 
-/** Props of GaleraBackup: the cluster, when, where to and how long to keep. */
-export interface GaleraBackupProps {
-  /** The cluster to back up; it must run the backup endpoint (GaleraClusterProps.backupEndpoint). */
-  readonly cluster: GaleraCluster;
+/** Props of MariaDbBackup: the cluster, when, where to and how long to keep. */
+export interface MariaDbBackupProps {
+  /** The cluster to back up (either topology); it must run the backup endpoint (its backupEndpoint prop). */
+  readonly cluster: MariaDbCluster;
   /** Cron schedule (the CronJob's time zone, UTC unless timeZone is set). @default '0 3 * * *' */
   readonly schedule?: string;
   /** IANA time zone of the schedule. @default - UTC (the controller's) */
@@ -49,9 +48,9 @@ export interface GaleraBackupProps {
 export const GALERA_BACKUP_KEYS = Object.keys({
   cluster: 0, schedule: 0, timeZone: 0, suspend: 0, destination: 0, retention: 0, deadlineSeconds: 0, successfulJobsHistoryLimit: 0,
   failedJobsHistoryLimit: 0, scratchSize: 0, resources: 0, rcloneImage: 0,
-} satisfies Record<keyof GaleraBackupProps, 0>);
+} satisfies Record<keyof MariaDbBackupProps, 0>);
 
-/** GaleraBackupProps with the defaults applied. @internal */
+/** MariaDbBackupProps with the defaults applied. @internal */
 export interface ResolvedGaleraBackup {
   readonly schedule: string;
   readonly timeZone?: string;
@@ -74,18 +73,18 @@ const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+)
 export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
 const JOB_SCRIPTS: Record<string, string> = {
   'galera-backup.sh': 'backup/galera-backup.sh', 'galera-backup-upload.sh': 'backup/galera-backup-upload.sh',
-  'backup-retention.sh': 'backup/backup-retention.sh', 'galera-lib.sh': 'node/galera-lib.sh',
+  'backup-retention.sh': 'backup/backup-retention.sh',
   ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
 };
 
 /**
- * Checks GaleraBackupProps (from TypeScript or a values-file section) against the cluster.
+ * Checks MariaDbBackupProps (from TypeScript or a values-file section) against the cluster.
  * @internal
  */
 export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name: string; storageSize: string; storageClassName?: string },
   keys: readonly string[] = GALERA_BACKUP_KEYS): ResolvedGaleraBackup {
   if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, keys) ? input : {}) as Partial<GaleraBackupProps>;
+  const p = (c.knownKeys(input, keys) ? input : {}) as Partial<MariaDbBackupProps>;
   const d: BackupDestination = c.mapping('destination', p.destination, ['volume', 's3']) ?? {};
   const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
   c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);
@@ -117,12 +116,13 @@ export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name:
 }
 
 /**
- * Scheduled physical backups of a Galera cluster: a CronJob whose pod asks the nodes' state
- * ports which are Synced, streams `mariadb-backup --galera-info` from one node's backup endpoint
- * over mutual TLS (no Kubernetes API, no exec), proves the backup by extracting and preparing it,
- * and keeps it with a manifest on a volume or in an S3 bucket, with retention by count and age.
+ * Scheduled physical backups of a cluster of either topology: a CronJob whose pod asks the nodes'
+ * state ports which node may serve (Galera: a Synced node, not the writer if it can; primary/replica:
+ * a ready replica), streams `mariadb-backup` from that node's backup endpoint over mutual TLS (no
+ * Kubernetes API, no exec), proves the backup by extracting and preparing it, and keeps it with a
+ * manifest on a volume or in an S3 bucket, with retention by count and age.
  */
-export class GaleraBackup extends Construct {
+export class MariaDbBackup extends Construct {
   /** The CronJob. */
   public readonly cronJob: k8s.KubeCronJob;
   /** Its cron schedule. */
@@ -135,26 +135,27 @@ export class GaleraBackup extends Construct {
   public readonly claimName?: string;
   /** Labels of the job's pods (the cluster's NetworkPolicy lets them reach the endpoint). */
   public readonly selectorLabels: Record<string, string>;
-  /** The ports of the Galera pods the job connects to: the backup endpoint and the state port. */
+  /** The ports of the database pods the job connects to: the backup endpoint and the state port. */
   public readonly ports: number[];
 
-  constructor(scope: Construct, id: string, props: GaleraBackupProps) {
+  constructor(scope: Construct, id: string, props: MariaDbBackupProps) {
     super(scope, id);
     guardUniqueNames(this);
     const cluster = props.cluster;
+    const kind = this.constructor.name;
     const endpoint = cluster.backupEndpoint;
-    if (!endpoint) throw new Error(`GaleraBackup '${id}': the GaleraCluster '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
-    const r = resolveOrThrow(`GaleraBackup '${id}'`, (c) => resolveGaleraBackup(props, c, cluster.storage));
+    if (!endpoint) throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
+    const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(props, c, cluster.storage));
     const name = `${cluster.name}-backup`;
     this.schedule = r.schedule;
-    this.selectorLabels = { 'app.kubernetes.io/name': 'galera-backup', 'app.kubernetes.io/instance': name };
+    this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-backup', 'app.kubernetes.io/instance': name };
     const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'backup', ...PART_OF };
     const metadata = (n: string) => ({ name: n, namespace: cluster.namespace, labels });
-    this.ports = [endpoint.port, GALERA_PORTS.state];
+    this.ports = [endpoint.port, cluster.ports.state];
 
     this.configMap = new k8s.KubeConfigMap(this, 'scripts', {
       metadata: metadata(`${name}-scripts`),
-      data: Object.fromEntries(Object.entries(JOB_SCRIPTS).map(([file, path]) => [file, readScript(path)])),
+      data: Object.fromEntries(Object.entries({ ...JOB_SCRIPTS, ...cluster._stateScripts() }).map(([file, path]) => [file, readScript(path)])),
     });
     if (r.volume) {
       this.claimName = r.volume.claimName;
@@ -195,35 +196,40 @@ export class GaleraBackup extends Construct {
    * container writes into scratch space (an init container), the rclone container uploads it and
    * prunes the bucket.
    */
-  private podTemplate(cluster: GaleraCluster, clientSecret: string, r: ResolvedGaleraBackup, labels: Record<string, string>): k8s.PodTemplateSpec {
+  private podTemplate(cluster: MariaDbCluster, clientSecret: string, r: ResolvedGaleraBackup, labels: Record<string, string>): k8s.PodTemplateSpec {
     const field = (n: string, fieldPath: string): k8s.EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
+    const env = (setting: string) => cluster._envName(setting);
     const values: Record<string, string> = {
-      GALERA_CLUSTER_NAME: cluster.name,
-      NODE_PEERS: cluster.podDnsNames.join(','),
-      NODE_STATE_PORT: String(GALERA_PORTS.state),
-      GALERA_BACKUP_PORT: String(cluster.backupEndpoint!.port),
-      NODE_RUNTIME_DIR: BACKUP_PATHS.tmp,
+      [env('CLUSTER_NAME')]: cluster.name,
+      [env('PEERS')]: cluster.podDnsNames.join(','),
+      [env('STATE_PORT')]: String(cluster.ports.state),
+      [env('BACKUP_PORT')]: String(cluster.backupEndpoint!.port),
+      [env('RUNTIME_DIR')]: BACKUP_PATHS.tmp,
+      BACKUP_TOPOLOGY: cluster.topology,
       BACKUP_DIR: BACKUP_PATHS.backups,
       BACKUP_TLS_DIR: BACKUP_PATHS.tls,
       BACKUP_RETAIN_COUNT: String(r.retention.count),
       BACKUP_RETAIN_DAYS: String(r.retention.maxAgeDays),
       BACKUP_PRUNE: r.s3 ? '0' : '1',
     };
-    const env = [field('POD_NAME', 'metadata.name'), ...Object.entries(values).map(([n, value]) => ({ name: n, value }))];
+    const jobEnv = [field('POD_NAME', 'metadata.name'), ...Object.entries(values).map(([n, value]) => ({ name: n, value }))];
     const mounts = [
       { name: 'scripts', mountPath: BACKUP_PATHS.scripts, readOnly: true },
       { name: 'backups', mountPath: BACKUP_PATHS.backups },
       { name: 'tmp', mountPath: BACKUP_PATHS.tmp },
     ];
     const backup = container({
-      name: 'backup', image: cluster.image, imagePullPolicy: 'IfNotPresent', env,
+      name: 'backup', image: cluster.image, imagePullPolicy: 'IfNotPresent', env: jobEnv,
       command: ['bash', `${BACKUP_PATHS.scripts}/galera-backup.sh`],
       volumeMounts: [...mounts, { name: 'tls', mountPath: BACKUP_PATHS.tls, readOnly: true }],
       resources: r.resources,
     });
     const upload = r.s3 ? container({
       name: 'upload', image: r.rcloneImage, imagePullPolicy: 'IfNotPresent',
-      env: [env[0], ...env.slice(1).filter((e) => ['GALERA_CLUSTER_NAME', 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)), ...rcloneEnv(r.s3)],
+      env: [
+        jobEnv[0], ...jobEnv.slice(1).filter((e) => [env('CLUSTER_NAME'), 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)),
+        ...rcloneEnv(r.s3),
+      ],
       command: ['sh', `${BACKUP_PATHS.scripts}/galera-backup-upload.sh`],
       volumeMounts: mounts,
       resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
@@ -242,3 +248,8 @@ export class GaleraBackup extends Construct {
     return { metadata: { labels }, spec: { ...template.spec!, restartPolicy: 'Never' } };
   }
 }
+
+/** @deprecated use MariaDbBackupProps, whose cluster is either topology. */
+export type GaleraBackupProps = MariaDbBackupProps;
+/** @deprecated use MariaDbBackup, which backs up either topology. */
+export class GaleraBackup extends MariaDbBackup {}
