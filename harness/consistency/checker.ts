@@ -24,6 +24,8 @@ export const ANOMALY_CLASSES = [
   'internal', 'lost-update', 'G0', 'G1c', 'G-single', 'G2', 'stale-read',
 ] as const;
 export type AnomalyClass = typeof ANOMALY_CLASSES[number];
+/** The dependency-cycle classes: their rate is the share of committed transactions in a cycle found. */
+export const CYCLE_CLASSES: readonly AnomalyClass[] = ['G0', 'G1c', 'G-single', 'G2'];
 
 /** What each class means, for reports. */
 export const CLASS_MEANING: Readonly<Record<AnomalyClass, string>> = {
@@ -62,7 +64,12 @@ export interface Anomaly {
 export interface ClassReport {
   /** Instances found (for cycles: distinct cycles found, one per closing edge at most). */
   readonly count: number;
-  /** What the count is out of, and how many of those there were: the rate is count / of.n. */
+  /** Distinct transactions in all the instances found. */
+  readonly involved: number;
+  /**
+   * What the rate is out of, and how many of those there were: count / of.n, except for the
+   * cycle classes, whose rate is involved / of.n (the share of committed transactions in a cycle).
+   */
   readonly of: { readonly what: string; readonly n: number };
   readonly examples: readonly Anomaly[];
 }
@@ -100,13 +107,17 @@ const TYPE_BIT: Record<EdgeType, number> = { ww: 1, wr: 2, rw: 4 };
 /** Checks a list-append history; every class is reported, with a count, what it is out of, and examples. */
 export function checkHistory(history: History, options: CheckOptions = {}): CheckReport {
   const maxExamples = options.maxExamples ?? 5;
-  const found = new Map<AnomalyClass, { count: number; examples: Anomaly[] }>(ANOMALY_CLASSES.map((c) => [c, { count: 0, examples: [] }]));
+  const found = new Map<AnomalyClass, { count: number; involved: Set<number>; examples: Anomaly[] }>(
+    ANOMALY_CLASSES.map((c) => [c, { count: 0, involved: new Set(), examples: [] }]));
   const add = (a: Anomaly, count = 1) => {
     const f = found.get(a.class)!;
     f.count += count;
+    for (const id of a.txns) f.involved.add(id);
     if (f.examples.length < maxExamples) f.examples.push(a);
   };
   const txns = history.txns;
+  // times in messages are relative to the first invocation, as formatTxn shows them by default
+  const origin = txns.length > 0 ? Math.min(...txns.map((t) => t.invoke)) : 0;
   const byId = new Map<number, Txn>();
   for (const t of txns) {
     if (byId.has(t.id)) throw new Error(`history: transaction id ${t.id} appears twice`);
@@ -121,8 +132,8 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   checkAbortedAndIntermediate(reads, writes, add);
   checkInternal(ok, add);
   checkLostUpdates(ok, add);
-  const acked = checkFinal(history, add);
-  const externalReads = checkStale(reads, orders, writes, add);
+  const acked = checkFinal(history, add, origin);
+  const externalReads = checkStale(reads, orders, writes, add, origin);
   const cycles = checkCycles(txns, reads, orders, writes, add, options.maxCycleSearches ?? 20_000);
 
   const denominators: Record<AnomalyClass, { what: string; n: number }> = {
@@ -139,10 +150,13 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
     'G1c': { what: 'committed transactions', n: ok.length },
     'G-single': { what: 'committed transactions', n: ok.length },
     'G2': { what: 'committed transactions', n: ok.length },
-    'stale-read': { what: 'reads of committed transactions before their own appends', n: externalReads },
+    'stale-read': { what: 'keys read by committed transactions before appending to them', n: externalReads },
   };
   const classes = {} as Record<AnomalyClass, ClassReport>;
-  for (const c of ANOMALY_CLASSES) classes[c] = { count: found.get(c)!.count, of: denominators[c], examples: found.get(c)!.examples };
+  for (const c of ANOMALY_CLASSES) {
+    const f = found.get(c)!;
+    classes[c] = { count: f.count, involved: f.involved.size, of: denominators[c], examples: f.examples };
+  }
   return {
     valid: ANOMALY_CLASSES.every((c) => classes[c].count === 0),
     txns: { total: txns.length, ok: ok.length, fail: countOf(txns, 'fail'), info: countOf(txns, 'info') },
@@ -343,7 +357,7 @@ function checkLostUpdates(ok: readonly Txn[], add: Add): void {
  * Acknowledged appends missing from a node's final state, and keys whose final lists differ
  * between nodes; returns the number of acknowledged appends.
  */
-function checkFinal(history: History, add: Add): number {
+function checkFinal(history: History, add: Add, origin: number): number {
   const acked = history.txns.filter((t) => t.type === 'ok')
     .flatMap((t) => t.ops.filter((op) => op.f === 'append').map((op) => ({ t, op: op as { key: number; value: number } })));
   const finals = history.final ?? [];
@@ -353,7 +367,7 @@ function checkFinal(history: History, add: Add): number {
     const missing = sets.filter((f) => !f.lists.get(op.key)?.has(op.value)).map((f) => f.node);
     if (missing.length === 0) continue;
     add({ class: 'lost-append', txns: [t.id], key: op.key,
-      message: `T${t.id} was acknowledged at ${t.complete?.toFixed(1)} ms, `
+      message: `T${t.id} was acknowledged at ${((t.complete ?? NaN) - origin).toFixed(1)} ms, `
         + `but its append of ${op.value} to key ${op.key} is missing on ${missing.join(', ')}`,
     });
   }
@@ -374,7 +388,9 @@ function checkFinal(history: History, add: Add): number {
  * acknowledged before then, or seen by a committed transaction that had completed by then.
  * Under strict serializability neither may be missed. Returns how many reads were examined.
  */
-function checkStale(reads: readonly Read[], orders: ReadonlyMap<number, Order>, writes: ReadonlyMap<number, Write>, add: Add): number {
+function checkStale(
+  reads: readonly Read[], orders: ReadonlyMap<number, Order>, writes: ReadonlyMap<number, Write>, add: Add, origin: number,
+): number {
   interface Known { at: number; by: Txn | null; how: 'acknowledged' | 'observed'; index: number }
   let examined = 0;
   const byKey = new Map<number, Read[]>();
@@ -399,18 +415,21 @@ function checkStale(reads: readonly Read[], orders: ReadonlyMap<number, Order>, 
     const latest: Known[] = new Array<Known>(n + 1);
     latest[n] = { at: Infinity, by: null, how: 'acknowledged', index: n };
     for (let i = n - 1; i >= 0; i--) latest[i] = known[i].at <= latest[i + 1].at ? known[i] : latest[i + 1];
+    // a transaction's reads of a key share one snapshot: its first read of the key is the one examined
+    const seen = new Set<Txn>();
     for (const r of rs) {
-      if (!r.external || !order.consistent.has(r)) continue;
-      examined += 1;
       const t = r.txn!;
+      if (!r.external || !order.consistent.has(r) || seen.has(t)) continue;
+      seen.add(t);
+      examined += 1;
       const s = latest[r.list.length];
       if (!(s.at < t.invoke) || !s.by) continue;
       add({ class: 'stale-read', txns: [t.id, s.by.id], key,
-        message: `T${t.id}${t.node ? ` (served by ${t.node})` : ''} began at ${t.invoke.toFixed(1)} ms `
+        message: `T${t.id}${t.node ? ` (served by ${t.node})` : ''} began at ${(t.invoke - origin).toFixed(1)} ms `
           + `and read key ${key} as ${showList(r.list)}, `
           + `missing ${order.list[s.index]}, `
           + `${s.how === 'acknowledged' ? `appended by T${s.by.id}, acknowledged` : `which T${s.by.id} had read, completing`} `
-          + `at ${s.at.toFixed(1)} ms (${(t.invoke - s.at).toFixed(1)} ms before)` });
+          + `at ${(s.at - origin).toFixed(1)} ms (${(t.invoke - s.at).toFixed(1)} ms before)` });
     }
   }
   return examined;
@@ -533,8 +552,10 @@ export function formatReport(report: CheckReport, history: History, opts: { exam
     + `${report.valid ? ', no anomaly' : ''}${report.cyclesTruncated ? ' (cycle search truncated: cycle counts are lower bounds)' : ''}`];
   for (const c of ANOMALY_CLASSES) {
     const r = report.classes[c];
-    const rate = r.of.n > 0 ? ` (${percent(r.count, r.of.n)} of ${r.of.n} ${r.of.what})` : '';
-    lines.push(`  ${c}: ${r.count}${rate}${r.count > 0 ? ` - ${CLASS_MEANING[c]}` : ''}`);
+    const cycles = CYCLE_CLASSES.includes(c);
+    const share = (x: number) => `${percent(x, r.of.n)} of ${r.of.n} ${r.of.what}`;
+    const rate = r.of.n === 0 ? '' : cycles ? `, ${r.involved} transactions in them (${share(r.involved)})` : ` (${share(r.count)})`;
+    lines.push(`  ${c}: ${r.count}${cycles ? ' cycles' : ''}${rate}${r.count > 0 ? ` - ${CLASS_MEANING[c]}` : ''}`);
     for (const a of r.examples.slice(0, opts.examples ?? 1)) {
       lines.push(`    e.g. ${a.message}`);
       for (const id of a.txns) {
