@@ -29,6 +29,12 @@ const PROXIES = [0, 1, 2];
 const CLIENT = { 'test-role': 'consistency-client' };
 /** Seconds of each healthy run (longer runs: CONSISTENCY_SECONDS=300). */
 const SECONDS = Number(process.env.CONSISTENCY_SECONDS ?? 45);
+/**
+ * A statement each connection of the healthy runs runs first, to see what a session setting
+ * changes (e.g. CONSISTENCY_SESSION_SQL='SET SESSION innodb_snapshot_isolation=ON'). Through
+ * ProxySQL a SET it does not track pins the session to one hostgroup: try it straight to the nodes.
+ */
+const SESSION_SQL = process.env.CONSISTENCY_SESSION_SQL;
 
 function chart(props: GaleraProxySqlChartProps = {}): GaleraProxySqlChart {
   return new GaleraProxySqlChart(Testing.app(), 'test', {
@@ -96,7 +102,8 @@ describeWithProxySql('list-append histories on Galera, straight to the nodes and
     test(`healthy cluster, ${path}, shipped defaults: nothing lost, no broken data; every class reported with its rate`, async () => {
       // GIVEN a healthy cluster / WHEN the workload runs for SECONDS through this path
       const run = await runChecked(cluster, galera, {
-        ...APP, title: `healthy Galera, ${path}`, table: path === 'through ProxySQL' ? 'lists_proxy' : 'lists_direct',
+        ...APP, title: `healthy Galera, ${path}${SESSION_SQL ? `, sessions first running ${SESSION_SQL}` : ''}`, sessionSql: SESSION_SQL,
+        table: path === 'through ProxySQL' ? 'lists_proxy' : 'lists_direct',
         targets: path === 'through ProxySQL' ? viaProxies() : nodes(), clients: 8, finalNodes: GALERA,
         minMs: SECONDS * 1000, maxMs: SECONDS * 1000,
       });
