@@ -14,8 +14,10 @@ import { waitFor } from '../wait';
 // (=0: the log is written and flushed every innodb_flush_log_at_timeout seconds, not at commit)
 // before the harness runs the pods, so the shipped scripts (galera-init.sh renders from that
 // ConfigMap, galera-start.sh recovers and elects) run unchanged. innodb_flush_log_at_timeout is
-// not owned and goes through extraMyCnf: 20 s makes the window of unflushed commits wide. The
-// other nodes are held behind (see the test) so that they cannot supply those commits.
+// not owned and goes through extraMyCnf: 20 s makes the window of unflushed commits wide (in one
+// trial at 2700 s, its maximum, the donor's mariadb-backup failed the first state transfers; not
+// investigated). The other nodes are held behind (see crashRound) so that they cannot supply
+// those commits.
 
 jest.setTimeout(20 * 60_000);
 
@@ -112,8 +114,12 @@ test('positive control: flush_log_at_trx_commit=0 and a crash of all nodes lose 
   for (const i of ALL) {
     expect(await galera.sql(i, 'SELECT @@innodb_flush_log_at_trx_commit, @@innodb_flush_log_at_timeout')).toEqual([['0', '20']]);
   }
-  // WHEN galera-0 takes writes while the others lag behind, and every node crashes at once
-  const { history, report } = await crashRound('lists_crash0', 'crash of every node with innodb_flush_log_at_trx_commit=0');
+  // WHEN galera-0 takes writes while the others lag behind, and every node crashes at once: a
+  // second round only if a periodic flush fell between the last acknowledgement and the crash
+  // (a window of milliseconds in 20 s; three trials lost 100%, 100% and 78% of the appends)
+  let round = await crashRound('lists_crash0', 'crash of every node with innodb_flush_log_at_trx_commit=0');
+  if (round.report.classes['lost-append'].count === 0) round = await crashRound('lists_crash0b', 'second crash round, =0');
+  const { history, report } = round;
   // THEN the checker names acknowledged transactions whose appends are missing on every node
   expect(report.classes['lost-append'].count).toBeGreaterThan(0);
   const example = report.classes['lost-append'].examples[0];
