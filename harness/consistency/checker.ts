@@ -117,7 +117,7 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
   };
   const txns = history.txns;
   // times in messages are relative to the first invocation, as formatTxn shows them by default
-  const origin = txns.length > 0 ? Math.min(...txns.map((t) => t.invoke)) : 0;
+  const origin = firstInvocation(txns);
   const byId = new Map<number, Txn>();
   for (const t of txns) {
     if (byId.has(t.id)) throw new Error(`history: transaction id ${t.id} appears twice`);
@@ -166,6 +166,11 @@ export function checkHistory(history: History, options: CheckOptions = {}): Chec
 }
 
 type Add = (a: Anomaly, count?: number) => void;
+
+/** The earliest invocation time (0 for no transaction); no spread, which overflows the stack on a long history. */
+function firstInvocation(txns: readonly Txn[]): number {
+  return txns.length === 0 ? 0 : txns.reduce((m, t) => Math.min(m, t.invoke), Infinity);
+}
 
 function countOf(txns: readonly Txn[], type: Txn['type']): number {
   return txns.filter((t) => t.type === type).length;
@@ -546,7 +551,7 @@ function canonicalCycle(nodes: readonly string[]): string {
 /** The report as text: each class with its count and rate, and its first examples with the transactions involved. */
 export function formatReport(report: CheckReport, history: History, opts: { examples?: number; title?: string } = {}): string {
   const byId = new Map(history.txns.map((t) => [t.id, t]));
-  const origin = Math.min(...history.txns.map((t) => t.invoke));
+  const origin = firstInvocation(history.txns);
   const t = report.txns;
   const lines = [`${opts.title ?? 'consistency check'}: ${t.total} transactions (${t.ok} ok, ${t.fail} failed, ${t.info} unknown)`
     + `${report.valid ? ', no anomaly' : ''}${report.cyclesTruncated ? ' (cycle search truncated: cycle counts are lower bounds)' : ''}`];
