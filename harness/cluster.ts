@@ -137,7 +137,8 @@ export class PodCluster implements PodHost {
   private enforcePolicies: boolean;
   private readonly extraHosts = new Map<string, string>();
   private readonly jobPods = new Set<PodRuntime>();
-  private readonly writers = new Set<WriterHandle>();
+  /** Load generators of the run (writers, workloads): killed by cleanup. */
+  private readonly writers = new Set<{ kill(): void }>();
   private readonly clientProcs = new Set<number>();
   private readonly runDirOwned: boolean;
   private readonly subnet: string;
@@ -499,6 +500,11 @@ export class PodCluster implements PodHost {
     const h = await startWriter({ ...opts, ip: IP, clientNs: this.clientNs, script: WRITER_JS, name, idBase: this.writerSeq * 1e12, dir });
     this.writers.add(h);
     return h;
+  }
+
+  /** Has cleanup() kill a load generator the test started itself (a process in a client namespace). */
+  public adopt(generator: { kill(): void }): void {
+    this.writers.add(generator);
   }
 
   /** Every acknowledged id is present on every listed pod and CHECKSUM TABLE agrees; throws with the missing ids otherwise. */

@@ -33,3 +33,4 @@ export * from './core/credentials';
 export * from './core/secrets';
 export { duplicateObjectNames } from './core/unique-names';
 export { ValidationError } from './values/validation';
+export * from './values/formats';

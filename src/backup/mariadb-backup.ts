@@ -1,18 +1,20 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { BackupDestination, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
+import { BackupDestination, BackupVolume, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { COMMON_NODE_SCRIPTS } from '../core/node-env';
-import { container, ContainerResources, emptyDir, PART_OF, podTemplate, resolveImage, resolveResources } from '../core/pod';
+import { container, ContainerResources, emptyDir, PART_OF, podTemplate, ResolvedResources, resolveResources } from '../core/pod';
 import { readScript } from '../core/scripts';
-import { Checker, isMapping, quantityToBytes, resolveOrThrow, show } from '../values/validation';
+import { Checker, quantityToBytes, Resolved, resolveOrThrow, withDefaults } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { CronSchedule, ImageReference, StorageSize, TimeZone } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
 
 /** How many backups are kept. */
 export interface BackupRetention {
-  /** Keep at most this many (the newest). @default 7 */
+  /** Keep at most this many (the newest). @default 7 @asType integer @minimum 1 @maximum 1000 */
   readonly count?: number;
-  /** Remove backups older than this many days (the newest one always stays). @default 30 */
+  /** Remove backups older than this many days (the newest one always stays). @default 30 @asType integer @minimum 1 @maximum 36500 */
   readonly maxAgeDays?: number;
 }
 
@@ -21,53 +23,36 @@ export interface MariaDbBackupProps {
   /** The cluster to back up (either topology); it must run the backup endpoint (its backupEndpoint prop). */
   readonly cluster: MariaDbCluster;
   /** Cron schedule (the CronJob's time zone, UTC unless timeZone is set). @default '0 3 * * *' */
-  readonly schedule?: string;
+  readonly schedule?: CronSchedule;
   /** IANA time zone of the schedule. @default - UTC (the controller's) */
-  readonly timeZone?: string;
+  readonly timeZone?: TimeZone;
   /** Suspend the schedule (a backup can still be started by hand). @default false */
   readonly suspend?: boolean;
   /** Where backups go. @default - a new claim '<cluster>-backups' */
   readonly destination?: BackupDestination;
   /** How many backups are kept. @default - the newest 7, none older than 30 days */
   readonly retention?: BackupRetention;
-  /** Seconds a backup may take before it is stopped (activeDeadlineSeconds). @default 21600 */
+  /** Seconds a backup may take before it is stopped (activeDeadlineSeconds). @default 21600 @asType integer @minimum 60 @maximum 604800 */
   readonly deadlineSeconds?: number;
-  /** Finished jobs kept for their logs. @default 3 */
+  /** Finished jobs kept for their logs. @default 3 @asType integer @minimum 0 @maximum 100 */
   readonly successfulJobsHistoryLimit?: number;
-  /** Failed jobs kept for their logs. @default 3 */
+  /** Failed jobs kept for their logs. @default 3 @asType integer @minimum 0 @maximum 100 */
   readonly failedJobsHistoryLimit?: number;
   /** Scratch space for the verification when backups go to S3 (the extracted backup). @default - the Galera storageSize */
-  readonly scratchSize?: string;
+  readonly scratchSize?: StorageSize;
   /** Resources of the backup container. @default - 200m CPU and 256Mi memory requested, 2Gi memory limit */
   readonly resources?: ContainerResources;
-  /** Image of the upload container (S3 destination). @default DEFAULT_RCLONE_IMAGE */
-  readonly rcloneImage?: string;
+  /** Image of the upload container (S3 destination; DEFAULT_RCLONE_IMAGE). @default 'docker.io/rclone/rclone:1.60.1' */
+  readonly rcloneImage?: ImageReference;
 }
 
-/** @internal */
-export const GALERA_BACKUP_KEYS = Object.keys({
-  cluster: 0, schedule: 0, timeZone: 0, suspend: 0, destination: 0, retention: 0, deadlineSeconds: 0, successfulJobsHistoryLimit: 0,
-  failedJobsHistoryLimit: 0, scratchSize: 0, resources: 0, rcloneImage: 0,
-} satisfies Record<keyof MariaDbBackupProps, 0>);
-
-/** MariaDbBackupProps with the defaults applied. @internal */
-export interface ResolvedGaleraBackup {
-  readonly schedule: string;
-  readonly timeZone?: string;
-  readonly suspend: boolean;
-  readonly volume?: { readonly claimName: string; readonly create: boolean; readonly size: string; readonly storageClassName?: string; readonly accessMode: string };
+/** MariaDbBackupProps with the defaults applied: the destination is a volume or a bucket. @internal */
+export type ResolvedGaleraBackup = Resolved<Omit<MariaDbBackupProps, 'cluster' | 'destination'>, 'timeZone', {
+  readonly volume?: Resolved<BackupVolume, 'storageClassName'>;
   readonly s3?: ResolvedS3;
-  readonly retention: { readonly count: number; readonly maxAgeDays: number };
-  readonly deadlineSeconds: number;
-  readonly successfulJobsHistoryLimit: number;
-  readonly failedJobsHistoryLimit: number;
-  readonly scratchSize: string;
-  readonly resources: ReturnType<typeof resolveResources>;
-  readonly rcloneImage: string;
-}
-
-/** Five cron fields (or a @macro), as the CronJob controller takes them. */
-const CRON = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$/;
+  readonly retention: Resolved<BackupRetention>;
+  readonly resources: ResolvedResources;
+}>;
 
 /** Where the job's pieces live in its pod. @internal */
 export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
@@ -78,40 +63,34 @@ const JOB_SCRIPTS: Record<string, string> = {
 };
 
 /**
- * Checks MariaDbBackupProps (from TypeScript or a values-file section) against the cluster.
+ * Applies the defaults of MariaDbBackupProps (checked by their schema, see checkProps) for the
+ * cluster, and the rules between them.
  * @internal
  */
-export function resolveGaleraBackup(input: unknown, c: Checker, cluster: { name: string; storageSize: string; storageClassName?: string },
-  keys: readonly string[] = GALERA_BACKUP_KEYS): ResolvedGaleraBackup {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, keys) ? input : {}) as Partial<MariaDbBackupProps>;
-  const d: BackupDestination = c.mapping('destination', p.destination, ['volume', 's3']) ?? {};
+export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: Checker,
+  cluster: { name: string; storageSize: string; storageClassName?: string }): ResolvedGaleraBackup {
+  const d = p.destination ?? {};
   const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
   c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);
-  const v = c.mapping('destination.volume', d.volume, ['claimName', 'create', 'size', 'storageClassName', 'accessMode']) ?? {};
   const dataBytes = quantityToBytes(cluster.storageSize);
-  const volume = s3 ? undefined : {
-    claimName: c.dnsSubdomain('destination.volume.claimName', v.claimName, `${cluster.name}-backups`),
-    create: c.bool('destination.volume.create', v.create, true),
-    size: c.quantity('destination.volume.size', v.size, `${Math.ceil((4 * dataBytes) / 2 ** 30)}Gi`),
-    storageClassName: c.dnsSubdomain('destination.volume.storageClassName', v.storageClassName) ?? cluster.storageClassName,
-    accessMode: c.oneOf('destination.volume.accessMode', v.accessMode, ['ReadWriteOnce', 'ReadWriteMany'] as const, 'ReadWriteOnce'),
-  };
-  const r = c.mapping('retention', p.retention, ['count', 'maxAgeDays']) ?? {};
+  const volume = s3 ? undefined : withDefaults({
+    claimName: `${cluster.name}-backups`, create: true, size: `${Math.ceil((4 * dataBytes) / 2 ** 30)}Gi`,
+    storageClassName: cluster.storageClassName, accessMode: 'ReadWriteOnce' as const,
+  }, d.volume);
   return {
-    schedule: c.pattern('schedule', p.schedule, CRON, "a cron schedule of five fields such as '0 3 * * *', or @daily", '0 3 * * *'),
-    timeZone: c.pattern('timeZone', p.timeZone, /^[A-Za-z]+(\/[A-Za-z0-9_+-]+)*$/, "an IANA time zone such as 'Europe/Berlin'"),
-    suspend: c.bool('suspend', p.suspend, false),
+    schedule: p.schedule ?? '0 3 * * *',
+    timeZone: p.timeZone,
+    suspend: p.suspend ?? false,
     volume,
     s3,
-    retention: { count: c.int('retention.count', r.count, 1, 1000, 7), maxAgeDays: c.int('retention.maxAgeDays', r.maxAgeDays, 1, 36500, 30) },
-    deadlineSeconds: c.int('deadlineSeconds', p.deadlineSeconds, 60, 7 * 86400, 21600),
-    successfulJobsHistoryLimit: c.int('successfulJobsHistoryLimit', p.successfulJobsHistoryLimit, 0, 100, 3),
-    failedJobsHistoryLimit: c.int('failedJobsHistoryLimit', p.failedJobsHistoryLimit, 0, 100, 3),
-    scratchSize: c.quantity('scratchSize', p.scratchSize, cluster.storageSize),
+    retention: withDefaults({ count: 7, maxAgeDays: 30 }, p.retention),
+    deadlineSeconds: p.deadlineSeconds ?? 21600,
+    successfulJobsHistoryLimit: p.successfulJobsHistoryLimit ?? 3,
+    failedJobsHistoryLimit: p.failedJobsHistoryLimit ?? 3,
+    scratchSize: p.scratchSize ?? cluster.storageSize,
     resources: resolveResources(c, 'resources', p.resources, { cpuRequest: '200m', memoryRequest: '256Mi', memoryLimit: '2Gi' },
       { bytes: 256 * 2 ** 20, label: '256Mi', what: 'mariadb-backup --prepare' }),
-    rcloneImage: resolveImage(c, 'rcloneImage', p.rcloneImage, DEFAULT_RCLONE_IMAGE),
+    rcloneImage: p.rcloneImage ?? DEFAULT_RCLONE_IMAGE,
   };
 }
 
@@ -145,7 +124,8 @@ export class MariaDbBackup extends Construct {
     const kind = this.constructor.name;
     const endpoint = cluster.backupEndpoint;
     if (!endpoint) throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
-    const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(props, c, cluster.storage));
+    const { cluster: _cluster, ...options } = props;
+    const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(checkProps(c, 'MariaDbBackup', options), c, cluster.storage));
     const name = `${cluster.name}-backup`;
     this.schedule = r.schedule;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-backup', 'app.kubernetes.io/instance': name };

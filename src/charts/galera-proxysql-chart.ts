@@ -10,12 +10,14 @@ import { MariaDbNetworkPolicies } from '../network/network-policy';
 import { PART_OF } from '../core/pod';
 import { ProxySql } from '../proxysql/proxysql';
 import { Storage } from '../storage/storage';
-import { Checker, isMapping, show } from '../values/validation';
+import { Checker, isMapping } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { DnsLabel } from '../values/formats';
 
 /** Props of GaleraProxySqlChart: the sections of GaleraProxySqlProps, the namespace and whether to emit it. */
 export interface GaleraProxySqlChartProps extends GaleraProxySqlProps, Omit<ChartProps, 'namespace'> {
   /** Namespace of the chart: of every namespaced object in it, the ones added to it by the user included. @default 'galera' */
-  readonly namespace?: string;
+  readonly namespace?: DnsLabel;
   /** Emit the Namespace object itself. @default true */
   readonly createNamespace?: boolean;
 }
@@ -35,7 +37,8 @@ export class ClusterScopedNamespace extends k8s.KubeNamespace {
 
 /** The chart-level settings both topologies' charts share: namespace and createNamespace. @internal */
 export function resolveChartNamespace(c: Checker, p: { namespace?: string; createNamespace?: boolean }, dflt: string): { namespace: string; createNamespace: boolean } {
-  return { namespace: c.dnsLabel('namespace', p.namespace, 63, dflt), createNamespace: c.bool('createNamespace', p.createNamespace, true) };
+  const checked = checkProps(c, 'Chart', { namespace: p.namespace, createNamespace: p.createNamespace });
+  return { namespace: checked.namespace ?? dflt, createNamespace: checked.createNamespace ?? true };
 }
 
 /**
@@ -51,7 +54,7 @@ export function refuseOtherTopology(c: Checker, props: object, own: 'galera' | '
     c.add(`topology '${other}' is not built by ${own === 'galera' ? 'GaleraProxySqlChart' : 'ReplicationProxySqlChart'}; `
       + `use ${other === 'galera' ? 'GaleraProxySqlChart' : 'ReplicationProxySqlChart'} (a values file picks it through synthesizeTo)`);
   } else {
-    c.add(`topology must be one of 'galera', 'replication', got ${show(topology)}`);
+    checkProps(c, 'ValuesFile', { topology });
   }
 }
 

@@ -1,28 +1,30 @@
 import { Construct } from 'constructs';
 import type { MariaDbBackup } from '../backup/mariadb-backup';
-import { GALERA_CLUSTER_KEYS, GaleraCluster, GaleraClusterProps, ResolvedGaleraCluster, resolveGaleraCluster } from '../galera/galera-cluster';
+import { GaleraCluster, GaleraClusterProps, ResolvedGaleraCluster, resolveGaleraCluster } from '../galera/galera-cluster';
 import { GALERA_ROUTING } from '../galera/galera-routing';
 import type { MariaDbMonitoring } from '../monitoring/monitoring';
 import type { MariaDbNetworkPolicies } from '../network/network-policy';
 import type { ProxySql } from '../proxysql/proxysql';
 import type { Storage } from '../storage/storage';
 import type { Checker } from '../values/validation';
-import { composeDatabase, DatabaseSections, DatabaseTopology, resolveDatabaseSections, ResolvedDatabaseSections } from './database-proxysql';
+import {
+  ComposedDatabaseProps, composeDatabase, DatabaseSections, DatabaseTopology, resolveDatabaseSections, ResolvedDatabaseSections,
+} from './database-proxysql';
 
-export type { BackupOptions } from './database-proxysql';
+export type { BackupOptions, ComposedDatabaseProps } from './database-proxysql';
+
+/** GaleraClusterProps as the `galera` section of GaleraProxySqlProps (and of a values file) takes them. */
+export type GaleraSection = Omit<GaleraClusterProps, ComposedDatabaseProps>;
 
 /** Props of GaleraProxySql, one section per part (the sections of a values file). */
 export interface GaleraProxySqlProps extends DatabaseSections {
   /** Galera cluster settings. @default - 3 nodes named after the construct id, see GaleraClusterProps */
-  readonly galera?: Omit<GaleraClusterProps, 'namespace' | 'storageClassName'>;
+  readonly galera?: GaleraSection;
 }
-
-/** The sections of GaleraProxySqlProps. @internal */
-export const GALERA_PROXYSQL_SECTIONS = ['namespace', 'storage', 'galera', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
 
 /** The Galera topology as the shared composition builds it. @internal */
 export const GALERA_TOPOLOGY: DatabaseTopology<ResolvedGaleraCluster> = {
-  section: 'galera', kind: 'GaleraCluster', keys: GALERA_CLUSTER_KEYS, routing: GALERA_ROUTING,
+  section: 'galera', kind: 'GaleraCluster', schema: 'GaleraSection', routing: GALERA_ROUTING,
   subjects: { backup: 'GaleraBackup', monitoring: 'GaleraMonitoring' },
   resolve: resolveGaleraCluster,
   build: (scope, id, props) => new GaleraCluster(scope, id, props),

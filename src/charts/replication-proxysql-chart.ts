@@ -10,20 +10,20 @@ import { PART_OF } from '../core/pod';
 import { ProxySql } from '../proxysql/proxysql';
 import { ReplicationProxySql, ReplicationProxySqlProps, resolveReplicationProxySqlSections } from './replication-proxysql';
 import { Storage } from '../storage/storage';
+import { schemaKeys } from '../values/schema';
 import { Checker, isMapping } from '../values/validation';
+import type { DnsLabel } from '../values/formats';
 
 /** Props of ReplicationProxySqlChart: the sections of ReplicationProxySqlProps, the namespace and whether to emit it. */
 export interface ReplicationProxySqlChartProps extends ReplicationProxySqlProps, Omit<ChartProps, 'namespace'> {
   /** Namespace of the chart: of every namespaced object in it, the ones added to it by the user included. @default 'mariadb' */
-  readonly namespace?: string;
+  readonly namespace?: DnsLabel;
   /** Emit the Namespace object itself. @default true */
   readonly createNamespace?: boolean;
 }
 
 /** The sections a values file with `topology: replication` may have. @internal */
-export const REPLICATION_CHART_SECTIONS = [
-  'topology', 'namespace', 'createNamespace', 'storage', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring',
-] as const;
+export const REPLICATION_CHART_SECTIONS: readonly string[] = schemaKeys('ValuesFile').filter((k) => k !== 'galera');
 
 /**
  * The primary/replica deployment as a namespaced chart (`topology: replication` in a values

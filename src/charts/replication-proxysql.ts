@@ -4,25 +4,27 @@ import type { MariaDbMonitoring } from '../monitoring/monitoring';
 import type { MariaDbNetworkPolicies } from '../network/network-policy';
 import type { ProxySql } from '../proxysql/proxysql';
 import {
-  MARIADB_REPLICATION_KEYS, MariaDbReplication, MariaDbReplicationProps, ResolvedMariaDbReplication, resolveMariaDbReplication,
+  MariaDbReplication, MariaDbReplicationProps, ResolvedMariaDbReplication, resolveMariaDbReplication,
 } from '../replication/mariadb-replication';
 import { REPLICATION_ROUTING } from '../replication/replication-routing';
 import type { Storage } from '../storage/storage';
 import type { Checker } from '../values/validation';
-import { composeDatabase, DatabaseSections, DatabaseTopology, resolveDatabaseSections, ResolvedDatabaseSections } from './database-proxysql';
+import {
+  ComposedDatabaseProps, composeDatabase, DatabaseSections, DatabaseTopology, resolveDatabaseSections, ResolvedDatabaseSections,
+} from './database-proxysql';
+
+/** MariaDbReplicationProps as the `replication` section of ReplicationProxySqlProps (and of a values file) takes them. */
+export type ReplicationSection = Omit<MariaDbReplicationProps, ComposedDatabaseProps>;
 
 /** Props of ReplicationProxySql, one section per part (the sections of a values file with `topology: replication`). */
 export interface ReplicationProxySqlProps extends DatabaseSections {
   /** Primary/replica settings. @default - 3 nodes named after the construct id, see MariaDbReplicationProps */
-  readonly replication?: Omit<MariaDbReplicationProps, 'namespace' | 'storageClassName'>;
+  readonly replication?: ReplicationSection;
 }
-
-/** The sections of ReplicationProxySqlProps. @internal */
-export const REPLICATION_PROXYSQL_SECTIONS = ['namespace', 'storage', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
 
 /** The primary/replica topology as the shared composition builds it. @internal */
 export const REPLICATION_TOPOLOGY: DatabaseTopology<ResolvedMariaDbReplication> = {
-  section: 'replication', kind: 'MariaDbReplication', keys: MARIADB_REPLICATION_KEYS, routing: REPLICATION_ROUTING,
+  section: 'replication', kind: 'MariaDbReplication', schema: 'ReplicationSection', routing: REPLICATION_ROUTING,
   subjects: { backup: 'MariaDbBackup', monitoring: 'MariaDbMonitoring' },
   resolve: resolveMariaDbReplication,
   build: (scope, id, props) => new MariaDbReplication(scope, id, props),

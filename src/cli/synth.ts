@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { GaleraProxySqlChart } from '../charts/galera-proxysql-chart';
 import { ReplicationProxySqlChart } from '../charts/replication-proxysql-chart';
 import { CHART_TOPOLOGIES, ValuesFile } from '../values/values';
+import { checkProps } from '../values/schema';
 import { Checker, ValidationError } from '../values/validation';
 
 /** The chart id, and so the manifest file (`<id>.k8s.yaml`), of each topology: named after it. */
@@ -47,7 +48,7 @@ export function chartForValues(scope: Construct, id: string, values: ValuesFile)
   const { topology, ...props } = values ?? {};
   if (topology !== undefined && !(CHART_TOPOLOGIES as readonly unknown[]).includes(topology)) {
     const c = new Checker('chart');
-    c.oneOf('topology', topology, CHART_TOPOLOGIES);
+    checkProps(c, 'ValuesFile', { topology });
     // the other sections' mistakes too, in the same run (a scratch app: nothing is added to scope)
     try {
       new GaleraProxySqlChart(new App(), id, props);

@@ -3,9 +3,9 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
 import {
-  ANTI_AFFINITY_MODES, AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, nameFromId, PART_OF,
-  podDisruptionBudget, podTemplate, PULL_POLICIES, PullPolicy, resolveImage, resolveName, resolveResources, ResolvedResources,
-  resourceRequirements, ResolvedTopologySpread, resolveTopologySpread, TopologySpread,
+  AntiAffinityMode, chartNamespace, container, ContainerResources, emptyDir, nameFromId, PART_OF, podDisruptionBudget, podTemplate,
+  PullPolicy, resolveName, resolveResources, ResolvedResources, resourceRequirements, ResolvedTopologySpread, resolveTopologySpread,
+  TopologySpread,
 } from './pod';
 import { PodPeer } from './pod-peer';
 import { guardUniqueNames } from './unique-names';
@@ -18,7 +18,10 @@ import { BackupEndpoint, BackupEndpointProps } from '../backup/backup-endpoint';
 import { DEFAULT_RCLONE_IMAGE, ResolvedRestore, resolveRestore, RestoreSource } from '../backup/backup-location';
 import { RestoreFromBackup } from '../backup/restore';
 import { MetricsExporter, MetricsExporterProps, resolveMetricsExporter } from '../monitoring/metrics-exporter';
-import { Checker, isMapping, quantityValue, resolveOrThrow, show } from '../values/validation';
+import { Checker, isMapping, quantityValue, Resolved, resolveOrThrow } from '../values/validation';
+import type {
+  ClusterName, DatabaseName, DnsDomain, DnsLabel, DnsSubdomain, ImageReference, MariaDbUserName, MyCnfLine, MyCnfSize, StorageSize,
+} from '../values/formats';
 
 /** Access modes a data volume may use (one writer pod per volume). */
 export type DataAccessMode = 'ReadWriteOnce' | 'ReadWriteOncePod';
@@ -36,48 +39,51 @@ export const DEFAULT_MARIADB_IMAGE = 'docker.io/library/mariadb:10.11.19';
  */
 export interface MariaDbClusterProps {
   /** Name of the StatefulSet, the headless Service and the prefix of every object. @default - the construct id in kebab case */
-  readonly name?: string;
+  readonly name?: ClusterName;
   /** Namespace of every object. @default - the namespace of the chart, else 'default' */
-  readonly namespace?: string;
-  /** Number of nodes: odd and at least 3, so a majority survives the loss of any one. @default 3 */
+  readonly namespace?: DnsLabel;
+  /** Number of nodes: odd and at least 3, so a majority survives the loss of any one. @default 3 @asType integer @minimum 1 @maximum 99 */
   readonly replicas?: number;
   /** Allow an even number or fewer than 3 nodes (tests, development). @default false */
   readonly allowUnsafeReplicaCount?: boolean;
   /** Container image; the scripts need only what the official image ships. @default 'docker.io/library/mariadb:10.11.19' */
-  readonly image?: string;
+  readonly image?: ImageReference;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
   /** Size of each node's data volume. @default '10Gi' */
-  readonly storageSize?: string;
+  readonly storageSize?: StorageSize;
   /** StorageClass of the data volumes. @default - the cluster's default class */
-  readonly storageClassName?: string;
+  readonly storageClassName?: DnsSubdomain;
   /** Access mode of the data volumes. @default 'ReadWriteOnce' */
   readonly accessMode?: DataAccessMode;
   /** Resources of the MariaDB container. @default - 500m CPU and 1Gi memory requested, 2Gi memory limit, no CPU limit */
   readonly resources?: ContainerResources;
-  /** `innodb_buffer_pool_size`. @default '512M' */
-  readonly innodbBufferPoolSize?: string;
-  /** `max_connections`. @default 500 */
+  /** `innodb_buffer_pool_size`; below resources.memoryLimit. @default '512M' */
+  readonly innodbBufferPoolSize?: MyCnfSize;
+  /** `max_connections`. @default 500 @asType integer @minimum 10 @maximum 100000 */
   readonly maxConnections?: number;
   /**
    * Extra lines appended to the `[mysqld]` section of the server configuration; the options the
    * construct and its scripts set on this topology (its OWNED_OPTIONS list) are refused.
    * @default - none
    */
-  readonly extraMyCnf?: string[];
-  /** Name of the Secret holding the passwords (keys in SECRET_KEYS). @default '<name>-credentials' */
-  readonly secretName?: string;
-  /** Application account created with the cluster. @default 'app' */
-  readonly appUser?: string;
+  readonly extraMyCnf?: MyCnfLine[];
+  /** Name of the Secret holding the passwords (keys in SECRET_KEYS). @default - '<name>-credentials' */
+  readonly secretName?: DnsSubdomain;
+  /** Application account created with the cluster; not one of the accounts the scripts own. @default 'app' */
+  readonly appUser?: MariaDbUserName;
   /** Database the application account owns. @default 'app' */
-  readonly appDatabase?: string;
+  readonly appDatabase?: DatabaseName;
   /** Pod anti-affinity on the node hostname. @default 'preferred' */
   readonly antiAffinity?: AntiAffinityMode;
   /** Topology spread constraint. @default - none */
   readonly topologySpread?: TopologySpread;
   /** Kubernetes cluster DNS domain. @default 'cluster.local' */
-  readonly clusterDomain?: string;
-  /** Seconds Kubernetes waits for a graceful shutdown before SIGKILL. @default - 120 on Galera, 60 on primary/replica */
+  readonly clusterDomain?: DnsDomain;
+  /**
+   * Seconds Kubernetes waits for a graceful shutdown before SIGKILL.
+   * @default - 120 on Galera, 60 on primary/replica @asType integer @minimum 10 @maximum 3600
+   */
   readonly terminationGracePeriodSeconds?: number;
   /** TLS for clients, for the traffic between the nodes and for their state transfers (see TlsProps). @default - on, certificates from the Secret '<name>-tls' */
   readonly tls?: TlsProps;
@@ -89,54 +95,28 @@ export interface MariaDbClusterProps {
   readonly backupEndpoint?: boolean;
   /** Create this cluster from a backup (see the README). @default - none */
   readonly restoreFrom?: RestoreSource;
-  /** Image of the container that fetches a backup from S3 for restoreFrom. @default DEFAULT_RCLONE_IMAGE */
-  readonly rcloneImage?: string;
+  /**
+   * Image of the container that fetches a backup from S3 for restoreFrom (DEFAULT_RCLONE_IMAGE).
+   * @default 'docker.io/rclone/rclone:1.60.1'
+   */
+  readonly rcloneImage?: ImageReference;
   /** The mysqld-exporter sidecar (Prometheus metrics on port 9104, named `metrics`). @default - none */
   readonly metrics?: MetricsExporterProps;
 }
 
-/** Every prop of MariaDbClusterProps (the compiler keeps this list complete). @internal */
-export const MARIADB_CLUSTER_KEYS = Object.keys({
-  name: 0, namespace: 0, replicas: 0, allowUnsafeReplicaCount: 0, image: 0, imagePullPolicy: 0, storageSize: 0, storageClassName: 0,
-  accessMode: 0, resources: 0, innodbBufferPoolSize: 0, maxConnections: 0, extraMyCnf: 0, secretName: 0, appUser: 0, appDatabase: 0,
-  antiAffinity: 0, topologySpread: 0, clusterDomain: 0, terminationGracePeriodSeconds: 0, tls: 0, backupEndpoint: 0, restoreFrom: 0,
-  rcloneImage: 0, metrics: 0,
-} satisfies Record<keyof MariaDbClusterProps, 0>);
-
 /** MariaDbClusterProps with every default applied and every value checked. @internal */
-export interface ResolvedMariaDbCluster {
-  readonly name: string;
-  readonly namespace: string;
-  readonly replicas: number;
-  readonly image: string;
-  readonly imagePullPolicy: PullPolicy;
-  readonly storageSize: string;
-  readonly storageClassName?: string;
-  readonly accessMode: DataAccessMode;
+export type ResolvedMariaDbCluster = Resolved<MariaDbClusterProps, 'storageClassName', {
   readonly resources: ResolvedResources;
-  readonly innodbBufferPoolSize: string;
-  readonly maxConnections: number;
-  readonly extraMyCnf: string[];
-  readonly secretName: string;
-  readonly appUser: string;
-  readonly appDatabase: string;
-  readonly antiAffinity: AntiAffinityMode;
   readonly topologySpread?: ResolvedTopologySpread;
-  readonly clusterDomain: string;
-  readonly terminationGracePeriodSeconds: number;
   readonly tls: ResolvedTls;
-  readonly backupEndpoint: boolean;
   readonly restoreFrom?: ResolvedRestore;
   /** restoreFrom as given (RestoreFromBackup resolves it itself). */
   readonly restoreSource?: RestoreSource;
-  readonly rcloneImage: string;
   readonly metrics?: { readonly image: string };
-}
+}>;
 
 /** What a topology tells the shared resolver. @internal */
 export interface TopologyRules {
-  /** Keys the props may have (the shared ones and the topology's own). */
-  readonly keys: readonly string[];
   /** The default name (the construct id in kebab case). */
   readonly defaultName: string;
   /** Why the replica count must be odd and at least 3 on this topology. */
@@ -152,65 +132,58 @@ export interface TopologyRules {
 }
 
 /**
- * Checks the props every topology shares (from TypeScript or a values-file section) and applies
- * their defaults, reporting every problem into `c`. The topology resolves its own props next to it.
+ * Applies the defaults of the props every topology shares (checked by their schema, see
+ * checkProps) and the rules between them, reporting every problem into `c`. The topology resolves
+ * its own props next to it.
  * @internal
  */
-export function resolveMariaDbCluster(input: unknown, c: Checker, defaultNamespace: string, t: TopologyRules): ResolvedMariaDbCluster {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${t.keys.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, t.keys) ? input : {}) as MariaDbClusterProps;
+export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaultNamespace: string,
+  t: TopologyRules): ResolvedMariaDbCluster {
   const name = resolveName(c, p.name, t.defaultName, 40);
-  const unsafe = c.bool('allowUnsafeReplicaCount', p.allowUnsafeReplicaCount, false);
-  const replicas = c.int('replicas', p.replicas, 1, 99, 3);
-  if (typeof p.replicas === 'number' && Number.isInteger(p.replicas) && p.replicas >= 1 && !unsafe && (p.replicas < 3 || p.replicas % 2 === 0)) {
-    c.add(`${c.f('replicas')} must be odd and at least 3 (3, 5, 7, ...), got ${p.replicas}: ${t.replicaCountReason}; set allowUnsafeReplicaCount to override`);
-  }
-  const storageSize = c.quantity('storageSize', p.storageSize, '10Gi');
-  if (p.storageSize !== undefined && storageSize === p.storageSize) {
-    const sized = c.pattern('storageSize', p.storageSize, /^[0-9.]+(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/, 'a storage size such as 10Gi (no millis)');
-    if (sized !== undefined) c.check(quantityValue(sized) > 0, `${c.f('storageSize')} must be larger than zero, got ${show(sized)}`);
+  const { replicas = 3, allowUnsafeReplicaCount = false } = p;
+  if (!allowUnsafeReplicaCount && (replicas < 3 || replicas % 2 === 0)) {
+    c.add(`${c.f('replicas')} must be odd and at least 3 (3, 5, 7, ...), got ${replicas}: ${t.replicaCountReason}; `
+      + 'set allowUnsafeReplicaCount to override');
   }
   const resources = resolveResources(c, 'resources', p.resources, { cpuRequest: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' },
     { bytes: 256 * 2 ** 20, label: '256Mi', what: 'MariaDB' });
-  const innodbBufferPoolSize = c.pattern('innodbBufferPoolSize', p.innodbBufferPoolSize, /^[0-9]+[KMG]?$/,
-    "a byte size with an optional K, M or G suffix, such as '512M' or '4G'", '512M');
+  const innodbBufferPoolSize = p.innodbBufferPoolSize ?? '512M';
   c.check(!(bytesOfMyCnfSize(innodbBufferPoolSize) >= quantityValue(resources.memoryLimit)),
     `${c.f('innodbBufferPoolSize')} (${innodbBufferPoolSize}) must be smaller than ${c.f('resources.memoryLimit')} (${resources.memoryLimit}), `
     + 'or the server is OOM-killed');
   const tls = resolveTls(c, 'tls', p.tls, t.tlsByDefault);
-  const backupEndpoint = c.bool('backupEndpoint', p.backupEndpoint, false);
+  const backupEndpoint = p.backupEndpoint ?? false;
   c.check(!backupEndpoint || tls.enabled,
     `${c.f('backupEndpoint')} needs ${c.f('tls.enabled')}: true (the endpoint knows the backup job by its client certificate)`);
-  const appUser = c.pattern('appUser', p.appUser, /^[a-zA-Z_][a-zA-Z0-9_]{0,31}$/,
-    'a MariaDB user name of letters, digits and _ (at most 32 characters)', 'app');
+  const appUser = p.appUser ?? 'app';
   c.check(!t.reservedUsers.includes(appUser), `${c.f('appUser')} must not be one of the reserved accounts ${t.reservedUsers.join(', ')}, got '${appUser}'`);
   return {
     name,
-    namespace: c.dnsLabel('namespace', p.namespace, 63, defaultNamespace),
+    namespace: p.namespace ?? defaultNamespace,
     replicas,
-    image: resolveImage(c, 'image', p.image, DEFAULT_MARIADB_IMAGE),
-    imagePullPolicy: c.oneOf('imagePullPolicy', p.imagePullPolicy, PULL_POLICIES, 'IfNotPresent'),
-    storageSize,
-    storageClassName: c.dnsSubdomain('storageClassName', p.storageClassName),
-    accessMode: c.oneOf('accessMode', p.accessMode, DATA_ACCESS_MODES, 'ReadWriteOnce'),
+    allowUnsafeReplicaCount,
+    image: p.image ?? DEFAULT_MARIADB_IMAGE,
+    imagePullPolicy: p.imagePullPolicy ?? 'IfNotPresent',
+    storageSize: p.storageSize ?? '10Gi',
+    storageClassName: p.storageClassName,
+    accessMode: p.accessMode ?? 'ReadWriteOnce',
     resources,
     innodbBufferPoolSize,
-    maxConnections: c.int('maxConnections', p.maxConnections, 10, 100000, 500),
+    maxConnections: p.maxConnections ?? 500,
     extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, t.ownedOptions),
-    secretName: c.dnsSubdomain('secretName', p.secretName, `${name}-credentials`),
+    secretName: p.secretName ?? `${name}-credentials`,
     appUser,
-    appDatabase: c.pattern('appDatabase', p.appDatabase, /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/,
-      'a database name of letters, digits and _ (at most 64 characters)', 'app'),
-    antiAffinity: c.oneOf('antiAffinity', p.antiAffinity, ANTI_AFFINITY_MODES, 'preferred'),
-    topologySpread: resolveTopologySpread(c, 'topologySpread', p.topologySpread),
-    clusterDomain: c.pattern('clusterDomain', p.clusterDomain, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local', 'cluster.local'),
-    terminationGracePeriodSeconds: c.int('terminationGracePeriodSeconds', p.terminationGracePeriodSeconds, 10, 3600, t.terminationGracePeriodSeconds),
+    appDatabase: p.appDatabase ?? 'app',
+    antiAffinity: p.antiAffinity ?? 'preferred',
+    topologySpread: resolveTopologySpread(p.topologySpread),
+    clusterDomain: p.clusterDomain ?? 'cluster.local',
+    terminationGracePeriodSeconds: p.terminationGracePeriodSeconds ?? t.terminationGracePeriodSeconds,
     tls,
     backupEndpoint,
     restoreFrom: resolveRestore(c, 'restoreFrom', p.restoreFrom, name),
     restoreSource: p.restoreFrom,
-    rcloneImage: resolveImage(c, 'rcloneImage', p.rcloneImage, DEFAULT_RCLONE_IMAGE),
-    metrics: resolveMetricsExporter(c, 'metrics', p.metrics),
+    rcloneImage: p.rcloneImage ?? DEFAULT_RCLONE_IMAGE,
+    metrics: resolveMetricsExporter(p.metrics),
   };
 }
 

@@ -2,7 +2,8 @@ import { createHash } from 'crypto';
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { Checker, quantityValue, show } from '../values/validation';
+import { Checker, quantityValue, Resolved, show, withDefaults } from '../values/validation';
+import type { LabelKey, Quantity } from '../values/formats';
 
 /**
  * The pod layer every workload construct of this library builds on: hardened security, resources,
@@ -22,22 +23,22 @@ export const PULL_POLICIES: readonly PullPolicy[] = ['Always', 'IfNotPresent', '
 /** CPU and memory for one container. */
 export interface ContainerResources {
   /** CPU request. @default - the construct's default */
-  readonly cpuRequest?: string;
+  readonly cpuRequest?: Quantity;
   /** CPU limit. @default - no CPU limit (a throttled database stalls every Galera node) */
-  readonly cpuLimit?: string;
+  readonly cpuLimit?: Quantity;
   /** Memory request. @default - the construct's default */
-  readonly memoryRequest?: string;
+  readonly memoryRequest?: Quantity;
   /** Memory limit. @default - the construct's default */
-  readonly memoryLimit?: string;
+  readonly memoryLimit?: Quantity;
 }
 
 /** Spread of a workload's pods over a topology domain, in addition to anti-affinity. */
 export interface TopologySpread {
   /** Node label that defines the domain. @default 'topology.kubernetes.io/zone' */
-  readonly topologyKey?: string;
-  /** Largest allowed difference of pod counts between domains. @default 1 */
+  readonly topologyKey?: LabelKey;
+  /** Largest allowed difference of pod counts between domains. @default 1 @asType integer @minimum 1 @maximum 100 */
   readonly maxSkew?: number;
-  /** Refuse to schedule rather than break the spread. @default false (ScheduleAnyway) */
+  /** Refuse to schedule rather than break the spread (false: ScheduleAnyway). @default false */
   readonly required?: boolean;
 }
 
@@ -47,30 +48,17 @@ export const PART_OF = { 'app.kubernetes.io/part-of': 'galera-proxysql' } as con
 /** The uid and gid of the `mysql` user in the official MariaDB image; the ProxySQL image uses the same. @internal */
 export const MYSQL_UID = 999;
 
-const RESOURCE_KEYS = ['cpuRequest', 'cpuLimit', 'memoryRequest', 'memoryLimit'] as const;
-const TOPOLOGY_KEYS = ['topologyKey', 'maxSkew', 'required'] as const;
-
 /** Resources with every default filled in. @internal */
-export interface ResolvedResources {
-  readonly cpuRequest: string;
-  readonly cpuLimit?: string;
-  readonly memoryRequest: string;
-  readonly memoryLimit: string;
-}
+export type ResolvedResources = Resolved<ContainerResources, 'cpuLimit'>;
 
 /**
- * Resolves a container's resources: shape, quantities, request <= limit and a minimum memory limit.
+ * Resolves a container's resources (checked by the schema): the defaults, request <= limit and a
+ * minimum memory limit.
  * @internal
  */
 export function resolveResources(c: Checker, field: string, given: ContainerResources | undefined,
   defaults: Omit<ResolvedResources, 'cpuLimit'>, minMemory: { bytes: number; label: string; what: string }): ResolvedResources {
-  const r = c.mapping(field, given, RESOURCE_KEYS) ?? {};
-  const out: ResolvedResources = {
-    cpuRequest: c.quantity(`${field}.cpuRequest`, r.cpuRequest, defaults.cpuRequest),
-    cpuLimit: c.quantity(`${field}.cpuLimit`, r.cpuLimit),
-    memoryRequest: c.quantity(`${field}.memoryRequest`, r.memoryRequest, defaults.memoryRequest),
-    memoryLimit: c.quantity(`${field}.memoryLimit`, r.memoryLimit, defaults.memoryLimit),
-  };
+  const out: ResolvedResources = withDefaults(defaults, given);
   const memLimit = quantityValue(out.memoryLimit);
   c.check(!(quantityValue(out.memoryRequest) > memLimit),
     `${c.f(field)}.memoryRequest (${out.memoryRequest}) must not exceed ${c.f(field)}.memoryLimit (${out.memoryLimit})`);
@@ -90,31 +78,12 @@ export function resourceRequirements(r: ResolvedResources): k8s.ResourceRequirem
   };
 }
 
-const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
-
-/** An image reference such as docker.io/library/mariadb:10.11.19. @internal */
-export function resolveImage(c: Checker, field: string, value: string | undefined, dflt: string): string {
-  return c.pattern(field, value, IMAGE_REFERENCE, `an image reference such as ${dflt}`, dflt);
-}
-
-/** Whether a value passes resolveImage. @internal */
-export function isImageReference(value: unknown): value is string {
-  return typeof value === 'string' && IMAGE_REFERENCE.test(value);
-}
+/** @internal */
+export type ResolvedTopologySpread = Resolved<TopologySpread>;
 
 /** @internal */
-export interface ResolvedTopologySpread { readonly topologyKey: string; readonly maxSkew: number; readonly required: boolean }
-
-/** @internal */
-export function resolveTopologySpread(c: Checker, field: string, given: TopologySpread | undefined): ResolvedTopologySpread | undefined {
-  const t = c.mapping(field, given, TOPOLOGY_KEYS);
-  if (t === undefined) return undefined;
-  return {
-    topologyKey: c.pattern(`${field}.topologyKey`, t.topologyKey, /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
-      "a node label key such as 'topology.kubernetes.io/zone'", 'topology.kubernetes.io/zone'),
-    maxSkew: c.int(`${field}.maxSkew`, t.maxSkew, 1, 100, 1),
-    required: c.bool(`${field}.required`, t.required, false),
-  };
+export function resolveTopologySpread(given: TopologySpread | undefined): ResolvedTopologySpread | undefined {
+  return given && withDefaults({ topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, required: false }, given);
 }
 
 /** Pod anti-affinity on the node hostname. @internal */
@@ -276,7 +245,7 @@ export function resolveName(c: Checker, given: string | undefined, defaultName: 
     c.add(`${c.f('name')} is not set and the default derived from the construct id, ${show(defaultName)}, is not a DNS-1123 label of at most ${maxLength} characters; set name`);
     return 'invalid';
   }
-  return c.dnsLabel('name', given, maxLength, defaultName);
+  return given ?? defaultName;
 }
 
 /**

@@ -54,15 +54,15 @@ export function ownedOptionOf(key: string, owned: OwnedServerOptions): string | 
   return undefined;
 }
 
-/** extraMyCnf: single `key=value` lines that leave the topology's owned options alone. @internal */
-export function resolveExtraMyCnf(c: Checker, field: string, value: string[] | undefined, owned: OwnedServerOptions): string[] {
-  const lines = c.list(field, value, "a list of 'key=value' strings") ?? [];
+/**
+ * extraMyCnf (single `key=value` lines, as its schema checks them) that leave the topology's owned
+ * options alone; a line the schema refused is undefined here. @internal
+ */
+export function resolveExtraMyCnf(c: Checker, field: string, lines: readonly (string | undefined)[] | undefined,
+  owned: OwnedServerOptions): string[] {
   const out: string[] = [];
-  for (const [i, line] of lines.entries()) {
-    if (typeof line !== 'string' || /[\n\r]/.test(line) || /^\s*[[!]/.test(line)) {
-      c.add(`${c.f(field)}[${i}] must be a single 'key=value' line without a [section] header or !include, got ${show(line)}`);
-      continue;
-    }
+  for (const [i, line] of (lines ?? []).entries()) {
+    if (line === undefined) continue;
     const key = line.split('=')[0];
     const option = ownedOptionOf(key, owned);
     if (option !== undefined) {

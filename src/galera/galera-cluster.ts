@@ -1,13 +1,15 @@
 import { Construct } from 'constructs';
 import { execProbe } from '../core/pod';
 import {
-  MainContainer, MARIADB_CLUSTER_KEYS, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster, ResolvedMariaDbCluster,
+  MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster, ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import {
-  FAILURE_DETECTION_MODES, FailureDetection, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
+  FailureDetection, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import { GALERA_ROUTING } from './galera-routing';
-import { Checker, isMapping, quantityToBytes } from '../values/validation';
+import { Checker, quantityToBytes, Resolved } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { GaleraProviderOptions } from '../values/formats';
 import * as k8s from '../../imports/k8s';
 
 /** Props of GaleraCluster: the props every topology shares, and Galera's own. A values file sets them under `galera`. */
@@ -15,19 +17,19 @@ export interface GaleraClusterProps extends MariaDbClusterProps {
   /** Failure detector timeouts (see FAILURE_DETECTION_OPTIONS). @default 'balanced' */
   readonly failureDetection?: FailureDetection;
   /** Galera provider options, merged over the defaults and failureDetection (keys such as 'gcache.size'). @default - see DEFAULT_PROVIDER_OPTIONS */
-  readonly providerOptions?: Record<string, string>;
+  readonly providerOptions?: GaleraProviderOptions;
   /**
    * Keep a node that is an SST donor in the ready endpoints and in ProxySQL's hostgroups. When
    * false, a donor refuses client statements while it donates (`wsrep_sst_donor_rejects_queries`),
    * which takes it out of ProxySQL too. @default false
    */
   readonly readyWhenDonor?: boolean;
-  /** Seconds the startup probe allows per GiB of data for a state transfer (SST). @default 60 */
+  /** Seconds the startup probe allows per GiB of data for a state transfer (SST). @default 60 @asType integer @minimum 1 @maximum 3600 */
   readonly sstSecondsPerGi?: number;
   /**
    * Seconds a running node may stay out of a Primary component (non-Primary or Disconnected)
    * before it shuts mariadbd down and goes through the start-up election again.
-   * @default 60
+   * @default 60 @asType integer @minimum 10 @maximum 86400
    */
   readonly nonPrimaryRestartSeconds?: number;
   /**
@@ -35,49 +37,36 @@ export interface GaleraClusterProps extends MariaDbClusterProps {
    * running and wsrep_desync OFF before it restarts mariadbd and rejoins (Galera can lose the end
    * of a transfer when the donor changes views during it). Keep it above the longest locked phase
    * of a backup (BACKUP STAGE BLOCK_DDL to END), which desyncs the source node the same way.
-   * @default 600
+   * @default 600 @asType integer @minimum 10 @maximum 86400
    */
   readonly stuckDesyncRestartSeconds?: number;
 }
 
-/** Every prop of GaleraClusterProps (the compiler keeps this list complete). @internal */
-export const GALERA_CLUSTER_KEYS = [...MARIADB_CLUSTER_KEYS, ...Object.keys({
-  failureDetection: 0, providerOptions: 0, readyWhenDonor: 0, sstSecondsPerGi: 0, nonPrimaryRestartSeconds: 0, stuckDesyncRestartSeconds: 0,
-} satisfies Record<Exclude<keyof GaleraClusterProps, keyof MariaDbClusterProps>, 0>)];
-
 /** GaleraClusterProps with every default applied and every value checked. @internal */
-export interface ResolvedGaleraCluster extends ResolvedMariaDbCluster {
-  readonly failureDetection: FailureDetection;
-  readonly providerOptions: Record<string, string>;
-  readonly readyWhenDonor: boolean;
-  readonly sstSecondsPerGi: number;
-  readonly nonPrimaryRestartSeconds: number;
-  readonly stuckDesyncRestartSeconds: number;
-}
+export type ResolvedGaleraCluster = ResolvedMariaDbCluster & Resolved<Omit<GaleraClusterProps, keyof MariaDbClusterProps>>;
 
 const RESERVED_USERS = ['root', 'sst', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 
 /**
- * Checks GaleraClusterProps (from TypeScript or a values-file section) and applies the defaults,
- * reporting every problem into `c`.
+ * Applies the defaults of GaleraClusterProps (checked by their schema, see checkProps) and the
+ * rules between them, reporting every problem into `c`.
  * @internal
  */
-export function resolveGaleraCluster(input: unknown, c: Checker, defaultNamespace: string, keys: readonly string[] = GALERA_CLUSTER_KEYS,
+export function resolveGaleraCluster(p: GaleraClusterProps, c: Checker, defaultNamespace: string,
   defaultName = 'galera'): ResolvedGaleraCluster {
-  const shared = resolveMariaDbCluster(input, c, defaultNamespace, {
-    keys, defaultName, reservedUsers: RESERVED_USERS, ownedOptions: GALERA_OWNED_OPTIONS, terminationGracePeriodSeconds: 120, tlsByDefault: true,
+  const shared = resolveMariaDbCluster(p, c, defaultNamespace, {
+    defaultName, reservedUsers: RESERVED_USERS, ownedOptions: GALERA_OWNED_OPTIONS, terminationGracePeriodSeconds: 120, tlsByDefault: true,
     replicaCountReason: 'with an even count a partition into equal halves stops every node, and fewer than 3 cannot survive the loss of one node',
   });
-  const p = (isMapping(input) ? input : {}) as GaleraClusterProps;
-  const failureDetection = c.oneOf('failureDetection', p.failureDetection, FAILURE_DETECTION_MODES, 'balanced');
+  const failureDetection: FailureDetection = p.failureDetection ?? 'balanced';
   return {
     ...shared,
     failureDetection,
     providerOptions: resolveProviderOptions(c, 'providerOptions', p.providerOptions, failureDetection),
-    readyWhenDonor: c.bool('readyWhenDonor', p.readyWhenDonor, false),
-    sstSecondsPerGi: c.int('sstSecondsPerGi', p.sstSecondsPerGi, 1, 3600, 60),
-    nonPrimaryRestartSeconds: c.int('nonPrimaryRestartSeconds', p.nonPrimaryRestartSeconds, 10, 86400, 60),
-    stuckDesyncRestartSeconds: c.int('stuckDesyncRestartSeconds', p.stuckDesyncRestartSeconds, 10, 86400, 600),
+    readyWhenDonor: p.readyWhenDonor ?? false,
+    sstSecondsPerGi: p.sstSecondsPerGi ?? 60,
+    nonPrimaryRestartSeconds: p.nonPrimaryRestartSeconds ?? 60,
+    stuckDesyncRestartSeconds: p.stuckDesyncRestartSeconds ?? 600,
   };
 }
 
@@ -96,7 +85,7 @@ export class GaleraCluster extends MariaDbCluster {
 
   constructor(scope: Construct, id: string, props: GaleraClusterProps = {}) {
     const r = resolveClusterOrThrow('GaleraCluster', scope, id, props,
-      (c, namespace, name) => resolveGaleraCluster(props, c, namespace, GALERA_CLUSTER_KEYS, name));
+      (c, namespace, name) => resolveGaleraCluster(checkProps(c, 'GaleraCluster', props), c, namespace, name));
     super(scope, id, r, {
       topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING,
       ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state],

@@ -1,9 +1,9 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
-import { container, resolveImage } from '../core/pod';
+import { container } from '../core/pod';
 import { SECRET_KEYS } from '../core/credentials';
-import { Checker } from '../values/validation';
+import type { ImageReference } from '../values/formats';
 
 /** mysqld_exporter 0.14.0, the version whose flags the tests run (Debian's prometheus-mysqld-exporter). */
 export const DEFAULT_MYSQLD_EXPORTER_IMAGE = 'docker.io/prom/mysqld-exporter:v0.14.0';
@@ -20,15 +20,16 @@ export interface MetricsExporterProps {
    * @default false
    */
   readonly enabled?: boolean;
-  /** Image; the flags given are those of mysqld_exporter 0.14. @default DEFAULT_MYSQLD_EXPORTER_IMAGE */
-  readonly image?: string;
+  /**
+   * Image; the flags given are those of mysqld_exporter 0.14 (DEFAULT_MYSQLD_EXPORTER_IMAGE).
+   * @default 'docker.io/prom/mysqld-exporter:v0.14.0'
+   */
+  readonly image?: ImageReference;
 }
 
 /** @internal */
-export function resolveMetricsExporter(c: Checker, field: string, given: MetricsExporterProps | undefined): { image: string } | undefined {
-  const m = c.mapping(field, given, ['enabled', 'image']);
-  if (!m || !c.bool(`${field}.enabled`, m.enabled, false)) return undefined;
-  return { image: resolveImage(c, `${field}.image`, m.image, DEFAULT_MYSQLD_EXPORTER_IMAGE) };
+export function resolveMetricsExporter(given: MetricsExporterProps | undefined): { image: string } | undefined {
+  return given?.enabled ? { image: given.image ?? DEFAULT_MYSQLD_EXPORTER_IMAGE } : undefined;
 }
 
 /**

@@ -12,7 +12,9 @@ import { NetworkPeer } from '../network/network-policy';
 import { PART_OF } from '../core/pod';
 import { PROXYSQL_METRICS_PORT } from '../proxysql/proxysql-config';
 import { ProxySql } from '../proxysql/proxysql';
-import { Checker, isMapping, resolveOrThrow, show } from '../values/validation';
+import { Resolved, resolveOrThrow, withDefaults } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { DnsLabel, ImageReference, Labels, PrometheusDuration } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
 
 /** The thresholds of the alerts and what is emitted besides the exporters. */
@@ -24,18 +26,24 @@ export interface MonitoringOptions {
   /** Emit the Grafana dashboard, a ConfigMap labelled `grafana_dashboard: "1"`. @default true */
   readonly dashboard?: boolean;
   /** Namespace of the dashboard ConfigMap (Grafana's sidecar watches its own namespace unless told otherwise). @default - the cluster's namespace */
-  readonly dashboardNamespace?: string;
+  readonly dashboardNamespace?: DnsLabel;
   /** Labels added to the PodMonitors, the PrometheusRule and the dashboard, e.g. the `release` label your Prometheus selects by. @default - none */
-  readonly labels?: Record<string, string>;
+  readonly labels?: Labels;
   /** Scrape interval of the PodMonitors. @default '30s' */
-  readonly scrapeInterval?: string;
-  /** Minutes a node may stay out of Synced before GaleraNodeNotSynced fires. @default 5 */
+  readonly scrapeInterval?: PrometheusDuration;
+  /** Minutes a node may stay out of Synced before GaleraNodeNotSynced fires. @default 5 @asType integer @minimum 1 @maximum 1440 */
   readonly notSyncedMinutes?: number;
-  /** Percent of the time flow control may pause replication (over 5 minutes) before GaleraFlowControlPaused fires. @default 10 */
+  /**
+   * Percent of the time flow control may pause replication (over 5 minutes) before GaleraFlowControlPaused fires.
+   * @default 10 @asType integer @minimum 1 @maximum 100
+   */
   readonly flowControlPausedPercent?: number;
-  /** Percent full of a data volume at which GaleraDataVolumeFilling fires. @default 85 */
+  /** Percent full of a data volume at which GaleraDataVolumeFilling fires. @default 85 @asType integer @minimum 1 @maximum 99 */
   readonly volumeFullPercent?: number;
-  /** Days before a cert-manager certificate expires at which GaleraCertificateExpiring fires (cert-manager renews 30 days before). @default 21 */
+  /**
+   * Days before a cert-manager certificate expires at which GaleraCertificateExpiring fires (cert-manager renews 30 days before).
+   * @default 21 @asType integer @minimum 1 @maximum 89
+   */
   readonly certificateExpiryDays?: number;
 }
 
@@ -55,44 +63,14 @@ export interface MariaDbMonitoringProps extends MonitoringOptions {
 }
 
 /** @internal */
-export const MONITORING_OPTION_KEYS = Object.keys({
-  podMonitors: 0, rules: 0, dashboard: 0, dashboardNamespace: 0, labels: 0, scrapeInterval: 0, notSyncedMinutes: 0,
-  flowControlPausedPercent: 0, volumeFullPercent: 0, certificateExpiryDays: 0,
-} satisfies Record<keyof MonitoringOptions, 0>);
+export type ResolvedMonitoringOptions = Resolved<MonitoringOptions, 'dashboardNamespace'>;
 
-/** @internal */
-export interface ResolvedMonitoringOptions {
-  readonly podMonitors: boolean;
-  readonly rules: boolean;
-  readonly dashboard: boolean;
-  readonly dashboardNamespace?: string;
-  readonly labels: Record<string, string>;
-  readonly scrapeInterval: string;
-  readonly notSyncedMinutes: number;
-  readonly flowControlPausedPercent: number;
-  readonly volumeFullPercent: number;
-  readonly certificateExpiryDays: number;
-}
-
-/** Checks MonitoringOptions and applies the defaults. @internal */
-export function resolveMonitoringOptions(c: Checker, p: MonitoringOptions): ResolvedMonitoringOptions {
-  const labels = c.mapping('labels', p.labels, Object.keys(isMapping(p.labels) ? p.labels : {})) ?? {};
-  for (const [k, v] of Object.entries(labels)) {
-    c.check(typeof v === 'string' && /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(k) && /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(v),
-      `${c.f('labels')} must map label keys to label values, got ${show({ [k]: v })}`);
-  }
-  return {
-    podMonitors: c.bool('podMonitors', p.podMonitors, true),
-    rules: c.bool('rules', p.rules, true),
-    dashboard: c.bool('dashboard', p.dashboard, true),
-    dashboardNamespace: c.dnsLabel('dashboardNamespace', p.dashboardNamespace),
-    labels: labels as Record<string, string>,
-    scrapeInterval: c.pattern('scrapeInterval', p.scrapeInterval, /^[1-9][0-9]*(s|m)$/, "a Prometheus duration in seconds or minutes such as '30s' or '1m'", '30s'),
-    notSyncedMinutes: c.int('notSyncedMinutes', p.notSyncedMinutes, 1, 1440, 5),
-    flowControlPausedPercent: c.int('flowControlPausedPercent', p.flowControlPausedPercent, 1, 100, 10),
-    volumeFullPercent: c.int('volumeFullPercent', p.volumeFullPercent, 1, 99, 85),
-    certificateExpiryDays: c.int('certificateExpiryDays', p.certificateExpiryDays, 1, 89, 21),
-  };
+/** MonitoringOptions (checked by their schema, see checkProps) with the defaults applied. @internal */
+export function resolveMonitoringOptions(p: MonitoringOptions): ResolvedMonitoringOptions {
+  return withDefaults({
+    podMonitors: true, rules: true, dashboard: true, labels: {}, scrapeInterval: '30s', notSyncedMinutes: 5, flowControlPausedPercent: 10,
+    volumeFullPercent: 85, certificateExpiryDays: 21,
+  }, p);
 }
 
 /** A rule group as Prometheus and the PrometheusRule take it. */
@@ -343,10 +321,7 @@ export class MariaDbMonitoring extends Construct {
     guardUniqueNames(this);
     const { cluster, proxysql, backup, ...options } = props;
     const kind = this.constructor.name;
-    const o = resolveOrThrow(kind, (c) => {
-      c.knownKeys(options, MONITORING_OPTION_KEYS);
-      return resolveMonitoringOptions(c, options);
-    });
+    const o = resolveOrThrow(kind, (c) => resolveMonitoringOptions(checkProps(c, 'MariaDbMonitoring', options)));
     if (!cluster.metricsPort) {
       throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`);
     }
@@ -410,8 +385,11 @@ export interface MonitoringProps extends MonitoringOptions {
   readonly enabled?: boolean;
   /** Who may scrape the metrics ports (the NetworkPolicies). @default - pods labelled app.kubernetes.io/name=prometheus in any namespace */
   readonly scrapers?: NetworkPeer[];
-  /** Image of the exporter sidecar; its flags are those of mysqld_exporter 0.14. @default DEFAULT_MYSQLD_EXPORTER_IMAGE */
-  readonly exporterImage?: string;
+  /**
+   * Image of the exporter sidecar; its flags are those of mysqld_exporter 0.14 (DEFAULT_MYSQLD_EXPORTER_IMAGE).
+   * @default 'docker.io/prom/mysqld-exporter:v0.14.0'
+   */
+  readonly exporterImage?: ImageReference;
 }
 
 

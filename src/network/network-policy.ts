@@ -4,20 +4,37 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { PART_OF } from '../core/pod';
 import { PROXYSQL_PORTS } from '../proxysql/proxysql-config';
-import { Checker, isMapping, resolveOrThrow, show } from '../values/validation';
+import { Resolved, resolveOrThrow, show, withDefaults } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { Cidr, Labels } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
 
 /**
  * A NetworkPolicy peer, as Kubernetes writes it: pods by labels, namespaces by labels (both:
  * those pods in those namespaces), or an IP block.
+ * @minProperties 1
  */
 export interface NetworkPeer {
   /** Pods with these labels (in the policy's namespace unless namespaceSelector is set). @default - none */
-  readonly podSelector?: { readonly matchLabels?: Record<string, string> };
+  readonly podSelector?: LabelSelector;
   /** Namespaces with these labels; `{}` is every namespace. @default - the policy's namespace */
-  readonly namespaceSelector?: { readonly matchLabels?: Record<string, string> };
+  readonly namespaceSelector?: LabelSelector;
   /** An address range. @default - none */
-  readonly ipBlock?: { readonly cidr: string; readonly except?: string[] };
+  readonly ipBlock?: IpBlock;
+}
+
+/** Pods or namespaces by their labels. */
+export interface LabelSelector {
+  /** The labels; none (`{}`) selects every pod or namespace. @default - none */
+  readonly matchLabels?: Labels;
+}
+
+/** An address range of a NetworkPolicy peer. */
+export interface IpBlock {
+  /** The range. */
+  readonly cidr: Cidr;
+  /** Ranges inside cidr that are not meant. @default - none */
+  readonly except?: Cidr[];
 }
 
 /** Which NetworkPolicies to emit and who they let in. */
@@ -38,51 +55,13 @@ export interface NetworkPolicyProps {
 }
 
 /** @internal */
-export interface ResolvedNetworkPolicy {
-  readonly enabled: boolean;
-  readonly clients: NetworkPeer[];
-  readonly directClients: NetworkPeer[];
-  readonly dns: NetworkPeer[];
-}
+export type ResolvedNetworkPolicy = Resolved<NetworkPolicyProps>;
 
-const POLICY_KEYS = Object.keys({ enabled: 0, clients: 0, directClients: 0, dns: 0 } satisfies Record<keyof NetworkPolicyProps, 0>);
-const PEER_KEYS = ['podSelector', 'namespaceSelector', 'ipBlock'];
 const DEFAULT_DNS: NetworkPeer[] = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }];
 
-/** @internal */
-export function resolvePeers(c: Checker, field: string, value: NetworkPeer[] | undefined, dflt: NetworkPeer[]): NetworkPeer[] {
-  const peers = c.list(field, value, 'a list of NetworkPolicy peers (podSelector, namespaceSelector, ipBlock)');
-  if (peers === undefined) return dflt;
-  peers.forEach((p, i) => {
-    const f = `${field}[${i}]`;
-    if (!c.mapping(f, p, PEER_KEYS)) return;
-    c.check(Object.keys(p).length > 0, `${c.f(f)} must name podSelector, namespaceSelector or ipBlock, got ${show(p)}`);
-    for (const sel of ['podSelector', 'namespaceSelector'] as const) {
-      const s = p[sel];
-      if (s === undefined) continue;
-      if (!c.mapping(`${f}.${sel}`, s, ['matchLabels'])) continue;
-      for (const [k, v] of Object.entries(s.matchLabels ?? {})) {
-        c.check(typeof v === 'string' && /^[a-z0-9A-Z]([-a-zA-Z0-9_./]*)?$/.test(k) && /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/.test(v),
-          `${c.f(`${f}.${sel}.matchLabels`)} must map label keys to label values, got ${show({ [k]: v })}`);
-      }
-    }
-    if (p.ipBlock !== undefined && c.mapping(`${f}.ipBlock`, p.ipBlock, ['cidr', 'except'])) {
-      c.pattern(`${f}.ipBlock.cidr`, p.ipBlock.cidr, /^[0-9.]+\/[0-9]{1,2}$|^[0-9a-f:]+\/[0-9]{1,3}$/, "a CIDR such as '10.0.0.0/8'");
-    }
-  });
-  return peers;
-}
-
-/** @internal */
-export function resolveNetworkPolicy(c: Checker, field: string, input: NetworkPolicyProps | undefined): ResolvedNetworkPolicy {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.f(field)} must be a mapping of ${POLICY_KEYS.join(', ')}, got ${show(input)}`);
-  const p: NetworkPolicyProps = c.mapping(field, isMapping(input) ? input as NetworkPolicyProps : undefined, POLICY_KEYS) ?? {};
-  return {
-    enabled: c.bool(`${field}.enabled`, p.enabled, true),
-    clients: resolvePeers(c, `${field}.clients`, p.clients, [{ podSelector: {} }]),
-    directClients: resolvePeers(c, `${field}.directClients`, p.directClients, []),
-    dns: resolvePeers(c, `${field}.dns`, p.dns, DEFAULT_DNS),
-  };
+/** NetworkPolicyProps (checked by their schema, see checkProps) with the defaults applied. @internal */
+export function resolveNetworkPolicy(p: NetworkPolicyProps): ResolvedNetworkPolicy {
+  return withDefaults({ enabled: true, clients: [{ podSelector: {} }], directClients: [], dns: DEFAULT_DNS }, p);
 }
 
 /** The pods a workload runs, as the policies select them (a GaleraCluster, a MariaDbReplication or a ProxySql is one). */
@@ -130,7 +109,7 @@ export interface MariaDbNetworkPoliciesProps extends NetworkPolicyProps {
   readonly proxysql?: PolicyWorkload;
   /** The backup job that takes data from the nodes. @default - none */
   readonly backup?: PolicyJob;
-  /** Who may scrape the metrics ports that the cluster and ProxySQL expose. @default DEFAULT_SCRAPERS */
+  /** Who may scrape the metrics ports that the cluster and ProxySQL expose. @default - DEFAULT_SCRAPERS: Prometheus in any namespace */
   readonly scrapers?: NetworkPeer[];
 }
 
@@ -164,9 +143,11 @@ export class MariaDbNetworkPolicies extends Construct {
     super(scope, id);
     guardUniqueNames(this);
     const { cluster: g, proxysql: px, backup: jobs, scrapers: scraperProps, ...options } = props;
-    const { r, scrapers } = resolveOrThrow(`${this.constructor.name} '${id}'`, (c) => ({
-      r: resolveNetworkPolicy(c, 'networkPolicy', options), scrapers: resolvePeers(c, 'scrapers', scraperProps, DEFAULT_SCRAPERS).map(peer),
-    }));
+    const { scrapers: given, ...r } = resolveOrThrow(`${this.constructor.name} '${id}'`, (c) => {
+      const checked = checkProps(c, 'MariaDbNetworkPolicies', { ...options, scrapers: scraperProps });
+      return { ...resolveNetworkPolicy(checked), scrapers: checked.scrapers };
+    });
+    const scrapers = (given ?? DEFAULT_SCRAPERS).map(peer);
     if (!r.enabled) return;
     const mysqlPort = g.port ?? 3306;
     const restoreBucketPort = g.restoreBucketPort;
@@ -233,7 +214,7 @@ export class MariaDbNetworkPolicies extends Construct {
     if (to !== 'proxysql' && to !== 'database') throw new Error(`${this.node.path}: allowFrom(…, to) must be 'proxysql' or 'database', got ${show(to)}`);
     if (to === 'proxysql' && !this.proxysql && this.database) throw new Error(`${this.node.path}: allowFrom(…, 'proxysql'): these policies protect no ProxySQL`);
     this.allowed[to].push(isPodSelector(from) ? selectorPeer(from) : peer(resolveOrThrow(`${this.node.path}: allowFrom`,
-      (c) => resolvePeers(c, 'from', [from], [])[0])));
+      (c) => checkProps(c, 'NetworkPeer', from, 'from'))));
   }
 }
 

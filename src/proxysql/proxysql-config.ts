@@ -1,5 +1,6 @@
 import { SECRET_KEYS } from '../core/credentials';
-import { Checker } from '../values/validation';
+import { Checker, Resolved, withDefaults } from '../values/validation';
+import type { ServerVersion } from '../values/formats';
 import { IProxySqlRouting, ProxySqlHostgroups, WriterIsAlsoReader } from './routing';
 
 export { WRITER_IS_ALSO_READER_VALUES } from './routing';
@@ -18,29 +19,63 @@ export type { ProxySqlHostgroups, WriterIsAlsoReader } from './routing';
 /** @deprecated use ProxySqlHostgroups (the same ids, for every topology). */
 export type GaleraHostgroups = ProxySqlHostgroups;
 
-/** How fast ProxySQL notices a dead or sick node, and how long clients wait meanwhile. */
+/**
+ * How fast ProxySQL notices a dead or sick node, and how long clients wait meanwhile. The ranges
+ * are those ProxySQL accepts (MySQL_Thread.cpp, VariablesPointers_int), narrowed where a value
+ * outside would defeat the purpose (e.g. a connect timeout under 1 s is rounded to 1 s anyway).
+ */
 export interface ProxySqlFailoverSettings {
-  /** `mysql-monitor_galera_healthcheck_interval`: one Galera check per node every this many ms. @default 1000 */
+  /**
+   * `mysql-monitor_galera_healthcheck_interval`: one Galera check per node every this many ms.
+   * @default 1000 @asType integer @minimum 50 @maximum 600000
+   */
   readonly healthcheckIntervalMs?: number;
-  /** `mysql-monitor_galera_healthcheck_timeout`: a check query slower than this counts as a timeout. @default 800 */
+  /**
+   * `mysql-monitor_galera_healthcheck_timeout`: a check query slower than this counts as a timeout.
+   * @default 800 @asType integer @minimum 50 @maximum 600000
+   */
   readonly healthcheckTimeoutMs?: number;
-  /** `mysql-monitor_galera_healthcheck_max_timeout_count`: consecutive timeouts that take a node offline. @default 2 */
+  /**
+   * `mysql-monitor_galera_healthcheck_max_timeout_count`: consecutive timeouts that take a node offline.
+   * @default 2 @asType integer @minimum 1 @maximum 10
+   */
   readonly healthcheckMaxTimeoutCount?: number;
-  /** `mysql-monitor_ping_interval` (ms). Must stay slow enough that Galera checks act first (see docs/proxysql.md). @default 3000 */
+  /**
+   * `mysql-monitor_ping_interval` (ms). Must stay slow enough that Galera checks act first (see docs/proxysql.md).
+   * @default 3000 @asType integer @minimum 100 @maximum 3600000
+   */
   readonly pingIntervalMs?: number;
-  /** `mysql-monitor_ping_timeout` (ms). @default 1000 */
+  /** `mysql-monitor_ping_timeout` (ms). @default 1000 @asType integer @minimum 100 @maximum 600000 */
   readonly pingTimeoutMs?: number;
-  /** `mysql-monitor_ping_max_failures`: missed pings after which ProxySQL shuns a node and stops checking it. @default 3 */
+  /**
+   * `mysql-monitor_ping_max_failures`: missed pings after which ProxySQL shuns a node and stops checking it.
+   * @default 3 @asType integer @minimum 1 @maximum 1000
+   */
   readonly pingMaxFailures?: number;
-  /** `mysql-monitor_connect_timeout` (ms); the client library rounds it down to whole seconds (at least 1 s). @default 1000 */
+  /**
+   * `mysql-monitor_connect_timeout` (ms); the client library rounds it down to whole seconds (at least 1 s).
+   * @default 1000 @asType integer @minimum 1000 @maximum 600000
+   */
   readonly monitorConnectTimeoutMs?: number;
-  /** `mysql-connect_timeout_server`: one attempt to open a backend connection for a client (ms). @default 1000 */
+  /**
+   * `mysql-connect_timeout_server`: one attempt to open a backend connection for a client (ms).
+   * @default 1000 @asType integer @minimum 10 @maximum 120000
+   */
   readonly connectTimeoutServerMs?: number;
-  /** `mysql-connect_timeout_server_max`: how long a client query waits for a usable backend, e.g. during a failover (ms). @default 10000 */
+  /**
+   * `mysql-connect_timeout_server_max`: how long a client query waits for a usable backend, e.g. during a failover (ms).
+   * @default 10000 @asType integer @minimum 10 @maximum 3600000
+   */
   readonly connectTimeoutServerMaxMs?: number;
-  /** `mysql-monitor_local_dns_cache_ttl` (ms; 0 disables the cache). Pods get new IPs when rescheduled. @default 5000 */
+  /**
+   * `mysql-monitor_local_dns_cache_ttl` (ms; 0 disables the cache). Pods get new IPs when rescheduled.
+   * @default 5000 @asType integer @minimum 0 @maximum 3600000
+   */
   readonly dnsCacheTtlMs?: number;
-  /** `mysql-monitor_local_dns_cache_refresh_interval` (ms; 0 disables the cache). @default 1000 */
+  /**
+   * `mysql-monitor_local_dns_cache_refresh_interval` (ms; 0 disables the cache).
+   * @default 1000 @asType integer @minimum 0 @maximum 3600000
+   */
   readonly dnsCacheRefreshIntervalMs?: number;
 }
 
@@ -53,10 +88,16 @@ export interface ProxySqlConfigOptions {
   /** Hostgroup ids. @default - writer 10, backupWriter 20, reader 30, offline 40 */
   readonly hostgroups?: ProxySqlHostgroups;
   /** `mysql-server_version` that clients see in the handshake. @default - derived from the Galera image tag, else DEFAULT_SERVER_VERSION */
-  readonly serverVersion?: string;
-  /** `mysql-max_connections`: client connections per ProxySQL pod, also the app user's limit. @default 2048 */
+  readonly serverVersion?: ServerVersion;
+  /**
+   * `mysql-max_connections`: client connections per ProxySQL pod, also the app user's limit.
+   * @default 2048 @asType integer @minimum 1 @maximum 1000000
+   */
   readonly maxClientConnections?: number;
-  /** `max_connections` of each Galera server, per ProxySQL pod: keep replicas x this below the server's max_connections. @default 150 */
+  /**
+   * `max_connections` of each Galera server, per ProxySQL pod: keep replicas x this below the server's max_connections.
+   * @default 150 @asType integer @minimum 1 @maximum 10000
+   */
   readonly backendMaxConnections?: number;
   /** Monitor and timeout settings. @default - see ProxySqlFailoverSettings */
   readonly failover?: ProxySqlFailoverSettings;
@@ -212,24 +253,11 @@ export const READ_WRITE_SPLIT_RULES: readonly QueryRule[] = [
 // ---------------------------------------------------------------------------------------------
 // Resolution and validation
 
-/** ProxySqlConfigOptions with every default applied. @internal */
-export interface ResolvedProxySqlOptions {
-  readonly readWriteSplit: boolean;
-  readonly writerIsAlsoReader: WriterIsAlsoReader;
+/** ProxySqlConfigOptions with every default applied; serverVersion undefined means the backend's version. @internal */
+export type ResolvedProxySqlOptions = Resolved<ProxySqlConfigOptions, 'serverVersion', {
   readonly hostgroups: Required<ProxySqlHostgroups>;
-  /** Undefined: the backend's version. */
-  readonly serverVersion?: string;
-  readonly maxClientConnections: number;
-  readonly backendMaxConnections: number;
   readonly failover: Required<ProxySqlFailoverSettings>;
-}
-
-/** `defaults` overridden by the values of `partial` that are set (an explicit undefined keeps the default). @internal */
-export function withDefaults<T extends object>(defaults: Required<T>, partial: T | undefined): Required<T> {
-  const out = { ...defaults };
-  for (const [k, v] of Object.entries(partial ?? {})) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}
+}>;
 
 /** What the monitor settings give, in ms (reasoning in docs/proxysql.md). @internal */
 export interface FailoverEstimate {
@@ -259,69 +287,42 @@ export function estimateFailover(f: Required<ProxySqlFailoverSettings>): Failove
   };
 }
 
-const FAILOVER_LIMITS: Record<keyof ProxySqlFailoverSettings, [number, number]> = {
-  // Ranges ProxySQL accepts (MySQL_Thread.cpp, VariablesPointers_int), narrowed where a value
-  // outside would defeat the purpose (e.g. a connect timeout under 1 s is rounded to 1 s anyway).
-  healthcheckIntervalMs: [50, 600000],
-  healthcheckTimeoutMs: [50, 600000],
-  healthcheckMaxTimeoutCount: [1, 10],
-  pingIntervalMs: [100, 3600000],
-  pingTimeoutMs: [100, 600000],
-  pingMaxFailures: [1, 1000],
-  monitorConnectTimeoutMs: [1000, 600000],
-  connectTimeoutServerMs: [10, 120000],
-  connectTimeoutServerMaxMs: [10, 3600000],
-  dnsCacheTtlMs: [0, 3600000],
-  dnsCacheRefreshIntervalMs: [0, 3600000],
-};
-
-const HOSTGROUP_KEYS = ['writer', 'backupWriter', 'reader', 'offline'] as const;
-
 /** A value ProxySQL and the template can carry: no quotes, no control characters, no placeholder marker. */
 function safeText(value: string): boolean {
   return !/["'\\\x00-\x1f\x7f]|@@/.test(value);
 }
 
-/** Checks the routing and tuning options and applies their defaults, reporting every problem into `c`. @internal */
+/**
+ * Applies the defaults of the routing and tuning options (checked by their schema, see checkProps)
+ * and the rules between them, reporting every problem into `c`. @internal
+ */
 export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, backend: { replicas: number; routing: IProxySqlRouting }): ResolvedProxySqlOptions {
-  const readWriteSplit = c.bool('readWriteSplit', o.readWriteSplit, true);
+  const readWriteSplit = o.readWriteSplit ?? true;
   const problems = backend.routing.checkOptions({ writerIsAlsoReader: o.writerIsAlsoReader, readWriteSplit, replicas: backend.replicas }, (f) => c.f(f));
   problems.forEach((p) => c.add(p));
-  const writerIsAlsoReader: WriterIsAlsoReader = o.writerIsAlsoReader !== undefined && problems.length === 0 ? o.writerIsAlsoReader : 1;
   return {
     readWriteSplit,
-    writerIsAlsoReader,
+    writerIsAlsoReader: o.writerIsAlsoReader !== undefined && problems.length === 0 ? o.writerIsAlsoReader : 1,
     hostgroups: resolveHostgroups(c, o.hostgroups),
-    serverVersion: c.pattern('serverVersion', o.serverVersion, /^(5\.5\.5-)?[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{1,3}(-[A-Za-z0-9._+~-]{1,40})?$/,
-      "a server version such as '11.4.12-MariaDB' or '5.5.5-10.11.9-MariaDB' (digits, dots, an optional -suffix)"),
-    maxClientConnections: c.int('maxClientConnections', o.maxClientConnections, 1, 1000000, DEFAULT_MAX_CLIENT_CONNECTIONS),
-    backendMaxConnections: c.int('backendMaxConnections', o.backendMaxConnections, 1, 10000, DEFAULT_BACKEND_MAX_CONNECTIONS),
+    serverVersion: o.serverVersion,
+    maxClientConnections: o.maxClientConnections ?? DEFAULT_MAX_CLIENT_CONNECTIONS,
+    backendMaxConnections: o.backendMaxConnections ?? DEFAULT_BACKEND_MAX_CONNECTIONS,
     failover: resolveFailover(c, o.failover),
   };
 }
 
 function resolveHostgroups(c: Checker, given: ProxySqlHostgroups | undefined): Required<ProxySqlHostgroups> {
-  const g = c.mapping('hostgroups', given, HOSTGROUP_KEYS);
-  if (g === undefined) return DEFAULT_HOSTGROUPS;
-  const hg = { ...DEFAULT_HOSTGROUPS };
-  for (const key of HOSTGROUP_KEYS) hg[key] = c.int(`hostgroups.${key}`, g[key], key === 'reader' ? 1 : 0, 2147483647, DEFAULT_HOSTGROUPS[key]);
-  const ids = HOSTGROUP_KEYS.map((k) => hg[k]);
-  c.check(new Set(ids).size === ids.length,
-    `${c.f('hostgroups')} must be four distinct ids (ProxySQL's hostgroup tables require it), got ${HOSTGROUP_KEYS.map((k) => `${k}=${hg[k]}`).join(', ')}`);
+  const hg = withDefaults(DEFAULT_HOSTGROUPS, given);
+  const ids = Object.values(hg);
+  c.check(new Set(ids).size === ids.length, `${c.f('hostgroups')} must be four distinct ids (ProxySQL's hostgroup tables require it), `
+    + `got ${Object.entries(hg).map(([k, id]) => `${k}=${id}`).join(', ')}`);
   return hg;
 }
 
+/** The monitor and timeout settings, and the rules between them (skipped when one of them was refused: its default would stand in). */
 function resolveFailover(c: Checker, given: ProxySqlFailoverSettings | undefined): Required<ProxySqlFailoverSettings> {
-  const o = c.mapping('failover', given, Object.keys(FAILOVER_LIMITS));
-  if (o === undefined) return DEFAULT_FAILOVER;
-  const f = { ...DEFAULT_FAILOVER };
-  let numeric = true;
-  for (const [key, [min, max]] of Object.entries(FAILOVER_LIMITS) as [keyof ProxySqlFailoverSettings, [number, number]][]) {
-    const v = o[key];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) numeric = false;
-    f[key] = c.int(`failover.${key}`, v, min, max, DEFAULT_FAILOVER[key]);
-  }
-  if (!numeric) return f;
+  const f = withDefaults(DEFAULT_FAILOVER, given);
+  if (c.isInvalid('failover')) return f;
   const field = (k: string) => c.f(`failover.${k}`);
   c.check(f.healthcheckTimeoutMs < f.healthcheckIntervalMs,
     `${field('healthcheckTimeoutMs')} must be less than ${field('healthcheckIntervalMs')} (${f.healthcheckIntervalMs}), got ${f.healthcheckTimeoutMs}: checks would overlap`);

@@ -4,8 +4,8 @@ import { ApiObject } from 'cdk8s';
 import { IProxySqlBackend } from '../core/backend';
 import { IProxySqlRouting } from './routing';
 import {
-  ANTI_AFFINITY_MODES, AntiAffinityMode, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget, podTemplate,
-  PULL_POLICIES, PullPolicy, resolveImage, resolveResources, ResolvedResources,
+  AntiAffinityMode, container, ContainerResources, emptyDir, execProbe, PART_OF, podDisruptionBudget, podTemplate, PullPolicy,
+  resolveResources, ResolvedResources,
 } from '../core/pod';
 import {
   PASSWORD_PLACEHOLDERS, PROXYSQL_METRICS_PORT, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE, renderProxySqlCnfTemplate, resolveProxySqlOptions,
@@ -13,7 +13,9 @@ import {
 } from './proxysql-config';
 import { readScript } from '../core/scripts';
 import { CertificateSpec, certificate, serviceDnsNames } from '../tls/tls';
-import { Checker, isMapping, resolveOrThrow, show, ValidationError } from '../values/validation';
+import { Checker, Resolved, resolveOrThrow, show, ValidationError } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { ImageReference, ProxySqlName } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
 import { PodPeer } from '../core/pod-peer';
 
@@ -21,12 +23,15 @@ import { PodPeer } from '../core/pod-peer';
 export interface ProxySqlProps extends ProxySqlConfigOptions {
   /** The database this ProxySQL routes to: servers, port, application account and Secret come from it. */
   readonly backend: IProxySqlBackend;
-  /** Name of the Deployment, the client Service and the prefix of every object. @default '<backend name>-proxysql' */
-  readonly name?: string;
-  /** Number of ProxySQL pods. They share nothing: each one reads the same configuration. @default 3 */
+  /** Name of the Deployment, the client Service and the prefix of every object. @default - '<backend name>-proxysql' */
+  readonly name?: ProxySqlName;
+  /**
+   * Number of ProxySQL pods. They share nothing: each one reads the same configuration.
+   * @default 3 @asType integer @minimum 1 @maximum 50
+   */
   readonly replicas?: number;
   /** ProxySQL image; it must provide bash, the `proxysql` binary and uid/gid 999. @default 'docker.io/proxysql/proxysql:2.7.1' */
-  readonly image?: string;
+  readonly image?: ImageReference;
   /** Image pull policy. @default 'IfNotPresent' */
   readonly imagePullPolicy?: PullPolicy;
   /** Resources of the ProxySQL container. @default - 200m CPU and 256Mi memory requested, 1Gi memory limit, no CPU limit */
@@ -42,7 +47,7 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
    * Seconds a deleted ProxySQL pod waits for the sessions in flight (open transactions, running
    * statements) after it stopped accepting new clients (PROXYSQL PAUSE); its grace period is this
    * plus 10 s.
-   * @default 30
+   * @default 30 @asType integer @minimum 0 @maximum 3600
    */
   readonly drainSeconds?: number;
   /**
@@ -55,49 +60,34 @@ export interface ProxySqlProps extends ProxySqlConfigOptions {
 /** ProxySqlProps as a values file may give them: everything but the backend and metrics (the chart's monitoring section sets it). */
 export type ProxySqlOptions = Omit<ProxySqlProps, 'backend' | 'metrics'>;
 
-/** The ProxySqlProps keys a values file may set (everything but the backend reference). @internal */
-export const PROXYSQL_VALUE_KEYS: readonly string[] = Object.keys({
-  name: 0, replicas: 0, image: 0, imagePullPolicy: 0, resources: 0, antiAffinity: 0, dataDirInMemory: 0, drainSeconds: 0, readWriteSplit: 0,
-  writerIsAlsoReader: 0, hostgroups: 0, serverVersion: 0, maxClientConnections: 0, backendMaxConnections: 0, failover: 0,
-} satisfies Record<keyof ProxySqlOptions, 0>);
-
 /** The ProxySQL image by default. */
 export const DEFAULT_PROXYSQL_IMAGE = 'docker.io/proxysql/proxysql:2.7.1';
 /** Port of the client Service. */
 export const PROXYSQL_SERVICE_PORT = 3306;
 
-/** ProxySqlOptions with every default applied. @internal */
-export interface ResolvedProxySql extends ResolvedProxySqlOptions {
-  readonly name: string;
-  readonly replicas: number;
-  readonly image: string;
-  readonly imagePullPolicy: PullPolicy;
+/** ProxySqlProps (but the backend) with every default applied. @internal */
+export type ResolvedProxySql = ResolvedProxySqlOptions & Resolved<Omit<ProxySqlProps, 'backend' | keyof ProxySqlConfigOptions>, never, {
   readonly resources: ResolvedResources;
-  readonly antiAffinity: AntiAffinityMode;
-  readonly dataDirInMemory: boolean;
-  readonly drainSeconds: number;
-  readonly metrics: boolean;
-}
+}>;
 
 /**
- * Checks ProxySqlOptions (from TypeScript or a values-file section) and applies the defaults.
+ * Applies the defaults of ProxySqlProps but the backend (checked by their schema, see checkProps)
+ * and the rules between them and the backend.
  * @internal
  */
-export function resolveProxySql(input: unknown, c: Checker, backend: { name: string; replicas: number; routing: IProxySqlRouting },
-  keys: readonly string[] = [...PROXYSQL_VALUE_KEYS, 'backend', 'metrics']): ResolvedProxySql {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${keys.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, keys) ? input : {}) as ProxySqlOptions & { metrics?: boolean };
+export function resolveProxySql(p: Omit<ProxySqlProps, 'backend'>, c: Checker,
+  backend: { name: string; replicas: number; routing: IProxySqlRouting }): ResolvedProxySql {
   return {
-    name: c.dnsLabel('name', p.name, 50, `${backend.name}-proxysql`),
-    replicas: c.int('replicas', p.replicas, 1, 50, 3),
-    image: resolveImage(c, 'image', p.image, DEFAULT_PROXYSQL_IMAGE),
-    imagePullPolicy: c.oneOf('imagePullPolicy', p.imagePullPolicy, PULL_POLICIES, 'IfNotPresent'),
+    name: p.name ?? `${backend.name}-proxysql`,
+    replicas: p.replicas ?? 3,
+    image: p.image ?? DEFAULT_PROXYSQL_IMAGE,
+    imagePullPolicy: p.imagePullPolicy ?? 'IfNotPresent',
     resources: resolveResources(c, 'resources', p.resources, { cpuRequest: '200m', memoryRequest: '256Mi', memoryLimit: '1Gi' },
       { bytes: 128 * 2 ** 20, label: '128Mi', what: 'ProxySQL' }),
-    antiAffinity: c.oneOf('antiAffinity', p.antiAffinity, ANTI_AFFINITY_MODES, 'preferred'),
-    dataDirInMemory: c.bool('dataDirInMemory', p.dataDirInMemory, false),
-    drainSeconds: c.int('drainSeconds', p.drainSeconds, 0, 3600, 30),
-    metrics: c.bool('metrics', p.metrics, false),
+    antiAffinity: p.antiAffinity ?? 'preferred',
+    dataDirInMemory: p.dataDirInMemory ?? false,
+    drainSeconds: p.drainSeconds ?? 30,
+    metrics: p.metrics ?? false,
     ...resolveProxySqlOptions(c, p, backend),
   };
 }
@@ -164,7 +154,9 @@ export class ProxySql extends PodPeer {
     guardUniqueNames(this);
     checkBackend(props?.backend);
     const backend = props.backend;
-    const r = resolveOrThrow(`ProxySql '${typeof props.name === 'string' ? props.name : `${backend.name}-proxysql`}'`, (c) => resolveProxySql(props, c, backend));
+    const { backend: _backend, ...options } = props;
+    const r = resolveOrThrow(`ProxySql '${typeof props.name === 'string' ? props.name : `${backend.name}-proxysql`}'`,
+      (c) => resolveProxySql(checkProps(c, 'ProxySql', options), c, backend));
     this.backend = backend;
     this.name = r.name;
     this.hostgroups = r.hostgroups;

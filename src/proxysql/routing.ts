@@ -1,12 +1,15 @@
 /** The hostgroup ids ProxySQL routes with: four distinct ids, reader > 0. */
 export interface ProxySqlHostgroups {
-  /** The hostgroup that receives writes (one node at a time). @default 10 */
+  /** The hostgroup that receives writes (one node at a time). @default 10 @asType integer @minimum 0 @maximum 2147483647 */
   readonly writer?: number;
-  /** Healthy writable nodes beyond the one writer, the failover candidates (Galera). @default 20 */
+  /**
+   * Healthy writable nodes beyond the one writer, the failover candidates (Galera).
+   * @default 20 @asType integer @minimum 0 @maximum 2147483647
+   */
   readonly backupWriter?: number;
-  /** The hostgroup that plain SELECTs go to. ProxySQL requires it to be > 0. @default 30 */
+  /** The hostgroup that plain SELECTs go to. ProxySQL requires it to be > 0. @default 30 @asType integer @minimum 1 @maximum 2147483647 */
   readonly reader?: number;
-  /** Nodes that failed a check or may not serve (Galera: not Synced). @default 40 */
+  /** Nodes that failed a check or may not serve (Galera: not Synced). @default 40 @asType integer @minimum 0 @maximum 2147483647 */
   readonly offline?: number;
 }
 

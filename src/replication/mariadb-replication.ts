@@ -1,13 +1,14 @@
 import { Construct } from 'constructs';
 import { execProbe } from '../core/pod';
 import {
-  MainContainer, MARIADB_CLUSTER_KEYS, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster,
+  MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster,
   ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import { NODE_PATHS } from '../core/node-env';
 import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
 import { REPLICATION_ROUTING } from './replication-routing';
-import { Checker, isMapping } from '../values/validation';
+import { Checker, Resolved } from '../values/validation';
+import { checkProps } from '../values/schema';
 
 /** What a primary does when no replica acknowledges a transaction within the semi-sync timeout. */
 export type NoReplicaAck = 'block' | 'async';
@@ -22,11 +23,14 @@ export const REPLICATION_PATHS = NODE_PATHS;
 
 /** Props of MariaDbReplication: the props every topology shares, and the primary/replica ones. A values file sets them under `replication`. */
 export interface MariaDbReplicationProps extends MariaDbClusterProps {
-  /** Seconds the primary may stay unreachable before the replicas elect a new one. @default 30 */
+  /** Seconds the primary may stay unreachable before the replicas elect a new one. @default 30 @asType integer @minimum 5 @maximum 3600 */
   readonly failoverSeconds?: number;
-  /** Seconds a primary that reaches no majority keeps accepting writes before it fences itself; below failoverSeconds. @default 15 */
+  /**
+   * Seconds a primary that reaches no majority keeps accepting writes before it fences itself; below failoverSeconds.
+   * @default - 15, or half of failoverSeconds when that is less @asType integer @minimum 2 @maximum 3600
+   */
   readonly fenceSeconds?: number;
-  /** A replica is ready while its lag stays at most this many seconds. @default 30 */
+  /** A replica is ready while its lag stays at most this many seconds. @default 30 @asType integer @minimum 1 @maximum 86400 */
   readonly maxLagSeconds?: number;
   /**
    * When no replica acknowledges a transaction: 'block' (the commit waits until one does; an
@@ -34,37 +38,31 @@ export interface MariaDbReplicationProps extends MariaDbClusterProps {
    * primary acknowledges without one, and a failover may lose those writes). @default 'block'
    */
   readonly noReplicaAck?: NoReplicaAck;
-  /** With noReplicaAck 'async': seconds a commit waits for a replica before the primary falls back to asynchronous replication. @default 10 */
+  /**
+   * With noReplicaAck 'async': seconds a commit waits for a replica before the primary falls back to asynchronous replication.
+   * @default 10 @asType integer @minimum 1 @maximum 3600
+   */
   readonly semiSyncTimeoutSeconds?: number;
 }
 
-/** Every prop of MariaDbReplicationProps (the compiler keeps this list complete). @internal */
-export const MARIADB_REPLICATION_KEYS = [...MARIADB_CLUSTER_KEYS, ...Object.keys({
-  failoverSeconds: 0, fenceSeconds: 0, maxLagSeconds: 0, noReplicaAck: 0, semiSyncTimeoutSeconds: 0,
-} satisfies Record<Exclude<keyof MariaDbReplicationProps, keyof MariaDbClusterProps>, 0>)];
-
 /** MariaDbReplicationProps with every default applied and every value checked. @internal */
-export interface ResolvedMariaDbReplication extends ResolvedMariaDbCluster {
-  readonly failoverSeconds: number;
-  readonly fenceSeconds: number;
-  readonly maxLagSeconds: number;
-  readonly noReplicaAck: NoReplicaAck;
-  readonly semiSyncTimeoutSeconds: number;
-}
+export type ResolvedMariaDbReplication = ResolvedMariaDbCluster & Resolved<Omit<MariaDbReplicationProps, keyof MariaDbClusterProps>>;
 
 const RESERVED_USERS = ['root', 'repl', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 
-/** Checks MariaDbReplicationProps and applies the defaults, reporting every problem into `c`. @internal */
-export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNamespace: string,
-  keys: readonly string[] = MARIADB_REPLICATION_KEYS, defaultName = 'mariadb'): ResolvedMariaDbReplication {
-  const shared = resolveMariaDbCluster(input, c, defaultNamespace, {
-    keys, defaultName, reservedUsers: RESERVED_USERS, ownedOptions: REPLICATION_OWNED_OPTIONS, terminationGracePeriodSeconds: 60,
+/**
+ * Applies the defaults of MariaDbReplicationProps (checked by their schema, see checkProps) and the
+ * rules between them, reporting every problem into `c`. @internal
+ */
+export function resolveMariaDbReplication(p: MariaDbReplicationProps, c: Checker, defaultNamespace: string,
+  defaultName = 'mariadb'): ResolvedMariaDbReplication {
+  const shared = resolveMariaDbCluster(p, c, defaultNamespace, {
+    defaultName, reservedUsers: RESERVED_USERS, ownedOptions: REPLICATION_OWNED_OPTIONS, terminationGracePeriodSeconds: 60,
     tlsByDefault: false,
     replicaCountReason: 'a failover needs a majority of the nodes, and with an even count a partition into equal halves elects nobody',
   });
-  const p = (isMapping(input) ? input : {}) as MariaDbReplicationProps;
-  const failoverSeconds = c.int('failoverSeconds', p.failoverSeconds, 5, 3600, 30);
-  const fenceSeconds = c.int('fenceSeconds', p.fenceSeconds, 2, 3600, Math.min(15, Math.floor(failoverSeconds / 2)));
+  const failoverSeconds = p.failoverSeconds ?? 30;
+  const fenceSeconds = p.fenceSeconds ?? Math.min(15, Math.floor(failoverSeconds / 2));
   c.check(fenceSeconds < failoverSeconds,
     `${c.f('fenceSeconds')} (${fenceSeconds}) must be below ${c.f('failoverSeconds')} (${failoverSeconds}): `
     + 'a cut-off primary must stop writing before a new one is elected');
@@ -72,9 +70,9 @@ export function resolveMariaDbReplication(input: unknown, c: Checker, defaultNam
     ...shared,
     failoverSeconds,
     fenceSeconds,
-    maxLagSeconds: c.int('maxLagSeconds', p.maxLagSeconds, 1, 86400, 30),
-    noReplicaAck: c.oneOf('noReplicaAck', p.noReplicaAck, NO_REPLICA_ACK_MODES, 'block'),
-    semiSyncTimeoutSeconds: c.int('semiSyncTimeoutSeconds', p.semiSyncTimeoutSeconds, 1, 3600, 10),
+    maxLagSeconds: p.maxLagSeconds ?? 30,
+    noReplicaAck: p.noReplicaAck ?? 'block',
+    semiSyncTimeoutSeconds: p.semiSyncTimeoutSeconds ?? 10,
   };
 }
 
@@ -179,7 +177,7 @@ export class MariaDbReplication extends MariaDbCluster {
 
   constructor(scope: Construct, id: string, props: MariaDbReplicationProps = {}) {
     const r = resolveClusterOrThrow('MariaDbReplication', scope, id, props,
-      (c, namespace, name) => resolveMariaDbReplication(props, c, namespace, MARIADB_REPLICATION_KEYS, name));
+      (c, namespace, name) => resolveMariaDbReplication(checkProps(c, 'MariaDbReplication', props), c, namespace, name));
     super(scope, id, r, {
       topology: 'replication', appName: 'mariadb-replication', routing: REPLICATION_ROUTING,
       ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.clone, REPLICATION_PORTS.state],

@@ -1,7 +1,9 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { nameFromId, PART_OF } from '../core/pod';
-import { Checker, isMapping, resolveOrThrow, show } from '../values/validation';
+import { Checker, resolveOrThrow } from '../values/validation';
+import { checkProps } from '../values/schema';
+import type { DnsSubdomain } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
 
 /** StorageClass presets for the platforms this project is used on. */
@@ -35,31 +37,27 @@ const PRESETS: Record<StoragePreset, PresetSpec> = {
 
 /** Props of Storage: a preset to emit a StorageClass from, or an existing class. */
 export interface StorageProps {
-  /** A preset that emits a StorageClass; mutually exclusive with existingClassName. @default 'microk8s-hostpath' when existingClassName is not set */
+  /**
+   * A preset that emits a StorageClass; mutually exclusive with existingClassName.
+   * @default - 'microk8s-hostpath' when existingClassName is not set
+   */
   readonly preset?: StoragePreset;
   /** Use this existing StorageClass; no StorageClass object is emitted. @default - none */
-  readonly existingClassName?: string;
-  /** Name of the emitted StorageClass (cluster-wide: keep it unique in the Kubernetes cluster). @default '<construct id>-<preset>' */
-  readonly className?: string;
-  /** What happens to a volume when its claim is deleted; Retain keeps database files. @default 'Retain' */
+  readonly existingClassName?: DnsSubdomain;
+  /** Name of the emitted StorageClass (cluster-wide: keep it unique in the Kubernetes cluster). @default - '<construct id>-<preset>' */
+  readonly className?: DnsSubdomain;
+  /** What happens to a volume when its claim is deleted; Retain keeps database files (presets only). @default 'Retain' */
   readonly reclaimPolicy?: ReclaimPolicy;
 }
-
-const STORAGE_KEYS = Object.keys({ preset: 0, existingClassName: 0, className: 0, reclaimPolicy: 0 } satisfies Record<keyof StorageProps, 0>);
 
 /** StorageProps resolved: either an existing class, or a preset to emit. @internal */
 export type ResolvedStorage =
   | { readonly existingClassName: string }
   | { readonly preset: StoragePreset; readonly className: string; readonly reclaimPolicy: ReclaimPolicy };
 
-/** Checks StorageProps (from TypeScript or a values-file section) and applies the defaults. @internal */
-export function resolveStorage(input: unknown, c: Checker, classPrefix = 'galera'): ResolvedStorage {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.section} must be a mapping of ${STORAGE_KEYS.join(', ')}, got ${show(input)}`);
-  const p = (c.knownKeys(input, STORAGE_KEYS) ? input : {}) as StorageProps;
-  const preset = c.oneOf('preset', p.preset, STORAGE_PRESETS);
-  const reclaimPolicy = c.oneOf('reclaimPolicy', p.reclaimPolicy, RECLAIM_POLICIES);
-  const existingClassName = c.dnsLabel('existingClassName', p.existingClassName, 253);
-  const className = c.dnsLabel('className', p.className, 253);
+/** Applies the defaults of StorageProps (checked by their schema, see checkProps) and the rules between them. @internal */
+export function resolveStorage(p: StorageProps, c: Checker, classPrefix = 'galera'): ResolvedStorage {
+  const { preset, reclaimPolicy, existingClassName, className } = p;
   c.check(!(p.preset && p.existingClassName),
     `set either preset or existingClassName, not both (got preset '${String(p.preset).slice(0, 80)}' and existingClassName '${String(p.existingClassName).slice(0, 80)}')`);
   c.check(!(p.existingClassName && (p.className || p.reclaimPolicy)),
@@ -94,7 +92,7 @@ export class Storage extends Construct {
   constructor(scope: Construct, id: string, props: StorageProps = {}) {
     super(scope, id);
     guardUniqueNames(this);
-    const r = resolveOrThrow(`Storage '${id}'`, (c) => resolveStorage(props, c, nameFromId(id)));
+    const r = resolveOrThrow(`Storage '${id}'`, (c) => resolveStorage(checkProps(c, 'Storage', props), c, nameFromId(id)));
     if ('existingClassName' in r) {
       this.className = r.existingClassName;
       return;

@@ -1,15 +1,16 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { Checker, isMapping, show } from '../values/validation';
+import { Checker, Resolved, withDefaults } from '../values/validation';
+import type { DnsSubdomain } from '../values/formats';
 
 /** The cert-manager issuer that signs the certificates. */
 export interface TlsIssuer {
-  /** Name of the Issuer or ClusterIssuer. */
-  readonly name: string;
-  /** @default 'Issuer' */
+  /** The name of a cert-manager Issuer or ClusterIssuer. */
+  readonly name: DnsSubdomain;
+  /** Whether name is an Issuer (in the cluster's namespace) or a ClusterIssuer. @default 'Issuer' */
   readonly kind?: 'Issuer' | 'ClusterIssuer';
-  /** @default 'cert-manager.io' */
-  readonly group?: string;
+  /** API group of the issuer. @default 'cert-manager.io' */
+  readonly group?: DnsSubdomain;
 }
 
 /** TLS between clients, ProxySQL and the database nodes, and between the nodes. */
@@ -17,7 +18,7 @@ export interface TlsProps {
   /**
    * Encrypt client and ProxySQL connections, Galera replication, IST and SST with TLS, and
    * authenticate Galera peers by the cluster CA. Turning it off is explicit.
-   * @default true
+   * @default - true on Galera, false on primary/replica
    */
   readonly enabled?: boolean;
   /**
@@ -38,39 +39,18 @@ export interface TlsProps {
 }
 
 /** TlsProps with the defaults applied. @internal */
-export interface ResolvedTls {
-  readonly enabled: boolean;
-  readonly issuer?: Required<TlsIssuer>;
-  readonly requireSecureTransport: boolean;
-  readonly transitional: boolean;
-}
+export type ResolvedTls = Resolved<TlsProps, 'issuer', { readonly issuer?: Required<TlsIssuer> }>;
 
-const TLS_KEYS = Object.keys({ enabled: 0, issuer: 0, requireSecureTransport: 0, transitional: 0 } satisfies Record<keyof TlsProps, 0>);
-const ISSUER_KEYS = ['name', 'kind', 'group'];
-
-/** @internal */
-export function resolveTls(c: Checker, field: string, input: TlsProps | undefined, enabledByDefault = true): ResolvedTls {
-  if (input !== undefined && !isMapping(input)) c.add(`${c.f(field)} must be a mapping of ${TLS_KEYS.join(', ')}, got ${show(input)}`);
-  const t: TlsProps = c.mapping(field, isMapping(input) ? input as TlsProps : undefined, TLS_KEYS) ?? {};
-  const enabled = c.bool(`${field}.enabled`, t.enabled, enabledByDefault);
-  const i: Partial<TlsIssuer> | undefined = c.mapping(`${field}.issuer`, t.issuer, ISSUER_KEYS);
-  if (i !== undefined && i.name === undefined) c.add(`${c.f(field)}.issuer.name is required: the name of a cert-manager Issuer or ClusterIssuer`);
-  const issuer = i === undefined ? undefined : {
-    name: c.dnsSubdomain(`${field}.issuer.name`, i.name, 'missing'),
-    kind: c.oneOf(`${field}.issuer.kind`, i.kind, ['Issuer', 'ClusterIssuer'] as const, 'Issuer'),
-    group: c.dnsSubdomain(`${field}.issuer.group`, i.group, 'cert-manager.io'),
-  };
-  const resolved = {
-    enabled,
-    issuer,
-    requireSecureTransport: c.bool(`${field}.requireSecureTransport`, t.requireSecureTransport, false),
-    transitional: c.bool(`${field}.transitional`, t.transitional, false),
-  };
+/** TlsProps (checked by their schema) with the defaults applied and the rules between them. @internal */
+export function resolveTls(c: Checker, field: string, t: TlsProps | undefined, enabledByDefault = true): ResolvedTls {
+  const resolved = withDefaults({ enabled: enabledByDefault, requireSecureTransport: false, transitional: false }, t);
+  const { enabled, issuer: i } = resolved;
+  const issuer = i && withDefaults({ kind: 'Issuer' as const, group: 'cert-manager.io' }, i);
   c.check(enabled || !(resolved.requireSecureTransport || resolved.transitional || issuer),
     `${c.f(field)}: requireSecureTransport, transitional and issuer need enabled: true`);
   c.check(!(resolved.requireSecureTransport && resolved.transitional),
     `${c.f(field)}: requireSecureTransport cannot be on while transitional (old pods still speak plain text)`);
-  return resolved;
+  return { ...resolved, issuer };
 }
 
 /** Where every pod reads its certificate (the layout cert-manager writes). @internal */

@@ -64,6 +64,21 @@ export function show(value: unknown, max = SHOW_MAX): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/**
+ * Props with their defaults applied: every field set but those named in `Optional`, and the fields
+ * of `Override` in their resolved form (a nested props object resolved, a field added).
+ * @internal
+ */
+export type Resolved<P, Optional extends keyof P = never, Override extends object = object> =
+  Readonly<Omit<Required<Omit<P, Optional>> & Pick<P, Optional>, keyof Override> & Override>;
+
+/** `given` over `defaults`; a field given as undefined keeps its default. @internal */
+export function withDefaults<D extends object, G extends object>(defaults: D, given: G | undefined): D & G {
+  const out = { ...defaults } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(given ?? {})) if (v !== undefined) out[k] = v;
+  return out as D & G;
+}
+
 /** A plain mapping (object, not array or null). @internal */
 export function isMapping(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -77,13 +92,27 @@ export function isMapping(v: unknown): v is Record<string, unknown> {
  */
 export class Checker {
   private readonly problems: string[];
-  constructor(public readonly subject: string, private readonly prefix = '', shared?: string[]) {
-    this.problems = shared ?? [];
+  /** Fields (with the prefix) whose value the schema refused. */
+  private readonly invalid: Set<string>;
+  constructor(public readonly subject: string, private readonly prefix = '', shared?: { problems: string[]; invalid: Set<string> }) {
+    this.problems = shared?.problems ?? [];
+    this.invalid = shared?.invalid ?? new Set();
   }
 
   /** A checker that reports into this one with `prefix.` in front of every field. */
   public child(prefix: string): Checker {
-    return new Checker(this.subject, `${this.prefix}${prefix}.`, this.problems);
+    return new Checker(this.subject, `${this.prefix}${prefix}.`, { problems: this.problems, invalid: this.invalid });
+  }
+
+  /** Records that the value of `field` was refused (checkProps does), so rules that combine fields can skip it. */
+  public markInvalid(field: string): void {
+    this.invalid.add(this.f(field));
+  }
+
+  /** Whether the value of `field`, or of a field inside it, was refused. */
+  public isInvalid(field: string): boolean {
+    const f = this.f(field);
+    return this.invalid.has(this.f('')) || [...this.invalid].some((i) => i === f || i.startsWith(`${f}.`) || i.startsWith(`${f}[`));
   }
 
   /** The section this checker reports for ('galera' in a values file), or 'props'. */
@@ -106,113 +135,6 @@ export class Checker {
 
   public get ok(): boolean {
     return this.problems.length === 0;
-  }
-
-  /** Every key of a props object must be one of `keys`; true when it is a mapping. */
-  public knownKeys(value: unknown, keys: readonly string[], what = 'allowed here'): value is Record<string, unknown> {
-    if (!isMapping(value)) return false;
-    for (const key of Object.keys(value)) {
-      this.check(keys.includes(key), `${this.f(key.slice(0, SHOW_MAX))} is not a known setting; ${what}: ${keys.join(', ')}`);
-    }
-    return true;
-  }
-
-  /**
-   * A mapping of known keys (a nested props object such as resources): reports its shape or each
-   * unknown key; returns it, or undefined when unset or not a mapping.
-   */
-  public mapping<T extends object>(field: string, value: T | undefined, keys: readonly string[]): T | undefined {
-    if (value === undefined) return undefined;
-    if (!isMapping(value)) {
-      this.add(`${this.f(field)} must be a mapping of ${keys.join(', ')}, got ${show(value)}`);
-      return undefined;
-    }
-    for (const key of Object.keys(value)) {
-      this.check(keys.includes(key), `${this.f(field)}.${key.slice(0, SHOW_MAX)} is not a known setting; allowed here: ${keys.join(', ')}`);
-    }
-    return value;
-  }
-
-  public bool(field: string, value: boolean | undefined, dflt: boolean): boolean {
-    if (value === undefined) return dflt;
-    if (typeof value !== 'boolean') {
-      this.add(`${this.f(field)} must be true or false, got ${show(value)}`);
-      return dflt;
-    }
-    return value;
-  }
-
-  public int(field: string, value: number | undefined, min: number, max: number, dflt: number): number;
-  public int(field: string, value: number | undefined, min: number, max: number): number | undefined;
-  public int(field: string, value: number | undefined, min: number, max: number, dflt?: number): number | undefined {
-    if (value === undefined) return dflt;
-    if (typeof value !== 'number') {
-      this.add(`${this.f(field)} must be a number, got ${show(value)}`);
-      return dflt;
-    }
-    if (!Number.isInteger(value) || value < min || value > max) {
-      this.add(`${this.f(field)} must be an integer from ${min} to ${max}, got ${show(value)}`);
-      return dflt;
-    }
-    return value;
-  }
-
-  public oneOf<T extends string | number>(field: string, value: T | undefined, allowed: readonly T[], dflt: T): T;
-  public oneOf<T extends string | number>(field: string, value: T | undefined, allowed: readonly T[]): T | undefined;
-  public oneOf<T extends string | number>(field: string, value: T | undefined, allowed: readonly T[], dflt?: T): T | undefined {
-    if (value === undefined) return dflt;
-    if (!allowed.includes(value)) {
-      this.add(`${this.f(field)} must be one of ${allowed.map((a) => (typeof a === 'string' ? `'${a}'` : String(a))).join(', ')}, got ${show(value)}`);
-      return dflt;
-    }
-    return value;
-  }
-
-  /** A string that matches `re`; `allowed` says in words what matches. */
-  public pattern(field: string, value: string | undefined, re: RegExp, allowed: string, dflt: string): string;
-  public pattern(field: string, value: string | undefined, re: RegExp, allowed: string): string | undefined;
-  public pattern(field: string, value: string | undefined, re: RegExp, allowed: string, dflt?: string): string | undefined {
-    if (value === undefined) return dflt;
-    if (typeof value !== 'string') {
-      this.add(`${this.f(field)} must be a string, got ${show(value)}`);
-      return dflt;
-    }
-    if (value.length > 4096 || !re.test(value)) {
-      this.add(`${this.f(field)} must be ${allowed}, got ${show(value)}`);
-      return dflt;
-    }
-    return value;
-  }
-
-  public dnsLabel(field: string, value: string | undefined, maxLength: number, dflt: string): string;
-  public dnsLabel(field: string, value: string | undefined, maxLength?: number): string | undefined;
-  public dnsLabel(field: string, value: string | undefined, maxLength = 63, dflt?: string): string | undefined {
-    return this.pattern(field, value, new RegExp(`^(?=.{1,${maxLength}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$`),
-      `a DNS-1123 label (lowercase letters, digits and '-', starting and ending with a letter or digit, at most ${maxLength} characters)`, dflt as string);
-  }
-
-  public dnsSubdomain(field: string, value: string | undefined, dflt: string): string;
-  public dnsSubdomain(field: string, value: string | undefined): string | undefined;
-  public dnsSubdomain(field: string, value: string | undefined, dflt?: string): string | undefined {
-    return this.pattern(field, value, /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
-      'a DNS-1123 subdomain (lowercase letters, digits, \'-\' and \'.\', at most 253 characters)', dflt as string);
-  }
-
-  public quantity(field: string, value: string | undefined, dflt: string): string;
-  public quantity(field: string, value: string | undefined): string | undefined;
-  public quantity(field: string, value: string | undefined, dflt?: string): string | undefined {
-    return this.pattern(field, value, /^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$/,
-      "a Kubernetes quantity such as '500m', '1Gi' or '10Gi'", dflt as string);
-  }
-
-  /** A list (array) value, or undefined when unset or not a list. */
-  public list<T>(field: string, value: T[] | undefined, what: string): T[] | undefined {
-    if (value === undefined) return undefined;
-    if (!Array.isArray(value)) {
-      this.add(`${this.f(field)} must be ${what}, got ${show(value)}`);
-      return undefined;
-    }
-    return value;
   }
 
   public throwIfAny(): void {

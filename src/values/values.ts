@@ -1,7 +1,11 @@
 import { existsSync, readFileSync } from 'fs';
 import { isPair, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
+import type { DatabaseSections } from '../charts/database-proxysql';
+import type { GaleraProxySqlProps } from '../charts/galera-proxysql';
 import type { GaleraProxySqlChartProps } from '../charts/galera-proxysql-chart';
-import type { ReplicationProxySqlChartProps } from '../charts/replication-proxysql-chart';
+import type { ReplicationProxySqlProps } from '../charts/replication-proxysql';
+import type { DnsLabel } from './formats';
+import { schemaKeys } from './schema';
 import { isMapping, show, ValidationError } from './validation';
 
 /** The database topologies a values file chooses between. */
@@ -9,19 +13,30 @@ export const CHART_TOPOLOGIES = ['galera', 'replication'] as const;
 /** A database topology: a Galera cluster, or one primary with semi-synchronous replicas. */
 export type ChartTopology = typeof CHART_TOPOLOGIES[number];
 
-/**
- * A values file: the props of the chart its topology picks (GaleraProxySqlChart, or
- * ReplicationProxySqlChart with `topology: replication`), as synthesizeTo builds it.
- */
-export interface ValuesFile extends Omit<GaleraProxySqlChartProps, 'namespace'>, Omit<ReplicationProxySqlChartProps, 'namespace' | 'storage' | 'proxysql'> {
-  /** The database topology. @default 'galera' */
+/** The keys of a values file besides its sections. */
+export interface ValuesFileSettings {
+  /**
+   * The database topology: a Galera cluster, or one primary with semi-synchronous replicas (the `replication` section).
+   * @default 'galera'
+   */
   readonly topology?: ChartTopology;
   /** Namespace of every namespaced object. @default - 'galera', or 'mariadb' with topology 'replication' */
-  readonly namespace?: string;
+  readonly namespace?: DnsLabel;
 }
 
-/** The top-level keys of a values file. */
-export const CHART_SECTIONS = ['topology', 'namespace', 'createNamespace', 'storage', 'galera', 'replication', 'proxysql', 'networkPolicy', 'backup', 'monitoring'] as const;
+/**
+ * A values file: the props of the chart its topology picks (GaleraProxySqlChart, or
+ * ReplicationProxySqlChart with `topology: replication`), as synthesizeTo builds it. Its JSON
+ * schema is values.schema.json (npm run schema).
+ */
+// The schema generator lists the members of the last interface extended first: this order gives
+// the keys in the order a values file is read (topology, namespace, createNamespace, storage, ...).
+export interface ValuesFile extends Omit<DatabaseSections, 'namespace' | 'storage'>, Pick<ReplicationProxySqlProps, 'replication'>,
+  Pick<GaleraProxySqlProps, 'galera'>, Pick<DatabaseSections, 'storage'>, Pick<GaleraProxySqlChartProps, 'createNamespace'>,
+  ValuesFileSettings {}
+
+/** The top-level keys of a values file (those of ValuesFile). */
+export const CHART_SECTIONS: readonly string[] = schemaKeys('ValuesFile');
 
 /** Environment variable naming the values file; without it `values.yaml` in the working directory is used if present. */
 export const VALUES_ENV = 'GALERA_VALUES';
@@ -62,7 +77,7 @@ export function parseValues(text: string, source: string): ValuesFile {
   if (!isMapping(value)) {
     throw fail(`the document must be a mapping of ${CHART_SECTIONS.join(', ')}, got ${Array.isArray(value) ? 'a list' : typeof value}`);
   }
-  const unknown = Object.keys(value).filter((k) => !(CHART_SECTIONS as readonly string[]).includes(k));
+  const unknown = Object.keys(value).filter((k) => !CHART_SECTIONS.includes(k));
   if (unknown.length > 0) {
     throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
   }

@@ -129,8 +129,9 @@ describe('monitoring on', () => {
     [{ scrapeInterval: '30' }, /monitoring\.scrapeInterval must be a Prometheus duration/],
     [{ scrapers: [{ podSelectr: {} }] }, /monitoring\.scrapers\[0\]\.podSelectr is not a known setting/],
     [{ enabled: 'yes' }, /monitoring\.enabled must be true or false/],
-    [{ labels: { 'bad key!': 'x' } }, /monitoring\.labels must map label keys to label values/],
-    [{ exporterImage: 'Not An Image' }, /monitoring\.exporterImage must be an image reference such as docker\.io\/prom\/mysqld-exporter:v0\.14\.0/],
+    [{ labels: { 'bad key!': 'x' } }, /monitoring\.labels key must be a label key such as 'app' or .*, got "bad key!"/],
+    [{ labels: { app: 'my shop' } }, /monitoring\.labels\.app must be a label value .*, got "my shop"/],
+    [{ exporterImage: 'Not An Image' }, /monitoring\.exporterImage must be an image reference such as .*, got "Not An Image"/],
   ])('bad input %j is a synth-time error naming the field', (bad, message) => {
     expect(() => synthChart({ monitoring: { enabled: true, ...bad } as any })).toThrow(message);
   });

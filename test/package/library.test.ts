@@ -101,6 +101,8 @@ describe('the npm package', () => {
       expect(packedFiles).toContain(`lib/src/${m}.d.ts`);
     }
     expect(packedFiles).toEqual(expect.arrayContaining(['lib/imports/k8s.js', 'lib/imports/k8s.d.ts', 'package.json']));
+    // the props' JSON schemas: the one the constructs validate with, and the values file's for editors
+    expect(packedFiles).toEqual(expect.arrayContaining(['lib/src/values/props.schema.json', 'values.schema.json']));
     expect(packedFiles).toContain(rootPackage.main);
     expect(packedFiles).toContain(rootPackage.types);
   });

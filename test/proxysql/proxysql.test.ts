@@ -7,7 +7,8 @@ import { stringify } from 'yaml';
 import { SECRET_KEYS } from '../../src/core/credentials';
 import { GaleraCluster, GaleraClusterProps } from '../../src/galera/galera-cluster';
 import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
-import { PROXYSQL_VALUE_KEYS, ProxySql, ProxySqlProps } from '../../src/proxysql/proxysql';
+import { ProxySql, ProxySqlProps } from '../../src/proxysql/proxysql';
+import { schemaKeys } from '../../src/values/schema';
 import { PROXYSQL_PATHS, TEMPLATE_FILE } from '../../src/proxysql/proxysql-config';
 import { readScript } from '../../src/core/scripts';
 import { ValidationError } from '../../src/values/validation';
@@ -241,7 +242,7 @@ describe('ProxySql options', () => {
     expect(synth({ serverVersion: '11.8.3-MariaDB' }, { image: 'mariadb:10.11.9' }).proxysql.serverVersion).toBe('11.8.3-MariaDB');
   });
 
-  test('PROXYSQL_VALUE_KEYS lists every prop but backend and metrics (the chart\'s monitoring section), and a values file may set them all', () => {
+  test('the proxysql section of a values file takes every prop but backend and metrics (the chart\'s monitoring section)', () => {
     // GIVEN every prop (the type makes this list complete)
     const every: Required<Omit<ProxySqlProps, 'backend' | 'metrics'>> = {
       name: 'px', replicas: 2, image: 'registry.example.com/proxysql:2.7.3', imagePullPolicy: 'Always',
@@ -249,7 +250,7 @@ describe('ProxySql options', () => {
       writerIsAlsoReader: 2, hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, serverVersion: '11.4.12-MariaDB',
       maxClientConnections: 500, backendMaxConnections: 100, failover: { healthcheckIntervalMs: 2000, healthcheckTimeoutMs: 1000 },
     };
-    expect([...PROXYSQL_VALUE_KEYS].sort()).toEqual(Object.keys(every).sort());
+    expect([...schemaKeys('ProxySqlSection')].sort()).toEqual(Object.keys(every).sort());
     const dir = mkdtempSync(join(tmpdir(), 'proxysql-values-'));
     try {
       writeFileSync(join(dir, 'values.yaml'), stringify({ proxysql: every }));
@@ -279,7 +280,7 @@ describe('bad input: every problem names the field, the value given and what is 
     ['antiAffinity', { antiAffinity: 'maybe' }, {}, /^antiAffinity must be one of 'preferred', 'required', 'none', got "maybe"$/],
     ['dataDirInMemory', { dataDirInMemory: 'yes' }, {}, /^dataDirInMemory must be true or false, got "yes"$/],
     ['readWriteSplit', { readWriteSplit: 'yes' }, {}, /^readWriteSplit must be true or false, got "yes"$/],
-    ['writerIsAlsoReader 0', { writerIsAlsoReader: 0 }, {}, /^writerIsAlsoReader must be 1 or 2, got 0: /],
+    ['writerIsAlsoReader 0', { writerIsAlsoReader: 0 }, {}, /^writerIsAlsoReader must be one of 1, 2, got 0$/],
     ['writerIsAlsoReader 2 with one node', { writerIsAlsoReader: 2 }, { replicas: 1, allowUnsafeReplicaCount: true },
       /^writerIsAlsoReader must be 1 with 1 Galera node\(s\), got 2: /],
     ['hostgroups.reader 0', { hostgroups: { reader: 0 } }, {}, /^hostgroups\.reader must be an integer from 1 to 2147483647, got 0$/],
