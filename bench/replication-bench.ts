@@ -22,6 +22,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../harness/index';
 import { GaleraProxySqlChart, MariaDbReplication } from '../src/index';
+import { NODE_PATHS } from '../src/core/node-env';
 import { chartSecrets } from '../test/cluster/secrets';
 import { median, sleep, sysbench, SysbenchOptions, SysbenchTarget, untilSynced } from './common';
 
@@ -56,7 +57,7 @@ function effectiveFailoverSeconds(manifests: any[]): number {
 }
 
 async function role(pods: Workload, i: number): Promise<string> {
-  return (await pods.exec(i, ['cat', '/run/replication/role'], { timeoutMs: 5000 })).output.trim();
+  return (await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`], { timeoutMs: 5000 })).output.trim();
 }
 
 async function waitAllReady(pods: Workload, ordinals: readonly number[] = ALL, timeoutMs = READY_MS): Promise<void> {

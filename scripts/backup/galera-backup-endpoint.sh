@@ -3,12 +3,12 @@
 # physical backup of this node, streamed to a client that proves it is the backup job.
 #
 #   galera-backup-endpoint.sh listen   the container's command: socat listens on
-#                                      GALERA_BACKUP_PORT with mutual TLS and runs `serve` for
+#                                      NODE_BACKUP_PORT with mutual TLS and runs `serve` for
 #                                      each connection; restarted when the certificate changes
 #   galera-backup-endpoint.sh serve    one connection (run by socat)
 #
 # Authentication: socat requires a client certificate signed by the cluster CA (verify=1,
-# cafile), and `serve` streams only to the common name GALERA_BACKUP_CLIENT_CN, which only the
+# cafile), and `serve` streams only to the common name NODE_BACKUP_CLIENT_CN, which only the
 # backup job's certificate carries (the nodes' and ProxySQL's certificates, from the same CA,
 # name other things). Everyone else gets one refusal line and nothing of the database.
 #
@@ -28,35 +28,34 @@ else
 fi
 LOG_COMPONENT=backup-endpoint
 
-GALERA_BACKUP_PORT=${GALERA_BACKUP_PORT:-4445}
-GALERA_TLS_DIR=${GALERA_TLS_DIR:-/etc/galera/tls}
-GALERA_BACKUP_TMP=${GALERA_BACKUP_TMP:-/tmp}
+NODE_BACKUP_PORT=${NODE_BACKUP_PORT:-4445}
+NODE_BACKUP_TMP=${NODE_BACKUP_TMP:-/tmp}
 # zstd level of the stream: 3 is zstd's default, fast enough not to slow mariadb-backup down.
-GALERA_BACKUP_ZSTD_LEVEL=${GALERA_BACKUP_ZSTD_LEVEL:-3}
+NODE_BACKUP_ZSTD_LEVEL=${NODE_BACKUP_ZSTD_LEVEL:-3}
 
 tls_fingerprint() {
-  cat "$GALERA_TLS_DIR/ca.crt" "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" 2>/dev/null | cksum
+  cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum
 }
 
 # Runs socat until the mounted certificate changes (cert-manager renews the Secret in place),
 # then starts it again with the new one; backups in flight keep their connection (forked child).
 listen() {
-  : "${GALERA_BACKUP_CLIENT_CN:?GALERA_BACKUP_CLIENT_CN is not set}"
+  : "${NODE_BACKUP_CLIENT_CN:?NODE_BACKUP_CLIENT_CN is not set}"
   local pid fingerprint
   trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
   while true; do
     fingerprint=$(tls_fingerprint)
-    [[ -s $GALERA_TLS_DIR/tls.crt ]] || die "no certificate in $GALERA_TLS_DIR: the backup endpoint needs TLS (Secret '${GALERA_TLS_SECRET_NAME:-?}')"
-    socat -d "OPENSSL-LISTEN:$GALERA_BACKUP_PORT,reuseaddr,fork,cert=$GALERA_TLS_DIR/tls.crt,key=$GALERA_TLS_DIR/tls.key,cafile=$GALERA_TLS_DIR/ca.crt,verify=1" \
+    [[ -s $NODE_TLS_DIR/tls.crt ]] || die "no certificate in $NODE_TLS_DIR: the backup endpoint needs TLS (Secret '${NODE_TLS_SECRET_NAME:-?}')"
+    socat -d "OPENSSL-LISTEN:$NODE_BACKUP_PORT,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
       "EXEC:$0 serve" &
     pid=$!
-    log_info "listening on $GALERA_BACKUP_PORT (mutual TLS; streams only to the certificate '$GALERA_BACKUP_CLIENT_CN')"
+    log_info "listening on $NODE_BACKUP_PORT (mutual TLS; streams only to the certificate '$NODE_BACKUP_CLIENT_CN')"
     while kill -0 "$pid" 2>/dev/null && [[ $(tls_fingerprint) == "$fingerprint" ]]; do
       sleep 5 &
       wait $! || true
     done
     if kill -0 "$pid" 2>/dev/null; then
-      log_info "the certificate in $GALERA_TLS_DIR changed; restarting the listener with it"
+      log_info "the certificate in $NODE_TLS_DIR changed; restarting the listener with it"
       kill "$pid" 2>/dev/null || true
     else
       log_warn "socat exited; restarting it"
@@ -75,19 +74,19 @@ refuse() {
 # One connection: stdin and stdout are the TLS stream (socat EXEC).
 serve() {
   local client=${SOCAT_OPENSSL_X509_COMMONNAME:-} peer=${SOCAT_PEERADDR:-?} status state version tmp rc
-  [[ $client == "$GALERA_BACKUP_CLIENT_CN" ]] ||
-    refuse "client $peer presented the certificate '${client:-none}', not the backup job's ('$GALERA_BACKUP_CLIENT_CN')"
+  [[ $client == "$NODE_BACKUP_CLIENT_CN" ]] ||
+    refuse "client $peer presented the certificate '${client:-none}', not the backup job's ('$NODE_BACKUP_CLIENT_CN')"
   status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || refuse "$POD_NAME: mariadbd does not answer"
   state=$(awk '$1 == "wsrep_local_state_comment" { print $2 }' <<<"$status")
   [[ $state == Synced ]] || refuse "$POD_NAME is ${state:-not running}, not Synced"
   version=$(local_sql -e 'SELECT VERSION()' 2>/dev/null) || refuse "$POD_NAME: mariadbd does not answer"
-  tmp=$(mktemp -d "$GALERA_BACKUP_TMP/backup.XXXXXX")
+  tmp=$(mktemp -d "$NODE_BACKUP_TMP/backup.XXXXXX")
   log_info "backup requested by $peer ('$client'): streaming"
   printf 'OK %s %s\n' "$POD_NAME" "$version"
   rc=0
-  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$GALERA_SOCKET" \
+  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup --galera-info --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" |
-    zstd -q -"$GALERA_BACKUP_ZSTD_LEVEL" -T0 || rc=$?
+    zstd -q -"$NODE_BACKUP_ZSTD_LEVEL" -T0 || rc=$?
   if ((rc == 0)); then
     log_info "backup streamed to $peer ($(grep -c . "$tmp/mariadb-backup.log") log lines from mariadb-backup)"
   else

@@ -11,7 +11,7 @@ set -eu
 
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"
 : "${BACKUP_REMOTE:?BACKUP_REMOTE is not set}" # backup:<bucket>/<prefix>
-: "${GALERA_CLUSTER_NAME:?GALERA_CLUSTER_NAME is not set}"
+: "${NODE_CLUSTER_NAME:?NODE_CLUSTER_NAME is not set}"
 BACKUP_RETAIN_COUNT=${BACKUP_RETAIN_COUNT:-7}
 BACKUP_RETAIN_DAYS=${BACKUP_RETAIN_DAYS:-30}
 
@@ -21,7 +21,7 @@ log() {
 
 upload() {
   uploaded=0
-  for manifest in "$BACKUP_DIR/$GALERA_CLUSTER_NAME"-*.json; do
+  for manifest in "$BACKUP_DIR/$NODE_CLUSTER_NAME"-*.json; do
     [ -e "$manifest" ] || continue
     name=$(basename "$manifest" .json)
     rclone copyto "$BACKUP_DIR/$name.xb.zst" "$BACKUP_REMOTE/$name.xb.zst"
@@ -33,7 +33,7 @@ upload() {
 }
 
 prune() {
-  names=$(rclone lsf --files-only --include "$GALERA_CLUSTER_NAME-*.json" "$BACKUP_REMOTE" | sed 's/\.json$//')
+  names=$(rclone lsf --files-only --include "$NODE_CLUSTER_NAME-*.json" "$BACKUP_REMOTE" | sed 's/\.json$//')
   removed=0
   for name in $(printf '%s\n' "$names" | expired "$(date -u +%s)" "$BACKUP_RETAIN_COUNT" "$BACKUP_RETAIN_DAYS"); do
     rclone deletefile "$BACKUP_REMOTE/$name.json"
@@ -42,7 +42,7 @@ prune() {
     removed=$((removed + 1))
   done
   # streams without a manifest: uploads that failed half-way
-  for stream in $(rclone lsf --files-only --include "$GALERA_CLUSTER_NAME-*.xb.zst" "$BACKUP_REMOTE"); do
+  for stream in $(rclone lsf --files-only --include "$NODE_CLUSTER_NAME-*.xb.zst" "$BACKUP_REMOTE"); do
     printf '%s\n' "$names" | grep -qx "${stream%.xb.zst}" && continue
     rclone deletefile "$BACKUP_REMOTE/$stream"
     log INFO "removed $stream, which has no manifest (a failed upload)"

@@ -26,10 +26,10 @@ fi
 source "$(dirname "${BASH_SOURCE[0]}")/backup-retention.sh"
 LOG_COMPONENT=backup
 
-: "${GALERA_CLUSTER_NAME:?GALERA_CLUSTER_NAME is not set}"
+: "${NODE_CLUSTER_NAME:?NODE_CLUSTER_NAME is not set}"
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"
 BACKUP_SCRATCH_DIR=${BACKUP_SCRATCH_DIR:-$BACKUP_DIR/.verify}
-GALERA_BACKUP_PORT=${GALERA_BACKUP_PORT:-4445}
+NODE_BACKUP_PORT=${NODE_BACKUP_PORT:-4445}
 BACKUP_TLS_DIR=${BACKUP_TLS_DIR:-/etc/galera/backup-tls}
 BACKUP_RETAIN_COUNT=${BACKUP_RETAIN_COUNT:-7}
 BACKUP_RETAIN_DAYS=${BACKUP_RETAIN_DAYS:-30}
@@ -70,7 +70,7 @@ choose_source() {
   local picked lines answered round=0 deadline=$((SECONDS + BACKUP_SOURCE_WAIT_SECONDS))
   while true; do
     round=$((round + 1))
-    lines=$(peer_hosts | query_peers)
+    lines=$(collect_peer_states)
     answered=$(grep -c . <<<"$lines" || true)
     if picked=$(pick_source <<<"$lines") && ((answered == $(peer_count) || round >= BACKUP_PARTIAL_ROUNDS)); then
       break
@@ -91,7 +91,7 @@ choose_source() {
 # commonname check) and be signed by the cluster CA; ours proves we are the backup job.
 fetch() {
   local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log"
-  exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$GALERA_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
+  exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$NODE_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
   IFS= read -r -u 3 header || die "backup $NAME: $SOURCE_POD's backup endpoint did not answer: $(tail -n 3 "$errlog" | tr '\n' ' ')"
   case $header in
     OK\ *) log_info "backup $NAME: $SOURCE_POD streams (${header#OK })" ;;
@@ -147,7 +147,7 @@ write_manifest() {
     printf '  "file": %s,\n' "$(json_string "$NAME.xb.zst")"
     printf '  "format": "mariadb-backup xbstream, zstd",\n'
     printf '  "created": %s,\n' "$(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
-    printf '  "cluster": %s,\n' "$(json_string "$GALERA_CLUSTER_NAME")"
+    printf '  "cluster": %s,\n' "$(json_string "$NODE_CLUSTER_NAME")"
     printf '  "sourcePod": %s,\n' "$(json_string "$SOURCE_POD")"
     printf '  "clusterUuid": %s,\n' "$(json_string "$POS_UUID")"
     printf '  "seqno": %s,\n' "$POS_SEQNO"
@@ -169,7 +169,7 @@ prune() {
   for file in "$BACKUP_DIR"/*.partial; do
     [[ -e $file ]] && rm -f "$file" && log_info "removed the leftover $(basename "$file")"
   done
-  for file in "$BACKUP_DIR/$GALERA_CLUSTER_NAME"-*.xb.zst; do
+  for file in "$BACKUP_DIR/$NODE_CLUSTER_NAME"-*.xb.zst; do
     [[ -e $file && ! -e ${file%.xb.zst}.json ]] && rm -f "$file" && log_info "removed $(basename "$file"), which has no manifest (a failed run)"
   done
   while IFS= read -r name; do
@@ -182,7 +182,7 @@ prune() {
 
 list_names() {
   local file
-  for file in "$BACKUP_DIR/$GALERA_CLUSTER_NAME"-*.json; do
+  for file in "$BACKUP_DIR/$NODE_CLUSTER_NAME"-*.json; do
     [[ -e $file ]] && basename "$file" .json
   done
   return 0
@@ -191,9 +191,9 @@ list_names() {
 main() {
   local started=$SECONDS
   mkdir -p "$BACKUP_DIR"
-  export GALERA_RUNTIME_DIR=${GALERA_RUNTIME_DIR:-$(mktemp -d)}
+  export NODE_RUNTIME_DIR=${NODE_RUNTIME_DIR:-$(mktemp -d)}
   choose_source
-  NAME="$GALERA_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
+  NAME="$NODE_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
   local stream="$BACKUP_DIR/$NAME.xb.zst"
   fetch "$stream.partial"
   log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes received in $((SECONDS - started)) s; verifying"

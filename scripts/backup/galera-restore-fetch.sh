@@ -8,14 +8,14 @@ set -eu
 : "${RESTORE_DIR:?RESTORE_DIR is not set}"
 : "${BACKUP_REMOTE:?BACKUP_REMOTE is not set}"
 RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
-GALERA_DATA_DIR=${GALERA_DATA_DIR:-/var/lib/mysql}
+NODE_DATA_DIR=${NODE_DATA_DIR:-/var/lib/mysql}
 
 log() {
   printf '%s %s restore-fetch %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$1" "$2" >&2
 }
 
 [ "${POD_NAME##*-}" = 0 ] || exit 0
-if [ -f "$GALERA_DATA_DIR/.galera-restored-from" ]; then exit 0; fi
+if [ -f "$NODE_DATA_DIR/.galera-restored-from" ]; then exit 0; fi
 name=$RESTORE_BACKUP
 if [ "$name" = latest ]; then
   name=$(rclone lsf --files-only --include '*.json' "$BACKUP_REMOTE" | sed 's/\.json$//' | sort | tail -n 1)

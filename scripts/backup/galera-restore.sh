@@ -28,8 +28,8 @@ LOG_COMPONENT=restore
 RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
 # How long the first pod waits for every peer to answer before it decides that their volumes are empty.
 RESTORE_PEER_WAIT_SECONDS=${RESTORE_PEER_WAIT_SECONDS:-600}
-RESTORED_MARKER="$GALERA_DATA_DIR/.galera-restored-from"
-STAGING="$GALERA_DATA_DIR/.galera-restore"
+RESTORED_MARKER="$NODE_DATA_DIR/.galera-restored-from"
+STAGING="$NODE_DATA_DIR/.galera-restore"
 NAME=''
 
 # The backup's name: RESTORE_BACKUP, or the newest manifest for "latest".
@@ -63,7 +63,7 @@ check_backup() {
 
 # Entries of the data directory other than lost+found and an interrupted restore's staging.
 data_entries() {
-  find "$GALERA_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' ! -name .galera-restore -printf '%f\n'
+  find "$NODE_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' ! -name .galera-restore -printf '%f\n'
 }
 
 refuse_if_data() {
@@ -77,7 +77,7 @@ refuse_if_data() {
 refuse_if_peers_hold_data() {
   local deadline=$((SECONDS + RESTORE_PEER_WAIT_SECONDS)) lines line missing logged=0
   while true; do
-    lines=$(peer_hosts | query_peers)
+    lines=$(collect_peer_states)
     while IFS= read -r line; do
       [[ -n $line ]] || continue
       if [[ $(field "$line" phase) == running || $(field "$line" empty) == 0 ]]; then
@@ -113,25 +113,15 @@ move_into_place() {
   local f
   for f in "$STAGING/data"/* "$STAGING/data"/.[!.]*; do
     [[ -e $f ]] || continue
-    mv -f "$f" "$GALERA_DATA_DIR/"
+    mv -f "$f" "$NODE_DATA_DIR/"
   done
 }
 
 # The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
 # the Secret's (a temporary server without networking and without replication, as at initialization).
 reset_accounts() {
-  mariadbd --defaults-file="$MY_CNF" --wsrep-on=OFF --skip-networking --log-error="$GALERA_RUNTIME_DIR/restore-server.log" &
-  local pid=$! i sql
-  for ((i = 0; i < 120; i++)); do
-    local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/restore-server.log" >&2; die "restore: the server did not start on the restored data"; }
-    sleep 1
-  done
-  sql=$(accounts_sql) || die "restore: reading the passwords from Secret '$GALERA_SECRET_NAME' failed"
-  local_sql <<<"$sql" || die "restore: resetting the accounts failed"
-  local_sql -e 'SHUTDOWN' || kill "$pid"
-  wait "$pid" || true
-  log_info "restore: accounts root@%, ${GALERA_APP_USER:-app}@%, sst@localhost and monitor@% reset to the passwords of Secret '$GALERA_SECRET_NAME'"
+  create_accounts galera_accounts_sql restore-server --wsrep-on=OFF
+  log_info "restore: accounts root@%, $NODE_APP_USER@%, sst@localhost and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
 }
 
 write_grastate() {

@@ -4,7 +4,7 @@
 #
 #   decide EXPECTED_NAMES < lines     (this node's line first, then the peers that answered)
 #
-# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse (GALERA_TLS,
+# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse (NODE_TLS,
 # from the pod's environment, says whether the plain rsync SST may be used). The rules,
 # tried in this order (docs/galera.md explains each):
 #   1. rule_join_primary        a peer is in a Primary component: join it, unless our data is
@@ -114,7 +114,7 @@ rule_join_primary() {
     if [[ $E_EMPTY != 1 && -n $forced && $E_UUID == "${forced%%:*}" && $(field "$E_SELF" forced) != "$forced" ]] &&
       ((E_SEQNO > ${forced#*:})); then
       echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $E_SEQNO): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $E_NAME to join as a new node"
-    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 && ${GALERA_TLS:-off} == off ]]; then
+    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 && ${NODE_TLS:-off} == off ]]; then
       # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
       # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
       # moments ago (and serves no clients yet) at once. Not with TLS: rsync SST needs stunnel
@@ -323,7 +323,7 @@ sst_plan() {
     echo "$own"
   elif ((${#same[@]} > 0)); then
     echo "$own ${same[*]}"
-  elif [[ $own == tls || ${GALERA_TLS:-off} == transitional ]]; then
+  elif [[ $own == tls || ${NODE_TLS:-off} == transitional ]]; then
     echo "$([[ $own == tls ]] && echo plain || echo tls) ${other[*]}"
   else
     echo "$own"

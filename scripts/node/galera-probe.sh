@@ -10,24 +10,6 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
-# A start script that stops touching its heartbeat for this long is stuck.
-HEARTBEAT_MAX_AGE=${GALERA_HEARTBEAT_MAX_AGE:-60}
-
-phase() {
-  local line
-  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || { echo none; return; }
-  local p
-  p=$(field "$line" phase)
-  echo "${p:-none}"
-}
-
-heartbeat_fresh() {
-  local age
-  [[ -f $HEARTBEAT_FILE ]] || return 1
-  age=$(($(date +%s) - $(stat -c %Y "$HEARTBEAT_FILE")))
-  ((age <= HEARTBEAT_MAX_AGE))
-}
-
 server_answers() {
   local out
   out=$(SQL_TIMEOUT=${1:-5} local_sql -e 'SET SESSION wsrep_sync_wait=0; SHOW GLOBAL STATUS LIKE "wsrep_ready"' 2>&1) && return 0
@@ -36,7 +18,7 @@ server_answers() {
 }
 
 state_transfer_running() {
-  [[ -f $GALERA_DATA_DIR/sst_in_progress ]]
+  [[ -f $NODE_DATA_DIR/sst_in_progress ]]
 }
 
 probe_startup() {

@@ -16,10 +16,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 # shellcheck source-path=SCRIPTDIR source=galera-election.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-election.sh"
 
-MARIADBD_PID=
 SST_METHOD=
-STATE_SERVER_PID=
-STOPPING=0
 RESTART_ELECTION=0
 
 # --- this node's position ---------------------------------------------------------------
@@ -37,7 +34,7 @@ find_position() {
   POS_UUID=$GRA_UUID POS_SEQNO=$GRA_SEQNO POS_SAFE=$GRA_SAFE
   if [[ $POS_SEQNO == -1 ]]; then
     local recovered
-    recovered=$(recover_position) || die "mariadbd --wsrep-recover failed; see $GALERA_RUNTIME_DIR/wsrep-recover.log above"
+    recovered=$(recover_position) || die "mariadbd --wsrep-recover failed; see $NODE_RUNTIME_DIR/wsrep-recover.log above"
     POS_UUID=${recovered%%:*}
     POS_SEQNO=${recovered#*:}
     log_info "position: recovered $POS_UUID:$POS_SEQNO with --wsrep-recover (grastate.dat had seqno -1, unclean stop)"
@@ -48,7 +45,7 @@ find_position() {
 
 # Prints uuid:seqno as recovered from the storage engine.
 recover_position() {
-  local logfile="$GALERA_RUNTIME_DIR/wsrep-recover.log" line pos
+  local logfile="$NODE_RUNTIME_DIR/wsrep-recover.log" line pos
   rm -f "$logfile"
   if ! mariadbd --defaults-file="$MY_CNF" --wsrep-recover --log-error="$logfile" >/dev/null 2>&1; then
     cat "$logfile" >&2 2>/dev/null || true
@@ -78,24 +75,19 @@ publish_running() {
   publish_state phase=running role="$ACTION" uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
 }
 
-# --- the peer state endpoint -----------------------------------------------------------
+# --- the peers' state ---------------------------------------------------------------------
 
-start_state_server() {
-  socat -T5 "TCP-LISTEN:$GALERA_STATE_PORT,reuseaddr,fork" \
-    EXEC:"bash $GALERA_CONFIG_DIR/galera-state.sh",nofork 2>/dev/null &
-  STATE_SERVER_PID=$!
-}
-
-# The peers' state lines: the configured peers, and beyond them every ordinal up to the largest
-# membership an answer names. During a scale-up a node of the old, smaller template must hear the
-# new pods too: asking only its own peers, a node left non-Primary counted the new pods as
-# silent, so its watchdog never restarted it into the election, while the others (which count a
-# running non-Primary node as missing) waited for it: a stall of the whole rollout.
+# The peers' state lines: the configured peers' (collect_peer_states), and beyond them every
+# ordinal up to the largest membership an answer names. During a scale-up a node of the old,
+# smaller template must hear the new pods too: asking only its own peers, a node left
+# non-Primary counted the new pods as silent, so its watchdog never restarted it into the
+# election, while the others (which count a running non-Primary node as missing) waited for it:
+# a stall of the whole rollout.
 collect_states() {
   local states line n own most i
   own=$(peer_count)
   most=$own
-  states=$(peer_hosts | query_peers)
+  states=$(collect_peer_states)
   while IFS= read -r line; do
     n=$(field "$line" peers)
     [[ -n $n ]] && ((n > most)) && most=$n
@@ -146,11 +138,11 @@ elect() {
         ;;
     esac
     now=$SECONDS
-    if [[ $REASON != "$last_reason" ]] || ((now - last_log >= GALERA_WAIT_LOG_SECONDS)); then
+    if [[ $REASON != "$last_reason" ]] || ((now - last_log >= NODE_WAIT_LOG_SECONDS)); then
       log_info "decision: wait: $REASON"
       last_reason=$REASON last_log=$now
     fi
-    sleep "$GALERA_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
   done
   return 1
 }
@@ -163,7 +155,7 @@ refuse_forever() {
   while ((STOPPING == 0)); do
     heartbeat
     log_error "decision: refuse: $REASON"
-    sleep "$GALERA_WAIT_LOG_SECONDS" &
+    sleep "$NODE_WAIT_LOG_SECONDS" &
     wait $! || true
   done
   exit 1
@@ -219,48 +211,24 @@ remember_forced_position() {
 
 # --- running mariadbd ----------------------------------------------------------------------
 
-# Creates the system tables and the accounts of the Secret, once, on the first bootstrap.
-initialize_datadir() {
-  log_info "initializing a new data directory and the accounts from Secret '$GALERA_SECRET_NAME'"
-  touch "$GALERA_DATA_DIR/.galera-init-incomplete"
-  find "$GALERA_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name .galera-init-incomplete ! -name 'lost+found' -exec rm -rf {} +
-  mariadb-install-db --defaults-file="$MY_CNF" --auth-root-authentication-method=socket \
-    --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null 2>"$GALERA_RUNTIME_DIR/install-db.log" ||
-    { cat "$GALERA_RUNTIME_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
-  mariadbd --defaults-file="$MY_CNF" --wsrep-on=OFF --skip-networking --log-error="$GALERA_RUNTIME_DIR/init-server.log" &
-  local pid=$! i
-  for ((i = 0; i < 60; i++)); do
-    local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
-    kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/init-server.log" >&2; die "the initialization server exited"; }
-    sleep 1
-  done
-  local sql
-  sql=$(accounts_sql) || die "reading the passwords from Secret '$GALERA_SECRET_NAME' failed"
-  local_sql <<<"$sql" || die "creating the accounts failed"
-  local_sql -e 'SHUTDOWN' || kill "$pid"
-  wait "$pid" || true
-  rm -f "$GALERA_DATA_DIR/.galera-init-incomplete"
+# The first bootstrap of a new cluster: a new data directory with the accounts of the Secret
+# (initialize_datadir in node-lib.sh; the server runs without wsrep), and the time it was created.
+initialize_galera_datadir() {
+  initialize_datadir galera_accounts_sql --wsrep-on=OFF
   date +%s >"$NEW_CLUSTER_FILE"
-  log_info "accounts created: root@%, ${GALERA_APP_USER:-app}@% (database ${GALERA_APP_DATABASE:-app}), sst@localhost, monitor@%"
+  log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), sst@localhost, monitor@%"
 }
 
-accounts_sql() {
-  local app=${GALERA_APP_USER:-app} db=${GALERA_APP_DATABASE:-app} key root sst monitor app_pw
-  for key in "${SECRET_KEYS[@]}"; do
-    [[ -s $GALERA_CREDENTIALS_DIR/$key ]] || { log_error "Secret '$GALERA_SECRET_NAME' key '$key' is missing or empty"; return 1; }
-  done
-  root=$(secret root-password) sst=$(secret sst-password) monitor=$(secret monitor-password) app_pw=$(secret app-password)
+# The accounts of a new or restored data directory: those of every topology, and sst@localhost
+# for the state transfers. Not binlogged: every node that joins gets them by state transfer.
+galera_accounts_sql() {
+  local shared
+  shared=$(accounts_sql USAGE) || return 1
   cat <<SQL
 SET SQL_LOG_BIN=0;
-CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$root");
-GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
-CREATE OR REPLACE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$sst");
+$shared
+CREATE OR REPLACE USER 'sst'@'localhost' IDENTIFIED BY $(sql_quote "$(secret sst-password)");
 GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR ON *.* TO 'sst'@'localhost';
-CREATE OR REPLACE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$monitor");
-GRANT USAGE ON *.* TO 'monitor'@'%';
-CREATE DATABASE IF NOT EXISTS \`$db\`;
-CREATE OR REPLACE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$app_pw");
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
 FLUSH PRIVILEGES;
 SQL
 }
@@ -269,7 +237,7 @@ run_mariadbd() {
   local args=(--defaults-file="$MY_CNF")
   if [[ $ACTION == bootstrap ]]; then
     if ((POS_EMPTY == 1)); then
-      initialize_datadir
+      initialize_galera_datadir
     else
       set_safe_to_bootstrap
       args+=(--wsrep-start-position="$POS_UUID:$POS_SEQNO")
@@ -281,22 +249,14 @@ run_mariadbd() {
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
   [[ -n ${SST_DONORS:-} ]] && args+=(--wsrep-sst-donor="$SST_DONORS")
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
-  rm -f "$GALERA_DATA_DIR/sst_in_progress" "$GALERA_DATA_DIR/wsrep_sst.pid"
+  rm -f "$NODE_DATA_DIR/sst_in_progress" "$NODE_DATA_DIR/wsrep_sst.pid"
   publish_running
   log_info "starting mariadbd ($ACTION)"
   mariadbd "${args[@]}" &
   MARIADBD_PID=$!
-  ((STOPPING == 0)) || on_term # a SIGTERM that came while this node was still preparing
+  ((STOPPING == 0)) || leave_on_term # a SIGTERM that came while this node was still preparing
   watch_primary
-  local rc=0
-  wait "$MARIADBD_PID" || rc=$?
-  # A trapped SIGTERM interrupts wait; wait again for the graceful shutdown to finish.
-  while kill -0 "$MARIADBD_PID" 2>/dev/null; do
-    wait "$MARIADBD_PID" || rc=$?
-  done
-  log_info "mariadbd exited with status $rc"
-  MARIADBD_PID=
-  return "$rc"
+  wait_for_mariadbd
 }
 
 # While mariadbd runs: a node that stays out of a Primary component cannot always get back on its
@@ -311,7 +271,7 @@ run_mariadbd() {
 watch_primary() {
   local since="" desynced_since="" status cluster local_state remembered=0 exporter=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
-    sleep "$GALERA_POLL_SECONDS" &
+    sleep "$NODE_POLL_SECONDS" &
     wait $! || true
     status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
     cluster=$(status_value wsrep_cluster_status <<<"$status")
@@ -344,28 +304,6 @@ watch_primary() {
     stop_for_restart
     return 0
   done
-}
-
-# The metrics exporter's account (monitoring on: GALERA_EXPORTER_USER), made or brought up to date
-# once per mariadbd start, when this node is Synced: a cluster created before monitoring was turned
-# on gets it too, and a rotated exporter-password arrives with the next restart. The statements
-# replicate (TOI), so every node has the account. The grants are the ones mysqld_exporter
-# documents, with SELECT narrowed to performance_schema (the collectors it runs read nothing else).
-ensure_exporter_account() {
-  [[ -n ${GALERA_EXPORTER_USER:-} ]] || return 0
-  local user=$GALERA_EXPORTER_USER password
-  password=$(secret exporter-password) || return 1
-  if local_sql <<SQL; then
-CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
-ALTER USER '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
-GRANT PROCESS, REPLICATION CLIENT ON *.* TO '$user'@'localhost';
-GRANT SELECT ON performance_schema.* TO '$user'@'localhost';
-SQL
-    log_info "metrics exporter account '$user'@'localhost' is up to date"
-  else
-    log_warn "could not create or update the metrics exporter account '$user'@'localhost'; retrying"
-    return 1
-  fi
 }
 
 # The watchdog's restart: a graceful stop, which keeps the position in grastate.dat. A node
@@ -449,27 +387,28 @@ restore_sst_mode() {
 # socket.ssl_reload Galera's, for new connections; established ones keep theirs.
 TLS_FINGERPRINT=''
 reload_tls_when_renewed() {
-  [[ ${GALERA_TLS:-off} == off ]] && return 0
+  [[ $NODE_TLS == off ]] && return 0
   local now
-  now=$(cat "$GALERA_TLS_DIR/ca.crt" "$GALERA_TLS_DIR/tls.crt" "$GALERA_TLS_DIR/tls.key" 2>/dev/null | cksum) || return 0
+  now=$(cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum) || return 0
   if [[ -z $TLS_FINGERPRINT ]]; then
     TLS_FINGERPRINT=$now
   elif [[ $now != "$TLS_FINGERPRINT" ]]; then
     if local_sql -e "FLUSH SSL; SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'" >/dev/null 2>&1; then
       TLS_FINGERPRINT=$now
-      log_info "TLS: the certificate in $GALERA_TLS_DIR changed; reloaded (FLUSH SSL, socket.ssl_reload) without a restart"
+      log_info "TLS: the certificate in $NODE_TLS_DIR changed; reloaded (FLUSH SSL, socket.ssl_reload) without a restart"
     else
-      log_warn "TLS: the certificate in $GALERA_TLS_DIR changed, but reloading it failed; retrying"
+      log_warn "TLS: the certificate in $NODE_TLS_DIR changed, but reloading it failed; retrying"
     fi
   fi
 }
 
-on_term() {
+# SIGTERM: leave the cluster gracefully, once the view has dropped the members already gone.
+leave_on_term() {
   STOPPING=1
   if [[ -n $MARIADBD_PID ]] && kill -0 "$MARIADBD_PID" 2>/dev/null; then
     wait_for_departed_members
     log_info "SIGTERM: shutting mariadbd down gracefully"
-    kill -TERM "$MARIADBD_PID"
+    stop_mariadbd
   fi
 }
 
@@ -504,17 +443,11 @@ wait_for_departed_members() {
   log_info "SIGTERM: the view still counts departed members after ${GALERA_LEAVE_WAIT_SECONDS:-30}s (answered: this node${answered[*]:+ and ${!answered[*]}}); leaving anyway"
 }
 
-cleanup() {
-  [[ -n $STATE_SERVER_PID ]] && kill "$STATE_SERVER_PID" 2>/dev/null
-  return 0
-}
-
 main() {
   [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (galera-init.sh) did not run"
-  trap on_term TERM INT
-  trap cleanup EXIT
+  trap_signals leave_on_term
   find_position
-  start_state_server
+  start_state_server galera-state.sh
   if ! elect; then
     log_info "stopped while waiting"
     exit 0

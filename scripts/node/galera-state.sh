@@ -10,7 +10,8 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
-live_state() {
+# The live view of the running server: Primary or not, its position, its local state.
+galera_live_state() {
   local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0
   status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 1
   while read -r name value; do
@@ -33,19 +34,12 @@ new_cluster() {
 }
 
 main() {
-  local line
+  # mariadbd may still be receiving a state transfer: then peers see the published line, starting.
+  serve_state galera_live_state starting
   if [[ ${1:-} == --status ]]; then
-    main
     SQL_TIMEOUT=3 wsrep_status 2>/dev/null || true
-    return 0
   fi
-  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line=$(state_line phase=unknown)
-  if [[ $(field "$line" phase) == running ]]; then
-    # mariadbd may still be receiving a state transfer; then the published line stands.
-    live_state && return 0
-    line=${line/phase=running/phase=starting}
-  fi
-  printf '%s\n' "$line"
+  return 0
 }
 
 # Sourced (by the tests), it only defines the functions.

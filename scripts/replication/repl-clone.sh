@@ -44,7 +44,7 @@ serve() {
   tmp=$(mktemp -d /tmp/clone.XXXXXX)
   log_info "clone requested by $pod (${SOCAT_PEERADDR:-?}): streaming a backup of $POD_NAME at $(field "$line" gtid)"
   printf 'OK %s\n' "$POD_NAME"
-  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$REPL_SOCKET" \
+  mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" || rc=$?
   if ((rc == 0)); then
     log_info "clone streamed to $pod"
@@ -61,13 +61,13 @@ backup_gtid() {
   awk -F'\t' '{ print $3 }' <<<"$info"
 }
 
-# Receives a clone from HOST into REPL_DATA_DIR (which holds no dataset), prepares it, and
+# Receives a clone from HOST into NODE_DATA_DIR (which holds no dataset), prepares it, and
 # writes the GTID it ends at into the data marker. Any failure leaves no marker: the next
 # attempt starts from an empty directory again.
 receive() {
-  local host=$1 staging="$REPL_DATA_DIR/.clone" header gtid
+  local host=$1 staging="$NODE_DATA_DIR/.clone" header gtid
   rm -rf "$staging"
-  find "$REPL_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' -exec rm -rf {} +
+  find "$NODE_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' -exec rm -rf {} +
   mkdir -p "$staging"
   log_info "cloning from $(pod_of_host "$host")"
   {
@@ -80,10 +80,10 @@ receive() {
       }
   } || return 1
   [[ -f $staging/xtrabackup_checkpoints ]] || { log_error "clone from $(pod_of_host "$host") is incomplete (no xtrabackup_checkpoints)"; return 1; }
-  mariadb-backup --prepare --target-dir="$staging" 2>"$REPL_RUNTIME_DIR/prepare.log" ||
-    { log_error "preparing the clone failed: $(tail -n 3 "$REPL_RUNTIME_DIR/prepare.log" | tr '\n' ' ')"; return 1; }
+  mariadb-backup --prepare --target-dir="$staging" 2>"$NODE_RUNTIME_DIR/prepare.log" ||
+    { log_error "preparing the clone failed: $(tail -n 3 "$NODE_RUNTIME_DIR/prepare.log" | tr '\n' ' ')"; return 1; }
   gtid=$(backup_gtid "$staging")
-  find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$REPL_DATA_DIR" {} +
+  find "$staging" -mindepth 1 -maxdepth 1 -exec mv -t "$NODE_DATA_DIR" {} +
   rmdir "$staging"
   printf 'cloned %s\n' "$gtid" >"$DATA_MARKER"
   log_info "cloned from $(pod_of_host "$host"), prepared; the copy ends at GTID ${gtid:-(none)}"

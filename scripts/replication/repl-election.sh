@@ -3,7 +3,7 @@
 # repl-lib.sh; the unit tests drive them directly):
 #
 #   choose_role SELF_HAS_DATA < peer lines   what a starting node does (one line: ACTION reason)
-#   elect < lines (this node's first)        the failover election's winner, or why there is none
+#   failover_election < lines (this node's first)   the failover election's winner, or why there is none
 #   clone_source < peer lines                the peer a new node clones from
 #
 # Every decision is logged as one line by the caller: "decision: ACTION: reason".
@@ -51,12 +51,12 @@ choose_role() {
   echo "elect no peer is the primary"
 }
 
-# elect: this node's line first, then the peers that answered. The election needs every configured
+# failover_election: this node's line first, then the peers that answered. The election needs every configured
 # node but one (election_quorum: a majority, and more from 5 nodes on) and no peer still following
 # a primary it reaches;
 # the winner is the most advanced by domain-0 GTID (received events included), ties to the
 # lowest ordinal. Prints "promote reason", "wait reason" (someone else wins) or "none reason".
-elect() {
+failover_election() {
   local lines line n=0 best='' best_seq=-2 best_ord=999 seq ord name self votes=()
   lines=$(cat)
   self=$(field "$(head -n 1 <<<"$lines")" name)
@@ -102,7 +102,7 @@ start_election() {
     echo "wait $running of $(peer_count) nodes run; waiting up to ${grace}s for every node before an election without the rest"
     return 0
   fi
-  elect <<<"$lines"
+  failover_election <<<"$lines"
 }
 
 # best_ready_replica [--known-to-all] < lines: the most advanced ready replica (lag under the

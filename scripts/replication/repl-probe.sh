@@ -9,15 +9,6 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 
-HEARTBEAT_MAX_AGE=${REPL_HEARTBEAT_MAX_AGE:-60}
-
-heartbeat_fresh() {
-  [[ -f $HEARTBEAT_FILE ]] || return 1
-  (($(date +%s) - $(stat -c %Y "$HEARTBEAT_FILE") <= HEARTBEAT_MAX_AGE))
-}
-
-phase() { field "$(head -n 1 "$STATE_FILE" 2>/dev/null)" phase; }
-
 semi_sync_ok() {
   [[ ${REPL_NO_REPLICA_ACK:-block} == async ]] && return 0
   local clients
@@ -42,7 +33,7 @@ readiness() {
 }
 
 liveness() {
-  heartbeat_fresh || { echo "the start script has not touched its heartbeat for over ${HEARTBEAT_MAX_AGE}s"; return 1; }
+  heartbeat_fresh || { echo "the start script has not touched its heartbeat for over ${NODE_HEARTBEAT_MAX_AGE}s"; return 1; }
   [[ $(phase) == running ]] || return 0
   SQL_TIMEOUT=5 local_sql -e 'SELECT 1' >/dev/null 2>&1 && return 0
   echo "mariadbd does not answer"

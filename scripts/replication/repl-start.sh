@@ -13,46 +13,42 @@ source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
 
 REPL_FAILOVER_SECONDS=${REPL_FAILOVER_SECONDS:-30}
 REPL_FENCE_SECONDS=${REPL_FENCE_SECONDS:-15}
-REPL_WAIT_LOG_SECONDS=${REPL_WAIT_LOG_SECONDS:-30}
-MARIADBD_PID='' STOPPING=0 STATE_SERVER_PID='' CLONE_SERVER_PID='' STOP_REQUESTED=0 ACKS=ON
+STOP_REQUESTED=0 ACKS=ON
 # A primary asked to stop (SIGTERM: rolling update, drain) first hands its role over, within this many seconds.
 REPL_STOP_HANDOVER_SECONDS=${REPL_STOP_HANDOVER_SECONDS:-20}
 
 decision() { log_info "decision: $1: $2"; }
 
+# The state port, and the clone port a new node copies the data of a ready one from.
 start_servers() {
-  socat -T8 "TCP-LISTEN:$REPL_STATE_PORT,reuseaddr,fork" EXEC:"bash $REPL_CONFIG_DIR/repl-state.sh",nofork 2>/dev/null &
-  STATE_SERVER_PID=$!
-  bash "$REPL_CONFIG_DIR/repl-clone.sh" listen &
-  CLONE_SERVER_PID=$!
+  start_state_server repl-state.sh
+  bash "$NODE_CONFIG_DIR/repl-clone.sh" listen &
+  SERVER_PIDS+=($!)
 }
 
 has_data() { [[ -f $DATA_MARKER ]]; }
 
 # --- getting a dataset --------------------------------------------------------------------
 
-initialize_datadir() {
-  log_info "initializing a new data directory and the accounts from Secret '$REPL_SECRET_NAME'"
-  find "$REPL_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' -exec rm -rf {} +
-  mariadb-install-db --defaults-file="$MY_CNF" --auth-root-authentication-method=socket \
-    --auth-root-socket-user="$(id -un)" --skip-test-db >/dev/null 2>"$REPL_RUNTIME_DIR/install-db.log" ||
-    { cat "$REPL_RUNTIME_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
+# A new cluster's data directory (initialize_datadir in node-lib.sh). The accounts are binlogged,
+# so each has a GTID like every later write; semi-sync waits for no replica yet (none exists):
+# every replica gets them in its clone.
+initialize_replication_datadir() {
+  initialize_datadir replication_accounts_sql
   printf 'initialized\n' >"$DATA_MARKER"
+  log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), repl@%, monitor@%"
 }
 
-accounts_sql() {
-  local app=${REPL_APP_USER:-app} db=${REPL_APP_DATABASE:-app}
+# The accounts of every topology, monitor@% allowed to read the replication status, and repl@%
+# for the replicas. root@% may not write while the node is read-only (only the primary writes).
+replication_accounts_sql() {
+  local shared
+  shared=$(accounts_sql 'USAGE, SLAVE MONITOR, BINLOG MONITOR') || return 1
   cat <<SQL
-CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$(secret root-password)");
-GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+$shared
 REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%';
 CREATE OR REPLACE USER 'repl'@'%' IDENTIFIED BY $(sql_quote "$(secret replication-password)");
 GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SLAVE MONITOR ON *.* TO 'repl'@'%';
-CREATE OR REPLACE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$(secret monitor-password)");
-GRANT USAGE, SLAVE MONITOR, BINLOG MONITOR ON *.* TO 'monitor'@'%';
-CREATE DATABASE IF NOT EXISTS \`$db\`;
-CREATE OR REPLACE USER '$app'@'%' IDENTIFIED BY $(sql_quote "$(secret app-password)");
-GRANT ALL PRIVILEGES ON \`$db\`.* TO '$app'@'%';
 SQL
 }
 
@@ -60,14 +56,14 @@ SQL
 clone_from_peer() {
   local source logged=0
   while ((STOPPING == 0)); do
-    source=$(collect_states | clone_source)
+    source=$(collect_peer_states | clone_source)
     if [[ -n $source ]]; then
       decision clone "$source is the most advanced ready node"
       publish_state phase=cloning
       # the transfer may take long: the heartbeat says the script lives (liveness never kills a clone)
       (while sleep 10; do heartbeat; done) &
       local beat=$! rc=0
-      bash "$REPL_CONFIG_DIR/repl-clone.sh" receive "$(host_of_pod "$source")" || rc=$?
+      bash "$NODE_CONFIG_DIR/repl-clone.sh" receive "$(host_of_pod "$source")" || rc=$?
       kill "$beat" 2>/dev/null
       ((rc == 0)) && return 0
       log_warn "clone from $source failed; choosing a source again"
@@ -96,13 +92,6 @@ start_mariadbd() {
     sleep 1
   done
   publish_state phase=running
-}
-
-# After initialization: the accounts, written to the binlog so every clone has them. Semi-sync
-# is still off here (no replica exists yet to acknowledge them): they reach every replica in its clone.
-create_accounts() {
-  local_sql <<<"$(accounts_sql)" || die "creating the accounts failed"
-  log_info "accounts created: root@%, ${REPL_APP_USER:-app}@% (database ${REPL_APP_DATABASE:-app}), repl@%, monitor@%"
 }
 
 # A clone's first start: replication starts where the copy ends.
@@ -149,7 +138,7 @@ SQL
 
 # ON when this replica may acknowledge commits (may_acknowledge), else OFF.
 acknowledging() {
-  if (state_line_self; collect_states) | may_acknowledge; then echo ON; else echo OFF; fi
+  if (state_line_self; collect_peer_states) | may_acknowledge; then echo ON; else echo OFF; fi
 }
 
 # A change of acknowledging (a new size rolled out everywhere) takes effect when the IO thread reconnects.
@@ -199,11 +188,11 @@ take_role() {
   local verdict action reason last='' last_at=0 lines electing_since=''
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
-    if [[ $(cat "$ROLE_FILE" 2>/dev/null) == fenced ]] && (state_line_self; collect_states) | may_resume; then
+    if [[ $(cat "$ROLE_FILE" 2>/dev/null) == fenced ]] && (state_line_self; collect_peer_states) | may_resume; then
       decision primary "fenced, but every node answers again, none is a primary and every replica still follows this node (no election can have run): taking writes again"
       become_primary && return 0
     fi
-    verdict=$(collect_states | choose_role 1)
+    verdict=$(collect_peer_states | choose_role 1)
     action=${verdict%% *} reason=${verdict#* }
     case $action in
       replicate)
@@ -211,26 +200,26 @@ take_role() {
         become_replica "${reason%% *}" && return 0
         ;;
       elect)
-        lines=$( (state_line_self; collect_states) )
+        lines=$( (state_line_self; collect_peer_states) )
         electing_since=${electing_since:-$SECONDS}
         verdict=$(start_election $((SECONDS - electing_since)) "$REPL_FAILOVER_SECONDS" <<<"$lines")
         action=${verdict%% *} reason=${verdict#* }
         if [[ $action == promote ]]; then
           decision promote "$reason"
           become_primary && return 0
-        elif [[ $verdict != "$last" || $((SECONDS - last_at)) -ge $REPL_WAIT_LOG_SECONDS ]]; then
+        elif [[ $verdict != "$last" || $((SECONDS - last_at)) -ge $NODE_WAIT_LOG_SECONDS ]]; then
           decision wait "$reason"
           last=$verdict last_at=$SECONDS
         fi
         ;;
     esac
-    sleep "$REPL_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
   done
 }
 
-state_line_self() { bash "$REPL_CONFIG_DIR/repl-state.sh"; }
+state_line_self() { bash "$NODE_CONFIG_DIR/repl-state.sh"; }
 
-# The replica's watch, every REPL_POLL_SECONDS:
+# The replica's watch, every NODE_POLL_SECONDS:
 #  - an IO error 1236 (its history is not the primary's) refuses the node;
 #  - its source hands the primary role to it (switchover): it applies everything, then promotes;
 #  - its source is no longer the primary and another pod is: it follows that one;
@@ -239,7 +228,7 @@ watch_replica() {
   local missing_since='' status errno io source source_line lines primary verdict action reason acks_checked=$SECONDS
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
-    sleep "$REPL_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
     status=$(slave_status) || continue
     errno=$(slave_status_value Last_IO_Errno <<<"$status")
     if [[ $errno == 1236 ]]; then
@@ -259,7 +248,7 @@ watch_replica() {
       ((SECONDS - acks_checked >= 10)) && { refresh_acknowledging; acks_checked=$SECONDS; }
       continue
     fi
-    lines=$(collect_states)
+    lines=$(collect_peer_states)
     primary=$(primary_of <<<"$lines")
     if [[ -n $primary && $primary != "$source" ]]; then
       decision replicate "$primary is the primary now"
@@ -275,14 +264,14 @@ watch_replica() {
     # thread notices a silent network only after slave_net_timeout)
     missing_since=${missing_since:-$SECONDS}
     ((SECONDS - missing_since >= REPL_FAILOVER_SECONDS)) || continue
-    verdict=$(elect <<<"$(state_line_self; printf '%s\n' "$lines")")
+    verdict=$(failover_election <<<"$(state_line_self; printf '%s\n' "$lines")")
     action=${verdict%% *} reason=${verdict#* }
     case $action in
       promote)
         decision promote "the primary has been unreachable for $((SECONDS - missing_since))s; $reason"
         promote_replica && return 0
         ;;
-      *) ((SECONDS % REPL_WAIT_LOG_SECONDS < REPL_POLL_SECONDS)) && decision wait "no primary for $((SECONDS - missing_since))s; $reason" ;;
+      *) ((SECONDS % NODE_WAIT_LOG_SECONDS < NODE_POLL_SECONDS)) && decision wait "no primary for $((SECONDS - missing_since))s; $reason" ;;
     esac
   done
 }
@@ -334,7 +323,7 @@ take_over() {
 # slow round on a loaded node is not a partition). REPL_FENCE_SECONDS < REPL_FAILOVER_SECONDS:
 # the primary fences itself before the others can elect a new one. Another primary seen: fenced
 # at once. A switchover request (repl-switchover.sh) hands the role over.
-watch_primary() {
+watch_as_primary() {
   local last_majority=$SECONDS round_start misses=0 lines answered other
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
@@ -342,13 +331,13 @@ watch_primary() {
       hand_over_and_stop
       return 0
     fi
-    sleep "$REPL_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
     if [[ -s $SWITCHOVER_FILE ]]; then
       hand_over "$(cat "$SWITCHOVER_FILE")"
       return 0
     fi
     round_start=$SECONDS
-    lines=$(collect_states)
+    lines=$(collect_peer_states)
     other=$(primary_of <<<"$lines")
     if [[ -n $other ]]; then
       decision fence "$other is also a primary"
@@ -373,7 +362,7 @@ watch_primary() {
 # or a drain costs writes a switchover, not a failover), then stop mariadbd.
 hand_over_and_stop() {
   local target
-  target=$( (state_line_self; collect_states) | handover_target)
+  target=$( (state_line_self; collect_peer_states) | handover_target)
   if [[ -n $target ]]; then
     REPL_SWITCHOVER_SECONDS=$REPL_STOP_HANDOVER_SECONDS hand_over "$target" stopping
   else
@@ -405,7 +394,7 @@ hand_over() {
     fi
     # a target that stops answering (stopping too, in a full stop) will not take over
     [[ $(field "$line" phase) == running ]] && silent=0 || silent=$((silent + 1))
-    sleep "$REPL_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
   done
   rm -f "$SWITCHOVER_FILE"
   if [[ -n $stopping ]]; then
@@ -445,25 +434,19 @@ wait_for_reclone() {
       kill -TERM "$MARIADBD_PID"
       return 0
     fi
-    sleep "$REPL_POLL_SECONDS"
+    sleep "$NODE_POLL_SECONDS"
   done
 }
 
 # --- the whole life ---------------------------------------------------------------------------
 
-on_term() {
-  # a primary hands its role over first (watch_primary does it: not from inside the trap)
+# SIGTERM: a primary hands its role over first (watch_as_primary does it: not from inside the trap).
+hand_over_on_term() {
   if [[ $(cat "$ROLE_FILE" 2>/dev/null) == primary && $STOP_REQUESTED == 0 ]]; then
     STOP_REQUESTED=1
     return
   fi
-  STOPPING=1
-  [[ -n $MARIADBD_PID ]] && kill -TERM "$MARIADBD_PID" 2>/dev/null
-}
-
-cleanup() {
-  kill "$STATE_SERVER_PID" "$CLONE_SERVER_PID" 2>/dev/null
-  return 0
+  stop_mariadbd
 }
 
 get_dataset() {
@@ -471,11 +454,11 @@ get_dataset() {
   while ! has_data; do
     ((STOPPING == 0)) || return 1
     heartbeat
-    verdict=$(collect_states | choose_role 0)
+    verdict=$(collect_peer_states | choose_role 0)
     case ${verdict%% *} in
       initialize)
         decision initialize "${verdict#* }"
-        initialize_datadir
+        initialize_replication_datadir
         INITIALIZED=1
         ;;
       replicate)
@@ -493,8 +476,7 @@ get_dataset() {
 
 main() {
   [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (repl-init.sh) did not run"
-  trap on_term TERM INT
-  trap cleanup EXIT
+  trap_signals hand_over_on_term
   INITIALIZED=0
   heartbeat
   publish_state phase=waiting
@@ -506,7 +488,6 @@ main() {
   get_dataset || exit 0
   start_mariadbd || die "mariadbd did not start"
   if ((INITIALIZED == 1)); then
-    create_accounts
     become_primary
     decision primary "initialized the new cluster"
   else
@@ -519,15 +500,13 @@ main() {
       continue
     fi
     case $(cat "$ROLE_FILE" 2>/dev/null) in
-      primary) watch_primary ;;
+      primary) watch_as_primary ;;
       replica) watch_replica ;;
       fenced | handover | '') take_role ;;
     esac
   done
   local rc=0
-  wait "$MARIADBD_PID" || rc=$?
-  while kill -0 "$MARIADBD_PID" 2>/dev/null; do wait "$MARIADBD_PID" || rc=$?; done
-  log_info "mariadbd exited with status $rc"
+  wait_for_mariadbd || rc=$?
   exit "$rc"
 }
 

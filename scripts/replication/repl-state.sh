@@ -10,7 +10,8 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 
-live_state() {
+# The live view of the running server: role, writable, GTID position, replication threads, lag.
+replication_live_state() {
   local status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
   # one client run: a state query must stay cheap on a loaded node (slow answers look like a partition)
   status=$(SQL_TIMEOUT=3 local_sql --column-names -E \
@@ -41,17 +42,12 @@ live_state() {
 }
 
 main() {
-  local line
+  # while mariadbd does not answer (start-up), peers see the published line: running, no role
+  serve_state replication_live_state running
   if [[ ${1:-} == --status ]]; then
-    main
     slave_status || true
-    return 0
   fi
-  line=$(head -n 1 "$STATE_FILE" 2>/dev/null) || line=$(state_line phase=waiting)
-  if [[ $(field "$line" phase) == running ]]; then
-    live_state && return 0
-  fi
-  printf '%s\n' "$line"
+  return 0
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

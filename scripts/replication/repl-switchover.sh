@@ -2,7 +2,7 @@
 # Planned switchover: moves the primary role to a named replica without losing an acknowledged
 # write. Run it on the current primary:
 #
-#   kubectl exec <primary> -c mariadb -- bash /opt/replication/repl-switchover.sh <target pod>
+#   kubectl exec <primary> -c mariadb -- bash /opt/mariadb/repl-switchover.sh <target pod>
 #
 # The primary stops writes (read-only, client sessions ended), the target applies everything up
 # to the primary's last GTID and promotes itself, the old primary and the other replicas follow
@@ -20,10 +20,10 @@ check_request() {
   local target=$1 self line
   [[ -n $(host_of_pod "$target") ]] || usage
   [[ $target != "$POD_NAME" ]] || die "$POD_NAME is already the primary"
-  self=$(bash "$REPL_CONFIG_DIR/repl-state.sh")
+  self=$(bash "$NODE_CONFIG_DIR/repl-state.sh")
   if [[ $(field "$self" role) != primary || $(field "$self" writable) != 1 ]]; then
     local primary
-    primary=$(collect_states | primary_of)
+    primary=$(collect_peer_states | primary_of)
     die "$POD_NAME is not the primary (role '$(field "$self" role)'); ${primary:+run this on $primary}"
   fi
   line=$(query_peer "$(host_of_pod "$target")")

@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { BackupDestination, BackupVolume, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
+import { COMMON_NODE_SCRIPTS } from '../core/node-env';
 import { container, ContainerResources, emptyDir, PART_OF, podTemplate, ResolvedResources, resolveResources } from '../core/pod';
 import { readScript } from '../core/scripts';
 import { Checker, quantityToBytes, Resolved, resolveOrThrow, withDefaults } from '../values/validation';
@@ -57,7 +58,8 @@ export type ResolvedGaleraBackup = Resolved<Omit<MariaDbBackupProps, 'cluster' |
 export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
 const JOB_SCRIPTS: Record<string, string> = {
   'galera-backup.sh': 'backup/galera-backup.sh', 'galera-backup-upload.sh': 'backup/galera-backup-upload.sh',
-  'backup-retention.sh': 'backup/backup-retention.sh', 'log.sh': 'common/log.sh',
+  'backup-retention.sh': 'backup/backup-retention.sh',
+  ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
 };
 
 /**

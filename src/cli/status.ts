@@ -1,6 +1,6 @@
 import { execFile } from 'child_process';
 import { promisify } from 'util';
-import { GALERA_PATHS } from '../galera/galera-config';
+import { NODE_PATHS } from '../core/node-env';
 import { PROXYSQL_PATHS } from '../proxysql/proxysql-config';
 
 /** A pod as the status command needs it (from `kubectl get pods -o json`). */
@@ -100,7 +100,7 @@ export async function collectStatus(client: StatusClient): Promise<ClusterStatus
 
 async function nodeStatus(client: StatusClient, pod: StatusPod): Promise<NodeStatus> {
   const [out, log] = await Promise.all([
-    client.exec(pod.name, 'mariadb', ['bash', `${GALERA_PATHS.config}/galera-state.sh`, '--status']).catch(() => ''),
+    client.exec(pod.name, 'mariadb', ['bash', `${NODE_PATHS.config}/galera-state.sh`, '--status']).catch(() => ''),
     client.logs(pod.name, 'mariadb').catch(() => ''),
   ]);
   const [line = '', ...rest] = out.split('\n');

@@ -10,6 +10,7 @@ import {
 import { PodPeer } from './pod-peer';
 import { guardUniqueNames } from './unique-names';
 import { readScript } from './scripts';
+import { commonNodeScripts, NODE_PATHS, nodeEnvName, sharedNodeEnv } from './node-env';
 import { bytesOfMyCnfSize, OwnedServerOptions, resolveExtraMyCnf } from './server-config';
 import type { IProxySqlRouting } from '../proxysql/routing';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from '../tls/tls';
@@ -309,15 +310,12 @@ export interface TopologyShape {
   readonly ports: Readonly<Record<string, number>>;
   /** The ports that only the nodes use between them (replication, transfers, state). */
   readonly peerPorts: readonly number[];
-  readonly paths: NodePaths;
   /** The client Services besides the headless one; the first one is `endpoint`, `read` is readService. */
   readonly clientServices: readonly ClientServiceSpec[];
   /** ProxySQL's writer and health rules. */
   readonly routing: IProxySqlRouting;
   /** Files of scripts/ the pods run, by their name in the ConfigMap. */
   readonly scripts: Readonly<Record<string, string>>;
-  /** Prefix of the node settings in the scripts' environment. */
-  readonly envPrefix: string;
   /** Files of scripts/ a job needs to read the nodes' state ports (the backup job), by their name in its ConfigMap. */
   readonly stateScripts: Readonly<Record<string, string>>;
 }
@@ -391,7 +389,6 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
   /** The resolved shared props. @internal */
   protected readonly resolved: ResolvedMariaDbCluster;
   private readonly clientServices = new Map<string, k8s.KubeService>();
-  private readonly envPrefix: string;
   private readonly stateScriptFiles: Readonly<Record<string, string>>;
   private readonly slots = new PodSlots();
   private exporter?: MetricsExporter;
@@ -412,8 +409,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     this.appUser = r.appUser;
     this.appDatabase = r.appDatabase;
     this.image = r.image;
-    this.paths = shape.paths;
-    this.envPrefix = shape.envPrefix;
+    this.paths = NODE_PATHS;
     this.stateScriptFiles = shape.stateScripts;
     this.ports = shape.ports;
     this.peerPorts = shape.peerPorts;
@@ -443,7 +439,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     });
     this.podDisruptionBudget = podDisruptionBudget(this, this.metadata(r.name), this.selectorLabels);
     for (const [file, path] of Object.entries(shape.scripts)) this.slots.addConfigFile(file, readScript(path));
-    this.slots.addConfigFile('log.sh', readScript('common/log.sh'));
+    for (const [file, text] of Object.entries(commonNodeScripts())) this.slots.addConfigFile(file, text);
     this.attachFeatures(r);
   }
 
@@ -497,11 +493,11 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
   }
 
   /**
-   * The name of a node setting both topologies' scripts read, in this topology's environment
-   * (e.g. EXPORTER_USER). @internal
+   * The name of a node setting both topologies' scripts read (e.g. EXPORTER_USER): one name for
+   * both, NODE_<setting> (scripts/common/node-lib.sh, docs/node-library.md). @internal
    */
   public _envName(setting: string): string {
-    return `${this.envPrefix}_${setting}`;
+    return nodeEnvName(setting);
   }
 
   /** Files of scripts/ a job needs to read the nodes' state ports, by their name in its ConfigMap. @internal */
@@ -620,13 +616,15 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     };
   }
 
-  /** The environment the node scripts read their settings from. */
+  /** The environment the node scripts read their settings from: the shared NODE_* settings, the topology's, the features'. */
   private nodeEnv(): k8s.EnvVar[] {
-    const field = (name: string, fieldPath: string): k8s.EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-    const values = { ...this.topologyEnv(), ...this.slots.env };
+    const r = this.resolved;
     return [
-      field('POD_NAME', 'metadata.name'), field('POD_NAMESPACE', 'metadata.namespace'), field('POD_IP', 'status.podIP'),
-      ...Object.entries(values).map(([name, value]) => ({ name, value })),
+      ...sharedNodeEnv({
+        peers: this.podDnsNames, statePort: this.ports.state, secretName: r.secretName, appUser: r.appUser, appDatabase: r.appDatabase,
+        tls: r.tls.enabled ? { mode: r.tls.transitional ? 'transitional' : 'on', secretName: this.tlsSecretName } : undefined,
+      }),
+      ...Object.entries({ ...this.topologyEnv(), ...this.slots.env }).map(([name, value]) => ({ name, value })),
     ];
   }
 

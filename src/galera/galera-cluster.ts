@@ -4,7 +4,7 @@ import {
   MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster, ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import {
-  FailureDetection, GALERA_OWNED_OPTIONS, GALERA_PATHS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
+  FailureDetection, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import { GALERA_ROUTING } from './galera-routing';
 import { Checker, quantityToBytes, Resolved } from '../values/validation';
@@ -87,8 +87,8 @@ export class GaleraCluster extends MariaDbCluster {
     const r = resolveClusterOrThrow('GaleraCluster', scope, id, props,
       (c, namespace, name) => resolveGaleraCluster(checkProps(c, 'GaleraCluster', props), c, namespace, name));
     super(scope, id, r, {
-      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING, envPrefix: 'GALERA',
-      ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state], paths: GALERA_PATHS,
+      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING,
+      ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state],
       stateScripts: { 'galera-lib.sh': 'node/galera-lib.sh' },
       clientServices: [{ suffix: 'direct', spec: { sessionAffinity: 'ClientIP' } }, { suffix: 'read' }],
       scripts: Object.fromEntries(NODE_SCRIPTS.map((s) => [s, `node/${s}`])),
@@ -128,27 +128,13 @@ export class GaleraCluster extends MariaDbCluster {
     };
   }
 
-  /** @internal */
+  /** Galera's own settings; the shared ones (NODE_*) come from the node set. @internal */
   protected topologyEnv(): Record<string, string> {
     const r = this.galera;
-    const paths = this.paths;
     return {
-      GALERA_SERVICE: this.name,
-      GALERA_PEERS: this.podDnsNames.join(','),
-      GALERA_STATE_PORT: String(GALERA_PORTS.state),
-      GALERA_SECRET_NAME: r.secretName,
-      GALERA_CREDENTIALS_DIR: paths.credentials,
-      GALERA_CONFIG_DIR: paths.config,
-      GALERA_RUNTIME_DIR: paths.runtime,
-      GALERA_DATA_DIR: paths.data,
-      GALERA_APP_USER: r.appUser,
-      GALERA_APP_DATABASE: r.appDatabase,
       GALERA_READY_WHEN_DONOR: r.readyWhenDonor ? '1' : '0',
       GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
       GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
-      // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
-      GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',
-      ...(this.tlsSecretName ? { GALERA_TLS_DIR: paths.tls, GALERA_TLS_SECRET_NAME: this.tlsSecretName } : {}),
     };
   }
 }

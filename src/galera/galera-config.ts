@@ -1,3 +1,4 @@
+import { NODE_PATHS } from '../core/node-env';
 import { Checker, show } from '../values/validation';
 import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
 
@@ -33,19 +34,8 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
 
-/** Paths inside the MariaDB pod; the node scripts receive them through the environment. @internal */
-export const GALERA_PATHS = {
-  config: '/opt/galera',
-  credentials: '/etc/galera/credentials',
-  /** The TLS Secret (ca.crt, tls.crt, tls.key), as cert-manager writes it; never a subPath, so renewals arrive. */
-  tls: '/etc/galera/tls',
-  runtime: '/run/galera',
-  socketDir: '/run/mysqld',
-  data: '/var/lib/mysql',
-  tmp: '/tmp',
-  /** The backup a restore reads (the backup volume, or the copy fetched from S3). */
-  restore: '/var/backups/restore',
-} as const;
+/** Paths inside a Galera pod: those of every MariaDB pod. @internal */
+export const GALERA_PATHS = NODE_PATHS;
 
 /** What the shared server configuration is rendered from. @internal */
 export interface MyCnfInput {

@@ -1,9 +1,10 @@
 import { Construct } from 'constructs';
 import { execProbe } from '../core/pod';
 import {
-  MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, NodePaths, resolveClusterOrThrow, resolveMariaDbCluster,
+  MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster,
   ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
+import { NODE_PATHS } from '../core/node-env';
 import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
 import { REPLICATION_ROUTING } from './replication-routing';
 import { Checker, Resolved } from '../values/validation';
@@ -17,17 +18,8 @@ export const NO_REPLICA_ACK_MODES: readonly NoReplicaAck[] = ['block', 'async'];
 /** Ports of a primary/replica pod. */
 export const REPLICATION_PORTS = { mysql: 3306, clone: 4444, state: 4569 } as const;
 
-/** Paths inside a primary/replica pod; the scripts receive them through the environment. @internal */
-export const REPLICATION_PATHS: NodePaths = {
-  config: '/opt/replication',
-  credentials: '/etc/replication/credentials',
-  tls: '/etc/replication/tls',
-  runtime: '/run/replication',
-  socketDir: '/run/mysqld',
-  data: '/var/lib/mysql',
-  tmp: '/tmp',
-  restore: '/var/backups/restore',
-};
+/** Paths inside a primary/replica pod: those of every MariaDB pod. @internal */
+export const REPLICATION_PATHS = NODE_PATHS;
 
 /** Props of MariaDbReplication: the props every topology shares, and the primary/replica ones. A values file sets them under `replication`. */
 export interface MariaDbReplicationProps extends MariaDbClusterProps {
@@ -187,8 +179,8 @@ export class MariaDbReplication extends MariaDbCluster {
     const r = resolveClusterOrThrow('MariaDbReplication', scope, id, props,
       (c, namespace, name) => resolveMariaDbReplication(checkProps(c, 'MariaDbReplication', props), c, namespace, name));
     super(scope, id, r, {
-      topology: 'replication', appName: 'mariadb-replication', routing: REPLICATION_ROUTING, envPrefix: 'REPL',
-      ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.clone, REPLICATION_PORTS.state], paths: REPLICATION_PATHS,
+      topology: 'replication', appName: 'mariadb-replication', routing: REPLICATION_ROUTING,
+      ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.clone, REPLICATION_PORTS.state],
       stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh' },
       clientServices: [{ suffix: 'read' }],
       scripts: Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])),
@@ -218,22 +210,12 @@ export class MariaDbReplication extends MariaDbCluster {
     };
   }
 
-  /** @internal */
+  /** Replication's own settings; the shared ones (NODE_*) come from the node set. @internal */
   protected topologyEnv(): Record<string, string> {
     const r = this.replication;
-    const paths = this.paths;
     return {
-      REPL_PEERS: this.podDnsNames.join(','),
-      REPL_STATE_PORT: String(REPLICATION_PORTS.state),
       REPL_CLONE_PORT: String(REPLICATION_PORTS.clone),
       REPL_MYSQL_PORT: String(REPLICATION_PORTS.mysql),
-      REPL_SECRET_NAME: r.secretName,
-      REPL_CREDENTIALS_DIR: paths.credentials,
-      REPL_CONFIG_DIR: paths.config,
-      REPL_RUNTIME_DIR: paths.runtime,
-      REPL_DATA_DIR: paths.data,
-      REPL_APP_USER: r.appUser,
-      REPL_APP_DATABASE: r.appDatabase,
       REPL_FAILOVER_SECONDS: String(r.failoverSeconds),
       REPL_FENCE_SECONDS: String(r.fenceSeconds),
       REPL_MAX_LAG_SECONDS: String(r.maxLagSeconds),

@@ -26,7 +26,9 @@ describe('GaleraBackup', () => {
     expect(cron.spec).toMatchObject({ schedule: '0 3 * * *', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 3600 });
     const pod = cron.spec.jobTemplate.spec.template.spec;
     expect(pod.restartPolicy).toBe('Never');
-    expect(envOf(pod.containers[0])).toMatchObject({ BACKUP_PRUNE: '1', BACKUP_RETAIN_COUNT: '7', BACKUP_RETAIN_DAYS: '30', GALERA_BACKUP_PORT: '4445' });
+    expect(envOf(pod.containers[0])).toMatchObject({
+      BACKUP_PRUNE: '1', BACKUP_RETAIN_COUNT: '7', BACKUP_RETAIN_DAYS: '30', NODE_BACKUP_PORT: '4445',
+    });
     expect(pod.volumes).toContainEqual({ name: 'backups', persistentVolumeClaim: { claimName: 'galera-backups' } });
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'galera-backup-tls', defaultMode: 0o440 } });
     expect(find(m, 'PersistentVolumeClaim', 'galera-backups').spec.resources.requests.storage).toBe('80Gi');
@@ -39,7 +41,7 @@ describe('GaleraBackup', () => {
     const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: any) => c.name === 'backup');
     // THEN
     expect(sidecar.ports).toEqual([{ name: 'backup', containerPort: 4445, protocol: 'TCP' }]);
-    expect(envOf(sidecar)).toMatchObject({ GALERA_BACKUP_CLIENT_CN: 'galera-backup', GALERA_BACKUP_PORT: '4445' });
+    expect(envOf(sidecar)).toMatchObject({ NODE_BACKUP_CLIENT_CN: 'galera-backup', NODE_BACKUP_PORT: '4445' });
     const ingress = find(m, 'NetworkPolicy', 'galera').spec.ingress;
     const fromJob = ingress.find((r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'));
     expect(fromJob.ports.map((p: any) => p.port).sort()).toEqual([4445, 4569]);
@@ -83,10 +85,14 @@ describe('backup scripts', () => {
   function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
     const lines = Object.entries(nodes).map(([name, s]) => {
       const kv = s === 'waiting' ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0` : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
-      return `POD_NAME=${name} GALERA_PEERS=a,b,c state_line ${kv}`;
+      return `POD_NAME=${name} NODE_PEERS=a,b,c state_line ${kv}`;
     }).join('\n');
     const driver = `source "${SCRIPTS}/node/galera-lib.sh"; source "${SCRIPTS}/backup/galera-backup.sh"; { ${lines}; } | pick_source || echo NONE`;
-    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-backup-x', GALERA_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', GALERA_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent' } }).trim();
+    const env = {
+      PATH: process.env.PATH, POD_NAME: 'galera-backup-x', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera',
+      NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent',
+    };
+    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env }).trim();
   }
 
   test.each([

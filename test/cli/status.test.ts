@@ -10,7 +10,8 @@ const UUID = 'e746a603-ed07-11f1-bfc9-b77576728816';
 
 function stateLine(pod: string, fields: string): string {
   return execFileSync('bash', ['-c', 'source "$1/galera-lib.sh"; shift; state_line "$@"', 'x', NODE, ...fields.split(' ')],
-    { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: pod, POD_NAMESPACE: 'galera', GALERA_PEERS: 'galera-0,galera-1,galera-2' } }).trim();
+    { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: pod, POD_NAMESPACE: 'galera', NODE_PEERS: 'galera-0,galera-1,galera-2' } },
+  ).trim();
 }
 
 const wsrep = (comment: string, cluster: string, size: number) =>
@@ -69,7 +70,8 @@ describe('status command', () => {
     expect(report).toMatch(/^ {2}galera-2 +false +2 +Donor\/Desynced +Primary +3 +e746a603-\S+:50 +-$/m);
     expect(report).toMatch(/^ {2}galera-proxysql-abc +true +0 +galera-0 +galera-0,galera-1 +galera-2$/m);
     // and it only ran the pods' own status scripts, never a client with credentials
-    expect(c.calls.map((x) => x.slice(2, 4))).toEqual(expect.arrayContaining([['bash', '/opt/galera/galera-state.sh'], ['bash', '/opt/proxysql/proxysql-agent.sh']]));
+    expect(c.calls.map((x) => x.slice(2, 4)))
+      .toEqual(expect.arrayContaining([['bash', '/opt/mariadb/galera-state.sh'], ['bash', '/opt/proxysql/proxysql-agent.sh']]));
   });
 
   test('GIVEN a node whose mariadbd does not answer and a proxy whose admin fails WHEN collected THEN the others are still reported', async () => {

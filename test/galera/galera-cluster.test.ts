@@ -6,7 +6,7 @@ import { GALERA_PATHS, GALERA_PORTS } from '../../src/galera/galera-config';
 
 const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
 /** Scripts shared by every ConfigMap (scripts/common). */
-const COMMON_SCRIPTS = ['log.sh'];
+const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 
 /** Synthesizes one GaleraCluster in a fresh chart and returns its manifests by kind and name. */
@@ -419,7 +419,8 @@ describe('ConfigMap', () => {
     // User options override the defaults; the other defaults stay.
     expect(options).toBe('wsrep_provider_options="gcache.size=2G;gcache.recover=yes;pc.recovery=FALSE;evs.suspect_timeout=PT4S;'
       + 'evs.inactive_timeout=PT6S;evs.inactive_check_period=PT1S;evs.keepalive_period=PT1S;evs.install_timeout=PT6S;'
-      + 'socket.ssl=YES;socket.ssl_cert=/etc/galera/tls/tls.crt;socket.ssl_key=/etc/galera/tls/tls.key;socket.ssl_ca=/etc/galera/tls/ca.crt"');
+      + 'socket.ssl=YES;socket.ssl_cert=/etc/mariadb/tls/tls.crt;socket.ssl_key=/etc/mariadb/tls/tls.key;'
+      + 'socket.ssl_ca=/etc/mariadb/tls/ca.crt"');
   });
 
   test('extraMyCnf lines land in the [mysqld] section', () => {
@@ -486,9 +487,9 @@ describe('environment and credentials', () => {
     // THEN
     for (const c of [mariadb, init]) {
       const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
-      expect(env.GALERA_PEERS).toBe(cluster.podDnsNames.join(','));
-      expect(env.GALERA_SECRET_NAME).toBe('orders-secrets');
-      expect(env.GALERA_CREDENTIALS_DIR).toBe(GALERA_PATHS.credentials);
+      expect(env.NODE_PEERS).toBe(cluster.podDnsNames.join(','));
+      expect(env.NODE_SECRET_NAME).toBe('orders-secrets');
+      expect(env.NODE_CREDENTIALS_DIR).toBe(GALERA_PATHS.credentials);
       expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     }
     expect(pod.volumes.find((v: any) => v.name === 'credentials')).toEqual({
@@ -621,7 +622,10 @@ describe('TLS', () => {
 
     // THEN
     const lines = (configMap.data['my.cnf'] as string).split('\n');
-    expect(lines).toEqual(expect.arrayContaining(['ssl_cert=/etc/galera/tls/tls.crt', 'ssl_key=/etc/galera/tls/tls.key', 'ssl_ca=/etc/galera/tls/ca.crt', 'require_secure_transport=OFF']));
+    expect(lines).toEqual(expect.arrayContaining([
+      'ssl_cert=/etc/mariadb/tls/tls.crt', 'ssl_key=/etc/mariadb/tls/tls.key', 'ssl_ca=/etc/mariadb/tls/ca.crt',
+      'require_secure_transport=OFF',
+    ]));
     expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).toContain('socket.ssl=YES;');
     expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).not.toContain('socket.dynamic');
     // the [sst] section verifies the donor's certificate against the CA
@@ -629,8 +633,8 @@ describe('TLS', () => {
     expect(cluster.tlsSecretName).toBe('orders-tls');
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'orders-tls', defaultMode: 0o440, optional: true } });
     const mount = mariadb.volumeMounts.find((m: any) => m.name === 'tls');
-    expect(mount).toEqual({ name: 'tls', mountPath: '/etc/galera/tls', readOnly: true });
-    expect(env(mariadb)).toMatchObject({ GALERA_TLS: 'on', GALERA_TLS_SECRET_NAME: 'orders-tls' });
+    expect(mount).toEqual({ name: 'tls', mountPath: '/etc/mariadb/tls', readOnly: true });
+    expect(env(mariadb)).toMatchObject({ NODE_TLS: 'on', NODE_TLS_SECRET_NAME: 'orders-tls' });
     // the certificate names every pod and Service name a client or a peer uses
     expect(cluster.certificateSpec!.dnsNames).toEqual(expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']));
   });
@@ -643,7 +647,7 @@ describe('TLS', () => {
     const lines = cnfLines({ tls: { transitional: true } });
     expect(lines.find((l) => l.startsWith('wsrep_provider_options='))).toContain('socket.dynamic=YES');
     expect(lines).not.toContain('[sst]');
-    expect(env(synth({ tls: { transitional: true } }).mariadb).GALERA_TLS).toBe('transitional');
+    expect(env(synth({ tls: { transitional: true } }).mariadb).NODE_TLS).toBe('transitional');
   });
 
   test('enabled: false: no ssl settings, no Secret volume, and rsync SST stays possible', () => {
@@ -651,7 +655,7 @@ describe('TLS', () => {
     expect(configMap.data['my.cnf']).not.toMatch(/ssl/);
     expect(cluster.tlsSecretName).toBeUndefined();
     expect(pod.volumes.map((v: any) => v.name)).not.toContain('tls');
-    expect(env(mariadb).GALERA_TLS).toBe('off');
+    expect(env(mariadb).NODE_TLS).toBe('off');
   });
 
   test('with an issuer, a cert-manager Certificate keeps the Secret current (ECDSA, rotated key, renewed 30 days ahead)', () => {

@@ -32,14 +32,14 @@ function fields(n: Node): string[] {
 const DRIVER = `source "$1/galera-lib.sh"; source "$1/galera-election.sh"; expected=$2; shift 2
 for spec in "$@"; do
   IFS='|' read -r name peers rest <<<"$spec"; read -r -a kv <<<"$rest"
-  POD_NAME=$name GALERA_PEERS=$(for ((i = 0; i < peers; i++)); do printf 'p%d,' "$i"; done) state_line "\${kv[@]}"
+  POD_NAME=$name NODE_PEERS=$(for ((i = 0; i < peers; i++)); do printf 'p%d,' "$i"; done) state_line "\${kv[@]}"
 done | { POD_NAME=$self decide "$expected"; }`;
 
 function decide(self: string, nodes: Record<string, Node>, expected = EXPECTED): { action: string; reason: string } {
   const order = [self, ...Object.keys(nodes).filter((n) => n !== self)];
   const specs = order.map((name) => `${name}|${nodes[name].peers ?? 3}|${fields(nodes[name]).join(' ')}`);
   const out = execFileSync('bash', ['-c', DRIVER, 'decide', NODE, expected, ...specs], {
-    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' },
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', NODE_PEERS: 'unused' },
   }).trim();
   const [action, ...rest] = out.split(' ');
   return { action, reason: rest.join(' ') };
@@ -217,7 +217,8 @@ describe('peer state lines are validated before the election uses them', () => {
   const LIB = join(__dirname, '..', '..', 'scripts', 'node', 'galera-lib.sh');
   function valid(line: string, pod = 'galera-1'): boolean {
     try {
-      execFileSync('bash', ['-c', 'source "$0"; valid_state_line "$1" "$2"', LIB, line, pod], { env: { PATH: process.env.PATH, POD_NAME: 'galera-0', GALERA_PEERS: 'x' } });
+      execFileSync('bash', ['-c', 'source "$0"; valid_state_line "$1" "$2"', LIB, line, pod],
+        { env: { PATH: process.env.PATH, POD_NAME: 'galera-0', NODE_PEERS: 'x' } });
       return true;
     } catch {
       return false;
@@ -241,17 +242,17 @@ describe('peer state lines are validated before the election uses them', () => {
 function drive(script: string, self: string, nodes: Record<string, Node>, env: Record<string, string> = {}, expected = EXPECTED): string {
   const specs = Object.keys(nodes).map((name) => `${name}|${nodes[name].peers ?? 3}|${fields(nodes[name]).join(' ')}`);
   return execFileSync('bash', ['-c', script, 'drive', NODE, expected, ...specs], {
-    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', GALERA_PEERS: 'unused', ...env },
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, self, POD_NAMESPACE: 'db', NODE_PEERS: 'unused', ...env },
   }).trim();
 }
 
 describe('the state transfer of a join (sst_plan) while a rollout changes TLS', () => {
   const PLAN_DRIVER = DRIVER.replace('decide "$expected"', 'sst_plan');
-  /** sst_plan as pod galera-2 with GALERA_TLS=tls, the peers running and Primary with the given sst modes. */
+  /** sst_plan as pod galera-2 with NODE_TLS=tls, the peers running and Primary with the given sst modes. */
   function plan(tls: 'on' | 'transitional' | 'off', peers: Record<string, Node['sst']>): string {
     const nodes: Record<string, Node> = { 'galera-2': { seqno: 5 } };
     for (const [name, sst] of Object.entries(peers)) nodes[name] = { phase: 'running', primary: 1, seqno: 9, sst };
-    return drive(PLAN_DRIVER, 'galera-2', nodes, { GALERA_TLS: tls });
+    return drive(PLAN_DRIVER, 'galera-2', nodes, { NODE_TLS: tls });
   }
 
   test.each([
@@ -270,7 +271,7 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
 
   test('peers that are not running and Primary are no donors', () => {
     const nodes: Record<string, Node> = { 'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' } };
-    expect(drive(PLAN_DRIVER, 'galera-2', nodes, { GALERA_TLS: 'on' })).toBe('tls');
+    expect(drive(PLAN_DRIVER, 'galera-2', nodes, { NODE_TLS: 'on' })).toBe('tls');
   });
 });
 
@@ -322,7 +323,8 @@ describe('the watchdog: does a restart into the election help a node outside a P
 describe('the watchdog: is a node inside a Primary component stuck desynced (desync_unexplained)', () => {
   const verdict = (localState: number, size: number, desync: string, sstRunning: 0 | 1) => execFileSync('bash', ['-c',
     'source "$1/galera-lib.sh"; source "$1/galera-election.sh"; shift; desync_unexplained "$@" && echo restart || echo stay',
-    'drive', NODE, String(localState), String(size), desync, String(sstRunning)], { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', POD_NAMESPACE: 'db', GALERA_PEERS: 'unused' } }).trim();
+    'drive', NODE, String(localState), String(size), desync, String(sstRunning)],
+  { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-1', POD_NAMESPACE: 'db', NODE_PEERS: 'unused' } }).trim();
 
   test.each([
     // Galera refused the donor's "SST sent" because a view change took it out of the Primary

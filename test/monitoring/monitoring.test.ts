@@ -63,7 +63,7 @@ describe('monitoring on', () => {
     ]);
     // the node scripts create the account and the init container requires its key
     for (const c of [...pod.initContainers, pod.containers.find((x: any) => x.name === 'mariadb')]) {
-      expect(c.env).toContainEqual({ name: 'GALERA_EXPORTER_USER', value: 'exporter' });
+      expect(c.env).toContainEqual({ name: 'NODE_EXPORTER_USER', value: 'exporter' });
     }
   });
 

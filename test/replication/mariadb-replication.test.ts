@@ -25,7 +25,7 @@ describe('MariaDbReplication', () => {
     }
     const env = Object.fromEntries(sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
     expect(env).toMatchObject({ REPL_FAILOVER_SECONDS: '30', REPL_FENCE_SECONDS: '15', REPL_NO_REPLICA_ACK: 'block' });
-    expect(env.REPL_PEERS.split(',')).toEqual([0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`));
+    expect(env.NODE_PEERS.split(',')).toEqual([0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`));
   });
 
   test('noReplicaAck async: the primary falls back after semiSyncTimeoutSeconds', () => {

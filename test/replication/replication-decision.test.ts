@@ -1,4 +1,4 @@
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import { join } from 'path';
 
 // The decisions of a primary/replica node (scripts/replication/repl-election.sh), driven
@@ -24,11 +24,11 @@ function drive(command: string, self: string, nodes: Record<string, Node>, peers
   const script = `source "$1/repl-lib.sh"; source "$1/repl-election.sh"; command=$2; shift 2
 for spec in "$@"; do
   IFS='|' read -r name rest peers <<<"$spec"; read -r -a kv <<<"$rest"
-  REPL_PEERS=\${peers:-$REPL_PEERS} POD_NAME=$name state_line "\${kv[@]}"
+  NODE_PEERS=\${peers:-$NODE_PEERS} POD_NAME=$name state_line "\${kv[@]}"
 done | { eval "$command"; }`;
   const specs = Object.entries(nodes).map(([name, n]) => `${name}|${fields(n).join(' ')}|${n.peers ? hosts(n.peers) : ''}`);
   return execFileSync('bash', ['-c', script, 'drive', DIR, command, ...specs], {
-    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, REPL_PEERS: peers },
+    encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: self, NODE_PEERS: peers },
   }).trim();
 }
 
@@ -47,7 +47,7 @@ describe('a starting node takes its role (choose_role)', () => {
   });
 });
 
-describe('the failover election (elect): majority, most advanced GTID, ties to the lowest ordinal', () => {
+describe('the failover election (failover_election): majority, most advanced GTID, ties to the lowest ordinal', () => {
   test.each([
     ['the most advanced replica wins', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { role: 'replica', seq: 10 } }, 'promote this node is the most advanced'],
     ['the other one waits for it', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 10 }, 'mariadb-1': { role: 'replica', seq: 12 } }, 'wait mariadb-1 is the most advanced'],
@@ -59,7 +59,7 @@ describe('the failover election (elect): majority, most advanced GTID, ties to t
     ['nodes that wait or clone do not vote', 'mariadb-1', { 'mariadb-1': { role: 'replica', seq: 12 }, 'mariadb-2': { phase: 'cloning' } }, 'none only 1 of 3'],
     ['a primary handing over (switchover) is no primary: no failover election while it answers', 'mariadb-2', { 'mariadb-2': { role: 'replica', seq: 12 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 12 } }, 'none mariadb-1 still replicates'],
   ] as const)('%s', (_what, self, nodes, expected) => {
-    expect(drive('elect', self, nodes as Record<string, Node>)).toContain(expected);
+    expect(drive('failover_election', self, nodes as Record<string, Node>)).toContain(expected);
   });
 
   // One replica's acknowledgement makes a commit acknowledged, so with 5 nodes a bare majority (3)
@@ -68,7 +68,7 @@ describe('the failover election (elect): majority, most advanced GTID, ties to t
     ['4 of 5 take part: the most advanced wins', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 31 }, 'mariadb-3': { role: 'replica', seq: 29 }, 'mariadb-4': { role: 'replica', seq: 30 } }, 'wait mariadb-2 is the most advanced'],
     ['3 of 5 (a majority) is not enough: the missing replica may hold the acknowledged write', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 30 }, 'mariadb-3': { role: 'replica', seq: 29 } }, 'none only 3 of 5 nodes take part'],
   ] as const)('five nodes: %s', (_what, nodes, expected) => {
-    expect(drive('elect', 'mariadb-1', nodes as Record<string, Node>, FIVE)).toContain(expected);
+    expect(drive('failover_election', 'mariadb-1', nodes as Record<string, Node>, FIVE)).toContain(expected);
   });
 });
 
@@ -130,5 +130,32 @@ describe('a fenced primary takes writes again (may_resume) only when no election
     ['a replica that follows someone else: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 } }, 'no'],
   ] as const)('%s', (_what, nodes, expected) => {
     expect(drive('may_resume && echo yes || echo no', 'mariadb-0', nodes as Record<string, Node>)).toBe(expected);
+  });
+});
+
+describe('peer state lines are validated before the decisions use them (valid_state_line)', () => {
+  /** Whether the line passes as the answer of pod `pod`. */
+  function valid(line: string, pod = 'mariadb-1'): boolean {
+    const r = spawnSync('bash', ['-c', 'source "$0/repl-lib.sh"; valid_state_line "$1" "$2"', DIR, line, pod],
+      { env: { PATH: process.env.PATH, POD_NAME: 'mariadb-0', NODE_PEERS: PEERS } });
+    return r.status === 0;
+  }
+  const replica: Node = { role: 'replica', io: 1, sql: 1, lag: 0, ready: 1, source: 'mariadb-0', seq: 57 };
+  const made = drive('cat', 'mariadb-0', { 'mariadb-1': replica });
+  test.each([
+    ['a line made by state_line', made, true],
+    ['a GTID list of two domains', made.replace(' gtid= ', ' gtid=0-1-57,1-2-3 '), true],
+    ['another pod\'s answer', made.replace('name=mariadb-1', 'name=mariadb-2'), false],
+    ['a line cut off before peers=', made.replace(/ peers=3$/, ''), false],
+    ['no phase', made.replace('phase=running ', ''), false],
+    ['a role of the other topology', made.replace('role=replica', 'role=bootstrap'), false],
+    ['a lag that is no number', made.replace('lag=0', 'lag=a'), false],
+    ['arithmetic injection in seq', made.replace('seq=57', 'seq=PATH[$(touch${IFS}/tmp/x)]'), false],
+  ])('%s', (what, line, ok) => {
+    // GIVEN the line (each case but the first changes the line state_line made)
+    expect(made).toMatch(/^v1 name=mariadb-1 phase=running role=replica .* peers=3$/);
+    expect(line === made).toBe(what === 'a line made by state_line');
+    // WHEN validated as mariadb-1's answer / THEN
+    expect(valid(line)).toBe(ok);
   });
 });

@@ -138,7 +138,7 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
     expect(lastDecision(i)).toContain('decision: join:');
     // TLS is on: mariabackup over socat with OpenSSL, the peer verified by the CA (never the plain rsync)
     expect(lastDecision(i)).toContain('full state transfer (SST)');
-    expect(currentLog(i)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/galera\/tls\/ca.crt'/);
+    expect(currentLog(i)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/mariadb\/tls\/ca.crt'/);
     expect(currentLog(i)).toMatch(/IST receiver using ssl/);
   }
   const accountsCreated = ALL.map((i) => pods.logs(i).split('\n').filter((l) => l.includes('accounts created')).length);

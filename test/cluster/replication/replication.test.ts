@@ -2,6 +2,7 @@ import { readFileSync } from 'fs';
 import { Testing } from 'cdk8s';
 import { Chart } from 'cdk8s';
 import { MariaDbReplication, MariaDbReplicationProps, ProxySql } from '../../../src/index';
+import { NODE_PATHS } from '../../../src/core/node-env';
 import { PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
@@ -59,7 +60,7 @@ async function variable(i: number, name: string): Promise<string> {
 }
 
 async function role(i: number): Promise<string> {
-  const r = await pods.exec(i, ['cat', '/run/replication/role']);
+  const r = await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`]);
   return r.output.trim();
 }
 
@@ -347,7 +348,7 @@ test('10. a planned switchover under write load moves the primary role to the na
   const target = others(old)[1];
   const startedAt = Date.now();
   // WHEN the documented command runs on the primary
-  const r = await pods.exec(old, ['bash', '/opt/replication/repl-switchover.sh', `mariadb-${target}`], { timeoutMs: 120_000 });
+  const r = await pods.exec(old, ['bash', `${NODE_PATHS.config}/repl-switchover.sh`, `mariadb-${target}`], { timeoutMs: 120_000 });
   const tookMs = Date.now() - startedAt;
   expect({ exit: r.exitCode, output: r.output }).toMatchObject({ exit: 0 });
   expect(r.output).toContain(`switchover done: mariadb-${target} is the primary`);
@@ -456,7 +457,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   await waitAllReady(ALL, 120_000);
   const writer1 = await proxies().startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied' });
   await sleep(2000);
-  const sw = await pods.exec(primary, ['bash', '/opt/replication/repl-switchover.sh', `mariadb-${target}`], { timeoutMs: 120_000 });
+  const sw = await pods.exec(primary, ['bash', `${NODE_PATHS.config}/repl-switchover.sh`, `mariadb-${target}`], { timeoutMs: 120_000 });
   expect({ exit: sw.exitCode, output: sw.output }).toMatchObject({ exit: 0 });
   primary = target;
   await routes(primary);

@@ -138,7 +138,7 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     galera.wipeVolume(2);
     await galera.startPod(2);
     await galera.waitFor(2, 'readiness', 240_000);
-    expect(galera.logs(2)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/galera\/tls\/ca.crt'/);
+    expect(galera.logs(2)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/mariadb\/tls\/ca.crt'/);
   });
 
   test('a node whose certificate comes from another CA cannot join', async () => {
