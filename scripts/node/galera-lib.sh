@@ -41,6 +41,9 @@ FORCED_FROM_FILE="$GALERA_DATA_DIR/galera-forced-from"
 # The size of the last Primary component this node was in (the election's membership during a
 # scale rollout); on the volume, so it outlives a crash.
 VIEW_FILE="$GALERA_DATA_DIR/galera-last-view"
+# Present while this node leaves on SIGTERM: its leaving= flag (leave_turn in galera-election.sh).
+# In the pod's runtime emptyDir; galera-start.sh removes it when the container starts.
+LEAVING_FILE="$GALERA_RUNTIME_DIR/leaving"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 SECRET_KEYS=(root-password app-password sst-password monitor-password)
 # The metrics exporter's account (GALERA_EXPORTER_USER is set when monitoring is on).
@@ -124,9 +127,9 @@ data_is_empty() {
 # Every node serves one line on the state port; the election reads its peers' lines:
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      view=<n> peers=<n>
+#      view=<n> leaving=<0|1> peers=<n>
 # state_line formats it (every key, always in this order), field and valid_state_line parse it.
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view)
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view leaving)
 
 # How this node's configuration sends and receives state transfers: tls (GALERA_TLS=on: the [sst]
 # section verifies the peer by the CA) or plain (TLS off, or transitional).
@@ -148,9 +151,15 @@ remember_view() {
   printf '%s\n' "$1" >"$VIEW_FILE.tmp" && mv -f "$VIEW_FILE.tmp" "$VIEW_FILE"
 }
 
+# 1 while this node leaves on SIGTERM (LEAVING_FILE), else 0.
+leaving_flag() {
+  if [[ -e $LEAVING_FILE ]]; then echo 1; else echo 0; fi
+}
+
 # state_line key=value... : the state line of this node; keys not given take their defaults.
 state_line() {
-  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode) [view]=$(last_view))
+  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]=''
+    [sst]=$(own_sst_mode) [view]=$(last_view) [leaving]=$(leaving_flag))
   local kv key out
   for kv in "$@"; do
     key=${kv%%=*}
@@ -187,7 +196,7 @@ valid_state_line() {
       phase) [[ $value =~ ^(waiting|refused|starting|running|unknown)$ ]] || return 1 ;;
       role) [[ -z $value || $value =~ ^(bootstrap|join)$ ]] || return 1 ;;
       seqno) [[ $value =~ ^-?[0-9]{1,19}$ ]] || return 1 ;;
-      safe | empty | primary | fresh) [[ $value =~ ^[01]$ ]] || return 1 ;;
+      safe | empty | primary | fresh | leaving) [[ $value =~ ^[01]$ ]] || return 1 ;;
       local_state) [[ $value =~ ^[0-9]{1,2}$ ]] || return 1 ;;
       peers | view) [[ $value =~ ^[0-9]{1,3}$ ]] || return 1 ;;
       uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
