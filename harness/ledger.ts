@@ -247,13 +247,17 @@ export async function verifyLedger(
  * the row events; they do not fire it again.)
  */
 export function opsSchemaSql(database: string, table: string): string {
-  if (!/^[A-Za-z0-9_]{1,50}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
+  if (!/^[A-Za-z0-9_]{1,50}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    throw new Error(`invalid table name ${database}.${table}`);
+  }
   const q = (suffix: string) => `\`${database}\`.\`${table}${suffix}\``;
   return [
-    `CREATE TABLE IF NOT EXISTS ${q('')} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`,
+    `CREATE TABLE IF NOT EXISTS ${q('')} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL, writer VARCHAR(32), pod INT, `
+      + 'at TIMESTAMP(6)) ENGINE=InnoDB',
     `CREATE TABLE IF NOT EXISTS ${q('_counter')} (k INT PRIMARY KEY, n BIGINT NOT NULL, op BIGINT NULL) ENGINE=InnoDB`,
     `CREATE TABLE IF NOT EXISTS ${q('_increments')} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL) ENGINE=InnoDB`,
-    `CREATE TRIGGER IF NOT EXISTS ${q('_applied')} AFTER UPDATE ON ${q('_counter')} FOR EACH ROW INSERT INTO ${q('_increments')} (id) VALUES (NEW.op)`,
+    `CREATE TRIGGER IF NOT EXISTS ${q('_applied')} AFTER UPDATE ON ${q('_counter')} FOR EACH ROW `
+      + `INSERT INTO ${q('_increments')} (id) VALUES (NEW.op)`,
     `INSERT IGNORE INTO ${q('_counter')} VALUES (1, 0, NULL)`,
   ].join(';\n');
 }
@@ -266,7 +270,9 @@ export function opsSchemaSql(database: string, table: string): string {
  * leaves the outcome unknown: the connection broke or the session was killed while the
  * statement ran, and it may have committed.
  */
-export const NOT_APPLIED_ERRORS: ReadonlySet<string> = new Set(['connect', '9001', 'ER_OPTION_PREVENTS_STATEMENT', 'ER_UNKNOWN_COM_ERROR', 'ER_LOCK_DEADLOCK']);
+export const NOT_APPLIED_ERRORS: ReadonlySet<string> = new Set([
+  'connect', '9001', 'ER_OPTION_PREVENTS_STATEMENT', 'ER_UNKNOWN_COM_ERROR', 'ER_LOCK_DEADLOCK',
+]);
 
 /** Failed statements of one kind (increments or inserts) of the ops ledger. */
 export interface OpsFailures {
@@ -321,18 +327,25 @@ function readOpsLedger(file: string): OpsLedgerFile {
  * on one pod: no id twice, every acknowledged one present, none whose statement was never sent,
  * none whose error proves it was not applied. Returns the failed ids that are present.
  */
-function checkIds(what: string, pod: number, rows: string[][], ok: ReadonlySet<number>, err: ReadonlyMap<number, string>, problems: string[]): number[] {
+function checkIds(
+  what: string, pod: number, rows: string[][], ok: ReadonlySet<number>, err: ReadonlyMap<number, string>, problems: string[],
+): number[] {
   const seen = new Map<number, number>();
   for (const r of rows) seen.set(Number(r[0]), (seen.get(Number(r[0])) ?? 0) + 1);
   const list = (ids: number[]) => `${ids.slice(0, 20).join(' ')}${ids.length > 20 ? ' ...' : ''}`;
   const twice = [...seen].filter(([, n]) => n > 1);
-  if (twice.length > 0) problems.push(`pod ${pod}: ${twice.length} ${what} applied more than once: ${twice.slice(0, 20).map(([id, n]) => `${id} x${n}`).join(', ')}`);
+  if (twice.length > 0) {
+    const shown = twice.slice(0, 20).map(([id, n]) => `${id} x${n}`).join(', ');
+    problems.push(`pod ${pod}: ${twice.length} ${what} applied more than once: ${shown}`);
+  }
   const missing = [...ok].filter((id) => !seen.has(id));
   if (missing.length > 0) problems.push(`pod ${pod} lacks ${missing.length} acknowledged ${what}: ${list(missing)}`);
   const unsent = [...seen.keys()].filter((id) => !ok.has(id) && !err.has(id));
   if (unsent.length > 0) problems.push(`pod ${pod} holds ${unsent.length} ${what} that were never sent: ${list(unsent)}`);
   const refused = [...err].filter(([id, kind]) => NOT_APPLIED_ERRORS.has(kind) && seen.has(id)).map(([id, kind]) => `${id} (${kind})`);
-  if (refused.length > 0) problems.push(`pod ${pod} holds ${refused.length} ${what} whose error said they were not applied: ${refused.slice(0, 20).join(' ')}`);
+  if (refused.length > 0) {
+    problems.push(`pod ${pod} holds ${refused.length} ${what} whose error said they were not applied: ${refused.slice(0, 20).join(' ')}`);
+  }
   return [...err.keys()].filter((id) => seen.has(id));
 }
 
@@ -366,14 +379,18 @@ export async function verifyOpsLedger(
     incrementsApplied = checkIds('increments', pod, increments, l.incOk, l.incErr, problems);
     const counter = Number((await read(pod, `SELECT n FROM ${q('_counter')} WHERE k = 1`))[0]?.[0]);
     counters.set(pod, counter);
-    if (counter !== increments.length) problems.push(`pod ${pod}: the counter is ${counter}, but ${increments.length} increments were applied`);
+    if (counter !== increments.length) {
+      problems.push(`pod ${pod}: the counter is ${counter}, but ${increments.length} increments were applied`);
+    }
     checksums.set(pod, (await read(pod, `CHECKSUM TABLE ${q('')}, ${q('_increments')}, ${q('_counter')}`)).map((r) => r[1]).join(' '));
   }
   if (new Set(counters.values()).size > 1) problems.push(`the counter differs between pods: ${[...counters].map(([p, n]) => `pod ${p} = ${n}`).join(', ')}`);
   if (new Set(checksums.values()).size > 1) problems.push(`CHECKSUM TABLE differs: ${[...checksums].map(([p, c]) => `pod ${p} = ${c}`).join(', ')}`);
   if (problems.length > 0) throw new Error(`ops ledger check failed (${l.incOk.size + l.incErr.size} operations):\n${problems.join('\n')}`);
   const errorKinds: Record<string, number> = {};
-  for (const kind of [...l.incErr.values(), ...l.insErr.values()]) errorKinds[kind || 'unrecorded'] = (errorKinds[kind || 'unrecorded'] ?? 0) + 1;
+  for (const kind of [...l.incErr.values(), ...l.insErr.values()].map((k) => k || 'unrecorded')) {
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  }
   return {
     operations: l.incOk.size + l.incErr.size, incrementsAcked: l.incOk.size, increments: failures(l.incErr, incrementsApplied.length),
     insertsAcked: l.insOk.size, inserts: failures(l.insErr, insertsApplied.length), counter: counters.get(pods[0]) ?? 0, errorKinds,
@@ -382,8 +399,10 @@ export async function verifyOpsLedger(
 
 /** The counts of an ops ledger check as the tests print them. */
 export function formatOpsReport(r: OpsLedgerReport): string {
-  const f = (x: OpsFailures) => `${x.failed} failed (${x.notApplied} provably not applied, ${x.unknown} outcome unknown of which ${x.applied} applied)`;
-  const kinds = Object.entries(r.errorKinds).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, n]) => `${k} ${n}`).join(', ');
+  const f = (x: OpsFailures) => `${x.failed} failed (${x.notApplied} provably not applied, `
+    + `${x.unknown} outcome unknown of which ${x.applied} applied)`;
+  const kinds = Object.entries(r.errorKinds).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, n]) => `${k} ${n}`).join(', ');
   return `${r.operations} operations; increments ${r.incrementsAcked} acknowledged, ${f(r.increments)}; `
     + `inserts ${r.insertsAcked} acknowledged, ${f(r.inserts)}; counter ${r.counter}; client errors by kind: ${kinds || 'none'}`;
 }

@@ -260,7 +260,10 @@ export class Workload {
     return this.cluster.verifyLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), acked, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
   }
 
-  /** Creates the tables and trigger of the non-idempotent ledger (opsSchemaSql) as root on pod i, before a writer with mode 'ops' starts. */
+  /**
+   * Creates the tables and trigger of the non-idempotent ledger (opsSchemaSql) as root on pod i,
+   * before a writer with mode 'ops' starts.
+   */
   public async createOpsSchema(i: number, opts: { table?: string; database?: string } = {}): Promise<void> {
     await this.sql(i, opsSchemaSql(opts.database ?? 'ledger', opts.table ?? 'acks'), { timeoutMs: 60_000 });
   }

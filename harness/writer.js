@@ -113,8 +113,9 @@ async function setup() {
       // The application account may not create databases: its own exists already.
       if (opts.database === 'ledger') await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
       if (opts.mode === 'ops') {
-        await c.query({ sql: `SELECT n, op FROM \`${opts.database}\`.\`${opts.table}_counter\` WHERE k = 1`, timeout: opts.queryTimeoutMs });
-        await c.query({ sql: `SELECT id FROM \`${opts.database}\`.\`${opts.table}_increments\` LIMIT 1`, timeout: opts.queryTimeoutMs });
+        const t = `\`${opts.database}\`.\`${opts.table}`;
+        await c.query({ sql: `SELECT n, op FROM ${t}_counter\` WHERE k = 1`, timeout: opts.queryTimeoutMs });
+        await c.query({ sql: `SELECT id FROM ${t}_increments\` LIMIT 1`, timeout: opts.queryTimeoutMs });
         return true;
       }
       await c.query({

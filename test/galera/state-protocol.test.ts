@@ -74,7 +74,8 @@ function writtenLines(): Record<string, string> {
     'the watchdog (rejoin_would_help)': bash('state_line phase=running primary=0').trim(),
     // a node taking its turn to leave on SIGTERM: its own line next to its peers' (leave_in_turn), and what it serves
     'leave_in_turn': bash(': >"$LEAVING_FILE"; state_line phase=running primary=1; rm -f "$LEAVING_FILE"').trim(),
-    'live_state (leaving)': bash(`: >"$LEAVING_FILE"; ACTION=join; ${position}; publish_running; wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\n'; }; live_state; rm -f "$LEAVING_FILE"`).trim(),
+    'live_state (leaving)': bash(`: >"$LEAVING_FILE"; ACTION=join; ${position}; publish_running; `
+      + `wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\n'; }; live_state; rm -f "$LEAVING_FILE"`).trim(),
   };
   rmSync(join(dir, 'galera-forced-from'));
   rmSync(join(dir, 'galera-last-view'));
@@ -126,7 +127,8 @@ describe('the state protocol of docs/galera.md', () => {
     expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
     expect(parseStateLine(lines.live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
-    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3', leaving: '0' });
+    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec))
+      .toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3', leaving: '0' });
     expect(parseStateLine(lines.leave_in_turn, spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '1', leaving: '1' });
     expect(parseStateLine(lines['live_state (leaving)'], spec)).toMatchObject({ phase: 'running', primary: '1', leaving: '1' });
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });

@@ -18,7 +18,8 @@ function fakeSql(pods: Record<number, PodData>) {
     if (q === 'SELECT id FROM `app`.`ops`') return d.inserts.map((id) => [String(id)]);
     if (q === 'SELECT id FROM `app`.`ops_increments`') return d.increments.map((id) => [String(id)]);
     if (q === 'SELECT n FROM `app`.`ops_counter` WHERE k = 1') return [[String(d.counter)]];
-    if (q.startsWith('CHECKSUM TABLE')) return [['t', `${[...d.inserts].sort().join(',')}|${[...d.increments].sort().join(',')}|${d.counter}`]];
+    const sorted = (ids: number[]) => [...ids].sort().join(',');
+    if (q.startsWith('CHECKSUM TABLE')) return [['t', `${sorted(d.inserts)}|${sorted(d.increments)}|${d.counter}`]];
     throw new Error(`unexpected query ${query}`);
   };
 }
@@ -53,22 +54,28 @@ describe('verifyOpsLedger', () => {
       insertsAcked: 2, inserts: { failed: 1, notApplied: 0, unknown: 1, applied: 1 }, counter: 4,
       errorKinds: { 'ER_CONNECTION_KILLED': 1, '9001': 1, 'PROTOCOL_CONNECTION_LOST': 1 },
     });
-    expect(formatOpsReport(r)).toBe('5 operations; increments 3 acknowledged, 2 failed (1 provably not applied, 1 outcome unknown of which 1 applied); '
+    expect(formatOpsReport(r)).toBe('5 operations; increments 3 acknowledged, '
+      + '2 failed (1 provably not applied, 1 outcome unknown of which 1 applied); '
       + 'inserts 2 acknowledged, 1 failed (0 provably not applied, 1 outcome unknown of which 1 applied); counter 4; '
       + 'client errors by kind: 9001 1, ER_CONNECTION_KILLED 1, PROTOCOL_CONNECTION_LOST 1');
   });
 
+  /** The same change on every pod. */
+  const everywhere = (change: (d: PodData) => void) => (p: Record<number, PodData>) => Object.values(p).forEach(change);
   const broken: [string, (p: Record<number, PodData>) => void, RegExp][] = [
-    ['an INSERT applied twice', (p) => { for (const d of Object.values(p)) d.inserts.push(2); }, /pod 0: 1 inserts applied more than once: 2 x2/],
-    ['an increment applied twice (a re-sent UPDATE)', (p) => { for (const d of Object.values(p)) { d.increments.push(1); d.counter += 1; } },
+    ['an INSERT applied twice', everywhere((d) => d.inserts.push(2)), /pod 0: 1 inserts applied more than once: 2 x2/],
+    ['an increment applied twice (a re-sent UPDATE)', everywhere((d) => { d.increments.push(1); d.counter += 1; }),
       /pod 0: 1 increments applied more than once: 1 x2/],
     ['an acknowledged INSERT lost', (p) => { p[1].inserts = [1, 3]; }, /pod 1 lacks 1 acknowledged inserts: 2/],
-    ['an acknowledged increment lost', (p) => { for (const d of Object.values(p)) { d.increments = [1, 3, 4]; d.counter = 3; } }, /pod 0 lacks 1 acknowledged increments: 2/],
-    ['an increment applied whose error said it was never sent', (p) => { for (const d of Object.values(p)) { d.increments.push(5); d.counter += 1; } },
+    ['an acknowledged increment lost', everywhere((d) => { d.increments = [1, 3, 4]; d.counter = 3; }),
+      /pod 0 lacks 1 acknowledged increments: 2/],
+    ['an increment applied whose error said it was never sent', everywhere((d) => { d.increments.push(5); d.counter += 1; }),
       /pod 0 holds 1 increments whose error said they were not applied: 5 \(9001\)/],
-    ['an id nobody sent', (p) => { for (const d of Object.values(p)) d.inserts.push(77); }, /pod 0 holds 1 inserts that were never sent: 77/],
-    ['a counter that is not the increments applied', (p) => { for (const d of Object.values(p)) d.counter = 5; }, /pod 0: the counter is 5, but 4 increments were applied/],
-    ['pods that disagree', (p) => { p[1].increments = [1, 2, 3]; p[1].counter = 3; }, /the counter differs between pods: pod 0 = 4, pod 1 = 3/],
+    ['an id nobody sent', everywhere((d) => d.inserts.push(77)), /pod 0 holds 1 inserts that were never sent: 77/],
+    ['a counter that is not the increments applied', everywhere((d) => { d.counter = 5; }),
+      /pod 0: the counter is 5, but 4 increments were applied/],
+    ['pods that disagree', (p) => { p[1].increments = [1, 2, 3]; p[1].counter = 3; },
+      /the counter differs between pods: pod 0 = 4, pod 1 = 3/],
   ];
   test.each(broken)('GIVEN %s WHEN checked THEN it fails naming it', async (_name, breakIt, message) => {
     const pods = consistent();
@@ -80,7 +87,8 @@ describe('verifyOpsLedger', () => {
 describe('opsSchemaSql', () => {
   test('GIVEN a table name WHEN the schema is made THEN the trigger records each increment in its own transaction', () => {
     const sql = opsSchemaSql('app', 'ops');
-    expect(sql).toContain('CREATE TRIGGER IF NOT EXISTS `app`.`ops_applied` AFTER UPDATE ON `app`.`ops_counter` FOR EACH ROW INSERT INTO `app`.`ops_increments` (id) VALUES (NEW.op)');
+    expect(sql).toContain('CREATE TRIGGER IF NOT EXISTS `app`.`ops_applied` AFTER UPDATE ON `app`.`ops_counter` FOR EACH ROW '
+      + 'INSERT INTO `app`.`ops_increments` (id) VALUES (NEW.op)');
     expect(sql).toMatch(/CREATE TABLE IF NOT EXISTS `app`.`ops` \(seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL,/);
   });
 
