@@ -321,6 +321,8 @@ export class PodCluster implements PodHost {
     register({ prefix: this.prefix, pid: process.pid, startTime: pidStartTime(process.pid), runDir: this.runDir, runDirOwned: this.runDirOwned, subnet: this.subnet, created: new Date().toISOString() });
     live.add(this);
     this.setUp = true;
+    // where to look when a scenario fails (a loop of runs records it per run)
+    process.stderr.write(`pod harness: run ${this.prefix}, pod logs and events in ${join(this.runDir, 'pods')} (kept a day)\n`);
     mkdirSync(join(this.runDir, 'pods'), { recursive: true });
     mkdirSync(join(this.runDir, 'pvc'), { recursive: true });
     const br = `${this.prefix}br`;

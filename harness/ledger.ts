@@ -31,7 +31,7 @@ export interface WriterOptions {
   /**
    * 'acks': unique ids into a table keyed by them. 'ops': the non-idempotent ledger (see
    * harness/writer.js and verifyOpsLedger): a counter increment and an INSERT into a table
-   * without a unique key per operation. @default 'acks'
+   * without a unique key per operation, into tables created first (Workload.createOpsSchema). @default 'acks'
    */
   readonly mode?: 'acks' | 'ops';
 }
@@ -237,29 +237,84 @@ export async function verifyLedger(
   return report;
 }
 
+/**
+ * The tables and trigger of the non-idempotent ledger (harness/writer.js --mode ops), to run as
+ * root before the writer starts (a trigger needs SUPER while binary logging is on, which the
+ * application account lacks): <table> (operation ids, no unique key on them), <table>_counter
+ * (the counter row: n and the id of the operation that last incremented it) and
+ * <table>_increments, where the trigger records the operation id of every increment applied, in
+ * the increment's own transaction. (Replicas and Galera appliers take the trigger's rows from
+ * the row events; they do not fire it again.)
+ */
+export function opsSchemaSql(database: string, table: string): string {
+  if (!/^[A-Za-z0-9_]{1,50}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) {
+    throw new Error(`invalid table name ${database}.${table}`);
+  }
+  const q = (suffix: string) => `\`${database}\`.\`${table}${suffix}\``;
+  return [
+    `CREATE TABLE IF NOT EXISTS ${q('')} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL, writer VARCHAR(32), pod INT, `
+      + 'at TIMESTAMP(6)) ENGINE=InnoDB',
+    `CREATE TABLE IF NOT EXISTS ${q('_counter')} (k INT PRIMARY KEY, n BIGINT NOT NULL, op BIGINT NULL) ENGINE=InnoDB`,
+    `CREATE TABLE IF NOT EXISTS ${q('_increments')} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL) ENGINE=InnoDB`,
+    `CREATE TRIGGER IF NOT EXISTS ${q('_applied')} AFTER UPDATE ON ${q('_counter')} FOR EACH ROW `
+      + `INSERT INTO ${q('_increments')} (id) VALUES (NEW.op)`,
+    `INSERT IGNORE INTO ${q('_counter')} VALUES (1, 0, NULL)`,
+  ].join(';\n');
+}
+
+/**
+ * Error kinds (harness/writer.js: 'connect' or the error's code) that prove the statement was
+ * not applied: no connection was made; ProxySQL found no backend in time (9001, nothing sent);
+ * the server refused it before running it (read-only, 1290; a Galera node not ready, 1047); or
+ * it was rolled back (a deadlock or a Galera certification conflict, 1213). Every other error
+ * leaves the outcome unknown: the connection broke or the session was killed while the
+ * statement ran, and it may have committed.
+ */
+export const NOT_APPLIED_ERRORS: ReadonlySet<string> = new Set([
+  'connect', '9001', 'ER_OPTION_PREVENTS_STATEMENT', 'ER_UNKNOWN_COM_ERROR', 'ER_LOCK_DEADLOCK',
+]);
+
+/** Failed statements of one kind (increments or inserts) of the ops ledger. */
+export interface OpsFailures {
+  readonly failed: number;
+  /** Failed with an error that proves it was not applied (NOT_APPLIED_ERRORS). */
+  readonly notApplied: number;
+  /** Failed with its outcome unknown to the client (in flight when the connection broke or the session was killed). */
+  readonly unknown: number;
+  /** Failed, and applied all the same (committed before the client got its error): a subset of `unknown`. */
+  readonly applied: number;
+}
+
 export interface OpsLedgerReport {
   /** Operations started (each begins with its increment). */
   readonly operations: number;
   readonly incrementsAcked: number;
-  /** Increments that returned an error (the in-flight statement of a dying backend, among others). */
-  readonly incrementsFailed: number;
+  readonly increments: OpsFailures;
   readonly insertsAcked: number;
-  readonly insertsFailed: number;
-  /** The counter, the same on every pod. */
+  readonly inserts: OpsFailures;
+  /** The counter, the same on every pod, equal to the increments applied. */
   readonly counter: number;
-  /** Statements that returned an error and were applied all the same (committed before the backend died). */
-  readonly failedButApplied: { readonly increments: number; readonly inserts: number };
+  /** Failed statements by error kind. */
+  readonly errorKinds: Readonly<Record<string, number>>;
+}
+
+interface OpsLedgerFile {
+  readonly incOk: Set<number>;
+  /** Failed increments and inserts: operation id to error kind ('' from a writer that did not record it). */
+  readonly incErr: Map<number, string>;
+  readonly insOk: Set<number>;
+  readonly insErr: Map<number, string>;
 }
 
 /** The ops ledger's file: acknowledged INSERTs as in the default mode, and the outcome lines. */
-function readOpsLedger(file: string): { incOk: number; incErr: number; insOk: Set<number>; insErr: Set<number> } {
-  const r = { incOk: 0, incErr: 0, insOk: new Set<number>(), insErr: new Set<number>() };
+function readOpsLedger(file: string): OpsLedgerFile {
+  const r: OpsLedgerFile = { incOk: new Set(), incErr: new Map(), insOk: new Set(), insErr: new Map() };
   for (const line of existsSync(file) ? readFileSync(file, 'utf8').split('\n') : []) {
     let m: RegExpExecArray | null;
-    if ((m = /^U ([0-9]+) (ok|err)$/.exec(line))) {
-      if (m[2] === 'ok') r.incOk += 1; else r.incErr += 1;
-    } else if ((m = /^I ([0-9]+) err$/.exec(line))) {
-      r.insErr.add(Number(m[1]));
+    if ((m = /^U ([0-9]+) ok$/.exec(line))) {
+      r.incOk.add(Number(m[1]));
+    } else if ((m = /^([UI]) ([0-9]+) err(?: (\S+))?$/.exec(line))) {
+      (m[1] === 'U' ? r.incErr : r.insErr).set(Number(m[2]), m[3] ?? '');
     } else if ((m = /^([0-9]+) [0-9]+ [0-9]+$/.exec(line))) {
       r.insOk.add(Number(m[1]));
     }
@@ -268,45 +323,86 @@ function readOpsLedger(file: string): { incOk: number; incErr: number; insOk: Se
 }
 
 /**
- * The check of the non-idempotent ledger, on every listed pod: no operation id is present twice,
- * every acknowledged INSERT is present once, no id is present whose INSERT was never sent, and
- * the counter lies between the acknowledged increments and those plus the failed ones (a failed
- * statement may have committed before its backend died; one applied twice goes beyond), the same
- * counter and table checksum everywhere.
+ * The checks of one table of operation ids (the INSERTs, or the increments the trigger recorded)
+ * on one pod: no id twice, every acknowledged one present, none whose statement was never sent,
+ * none whose error proves it was not applied. Returns the failed ids that are present.
+ */
+function checkIds(
+  what: string, pod: number, rows: string[][], ok: ReadonlySet<number>, err: ReadonlyMap<number, string>, problems: string[],
+): number[] {
+  const seen = new Map<number, number>();
+  for (const r of rows) seen.set(Number(r[0]), (seen.get(Number(r[0])) ?? 0) + 1);
+  const list = (ids: number[]) => `${ids.slice(0, 20).join(' ')}${ids.length > 20 ? ' ...' : ''}`;
+  const twice = [...seen].filter(([, n]) => n > 1);
+  if (twice.length > 0) {
+    const shown = twice.slice(0, 20).map(([id, n]) => `${id} x${n}`).join(', ');
+    problems.push(`pod ${pod}: ${twice.length} ${what} applied more than once: ${shown}`);
+  }
+  const missing = [...ok].filter((id) => !seen.has(id));
+  if (missing.length > 0) problems.push(`pod ${pod} lacks ${missing.length} acknowledged ${what}: ${list(missing)}`);
+  const unsent = [...seen.keys()].filter((id) => !ok.has(id) && !err.has(id));
+  if (unsent.length > 0) problems.push(`pod ${pod} holds ${unsent.length} ${what} that were never sent: ${list(unsent)}`);
+  const refused = [...err].filter(([id, kind]) => NOT_APPLIED_ERRORS.has(kind) && seen.has(id)).map(([id, kind]) => `${id} (${kind})`);
+  if (refused.length > 0) {
+    problems.push(`pod ${pod} holds ${refused.length} ${what} whose error said they were not applied: ${refused.slice(0, 20).join(' ')}`);
+  }
+  return [...err.keys()].filter((id) => seen.has(id));
+}
+
+function failures(err: ReadonlyMap<number, string>, applied: number): OpsFailures {
+  const notApplied = [...err.values()].filter((kind) => NOT_APPLIED_ERRORS.has(kind)).length;
+  return { failed: err.size, notApplied, unknown: err.size - notApplied, applied };
+}
+
+/**
+ * The check of the non-idempotent ledger, on every listed pod: no operation id is present twice
+ * among the INSERTs or among the increments applied, every acknowledged statement is present
+ * once, none is present that was never sent or whose error proves it was not applied, the
+ * counter equals the increments applied, and the counter and the tables' checksums are the same
+ * on every pod.
  */
 export async function verifyOpsLedger(
   sql: (pod: number, query: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger',
 ): Promise<OpsLedgerReport> {
   if (!/^[A-Za-z0-9_]{1,64}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
   const l = readOpsLedger(ledgerFile);
-  const t = `\`${database}\`.\`${table}\``;
+  const q = (suffix: string) => `\`${database}\`.\`${table}${suffix}\``;
+  const read = (pod: number, query: string) => sql(pod, `SET SESSION wsrep_sync_wait=1; ${query}`);
   const problems: string[] = [];
   const counters = new Map<number, number>();
   const checksums = new Map<number, string>();
-  let presentAfterError = 0;
+  let insertsApplied: number[] = [];
+  let incrementsApplied: number[] = [];
   for (const pod of pods) {
-    const twice = await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id, COUNT(*) FROM ${t} GROUP BY id HAVING COUNT(*) > 1 ORDER BY id`);
-    if (twice.length > 0) problems.push(`pod ${pod}: ${twice.length} operation ids present more than once: ${twice.slice(0, 20).map((r) => `${r[0]} x${r[1]}`).join(', ')}`);
-    const present = new Set((await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT id FROM ${t}`)).map((r) => Number(r[0])));
-    const missing = [...l.insOk].filter((id) => !present.has(id));
-    if (missing.length > 0) problems.push(`pod ${pod} lacks ${missing.length} acknowledged operations: ${missing.slice(0, 20).join(' ')}`);
-    const unsent = [...present].filter((id) => !l.insOk.has(id) && !l.insErr.has(id));
-    if (unsent.length > 0) problems.push(`pod ${pod} holds ${unsent.length} operation ids whose INSERT was never sent: ${unsent.slice(0, 20).join(' ')}`);
-    presentAfterError = [...l.insErr].filter((id) => present.has(id)).length;
-    const counter = Number((await sql(pod, `SET SESSION wsrep_sync_wait=1; SELECT n FROM \`${database}\`.\`${table}_counter\` WHERE k = 1`))[0]?.[0]);
+    insertsApplied = checkIds('inserts', pod, await read(pod, `SELECT id FROM ${q('')}`), l.insOk, l.insErr, problems);
+    const increments = await read(pod, `SELECT id FROM ${q('_increments')}`);
+    incrementsApplied = checkIds('increments', pod, increments, l.incOk, l.incErr, problems);
+    const counter = Number((await read(pod, `SELECT n FROM ${q('_counter')} WHERE k = 1`))[0]?.[0]);
     counters.set(pod, counter);
-    if (!(counter >= l.incOk)) problems.push(`pod ${pod}: the counter is ${counter}, below the ${l.incOk} acknowledged increments (one was lost)`);
-    if (counter > l.incOk + l.incErr) {
-      problems.push(`pod ${pod}: the counter is ${counter}, above the ${l.incOk} acknowledged plus ${l.incErr} failed increments: an increment was applied twice`);
+    if (counter !== increments.length) {
+      problems.push(`pod ${pod}: the counter is ${counter}, but ${increments.length} increments were applied`);
     }
-    checksums.set(pod, (await sql(pod, `SET SESSION wsrep_sync_wait=1; CHECKSUM TABLE ${t}`))[0]?.[1] ?? '');
+    checksums.set(pod, (await read(pod, `CHECKSUM TABLE ${q('')}, ${q('_increments')}, ${q('_counter')}`)).map((r) => r[1]).join(' '));
   }
   if (new Set(counters.values()).size > 1) problems.push(`the counter differs between pods: ${[...counters].map(([p, n]) => `pod ${p} = ${n}`).join(', ')}`);
   if (new Set(checksums.values()).size > 1) problems.push(`CHECKSUM TABLE differs: ${[...checksums].map(([p, c]) => `pod ${p} = ${c}`).join(', ')}`);
-  if (problems.length > 0) throw new Error(`ops ledger check failed (${l.incOk + l.incErr} operations):\n${problems.join('\n')}`);
-  const counter = counters.get(pods[0]) ?? 0;
+  if (problems.length > 0) throw new Error(`ops ledger check failed (${l.incOk.size + l.incErr.size} operations):\n${problems.join('\n')}`);
+  const errorKinds: Record<string, number> = {};
+  for (const kind of [...l.incErr.values(), ...l.insErr.values()].map((k) => k || 'unrecorded')) {
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+  }
   return {
-    operations: l.incOk + l.incErr, incrementsAcked: l.incOk, incrementsFailed: l.incErr, insertsAcked: l.insOk.size, insertsFailed: l.insErr.size,
-    counter, failedButApplied: { increments: counter - l.incOk, inserts: presentAfterError },
+    operations: l.incOk.size + l.incErr.size, incrementsAcked: l.incOk.size, increments: failures(l.incErr, incrementsApplied.length),
+    insertsAcked: l.insOk.size, inserts: failures(l.insErr, insertsApplied.length), counter: counters.get(pods[0]) ?? 0, errorKinds,
   };
+}
+
+/** The counts of an ops ledger check as the tests print them. */
+export function formatOpsReport(r: OpsLedgerReport): string {
+  const f = (x: OpsFailures) => `${x.failed} failed (${x.notApplied} provably not applied, `
+    + `${x.unknown} outcome unknown of which ${x.applied} applied)`;
+  const kinds = Object.entries(r.errorKinds).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, n]) => `${k} ${n}`).join(', ');
+  return `${r.operations} operations; increments ${r.incrementsAcked} acknowledged, ${f(r.increments)}; `
+    + `inserts ${r.insertsAcked} acknowledged, ${f(r.inserts)}; counter ${r.counter}; client errors by kind: ${kinds || 'none'}`;
 }

@@ -5,7 +5,7 @@ import { chownSync, existsSync, rmSync, utimesSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import type { PodCluster, Slot } from './cluster';
 import { ExecResult, userFor } from './containers';
-import { LedgerReport, OpsLedgerReport, WriterHandle, WriterOptions } from './ledger';
+import { LedgerReport, opsSchemaSql, OpsLedgerReport, WriterHandle, WriterOptions } from './ledger';
 import { IP } from './netns';
 import { PodRuntime, PodStatus, ProbeKind, ProbeResult, StopResult, tail } from './pod';
 import { run, sleep, which } from './proc';
@@ -258,6 +258,14 @@ export class Workload {
   /** Every acknowledged id is on every listed pod (read with wsrep_sync_wait=1) and CHECKSUM TABLE agrees. */
   public verifyLedger(acked: readonly number[], pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {}): Promise<LedgerReport> {
     return this.cluster.verifyLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), acked, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
+  }
+
+  /**
+   * Creates the tables and trigger of the non-idempotent ledger (opsSchemaSql) as root on pod i,
+   * before a writer with mode 'ops' starts.
+   */
+  public async createOpsSchema(i: number, opts: { table?: string; database?: string } = {}): Promise<void> {
+    await this.sql(i, opsSchemaSql(opts.database ?? 'ledger', opts.table ?? 'acks'), { timeoutMs: 60_000 });
   }
 
   /** The non-idempotent ledger of a writer started with mode 'ops' (see verifyOpsLedger in ledger.ts), on every listed pod. */

@@ -7,11 +7,16 @@
 // retried after 250 ms). SIGTERM: wait for the inserts in flight, print a summary, exit.
 //
 // --mode ops: the non-idempotent ledger. Operation <id> is two autocommit statements, an
-// increment of one counter row (<table>_counter, n = n + 1) and an INSERT of its id into
-// <table>, which has no unique key on the id; a statement applied twice shows as a counter
-// above the acknowledged increments plus the failed ones, or as an id present twice. Ledger
-// lines: "<id> <pod> <epoch-ms>" for an acknowledged INSERT (as in the default mode), and
-// "U <id> ok|err" for each increment and "I <id> err" for each failed INSERT.
+// increment of one counter row (<table>_counter: n = n + 1, op = <id>) and an INSERT of its id
+// into <table>, which has no unique key on the id. A trigger records the id of every increment
+// applied in <table>_increments, in the increment's own transaction, so a statement applied
+// twice shows as an id present twice in either table. The tables and the trigger need more than
+// the application account may do with binary logging on (a trigger needs SUPER then): the test
+// creates them first (opsSchemaSql in ledger.ts) and this writer only checks that they exist.
+// Ledger lines: "<id> <pod> <epoch-ms>" for an acknowledged INSERT (as in the default mode),
+// "U <id> ok" for an acknowledged increment, "U <id> err <kind>" and "I <id> err <kind>" for a
+// failed statement, <kind> being 'connect' when no connection was made (nothing was sent), else
+// the error's code.
 // Password and user come from WRITER_PASSWORD / WRITER_USER (never argv).
 'use strict';
 const fs = require('fs');
@@ -108,7 +113,9 @@ async function setup() {
       // The application account may not create databases: its own exists already.
       if (opts.database === 'ledger') await c.query({ sql: 'CREATE DATABASE IF NOT EXISTS ledger', timeout: opts.queryTimeoutMs });
       if (opts.mode === 'ops') {
-        await createOpsTables(c);
+        const t = `\`${opts.database}\`.\`${opts.table}`;
+        await c.query({ sql: `SELECT n, op FROM ${t}_counter\` WHERE k = 1`, timeout: opts.queryTimeoutMs });
+        await c.query({ sql: `SELECT id FROM ${t}_increments\` LIMIT 1`, timeout: opts.queryTimeoutMs });
         return true;
       }
       await c.query({
@@ -125,15 +132,6 @@ async function setup() {
   return false;
 }
 
-// The ops tables: the id column has no unique key (the auto-increment seq is the primary key
-// Galera and row replication want), so a second INSERT of an id is a second row.
-async function createOpsTables(c) {
-  const db = `\`${opts.database}\``;
-  await c.query({ sql: `CREATE TABLE IF NOT EXISTS ${db}.\`${opts.table}\` (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL, writer VARCHAR(32), pod INT, at TIMESTAMP(6)) ENGINE=InnoDB`, timeout: opts.queryTimeoutMs });
-  await c.query({ sql: `CREATE TABLE IF NOT EXISTS ${db}.\`${opts.table}_counter\` (k INT PRIMARY KEY, n BIGINT NOT NULL) ENGINE=InnoDB`, timeout: opts.queryTimeoutMs });
-  await c.query({ sql: `INSERT IGNORE INTO ${db}.\`${opts.table}_counter\` VALUES (1, 0)`, timeout: opts.queryTimeoutMs });
-}
-
 function failed(t, what, e) {
   errors += 1;
   log(`ERR ${what} on pod ${t.pod}: ${e.code || ''} ${e.message}`);
@@ -141,28 +139,36 @@ function failed(t, what, e) {
   cooldownUntil.set(t.pod, Date.now() + 250);
 }
 
+// Why a statement failed, as one word for the ledger: 'connect' when no connection was made
+// (nothing was sent), else the error's code (ProxySQL's own errors have a number only).
+function errorKind(e, connected) {
+  return connected ? String(e.code || e.errno || 'unknown').replace(/\s+/g, '_') : 'connect';
+}
+
+// One statement of the ops ledger on pod t: true when acknowledged; a failure is written to the
+// ledger as "<letter> <id> err <kind>".
+async function statement(t, letter, id, what, sql, values) {
+  attempts += 1;
+  let connected = false;
+  try {
+    const c = await connection(t);
+    connected = true;
+    await c.query({ sql, timeout: opts.queryTimeoutMs }, values);
+    return true;
+  } catch (e) {
+    fs.writeSync(ledgerFd, `${letter} ${id} err ${errorKind(e, connected)}\n`);
+    failed(t, `${what} ${id}`, e);
+    return false;
+  }
+}
+
 // One operation of the ops ledger: the increment, then (when it was acknowledged) the INSERT.
 async function operation(t, id) {
-  attempts += 1;
   const db = `\`${opts.database}\``;
-  try {
-    const c = await connection(t);
-    await c.query({ sql: `UPDATE ${db}.\`${opts.table}_counter\` SET n = n + 1 WHERE k = 1`, timeout: opts.queryTimeoutMs });
-    fs.writeSync(ledgerFd, `U ${id} ok\n`);
-  } catch (e) {
-    fs.writeSync(ledgerFd, `U ${id} err\n`);
-    failed(t, `increment ${id}`, e);
-    return;
-  }
-  attempts += 1;
-  try {
-    const c = await connection(t);
-    await c.query({ sql: `INSERT INTO ${db}.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`, timeout: opts.queryTimeoutMs }, [id, opts.name, t.pod]);
-    fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
-  } catch (e) {
-    fs.writeSync(ledgerFd, `I ${id} err\n`);
-    failed(t, `insert ${id}`, e);
-  }
+  if (!(await statement(t, 'U', id, 'increment', `UPDATE ${db}.\`${opts.table}_counter\` SET n = n + 1, op = ? WHERE k = 1`, [id]))) return;
+  fs.writeSync(ledgerFd, `U ${id} ok\n`);
+  const insert = `INSERT INTO ${db}.\`${opts.table}\` (id, writer, pod, at) VALUES (?, ?, ?, NOW(6))`;
+  if (await statement(t, 'I', id, 'insert', insert, [id, opts.name, t.pod])) fs.writeSync(ledgerFd, `${id} ${t.pod} ${Date.now()}\n`);
 }
 
 async function insert(t, id) {

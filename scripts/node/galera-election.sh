@@ -356,6 +356,38 @@ rejoin_helps() {
   ((waiting > 0))
 }
 
+# The order of graceful leaves (SIGTERM). Members that leave at the same moment can cost the
+# survivors their quorum: a scale-down deletes its pods at once, and when two of five left within
+# a second under load, Galera's view protocol processed neither leave, the three survivors did
+# not agree on a new view before the install timeout, and they fell into non-Primary fragments
+# (the deleted pods still counted in their last Primary component, so nobody could be elected).
+# So leaves go one at a time, the highest ordinal first (the order of a scale-down), by mutual
+# exclusion over the leaving= flag of the state lines: a node raises its flag, then reads its
+# peers' lines. "go": no other flag is up. "yield <names>": a higher ordinal's flag is up: lower
+# this node's flag and wait until theirs is down. "wait <names>": only lower ordinals' flags are
+# up: keep the flag up and ask again (they yield to this node). A node's flag stays up until it
+# is gone, and it goes only on a read made after it raised its flag that showed no other flag up,
+# so two nodes never go together; the highest ordinal never yields, so someone always goes.
+# Input: this node's line, then the lines of the peers that answered (a peer that does not
+# answer has left, or cannot be waited for).
+leave_turn() {
+  local self line name mine higher='' lower=''
+  IFS= read -r self
+  mine=$(ordinal_of "$(field "$self" name)")
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" leaving) == 1 ]] || continue
+    name=$(field "$line" name)
+    if (($(ordinal_of "$name") > mine)); then higher+=" $name"; else lower+=" $name"; fi
+  done
+  if [[ -n $higher ]]; then
+    echo "yield${higher}"
+  elif [[ -n $lower ]]; then
+    echo "wait${lower}"
+  else
+    echo go
+  fi
+}
+
 # The watchdog's other question, for a node inside a Primary component: is it stuck desynced?
 # Galera desyncs a donor for its state transfer and resyncs it when the SST script reports the
 # transfer sent. When the donor drops out of the Primary component during the transfer (a view

@@ -26,6 +26,9 @@ FORCED_FROM_FILE="$NODE_DATA_DIR/galera-forced-from"
 # The size of the last Primary component this node was in (the election's membership during a
 # scale rollout); on the volume, so it outlives a crash.
 VIEW_FILE="$NODE_DATA_DIR/galera-last-view"
+# Present while this node leaves on SIGTERM: its leaving= flag (leave_turn in galera-election.sh).
+# In the pod's runtime emptyDir; galera-start.sh removes it when the container starts.
+LEAVING_FILE="$NODE_RUNTIME_DIR/leaving"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 
 # Prints "name value" lines of the wsrep status variables the scripts look at.
@@ -65,15 +68,15 @@ data_is_empty() {
 # --- the state line (specified in docs/galera.md; framing and parsing in node-lib.sh) ----------
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      view=<n> peers=<n>
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view)
+#      view=<n> leaving=<0|1> peers=<n>
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view leaving)
 STATE_LINE_DEFAULTS=galera_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
   [phase]='^(waiting|refused|starting|running|unknown)$'
   [role]='^(bootstrap|join)?$'
   [uuid]='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   [seqno]='^-?[0-9]{1,19}$'
-  [safe]='^[01]$' [empty]='^[01]$' [primary]='^[01]$' [fresh]='^[01]$'
+  [safe]='^[01]$' [empty]='^[01]$' [primary]='^[01]$' [fresh]='^[01]$' [leaving]='^[01]$'
   [local_state]='^[0-9]{1,2}$'
   [forced]='^([0-9a-f-]{36}:-?[0-9]{1,19})?$'
   [sst]='^(tls|plain)?$'
@@ -82,7 +85,7 @@ declare -gA STATE_VALUE_PATTERNS=(
 
 galera_state_defaults() {
   printf '%s\n' phase=unknown role= "uuid=$ZERO_UUID" seqno=-1 safe=0 empty=0 primary=0 local_state=0 fresh=0 forced= \
-    "sst=$(own_sst_mode)" "view=$(last_view)"
+    "sst=$(own_sst_mode)" "view=$(last_view)" "leaving=$(leaving_flag)"
 }
 
 # How this node's configuration sends and receives state transfers: tls (NODE_TLS=on: the [sst]
@@ -103,4 +106,8 @@ last_view() {
 remember_view() {
   [[ $1 =~ ^[0-9]{1,3}$ && $1 != "$(last_view)" ]] || return 0
   printf '%s\n' "$1" >"$VIEW_FILE.tmp" && mv -f "$VIEW_FILE.tmp" "$VIEW_FILE"
+}
+# 1 while this node leaves on SIGTERM (LEAVING_FILE), else 0.
+leaving_flag() {
+  if [[ -e $LEAVING_FILE ]]; then echo 1; else echo 0; fi
 }

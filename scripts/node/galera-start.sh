@@ -406,10 +406,57 @@ reload_tls_when_renewed() {
 leave_on_term() {
   STOPPING=1
   if [[ -n $MARIADBD_PID ]] && kill -0 "$MARIADBD_PID" 2>/dev/null; then
+    leave_in_turn
     wait_for_departed_members
     log_info "SIGTERM: shutting mariadbd down gracefully"
     stop_mariadbd
   fi
+}
+
+# The hosts of every member this node's view may count: each ordinal up to the larger of the
+# view's size and the configured count (during a scale rollout they differ).
+view_hosts() {
+  local size=$1 i
+  for ((i = 0; i < (size > $(peer_count) ? size : $(peer_count)); i++)); do host_of_ordinal "$i"; done
+}
+
+# One leave at a time (leave_turn in galera-election.sh): raise this node's leaving= flag, and
+# leave once a read of the peers made after raising it shows no other flag up; a higher ordinal
+# goes first (this node lowers its flag meanwhile, and raises it again before the next read that
+# may decide). The flag stays up until this node is gone. Bounded by GALERA_LEAVE_WAIT_SECONDS,
+# then it leaves anyway.
+leave_in_turn() {
+  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) status size host line turn='' logged=''
+  local -a lines
+  : >"$LEAVING_FILE"
+  while ((SECONDS < deadline)); do
+    status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 0
+    [[ $status == *$'wsrep_cluster_status\tPrimary'* ]] || return 0
+    size=$(status_value wsrep_cluster_size <<<"$status")
+    lines=()
+    # one peer after the other, as in wait_for_departed_members (parallel queries from this trap came back empty)
+    while IFS= read -r host; do
+      [[ $(pod_of_host "$host") == "$POD_NAME" ]] && continue
+      line=$(query_peer "$host")
+      [[ -n $line ]] && lines+=("$line")
+    done < <(view_hosts "$size")
+    turn=$({ state_line phase=running primary=1; ((${#lines[@]} == 0)) || printf '%s\n' "${lines[@]}"; } | leave_turn)
+    if [[ ! -e $LEAVING_FILE ]]; then
+      # yielded: raise the flag again once the higher ordinals are gone, and read again before going
+      [[ $turn == yield* ]] || : >"$LEAVING_FILE"
+    elif [[ $turn == go ]]; then
+      return 0
+    elif [[ $turn == yield* ]]; then
+      rm -f "$LEAVING_FILE"
+      [[ $logged == "$turn" ]] || log_info "SIGTERM: ${turn#yield } of a higher ordinal leaves too; waiting for it to go first (one leave at a time)"
+    else
+      [[ $logged == "$turn" ]] || log_info "SIGTERM: ${turn#wait } leaves too and yields to this node; waiting for it to step back (one leave at a time)"
+    fi
+    logged=$turn
+    sleep 0.5
+  done
+  : >"$LEAVING_FILE"
+  log_info "SIGTERM: other members still leaving after ${GALERA_LEAVE_WAIT_SECONDS:-30}s (${turn:-no answer}); leaving anyway"
 }
 
 # Leaving while the view still counts members that are already gone turns this graceful leave
@@ -420,7 +467,7 @@ leave_on_term() {
 # longer than the query's timeout, and asking for every answer in the same round left the wait
 # to run out on a healthy view.
 wait_for_departed_members() {
-  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) size status line host logged=0 i
+  local deadline=$((SECONDS + ${GALERA_LEAVE_WAIT_SECONDS:-30})) size status line host logged=0
   local -A answered=()
   while ((SECONDS < deadline)); do
     status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 0
@@ -432,7 +479,7 @@ wait_for_departed_members() {
       [[ $(pod_of_host "$host") == "$POD_NAME" || -n ${answered[$(pod_of_host "$host")]:-} ]] && continue
       line=$(query_peer "$host")
       [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] && answered[$(field "$line" name)]=1
-    done < <(for ((i = 0; i < (size > $(peer_count) ? size : $(peer_count)); i++)); do host_of_ordinal "$i"; done)
+    done < <(view_hosts "$size")
     ((size <= ${#answered[@]} + 1)) && return 0
     if ((logged == 0)); then
       log_info "SIGTERM: the view has $size members but only $((${#answered[@]} + 1)) answered; waiting for it to drop the departed ones before leaving"
@@ -446,6 +493,7 @@ wait_for_departed_members() {
 main() {
   [[ -f $MY_CNF ]] || die "$MY_CNF is missing: the init container (galera-init.sh) did not run"
   trap_signals leave_on_term
+  rm -f "$LEAVING_FILE" # a leave of an earlier container of this pod (the emptyDir outlives it)
   find_position
   start_state_server galera-state.sh
   if ! elect; then

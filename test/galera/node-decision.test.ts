@@ -11,7 +11,10 @@ const X = 'aaaaaaaa-1111-11f1-8000-000000000001';
 const Y = 'bbbbbbbb-2222-11f1-8000-000000000002';
 const ZERO = '00000000-0000-0000-0000-000000000000';
 
-interface Node { phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1; peers?: number; view?: number; forced?: string; sst?: 'tls' | 'plain' | '' }
+interface Node {
+  phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1;
+  peers?: number; view?: number; forced?: string; sst?: 'tls' | 'plain' | ''; leaving?: 0 | 1;
+}
 
 /** The state_line arguments of a node: what a waiting, refused or running node publishes. */
 function fields(n: Node): string[] {
@@ -22,6 +25,7 @@ function fields(n: Node): string[] {
   if (n.role) f.role = n.role;
   if (n.sst !== undefined) f.sst = n.sst;
   if (n.view !== undefined) f.view = n.view;
+  if (n.leaving !== undefined) f.leaving = n.leaving;
   return Object.entries(f).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -340,5 +344,110 @@ describe('the watchdog: is a node inside a Primary component stuck desynced (des
   ] as const)('%s', (_what, localState, size, desync, sst, expected) => {
     // GIVEN the node's wsrep status / WHEN the watchdog asks / THEN
     expect(verdict(localState, size, desync, sst)).toBe(expected);
+  });
+});
+
+describe('leaving one at a time (leave_turn)', () => {
+  // This node's line first (its own flag raised), then the peers that answered.
+  const TURN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', '{ POD_NAME=$self leave_turn; }');
+  const turn = (self: string, leaving: readonly string[], others: readonly string[] = []) => drive(TURN_DRIVER, self, {
+    [self]: { phase: 'running', primary: 1, leaving: 1 },
+    ...Object.fromEntries(others.map((n) => [n, { phase: 'running', primary: 1, leaving: 0 as const }])),
+    ...Object.fromEntries(leaving.map((n) => [n, { phase: 'running', primary: 1, leaving: 1 as const }])),
+  });
+
+  const THREE = ['galera-0', 'galera-1', 'galera-2'];
+  test.each([
+    ['no other member leaves (a rolling update)', 'galera-2', [], ['galera-0', 'galera-1'], 'go'],
+    ['a scale-down from 5: galera-4 keeps its flag up while galera-3 steps back', 'galera-4', ['galera-3'], THREE, 'wait galera-3'],
+    ['a scale-down from 5: galera-4 goes once galera-3 stepped back', 'galera-4', [], [...THREE, 'galera-3'], 'go'],
+    ['a scale-down from 5: galera-3 yields to galera-4', 'galera-3', ['galera-4'], THREE, 'yield galera-4'],
+    ['a full stop: galera-1 yields to galera-2 only', 'galera-1', ['galera-0', 'galera-2'], [], 'yield galera-2'],
+    ['a full stop: galera-2 waits for the lower ones to step back', 'galera-2', ['galera-0', 'galera-1'], [], 'wait galera-0 galera-1'],
+    ['a peer that does not answer is not waited for', 'galera-0', [], [], 'go'],
+  ] as const)('%s', (_what, self, leaving, others, expected) => {
+    // GIVEN the peers' flags / WHEN this node asks for its turn / THEN
+    expect(turn(self, leaving, others)).toBe(expected);
+  });
+
+  test('a line of an older version (no leaving= key) counts as not leaving', () => {
+    // GIVEN galera-4 answering without the key
+    const script = 'source "$1/galera-lib.sh"; source "$1/galera-election.sh"; printf "%s\\n" "$2" "$3" | leave_turn';
+    const lines = ['v1 name=galera-3 phase=running leaving=1 peers=5', 'v1 name=galera-4 phase=running primary=1 peers=5'];
+    const out = execFileSync('bash', ['-c', script, 'turn', NODE, ...lines],
+    { encoding: 'utf8', env: { PATH: process.env.PATH, POD_NAME: 'galera-3', NODE_PEERS: 'unused' } }).trim();
+    // WHEN / THEN galera-3 goes
+    expect(out).toBe('go');
+  });
+
+  /**
+   * Every interleaving of nodes that get SIGTERM together, running leave_in_turn's loop (raise
+   * the flag; read each peer's flag, one read per step; then act on leave_turn's answer: go,
+   * yield = lower the flag, wait = keep it; with the flag lowered, raise it again unless told to
+   * yield, and read again before acting) with the decisions of the script's own leave_turn. A
+   * node that went stays in the view with its flag up (its leave takes a while), then is gone
+   * and reads as not leaving. THEN two nodes never leave at the same time, and from every state
+   * reached every node can still leave.
+   */
+  test.each([[['galera-3', 'galera-4']], [THREE]])('nodes %j get SIGTERM together: never two leaves at once, each one leaves', (names) => {
+    // GIVEN leave_turn's answer for every combination of flags the others can show
+    const answer = new Map<string, string>();
+    for (const self of names) {
+      const others = names.filter((n) => n !== self);
+      for (let mask = 0; mask < 1 << others.length; mask++) {
+        const up = others.filter((_n, k) => mask & (1 << k));
+        answer.set(`${self}:${up.join(',')}`, turn(self, up, others.filter((n) => !up.includes(n))).split(' ')[0]);
+      }
+    }
+    // each node: pc 0 raise, 1..n-1 reading peer k-1, 'leaving' (went, flag up), 'gone'
+    type P = { pc: number | 'leaving' | 'gone'; flag: 0 | 1; seen: number[] };
+    const n = names.length;
+    const key = (ps: P[]) => JSON.stringify(ps);
+    const flagOf = (ps: P[], j: number) => (ps[j].pc === 'gone' ? 0 : ps[j].flag);
+    const step = (ps: P[], i: number): P[] | null => {
+      const p = ps[i];
+      const next = ps.map((q) => ({ ...q, seen: [...q.seen] }));
+      const q = next[i];
+      if (p.pc === 'gone') return null;
+      if (p.pc === 'leaving') { q.pc = 'gone'; return next; }
+      if (p.pc === 0) { q.flag = 1; q.pc = 1; q.seen = []; return next; }
+      const others = [...Array(n).keys()].filter((j) => j !== i);
+      if (q.seen.length < others.length) { q.seen.push(flagOf(ps, others[q.seen.length])); return next; }
+      const up = others.filter((_j, k) => q.seen[k] === 1).map((j) => names[j]);
+      const a = answer.get(`${names[i]}:${up.join(',')}`)!;
+      q.seen = [];
+      if (p.flag === 0) { if (a !== 'yield') q.flag = 1; return next; }
+      if (a === 'go') q.pc = 'leaving';
+      else if (a === 'yield') q.flag = 0;
+      return next;
+    };
+    // WHEN every interleaving is explored
+    const start: P[] = names.map(() => ({ pc: 0, flag: 0, seen: [] }));
+    const seen = new Map<string, P[]>([[key(start), start]]);
+    const edges = new Map<string, string[]>();
+    const queue = [start];
+    while (queue.length > 0) {
+      const ps = queue.shift()!;
+      // THEN never two nodes leaving together
+      expect(ps.filter((p) => p.pc === 'leaving').length).toBeLessThanOrEqual(1);
+      const outs: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const nx = step(ps, i);
+        if (!nx) continue;
+        const k = key(nx);
+        outs.push(k);
+        if (!seen.has(k)) { seen.set(k, nx); queue.push(nx); }
+      }
+      edges.set(key(ps), outs);
+    }
+    // AND from every state reached, the state where all are gone is reachable
+    const done = key(names.map(() => ({ pc: 'gone', flag: 1, seen: [] })));
+    const canFinish = new Set<string>([done]);
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const [k, outs] of edges) if (!canFinish.has(k) && outs.some((o) => canFinish.has(o))) { canFinish.add(k); changed = true; }
+    }
+    expect([...seen.keys()].filter((k) => !canFinish.has(k))).toEqual([]);
+    expect(seen.size).toBeGreaterThan(10);
   });
 });

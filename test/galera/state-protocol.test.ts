@@ -78,6 +78,10 @@ function writtenLines(): Record<string, string> {
     'main (starting)': bash(`ACTION=join; ${position}; publish_running; main`).trim(),
     // the watchdog's own line, next to its peers' (rejoin_would_help)
     'the watchdog (rejoin_would_help)': bash('state_line phase=running primary=0').trim(),
+    // a node taking its turn to leave on SIGTERM: its own line next to its peers' (leave_in_turn), and what it serves
+    'leave_in_turn': bash(': >"$LEAVING_FILE"; state_line phase=running primary=1; rm -f "$LEAVING_FILE"').trim(),
+    'galera_live_state (leaving)': bash(`: >"$LEAVING_FILE"; ACTION=join; ${position}; publish_running; `
+      + `wsrep_status() { printf 'wsrep_cluster_status\\tPrimary\\n'; }; galera_live_state; rm -f "$LEAVING_FILE"`).trim(),
   };
   rmSync(join(dir, 'galera-forced-from'));
   rmSync(join(dir, 'galera-last-view'));
@@ -103,12 +107,13 @@ describe('the state protocol of docs/galera.md', () => {
     const sites = [NODE, COMMON].flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.sh')).flatMap((f) => code(d, f)
       .flatMap((l) => (l.match(/\b(publish_state|state_line)\b(?!\(\)| "\$@"|:)( phase=[a-z]+)?/g) ?? []).map((call) => `${f}: ${call}`))));
 
-    // THEN: three publishers and the watchdog in galera-start.sh, the live view in galera-state.sh, the
-    // fallback (the defaults: phase=unknown) in node-lib.sh's serve_state
+    // THEN: three publishers, the watchdog and the turn to leave in galera-start.sh, the live view in
+    // galera-state.sh, the fallback (the defaults: phase=unknown) in node-lib.sh's serve_state
     expect(sites.sort()).toEqual([
       'galera-start.sh: publish_state phase=refused',
       'galera-start.sh: publish_state phase=running',
       'galera-start.sh: publish_state phase=waiting',
+      'galera-start.sh: state_line phase=running',
       'galera-start.sh: state_line phase=running',
       'galera-state.sh: state_line phase=running',
       'node-lib.sh: state_line',
@@ -132,7 +137,10 @@ describe('the state protocol of docs/galera.md', () => {
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
     expect(parseStateLine(lines.galera_live_state, spec))
       .toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
-    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3' });
+    expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec))
+      .toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3', leaving: '0' });
+    expect(parseStateLine(lines.leave_in_turn, spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '1', leaving: '1' });
+    expect(parseStateLine(lines['galera_live_state (leaving)'], spec)).toMatchObject({ phase: 'running', primary: '1', leaving: '1' });
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });
     expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '', view: '0' });
@@ -140,7 +148,7 @@ describe('the state protocol of docs/galera.md', () => {
 
   test('the size of the last Primary component is kept on the volume, and a damaged record reads as unknown', () => {
     // GIVEN / WHEN the watchdog records 5, then 3 / THEN the line carries the last one
-    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 peers=3$/);
+    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 leaving=0 peers=3$/);
     // a record that is not a number is no size
     expect(bash('printf "x\\n" >"$VIEW_FILE"; last_view').trim()).toBe('0');
     expect(bash('remember_view 4x; last_view').trim()).toBe('0');

@@ -499,7 +499,21 @@ test('10. rolling restart under write load, one node at a time: no acknowledged 
   await stopAndVerify(writer);
 });
 
+/**
+ * The state scenarios 11 and 11b start from, whatever ran before them (they also run alone, with
+ * -t): the 3-pod template, pods 3 and 4 gone, galera-0..2 running, ready and Synced in one view of
+ * three. Pods that are not running start as a fresh install does (or rejoin with their data).
+ */
+async function threeNodesSynced(): Promise<void> {
+  cluster.setManifests(manifests());
+  await Promise.all([3, 4].filter((i) => pods.isRunning(i)).map((i) => pods.stopPod(i, 'TERM')));
+  await Promise.all(ALL.filter((i) => !pods.isRunning(i)).map((i) => pods.startPod(i)));
+  await waitAllReady();
+  await waitAllSynced();
+}
+
 test('11. scale from 3 to 5 and back to 3', async () => {
+  await threeNodesSynced();
   const writer = await pods.startWriter({ pods: [0, 1] });
   // the StatefulSet with 5 replicas: new pods 3 and 4, then the rolling update of 0..2
   cluster.setManifests(manifests({ galera: { replicas: 5 } }));
@@ -527,6 +541,7 @@ test('11b. a scale-down rollout that loses its Primary component: the pods of bo
   // GIVEN a cluster of 5 (pods 3 and 4 new, galera-0 rolled onto the 5-pod template), scaled
   // down again: pods 3 and 4 deleted, galera-2 and galera-1 already on the 3-pod template (as
   // after scenario 11), galera-0 not yet, as the rollout updates it last
+  await threeNodesSynced();
   cluster.setManifests(manifests({ galera: { replicas: 5 } }));
   await Promise.all([3, 4].map((i) => pods.startPod(i)));
   await waitAllReady([3, 4]);
