@@ -29,10 +29,6 @@ GALERA_WAIT_LOG_SECONDS=${GALERA_WAIT_LOG_SECONDS:-30}
 MY_CNF="$GALERA_RUNTIME_DIR/my.cnf"
 STATE_FILE="$GALERA_RUNTIME_DIR/state"
 HEARTBEAT_FILE="$GALERA_RUNTIME_DIR/heartbeat"
-# When this container created a new cluster (epoch seconds); peers joining within
-# GALERA_NEW_CLUSTER_SECONDS copy its few MB by rsync rather than mariabackup.
-NEW_CLUSTER_FILE="$GALERA_RUNTIME_DIR/new-cluster"
-GALERA_NEW_CLUSTER_SECONDS=${GALERA_NEW_CLUSTER_SECONDS:-120}
 GRASTATE="$GALERA_DATA_DIR/grastate.dat"
 # Written by a human (kubectl exec ... touch) to force this node to bootstrap; consumed once.
 FORCE_BOOTSTRAP_FILE="$GALERA_DATA_DIR/galera-force-bootstrap"
@@ -124,9 +120,9 @@ data_is_empty() {
 # Every node serves one line on the state port; the election reads its peers' lines:
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      view=<n> peers=<n>
+#      donates=<stream or empty> view=<n> peers=<n>
 # state_line formats it (every key, always in this order), field and valid_state_line parse it.
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view)
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst donates view)
 
 # How this node's configuration sends and receives state transfers: tls (GALERA_TLS=on: the [sst]
 # section verifies the peer by the CA) or plain (TLS off, or transitional).
@@ -150,7 +146,7 @@ remember_view() {
 
 # state_line key=value... : the state line of this node; keys not given take their defaults.
 state_line() {
-  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode) [view]=$(last_view))
+  local -A v=([phase]=unknown [role]='' [uuid]=$ZERO_UUID [seqno]=-1 [safe]=0 [empty]=0 [primary]=0 [local_state]=0 [fresh]=0 [forced]='' [sst]=$(own_sst_mode) [donates]='' [view]=$(last_view))
   local kv key out
   for kv in "$@"; do
     key=${kv%%=*}
@@ -193,6 +189,7 @@ valid_state_line() {
       uuid) [[ $value =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ ]] || return 1 ;;
       forced) [[ -z $value || $value =~ ^[0-9a-f-]{36}:-?[0-9]{1,19}$ ]] || return 1 ;;
       sst) [[ -z $value || $value =~ ^(tls|plain)$ ]] || return 1 ;;
+      donates) [[ -z $value || $value == stream ]] || return 1 ;;
     esac
   done
 }

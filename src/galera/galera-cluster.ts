@@ -266,7 +266,10 @@ function resolveMetrics(c: Checker, field: string, given: MetricsExporterProps |
   return { image: resolveImage(c, `${field}.image`, m.image, DEFAULT_MYSQLD_EXPORTER_IMAGE) };
 }
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+/** The node scripts; galera-sst.sh is the state transfer method `stream` (galera-start.sh puts it on mariadbd's PATH). */
+const NODE_SCRIPTS = [
+  'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+];
 /** Scripts of scripts/backup the pods run: the endpoint, the restore. */
 const POD_BACKUP_SCRIPTS = ['galera-backup-endpoint.sh', 'galera-restore.sh', 'galera-restore-fetch.sh'];
 
@@ -587,7 +590,6 @@ export class GaleraCluster extends PodPeer implements IMariaDbCluster {
       GALERA_NON_PRIMARY_RESTART_SECONDS: String(r.nonPrimaryRestartSeconds),
       GALERA_STUCK_DESYNC_RESTART_SECONDS: String(r.stuckDesyncRestartSeconds),
       ...(r.metrics ? { GALERA_EXPORTER_USER: EXPORTER_USER } : {}),
-      // rsync SST cannot be encrypted with what the image ships (it needs stunnel)
       GALERA_TLS: r.tls.enabled ? (r.tls.transitional ? 'transitional' : 'on') : 'off',
       ...(this.tlsSecretName ? { GALERA_TLS_DIR: GALERA_PATHS.tls, GALERA_TLS_SECRET_NAME: this.tlsSecretName } : {}),
     };

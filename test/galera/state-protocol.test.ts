@@ -122,6 +122,11 @@ describe('the state protocol of docs/galera.md', () => {
     expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
     expect(parseStateLine(lines.live_state, spec)).toMatchObject({ phase: 'running', role: 'join', primary: '1', seqno: '77', local_state: '4', forced: `${UUID}:40`, view: '3' });
+    // a running node can donate the stream state transfer (galera-sst.sh); a waiting one donates nothing
+    for (const running of [lines['publish_running (bootstrap)'], lines.live_state]) {
+      expect(parseStateLine(running, spec).donates).toBe('stream');
+    }
+    expect(parseStateLine(lines.publish_waiting, spec).donates).toBe('');
     expect(parseStateLine(lines['the watchdog (rejoin_would_help)'], spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3' });
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });

@@ -136,9 +136,11 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
   expect(lastDecision(0)).toContain('decision: bootstrap: new cluster');
   for (const i of [1, 2]) {
     expect(lastDecision(i)).toContain('decision: join:');
-    // TLS is on: mariabackup over socat with OpenSSL, the peer verified by the CA (never the plain rsync)
+    // TLS is on: the stream method over socat with OpenSSL, the peer verified by the CA (never plain
+    // text), as socat itself reports the session on the SST port
     expect(lastDecision(i)).toContain('full state transfer (SST)');
-    expect(currentLog(i)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/galera\/tls\/ca.crt'/);
+    expect(currentLog(i)).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/galera\/tls\/ca/);
+    expect(currentLog(i)).toMatch(/galera-sst INFO: socat: N SSL connection using TLS/);
     expect(currentLog(i)).toMatch(/IST receiver using ssl/);
   }
   const accountsCreated = ALL.map((i) => pods.logs(i).split('\n').filter((l) => l.includes('accounts created')).length);
