@@ -17,8 +17,8 @@
 #   Both get the sst account as WSREP_SST_OPT_AUTH=user:password in the environment (never on
 #   a command line), run in a session of their own, and a non-zero exit fails the transfer.
 #
-# The stream, one TCP connection from donor to joiner on port 4444 (xbstream, the format of
-# mariadb-backup's --stream; zstd-compressed when the joiner asks for it):
+# The stream, one TCP connection from donor to joiner on port 4444: xbstream (the format of
+# mariadb-backup's --stream), compressed with zstd -1 on as many threads as the copy uses:
 #   galera_sst_info       "sst|ist <uuid>:<seqno> <gtid domain id>", first
 #   the backup            mariadb-backup --backup --stream=xbstream (SST only)
 #   galera_sst_complete   last: the donor's whole stream arrived
@@ -62,7 +62,7 @@ parse_args() {
       --datadir) DATA=${value%/} ;;
       --defaults-file) CNF=$value ;;
       --parent) PARENT=$value ;;
-      --socket) SOCKET=$value ;;
+      --socket) SOCKET=$value GALERA_SOCKET=$value ;;
       --gtid) GTID=$value ;;
       --gtid-domain-id) DOMAIN=$value ;;
     esac
@@ -179,6 +179,8 @@ watch_server() {
 on_exit() {
   local rc=$?
   trap - EXIT TERM INT
+  # a donor's failure is reported by mariadbd once this script ends: not from outside a Primary component
+  [[ $ROLE == donor && $rc != 0 && $rc != 143 ]] && wait_until_primary
   kill_descendants
   [[ -n $WORK ]] && rm -rf "$WORK"
   if [[ $ROLE == joiner ]]; then
@@ -222,28 +224,20 @@ parse_own_address() {
   [[ -n $JOINER_HOST ]] || die "--address '$ADDRESS' has no host"
 }
 
-# What the joiner asks for, behind "ready": where to connect, how to check its certificate, and
-# whether to compress (GALERA_SST_COMPRESS=zstd: for links slower than the copy itself).
+# What the joiner asks for, behind "ready": where to connect, and the name its certificate must
+# carry (the format version first, so that a later format is refused, not misread).
 joiner_address() {
-  printf '%s:%s/%s/%s/%s\n' "$JOINER_HOST" "$SST_PORT" "$STREAM_VERSION" "$(own_name)" "$(compression)"
+  printf '%s:%s/%s/%s\n' "$JOINER_HOST" "$SST_PORT" "$STREAM_VERSION" "$(own_name)"
 }
 
-compression() {
-  if [[ ${GALERA_SST_COMPRESS:-none} == zstd ]]; then echo zstd; else echo none; fi
-}
-
-decompress() {
-  if [[ $(compression) == zstd ]]; then zstd -d -q -c; else cat; fi
-}
-
-# Starts the receiver (socat | decompress | mbstream -x into the stage) and returns once socat
+# Starts the receiver (socat | zstd -d | mbstream -x into the stage) and returns once socat
 # reports that it listens; socat's log reaches this shell through a FIFO.
 start_receiver() {
   local fifo="$WORK/socat.log" line
   mkfifo "$fifo"
   (
     set -o pipefail
-    socat -d -d -u "$(listen_address)" STDOUT 2>"$fifo" | decompress | mbstream -x -C "$STAGE" -p "$THREADS"
+    socat -d -d -u "$(listen_address)" STDOUT 2>"$fifo" | zstd -d -q -c | mbstream -x -C "$STAGE" -p "$THREADS"
   ) &
   RECEIVER_PID=$!
   exec {SOCAT_LOG}<"$fifo"
@@ -330,7 +324,7 @@ run_joiner() {
   touch "$DATA/sst_in_progress"
   start_receiver
   printf 'ready %s\n' "$(joiner_address)" >&"$SERVER_FD"
-  log_info "ready: receiving on port $SST_PORT $( ((TLS == 1)) && echo "with TLS, the donor verified by $SSL_CA as $(service_name)" || echo 'in plain text'), compression $(compression)"
+  log_info "ready: receiving on port $SST_PORT $( ((TLS == 1)) && echo "with TLS, the donor verified by $SSL_CA as $(service_name)" || echo 'in plain text')"
   t=$EPOCHREALTIME
   wait "$RECEIVER_PID" || die "receiving the stream failed (socat or mbstream exited with an error; the lines above say why)"
   info=$(read_info)
@@ -347,17 +341,40 @@ run_joiner() {
 
 # --- the donor ---------------------------------------------------------------------------------
 
-# The joiner's address line: host:port/version/name/compression.
-JOINER_PORT='' JOINER_NAME='' JOINER_COMPRESSION=''
+# The joiner's address line: host:port/version/name.
+JOINER_PORT='' JOINER_NAME=''
 parse_joiner_address() {
   local hostport=${ADDRESS%%/*} rest version
-  IFS=/ read -r _ version JOINER_NAME JOINER_COMPRESSION rest <<<"$ADDRESS"
-  [[ $version == "$STREAM_VERSION" && -z $rest && $JOINER_COMPRESSION =~ ^(none|zstd)$ ]] ||
-    die "the joiner's address '$ADDRESS' is not a $STREAM_VERSION address (host:port/$STREAM_VERSION/name/compression)"
+  IFS=/ read -r _ version JOINER_NAME rest <<<"$ADDRESS"
+  [[ $version == "$STREAM_VERSION" && -z $rest ]] ||
+    die "the joiner's address '$ADDRESS' is not a $STREAM_VERSION address (host:port/$STREAM_VERSION/name)"
   [[ $JOINER_NAME == *".$(service_name)" ]] || die "the joiner's name '$JOINER_NAME' is not a pod of $(service_name)"
   JOINER_PORT=${hostport##*:}
   JOINER_HOST=${hostport%:*}
   [[ $JOINER_PORT =~ ^[0-9]+$ && -n $JOINER_HOST ]] || die "the joiner's address '$ADDRESS' has no host:port"
+}
+
+# Galera takes a donor's report (mariadbd's "SST sent", made when this script says done or fails)
+# only from a node in the Donor state of a Primary component. A donor that left the Primary
+# component during its transfer (its Galera peers unreachable for a while) and reported before it
+# was back stays Donor/Desynced for good: Galera logs "sst sent called when not SST donor" and never
+# resyncs it (the stuck donor of the watchdog). So a donor reports only once its node is back in a
+# Primary component: at once normally; outside one, mariadb-backup fails too (its BACKUP LOCK is
+# refused), and that failure is reported the same way.
+wait_until_primary() {
+  local status cluster state logged=-30
+  while kill -0 "${SERVER_PID:-$PPID}" 2>/dev/null; do
+    status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || status=''
+    cluster=$(awk '$1 == "wsrep_cluster_status" { print $2 }' <<<"$status")
+    state=$(awk '$1 == "wsrep_local_state" { print $2 }' <<<"$status")
+    # local state 0 or 1: the view is Primary but Galera has not taken this node back as a donor yet
+    [[ $cluster == Primary && ${state:-0} -ge 2 ]] && return 0
+    if ((SECONDS - logged >= 30)); then
+      log_warn "this node is outside a Primary component (cluster status ${cluster:-unknown}, local state ${state:-unknown}); reporting the end of the transfer once it is back, as Galera takes it only then"
+      logged=$SECONDS
+    fi
+    sleep 0.2
+  done
 }
 
 # socat's side of the connection: the node certificate, the joiner's verified by the CA and the
@@ -369,10 +386,6 @@ connect_address() {
   else
     printf 'TCP:%s:%s,connect-timeout=10' "$JOINER_HOST" "$JOINER_PORT"
   fi
-}
-
-compress() {
-  if [[ $JOINER_COMPRESSION == zstd ]]; then zstd -1 -q -c -T"$THREADS"; else cat; fi
 }
 
 # The backup, streamed: mariadb-backup copies THREADS files at a time, as the sst account
@@ -405,12 +418,13 @@ run_donor() {
   [[ $GTID =~ ^[0-9a-f-]{36}:-?[0-9]+$ ]] || die "--gtid '$GTID' is not uuid:seqno"
   parse_joiner_address
   mkdir -p "$WORK/backup"
-  log_info "sending $kind at $GTID to $JOINER_NAME ($JOINER_HOST:$JOINER_PORT) $( ((TLS == 1)) && echo "with TLS, the joiner verified by $SSL_CA as $JOINER_NAME" || echo 'in plain text'), compression $JOINER_COMPRESSION"
+  log_info "sending $kind at $GTID to $JOINER_NAME ($JOINER_HOST:$JOINER_PORT) $( ((TLS == 1)) && echo "with TLS, the joiner verified by $SSL_CA as $JOINER_NAME" || echo 'in plain text')"
   (
     set -o pipefail
-    produce_stream "$kind" | compress | socat -d -d -u STDIN "$(connect_address)" 2> >(relay_socat_log)
+    produce_stream "$kind" | zstd -1 -q -c -T"$THREADS" | socat -d -d -u STDIN "$(connect_address)" 2> >(relay_socat_log)
   ) &
   wait $! || die "sending the $kind stream to $JOINER_NAME failed (the lines above say why)"
+  wait_until_primary
   printf 'done %s\n' "$GTID" >&"$SERVER_FD"
   log_info "$kind sent to $JOINER_NAME in $(elapsed "$t") s"
 }
