@@ -228,10 +228,11 @@ initialize_datadir() {
     { cat "$GALERA_RUNTIME_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
   mariadbd --defaults-file="$MY_CNF" --wsrep-on=OFF --skip-networking --log-error="$GALERA_RUNTIME_DIR/init-server.log" &
   local pid=$! i
-  for ((i = 0; i < 60; i++)); do
+  # polled every 0.2 s for 60 s: the server is up within a second, and the bootstrap waits for it
+  for ((i = 0; i < 300; i++)); do
     local_sql -e 'SELECT 1' >/dev/null 2>&1 && break
     kill -0 "$pid" 2>/dev/null || { cat "$GALERA_RUNTIME_DIR/init-server.log" >&2; die "the initialization server exited"; }
-    sleep 1
+    sleep 0.2
   done
   local sql
   sql=$(accounts_sql) || die "reading the passwords from Secret '$GALERA_SECRET_NAME' failed"
