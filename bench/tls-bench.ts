@@ -94,6 +94,19 @@ function bootstrapPhases(logs: string[], t0: number): Phases {
   };
 }
 
+/** Where the SST rejoin of a wiped galera-2 went, in seconds from its start. */
+const REJOIN_PHASES = ['decides to join', 'starts mariadbd', 'gets its donor', 'has the data', 'Synced'];
+
+function rejoinPhases(log: string, t0: number): Phases {
+  return {
+    [REJOIN_PHASES[0]]: logTime(log, /galera INFO: decision: join/, t0),
+    [REJOIN_PHASES[1]]: logTime(log, /galera INFO: starting mariadbd \(join\)/, t0),
+    [REJOIN_PHASES[2]]: logTime(log, /\(galera-2\) requested state transfer from .*Selected/, t0),
+    [REJOIN_PHASES[3]]: logTime(log, /WSREP: SST succeeded for position|WSREP: SST received:/, t0),
+    [REJOIN_PHASES[4]]: logTime(log, /WSREP: Synchronized with group, ready for connections/, t0),
+  };
+}
+
 /** A fresh bootstrap: three empty volumes, the three pods started at once, until all are Synced. */
 async function bootstrap(s: Side): Promise<{ ms: number; phases: Phases }> {
   await s.galera.stopAll('KILL');
@@ -110,7 +123,7 @@ async function bootstrap(s: Side): Promise<{ ms: number; phases: Phases }> {
 // the ratios are the whole cost of TLS: clients, replication, IST and SST.
 const target = (s: Side) => ({ name: `${s.name} galera-0`, host: s.galera.podIp(0), port: 3306, password: SECRET['app-password'], ssl: s.tls });
 
-interface Round { tps: number; ist: number; sst: number }
+interface Round { tps: number; ist: number; sst: number; sstPhases: Phases }
 
 async function round(s: Side): Promise<Round> {
   const { tps } = await sysbench(s.cluster, s.dir, target(s), LOAD, 'run', SECONDS);
@@ -123,14 +136,26 @@ async function round(s: Side): Promise<Round> {
   // SST: galera-2 comes back with an empty volume (the whole dataset is transferred)
   await s.galera.stopPod(2, 'TERM');
   s.galera.wipeVolume(2);
+  const before = s.galera.logs(2).length;
   t = Date.now();
   await s.galera.startPod(2);
   const sst = await untilSynced(s.galera, [2], t);
   await untilSynced(s.galera, ALL, Date.now());
-  return { tps, ist, sst };
+  return { tps, ist, sst, sstPhases: rejoinPhases(s.galera.logs(2).slice(before), t) };
 }
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The median of each phase over the runs, per side, as table rows. */
+function phaseRows(names: string[], runs: Phases[][]): string[] {
+  return names.map((p) => {
+    const cells = runs.map((xs) => {
+      const v = xs.map((x) => x[p]).filter(Number.isFinite);
+      return v.length ? `${median(v).toFixed(0)} s` : '–';
+    });
+    return `| ${p} | ${cells.join(' | ')} |`;
+  });
+}
 
 function printBootstrap(boots: Map<string, { ms: number; phases: Phases }[]>, sides: Side[]): void {
   const [off, on] = sides.map((s) => boots.get(s.name)!);
@@ -138,13 +163,7 @@ function printBootstrap(boots: Map<string, { ms: number; phases: Phases }[]>, si
     + 'in seconds from the pods\' start (median of the runs; the logs have 1 s resolution):\n');
   console.log('| phase | TLS off | TLS on |');
   console.log('|---|---|---|');
-  for (const p of PHASES) {
-    const m = (xs: { phases: Phases }[]) => {
-      const v = xs.map((x) => x.phases[p]).filter(Number.isFinite);
-      return v.length ? `${median(v).toFixed(0)} s` : '–';
-    };
-    console.log(`| ${p} | ${m(off)} | ${m(on)} |`);
-  }
+  for (const row of phaseRows(PHASES, [off, on].map((xs) => xs.map((x) => x.phases)))) console.log(row);
   const range = (xs: { ms: number }[]) => {
     const ms = xs.map((x) => x.ms);
     return `${secs(median(ms))} (${secs(Math.min(...ms))}–${secs(Math.max(...ms))})`;
@@ -190,8 +209,13 @@ async function main(): Promise<void> {
     }
     printBootstrap(boots, sides);
     const [off, on] = sides.map((s) => results.get(s.name)!);
-    const ratio = (k: keyof Round) => median(on.map((x, i) => x[k] / off[i][k]));
-    const fmt = (k: keyof Round, xs: Round[]) => (k === 'tps' ? `${median(xs.map((x) => x.tps)).toFixed(0)} tps`
+    console.log(`\nSST rejoin of a wiped galera-2, where the time went, in seconds from its start (median of ${ROUNDS} rounds):\n`);
+    console.log('| phase | TLS off | TLS on |');
+    console.log('|---|---|---|');
+    for (const row of phaseRows(REJOIN_PHASES, [off, on].map((xs) => xs.map((x) => x.sstPhases)))) console.log(row);
+    type Figure = 'tps' | 'ist' | 'sst';
+    const ratio = (k: Figure) => median(on.map((x, i) => x[k] / off[i][k]));
+    const fmt = (k: Figure, xs: Round[]) => (k === 'tps' ? `${median(xs.map((x) => x.tps)).toFixed(0)} tps`
       : secs(median(xs.map((x) => x[k]))));
     const [bootOff, bootOn] = sides.map((s) => median(boots.get(s.name)!.map((b) => b.ms)));
     const met = (ok: boolean) => (ok ? 'met' : '**missed**');
@@ -201,7 +225,11 @@ async function main(): Promise<void> {
     console.log('|---|---|---|---|---|');
     console.log(`| fresh 3-node bootstrap to all Synced | ${secs(bootOff)} | ${secs(bootOn)} | ${(bootOn / bootOff).toFixed(2)} | `
       + `≤ ${secs(TARGET_BOOTSTRAP_MS)}: ${met(bootOn <= TARGET_BOOTSTRAP_MS)} |`);
-    const names: Record<keyof Round, string> = { tps: 'write throughput straight to one node (replicated to two)', ist: 'rejoin by IST to Synced', sst: 'rejoin by SST (wiped volume) to Synced' };
+    const names: Record<Figure, string> = {
+      tps: 'write throughput straight to one node (replicated to two)',
+      ist: 'rejoin by IST to Synced',
+      sst: 'rejoin by SST (wiped volume) to Synced',
+    };
     for (const k of ['tps', 'ist', 'sst'] as const) {
       const goal = k === 'sst' ? `≤ ${TARGET_SST_RATIO} × TLS off: ${met(ratio(k) <= TARGET_SST_RATIO)}` : '–';
       console.log(`| ${names[k]} | ${fmt(k, off)} | ${fmt(k, on)} | ${ratio(k).toFixed(2)} | ${goal} |`);
