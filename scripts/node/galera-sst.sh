@@ -305,7 +305,7 @@ install_backup() {
 }
 
 # A donor with the binary log on streams its current binlog file; the joiner starts a fresh one
-# (what MariaDB's own mariabackup method does since 10.11.16, MDEV-38147), so it never keeps a
+# (what MariaDB's own mariabackup method does, MDEV-38147), so it never keeps a
 # binlog position ahead of its data.
 drop_received_binlogs() {
   local file _
