@@ -4,9 +4,8 @@
 #
 #   decide EXPECTED_NAMES < lines     (this node's line first, then the peers that answered)
 #
-# prints "ACTION reason", ACTION being join, join:rsync, bootstrap, wait or refuse (NODE_TLS,
-# from the pod's environment, says whether the plain rsync SST may be used). The rules,
-# tried in this order (docs/galera.md explains each):
+# prints "ACTION reason", ACTION being join, bootstrap, wait or refuse. The rules, tried in this
+# order (docs/galera.md explains each):
 #   1. rule_join_primary        a peer is in a Primary component: join it, unless our data is
 #                               another cluster's or goes past a forced-bootstrap position
 #   2. rule_wait_for_starting   a peer is starting mariadbd: wait until it is Primary
@@ -19,6 +18,10 @@
 #   sst_plan < lines                  (the same lines, once the decision is join)
 #
 # prints "MODE DONORS": how the join's state transfer is encrypted and which peers may donate.
+#
+#   sst_method < lines                (the same lines, once the decision is join)
+#
+# prints the state transfer method the join asks for: stream, or mariabackup next to older nodes.
 #
 #   rejoin_helps EXPECTED_NAMES < lines   (this node's line first, then the peers that answered)
 #
@@ -114,12 +117,6 @@ rule_join_primary() {
     if [[ $E_EMPTY != 1 && -n $forced && $E_UUID == "${forced%%:*}" && $(field "$E_SELF" forced) != "$forced" ]] &&
       ((E_SEQNO > ${forced#*:})); then
       echo "refuse the running cluster $uuid was force-bootstrapped from position $forced, and this node's data goes beyond it (seqno $E_SEQNO): its history has diverged, and joining would mix the two. Move the data away or delete the volume of $E_NAME to join as a new node"
-    elif [[ $E_EMPTY == 1 && $(field "$p" fresh) == 1 && ${NODE_TLS:-off} == off ]]; then
-      # mariabackup's donor script sleeps 10 s before every transfer, and a new cluster's
-      # joiners queue for the one donor; rsync copies the few MB of a cluster that was created
-      # moments ago (and serves no clients yet) at once. Not with TLS: rsync SST needs stunnel
-      # to be encrypted, which the image does not ship.
-      echo "join:rsync $name is Primary in cluster $uuid, bootstrapped moments ago; this node has no data and joins by full state transfer (SST) with rsync"
     elif [[ $E_EMPTY == 1 ]]; then
       echo "join $name is Primary in cluster $uuid; this node has no data and joins by full state transfer (SST)"
     elif [[ $E_UUID == "$uuid" ]]; then
@@ -328,6 +325,24 @@ sst_plan() {
   else
     echo "$own"
   fi
+}
+
+# The method of a join's state transfer. A donor runs the method the joiner asks for, as
+# wsrep_sst_<method> from its mariadbd's PATH: stream (galera-sst.sh) when every running Primary
+# peer can donate it (donates=stream: galera-start.sh put it on its mariadbd's PATH); otherwise
+# mariabackup, which every image has. Nodes of an older version (a rolling
+# upgrade) cannot donate stream, and a join that asked them for it would fail.
+sst_method() {
+  local line
+  IFS= read -r line # this node
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" primary) == 1 ]] || continue
+    if [[ $(field "$line" donates) != stream ]]; then
+      echo mariabackup
+      return 0
+    fi
+  done
+  echo stream
 }
 
 # The watchdog's question, for a node that stays outside a Primary component: does restarting

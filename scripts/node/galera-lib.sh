@@ -12,10 +12,6 @@ NODE_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
 source "$NODE_LIB_DIR/node-lib.sh"
 
 SECRET_KEYS+=(sst-password)
-# When this container created a new cluster (epoch seconds); peers joining within
-# GALERA_NEW_CLUSTER_SECONDS copy its few MB by rsync rather than mariabackup.
-NEW_CLUSTER_FILE="$NODE_RUNTIME_DIR/new-cluster"
-GALERA_NEW_CLUSTER_SECONDS=${GALERA_NEW_CLUSTER_SECONDS:-120}
 GRASTATE="$NODE_DATA_DIR/grastate.dat"
 # The name volumes initialized by earlier versions carry too.
 INIT_INCOMPLETE_FILE="$NODE_DATA_DIR/.galera-init-incomplete"
@@ -68,8 +64,8 @@ data_is_empty() {
 # --- the state line (specified in docs/galera.md; framing and parsing in node-lib.sh) ----------
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      view=<n> leaving=<0|1> peers=<n>
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst view leaving)
+#      donates=<stream or empty> view=<n> leaving=<0|1> peers=<n>
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst donates view leaving)
 STATE_LINE_DEFAULTS=galera_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
   [phase]='^(waiting|refused|starting|running|unknown)$'
@@ -80,12 +76,13 @@ declare -gA STATE_VALUE_PATTERNS=(
   [local_state]='^[0-9]{1,2}$'
   [forced]='^([0-9a-f-]{36}:-?[0-9]{1,19})?$'
   [sst]='^(tls|plain)?$'
+  [donates]='^(stream)?$'
   [view]='^[0-9]{1,3}$' [peers]='^[0-9]{1,3}$'
 )
 
 galera_state_defaults() {
   printf '%s\n' phase=unknown role= "uuid=$ZERO_UUID" seqno=-1 safe=0 empty=0 primary=0 local_state=0 fresh=0 forced= \
-    "sst=$(own_sst_mode)" "view=$(last_view)" "leaving=$(leaving_flag)"
+    "sst=$(own_sst_mode)" donates= "view=$(last_view)" "leaving=$(leaving_flag)"
 }
 
 # How this node's configuration sends and receives state transfers: tls (NODE_TLS=on: the [sst]

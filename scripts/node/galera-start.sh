@@ -70,9 +70,11 @@ publish_refused() {
   publish_state phase=refused uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
 }
 
-# running: mariadbd was started to $ACTION (until it answers, peers see "starting").
+# running: mariadbd was started to $ACTION (until it answers, peers see "starting"), with the
+# stream state transfer on its PATH, so it can donate it (run_mariadbd).
 publish_running() {
-  publish_state phase=running role="$ACTION" uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
+  publish_state phase=running role="$ACTION" uuid="$POS_UUID" seqno="$POS_SEQNO" safe=0 empty="$POS_EMPTY" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)" \
+    donates=stream
 }
 
 # --- the peers' state ---------------------------------------------------------------------
@@ -121,15 +123,12 @@ elect() {
     ACTION=${decision%% *}
     REASON=${decision#* }
     SST_METHOD='' SST_DONORS=''
-    if [[ $ACTION == join:rsync ]]; then
-      ACTION=join SST_METHOD=rsync
-    fi
     case $ACTION in
       join | bootstrap)
         log_info "decision: $ACTION: $REASON"
         if [[ $ACTION == join ]]; then
           consume_override "a Primary component exists"
-          [[ -n $SST_METHOD ]] || plan_state_transfer "$(sst_plan <<<"$lines")"
+          plan_state_transfer "$(sst_plan <<<"$lines")" "$(sst_method <<<"$lines")"
         fi
         return 0
         ;;
@@ -212,10 +211,9 @@ remember_forced_position() {
 # --- running mariadbd ----------------------------------------------------------------------
 
 # The first bootstrap of a new cluster: a new data directory with the accounts of the Secret
-# (initialize_datadir in node-lib.sh; the server runs without wsrep), and the time it was created.
+# (initialize_datadir in node-lib.sh; the server runs without wsrep).
 initialize_galera_datadir() {
   initialize_datadir galera_accounts_sql --wsrep-on=OFF
-  date +%s >"$NEW_CLUSTER_FILE"
   log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), sst@localhost, monitor@%"
 }
 
@@ -252,11 +250,20 @@ run_mariadbd() {
   rm -f "$NODE_DATA_DIR/sst_in_progress" "$NODE_DATA_DIR/wsrep_sst.pid"
   publish_running
   log_info "starting mariadbd ($ACTION)"
-  mariadbd "${args[@]}" &
+  PATH="$(sst_methods_dir):$PATH" mariadbd "${args[@]}" &
   MARIADBD_PID=$!
   ((STOPPING == 0)) || leave_on_term # a SIGTERM that came while this node was still preparing
   watch_primary
   wait_for_mariadbd
+}
+
+# mariadbd runs a state transfer as wsrep_sst_<method>, found on its PATH: this directory of the
+# runtime volume holds wsrep_sst_stream, a link to galera-sst.sh (wsrep_sst_method=stream).
+sst_methods_dir() {
+  local dir="$NODE_RUNTIME_DIR/sst-methods"
+  mkdir -p "$dir"
+  ln -sfn "$NODE_CONFIG_DIR/galera-sst.sh" "$dir/wsrep_sst_stream"
+  printf '%s\n' "$dir"
 }
 
 # While mariadbd runs: a node that stays out of a Primary component cannot always get back on its
@@ -347,15 +354,21 @@ rejoin_would_help() {
   rejoin_helps "$(expected_names)" <<<"$lines"
 }
 
-# The join's state transfer, from sst_plan ("MODE DONORS"): while a rollout turns TLS on, the
-# joiner may have to receive in the mode of the running nodes, from those nodes only. The mode
-# lives in the [sst] section of the runtime my.cnf, which the SST script reads when the transfer
-# starts; restore_sst_mode puts this node's own mode back once it is Synced (before it donates).
+# The join's state transfer, from sst_plan ("MODE DONORS") and sst_method: while a rollout turns
+# TLS on, the joiner may have to receive in the mode of the running nodes, from those nodes only.
+# The mode lives in the [sst] section of the runtime my.cnf, which the SST script reads when the
+# transfer starts; restore_sst_mode puts this node's own mode back once it is Synced (before it
+# donates). The method is my.cnf's (stream) unless a running node cannot donate it (an upgrade
+# from an older version is rolling out): then mariabackup, which every node can donate.
 SST_DONORS='' SST_RESTORE=0
 plan_state_transfer() {
-  local mode=${1%% *} donors=''
+  local mode=${1%% *} donors='' method=${2:-stream}
   [[ $1 == *' '* ]] && donors=${1#* }
   SST_DONORS=$donors
+  if [[ $method != stream ]]; then
+    SST_METHOD=$method
+    log_warn "state transfer: a running node cannot donate the stream method (an older version of this project: an upgrade is rolling out); this join uses $method"
+  fi
   restore_sst_mode # a join before this one that did not finish
   if [[ $mode != "$(own_sst_mode)" ]]; then
     set_sst_mode "$mode"

@@ -10,10 +10,12 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
-# The live view of the running server: Primary or not, its position, its local state.
+# The live view of the server; role and donates stay as galera-start.sh published them (donates:
+# the mariadbd it started can donate the stream state transfer, see galera-election.sh sst_method).
 galera_live_state() {
-  local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0
+  local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0 published
   status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 1
+  published=$(head -n 1 "$STATE_FILE" 2>/dev/null)
   while read -r name value; do
     case $name in
       wsrep_cluster_status) [[ $value == Primary ]] && primary=1 ;;
@@ -22,15 +24,8 @@ galera_live_state() {
       wsrep_local_state) state=$value ;;
     esac
   done <<<"$status"
-  state_line phase=running role="$(field "$(head -n 1 "$STATE_FILE" 2>/dev/null)" role)" primary="$primary" uuid="$uuid" seqno="$seqno" \
-    local_state="$state" fresh="$(new_cluster)" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)"
-}
-
-# 1 while the cluster this node bootstrapped from an empty volume is younger than GALERA_NEW_CLUSTER_SECONDS.
-new_cluster() {
-  local created
-  created=$(cat "$NEW_CLUSTER_FILE" 2>/dev/null) || { echo 0; return; }
-  if (($(date +%s) - created < GALERA_NEW_CLUSTER_SECONDS)); then echo 1; else echo 0; fi
+  state_line phase=running role="$(field "$published" role)" primary="$primary" uuid="$uuid" seqno="$seqno" \
+    local_state="$state" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)" donates="$(field "$published" donates)"
 }
 
 main() {

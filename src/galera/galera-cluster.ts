@@ -70,7 +70,10 @@ export function resolveGaleraCluster(p: GaleraClusterProps, c: Checker, defaultN
   };
 }
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+/** The node scripts; galera-sst.sh is the state transfer method `stream` (galera-start.sh puts it on mariadbd's PATH). */
+const NODE_SCRIPTS = [
+  'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+];
 
 /**
  * A MariaDB Galera cluster on the shared node set (MariaDbCluster): every node takes reads and

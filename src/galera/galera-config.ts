@@ -89,14 +89,15 @@ export function renderMyCnf(c: MyCnfInput): string {
     'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
     `wsrep_cluster_name=${c.clusterName}`,
     `wsrep_cluster_address=gcomm://${c.peers.join(',')}`,
-    'wsrep_sst_method=mariabackup',
+    // galera-sst.sh, shipped as wsrep_sst_stream (mariabackup next to nodes of an older version)
+    'wsrep_sst_method=stream',
     `wsrep_provider_options="${options}"`,
     `wsrep_sst_donor_rejects_queries=${c.donorRejectsQueries ? 'ON' : 'OFF'}`,
     ...(c.tls?.serverOptions ?? []),
     ...c.extra,
     '',
-    // mariabackup SST over socat with TLS, the peer's certificate chain verified by the CA
-    // (wsrep_sst_mariabackup: ssl-mode VERIFY_CA with the server's ssl_* files).
+    // State transfers over socat with TLS, the peer's certificate verified by the CA: read by
+    // galera-sst.sh, and by wsrep_sst_mariabackup (ssl-mode VERIFY_CA with the server's ssl_* files).
     ...(c.tls && !c.tls.transitional ? ['[sst]', 'ssl-mode=VERIFY_CA', ''] : []),
     '[client]',
     `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,

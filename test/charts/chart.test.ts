@@ -5,7 +5,9 @@ import { ApiObject, Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
 import { loadValues } from '../../src/values/values';
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+const NODE_SCRIPTS = [
+  'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+];
 /** Scripts shared by every ConfigMap (scripts/common). */
 const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';

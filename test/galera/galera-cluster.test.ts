@@ -4,7 +4,9 @@ import { Testing } from 'cdk8s';
 import { GaleraCluster, GaleraClusterProps } from '../../src/galera/galera-cluster';
 import { GALERA_PATHS, GALERA_PORTS } from '../../src/galera/galera-config';
 
-const NODE_SCRIPTS = ['galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh'];
+const NODE_SCRIPTS = [
+  'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+];
 /** Scripts shared by every ConfigMap (scripts/common). */
 const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';

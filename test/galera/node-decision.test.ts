@@ -13,7 +13,7 @@ const ZERO = '00000000-0000-0000-0000-000000000000';
 
 interface Node {
   phase?: string; uuid?: string; seqno?: number; safe?: 0 | 1; empty?: 0 | 1; primary?: 0 | 1; role?: string; fresh?: 0 | 1;
-  peers?: number; view?: number; forced?: string; sst?: 'tls' | 'plain' | ''; leaving?: 0 | 1;
+  peers?: number; view?: number; forced?: string; sst?: 'tls' | 'plain' | ''; donates?: 'stream' | ''; leaving?: 0 | 1;
 }
 
 /** The state_line arguments of a node: what a waiting, refused or running node publishes. */
@@ -26,6 +26,7 @@ function fields(n: Node): string[] {
   if (n.sst !== undefined) f.sst = n.sst;
   if (n.view !== undefined) f.view = n.view;
   if (n.leaving !== undefined) f.leaving = n.leaving;
+  if (n.donates !== undefined) f.donates = n.donates;
   return Object.entries(f).map(([k, v]) => `${k}=${v}`);
 }
 
@@ -79,10 +80,12 @@ describe('a running cluster', () => {
     expect(result.reason).toContain('full state transfer');
   });
 
-  test('an empty node joining a cluster bootstrapped moments ago copies it by rsync; with data or later, the default method', () => {
-    expect(decide('galera-1', { 'galera-1': { empty: 1 }, 'galera-0': { phase: 'running', fresh: 1 } }).action).toBe('join:rsync');
-    expect(decide('galera-1', { 'galera-1': { empty: 1 }, 'galera-0': { phase: 'running', fresh: 0 } }).action).toBe('join');
-    expect(decide('galera-1', { 'galera-1': { seqno: 3 }, 'galera-0': { phase: 'running', fresh: 1 } }).action).toBe('join');
+  test('an empty node joining a cluster bootstrapped moments ago joins like any other (no rsync: its donor could drop out)', () => {
+    // an older peer may still say fresh=1; the decision no longer reads it
+    for (const fresh of [0, 1] as const) {
+      expect(decide('galera-1', { 'galera-1': { empty: 1 }, 'galera-0': { phase: 'running', fresh } }).action).toBe('join');
+      expect(decide('galera-1', { 'galera-1': { seqno: 3 }, 'galera-0': { phase: 'running', fresh } }).action).toBe('join');
+    }
   });
 
   test('a non-Primary peer is not a cluster to join', () => {
@@ -237,6 +240,9 @@ describe('peer state lines are validated before the election uses them', () => {
     ['a line cut off after seqno=4 (of 45)', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4`, false],
     ['no phase', `v1 name=galera-1 uuid=${X} seqno=4 peers=3`, false],
     ['a non-binary flag', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4 safe=2 empty=0 peers=3`, false],
+    ['a running line that donates the stream method', `v1 name=galera-1 phase=running primary=1 uuid=${X} seqno=7 donates=stream peers=3`,
+      true],
+    ['a method this version does not know', `v1 name=galera-1 phase=running primary=1 uuid=${X} seqno=7 donates=rsync peers=3`, false],
   ])('%s', (_what, line, ok) => {
     expect(valid(line as string)).toBe(ok);
   });
@@ -276,6 +282,23 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
   test('peers that are not running and Primary are no donors', () => {
     const nodes: Record<string, Node> = { 'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' } };
     expect(drive(PLAN_DRIVER, 'galera-2', nodes, { NODE_TLS: 'on' })).toBe('tls');
+  });
+});
+
+describe('the method of a join\'s state transfer (sst_method) while an upgrade rolls out', () => {
+  const METHOD_DRIVER = DRIVER.replace('decide "$expected"', 'sst_method');
+  /** sst_method as an empty galera-2, the other nodes as given. */
+  const method = (peers: Record<string, Node>) => drive(METHOD_DRIVER, 'galera-2', { 'galera-2': { empty: 1 }, ...peers });
+
+  const streaming: Node = { phase: 'running', donates: 'stream' };
+  test.each([
+    ['every running node donates stream: stream', { phase: 'running', donates: 'stream' }, 'stream'],
+    ['a running node of an older version (no donates): mariabackup, which it can donate', { phase: 'running' }, 'mariabackup'],
+    ['an older node that is not Primary donates nothing: stream', { phase: 'running', primary: 0 }, 'stream'],
+    ['an older node still waiting donates nothing: stream', { seqno: 4 }, 'stream'],
+  ] as const)('%s', (_name, other, expected) => {
+    // GIVEN galera-0 running with this version, galera-1 as given / WHEN galera-2 plans its join / THEN
+    expect(method({ 'galera-0': streaming, 'galera-1': other as Node })).toBe(expected);
   });
 });
 

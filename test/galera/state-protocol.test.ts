@@ -141,6 +141,11 @@ describe('the state protocol of docs/galera.md', () => {
       .toMatchObject({ name: 'galera-1', phase: 'running', primary: '0', view: '3', leaving: '0' });
     expect(parseStateLine(lines.leave_in_turn, spec)).toMatchObject({ name: 'galera-1', phase: 'running', primary: '1', leaving: '1' });
     expect(parseStateLine(lines['galera_live_state (leaving)'], spec)).toMatchObject({ phase: 'running', primary: '1', leaving: '1' });
+    // a running node can donate the stream state transfer (galera-sst.sh); a waiting one donates nothing
+    for (const running of [lines['publish_running (bootstrap)'], lines.galera_live_state]) {
+      expect(parseStateLine(running, spec).donates).toBe('stream');
+    }
+    expect(parseStateLine(lines.publish_waiting, spec).donates).toBe('');
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });
     expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '', view: '0' });

@@ -136,9 +136,11 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
   expect(lastDecision(0)).toContain('decision: bootstrap: new cluster');
   for (const i of [1, 2]) {
     expect(lastDecision(i)).toContain('decision: join:');
-    // TLS is on: mariabackup over socat with OpenSSL, the peer verified by the CA (never the plain rsync)
+    // TLS is on: the stream method over socat with OpenSSL, the peer verified by the CA (never plain
+    // text), as socat itself reports the session on the SST port
     expect(lastDecision(i)).toContain('full state transfer (SST)');
-    expect(currentLog(i)).toMatch(/socat -u openssl-listen:4444,.*cafile='\/etc\/mariadb\/tls\/ca.crt'/);
+    expect(currentLog(i)).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/galera\/tls\/ca/);
+    expect(currentLog(i)).toMatch(/galera-sst INFO: socat: N SSL connection using TLS/);
     expect(currentLog(i)).toMatch(/IST receiver using ssl/);
   }
   const accountsCreated = ALL.map((i) => pods.logs(i).split('\n').filter((l) => l.includes('accounts created')).length);
@@ -487,6 +489,78 @@ test('9e. non-Primary fragments next to a node that restarted into the election:
   expect(await status(0, 'wsrep_cluster_size')).toBe('3');
   await pods.verifyLedger(result.acked, ALL);
 });
+
+test('9f. a donor cut off from its peers during a state transfer reports it once it is back: no node stays Donor/Desynced', async () => {
+  // Galera takes a donor's report of its transfer only while the donor is in a Primary component;
+  // reported from outside one, it is refused ("sst sent called when not SST donor") and the node
+  // stays Donor/Desynced for good (issue 20 item 6, reproduced so with the rsync method and with
+  // this one before galera-sst.sh waited). The donor's mariadb-backup held stopped keeps the
+  // transfer going while the donor loses its Galera peers (port 4567 only).
+  const writer = await pods.startWriter({ pods: [0, 1] });
+  await pods.stopPod(2, 'TERM');
+  pods.wipeVolume(2);
+  await pods.startPod(2);
+  let held: { donor: number; pids: number[] } | undefined;
+  let cut: number | undefined;
+  try {
+    // GIVEN galera-2 joining by SST, its donor's backup held (it runs for seconds; polled every 20 ms)
+    const deadline = Date.now() + 120_000;
+    while (!held) {
+      if (Date.now() > deadline) throw new Error(`no donor's mariadb-backup seen within 120 s\n${logTails(ALL)}`);
+      for (const donor of [0, 1]) {
+        const pids = processesIn(donor, (cmd) => cmd.includes('mariadb-backup') && cmd.includes('--backup'));
+        if (pids.length > 0) {
+          pids.forEach((pid) => process.kill(pid, 'SIGSTOP'));
+          held = { donor, pids };
+          break;
+        }
+      }
+      if (!held) await sleep(20);
+    }
+    // WHEN the donor loses its Galera peers until it is out of the Primary component, its
+    // transfer then ends (the backup released), and the peers come back
+    const donor = held.donor;
+    galeraPort(donor, 'block');
+    cut = donor;
+    await waitUntil(async () => (await status(donor, 'wsrep_cluster_status')) === 'non-Primary', 60_000);
+    // the transfer ends while the donor is out: its report is made (mariadbd logs it) or held back
+    const mark = currentLog(donor).length;
+    held.pids.forEach((pid) => process.kill(pid, 'SIGCONT'));
+    const reported = /reporting the end of the transfer once it is back|WSREP: SST sen(t|ding failed)/;
+    await waitUntil(async () => reported.test(currentLog(donor).slice(mark)), 60_000);
+  } finally {
+    held?.pids.forEach((pid) => { try { process.kill(pid, 'SIGCONT'); } catch { /* exited */ } });
+    if (cut !== undefined) galeraPort(cut, 'unblock');
+  }
+  // THEN every node is Synced in a cluster of three, with no watchdog restart: the donor reported
+  // once back in a Primary component (never refused as CONNECTED, the state outside one; a late
+  // report Galera refuses as SYNCED is harmless), and no acknowledged write was lost
+  await waitAllSynced(ALL, 240_000);
+  expect(currentLog(held.donor)).not.toMatch(/sst sent called when not SST donor, state CONNECTED/);
+  expect(currentLog(held.donor)).not.toMatch(/Donor\/Desynced for \d+s with no state transfer running/);
+  await stopAndVerify(writer);
+});
+
+/** The processes of pod i whose command line matches. */
+function processesIn(i: number, match: (cmdline: string) => boolean): number[] {
+  const pids = execFileSync('ip', ['netns', 'pids', pods.nsName(i)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  return pids.filter((p) => {
+    try {
+      return match(readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' '));
+    } catch {
+      return false; // exited
+    }
+  });
+}
+
+/** Drops (or lets through again) pod i's Galera replication traffic, port 4567, in its own network namespace. */
+function galeraPort(i: number, action: 'block' | 'unblock'): void {
+  const rules = action === 'block'
+    ? 'table inet cut4567 {\n chain o {\n type filter hook output priority -10;\n tcp dport 4567 drop\n tcp sport 4567 drop\n }\n'
+      + ' chain i {\n type filter hook input priority -10;\n tcp dport 4567 drop\n tcp sport 4567 drop\n }\n}\n'
+    : 'delete table inet cut4567\n';
+  execFileSync('ip', ['netns', 'exec', pods.nsName(i), 'nft', '-f', '-'], { input: rules });
+}
 
 test('10. rolling restart under write load, one node at a time: no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
