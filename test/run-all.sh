@@ -59,13 +59,7 @@ npx jest --selectProjects unit --ci --forceExit --json --outputFile="$results/un
 log "cluster tests (real Galera nodes in network namespaces)"
 npx jest --selectProjects cluster --ci --runInBand --verbose --forceExit --json --outputFile="$results/cluster.json" || status=1
 
-# One closing line for both suites: "N passed, N failed".
-# shellcheck disable=SC2016 # JavaScript, not shell
-node -e '
-  let passed = 0, failed = 0;
-  for (const f of process.argv.slice(1)) {
-    try { const r = require(f); passed += r.numPassedTests; failed += r.numFailedTests + r.numRuntimeErrorTestSuites; } catch { failed += 1; }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-' "$results/unit.json" "$results/cluster.json"
+# The time of each test file, then one closing line for both suites: "N passed, N failed".
+node test/suite-report.js "$results/unit.json" "$results/cluster.json"
+log "whole run: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$status"
