@@ -10,7 +10,7 @@ import { PodCluster, Workload } from '../harness/index';
 import { median, untilSynced } from './common';
 
 // Backup and restore of a dataset of DATA_MB (default 500) MB on the real software, against the
-// alternative a user would otherwise script: mariadb-dump and a reload of the dump (see README,
+// alternative a user would otherwise script: mariadb-dump and a reload of the dump (see docs/benchmarks.md,
 // Backups). Not a test: it prints a table. Usage:
 //   npm run bench:backup [-- --mb 500 --rounds 3 --restore-rounds 1]
 // The backups (the synthesized CronJob's pod) and the dumps alternate in each round; the restore

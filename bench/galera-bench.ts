@@ -5,7 +5,7 @@ import { chartSecrets } from '../test/cluster/secrets';
 import { PodCluster, Workload } from '../harness/index';
 import { median, sleep, untilSynced } from './common';
 
-// Lifecycle timings of the synthesized Galera pods on the real software (see README, Benchmark).
+// Lifecycle timings of the synthesized Galera pods on the real software (see docs/benchmarks.md).
 // Not a test: it prints medians over repeated runs. Usage: npm run bench [-- RUNS]
 // GALERA_BENCH_FAILURE_DETECTION=galera-default|balanced|fast picks the failure detector preset;
 // GALERA_BENCH_TLS=on measures with TLS (bench/tls-bench.ts compares the two in one run).

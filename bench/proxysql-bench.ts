@@ -1,5 +1,5 @@
 /* eslint-disable no-console */
-// What ProxySQL costs and how fast it fails over, on the real software (see README, Benchmark).
+// What ProxySQL costs and how fast it fails over, on the real software (see docs/benchmarks.md).
 // Not a test: it prints medians of repeated, interleaved runs.
 //
 //   npm run bench:proxysql [-- --rounds 3 --seconds 20 --failover-runs 5 --profiles galera-default,balanced,fast --no-failover --diagnose]

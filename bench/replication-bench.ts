@@ -1,6 +1,6 @@
 /* eslint-disable no-console */
 // The primary/replica topology (MariaDbReplication) on the real software, against the Galera
-// cluster (see README, Benchmark). Not a test: it prints medians of repeated rounds.
+// cluster (see docs/benchmarks.md). Not a test: it prints medians of repeated rounds.
 //
 //   npm run bench:replication [-- --rounds 3 --seconds 30 --failover-seconds 30]
 //

@@ -1,8 +1,8 @@
-// Generates docs/API.md and the props tables of the README from the JSDoc of the public API
+// Generates docs/API.md and the props tables of docs/configuration.md from the JSDoc of the public API
 // (everything src/index.ts exports that is not marked internal), so that the reference and the
 // README can never drift from the code.
 //
-//   npm run docs            write docs/API.md and the README tables
+//   npm run docs            write docs/API.md and the configuration tables
 //   npm run docs -- --check exit 1 (and say which) when either is out of date (the unit tests do this)
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
@@ -10,7 +10,7 @@ import * as ts from 'typescript';
 
 const ROOT = join(__dirname, '..');
 const INDEX = join(ROOT, 'src', 'index.ts');
-/** README sections `<!-- props:Name -->` ... `<!-- /props -->` hold the table of that interface. */
+/** docs/configuration.md sections `<!-- props:Name -->` ... `<!-- /props -->` hold the table of that interface. */
 const README_MARKER = /<!-- props:([A-Za-z]+) -->\n[\s\S]*?<!-- \/props -->/g;
 
 interface Member { name: string; type: string; doc: string; dflt?: string; optional: boolean }
@@ -110,7 +110,7 @@ export function renderApi(entries: Entry[]): string {
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-/** The README table of one props interface: key, default, meaning. */
+/** The configuration table of one props interface: key, default, meaning. */
 export function renderPropsTable(entry: Entry): string {
   const rows = entry.members.map((m) => `| \`${m.name}\` | ${cell(m.dflt ?? '')} | ${cell(m.doc)} |`);
   return ['| key | default | meaning |', '|---|---|---|', ...rows].join('\n');
@@ -119,7 +119,7 @@ export function renderPropsTable(entry: Entry): string {
 export function renderReadme(readme: string, entries: Entry[]): string {
   return readme.replace(README_MARKER, (_m, name: string) => {
     const entry = entries.find((e) => e.name === name && e.kind === 'interface');
-    if (!entry) throw new Error(`README names props:${name}, which is not an exported interface`);
+    if (!entry) throw new Error(`docs/configuration.md names props:${name}, which is not an exported interface`);
     return `<!-- props:${name} -->\n${renderPropsTable(entry)}\n<!-- /props -->`;
   });
 }
@@ -129,7 +129,7 @@ if (require.main === module) {
   const entries = collect();
   const targets: [string, string][] = [
     [join(ROOT, 'docs', 'API.md'), renderApi(entries)],
-    [join(ROOT, 'README.md'), renderReadme(readFileSync(join(ROOT, 'README.md'), 'utf8'), entries)],
+    [join(ROOT, 'docs', 'configuration.md'), renderReadme(readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8'), entries)],
   ];
   let stale = 0;
   for (const [file, text] of targets) {

@@ -93,7 +93,7 @@ export interface MariaDbClusterProps {
    * @default false
    */
   readonly backupEndpoint?: boolean;
-  /** Create this cluster from a backup (see the README). @default - none */
+  /** Create this cluster from a backup (see docs/backup.md). @default - none */
   readonly restoreFrom?: RestoreSource;
   /**
    * Image of the container that fetches a backup from S3 for restoreFrom (DEFAULT_RCLONE_IMAGE).

@@ -30,7 +30,7 @@ export interface TlsProps {
   /** Refuse plain-text clients: MariaDB's require_secure_transport, and TLS required by ProxySQL for the application account. @default false */
   readonly requireSecureTransport?: boolean;
   /**
-   * While TLS is being turned on for a running cluster (see the README): Galera nodes accept
+   * While TLS is being turned on for a running cluster (see docs/security.md): Galera nodes accept
    * plain and TLS peers (socket.dynamic) and joiners use a plain SST, so that old and new pods
    * keep one cluster during the rolling restart. Turn it off in a second rollout.
    * @default false

@@ -2,7 +2,7 @@ import { readFileSync } from 'fs';
 import { join } from 'path';
 import { collect, renderApi, renderReadme } from '../../tools/api-docs';
 
-// docs/API.md and the README's props tables are generated from the JSDoc (npm run docs); they
+// docs/API.md and the props tables of docs/configuration.md are generated from the JSDoc (npm run docs); they
 // must be what the code says now.
 const ROOT = join(__dirname, '..', '..');
 const entries = collect();
@@ -11,8 +11,8 @@ test('docs/API.md is generated from the current JSDoc', () => {
   expect(readFileSync(join(ROOT, 'docs', 'API.md'), 'utf8')).toBe(renderApi(entries));
 });
 
-test('the README props tables are generated from the current JSDoc', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+test('the props tables of docs/configuration.md are generated from the current JSDoc', () => {
+  const readme = readFileSync(join(ROOT, 'docs', 'configuration.md'), 'utf8');
   expect(readme).toBe(renderReadme(readme, entries));
   for (const props of ['StorageProps', 'GaleraClusterProps', 'ProxySqlProps']) expect(readme).toContain(`<!-- props:${props} -->`);
 });
