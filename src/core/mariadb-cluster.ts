@@ -63,6 +63,14 @@ export interface MariaDbClusterProps {
   /** `max_connections`. @default 500 @asType integer @minimum 10 @maximum 100000 */
   readonly maxConnections?: number;
   /**
+   * `innodb_snapshot_isolation`: a transaction that reads a row and then writes a row another
+   * transaction changed after its snapshot fails (error 1020, retry it) instead of overwriting
+   * that change, which rules out lost updates (P4) and read skew (G-single) on one node; see
+   * docs/consistency.md for what was measured with it on and off.
+   * @default true
+   */
+  readonly snapshotIsolation?: boolean;
+  /**
    * Extra lines appended to the `[mysqld]` section of the server configuration; the options the
    * construct and its scripts set on this topology (its OWNED_OPTIONS list) are refused.
    * @default - none
@@ -170,6 +178,7 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     resources,
     innodbBufferPoolSize,
     maxConnections: p.maxConnections ?? 500,
+    snapshotIsolation: p.snapshotIsolation ?? true,
     extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, t.ownedOptions),
     secretName: p.secretName ?? `${name}-credentials`,
     appUser,

@@ -25,6 +25,7 @@ export const COMMON_OWNED_OPTIONS: OwnedServerOptions = {
   default_storage_engine: 'the construct',
   binlog_format: 'the construct (ROW: what replication and Galera need)',
   innodb_flush_log_at_trx_commit: 'the construct (1: an acknowledged commit is on disk)',
+  innodb_snapshot_isolation: 'the construct; use snapshotIsolation',
   innodb_buffer_pool_size: 'the construct; use innodbBufferPoolSize',
   max_connections: 'the construct; use maxConnections',
 };

@@ -43,6 +43,7 @@ export interface MyCnfInput {
   readonly peers: readonly string[];
   readonly bufferPool: string;
   readonly maxConnections: number;
+  readonly snapshotIsolation: boolean;
   readonly providerOptions: Record<string, string>;
   /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
   readonly donorRejectsQueries: boolean;
@@ -83,6 +84,8 @@ export function renderMyCnf(c: MyCnfInput): string {
     'innodb_autoinc_lock_mode=2',
     // Every acknowledged commit is on disk, so a full crash never rolls one back.
     'innodb_flush_log_at_trx_commit=1',
+    // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
+    `innodb_snapshot_isolation=${c.snapshotIsolation ? 'ON' : 'OFF'}`,
     `innodb_buffer_pool_size=${c.bufferPool}`,
     `max_connections=${c.maxConnections}`,
     'wsrep_on=ON',

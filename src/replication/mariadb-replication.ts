@@ -135,6 +135,8 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication, tlsServerO
     // Every acknowledged commit is on disk, binlog included, so a crash never rolls one back.
     'innodb_flush_log_at_trx_commit=1',
     'sync_binlog=1',
+    // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
+    `innodb_snapshot_isolation=${r.snapshotIsolation ? 'ON' : 'OFF'}`,
     'log_bin=mysql-bin',
     'binlog_format=ROW',
     // Replicas binlog what they apply, so any of them can become the primary and the others follow it by GTID.

@@ -5,7 +5,7 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/inde
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { chartSecrets } from '../secrets';
 import { waitFor } from '../wait';
-import { INTEGRITY_CLASSES, runChecked } from './run';
+import { INTEGRITY_CLASSES, RULED_OUT_ON_ONE_NODE, runChecked } from './run';
 
 // Consistency checked the way Jepsen checks it (issue 24), on the Galera topology with the shipped
 // defaults: the list-append workload (harness/consistency) straight to the nodes and through
@@ -113,6 +113,41 @@ describeWithProxySql('list-append histories on Galera, straight to the nodes and
       expect(run.report.txns.ok).toBeGreaterThan(100);
       expect(run.report.classes['lost-append'].count).toBe(0);
       for (const c of INTEGRITY_CLASSES) expect(`${c}: ${run.report.classes[c].count}`).toBe(`${c}: 0`);
+      // and none of what snapshot isolation (on by default) rules out: through ProxySQL every writing
+      // transaction runs on the writer, straight to the nodes Galera's certification orders the rest
+      if (!SESSION_SQL) {
+        for (const c of RULED_OUT_ON_ONE_NODE) expect(`${c}: ${run.report.classes[c].count}`).toBe(`${c}: 0`);
+      }
     });
   }
+
+  test('snapshot isolation: what it rules out and what it costs, off and on alternating in one run', async () => {
+    // GIVEN rounds straight to the nodes, innodb_snapshot_isolation set on every node before each
+    const rounds = Number(process.env.CONSISTENCY_SI_ROUNDS ?? 2);
+    const tps: Record<'OFF' | 'ON', number[]> = { OFF: [], ON: [] };
+    const found: Record<'OFF' | 'ON', Record<string, number>> = { OFF: {}, ON: {} };
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of ['OFF', 'ON'] as const) {
+        for (const i of GALERA) await galera.sql(i, `SET GLOBAL innodb_snapshot_isolation=${mode}`);
+        // WHEN the workload runs (new connections: they take the global setting)
+        const run = await runChecked(cluster, galera, {
+          ...APP, title: `snapshot isolation ${mode}, round ${round + 1}`, table: `lists_si_${mode.toLowerCase()}_${round}`,
+          targets: nodes(), clients: 8, minMs: 20_000, maxMs: 20_000,
+        });
+        tps[mode].push(run.report.txns.ok / (run.durationMs / 1000));
+        for (const c of RULED_OUT_ON_ONE_NODE) found[mode][c] = (found[mode][c] ?? 0) + run.report.classes[c].count;
+        // THEN nothing broken either way, and with it on none of what it rules out
+        for (const c of INTEGRITY_CLASSES) expect(`${mode} ${c}: ${run.report.classes[c].count}`).toBe(`${mode} ${c}: 0`);
+        if (mode === 'ON') for (const c of RULED_OUT_ON_ONE_NODE) expect(`ON ${c}: ${run.report.classes[c].count}`).toBe(`ON ${c}: 0`);
+      }
+    }
+    for (const i of GALERA) await galera.sql(i, 'SET GLOBAL innodb_snapshot_isolation=ON');
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const ratios = tps.ON.map((on, r) => on / tps.OFF[r]);
+    // eslint-disable-next-line no-console
+    console.log(`snapshot isolation, ${rounds} rounds of 20 s straight to the nodes (8 clients): committed transactions/s `
+      + `OFF ${median(tps.OFF).toFixed(1)} (${tps.OFF.map((x) => x.toFixed(0)).join(', ')}), `
+      + `ON ${median(tps.ON).toFixed(1)} (${tps.ON.map((x) => x.toFixed(0)).join(', ')}); ON/OFF per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
+      + `found OFF ${JSON.stringify(found.OFF)}, ON ${JSON.stringify(found.ON)}`);
+  });
 });

@@ -53,3 +53,9 @@ export async function runChecked(cluster: PodCluster, galera: Workload, o: Appen
 export const INTEGRITY_CLASSES: readonly AnomalyClass[] = [
   'garbage-read', 'duplicate-elements', 'aborted-read', 'intermediate-read', 'divergent-final',
 ];
+
+/**
+ * What innodb_snapshot_isolation (on by default) rules out for transactions that run on one node:
+ * lost updates (P4), read skew (G-single), and reads inconsistent with the transaction's own.
+ */
+export const RULED_OUT_ON_ONE_NODE: readonly AnomalyClass[] = ['lost-update', 'G-single', 'internal'];
