@@ -139,7 +139,7 @@ test('1. fresh install, all pods at once: one bootstrap, the others join by SST,
     // TLS is on: the stream method over socat with OpenSSL, the peer verified by the CA (never plain
     // text), as socat itself reports the session on the SST port
     expect(lastDecision(i)).toContain('full state transfer (SST)');
-    expect(currentLog(i)).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/galera\/tls\/ca/);
+    expect(currentLog(i)).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/mariadb\/tls\/ca/);
     expect(currentLog(i)).toMatch(/galera-sst INFO: socat: N SSL connection using TLS/);
     expect(currentLog(i)).toMatch(/IST receiver using ssl/);
   }

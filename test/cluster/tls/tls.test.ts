@@ -141,7 +141,7 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     // socat's own report of the SST connection: TLS negotiated, the donor's certificate checked
     // against the CA and the cluster's name, and the backup received over it
     const sst = galera.logs(2);
-    expect(sst).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/galera\/tls\/ca.crt/);
+    expect(sst).toMatch(/galera-sst INFO: ready: receiving on port 4444 with TLS, the donor verified by \/etc\/mariadb\/tls\/ca.crt/);
     expect(sst).toMatch(/galera-sst INFO: socat: N trusting certificate, commonName matches/);
     expect(sst).toMatch(/galera-sst INFO: socat: N SSL proto version used: TLSv1\.[23]/);
     expect(sst).toMatch(/galera-sst INFO: socat: N SSL connection using TLS/);
