@@ -1,4 +1,5 @@
 import { Checker, show } from '../values/validation';
+import { NODE_PATHS } from './node-env';
 
 // What both topologies' server configurations share: the options every node sets the same way,
 // the rule that extraMyCnf never overrides an option a construct owns, and my.cnf sizes.
@@ -81,4 +82,37 @@ export function bytesOfMyCnfSize(v: string): number {
   const m = /^([0-9]+)([KMG]?)$/.exec(v);
   if (!m) return NaN;
   return Number(m[1]) * ({ '': 1, 'K': 2 ** 10, 'M': 2 ** 20, 'G': 2 ** 30 } as Record<string, number>)[m[2]];
+}
+
+/** What the shared [mysqld] lines are rendered from. @internal */
+export interface CommonServerSettings {
+  readonly port: number;
+  readonly bufferPool: string;
+  readonly maxConnections: number;
+  readonly snapshotIsolation: boolean;
+}
+
+/**
+ * The [mysqld] lines both topologies write the same way (the options of COMMON_OWNED_OPTIONS but
+ * binlog_format, which each topology places with its own binary log settings). @internal
+ */
+export function commonServerLines(s: CommonServerSettings): string[] {
+  return [
+    `datadir=${NODE_PATHS.data}`,
+    `socket=${NODE_PATHS.socketDir}/mysqld.sock`,
+    `pid-file=${NODE_PATHS.socketDir}/mysqld.pid`,
+    `tmpdir=${NODE_PATHS.tmp}`,
+    `port=${s.port}`,
+    'bind-address=0.0.0.0',
+    'skip-name-resolve',
+    'character-set-server=utf8mb4',
+    'collation-server=utf8mb4_general_ci',
+    'default_storage_engine=InnoDB',
+    `innodb_buffer_pool_size=${s.bufferPool}`,
+    `max_connections=${s.maxConnections}`,
+    // Every acknowledged commit is on disk, so a crash never rolls one back.
+    'innodb_flush_log_at_trx_commit=1',
+    // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
+    `innodb_snapshot_isolation=${s.snapshotIsolation ? 'ON' : 'OFF'}`,
+  ];
 }

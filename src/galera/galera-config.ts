@@ -1,6 +1,6 @@
 import { NODE_PATHS } from '../core/node-env';
 import { Checker, show } from '../values/validation';
-import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
+import { COMMON_OWNED_OPTIONS, commonServerLines, OwnedServerOptions } from '../core/server-config';
 
 
 /**
@@ -70,24 +70,9 @@ export function renderMyCnf(c: MyCnfInput): string {
   return [
     '# Rendered by the GaleraCluster construct; galera-init.sh adds the node-specific settings.',
     '[mysqld]',
-    `datadir=${GALERA_PATHS.data}`,
-    `socket=${GALERA_PATHS.socketDir}/mysqld.sock`,
-    `pid-file=${GALERA_PATHS.socketDir}/mysqld.pid`,
-    `tmpdir=${GALERA_PATHS.tmp}`,
-    `port=${GALERA_PORTS.mysql}`,
-    'bind-address=0.0.0.0',
-    'skip-name-resolve',
-    'character-set-server=utf8mb4',
-    'collation-server=utf8mb4_general_ci',
-    'default_storage_engine=InnoDB',
+    ...commonServerLines({ port: GALERA_PORTS.mysql, ...c }),
     'binlog_format=ROW',
     'innodb_autoinc_lock_mode=2',
-    // Every acknowledged commit is on disk, so a full crash never rolls one back.
-    'innodb_flush_log_at_trx_commit=1',
-    // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
-    `innodb_snapshot_isolation=${c.snapshotIsolation ? 'ON' : 'OFF'}`,
-    `innodb_buffer_pool_size=${c.bufferPool}`,
-    `max_connections=${c.maxConnections}`,
     'wsrep_on=ON',
     'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
     `wsrep_cluster_name=${c.clusterName}`,

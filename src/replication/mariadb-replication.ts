@@ -5,7 +5,7 @@ import {
   ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import { NODE_PATHS } from '../core/node-env';
-import { COMMON_OWNED_OPTIONS, OwnedServerOptions } from '../core/server-config';
+import { COMMON_OWNED_OPTIONS, commonServerLines, OwnedServerOptions } from '../core/server-config';
 import { REPLICATION_ROUTING } from './replication-routing';
 import { Checker, Resolved } from '../values/validation';
 import { checkProps } from '../values/schema';
@@ -120,23 +120,9 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication, tlsServerO
   return [
     '# Rendered by the MariaDbReplication construct; repl-init.sh adds the node-specific settings.',
     '[mysqld]',
-    `datadir=${REPLICATION_PATHS.data}`,
-    `socket=${REPLICATION_PATHS.socketDir}/mysqld.sock`,
-    `pid-file=${REPLICATION_PATHS.socketDir}/mysqld.pid`,
-    `tmpdir=${REPLICATION_PATHS.tmp}`,
-    `port=${REPLICATION_PORTS.mysql}`,
-    'bind-address=0.0.0.0',
-    'skip-name-resolve',
-    'character-set-server=utf8mb4',
-    'collation-server=utf8mb4_general_ci',
-    'default_storage_engine=InnoDB',
-    `innodb_buffer_pool_size=${r.innodbBufferPoolSize}`,
-    `max_connections=${r.maxConnections}`,
-    // Every acknowledged commit is on disk, binlog included, so a crash never rolls one back.
-    'innodb_flush_log_at_trx_commit=1',
+    ...commonServerLines({ port: REPLICATION_PORTS.mysql, bufferPool: r.innodbBufferPoolSize, ...r }),
+    // The binary log is on disk with each commit too.
     'sync_binlog=1',
-    // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
-    `innodb_snapshot_isolation=${r.snapshotIsolation ? 'ON' : 'OFF'}`,
     'log_bin=mysql-bin',
     'binlog_format=ROW',
     // Replicas binlog what they apply, so any of them can become the primary and the others follow it by GTID.
