@@ -1,7 +1,8 @@
 #!/bin/sh
 # Copies the backup to restore from S3 into RESTORE_DIR (the "restore-fetch" init container of
-# the Galera pods, the rclone image: POSIX sh). Only the first pod restores, and only once (see
-# galera-restore.sh); the others, and later starts, fetch nothing. rclone reads the remote
+# the database pods of either topology, the rclone image: POSIX sh). Only the first pod
+# restores, and only once (see restore.sh; its marker is .<topology>-restored-from); the
+# others, and later starts, fetch nothing. rclone reads the remote
 # "backup" from RCLONE_CONFIG_BACKUP_* variables, the keys among them from the Secret.
 set -eu
 
@@ -15,7 +16,9 @@ log() {
 }
 
 [ "${POD_NAME##*-}" = 0 ] || exit 0
-if [ -f "$NODE_DATA_DIR/.galera-restored-from" ]; then exit 0; fi
+for marker in "$NODE_DATA_DIR"/.*-restored-from; do
+  if [ -f "$marker" ]; then exit 0; fi
+done
 name=$RESTORE_BACKUP
 if [ "$name" = latest ]; then
   name=$(rclone lsf --files-only --include '*.json' "$BACKUP_REMOTE" | sed 's/\.json$//' | sort | tail -n 1)
