@@ -76,6 +76,7 @@ serve() {
     refuse "client $peer presented the certificate '${client:-none}', not the backup job's ('$NODE_BACKUP_CLIENT_CN')"
   why=$(endpoint_refusal)
   [[ -z $why ]] || refuse "$why"
+  why=$(endpoint_catch_up) || refuse "$why"
   version=$(local_sql -e 'SELECT VERSION()' 2>/dev/null) || refuse "$POD_NAME: mariadbd does not answer"
   tmp=$(mktemp -d "$NODE_BACKUP_TMP/backup.XXXXXX")
   log_info "backup requested by $peer ('$client'): streaming"

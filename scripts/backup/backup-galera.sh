@@ -6,6 +6,7 @@
 #   pick_source < state lines           the node a backup comes from: "pod reason" (or fails)
 #   NO_SOURCE                           why there is none, for the job's error
 #   endpoint_refusal                    why this node may not serve a backup now (empty: it may)
+#   endpoint_catch_up                   what the node does before the copy; prints why not and fails
 #   BACKUP_STREAM_ARGS                  mariadb-backup's topology options
 #   read_position DIR                   the position of a prepared backup: POSITION (what the
 #                                       manifest and the logs show) and MANIFEST_POSITION (JSON lines)
@@ -62,6 +63,9 @@ endpoint_refusal() {
   state=$(awk '$1 == "wsrep_local_state_comment" { print $2 }' <<<"$status")
   [[ $state == Synced ]] || echo "$POD_NAME is ${state:-not running}, not Synced"
 }
+
+# A Synced node holds what the cluster certified; nothing to wait for.
+endpoint_catch_up() { :; }
 
 # Galera's position: xtrabackup_galera_info (uuid:seqno, --galera-info), and the GTID.
 read_position() {

@@ -24,6 +24,8 @@ RESTORE_STAGING="$NODE_DATA_DIR/.replication-restore"
 RESTORE_OTHERS='clones it once it is the primary'
 START_SCRIPT=repl-start.sh
 POSITION='' MANIFEST_POSITION='' RESTORE_GTID=''
+# How long the endpoint waits for this replica to apply what its primary had committed.
+BACKUP_CATCH_UP_SECONDS=${BACKUP_CATCH_UP_SECONDS:-60}
 
 # The ready replica of the highest ordinal (running, both replication threads up, lag under the
 # bound: its state line says ready=1); never the primary. Pure: the unit tests drive it.
@@ -49,6 +51,23 @@ endpoint_refusal() {
   [[ $(field "$line" phase) == running ]] || { echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"; return 0; }
   [[ $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] ||
     echo "$POD_NAME is not a ready replica (role $(field "$line" role), ready $(field "$line" ready), lag $(field "$line" lag)); a backup comes from a ready replica only"
+}
+
+# Before the copy, the replica applies everything its primary had committed when the request
+# came (the primary's state line, gtid=): a commit is acknowledged once ONE replica has received
+# it, maybe not this one, and received is not applied. So every write acknowledged before the
+# backup started is in the backup. Prints why not when it cannot (the endpoint refuses then).
+endpoint_catch_up() {
+  local line source primary gtid waited
+  line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
+  source=$(field "$line" source)
+  primary=$(query_peer "$(host_of_pod "$source")")
+  [[ -n $source && $(field "$primary" role) == primary && $(field "$primary" writable) == 1 ]] ||
+    { echo "$POD_NAME's primary ${source:-?} does not answer as the primary; no backup now"; return 1; }
+  gtid=$(field "$primary" gtid)
+  waited=$(SQL_TIMEOUT=$((BACKUP_CATCH_UP_SECONDS + 5)) local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$gtid"), $BACKUP_CATCH_UP_SECONDS)" 2>/dev/null)
+  [[ $waited == 0 ]] || { echo "$POD_NAME did not apply its primary's position $gtid within ${BACKUP_CATCH_UP_SECONDS}s"; return 1; }
+  log_info "applied everything $source had committed when the backup was requested (GTID $gtid)"
 }
 
 # The position of a replica's backup: the GTID it ends at (gtid_current_pos under the commit lock).

@@ -85,7 +85,8 @@ refuse_if_peers_hold_data() {
         die "restore: refusing to restore backup $NAME: $(field "$line" name) $([[ $(field "$line" phase) == running ]] && echo runs || echo 'holds data') ($line). A restore creates a new cluster from empty volumes only"
       fi
     done <<<"$lines"
-    missing=$(($(peer_count) - 1 - $(grep -c . <<<"$lines")))
+    # (grep -c fails when no peer answered yet; set -e would end the restore without a word)
+    missing=$(($(peer_count) - 1 - $(grep -c . <<<"$lines" || true)))
     ((missing <= 0)) && return 0
     ((SECONDS < deadline)) || die "restore: $missing peer(s) did not answer in ${RESTORE_PEER_WAIT_SECONDS}s; their volumes may hold data, so backup $NAME was not restored"
     if ((logged == 0)); then log_info "restore: waiting for every peer to answer (their volumes must be empty)"; logged=1; fi

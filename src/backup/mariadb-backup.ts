@@ -57,7 +57,9 @@ export type ResolvedGaleraBackup = Resolved<Omit<MariaDbBackupProps, 'cluster' |
 }>;
 
 /** Where the job's pieces live in its pod. @internal */
-export const BACKUP_PATHS = { scripts: '/opt/mariadb-backup', tls: '/etc/mariadb/backup-tls', backups: '/var/backups/mariadb', tmp: '/tmp' } as const;
+export const BACKUP_PATHS = {
+  scripts: '/opt/mariadb-backup', tls: '/etc/mariadb/backup-tls', backups: '/var/backups/mariadb', tmp: '/tmp',
+} as const;
 /** The job's scripts for a cluster of `topology`, by their name in its ConfigMap (the state scripts are the cluster's). */
 function jobScripts(topology: BackendTopology): Record<string, string> {
   return {
