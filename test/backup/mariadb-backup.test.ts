@@ -126,7 +126,8 @@ describe('backup scripts', () => {
   }
 
   test.each([
-    [{ 'mariadb-0': 'primary', 'mariadb-1': 'ready', 'mariadb-2': 'ready' }, /^mariadb-2 a ready replica \(lag 0s\), not the primary; ready replicas: mariadb-1 mariadb-2$/],
+    [{ 'mariadb-0': 'primary', 'mariadb-1': 'ready', 'mariadb-2': 'ready' },
+      /^mariadb-2 a ready replica \(lag 0s\), not the primary; ready replicas: mariadb-1 mariadb-2$/],
     [{ 'mariadb-0': 'primary', 'mariadb-1': 'ready', 'mariadb-2': 'lagging' }, /^mariadb-1 a ready replica/],
     [{ 'mariadb-0': 'ready', 'mariadb-1': 'primary', 'mariadb-10': 'ready' }, /^mariadb-10 a ready replica/],
     [{ 'mariadb-0': 'primary', 'mariadb-1': 'waiting', 'mariadb-2': 'lagging' }, /^NONE$/],
