@@ -1,6 +1,6 @@
 #!/bin/sh
 # Retention of backups by name (sourced, never run): POSIX sh, because the S3 upload runs in the
-# rclone image (busybox sh), the volume destination in the Galera image (bash). Backup names end
+# rclone image (busybox sh), the volume destination in the MariaDB image (bash). Backup names end
 # in their UTC time, <cluster>-YYYYmmddTHHMMSSZ, so they sort by age.
 
 # Epoch seconds of a backup name's time; fails for other names.

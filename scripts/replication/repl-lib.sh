@@ -73,21 +73,23 @@ gtid_seq() {
 
 # --- the state line (framing and parsing in node-lib.sh) -----------------------------------
 # "v1 name=<pod> phase=<...> role=<...> writable=0|1 gtid=<d-s-n> seq=<n> io=<0|1> sql=<0|1>
-#  lag=<s> source=<pod> ready=0|1 peers=<n>"
+#  lag=<s> source=<pod> ready=0|1 data=0|1 peers=<n>"
 # phase: waiting (no mariadbd yet), cloning, running, refused.
 # role: primary, replica, fenced (a read-only former primary), handover (a primary handing its
 #   role to the pod named in source=, in a planned switchover).
 # seq: the most advanced domain-0 GTID this node holds, received ones included (a replica's relay log).
-STATE_LINE_KEYS=(phase role writable gtid seq io sql lag source ready)
+# data: its volume holds a complete dataset (DATA_MARKER), also while it waits before mariadbd
+#   runs (seq is -1 then); a restore refuses to create a cluster next to such a node.
+STATE_LINE_KEYS=(phase role writable gtid seq io sql lag source ready data)
 STATE_LINE_DEFAULTS=replication_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
   [phase]='^(waiting|cloning|running|refused)$'
   [role]='^(primary|replica|fenced|handover)?$'
-  [writable]='^[01]$' [io]='^[01]$' [sql]='^[01]$' [ready]='^[01]$'
+  [writable]='^[01]$' [io]='^[01]$' [sql]='^[01]$' [ready]='^[01]$' [data]='^[01]$'
   [seq]='^-?[0-9]{1,19}$'
   [lag]='^([0-9]{1,9})?$'
 )
 
 replication_state_defaults() {
-  printf '%s\n' phase=waiting role= writable=0 gtid= seq=-1 io=0 sql=0 lag= source= ready=0
+  printf '%s\n' phase=waiting role= writable=0 gtid= seq=-1 io=0 sql=0 lag= source= ready=0 "data=$([[ -f $DATA_MARKER ]] && echo 1 || echo 0)"
 }

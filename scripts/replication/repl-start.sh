@@ -103,6 +103,26 @@ apply_cloned_position() {
   printf 'data\n' >"$DATA_MARKER"
 }
 
+# The first start of a node restored from a backup (scripts/backup/restore.sh, ordinal 0 only;
+# its data marker says "restored <gtid>"): it is the primary of the new cluster, as an initialized
+# node is, and the other pods clone from it. Only while no peer runs or holds data, which the
+# restore checked before it began; otherwise this node takes its role like any node with data.
+become_restored_primary() {
+  local gtid peer
+  gtid=$(awk '$1 == "restored" { print $2 }' "$DATA_MARKER")
+  [[ -n $gtid ]] || return 1
+  peer=$(collect_peer_states | awk '/ phase=(running|cloning|refused) | data=1 / { print $2; exit }')
+  if [[ -n $peer ]]; then
+    log_warn "restored from a backup at GTID $gtid, but ${peer#name=} runs or holds data: taking a role like any node with data"
+  else
+    become_primary || return 1
+    decision primary "restored from a backup at GTID $gtid; no peer holds data: the replicas clone from this node"
+  fi
+  # (a crash before this line makes the next start decide again, the same way)
+  printf 'data\n' >"$DATA_MARKER"
+  [[ -z $peer ]]
+}
+
 # Semi-sync waits are turned on before the first write is accepted, so no commit is acknowledged
 # before a replica has it.
 become_primary() {
@@ -490,7 +510,7 @@ main() {
   if ((INITIALIZED == 1)); then
     become_primary
     decision primary "initialized the new cluster"
-  else
+  elif ! become_restored_primary; then
     apply_cloned_position || die "could not set the cloned GTID position"
     still_refused || take_role
   fi

@@ -4,6 +4,7 @@ import * as k8s from '../../imports/k8s';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { readScript } from '../core/scripts';
 import { CertificateSpec, certificate } from '../tls/tls';
+import type { BackendTopology } from '../core/backend';
 
 /** Port of the backup endpoint (the "backup" sidecar, mutual TLS) on every database pod. */
 export const BACKUP_PORT = 4445;
@@ -17,7 +18,7 @@ export interface BackupEndpointProps {
 /**
  * The backup endpoint of a cluster's pods: a "backup" sidecar on the node image that streams
  * mariadb-backup over mutual TLS to the backup job's client certificate only
- * (scripts/backup/galera-backup-endpoint.sh), with the node's own certificate for the server side,
+ * (scripts/backup/backup-endpoint.sh), with the node's own certificate for the server side,
  * the data volume and the socket. No probe: a sidecar never takes the node out of the Services.
  */
 export class BackupEndpoint extends Construct {
@@ -49,11 +50,14 @@ export class BackupEndpoint extends Construct {
       this.clientCertificate = certificate(cluster, 'backup-client-certificate', cluster.namespace, cluster.labels,
         { kind: 'Issuer', group: 'cert-manager.io', ...cluster.tls.issuer }, this.clientCertificateSpec);
     }
-    for (const script of ['galera-backup-endpoint.sh']) cluster.pods.addConfigFile(script, readScript(`backup/${script}`));
+    for (const [file, path] of Object.entries(backupScripts(cluster.topology, ['backup-endpoint.sh']))) {
+      cluster.pods.addConfigFile(file, readScript(path));
+    }
     cluster.pods.addSidecar((node) => node.container({
       name: 'backup',
-      command: node.script('galera-backup-endpoint.sh', 'listen'),
+      command: node.script('backup-endpoint.sh', 'listen'),
       extraEnv: [
+        { name: 'BACKUP_TOPOLOGY', value: cluster.topology },
         { name: `${cluster._envName('BACKUP_PORT')}`, value: String(this.port) },
         { name: `${cluster._envName('BACKUP_CLIENT_CN')}`, value: this.clientCommonName },
       ],
@@ -64,4 +68,13 @@ export class BackupEndpoint extends Construct {
       },
     }));
   }
+}
+
+/**
+ * Files of scripts/backup a backup script of `topology` needs next to `files`, by their name in a
+ * ConfigMap: the shared helpers (backup-lib.sh) and the topology's own functions
+ * (backup-galera.sh, backup-replication.sh). @internal
+ */
+export function backupScripts(topology: BackendTopology, files: readonly string[]): Record<string, string> {
+  return Object.fromEntries([...files, 'backup-lib.sh', `backup-${topology}.sh`].map((f) => [f, `backup/${f}`]));
 }

@@ -9,6 +9,8 @@ import { Checker, quantityToBytes, Resolved, resolveOrThrow, withDefaults } from
 import { checkProps } from '../values/schema';
 import type { CronSchedule, ImageReference, StorageSize, TimeZone } from '../values/formats';
 import { guardUniqueNames } from '../core/unique-names';
+import { backupScripts } from './backup-endpoint';
+import type { BackendTopology } from '../core/backend';
 
 /** How many backups are kept. */
 export interface BackupRetention {
@@ -55,12 +57,16 @@ export type ResolvedGaleraBackup = Resolved<Omit<MariaDbBackupProps, 'cluster' |
 }>;
 
 /** Where the job's pieces live in its pod. @internal */
-export const BACKUP_PATHS = { scripts: '/opt/galera-backup', tls: '/etc/galera/backup-tls', backups: '/var/backups/galera', tmp: '/tmp' } as const;
-const JOB_SCRIPTS: Record<string, string> = {
-  'galera-backup.sh': 'backup/galera-backup.sh', 'galera-backup-upload.sh': 'backup/galera-backup-upload.sh',
-  'backup-retention.sh': 'backup/backup-retention.sh',
-  ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
-};
+export const BACKUP_PATHS = {
+  scripts: '/opt/mariadb-backup', tls: '/etc/mariadb/backup-tls', backups: '/var/backups/mariadb', tmp: '/tmp',
+} as const;
+/** The job's scripts for a cluster of `topology`, by their name in its ConfigMap (the state scripts are the cluster's). */
+function jobScripts(topology: BackendTopology): Record<string, string> {
+  return {
+    ...backupScripts(topology, ['backup-job.sh', 'backup-upload.sh', 'backup-retention.sh']),
+    ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
+  };
+}
 
 /**
  * Applies the defaults of MariaDbBackupProps (checked by their schema, see checkProps) for the
@@ -135,7 +141,8 @@ export class MariaDbBackup extends Construct {
 
     this.configMap = new k8s.KubeConfigMap(this, 'scripts', {
       metadata: metadata(`${name}-scripts`),
-      data: Object.fromEntries(Object.entries({ ...JOB_SCRIPTS, ...cluster._stateScripts() }).map(([file, path]) => [file, readScript(path)])),
+      data: Object.fromEntries(Object.entries({ ...jobScripts(cluster.topology), ...cluster._stateScripts() })
+        .map(([file, path]) => [file, readScript(path)])),
     });
     if (r.volume) {
       this.claimName = r.volume.claimName;
@@ -200,7 +207,7 @@ export class MariaDbBackup extends Construct {
     ];
     const backup = container({
       name: 'backup', image: cluster.image, imagePullPolicy: 'IfNotPresent', env: jobEnv,
-      command: ['bash', `${BACKUP_PATHS.scripts}/galera-backup.sh`],
+      command: ['bash', `${BACKUP_PATHS.scripts}/backup-job.sh`],
       volumeMounts: [...mounts, { name: 'tls', mountPath: BACKUP_PATHS.tls, readOnly: true }],
       resources: r.resources,
     });
@@ -210,7 +217,7 @@ export class MariaDbBackup extends Construct {
         jobEnv[0], ...jobEnv.slice(1).filter((e) => [env('CLUSTER_NAME'), 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)),
         ...rcloneEnv(r.s3),
       ],
-      command: ['sh', `${BACKUP_PATHS.scripts}/galera-backup-upload.sh`],
+      command: ['sh', `${BACKUP_PATHS.scripts}/backup-upload.sh`],
       volumeMounts: mounts,
       resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
     }) : undefined;

@@ -4,6 +4,7 @@ import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { container, emptyDir } from '../core/pod';
 import { readScript } from '../core/scripts';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, resolveRestore, RestoreSource } from './backup-location';
+import { backupScripts } from './backup-endpoint';
 import { resolveOrThrow } from '../values/validation';
 
 /** Props of RestoreFromBackup. */
@@ -17,9 +18,11 @@ export interface RestoreFromBackupProps {
 }
 
 /**
- * Creates a cluster from a backup: init containers in every pod that fetch the backup (S3:
- * restore-fetch, rclone) and restore it (restore, the node image) before the node starts. A
- * restore never overwrites a dataset (scripts/backup/galera-restore.sh says how it decides).
+ * Creates a cluster of either topology from a backup: init containers in every pod that fetch the
+ * backup (S3: restore-fetch, rclone) and restore it (restore, the node image) before the node
+ * starts. Ordinal 0 restores; on Galera the others join it by state transfer, on primary/replica
+ * it is the primary and the others clone from it. A restore never overwrites a dataset
+ * (scripts/backup/restore.sh says how it decides).
  */
 export class RestoreFromBackup extends Construct {
   /** The TCP port of the bucket the pods fetch from (S3 only): their NetworkPolicy lets them out to it. */
@@ -32,9 +35,14 @@ export class RestoreFromBackup extends Construct {
     const rcloneImage = props.rcloneImage ?? DEFAULT_RCLONE_IMAGE;
     cluster._registerFeature(this);
     if (from.s3) this.bucketPort = bucketPort(from.s3.endpoint);
-    for (const script of ['galera-restore.sh', 'galera-restore-fetch.sh']) cluster.pods.addConfigFile(script, readScript(`backup/${script}`));
+    for (const [file, path] of Object.entries(backupScripts(cluster.topology, ['restore.sh', 'restore-fetch.sh']))) {
+      cluster.pods.addConfigFile(file, readScript(path));
+    }
     const restorePath = cluster.paths.restore;
-    const restoreEnv = [{ name: 'RESTORE_DIR', value: restorePath }, { name: 'RESTORE_BACKUP', value: from.backup }];
+    const restoreEnv = [
+      { name: 'RESTORE_DIR', value: restorePath }, { name: 'RESTORE_BACKUP', value: from.backup },
+      { name: 'BACKUP_TOPOLOGY', value: cluster.topology },
+    ];
     if (from.claimName) cluster.pods.addVolume({ name: 'restore', persistentVolumeClaim: { claimName: from.claimName, readOnly: true } });
     if (from.s3) {
       cluster.pods.addVolume(emptyDir('restore'));
@@ -42,7 +50,7 @@ export class RestoreFromBackup extends Construct {
       const s3 = from.s3;
       cluster.pods.addInitContainer((node) => container({
         name: 'restore-fetch', image: rcloneImage, imagePullPolicy: node.imagePullPolicy,
-        command: ['sh', `${node.paths.config}/galera-restore-fetch.sh`],
+        command: ['sh', `${node.paths.config}/restore-fetch.sh`],
         env: [...node.env.filter((e) => ['POD_NAME', cluster._envName('DATA_DIR')].includes(e.name)), ...restoreEnv, ...rcloneEnv(s3)],
         volumeMounts: [
           { name: 'config', mountPath: node.paths.config, readOnly: true }, { name: 'data', mountPath: node.paths.data, readOnly: true },
@@ -55,7 +63,7 @@ export class RestoreFromBackup extends Construct {
       }));
     }
     cluster.pods.addInitContainer((node) => node.container({
-      name: 'restore', command: ['bash', `${node.paths.config}/galera-restore.sh`], extraEnv: restoreEnv,
+      name: 'restore', command: ['bash', `${node.paths.config}/restore.sh`], extraEnv: restoreEnv,
       extraMounts: [{ name: 'restore', mountPath: restorePath, readOnly: from.claimName !== undefined }],
       resources: node.serverResources,
     }));

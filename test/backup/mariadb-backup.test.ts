@@ -81,16 +81,16 @@ describe('GaleraBackup', () => {
 });
 
 describe('backup scripts', () => {
-  /** pick_source of galera-backup.sh over state lines made by the pods' own formatter. */
+  /** pick_source of the Galera backup job (backup-galera.sh) over state lines made by the pods' own formatter. */
   function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
     const lines = Object.entries(nodes).map(([name, s]) => {
       const kv = s === 'waiting' ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0` : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
       return `POD_NAME=${name} NODE_PEERS=a,b,c state_line ${kv}`;
     }).join('\n');
-    const driver = `source "${SCRIPTS}/node/galera-lib.sh"; source "${SCRIPTS}/backup/galera-backup.sh"; { ${lines}; } | pick_source || echo NONE`;
+    const driver = `source "${SCRIPTS}/backup/backup-job.sh"; { ${lines}; } | pick_source || echo NONE`;
     const env = {
       PATH: process.env.PATH, POD_NAME: 'galera-backup-x', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera',
-      NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent',
+      NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: '/nonexistent', BACKUP_TOPOLOGY: 'galera',
     };
     return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env }).trim();
   }
@@ -103,6 +103,37 @@ describe('backup scripts', () => {
     [{ 'galera-0': 'donor', 'galera-1': 'waiting' }, /^NONE$/],
   ] as const)('pick_source %j', (nodes, expected) => {
     expect(pickSource(nodes)).toMatch(expected);
+  });
+
+  /** pick_source of the primary/replica backup job (backup-replication.sh) over lines of repl-lib.sh's formatter. */
+  function pickReplica(nodes: Record<string, 'primary' | 'ready' | 'lagging' | 'waiting' | 'fenced'>): string {
+    const lines = Object.entries(nodes).map(([name, s]) => {
+      const kv = {
+        primary: 'phase=running role=primary writable=1 gtid=0-1-9 seq=9 ready=1',
+        ready: 'phase=running role=replica gtid=0-1-9 seq=9 io=1 sql=1 lag=0 source=mariadb-0 ready=1',
+        lagging: 'phase=running role=replica gtid=0-1-5 seq=5 io=1 sql=1 lag=90 source=mariadb-0 ready=0',
+        waiting: 'phase=waiting',
+        fenced: 'phase=running role=fenced gtid=0-1-9 seq=9 ready=0',
+      }[s];
+      return `POD_NAME=${name} NODE_PEERS=a,b,c state_line ${kv}`;
+    }).join('\n');
+    const env = {
+      PATH: process.env.PATH, POD_NAME: 'mariadb-backup-x', NODE_PEERS: 'mariadb-0.mariadb,mariadb-1.mariadb,mariadb-2.mariadb',
+      NODE_CLUSTER_NAME: 'mariadb', BACKUP_DIR: '/nonexistent', BACKUP_TOPOLOGY: 'replication', NODE_DATA_DIR: '/nonexistent',
+    };
+    const driver = `source "${SCRIPTS}/backup/backup-job.sh"; { ${lines}; } | pick_source || echo NONE`;
+    return execFileSync('bash', ['-c', driver], { encoding: 'utf8', env }).trim();
+  }
+
+  test.each([
+    [{ 'mariadb-0': 'primary', 'mariadb-1': 'ready', 'mariadb-2': 'ready' },
+      /^mariadb-2 a ready replica \(lag 0s\), not the primary; ready replicas: mariadb-1 mariadb-2$/],
+    [{ 'mariadb-0': 'primary', 'mariadb-1': 'ready', 'mariadb-2': 'lagging' }, /^mariadb-1 a ready replica/],
+    [{ 'mariadb-0': 'ready', 'mariadb-1': 'primary', 'mariadb-10': 'ready' }, /^mariadb-10 a ready replica/],
+    [{ 'mariadb-0': 'primary', 'mariadb-1': 'waiting', 'mariadb-2': 'lagging' }, /^NONE$/],
+    [{ 'mariadb-0': 'fenced', 'mariadb-1': 'primary' }, /^NONE$/],
+  ] as const)('replication pick_source %j: a ready replica, never the primary', (nodes, expected) => {
+    expect(pickReplica(nodes)).toMatch(expected);
   });
 
   /** expired of backup-retention.sh, run by a POSIX sh (dash, as busybox sh would). */

@@ -1,27 +1,22 @@
 #!/usr/bin/env bash
-# The backup job (the CronJob's "backup" container, the Galera image). No Kubernetes API, no
-# kubectl exec: it asks the nodes' state ports which of them are Synced, streams a physical
-# backup from one node's backup endpoint over mutual TLS, proves it restores (extract and
-# mariadb-backup --prepare), and writes it with a manifest:
+# The backup job of either topology (the CronJob's "backup" container, the MariaDB image). No
+# Kubernetes API, no kubectl exec: it asks the nodes' state ports which of them may serve,
+# streams a physical backup from that node's backup endpoint over mutual TLS, proves it restores
+# (extract and mariadb-backup --prepare), and writes it with a manifest:
 #
 #   <dir>/<cluster>-<UTC time>.xb.zst   the xbstream of mariadb-backup, zstd-compressed
-#   <dir>/<cluster>-<UTC time>.json     time, cluster UUID, seqno, GTID, size, sha256, version
+#   <dir>/<cluster>-<UTC time>.json     time, topology, source pod, position, size, sha256, version
 #
 # A backup exists once its manifest does (written last, by rename); anything else in the
 # directory is a leftover of a failed run and is removed by the next one. With BACKUP_PRUNE=1
-# (a volume destination) it then applies the retention; for S3, galera-backup-upload.sh does.
+# (a volume destination) it then applies the retention; for S3, backup-upload.sh does.
 #
-# Source node: a Synced node that is not ProxySQL's writer when there is one (the highest
-# ordinal; the writer is the lowest Synced ordinal, ProxySQL's server weights being 1000 -
-# ordinal), else the only Synced node.
+# The source node and the position are the topology's (backup-<BACKUP_TOPOLOGY>.sh): on Galera a
+# Synced node that is not ProxySQL's writer when there is one, its uuid:seqno and GTID; on
+# primary/replica a ready replica, never the primary, and the GTID the copy ends at.
 set -euo pipefail
-if [[ -f $(dirname "${BASH_SOURCE[0]}")/galera-lib.sh ]]; then
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
-else
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/../node/galera-lib.sh"
-fi
+# shellcheck source-path=SCRIPTDIR source=backup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
 # shellcheck source-path=SCRIPTDIR source=backup-retention.sh
 source "$(dirname "${BASH_SOURCE[0]}")/backup-retention.sh"
 LOG_COMPONENT=backup
@@ -30,7 +25,7 @@ LOG_COMPONENT=backup
 : "${BACKUP_DIR:?BACKUP_DIR is not set}"
 BACKUP_SCRATCH_DIR=${BACKUP_SCRATCH_DIR:-$BACKUP_DIR/.verify}
 NODE_BACKUP_PORT=${NODE_BACKUP_PORT:-4445}
-BACKUP_TLS_DIR=${BACKUP_TLS_DIR:-/etc/galera/backup-tls}
+BACKUP_TLS_DIR=${BACKUP_TLS_DIR:-/etc/mariadb/backup-tls}
 BACKUP_RETAIN_COUNT=${BACKUP_RETAIN_COUNT:-7}
 BACKUP_RETAIN_DAYS=${BACKUP_RETAIN_DAYS:-30}
 BACKUP_PRUNE=${BACKUP_PRUNE:-0}
@@ -39,33 +34,16 @@ BACKUP_PARTIAL_ROUNDS=${BACKUP_PARTIAL_ROUNDS:-5}
 
 SOURCE_POD='' SOURCE_HOST=''
 NAME=''
-# Read from the prepared backup by verify.
-POS_UUID='' POS_SEQNO='' POS_GTID='' SERVER_VERSION=''
+# Read from the prepared backup by verify (the position by the topology's read_position).
+SERVER_VERSION=''
 
 # --- which node --------------------------------------------------------------------------
 
-# pick_source < state lines: prints "pod reason" (pure; the unit tests drive it).
-pick_source() {
-  local line synced=() writer
-  while IFS= read -r line; do
-    [[ -n $line && $(field "$line" phase) == running && $(field "$line" primary) == 1 && $(field "$line" local_state) == 4 ]] &&
-      synced+=("$(field "$line" name)")
-  done
-  ((${#synced[@]} > 0)) || return 1
-  mapfile -t synced < <(printf '%s\n' "${synced[@]}" | sort -t- -k2 -n)
-  writer=${synced[0]}
-  if ((${#synced[@]} > 1)); then
-    echo "${synced[-1]} Synced, not ProxySQL's writer ($writer); Synced: ${synced[*]}"
-  else
-    echo "$writer the only Synced node (it is ProxySQL's writer)"
-  fi
-}
-
-# Asks the state ports until every node answered (so that the writer is known) and one is
-# Synced. A node that stays silent for BACKUP_PARTIAL_ROUNDS rounds is taken to be down, and the
-# backup comes from the nodes that answered; none Synced for BACKUP_SOURCE_WAIT_SECONDS is a
-# failure. (A new pod's address may take a moment to be allowed by the nodes' NetworkPolicy, and
-# a node may be between two states.)
+# Asks the state ports until every node answered (so that the writer, or the primary, is known)
+# and the topology's pick_source names a node. A node that stays silent for BACKUP_PARTIAL_ROUNDS
+# rounds is taken to be down, and the backup comes from the nodes that answered; none for
+# BACKUP_SOURCE_WAIT_SECONDS is a failure. (A new pod's address may take a moment to be allowed
+# by the nodes' NetworkPolicy, and a node may be between two states.)
 choose_source() {
   local picked lines answered round=0 deadline=$((SECONDS + BACKUP_SOURCE_WAIT_SECONDS))
   while true; do
@@ -75,8 +53,8 @@ choose_source() {
     if picked=$(pick_source <<<"$lines") && ((answered == $(peer_count) || round >= BACKUP_PARTIAL_ROUNDS)); then
       break
     fi
-    ((SECONDS < deadline)) || die "no node is Synced (answers: $answered of $(peer_count), for ${BACKUP_SOURCE_WAIT_SECONDS}s); no backup taken"
-    log_info "$answered of $(peer_count) nodes answered${picked:+ (${picked%% *} is Synced)}; asking again"
+    ((SECONDS < deadline)) || die "$NO_SOURCE (answers: $answered of $(peer_count), for ${BACKUP_SOURCE_WAIT_SECONDS}s); no backup taken"
+    log_info "$answered of $(peer_count) nodes answered${picked:+ (${picked%% *} could serve)}; asking again"
     picked=''
     sleep 3
   done
@@ -104,37 +82,19 @@ fetch() {
 }
 
 # Extracts and prepares the backup in the scratch directory: a truncated or corrupt stream
-# fails here, and the prepared backup says its position.
+# fails here, and the prepared backup says its position (the topology's read_position).
 verify() {
-  local file=$1 info
+  local file=$1
   rm -rf "$BACKUP_SCRATCH_DIR"
   mkdir -p "$BACKUP_SCRATCH_DIR"
   zstd -q -dc "$file" | mbstream -x -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" ||
     die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
   mariadb-backup --prepare --target-dir="$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.prepare.log" ||
     die "backup $NAME: mariadb-backup --prepare failed: $(tail -n 3 "$BACKUP_SCRATCH_DIR.prepare.log" | tr '\n' ' '); discarded"
-  info=$(head -n 1 "$BACKUP_SCRATCH_DIR/xtrabackup_galera_info" 2>/dev/null) ||
-    die "backup $NAME: no xtrabackup_galera_info in the backup (not taken with --galera-info)"
-  POS_UUID=${info%%:*}
-  POS_SEQNO=${info#*:}
-  POS_SEQNO=${POS_SEQNO%%[!0-9-]*}
-  [[ $POS_UUID =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ && $POS_SEQNO =~ ^-?[0-9]+$ ]] ||
-    die "backup $NAME: xtrabackup_galera_info holds '$info', not uuid:seqno"
-  POS_GTID=$(info_value binlog_pos | sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p")
-  SERVER_VERSION=$(info_value server_version)
-  log_info "backup $NAME: verified (extracted and prepared): position $POS_UUID:$POS_SEQNO${POS_GTID:+, GTID $POS_GTID}"
+  read_position "$BACKUP_SCRATCH_DIR" >"$BACKUP_SCRATCH_DIR.position.log" || die "backup $NAME: $(<"$BACKUP_SCRATCH_DIR.position.log")"
+  SERVER_VERSION=$(info_value "$BACKUP_SCRATCH_DIR" server_version)
+  log_info "backup $NAME: verified (extracted and prepared): position $POSITION"
   rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log
-}
-
-# A value of xtrabackup_info ("key = value" lines).
-info_value() {
-  sed -n "s/^$1 = //p" "$BACKUP_SCRATCH_DIR/xtrabackup_info" 2>/dev/null | head -n 1
-}
-
-json_string() {
-  local s=${1//\\/\\\\}
-  s=${s//\"/\\\"}
-  printf '"%s"' "$s"
 }
 
 write_manifest() {
@@ -148,10 +108,9 @@ write_manifest() {
     printf '  "format": "mariadb-backup xbstream, zstd",\n'
     printf '  "created": %s,\n' "$(json_string "$(date -u +%Y-%m-%dT%H:%M:%SZ)")"
     printf '  "cluster": %s,\n' "$(json_string "$NODE_CLUSTER_NAME")"
+    printf '  "topology": %s,\n' "$(json_string "$BACKUP_TOPOLOGY")"
     printf '  "sourcePod": %s,\n' "$(json_string "$SOURCE_POD")"
-    printf '  "clusterUuid": %s,\n' "$(json_string "$POS_UUID")"
-    printf '  "seqno": %s,\n' "$POS_SEQNO"
-    printf '  "gtid": %s,\n' "$(json_string "$POS_GTID")"
+    printf '%s\n' "$MANIFEST_POSITION"
     printf '  "mariadbVersion": %s,\n' "$(json_string "$SERVER_VERSION")"
     printf '  "sizeBytes": %s,\n' "$size"
     printf '  "sha256": %s,\n' "$(json_string "$sum")"

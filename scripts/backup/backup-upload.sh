@@ -1,6 +1,6 @@
 #!/bin/sh
 # The S3 half of the backup job (its "upload" container, the rclone image: POSIX sh, busybox).
-# galera-backup.sh has left complete backups (a stream and its manifest) in BACKUP_DIR, an
+# backup-job.sh has left complete backups (a stream and its manifest) in BACKUP_DIR, an
 # emptyDir; each goes to the bucket (the stream first, the manifest last, so a manifest in the
 # bucket always has its stream; rclone checks each transfer's hash), then the retention runs
 # on the bucket. rclone reads the remote "backup" from RCLONE_CONFIG_BACKUP_* variables, the

@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
-# Creates a cluster from a backup (the "restore" init container of every Galera pod, when
-# restoreFrom is set). Only the first pod restores: it checks the backup against its manifest
-# before anything changes, extracts and prepares it on its own empty volume, resets the accounts
-# to the Secret's passwords, and leaves grastate.dat at the backup's position with
-# safe_to_bootstrap: 1. The election then bootstraps it (the only node with data) and the other
-# pods join it by SST.
+# Creates a cluster of either topology from a backup (the "restore" init container of every
+# database pod, when restoreFrom is set). Only the first pod restores: it checks the backup
+# against its manifest before anything changes, extracts and prepares it on its own empty volume,
+# and leaves it to start as the new cluster's only dataset (finish_restore in
+# backup-<topology>.sh): on Galera, the accounts reset to the Secret's passwords and grastate.dat
+# at the backup's position with safe_to_bootstrap: 1, so the election bootstraps it and the
+# other pods join it by SST; on primary/replica, the binlog state at the backup's GTID, the
+# accounts reset, and a data marker that makes it the primary, so the other pods clone from it.
 #
 # A restore never overwrites a dataset: it is refused when this volume holds data or when any
-# peer holds data or runs. Once done, the marker .galera-restored-from makes every later start
-# of the pod skip it (restoreFrom may stay in the manifests).
+# peer holds data or runs. Once done, the marker (RESTORED_MARKER) makes every later start of
+# the pod skip it (restoreFrom may stay in the manifests).
 #
 # The backup: RESTORE_DIR holds <name>.json and <name>.xb.zst (the backup volume, mounted
 # read-only, or the copy the restore-fetch container took from S3); RESTORE_BACKUP is a name or
 # "latest".
 set -euo pipefail
-if [[ -f $(dirname "${BASH_SOURCE[0]}")/galera-start.sh ]]; then
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/galera-start.sh"
-else
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/../node/galera-start.sh"
-fi
+# shellcheck source-path=SCRIPTDIR source=backup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
+# The topology's start script: the SQL of its accounts (its main runs only when it is executed).
+# shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
+source "$(topology_script "$START_SCRIPT")"
 # shellcheck disable=SC2034  # read by log.sh
 LOG_COMPONENT=restore
 
@@ -28,9 +28,8 @@ LOG_COMPONENT=restore
 RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
 # How long the first pod waits for every peer to answer before it decides that their volumes are empty.
 RESTORE_PEER_WAIT_SECONDS=${RESTORE_PEER_WAIT_SECONDS:-600}
-RESTORED_MARKER="$NODE_DATA_DIR/.galera-restored-from"
-STAGING="$NODE_DATA_DIR/.galera-restore"
-NAME=''
+STAGING=$RESTORE_STAGING
+NAME='' RESTORED_AT=''
 
 # The backup's name: RESTORE_BACKUP, or the newest manifest for "latest".
 resolve_name() {
@@ -43,8 +42,10 @@ resolve_name() {
   log_info "restore: latest backup is $NAME"
 }
 
+# A value of the manifest (written by backup-job.sh, one key per line): a string (a GTID list
+# may hold commas) or a number.
 manifest_value() {
-  sed -n "s/^  \"$1\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" "$RESTORE_DIR/$NAME.json" | head -n 1
+  sed -n -e "s/^  \"$1\": \"\(.*\)\",\{0,1\}$/\1/p" -e "s/^  \"$1\": \([^\",]*\),\{0,1\}$/\1/p" "$RESTORE_DIR/$NAME.json" | head -n 1
 }
 
 # The backup file matches its manifest: present, same size, same sha256. Checked before anything
@@ -58,12 +59,12 @@ check_backup() {
   [[ $size == "$want_size" ]] || die "restore: backup $NAME is truncated or altered: $size bytes, the manifest says $want_size; nothing was changed"
   sum=$(sha256sum "$stream" | cut -d' ' -f1)
   [[ $sum == "$want_sum" ]] || die "restore: backup $NAME is corrupt: sha256 $sum, the manifest says $want_sum; nothing was changed"
-  log_info "restore: backup $NAME matches its manifest ($size bytes, sha256 ${sum:0:12}…, position $(manifest_value clusterUuid):$(manifest_value seqno))"
+  log_info "restore: backup $NAME matches its manifest ($size bytes, sha256 ${sum:0:12}…, position $(manifest_position_text))"
 }
 
 # Entries of the data directory other than lost+found and an interrupted restore's staging.
 data_entries() {
-  find "$NODE_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' ! -name .galera-restore -printf '%f\n'
+  find "$NODE_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' ! -name "${STAGING##*/}" -printf '%f\n'
 }
 
 refuse_if_data() {
@@ -73,18 +74,19 @@ refuse_if_data() {
   die "restore: refusing to restore backup $RESTORE_BACKUP onto the volume of $POD_NAME: it holds data ($(grep -c . <<<"$entries") entries: $(head -n 5 <<<"$entries" | tr '\n' ' ')). A restore never overwrites a dataset: create the cluster on new volumes (delete the PVCs or use another name), or remove restoreFrom"
 }
 
-# Every peer must answer, with an empty volume, before galera-0 creates a cluster from the backup.
+# Every peer must answer, with an empty volume, before ordinal 0 creates a cluster from the backup.
 refuse_if_peers_hold_data() {
   local deadline=$((SECONDS + RESTORE_PEER_WAIT_SECONDS)) lines line missing logged=0
   while true; do
     lines=$(collect_peer_states)
     while IFS= read -r line; do
       [[ -n $line ]] || continue
-      if [[ $(field "$line" phase) == running || $(field "$line" empty) == 0 ]]; then
-        die "restore: refusing to restore backup $NAME: $(field "$line" name) $([[ $(field "$line" phase) == running ]] && echo runs || echo 'holds data') (position $(field "$line" uuid):$(field "$line" seqno)). A restore creates a new cluster from empty volumes only"
+      if peer_holds_data "$line"; then
+        die "restore: refusing to restore backup $NAME: $(field "$line" name) $([[ $(field "$line" phase) == running ]] && echo runs || echo 'holds data') ($line). A restore creates a new cluster from empty volumes only"
       fi
     done <<<"$lines"
-    missing=$(($(peer_count) - 1 - $(grep -c . <<<"$lines")))
+    # (grep -c fails when no peer answered yet; set -e would end the restore without a word)
+    missing=$(($(peer_count) - 1 - $(grep -c . <<<"$lines" || true)))
     ((missing <= 0)) && return 0
     ((SECONDS < deadline)) || die "restore: $missing peer(s) did not answer in ${RESTORE_PEER_WAIT_SECONDS}s; their volumes may hold data, so backup $NAME was not restored"
     if ((logged == 0)); then log_info "restore: waiting for every peer to answer (their volumes must be empty)"; logged=1; fi
@@ -100,10 +102,9 @@ extract_and_prepare() {
     { local why; why=$(tail -n 2 "$STAGING/mbstream.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: backup $NAME cannot be extracted ($why); nothing was changed"; }
   mariadb-backup --prepare --target-dir="$STAGING/data" 2>"$STAGING/prepare.log" ||
     { local why; why=$(tail -n 3 "$STAGING/prepare.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: mariadb-backup --prepare of backup $NAME failed ($why); nothing was changed"; }
-  local info
-  info=$(head -n 1 "$STAGING/data/xtrabackup_galera_info")
-  [[ ${info%%:*} == "$(manifest_value clusterUuid)" ]] || die "restore: backup $NAME holds position $info, its manifest another cluster; nothing was changed"
-  printf '%s\n' "$info" >"$STAGING/position"
+  local position
+  position=$(check_restored_position "$STAGING/data") || { rm -rf "$STAGING"; die "restore: backup $NAME $position; nothing was changed"; }
+  printf '%s\n' "$position" >"$STAGING/position"
   printf '%s\n' "$NAME" >"$STAGING/name"
   touch "$STAGING/prepared"
 }
@@ -117,21 +118,9 @@ move_into_place() {
   done
 }
 
-# The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
-# the Secret's (a temporary server without networking and without replication, as at initialization).
-reset_accounts() {
-  create_accounts galera_accounts_sql restore-server --wsrep-on=OFF
-  log_info "restore: accounts root@%, $NODE_APP_USER@%, sst@localhost and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
-}
-
-write_grastate() {
-  local pos=$1
-  printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 1\n' "${pos%%:*}" "${pos#*:}" >"$GRASTATE"
-}
-
 restore_main() {
   if [[ $(ordinal_of "$POD_NAME") != 0 ]]; then
-    log_info "restore: ${POD_NAME%-*}-0 restores the backup; $POD_NAME joins it by state transfer"
+    log_info "restore: ${POD_NAME%-*}-0 restores the backup; $POD_NAME $RESTORE_OTHERS"
     return 0
   fi
   if [[ -f $RESTORED_MARKER ]]; then
@@ -152,11 +141,10 @@ restore_main() {
   local pos
   pos=$(<"$STAGING/position")
   move_into_place
-  reset_accounts
-  write_grastate "$pos"
+  finish_restore "$pos"
   printf '%s\n' "$NAME" >"$RESTORED_MARKER"
   rm -rf "$STAGING"
-  log_info "restore: backup $NAME restored at position $pos; this node bootstraps it, the others join by state transfer"
+  log_info "restore: backup $NAME restored at $RESTORED_AT"
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The backup endpoint of a Galera pod (its "backup" sidecar container). It serves one thing: a
-# physical backup of this node, streamed to a client that proves it is the backup job.
+# The backup endpoint of a database pod of either topology (its "backup" sidecar container). It
+# serves one thing: a physical backup of this node, streamed to a client that proves it is the
+# backup job.
 #
-#   galera-backup-endpoint.sh listen   the container's command: socat listens on
-#                                      NODE_BACKUP_PORT with mutual TLS and runs `serve` for
-#                                      each connection; restarted when the certificate changes
-#   galera-backup-endpoint.sh serve    one connection (run by socat)
+#   backup-endpoint.sh listen   the container's command: socat listens on NODE_BACKUP_PORT with
+#                               mutual TLS and runs `serve` for each connection; restarted when
+#                               the certificate changes
+#   backup-endpoint.sh serve    one connection (run by socat)
 #
 # Authentication: socat requires a client certificate signed by the cluster CA (verify=1,
 # cafile), and `serve` streams only to the common name NODE_BACKUP_CLIENT_CN, which only the
@@ -13,19 +14,16 @@
 # name other things). Everyone else gets one refusal line and nothing of the database.
 #
 # The answer: one header line, "OK <pod> <mariadb version>" or "ERROR <reason>", then (after OK)
-# `mariadb-backup --backup --galera-info --stream=xbstream`, compressed with zstd. mariadb-backup
-# connects over the socket as the container's own unix_socket account (no password involved) and
-# takes BACKUP STAGE locks: commits on this node, and through Galera's flow control on the
-# cluster, wait only during BLOCK_COMMIT at the end. The node stays Synced and ready throughout.
+# `mariadb-backup --backup --stream=xbstream` (with the topology's options: --galera-info on
+# Galera), compressed with zstd. The node serves only while the topology allows it
+# (endpoint_refusal in backup-<topology>.sh: a Synced Galera node, a ready replica).
+# mariadb-backup connects over the socket as the container's own unix_socket account (no password
+# involved) and takes BACKUP STAGE locks: commits on this node wait only during BLOCK_COMMIT at the
+# end (on Galera, through flow control, the cluster's; on a replica, its SQL thread's). The node
+# stays ready throughout.
 set -euo pipefail
-# galera-lib.sh sits next to this file in the pod (one ConfigMap directory), in ../node in the repository.
-if [[ -f $(dirname "${BASH_SOURCE[0]}")/galera-lib.sh ]]; then
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
-else
-  # shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
-  source "$(dirname "${BASH_SOURCE[0]}")/../node/galera-lib.sh"
-fi
+# shellcheck source-path=SCRIPTDIR source=backup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
 LOG_COMPONENT=backup-endpoint
 
 NODE_BACKUP_PORT=${NODE_BACKUP_PORT:-4445}
@@ -73,19 +71,19 @@ refuse() {
 
 # One connection: stdin and stdout are the TLS stream (socat EXEC).
 serve() {
-  local client=${SOCAT_OPENSSL_X509_COMMONNAME:-} peer=${SOCAT_PEERADDR:-?} status state version tmp rc
+  local client=${SOCAT_OPENSSL_X509_COMMONNAME:-} peer=${SOCAT_PEERADDR:-?} why version tmp rc
   [[ $client == "$NODE_BACKUP_CLIENT_CN" ]] ||
     refuse "client $peer presented the certificate '${client:-none}', not the backup job's ('$NODE_BACKUP_CLIENT_CN')"
-  status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || refuse "$POD_NAME: mariadbd does not answer"
-  state=$(awk '$1 == "wsrep_local_state_comment" { print $2 }' <<<"$status")
-  [[ $state == Synced ]] || refuse "$POD_NAME is ${state:-not running}, not Synced"
+  why=$(endpoint_refusal)
+  [[ -z $why ]] || refuse "$why"
+  why=$(endpoint_catch_up) || refuse "$why"
   version=$(local_sql -e 'SELECT VERSION()' 2>/dev/null) || refuse "$POD_NAME: mariadbd does not answer"
   tmp=$(mktemp -d "$NODE_BACKUP_TMP/backup.XXXXXX")
   log_info "backup requested by $peer ('$client'): streaming"
   printf 'OK %s %s\n' "$POD_NAME" "$version"
   rc=0
   mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
-    --backup --galera-info --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" |
+    --backup "${BACKUP_STREAM_ARGS[@]}" --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" |
     zstd -q -"$NODE_BACKUP_ZSTD_LEVEL" -T0 || rc=$?
   if ((rc == 0)); then
     log_info "backup streamed to $peer ($(grep -c . "$tmp/mariadb-backup.log") log lines from mariadb-backup)"

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# What backups and restores do on the Galera topology (sourced through backup-lib.sh when
+# BACKUP_TOPOLOGY is galera; backup-replication.sh is the other topology's). The shared scripts
+# (backup-job.sh, backup-endpoint.sh, restore.sh) call these functions and variables:
+#
+#   pick_source < state lines           the node a backup comes from: "pod reason" (or fails)
+#   NO_SOURCE                           why there is none, for the job's error
+#   endpoint_refusal                    why this node may not serve a backup now (empty: it may)
+#   endpoint_catch_up                   what the node does before the copy; prints why not and fails
+#   BACKUP_STREAM_ARGS                  mariadb-backup's topology options
+#   read_position DIR                   the position of a prepared backup: POSITION (what the
+#                                       manifest and the logs show) and MANIFEST_POSITION (JSON lines)
+#   manifest_position_text              the position as the manifest (of NAME in RESTORE_DIR) says it
+#   check_restored_position DIR         the prepared backup is at the manifest's position; prints it
+#   peer_holds_data LINE                a peer's state line says it runs or holds data
+#   finish_restore POSITION             the accounts reset to the Secret, the node left to start
+#   RESTORED_MARKER, RESTORE_STAGING    the restore's marker and staging directory
+#   RESTORE_OTHERS                      how the other pods get the data
+#   START_SCRIPT                        the node script restore.sh sources (the accounts' SQL)
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
+
+# topology_script NAME: path of a node script of this topology (one flat ConfigMap directory in
+# the pods, ../node in the repository).
+topology_script() {
+  local dir
+  dir=$(dirname "${BASH_SOURCE[0]}")
+  if [[ -f $dir/$1 ]]; then printf '%s\n' "$dir/$1"; else printf '%s\n' "$dir/../node/$1"; fi
+}
+# shellcheck source-path=SCRIPTDIR source=../node/galera-lib.sh
+source "$(topology_script galera-lib.sh)"
+
+NO_SOURCE='no node is Synced'
+BACKUP_STREAM_ARGS=(--galera-info)
+RESTORED_MARKER="$NODE_DATA_DIR/.galera-restored-from"
+RESTORE_STAGING="$NODE_DATA_DIR/.galera-restore"
+RESTORE_OTHERS='joins it by state transfer'
+START_SCRIPT=galera-start.sh
+POSITION='' MANIFEST_POSITION=''
+
+# A Synced node that is not ProxySQL's writer when there is one (the highest ordinal; the writer
+# is the lowest Synced ordinal, ProxySQL's server weights being 1000 - ordinal), else the only
+# Synced node. Pure: the unit tests drive it.
+pick_source() {
+  local line synced=() writer
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" primary) == 1 && $(field "$line" local_state) == 4 ]] &&
+      synced+=("$(field "$line" name)")
+  done
+  ((${#synced[@]} > 0)) || return 1
+  mapfile -t synced < <(printf '%s\n' "${synced[@]}" | sort -t- -k2 -n)
+  writer=${synced[0]}
+  if ((${#synced[@]} > 1)); then
+    echo "${synced[-1]} Synced, not ProxySQL's writer ($writer); Synced: ${synced[*]}"
+  else
+    echo "$writer the only Synced node (it is ProxySQL's writer)"
+  fi
+}
+
+# The endpoint serves from a Synced node only.
+endpoint_refusal() {
+  local status state
+  status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || { echo "$POD_NAME: mariadbd does not answer"; return 0; }
+  state=$(awk '$1 == "wsrep_local_state_comment" { print $2 }' <<<"$status")
+  [[ $state == Synced ]] || echo "$POD_NAME is ${state:-not running}, not Synced"
+}
+
+# A Synced node holds what the cluster certified; nothing to wait for.
+endpoint_catch_up() { :; }
+
+# Galera's position: xtrabackup_galera_info (uuid:seqno, --galera-info), and the GTID.
+read_position() {
+  local dir=$1 info uuid seqno gtid
+  info=$(head -n 1 "$dir/xtrabackup_galera_info" 2>/dev/null) || { echo "no xtrabackup_galera_info in the backup (not taken with --galera-info)"; return 1; }
+  uuid=${info%%:*}
+  seqno=${info#*:}
+  seqno=${seqno%%[!0-9-]*}
+  [[ $uuid =~ ^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$ && $seqno =~ ^-?[0-9]+$ ]] ||
+    { echo "xtrabackup_galera_info holds '$info', not uuid:seqno"; return 1; }
+  gtid=$(backup_gtid "$dir")
+  POSITION="$uuid:$seqno${gtid:+, GTID $gtid}"
+  MANIFEST_POSITION=$(printf '  "clusterUuid": %s,\n  "seqno": %s,\n  "gtid": %s,' "$(json_string "$uuid")" "$seqno" "$(json_string "$gtid")")
+}
+
+manifest_position_text() { echo "$(manifest_value clusterUuid):$(manifest_value seqno)"; }
+
+# The prepared backup's uuid:seqno, which must be the manifest's cluster.
+check_restored_position() {
+  local info
+  info=$(head -n 1 "$1/xtrabackup_galera_info")
+  [[ ${info%%:*} == "$(manifest_value clusterUuid)" ]] || { echo "holds position $info, its manifest another cluster"; return 1; }
+  printf '%s\n' "$info"
+}
+
+peer_holds_data() { [[ $(field "$1" phase) == running || $(field "$1" empty) == 0 ]]; }
+
+# The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
+# the Secret's (a temporary server without networking and without replication, as at
+# initialization); grastate.dat is left at the backup's position with safe_to_bootstrap: 1, so
+# the election bootstraps this node (the only one with data).
+finish_restore() {
+  local pos=$1
+  create_accounts galera_accounts_sql restore-server --wsrep-on=OFF
+  log_info "restore: accounts root@%, $NODE_APP_USER@%, sst@localhost and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
+  printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 1\n' "${pos%%:*}" "${pos#*:}" >"$GRASTATE"
+  RESTORED_AT="position $pos; this node bootstraps it, the others join by state transfer"
+}

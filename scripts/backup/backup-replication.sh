@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# What backups and restores do on the primary/replica topology (sourced through backup-lib.sh when
+# BACKUP_TOPOLOGY is replication; backup-galera.sh lists the functions and variables the shared
+# scripts call). A backup comes from a ready replica, never from the primary: mariadb-backup's
+# commit lock then stalls a replica's SQL thread for a moment, not the application's commits. The
+# backup records the GTID position the copy ends at; a restore makes ordinal 0 the primary of a
+# new cluster at that position, and the replicas clone from it (scripts/replication/repl-clone.sh).
+# shellcheck disable=SC2034  # variables are used by the scripts that source this file
+
+# topology_script NAME: path of a node script of this topology (one flat ConfigMap directory in
+# the pods, ../replication in the repository).
+topology_script() {
+  local dir
+  dir=$(dirname "${BASH_SOURCE[0]}")
+  if [[ -f $dir/$1 ]]; then printf '%s\n' "$dir/$1"; else printf '%s\n' "$dir/../replication/$1"; fi
+}
+# shellcheck source-path=SCRIPTDIR source=../replication/repl-lib.sh
+source "$(topology_script repl-lib.sh)"
+
+NO_SOURCE='no replica is ready (a backup never comes from the primary)'
+BACKUP_STREAM_ARGS=()
+RESTORED_MARKER="$NODE_DATA_DIR/.replication-restored-from"
+RESTORE_STAGING="$NODE_DATA_DIR/.replication-restore"
+RESTORE_OTHERS='clones it once it is the primary'
+START_SCRIPT=repl-start.sh
+POSITION='' MANIFEST_POSITION='' RESTORE_GTID=''
+# How long the endpoint waits for this replica to apply what its primary had committed.
+BACKUP_CATCH_UP_SECONDS=${BACKUP_CATCH_UP_SECONDS:-60}
+
+# The ready replica of the highest ordinal (running, both replication threads up, lag under the
+# bound: its state line says ready=1); never the primary. Pure: the unit tests drive it.
+pick_source() {
+  local line ready=() name
+  local -A lag=()
+  while IFS= read -r line; do
+    [[ -n $line && $(field "$line" phase) == running && $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] || continue
+    name=$(field "$line" name)
+    ready+=("$name")
+    lag[$name]=$(field "$line" lag)
+  done
+  ((${#ready[@]} > 0)) || return 1
+  mapfile -t ready < <(printf '%s\n' "${ready[@]}" | sort -t- -k2 -n)
+  echo "${ready[-1]} a ready replica (lag ${lag[${ready[-1]}]}s), not the primary; ready replicas: ${ready[*]}"
+}
+
+# The endpoint serves only while this node is a ready replica (its own state line: the role
+# files of the mariadb container, the live replication status).
+endpoint_refusal() {
+  local line
+  line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
+  [[ $(field "$line" phase) == running ]] || { echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"; return 0; }
+  [[ $(field "$line" role) == replica && $(field "$line" ready) == 1 ]] ||
+    echo "$POD_NAME is not a ready replica (role $(field "$line" role), ready $(field "$line" ready), lag $(field "$line" lag)); a backup comes from a ready replica only"
+}
+
+# Before the copy, the replica applies everything its primary had committed when the request
+# came (the primary's state line, gtid=): a commit is acknowledged once ONE replica has received
+# it, maybe not this one, and received is not applied. So every write acknowledged before the
+# backup started is in the backup. Prints why not when it cannot (the endpoint refuses then).
+endpoint_catch_up() {
+  local line source primary gtid waited
+  line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
+  source=$(field "$line" source)
+  primary=$(query_peer "$(host_of_pod "$source")")
+  [[ -n $source && $(field "$primary" role) == primary && $(field "$primary" writable) == 1 ]] ||
+    { echo "$POD_NAME's primary ${source:-?} does not answer as the primary; no backup now"; return 1; }
+  gtid=$(field "$primary" gtid)
+  waited=$(SQL_TIMEOUT=$((BACKUP_CATCH_UP_SECONDS + 5)) local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$gtid"), $BACKUP_CATCH_UP_SECONDS)" 2>/dev/null)
+  [[ $waited == 0 ]] || { echo "$POD_NAME did not apply its primary's position $gtid within ${BACKUP_CATCH_UP_SECONDS}s"; return 1; }
+  log_info "applied everything $source had committed when the backup was requested (GTID $gtid)"
+}
+
+# The position of a replica's backup: the GTID it ends at (gtid_current_pos under the commit lock).
+read_position() {
+  local gtid
+  gtid=$(backup_gtid "$1")
+  [[ $gtid =~ ^[0-9]+-[0-9]+-[0-9]+(,[0-9]+-[0-9]+-[0-9]+)*$ ]] || { echo "no GTID position in the backup ('$gtid')"; return 1; }
+  POSITION="GTID $gtid"
+  MANIFEST_POSITION=$(printf '  "gtid": %s,' "$(json_string "$gtid")")
+}
+
+manifest_position_text() { echo "GTID $(manifest_value gtid)"; }
+
+# The prepared backup ends at the manifest's GTID.
+check_restored_position() {
+  local gtid
+  gtid=$(backup_gtid "$1")
+  [[ -n $gtid && $gtid == "$(manifest_value gtid)" ]] || { echo "ends at GTID '$gtid', its manifest says '$(manifest_value gtid)'"; return 1; }
+  printf '%s\n' "$gtid"
+}
+
+# A peer runs, holds a dataset (data=1; lines of older versions lack it), or has a position.
+peer_holds_data() { [[ $(field "$1" phase) =~ ^(running|cloning|refused)$ || $(field "$1" data) == 1 || $(field "$1" seq) =~ ^[0-9]+$ ]]; }
+
+# The restored node continues the backup's GTID history: its binlog (a backup has none) starts at
+# the backup's position, so its next commit follows it and the replicas that clone from it ask for
+# what comes after it. The accounts are reset to the Secret's passwords (binlogged after that
+# position; the replicas get them in their clone). The data marker tells repl-start.sh that this
+# node is the restored primary.
+finish_restore() {
+  RESTORE_GTID=$1
+  create_accounts restored_replication_sql restore-server
+  log_info "restore: binlog state set to GTID $RESTORE_GTID; accounts root@%, $NODE_APP_USER@%, repl@% and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
+  printf 'restored %s\n' "$RESTORE_GTID" >"$DATA_MARKER"
+  RESTORED_AT="GTID $RESTORE_GTID; this node becomes the primary, the others clone from it"
+}
+
+restored_replication_sql() {
+  local accounts
+  accounts=$(replication_accounts_sql) || return 1
+  cat <<SQL
+RESET MASTER;
+SET GLOBAL gtid_binlog_state = $(sql_quote "$RESTORE_GTID");
+SET GLOBAL gtid_slave_pos = $(sql_quote "$RESTORE_GTID");
+$accounts
+SQL
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# Copies the backup to restore from S3 into RESTORE_DIR (the "restore-fetch" init container of
+# the database pods of either topology, the rclone image: POSIX sh). Only the first pod
+# restores, and only once (see restore.sh; its marker is .<topology>-restored-from); the
+# others, and later starts, fetch nothing. A copy whose sha256 is not its manifest's is refused
+# here already (restore.sh checks it again, and a volume's backup there only). rclone reads the remote
+# "backup" from RCLONE_CONFIG_BACKUP_* variables, the keys among them from the Secret.
+set -eu
+
+: "${RESTORE_DIR:?RESTORE_DIR is not set}"
+: "${BACKUP_REMOTE:?BACKUP_REMOTE is not set}"
+RESTORE_BACKUP=${RESTORE_BACKUP:-latest}
+NODE_DATA_DIR=${NODE_DATA_DIR:-/var/lib/mysql}
+
+log() {
+  printf '%s %s restore-fetch %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$1" "$2" >&2
+}
+
+[ "${POD_NAME##*-}" = 0 ] || exit 0
+for marker in "$NODE_DATA_DIR"/.*-restored-from; do
+  if [ -f "$marker" ]; then exit 0; fi
+done
+name=$RESTORE_BACKUP
+if [ "$name" = latest ]; then
+  name=$(rclone lsf --files-only --include '*.json' "$BACKUP_REMOTE" | sed 's/\.json$//' | sort | tail -n 1)
+  [ -n "$name" ] || { log ERROR "no backup (no manifest *.json) in $BACKUP_REMOTE; nothing was changed"; exit 1; }
+  log INFO "latest backup in $BACKUP_REMOTE is $name"
+fi
+rclone copyto "$BACKUP_REMOTE/$name.json" "$RESTORE_DIR/$name.json" || { log ERROR "backup $name: no manifest $BACKUP_REMOTE/$name.json; nothing was changed"; exit 1; }
+rclone copyto "$BACKUP_REMOTE/$name.xb.zst" "$RESTORE_DIR/$name.xb.zst" || { log ERROR "backup $name: no stream $BACKUP_REMOTE/$name.xb.zst; nothing was changed"; exit 1; }
+# The copy must match its manifest before the restore container sees it. A copy that does not is
+# removed and this container fails: Kubernetes runs it again (a failed init container restarts,
+# the ones that succeeded do not), so a backup put right in the bucket is fetched anew.
+want=$(sed -n 's/^  "sha256": "\([0-9a-f]*\)",\{0,1\}$/\1/p' "$RESTORE_DIR/$name.json")
+sum=$(sha256sum "$RESTORE_DIR/$name.xb.zst" | cut -d' ' -f1)
+if [ "$sum" != "$want" ]; then
+  rm -f "$RESTORE_DIR/$name.xb.zst" "$RESTORE_DIR/$name.json"
+  log ERROR "restore: backup $name is corrupt: sha256 $sum, the manifest says ${want:-nothing}; nothing was changed"
+  exit 1
+fi
+log INFO "copied backup $name from $BACKUP_REMOTE ($(wc -c <"$RESTORE_DIR/$name.xb.zst") bytes, sha256 as its manifest says)"
