@@ -300,6 +300,62 @@ describe('metrics and status of a real primary with two replicas', () => {
     }
   });
 
+  test('a replica with a transaction the primary lacks is refused (IO error 1236): its samples fire MariaDbErrantTransactionsRefused',
+    async () => {
+      // GIVEN mariadb-2 writes a transaction of its own (as the node scripts' local account, past read_only), then asks the
+      // primary for what follows its own GTID position, as a former primary with an unacknowledged tail does
+      const local = (sql: string) => pods.exec(2, ['bash', '-c', `source ${db.paths.config}/repl-lib.sh && local_sql -e "$1"`, 'x', sql]);
+      const steps: Step[] = [];
+      for (let k = 0; k < 3; k++) {
+        steps.push(await scrapeAll());
+        await sleep(1000);
+      }
+      const mark = pods.logs(2).length;
+      const errant = await local('INSERT INTO app.ticks () VALUES (); STOP SLAVE; CHANGE MASTER TO MASTER_USE_GTID=current_pos; '
+        + 'START SLAVE');
+      expect(errant.output).toBe('');
+      const refusedAt = steps.length;
+      // WHEN the primary refuses it and its start script holds it refused
+      await waitFor('mariadb-2 to be refused', async () => pods.logs(2).slice(mark).includes('decision: refuse:'), 60_000);
+      for (let k = 0; k < 6; k++) {
+        steps.push(await scrapeAll());
+        await sleep(1000);
+      }
+      // THEN its scrapes carry the IO error 1236 from the first one after the refusal on (the replica stopped: both threads 0)
+      const errno = steps.map((st) => valueOf(st[2] ?? [], 'mysql_slave_status_last_io_errno'));
+      // eslint-disable-next-line no-console
+      console.log(`mariadb-2 last_io_errno per step (errant write before step ${refusedAt}): ${errno.join(' ')}`);
+      expect(errno.slice(0, refusedAt)).toEqual(Array(refusedAt).fill(0));
+      const firstRefused = errno.indexOf(1236);
+      expect(firstRefused).toBeGreaterThanOrEqual(refusedAt);
+      expect(errno.slice(firstRefused)).toEqual(Array(steps.length - firstRefused).fill(1236));
+
+      // promtool: MariaDbErrantTransactionsRefused fires for mariadb-2 after its 1 m (2 steps)
+      const refused = rule('MariaDbErrantTransactionsRefused');
+      const firesAt = firstRefused + 2;
+      expect(firesAt).toBeLessThan(steps.length);
+      const sample = steps[firesAt][2]!.find((x) => x.name === 'mysql_slave_status_last_io_errno')!;
+      const own = Object.fromEntries(Object.entries(sample.labels).filter(([, v]) => v !== ''));
+      promtoolTest('errant.test.yaml', steps, [
+        { eval_time: `${(firesAt - 1) * 30}s`, alertname: refused.alert, exp_alerts: [] },
+        {
+          eval_time: `${firesAt * 30}s`, alertname: refused.alert, exp_alerts: [{
+            exp_labels: { ...own, namespace: NAMESPACE, pod: 'mariadb-2', container: 'metrics', severity: refused.labels.severity },
+            exp_annotations: {
+              ...refused.annotations, description: refused.annotations.description.replace('{{ $labels.pod }}', 'mariadb-2'),
+            },
+          }],
+        },
+      ]);
+      // the status command shows the refusal and the error
+      const status = await collectStatus(harnessStatusClient([{ w: pods, ordinals: ALL }]));
+      expect(status.replication![2]).toMatchObject({ role: 'refused', error: expect.stringMatching(/^IO 1236: /) });
+
+      // the documented override clones it again, and it replicates
+      await pods.exec(2, ['touch', '/var/lib/mysql/replication-reclone']);
+      await pods.waitFor(2, 'readiness', 240_000);
+    });
+
   test('the exporter password is on no command line', () => {
     expect(passwordsOnCommandLines).toEqual([]);
   });
