@@ -12,7 +12,7 @@
 #                         caller of state_line leaves out (run for every line: defaults may change)
 #   STATE_VALUE_PATTERNS  key -> the regular expression its value must match (peers' lines)
 #   INIT_INCOMPLETE_FILE  the file that marks a data directory whose initialization never finished
-# and adds the Secret keys of its own accounts to SECRET_KEYS.
+# and adds the Secret keys of its own accounts to SECRET_KEYS (and may add to EXPORTER_PRIVILEGES).
 # shellcheck disable=SC2034  # variables are used by the scripts that source this file
 
 # log.sh sits next to this file: in the pod (one ConfigMap directory) and in the repository.
@@ -43,8 +43,10 @@ MY_CNF="$NODE_RUNTIME_DIR/my.cnf"
 STATE_FILE="$NODE_RUNTIME_DIR/state"
 HEARTBEAT_FILE="$NODE_RUNTIME_DIR/heartbeat"
 SECRET_KEYS=(root-password app-password monitor-password)
-# The metrics exporter's account (NODE_EXPORTER_USER is set when monitoring is on).
+# The metrics exporter's account (NODE_EXPORTER_USER is set when monitoring is on) and its global
+# privileges (ensure_exporter_account; a topology library may add its own).
 [[ -z ${NODE_EXPORTER_USER:-} ]] || SECRET_KEYS+=(exporter-password)
+EXPORTER_PRIVILEGES=(PROCESS 'REPLICATION CLIENT')
 # How long a peer's state line may take to arrive (the topology library may give more).
 STATE_QUERY_SECONDS=4
 MARIADBD_PID='' STOPPING=0 SERVER_PIDS=() LOCAL_SERVER_PID=''
@@ -346,15 +348,18 @@ initialize_datadir() {
 # once per mariadbd start, on a node that takes writes: a cluster created before monitoring was
 # turned on gets it too, and a rotated exporter-password arrives with the next restart. The
 # statements replicate, so every node has the account. The grants are the ones mysqld_exporter
-# documents, with SELECT narrowed to performance_schema (the collectors it runs read nothing else).
+# documents, with SELECT narrowed to performance_schema (the collectors it runs read nothing else),
+# and those the topology library adds to EXPORTER_PRIVILEGES.
 ensure_exporter_account() {
   [[ -n ${NODE_EXPORTER_USER:-} ]] || return 0
-  local user=$NODE_EXPORTER_USER password
+  local user=$NODE_EXPORTER_USER password privileges
+  privileges=$(printf '%s, ' "${EXPORTER_PRIVILEGES[@]}")
+  privileges=${privileges%, }
   password=$(secret exporter-password) || return 1
   if local_sql <<SQL; then
 CREATE USER IF NOT EXISTS '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
 ALTER USER '$user'@'localhost' IDENTIFIED BY $(sql_quote "$password") WITH MAX_USER_CONNECTIONS 3;
-GRANT PROCESS, REPLICATION CLIENT ON *.* TO '$user'@'localhost';
+GRANT $privileges ON *.* TO '$user'@'localhost';
 GRANT SELECT ON performance_schema.* TO '$user'@'localhost';
 SQL
     log_info "metrics exporter account '$user'@'localhost' is up to date"

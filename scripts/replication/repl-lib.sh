@@ -17,6 +17,9 @@ REPL_MYSQL_PORT=${REPL_MYSQL_PORT:-3306}
 # A replica is ready while its lag stays under this many seconds.
 REPL_MAX_LAG_SECONDS=${REPL_MAX_LAG_SECONDS:-30}
 SECRET_KEYS+=(replication-password)
+# The exporter reads SHOW SLAVE STATUS (lag, threads), which needs SLAVE MONITOR since MariaDB
+# 10.5.9 (REPLICATION CLIENT, now BINLOG MONITOR, no longer allows it).
+EXPORTER_PRIVILEGES+=('SLAVE MONITOR')
 # Generous: a peer's state script starts bash and the mariadb client, slow on a loaded node; an
 # answer that comes late only slows a decision, a missing one may fence a healthy primary.
 STATE_QUERY_SECONDS=8

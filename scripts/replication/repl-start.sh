@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
 
 REPL_FAILOVER_SECONDS=${REPL_FAILOVER_SECONDS:-30}
 REPL_FENCE_SECONDS=${REPL_FENCE_SECONDS:-15}
-STOP_REQUESTED=0 ACKS=ON
+STOP_REQUESTED=0 ACKS=ON EXPORTER_ACCOUNT=0
 # A primary asked to stop (SIGTERM: rolling update, drain) first hands its role over, within this many seconds.
 REPL_STOP_HANDOVER_SECONDS=${REPL_STOP_HANDOVER_SECONDS:-20}
 
@@ -367,6 +367,7 @@ watch_as_primary() {
     answered=$(grep -c . <<<"$lines")
     if ((answered + 1 >= $(majority))); then
       last_majority=$round_start misses=0
+      ((EXPORTER_ACCOUNT == 1)) || { exporter_account_on_primary && EXPORTER_ACCOUNT=1; }
       continue
     fi
     misses=$((misses + 1))
@@ -376,6 +377,22 @@ watch_as_primary() {
       return 0
     fi
   done
+}
+
+# The metrics exporter's account (ensure_exporter_account, node-lib.sh), once per mariadbd start
+# of a primary that reaches a majority: written on the primary only, it replicates to every
+# replica (and a clone copies it). Only while a commit returns at once: a replica acknowledges
+# (semi-sync clients), or the primary has fallen back to async. With noReplicaAck block and no
+# replica connected yet, the write would wait for one inside this watch loop.
+exporter_account_on_primary() {
+  [[ -n ${NODE_EXPORTER_USER:-} ]] || return 0
+  local semi status clients
+  semi=$(local_sql -e "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+    WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')" 2>/dev/null) || return 1
+  status=$(awk '$1 == "rpl_semi_sync_master_status" { print $2 }' <<<"$semi")
+  clients=$(awk '$1 == "rpl_semi_sync_master_clients" { print $2 }' <<<"$semi")
+  [[ $status == OFF || ${clients:-0} -ge 1 ]] || return 1
+  ensure_exporter_account
 }
 
 # SIGTERM on the primary: hand the role to the most advanced ready replica (so a rolling update

@@ -5,7 +5,8 @@
 # events included), replication threads and lag.
 #
 #   repl-state.sh            the state line (what the state port serves)
-#   repl-state.sh --status   the state line, then the replication status (for operators)
+#   repl-state.sh --status   the state line, then "name<TAB>value" lines of the replication
+#                            status (for the status command: kubectl exec ... -c mariadb)
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
@@ -41,11 +42,33 @@ replication_live_state() {
     io="$io" sql="$sql" lag="$lag" source="$(pod_of_host "${source:-}")" ready="$ready"
 }
 
+# SHOW SLAVE STATUS fields the status command reports (the others stay in the vertical output of
+# SHOW SLAVE STATUS itself).
+STATUS_SLAVE_FIELDS=(Master_Host Slave_IO_Running Slave_SQL_Running Seconds_Behind_Master Gtid_IO_Pos
+  Last_IO_Errno Last_IO_Error Last_SQL_Errno Last_SQL_Error)
+
+# "name<TAB>value" lines: the GTID positions, read_only, the semi-sync status and, on a replica,
+# the fields of STATUS_SLAVE_FIELDS. A value may hold spaces (an error message), never a tab.
+replication_status() {
+  local status key
+  SQL_TIMEOUT=3 local_sql -e "SELECT 'gtid_current_pos', @@GLOBAL.gtid_current_pos
+    UNION ALL SELECT 'gtid_slave_pos', @@GLOBAL.gtid_slave_pos
+    UNION ALL SELECT 'gtid_binlog_pos', @@GLOBAL.gtid_binlog_pos
+    UNION ALL SELECT 'read_only', @@GLOBAL.read_only
+    UNION ALL SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+      WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_SLAVE_STATUS')" || return 1
+  status=$(slave_status)
+  [[ -n $status ]] || return 0
+  for key in "${STATUS_SLAVE_FIELDS[@]}"; do
+    printf '%s\t%s\n' "$key" "$(slave_status_value "$key" <<<"$status" | tr '\t' ' ')"
+  done
+}
+
 main() {
   # while mariadbd does not answer (start-up), peers see the published line: running, no role
   serve_state replication_live_state running
   if [[ ${1:-} == --status ]]; then
-    slave_status || true
+    replication_status 2>/dev/null || true
   fi
   return 0
 }

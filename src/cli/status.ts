@@ -7,8 +7,13 @@ import { PROXYSQL_PATHS } from '../proxysql/proxysql-config';
 export interface StatusPod {
   /** Pod name. */
   readonly name: string;
-  /** `app.kubernetes.io/component`: 'database' (Galera) or 'proxy' (ProxySQL). */
+  /** `app.kubernetes.io/component`: 'database' (either topology) or 'proxy' (ProxySQL). */
   readonly component: string;
+  /**
+   * `app.kubernetes.io/name`: 'mariadb-replication' for a primary/replica pod; any other value
+   * (or none) is read as a Galera pod. @default - a Galera pod
+   */
+  readonly app?: string;
   /** All containers ready. */
   readonly ready: boolean;
   /** Restarts summed over the containers. */
@@ -58,11 +63,43 @@ export interface ProxyStatus {
   readonly error?: string;
 }
 
-/** What the status command found: every database pod and every ProxySQL pod. */
+/** One primary/replica node as the status command reports it (from repl-state.sh --status). */
+export interface ReplicationNodeStatus {
+  readonly pod: string;
+  readonly ready: boolean;
+  readonly restarts: number;
+  /** primary, replica, fenced, handover; or the start script's phase (waiting, cloning, refused) while it has none. */
+  readonly role: string;
+  /** The pod a replica follows (a primary handing over: the pod it hands to), or '-'. */
+  readonly source: string;
+  /** Slave_IO_Running and Slave_SQL_Running (Yes, No, Connecting), '-' on a node that replicates from nobody. */
+  readonly io: string;
+  readonly sql: string;
+  /** Seconds_Behind_Master: seconds, 'NULL' while the SQL thread is stopped, '-' on a node that replicates from nobody. */
+  readonly lag: string;
+  /** @@gtid_current_pos: the last GTID this node applied or wrote, per domain; '-' when mariadbd does not answer. */
+  readonly gtidCurrentPos: string;
+  /** @@gtid_slave_pos: the last GTID applied by replication, per domain; '-' when empty or unknown. */
+  readonly gtidSlavePos: string;
+  /** The semi-sync side of the node: on a primary its status and acknowledging replicas, on a replica its own status. */
+  readonly semiSync: string;
+  /** The last IO or SQL thread error ('IO 1236: ...'), when there is one. */
+  readonly error?: string;
+  /** The last "decision:" line of the start script, without its prefix. */
+  readonly lastDecision: string;
+}
+
+/** What the status command found: every database pod (each topology's) and every ProxySQL pod. */
 export interface ClusterStatus {
+  /** The Galera nodes. */
   readonly nodes: NodeStatus[];
+  /** The primary/replica nodes. @default - none */
+  readonly replication?: ReplicationNodeStatus[];
   readonly proxies: ProxyStatus[];
 }
+
+/** The label value of a primary/replica pod's `app.kubernetes.io/name`. */
+const REPLICATION_APP = 'mariadb-replication';
 
 const PART_OF = 'app.kubernetes.io/part-of=galera-proxysql';
 
@@ -79,6 +116,7 @@ export function kubectlClient(namespace: string, opts: { kubectl?: string; conte
         return {
           name: p.metadata.name,
           component: p.metadata.labels?.['app.kubernetes.io/component'] ?? '',
+          app: p.metadata.labels?.['app.kubernetes.io/name'] ?? '',
           ready: statuses.length > 0 && statuses.every((c) => c.ready),
           restarts: statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0),
           phase: p.status?.phase ?? 'Unknown',
@@ -90,23 +128,32 @@ export function kubectlClient(namespace: string, opts: { kubectl?: string; conte
   };
 }
 
-/** Reads every Galera node and every ProxySQL pod; one unreachable pod does not stop the others. */
+/** Reads every database node and every ProxySQL pod; one unreachable pod does not stop the others. */
 export async function collectStatus(client: StatusClient): Promise<ClusterStatus> {
   const pods = (await client.pods()).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-  const nodes = await Promise.all(pods.filter((p) => p.component === 'database').map((p) => nodeStatus(client, p)));
+  const databases = pods.filter((p) => p.component === 'database');
+  const nodes = await Promise.all(databases.filter((p) => p.app !== REPLICATION_APP).map((p) => nodeStatus(client, p)));
+  const replication = await Promise.all(databases.filter((p) => p.app === REPLICATION_APP).map((p) => replicationNodeStatus(client, p)));
   const proxies = await Promise.all(pods.filter((p) => p.component === 'proxy').map((p) => proxyStatus(client, p)));
-  return { nodes, proxies };
+  return { nodes, ...(replication.length > 0 ? { replication } : {}), proxies };
 }
 
-async function nodeStatus(client: StatusClient, pod: StatusPod): Promise<NodeStatus> {
+/** A node's state script's --status output (its state line, then its status lines) and the last decision of its log. */
+async function readNode(client: StatusClient, pod: StatusPod, script: string):
+  Promise<{ field: (key: string) => string; rest: string[]; decision: string }> {
   const [out, log] = await Promise.all([
-    client.exec(pod.name, 'mariadb', ['bash', `${NODE_PATHS.config}/galera-state.sh`, '--status']).catch(() => ''),
+    client.exec(pod.name, 'mariadb', ['bash', `${NODE_PATHS.config}/${script}`, '--status']).catch(() => ''),
     client.logs(pod.name, 'mariadb').catch(() => ''),
   ]);
   const [line = '', ...rest] = out.split('\n');
   const field = (key: string) => line.split(' ').find((kv) => kv.startsWith(`${key}=`))?.slice(key.length + 1) ?? '';
+  const last = log.split('\n').filter((l) => l.includes(' decision: ')).pop() ?? '';
+  return { field, rest, decision: last ? last.slice(last.indexOf(' decision: ') + ' decision: '.length) : '-' };
+}
+
+async function nodeStatus(client: StatusClient, pod: StatusPod): Promise<NodeStatus> {
+  const { field, rest, decision } = await readNode(client, pod, 'galera-state.sh');
   const wsrep = new Map(rest.map((l) => l.split(/\s+/)).filter((kv) => kv.length >= 2).map(([k, v]) => [k, v]));
-  const decision = log.split('\n').filter((l) => l.includes(' decision: ')).pop() ?? '';
   const uuid = field('uuid');
   return {
     pod: pod.name,
@@ -116,7 +163,36 @@ async function nodeStatus(client: StatusClient, pod: StatusPod): Promise<NodeSta
     component: wsrep.get('wsrep_cluster_status') ?? '-',
     clusterSize: wsrep.get('wsrep_cluster_size') ?? '-',
     position: uuid ? `${uuid}:${field('seqno')}` : '-',
-    lastDecision: decision ? decision.slice(decision.indexOf(' decision: ') + ' decision: '.length) : '-',
+    lastDecision: decision,
+  };
+}
+
+async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Promise<ReplicationNodeStatus> {
+  const { field, rest, decision } = await readNode(client, pod, 'repl-state.sh');
+  // "name<TAB>value" lines; a value may hold spaces (an error message)
+  const v = new Map(rest.filter((l) => l.includes('\t')).map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)]));
+  const or = (x: string | undefined) => (x === undefined || x === '' ? '-' : x);
+  const role = field('role') || field('phase') || pod.phase;
+  const replicating = v.has('Slave_IO_Running');
+  const errors = [['IO', 'Last_IO_Errno', 'Last_IO_Error'], ['SQL', 'Last_SQL_Errno', 'Last_SQL_Error']]
+    .filter(([, errno]) => (v.get(errno) ?? '0') !== '0').map(([thread, errno, text]) => `${thread} ${v.get(errno)}: ${v.get(text) ?? ''}`);
+  const master = v.get('rpl_semi_sync_master_status');
+  const semiSync = !v.has('read_only') ? '-' : role === 'primary' || role === 'handover'
+    ? `${or(master)} (${or(v.get('rpl_semi_sync_master_clients'))} acknowledging)` : or(v.get('rpl_semi_sync_slave_status'));
+  return {
+    pod: pod.name,
+    ready: pod.ready,
+    restarts: pod.restarts,
+    role,
+    source: or(field('source')),
+    io: replicating ? or(v.get('Slave_IO_Running')) : '-',
+    sql: replicating ? or(v.get('Slave_SQL_Running')) : '-',
+    lag: replicating ? or(v.get('Seconds_Behind_Master')) : '-',
+    gtidCurrentPos: or(v.get('gtid_current_pos') ?? field('gtid')),
+    gtidSlavePos: or(v.get('gtid_slave_pos')),
+    semiSync,
+    ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
+    lastDecision: decision,
   };
 }
 
@@ -124,9 +200,13 @@ async function proxyStatus(client: StatusClient, pod: StatusPod): Promise<ProxyS
   const admin = (sql: string) => client.exec(pod.name, 'agent', ['bash', `${PROXYSQL_PATHS.scripts}/proxysql-agent.sh`, 'admin', sql]);
   const base = { pod: pod.name, ready: pod.ready, restarts: pod.restarts, writers: [], readers: [], offline: [] };
   try {
-    const [groups] = rows(await admin('SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup FROM runtime_mysql_galera_hostgroups'));
-    if (!groups) return { ...base, error: 'no mysql_galera_hostgroups row' };
-    const [writer, backupWriter, reader] = groups;
+    // Galera: writer, backup writer, reader; primary/replica (routing by read_only): writer, reader
+    const [galera] = rows(await admin(
+      'SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup FROM runtime_mysql_galera_hostgroups'));
+    const [replication] = galera ? [] : rows(await admin(
+      'SELECT writer_hostgroup, reader_hostgroup FROM runtime_mysql_replication_hostgroups'));
+    if (!galera && !replication) return { ...base, error: 'no mysql_galera_hostgroups or mysql_replication_hostgroups row' };
+    const [writer, backupWriter, reader] = galera ?? [replication[0], replication[0], replication[1]];
     const servers = rows(await admin('SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers ORDER BY hostname'));
     const onlineIn = (hgs: string[]) => [...new Set(servers.filter(([g, , st]) => hgs.includes(g) && st === 'ONLINE').map(([, h]) => shortHost(h)))];
     // ProxySQL keeps the nodes that are not the writer in the writer hostgroup as SHUNNED: a node
@@ -155,12 +235,19 @@ function shortHost(host: string): string {
 /** The report, as the status command prints it. */
 export function formatStatus(status: ClusterStatus, namespace: string): string {
   const out: string[] = [];
-  out.push(`Galera nodes in namespace ${namespace}`);
-  if (status.nodes.length === 0) out.push('  (none found)');
-  else {
-    out.push(...table(['POD', 'READY', 'RESTARTS', 'STATE', 'COMPONENT', 'SIZE', 'POSITION', 'LAST DECISION'],
-      status.nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.state, n.component, n.clusterSize, n.position, n.lastDecision])));
+  const replication = status.replication ?? [];
+  // the Galera section is left out only when the namespace holds primary/replica nodes and no Galera node
+  if (status.nodes.length > 0 || replication.length === 0) {
+    out.push(`Galera nodes in namespace ${namespace}`);
+    if (status.nodes.length === 0) out.push('  (none found)');
+    else {
+      out.push(...table(['POD', 'READY', 'RESTARTS', 'STATE', 'COMPONENT', 'SIZE', 'POSITION', 'LAST DECISION'],
+        status.nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.state, n.component, n.clusterSize, n.position,
+          n.lastDecision])));
+    }
+    if (replication.length > 0) out.push('');
   }
+  if (replication.length > 0) out.push(...formatReplication(replication, namespace));
   out.push('', 'ProxySQL pods: their view of the backends');
   if (status.proxies.length === 0) out.push('  (none found)');
   else {
@@ -169,6 +256,20 @@ export function formatStatus(status: ClusterStatus, namespace: string): string {
       status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [list(p.writers), list(p.readers), list(p.offline)])])));
   }
   return `${out.join('\n')}\n`;
+}
+
+/** The primary/replica section: which pod is the primary, then one line per node and its errors. */
+function formatReplication(nodes: ReplicationNodeStatus[], namespace: string): string[] {
+  const primaries = nodes.filter((n) => n.role === 'primary').map((n) => n.pod);
+  const primary = primaries.length === 1 ? primaries[0] : primaries.length === 0 ? 'none' : `${primaries.join(', ')} (more than one!)`;
+  return [
+    `Primary/replica nodes in namespace ${namespace}: primary ${primary}`,
+    ...table(['POD', 'READY', 'RESTARTS', 'ROLE', 'SOURCE', 'IO', 'SQL', 'LAG', 'GTID_CURRENT_POS', 'GTID_SLAVE_POS', 'SEMI-SYNC',
+      'LAST DECISION'],
+      nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.role, n.source, n.io, n.sql, n.lag, n.gtidCurrentPos, n.gtidSlavePos,
+        n.semiSync, n.lastDecision])),
+    ...nodes.filter((n) => n.error).map((n) => `  ${n.pod}: ${n.error}`),
+  ];
 }
 
 function table(header: string[], body: string[][]): string[] {

@@ -1,0 +1,168 @@
+import { execFileSync } from 'child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { collectStatus, formatStatus, StatusClient, StatusPod } from '../../src/cli';
+
+// The status command on the primary/replica topology, driven by a stand-in client. What each pod
+// answers is made by repl-state.sh's own functions (the state line, and replication_status on a
+// stand-in mariadb client that prints what MariaDB prints), so the parsing is tested against
+// the script's real format; the cluster suite runs the script in real pods
+// (test/cluster/monitoring/replication-metrics.test.ts).
+const SCRIPTS = join(__dirname, '..', '..', 'scripts', 'replication');
+const PEERS = [0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
+
+/** A stand-in `mariadb` on PATH: the variables query prints VARS, SHOW SLAVE STATUS prints SLAVE (vertical). */
+function fakeMariadb(dir: string): void {
+  const file = join(dir, 'mariadb');
+  writeFileSync(file, [
+    '#!/usr/bin/env bash',
+    'case "$*" in',
+    '  *"SHOW SLAVE STATUS"*) printf "%s" "${FAKE_SLAVE:-}" ;;',
+    '  *gtid_current_pos*) printf "%b" "$FAKE_VARS" ;;',
+    '  *) exit 1 ;;',
+    'esac',
+    '',
+  ].join('\n'));
+  chmodSync(file, 0o755);
+}
+
+/** What `repl-state.sh --status` prints on a pod: the state line (fields given), then replication_status's lines. */
+function statusOutput(pod: string, fields: string, vars: Record<string, string>, slave?: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'repl-status-'));
+  try {
+    fakeMariadb(dir);
+    const slaveText = slave ? `*************************** 1. row ***************************\n${
+      Object.entries(slave).map(([k, v]) => `${k.padStart(30)}: ${v}`).join('\n')}\n` : '';
+    const script = 'source "$1/repl-state.sh"; shift; state_line "$@"; replication_status';
+    return execFileSync('bash', ['-c', script, 'x', SCRIPTS, ...fields.split(' ')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${dir}:${process.env.PATH}`, POD_NAME: pod, POD_NAMESPACE: 'db', NODE_PEERS: PEERS, NODE_RUNTIME_DIR: dir,
+        FAKE_VARS: Object.entries(vars).map(([k, v]) => `${k}\t${v}\n`).join(''), FAKE_SLAVE: slaveText,
+      },
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const pod = (name: string, opts: Partial<StatusPod> = {}): StatusPod =>
+  ({ name, component: 'database', app: 'mariadb-replication', ready: true, restarts: 0, phase: 'Running', ...opts });
+
+function client(exec: Record<string, string | Error>, pods: StatusPod[], logs: Record<string, string> = {}):
+  StatusClient & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    pods: async () => pods,
+    exec: async (name, container, command) => {
+      calls.push([name, container, ...command]);
+      const key = `${name}/${command.includes('admin') ? /FROM (\S+)/.exec(command[command.length - 1])![1] : container}`;
+      const out = exec[key];
+      if (out instanceof Error) throw out;
+      if (out === undefined) throw new Error(`no stand-in output for ${key}`);
+      return out;
+    },
+    logs: async (name) => logs[name] ?? '',
+  };
+}
+
+const SLAVE = (lag: string, sql = 'Yes', sqlErrno = '0', sqlError = '') => ({
+  Slave_IO_State: 'Waiting for master to send event', Master_Host: 'mariadb-0.mariadb.db.svc.cluster.local', Slave_IO_Running: 'Yes',
+  Slave_SQL_Running: sql, Last_Errno: sqlErrno, Last_Error: sqlError, Seconds_Behind_Master: lag, Last_IO_Errno: '0', Last_IO_Error: '',
+  Last_SQL_Errno: sqlErrno, Last_SQL_Error: sqlError, Gtid_IO_Pos: '0-1-57',
+});
+const REPLICA_VARS = (current: string, slavePos: string) => ({
+  gtid_current_pos: current, gtid_slave_pos: slavePos, gtid_binlog_pos: current, read_only: '1',
+  rpl_semi_sync_master_status: 'OFF', rpl_semi_sync_master_clients: '0', rpl_semi_sync_slave_status: 'ON',
+});
+const HOST = (i: number) => `mariadb-${i}.mariadb.db.svc.cluster.local`;
+
+describe('status command, primary/replica topology', () => {
+  test('GIVEN a primary, a replica and a replica whose SQL thread stopped WHEN collected '
+    + 'THEN the report names the primary, each lag and GTID', async () => {
+    // GIVEN what repl-state.sh --status prints on each pod, and ProxySQL routing by read_only
+    const c = client({
+      'mariadb-0/mariadb': statusOutput('mariadb-0', 'phase=running role=primary writable=1 gtid=0-1-57 seq=57 ready=1', {
+        gtid_current_pos: '0-1-57', gtid_slave_pos: '', gtid_binlog_pos: '0-1-57', read_only: '0',
+        rpl_semi_sync_master_status: 'ON', rpl_semi_sync_master_clients: '2', rpl_semi_sync_slave_status: 'OFF',
+      }),
+      'mariadb-1/mariadb': statusOutput('mariadb-1',
+        'phase=running role=replica gtid=0-1-57 seq=57 io=1 sql=1 lag=0 source=mariadb-0 ready=1',
+        REPLICA_VARS('0-1-57', '0-1-57'), SLAVE('0')),
+      'mariadb-2/mariadb': statusOutput('mariadb-2', 'phase=running role=replica gtid=0-1-50 seq=57 io=1 sql=0 source=mariadb-0 ready=0',
+        REPLICA_VARS('0-1-50', '0-1-50'), SLAVE('NULL', 'No', '1062', "Duplicate entry '7' for key 'PRIMARY'")),
+      'mariadb-proxysql-abc/runtime_mysql_galera_hostgroups': '',
+      'mariadb-proxysql-abc/runtime_mysql_replication_hostgroups': '10\t30\n',
+      'mariadb-proxysql-abc/runtime_mysql_servers': `10\t${HOST(0)}\tONLINE\n30\t${HOST(1)}\tONLINE\n30\t${HOST(2)}\tSHUNNED\n`,
+    }, [pod('mariadb-2', { ready: false }), pod('mariadb-0'), pod('mariadb-1', { restarts: 3 }),
+      { name: 'mariadb-proxysql-abc', component: 'proxy', ready: true, restarts: 0, phase: 'Running' }],
+    {
+      'mariadb-1': 'x replication INFO: decision: clone: mariadb-0 is the most advanced ready node\n'
+        + 'x replication INFO: decision: replicate: mariadb-0 is the primary\n',
+    });
+
+    // WHEN
+    const status = await collectStatus(c);
+    const report = formatStatus(status, 'db');
+
+    // THEN every node in ordinal order, with its role, lag and GTID positions
+    expect(status.nodes).toEqual([]);
+    const rows = status.replication!.map((n) => [n.pod, n.role, n.source, n.io, n.sql, n.lag, n.gtidCurrentPos, n.gtidSlavePos,
+      n.semiSync]);
+    expect(rows).toEqual([
+      ['mariadb-0', 'primary', '-', '-', '-', '-', '0-1-57', '-', 'ON (2 acknowledging)'],
+      ['mariadb-1', 'replica', 'mariadb-0', 'Yes', 'Yes', '0', '0-1-57', '0-1-57', 'ON'],
+      ['mariadb-2', 'replica', 'mariadb-0', 'Yes', 'No', 'NULL', '0-1-50', '0-1-50', 'ON'],
+    ]);
+    expect(status.replication![1]).toMatchObject({ restarts: 3, lastDecision: 'replicate: mariadb-0 is the primary' });
+    expect(status.replication![2]).toMatchObject({ ready: false, error: "SQL 1062: Duplicate entry '7' for key 'PRIMARY'" });
+    expect(status.replication![0].error).toBeUndefined();
+    expect(report).toContain('Primary/replica nodes in namespace db: primary mariadb-0\n');
+    expect(report).not.toContain('Galera nodes');
+    expect(report).toMatch(/^ {2}mariadb-0 +true +0 +primary +- +- +- +- +0-1-57 +- +ON \(2 acknowledging\) +-$/m);
+    expect(report).toMatch(/^ {2}mariadb-2 +false +0 +replica +mariadb-0 +Yes +No +NULL +0-1-50 +0-1-50 +ON +-$/m);
+    expect(report).toContain("  mariadb-2: SQL 1062: Duplicate entry '7' for key 'PRIMARY'\n");
+    // ProxySQL's view from mysql_replication_hostgroups: the writer, the readers, the one ONLINE in neither
+    expect(status.proxies).toEqual([
+      { pod: 'mariadb-proxysql-abc', ready: true, restarts: 0, writers: ['mariadb-0'], readers: ['mariadb-1'], offline: ['mariadb-2'] }]);
+    // and only the pods' own scripts ran
+    expect(c.calls.filter((x) => x[1] === 'mariadb').map((x) => x.slice(2))).toEqual(
+      ['mariadb-0', 'mariadb-1', 'mariadb-2'].map(() => ['bash', '/opt/mariadb/repl-state.sh', '--status']));
+  });
+
+  test('GIVEN a node that is cloning and one that does not answer WHEN formatted THEN they show their phase and no primary is named',
+    async () => {
+    const c = client({
+      'mariadb-0/mariadb': statusOutput('mariadb-0', 'phase=cloning', {}).split('\n')[0],
+      'mariadb-1/mariadb': new Error('container not found'),
+    }, [pod('mariadb-0', { ready: false }), pod('mariadb-1', { ready: false, phase: 'Pending' })]);
+    const status = await collectStatus(c);
+    expect(status.replication!.map((n) => [n.role, n.io, n.lag, n.gtidCurrentPos, n.semiSync])).toEqual([
+      ['cloning', '-', '-', '-', '-'], ['Pending', '-', '-', '-', '-']]);
+    expect(formatStatus(status, 'db')).toContain('Primary/replica nodes in namespace db: primary none\n');
+  });
+
+  test('GIVEN two writable primaries WHEN formatted THEN the header says there is more than one', async () => {
+    const line = (p: string) => statusOutput(p, 'phase=running role=primary writable=1 gtid=0-1-9 seq=9 ready=1', {
+      gtid_current_pos: '0-1-9', gtid_slave_pos: '', gtid_binlog_pos: '0-1-9', read_only: '0',
+      rpl_semi_sync_master_status: 'ON', rpl_semi_sync_master_clients: '0', rpl_semi_sync_slave_status: 'OFF',
+    });
+    const status = await collectStatus(client({ 'mariadb-0/mariadb': line('mariadb-0'), 'mariadb-1/mariadb': line('mariadb-1') },
+      [pod('mariadb-0'), pod('mariadb-1')]));
+    expect(formatStatus(status, 'db')).toContain('primary mariadb-0, mariadb-1 (more than one!)');
+  });
+
+  test('GIVEN Galera and primary/replica pods in one namespace WHEN collected THEN each is read with its own script', async () => {
+    const c = client({
+      'galera-0/mariadb': 'v1 name=galera-0 phase=waiting peers=3\n', 'mariadb-0/mariadb': 'v1 name=mariadb-0 phase=waiting peers=3\n',
+    },
+      [{ name: 'galera-0', component: 'database', ready: false, restarts: 0, phase: 'Running' }, pod('mariadb-0', { ready: false })]);
+    const status = await collectStatus(c);
+    expect([status.nodes.map((n) => n.pod), status.replication!.map((n) => n.pod)]).toEqual([['galera-0'], ['mariadb-0']]);
+    expect(c.calls.map((x) => x[3])).toEqual(['/opt/mariadb/galera-state.sh', '/opt/mariadb/repl-state.sh']);
+    const report = formatStatus(status, 'db');
+    expect(report.indexOf('Galera nodes')).toBeLessThan(report.indexOf('Primary/replica nodes'));
+  });
+});
