@@ -67,15 +67,28 @@ export interface ClusterStatus {
 const PART_OF = 'app.kubernetes.io/part-of=galera-proxysql';
 
 /** The user's own kubectl, in one namespace (and context, when given). */
+/** The fields of `kubectl get pods -o json` the status command reads. */
+interface PodListJson {
+  readonly items?: readonly {
+    readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
+    readonly status?: {
+      readonly phase?: string;
+      readonly containerStatuses?: readonly { readonly ready: boolean; readonly restartCount?: number }[];
+    };
+  }[];
+}
+
 export function kubectlClient(namespace: string, opts: { kubectl?: string; context?: string } = {}): StatusClient {
   const run = promisify(execFile);
   const base = [...(opts.context ? ['--context', opts.context] : []), '-n', namespace];
-  const kubectl = async (args: string[]) => (await run(opts.kubectl ?? 'kubectl', [...base, ...args], { maxBuffer: 64 * 2 ** 20, timeout: 30_000 })).stdout;
+  const kubectl = async (args: string[]) => (await run(opts.kubectl ?? 'kubectl', [...base, ...args], {
+    maxBuffer: 64 * 2 ** 20, timeout: 30_000,
+  })).stdout;
   return {
     async pods() {
-      const list = JSON.parse(await kubectl(['get', 'pods', '-l', PART_OF, '-o', 'json']));
-      return (list.items ?? []).map((p: any) => {
-        const statuses: any[] = p.status?.containerStatuses ?? [];
+      const list = JSON.parse(await kubectl(['get', 'pods', '-l', PART_OF, '-o', 'json'])) as PodListJson;
+      return (list.items ?? []).map((p) => {
+        const statuses = p.status?.containerStatuses ?? [];
         return {
           name: p.metadata.name,
           component: p.metadata.labels?.['app.kubernetes.io/component'] ?? '',
@@ -124,11 +137,15 @@ async function proxyStatus(client: StatusClient, pod: StatusPod): Promise<ProxyS
   const admin = (sql: string) => client.exec(pod.name, 'agent', ['bash', `${PROXYSQL_PATHS.scripts}/proxysql-agent.sh`, 'admin', sql]);
   const base = { pod: pod.name, ready: pod.ready, restarts: pod.restarts, writers: [], readers: [], offline: [] };
   try {
-    const [groups] = rows(await admin('SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup FROM runtime_mysql_galera_hostgroups'));
+    const [groups] = rows(await admin(
+      'SELECT writer_hostgroup, backup_writer_hostgroup, reader_hostgroup, offline_hostgroup FROM runtime_mysql_galera_hostgroups',
+    ));
     if (!groups) return { ...base, error: 'no mysql_galera_hostgroups row' };
     const [writer, backupWriter, reader] = groups;
     const servers = rows(await admin('SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers ORDER BY hostname'));
-    const onlineIn = (hgs: string[]) => [...new Set(servers.filter(([g, , st]) => hgs.includes(g) && st === 'ONLINE').map(([, h]) => shortHost(h)))];
+    const onlineIn = (hgs: string[]) => [
+      ...new Set(servers.filter(([g, , st]) => hgs.includes(g) && st === 'ONLINE').map(([, h]) => shortHost(h))),
+    ];
     // ProxySQL keeps the nodes that are not the writer in the writer hostgroup as SHUNNED: a node
     // is offline when it is ONLINE in none of the serving hostgroups (it sits in the offline one)
     const serving = onlineIn([writer, backupWriter, reader]);
@@ -159,14 +176,18 @@ export function formatStatus(status: ClusterStatus, namespace: string): string {
   if (status.nodes.length === 0) out.push('  (none found)');
   else {
     out.push(...table(['POD', 'READY', 'RESTARTS', 'STATE', 'COMPONENT', 'SIZE', 'POSITION', 'LAST DECISION'],
-      status.nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.state, n.component, n.clusterSize, n.position, n.lastDecision])));
+      status.nodes.map((n) => [
+        n.pod, String(n.ready), String(n.restarts), n.state, n.component, n.clusterSize, n.position, n.lastDecision,
+      ])));
   }
   out.push('', 'ProxySQL pods: their view of the backends');
   if (status.proxies.length === 0) out.push('  (none found)');
   else {
     const list = (xs: string[]) => (xs.length ? xs.join(',') : '-');
     out.push(...table(['POD', 'READY', 'RESTARTS', 'WRITER', 'READERS', 'OFFLINE'],
-      status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [list(p.writers), list(p.readers), list(p.offline)])])));
+      status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [
+        list(p.writers), list(p.readers), list(p.offline),
+      ])])));
   }
   return `${out.join('\n')}\n`;
 }
