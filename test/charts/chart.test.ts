@@ -17,7 +17,9 @@ function synth(props: GaleraProxySqlChartProps = {}) {
   const chart = new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', props);
   const manifests = Testing.synth(chart);
   // ProxySql is being rewritten separately: its objects are only counted here, not pinned.
-  const proxysqlKeys = new Set(chart.proxysql.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => `${o.kind}/${o.name}`));
+  const proxysqlKeys = new Set(
+    chart.proxysql.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => `${o.kind}/${o.name}`),
+  );
   const isProxySql = (m: any) => proxysqlKeys.has(`${m.kind}/${m.metadata.name}`);
   const sts = manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.name === chart.galera.name);
   return { chart, manifests, sts, proxysqlObjects: manifests.filter(isProxySql), ownObjects: manifests.filter((m) => !isProxySql(m)) };
@@ -41,7 +43,8 @@ test('the default chart (without the ProxySQL objects) matches the snapshot', ()
 
   // THEN
   expect(kinds(ownObjects)).toEqual([
-    'ConfigMap/galera-config', 'Namespace/galera', 'NetworkPolicy/galera', 'NetworkPolicy/galera-proxysql', 'PodDisruptionBudget/galera', 'Service/galera',
+    'ConfigMap/galera-config', 'Namespace/galera', 'NetworkPolicy/galera', 'NetworkPolicy/galera-proxysql', 'PodDisruptionBudget/galera',
+    'Service/galera',
     'Service/galera-direct', 'Service/galera-read', 'StatefulSet/galera', 'StorageClass/galera-microk8s-hostpath',
   ]);
   expect(stable(ownObjects)).toMatchSnapshot();

@@ -43,7 +43,8 @@ describe('names come from construct ids', () => {
     // THEN
     expect(new Set(keys).size).toBe(keys.length);
     expect(keys).toEqual(expect.arrayContaining(['StatefulSet/shop/orders', 'StatefulSet/shop/users', 'Deployment/shop/orders-proxysql',
-      'Deployment/shop/users-proxysql', 'ConfigMap/shop/orders-config', 'ConfigMap/shop/users-config', 'StorageClass/-/orders-microk8s-hostpath',
+      'Deployment/shop/users-proxysql', 'ConfigMap/shop/orders-config', 'ConfigMap/shop/users-config',
+      'StorageClass/-/orders-microk8s-hostpath',
       'StorageClass/-/users-microk8s-hostpath', 'NetworkPolicy/shop/orders', 'NetworkPolicy/shop/users']));
   });
 
@@ -57,7 +58,9 @@ describe('names come from construct ids', () => {
     // THEN
     expect(cluster.name).toBe('orders-db');
     expect(new MariaDbReplication(chart, 'Users_DB').name).toBe('users-db');
-    expect(() => new GaleraCluster(chart, '---')).toThrow(/name is not set and the default derived from the construct id, "", is not a DNS-1123 label .*; set name/);
+    expect(() => new GaleraCluster(chart, '---')).toThrow(
+      /name is not set and the default derived from the construct id, "", is not a DNS-1123 label .*; set name/,
+    );
   });
 
   test('two Storage constructs with the same preset and other reclaim policies get two StorageClasses', () => {
@@ -90,7 +93,9 @@ describe('two objects with one name are refused at synth time', () => {
     new GaleraCluster(chart, 'users', { name: 'main' });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/StatefulSet 'main' in namespace 'shop' is made twice, by db\/orders\/statefulset and by db\/users\/statefulset/);
+    expect(() => app.synth()).toThrow(
+      /StatefulSet 'main' in namespace 'shop' is made twice, by db\/orders\/statefulset and by db\/users\/statefulset/,
+    );
   });
 
   test('a StorageClass named twice collides across namespaces (it is cluster-scoped)', () => {
@@ -100,7 +105,9 @@ describe('two objects with one name are refused at synth time', () => {
     new Storage(new Chart(app, 'b', { namespace: 'two' }), 'storage', { className: 'fast' });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/StorageClass 'fast' \(cluster-scoped\) is made twice, by a\/storage\/class and by b\/storage\/class/);
+    expect(() => app.synth()).toThrow(
+      /StorageClass 'fast' \(cluster-scoped\) is made twice, by a\/storage\/class and by b\/storage\/class/,
+    );
   });
 
   test('the same name in two namespaces, or for two kinds, is no collision', () => {
@@ -121,7 +128,9 @@ describe('two objects with one name are refused at synth time', () => {
     new ApiObject(chart, 'mine', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'galera-config' } });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/ConfigMap 'galera-config' in namespace 'shop' is made twice, by db\/galera\/galera\/config and by db\/mine/);
+    expect(() => app.synth()).toThrow(
+      /ConfigMap 'galera-config' in namespace 'shop' is made twice, by db\/galera\/galera\/config and by db\/mine/,
+    );
   });
 });
 
@@ -149,12 +158,12 @@ describe('the charts are namespaced charts', () => {
 
 describe('topology is honoured or refused', () => {
   test('GaleraProxySqlChart refuses topology replication and names the chart that builds it', () => {
-    expect(() => new GaleraProxySqlChart(Testing.app(), 'db', { topology: 'replication' } as any))
+    expect(() => new GaleraProxySqlChart(Testing.app(), 'db', { topology: 'replication' } as never))
       .toThrow(/topology 'replication' is not built by GaleraProxySqlChart; use ReplicationProxySqlChart/);
   });
 
   test('ReplicationProxySqlChart refuses topology galera', () => {
-    expect(() => new ReplicationProxySqlChart(Testing.app(), 'db', { topology: 'galera' } as any))
+    expect(() => new ReplicationProxySqlChart(Testing.app(), 'db', { topology: 'galera' } as never))
       .toThrow(/topology 'galera' is not built by ReplicationProxySqlChart; use GaleraProxySqlChart/);
   });
 
@@ -178,7 +187,9 @@ describe('composition wires itself', () => {
     // WHEN the same parts are composed one by one, each told only about the others
     const chart = new Chart(Testing.app(), 'db', { namespace: values.namespace, disableResourceNameHashes: true });
     const storage = new Storage(chart, 'storage', { ...values.storage, className: 'galera-aws-ebs-gp3' });
-    const galera = new GaleraCluster(chart, 'galera', { ...values.galera, storageClassName: storage.className, backupEndpoint: true, metrics: { enabled: true } });
+    const galera = new GaleraCluster(chart, 'galera', {
+      ...values.galera, storageClassName: storage.className, backupEndpoint: true, metrics: { enabled: true },
+    });
     const proxysql = new ProxySql(chart, 'proxysql', { ...values.proxysql, backend: galera, metrics: true });
     const { enabled: _b, ...backupProps } = values.backup!;
     const backup = new GaleraBackup(chart, 'backup', { ...backupProps, cluster: galera });
@@ -197,7 +208,9 @@ describe('composition wires itself', () => {
     // GIVEN
     const chart = Testing.chart();
     const galera = new GaleraCluster(chart, 'db', {
-      backupEndpoint: true, metrics: { enabled: true }, restoreFrom: { backup: 'db-20261130T030000Z', s3: { bucket: 'db-backups', endpoint: 'https://s3.example.com:9000', secretName: 's3' } },
+      backupEndpoint: true, metrics: { enabled: true }, restoreFrom: {
+        backup: 'db-20261130T030000Z', s3: { bucket: 'db-backups', endpoint: 'https://s3.example.com:9000', secretName: 's3' },
+      },
     });
     const proxysql = new ProxySql(chart, 'proxysql', { backend: galera, metrics: true });
     const backup = new GaleraBackup(chart, 'backup', { cluster: galera });
@@ -253,11 +266,15 @@ describe('cdk8s-plus workloads connect to the constructs with their own API', ()
 
     // WHEN
     web.connections.allowTo(orders.proxysql, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
-    web.connections.allowTo(users.replication, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
+    web.connections.allowTo(users.replication, {
+      ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD,
+    });
     const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: any) => e.to?.length));
 
     // THEN
-    const egressTo = policies.flatMap((p) => p.spec.egress.flatMap((e: any) => e.to.map((t: any) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels }))));
+    const egressTo = policies.flatMap((p) => p.spec.egress.flatMap(
+      (e: any) => e.to.map((t: any) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels })),
+    ));
     expect(egressTo).toEqual(expect.arrayContaining([
       { pods: orders.proxysql.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },
       { pods: users.replication.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },

@@ -24,14 +24,23 @@ const myCnf = (manifests: any[]) => manifests.find((m) => m.kind === 'ConfigMap'
 
 /** Each optional feature, the example that shows it, and what that example must synthesize. */
 const FEATURES: Array<[string, string, (m: any[]) => void]> = [
-  ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort()).toEqual(['galera-proxysql-tls', 'galera-tls'])],
+  ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(
+    m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort(),
+  ).toEqual(['galera-proxysql-tls', 'galera-tls'])],
   ['TLS turned off', 'tls-off.yaml', (m) => expect(myCnf(m)).not.toMatch(/ssl_cert|socket\.ssl/)],
   ['plain-text clients refused', 'require-secure-transport.yaml', (m) => expect(myCnf(m)).toContain('require_secure_transport=ON')],
-  ['NetworkPolicy clients', 'network-policy.yaml', (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"')],
+  [
+    'NetworkPolicy clients', 'network-policy.yaml',
+    (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"'),
+  ],
   ['NetworkPolicies turned off', 'network-policy-off.yaml', (m) => expect(kinds(m).has('NetworkPolicy')).toBe(false)],
   ['backups on a volume', 'backup-volume.yaml', (m) => {
-    expect(m.find((o) => o.kind === 'CronJob').spec).toMatchObject({ schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid' });
-    expect(m.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'galera-backups').spec.resources.requests.storage).toBe('100Gi');
+    expect(m.find((o) => o.kind === 'CronJob').spec).toMatchObject({
+      schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid',
+    });
+    expect(
+      m.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'galera-backups').spec.resources.requests.storage,
+    ).toBe('100Gi');
   }],
   ['backups in S3', 'backup-s3.yaml', (m) => {
     const pod = m.find((o) => o.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
@@ -53,7 +62,9 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
     const sts = m.find((o) => o.kind === 'StatefulSet');
     expect(sts.metadata).toMatchObject({ name: 'mariadb', namespace: 'shop-db' });
     expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'REPL_FAILOVER_SECONDS', value: '30' });
-    expect(m.filter((o) => o.kind === 'Service').map((o) => o.metadata.name).sort()).toEqual(['mariadb', 'mariadb-proxysql', 'mariadb-read']);
+    expect(
+      m.filter((o) => o.kind === 'Service').map((o) => o.metadata.name).sort(),
+    ).toEqual(['mariadb', 'mariadb-proxysql', 'mariadb-read']);
     const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'mariadb-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toContain('mysql_replication_hostgroups');
     expect(cnf).not.toContain('mysql_galera_hostgroups');
@@ -70,15 +81,23 @@ describe('examples/', () => {
     // GIVEN / WHEN
     const { manifests } = synth(file);
     // THEN
-    const errors = manifests.map((m) => ({ object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m) })).filter((e) => e.errors.length > 0);
+    const errors = manifests.map((m) => ({
+      object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m),
+    })).filter((e) => e.errors.length > 0);
     expect(errors).toEqual([]);
   });
 
   test('the examples validated cover both topologies and every custom resource the project emits', () => {
     const all = files.map((f) => synth(f).manifests);
-    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_replication_hostgroups')))).toBe(true);
-    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_galera_hostgroups')))).toBe(true);
-    expect([...new Set(all.flat().map((o) => `${o.apiVersion}/${o.kind}`))]).toEqual(expect.arrayContaining(['cert-manager.io/v1/Certificate', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule']));
+    expect(
+      all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_replication_hostgroups'))),
+    ).toBe(true);
+    expect(
+      all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_galera_hostgroups'))),
+    ).toBe(true);
+    expect([...new Set(all.flat().map((o) => `${o.apiVersion}/${o.kind}`))]).toEqual(expect.arrayContaining([
+      'cert-manager.io/v1/Certificate', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule',
+    ]));
   });
 
   test.each(FEATURES)('%s has an example (%s) that turns it on', (_feature, file, check) => {
@@ -92,7 +111,9 @@ describe('examples/', () => {
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     // THEN
     expect(chart.galera.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
-    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    for (const kind of [
+      'Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule',
+    ]) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
     expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toBeDefined();
     expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
     expect(myCnf(manifests)).toContain('require_secure_transport=ON');

@@ -25,7 +25,9 @@ function synth(props: GaleraProxySqlChartProps = {}): any[] {
 const CUSTOMIZED: GaleraProxySqlChartProps = {
   namespace: 'shop',
   storage: { existingClassName: 'standard-rwo' },
-  galera: { name: 'orders', replicas: 5, secretName: 'orders-secrets', appUser: 'orders', appDatabase: 'orders', extraMyCnf: ['long_query_time=2'] },
+  galera: {
+    name: 'orders', replicas: 5, secretName: 'orders-secrets', appUser: 'orders', appDatabase: 'orders', extraMyCnf: ['long_query_time=2'],
+  },
 };
 
 /** Every string in a manifest (keys and values), with its JSON path. */
@@ -46,7 +48,8 @@ function strings(value: unknown, path = ''): Array<{ path: string; text: string 
  */
 function isReference(value: string): boolean {
   if (/^[^$@%{<:/]+:./.test(value)) return isReference(value.slice(value.indexOf(':') + 1));
-  return value === '' || /^[$@%{<]/.test(value) || SECRET_FILE_KEYS.includes(value) || value.startsWith('/') || /^[A-Z][A-Z0-9_]*$/.test(value);
+  return value === ''
+    || /^[$@%{<]/.test(value) || SECRET_FILE_KEYS.includes(value) || value.startsWith('/') || /^[A-Z][A-Z0-9_]*$/.test(value);
 }
 
 /** The value after `name = ` / `name: ` / `"name": ` at the start of rest, or undefined when rest is no assignment. */
@@ -123,7 +126,7 @@ describe.each([
 
   test('contains none of the passwords new-secret generates', () => {
     // GIVEN
-    const generated = Object.values((newCredentialsSecret('galera-credentials', 'galera') as any).stringData as Record<string, string>);
+    const generated = Object.values(newCredentialsSecret('galera-credentials', 'galera').stringData as Record<string, string>);
 
     // WHEN
     const text = JSON.stringify(manifests);
@@ -205,7 +208,9 @@ describe('the scanners find what they look for', () => {
 
   test('a private key is found', () => {
     // GIVEN / WHEN / THEN
-    expect(passwordFindings([configMap({ 'tls.key': '-----BEGIN RSA PRIVATE KEY-----\nMIIE...' })])).toEqual(['ConfigMap/x.data.tls.key: private key']);
+    expect(
+      passwordFindings([configMap({ 'tls.key': '-----BEGIN RSA PRIVATE KEY-----\nMIIE...' })]),
+    ).toEqual(['ConfigMap/x.data.tls.key: private key']);
   });
 
   test('every generated password is found, whatever characters it draws', () => {
@@ -260,7 +265,9 @@ describe('npm run -s new-secret', () => {
 
   test('prints a valid Secret with every key', () => {
     // GIVEN / WHEN / THEN
-    expect(first).toMatchObject({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'galera-credentials', namespace: 'galera' } });
+    expect(first).toMatchObject({
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'galera-credentials', namespace: 'galera' },
+    });
     expect(Object.keys(first.stringData).sort()).toEqual([...SECRET_FILE_KEYS].sort());
     expect(() => new Secret(first).validate()).not.toThrow();
   });

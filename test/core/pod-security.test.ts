@@ -29,11 +29,14 @@ test('the check finds what the standard forbids', () => {
   const bad = {
     hostNetwork: true,
     volumes: [{ name: 'h', hostPath: { path: '/' } }],
-    containers: [{ name: 'c', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } }, ports: [{ containerPort: 1, hostPort: 1 }] }],
+    containers: [{
+      name: 'c', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } }, ports: [{ containerPort: 1, hostPort: 1 }],
+    }],
   };
   expect(restrictedViolations('x', bad)).toEqual(expect.arrayContaining([
     'x: hostNetwork', 'x: volume h of type hostPath', 'x container c: privileged', 'x container c: hostPort',
-    'x container c: allowPrivilegeEscalation is not false', 'x container c: runAsNonRoot is not true', 'x container c: seccompProfile is undefined',
+    'x container c: allowPrivilegeEscalation is not false', 'x container c: runAsNonRoot is not true',
+    'x container c: seccompProfile is undefined',
     'x container c: capabilities do not drop ALL', 'x container c: adds capability SYS_ADMIN',
   ]));
 });

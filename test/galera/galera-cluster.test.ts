@@ -61,7 +61,8 @@ test('default GaleraCluster matches the snapshot', () => {
 
   // THEN
   expect(manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
-    'ConfigMap/galera-config', 'PodDisruptionBudget/galera', 'Service/galera', 'Service/galera-direct', 'Service/galera-read', 'StatefulSet/galera',
+    'ConfigMap/galera-config', 'PodDisruptionBudget/galera', 'Service/galera', 'Service/galera-direct', 'Service/galera-read',
+    'StatefulSet/galera',
   ]);
   expect(stable(manifests)).toMatchSnapshot();
 });
@@ -70,8 +71,10 @@ test('customized GaleraCluster matches the snapshot', () => {
   // GIVEN / WHEN
   const { manifests } = synth({
     name: 'orders', namespace: 'shop', replicas: 5, storageSize: '50Gi', storageClassName: 'fast-ssd', accessMode: 'ReadWriteOncePod',
-    resources: { cpuRequest: '2', cpuLimit: '4', memoryRequest: '4Gi', memoryLimit: '8Gi' }, innodbBufferPoolSize: '4G', maxConnections: 1000,
-    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' }, secretName: 'orders-secrets',
+    resources: { cpuRequest: '2', cpuLimit: '4', memoryRequest: '4Gi', memoryLimit: '8Gi' }, innodbBufferPoolSize: '4G',
+    maxConnections: 1000,
+    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' },
+    secretName: 'orders-secrets',
     appUser: 'orders', appDatabase: 'orders', antiAffinity: 'required', topologySpread: { required: true }, readyWhenDonor: true,
     sstSecondsPerGi: 30, clusterDomain: 'example.internal', terminationGracePeriodSeconds: 300, imagePullPolicy: 'Always',
   });
@@ -222,7 +225,10 @@ describe('probes', () => {
     const configVolume = pod.volumes.find((v: any) => v.name === 'config');
     expect(configVolume.configMap.name).toBe(configMap.metadata.name);
     expect(mariadb.volumeMounts).toContainEqual({ name: 'config', mountPath: GALERA_PATHS.config, readOnly: true });
-    const commands = [mariadb.command, init.command, mariadb.startupProbe.exec.command, mariadb.readinessProbe.exec.command, mariadb.livenessProbe.exec.command];
+    const commands = [
+      mariadb.command, init.command, mariadb.startupProbe.exec.command, mariadb.readinessProbe.exec.command,
+      mariadb.livenessProbe.exec.command,
+    ];
     for (const command of commands) {
       expect(command[0]).toBe('bash');
       expect(command[1].startsWith(`${GALERA_PATHS.config}/`)).toBe(true);
@@ -323,7 +329,9 @@ describe('scheduling', () => {
 
     // THEN
     expect(pod.topologySpreadConstraints).toHaveLength(1);
-    expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'example.com/rack', maxSkew: 2, whenUnsatisfiable: 'DoNotSchedule' });
+    expect(pod.topologySpreadConstraints[0]).toMatchObject({
+      topologyKey: 'example.com/rack', maxSkew: 2, whenUnsatisfiable: 'DoNotSchedule',
+    });
   });
 });
 
@@ -402,7 +410,9 @@ describe('ConfigMap', () => {
     // THEN
     expect(Object.keys(configMap.data).sort()).toEqual(['my.cnf', ...NODE_SCRIPTS, ...COMMON_SCRIPTS].sort());
     for (const script of NODE_SCRIPTS) expect(configMap.data[script]).toBe(scriptOnDisk(script));
-    for (const script of COMMON_SCRIPTS) expect(configMap.data[script]).toBe(readFileSync(join(__dirname, '..', '..', 'scripts', 'common', script), 'utf8'));
+    for (const script of COMMON_SCRIPTS) expect(configMap.data[script]).toBe(
+      readFileSync(join(__dirname, '..', '..', 'scripts', 'common', script), 'utf8'),
+    );
   });
 
   test('my.cnf names the cluster, every peer and the merged provider options', () => {
@@ -442,7 +452,9 @@ describe('ConfigMap', () => {
   test('buffer pool and max_connections follow the props', () => {
     // GIVEN / WHEN
     const defaults: string[] = synth().configMap.data['my.cnf'].split('\n');
-    const custom: string[] = synth({ innodbBufferPoolSize: '4G', maxConnections: 2000, resources: { memoryRequest: '6Gi', memoryLimit: '6Gi' } }).configMap.data['my.cnf'].split('\n');
+    const custom: string[] = synth({
+      innodbBufferPoolSize: '4G', maxConnections: 2000, resources: { memoryRequest: '6Gi', memoryLimit: '6Gi' },
+    }).configMap.data['my.cnf'].split('\n');
 
     // THEN
     expect(defaults).toEqual(expect.arrayContaining(['innodb_buffer_pool_size=512M', 'max_connections=500']));
@@ -576,7 +588,7 @@ describe('failure detector options', () => {
 
   test('an unknown failureDetection preset is rejected with the allowed values', () => {
     const chart = Testing.chart();
-    expect(() => new GaleraCluster(chart, 'g', { failureDetection: 'instant' as any }))
+    expect(() => new GaleraCluster(chart, 'g', { failureDetection: 'instant' as never }))
       .toThrow("failureDetection must be one of 'galera-default', 'balanced', 'fast', got \"instant\"");
   });
 
@@ -584,7 +596,9 @@ describe('failure detector options', () => {
     const chart = Testing.chart();
     new GaleraCluster(chart, 'g', { failureDetection: 'fast' });
     const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
-    expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;evs.install_timeout=PT4S');
+    expect(cm.data['my.cnf']).toContain(
+      'evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;evs.install_timeout=PT4S',
+    );
   });
 
   const providerOptions = (props: GaleraClusterProps): Record<string, string> => {
@@ -609,7 +623,9 @@ describe('failure detector options', () => {
     const chart = Testing.chart();
     expect(() => new GaleraCluster(chart, 'g', { providerOptions: { 'evs.install_timeout': 'PT7S' } }))
       .toThrow('providerOptions: evs.install_timeout (PT7S) must not exceed evs.inactive_timeout (PT6S)');
-    expect(() => new GaleraCluster(Testing.chart(), 'g', { failureDetection: 'galera-default', providerOptions: { 'evs.install_timeout': 'PT16S' } }))
+    expect(() => new GaleraCluster(Testing.chart(), 'g', {
+      failureDetection: 'galera-default', providerOptions: { 'evs.install_timeout': 'PT16S' },
+    }))
       .toThrow("evs.install_timeout (PT16S) must not exceed evs.inactive_timeout (PT15S, Galera's default)");
   });
 });
@@ -638,7 +654,9 @@ describe('TLS', () => {
     expect(mount).toEqual({ name: 'tls', mountPath: '/etc/mariadb/tls', readOnly: true });
     expect(env(mariadb)).toMatchObject({ NODE_TLS: 'on', NODE_TLS_SECRET_NAME: 'orders-tls' });
     // the certificate names every pod and Service name a client or a peer uses
-    expect(cluster.certificateSpec!.dnsNames).toEqual(expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']));
+    expect(cluster.certificateSpec!.dnsNames).toEqual(
+      expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']),
+    );
   });
 
   test('requireSecureTransport refuses plain-text clients', () => {

@@ -6,18 +6,26 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/
 
 function policies(props: GaleraProxySqlChartProps = {}) {
   const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
-  const byName: Record<string, any> = Object.fromEntries(manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => [m.metadata.name, m]));
+  const byName: Record<string, any> = Object.fromEntries(
+    manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => [m.metadata.name, m]),
+  );
   return byName;
 }
 
 /** Every (from, port) pair an ingress list allows, as strings. */
 function ingressPorts(policy: any): Array<[string, number]> {
-  return policy.spec.ingress.flatMap((rule: any) => rule.from.flatMap((f: any) => rule.ports.map((p: any) => [JSON.stringify(f), p.port] as [string, number])));
+  return policy.spec.ingress.flatMap(
+    (rule: any) => rule.from.flatMap((f: any) => rule.ports.map((p: any) => [JSON.stringify(f), p.port] as [string, number])),
+  );
 }
 
 // (keys in the order cdk8s writes them: sorted)
-const GALERA_PODS = JSON.stringify({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera', 'app.kubernetes.io/name': 'mariadb-galera' } } });
-const PROXYSQL_PODS = JSON.stringify({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera-proxysql', 'app.kubernetes.io/name': 'proxysql' } } });
+const GALERA_PODS = JSON.stringify({
+  podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera', 'app.kubernetes.io/name': 'mariadb-galera' } },
+});
+const PROXYSQL_PODS = JSON.stringify({
+  podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera-proxysql', 'app.kubernetes.io/name': 'proxysql' } },
+});
 
 describe('NetworkPolicies, on by default', () => {
   const p = policies();
@@ -43,7 +51,10 @@ describe('NetworkPolicies, on by default', () => {
     const egress = p['galera-proxysql'].spec.egress;
     expect(egress[0]).toEqual({ to: [JSON.parse(GALERA_PODS)], ports: [{ protocol: 'TCP', port: 3306 }] });
     expect(egress[1].ports).toEqual([{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]);
-    expect(egress[1].to).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }]);
+    expect(egress[1].to).toEqual([{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    }]);
   });
 });
 

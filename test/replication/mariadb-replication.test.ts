@@ -11,7 +11,8 @@ function synth(props: MariaDbReplicationProps = {}): any[] {
 const kind = (objects: any[], k: string) => objects.filter((o) => o.kind === k);
 
 describe('MariaDbReplication', () => {
-  test('GIVEN the defaults WHEN synthesized THEN a Parallel StatefulSet of 3, a headless and a -read Service, a PDB and the configuration', () => {
+  test('GIVEN the defaults WHEN synthesized THEN a Parallel StatefulSet of 3, a headless and a -read Service, '
+    + 'a PDB and the configuration', () => {
     const objects = synth();
     const [sts] = kind(objects, 'StatefulSet');
     expect(sts.spec).toMatchObject({ replicas: 3, podManagementPolicy: 'Parallel', serviceName: 'mariadb' });
@@ -23,7 +24,9 @@ describe('MariaDbReplication', () => {
       'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=OFF', 'rpl_semi_sync_slave_enabled=ON', `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
       expect(cnf.split('\n')).toContain(line);
     }
-    const env = Object.fromEntries(sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]),
+    );
     expect(env).toMatchObject({ REPL_FAILOVER_SECONDS: '30', REPL_FENCE_SECONDS: '15', REPL_NO_REPLICA_ACK: 'block' });
     expect(env.NODE_PEERS.split(',')).toEqual([0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`));
   });
@@ -47,7 +50,7 @@ describe('MariaDbReplication', () => {
   test('bad input: every mistake named in one error', () => {
     let message = '';
     try {
-      synth({ replicas: 4, failoverSeconds: 10, fenceSeconds: 10, appUser: 'repl', noReplicaAck: 'maybe' as any });
+      synth({ replicas: 4, failoverSeconds: 10, fenceSeconds: 10, appUser: 'repl', noReplicaAck: 'maybe' as never });
     } catch (e) {
       message = (e as Error).message;
     }

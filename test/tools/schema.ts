@@ -24,7 +24,8 @@ import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import * as ts from 'typescript';
 
-export const SCHEMA_VERSION = 'Kubernetes v1.33 OpenAPI schema (kubernetes-models 4.5.1) and the v1.28 API fields (cdk8s-plus-28), unknown fields rejected';
+export const SCHEMA_VERSION = 'Kubernetes v1.33 OpenAPI schema (kubernetes-models 4.5.1) and the v1.28 API fields (cdk8s-plus-28), '
+  + 'unknown fields rejected';
 
 interface Model { validate(): void }
 type ModelClass = new (data: unknown) => Model;
@@ -68,7 +69,10 @@ function moduleExports(spec: string): Map<string, ts.Symbol> | undefined {
     const readFile = host.readFile;
     host.readFile = (f) => (f === ENTRY ? source : readFile(f));
     host.fileExists = ((exists) => (f: string) => f === ENTRY || exists(f))(host.fileExists);
-    const options: ts.CompilerOptions = { noEmit: true, skipLibCheck: true, types: [], strict: true, moduleResolution: ts.ModuleResolutionKind.Node10, baseUrl: dirname(require.resolve('kubernetes-models/package.json')) };
+    const options: ts.CompilerOptions = {
+      noEmit: true, skipLibCheck: true, types: [], strict: true, moduleResolution: ts.ModuleResolutionKind.Node10,
+      baseUrl: dirname(require.resolve('kubernetes-models/package.json')),
+    };
     program = ts.createProgram({ rootNames: [ENTRY], options, host, oldProgram: program });
   }
   const checker = program.getTypeChecker();
@@ -106,7 +110,9 @@ function k8s128Name(key: string): string {
 const LEAF_CLASSES = ['IntOrString', 'Quantity'];
 
 /** Keys of `value` that `type` does not declare, as JSON pointers, walking into objects and arrays. */
-function unknownFields(value: unknown, type: ts.Type, path: string, rename: (key: string) => string, skipKeys: readonly string[] = []): string[] {
+function unknownFields(
+  value: unknown, type: ts.Type, path: string, rename: (key: string) => string, skipKeys: readonly string[] = [],
+): string[] {
   const checker = program!.getTypeChecker();
   if (value === null || typeof value !== 'object') return [];
   if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return [];
@@ -153,7 +159,8 @@ export function schemaErrors(manifest: any): string[] {
   }
   const v133 = exportedType(modelModule(apiVersion), `I${kind}`);
   if (!v133) errors.push(`${apiVersion}/${kind} has no type declaration in kubernetes-models`);
-  else errors.push(...unknownFields(manifest, v133, '', (k) => k).map((e) => `${e} (${CRD_MODELS[apiVersion] ? CRD_MODELS[apiVersion].split('/').slice(0, 2).join('/') : 'Kubernetes 1.33'})`));
+  else errors.push(...unknownFields(manifest, v133, '', (k) => k).map((e) => `${e} `
+    + `(${CRD_MODELS[apiVersion] ? CRD_MODELS[apiVersion].split('/').slice(0, 2).join('/') : 'Kubernetes 1.33'})`));
   if (!CRD_MODELS[apiVersion]) {
     const v128 = exportedType(K8S_128, `Kube${kind}Props`);
     if (!v128) errors.push(`${apiVersion}/${kind} is not a kind of Kubernetes 1.28`);
