@@ -32,7 +32,9 @@ export class RestoreFromBackup extends Construct {
     const rcloneImage = props.rcloneImage ?? DEFAULT_RCLONE_IMAGE;
     cluster._registerFeature(this);
     if (from.s3) this.bucketPort = bucketPort(from.s3.endpoint);
-    for (const script of ['galera-restore.sh', 'galera-restore-fetch.sh']) cluster.pods.addConfigFile(script, readScript(`backup/${script}`));
+    for (const script of ['galera-restore.sh', 'galera-restore-fetch.sh']) cluster.pods.addConfigFile(
+      script, readScript(`backup/${script}`),
+    );
     const restorePath = cluster.paths.restore;
     const restoreEnv = [{ name: 'RESTORE_DIR', value: restorePath }, { name: 'RESTORE_BACKUP', value: from.backup }];
     if (from.claimName) cluster.pods.addVolume({ name: 'restore', persistentVolumeClaim: { claimName: from.claimName, readOnly: true } });
