@@ -108,9 +108,10 @@ async function startLooseProxy(
   const data = join(dir, `proxysql-${name}`);
   mkdirSync(data, { recursive: true });
   const cnf = join(data, 'proxysql.cnf');
-  writeFileSync(cnf, settings.replace(/@DATADIR@/g, data).replace(
-    /@PORT@/g, String(port),
-  ).replace(/@ADMINPORT@/g, String(port + 1000)), { mode: 0o600 });
+  writeFileSync(
+    cnf, settings.replace(/@DATADIR@/g, data).replace(/@PORT@/g, String(port)).replace(/@ADMINPORT@/g, String(port + 1000)),
+    { mode: 0o600 },
+  );
   const child = spawn(IP, ['netns', 'exec', ns, bin, '-f', '--initial', '-c', cnf, '-D', data], {
     detached: true, stdio: ['ignore', 'ignore', 'ignore'],
   });
@@ -206,9 +207,8 @@ async function throughput(bin: string): Promise<void> {
     console.log('| path | tps | p95 | × minimal ProxySQL (same round) | × direct (same round) |');
     console.log('|---|---|---|---|---|');
     for (const p of paths) {
-      console.log(`| ${p.name} | ${med(p.name, 'tps').toFixed(0)} | ${med(
-        p.name, 'p95',
-      ).toFixed(1)} ms | ${pairedRatio(p.name, minimalName).toFixed(2)} | ${pairedRatio(p.name, direct.name).toFixed(2)} |`);
+      console.log(`| ${p.name} | ${med(p.name, 'tps').toFixed(0)} | ${med(p.name, 'p95').toFixed(1)} ms `
+        + `| ${pairedRatio(p.name, minimalName).toFixed(2)} | ${pairedRatio(p.name, direct.name).toFixed(2)} |`);
     }
   } finally {
     for (const l of loose) killGroups([l.child.pid ?? -1]);

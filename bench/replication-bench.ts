@@ -57,7 +57,7 @@ function replicationManifests(): readonly object[] {
 /** The failoverSeconds the pods actually run with (REPL_FAILOVER_SECONDS of the synthesized StatefulSet). */
 function effectiveFailoverSeconds(manifests: readonly object[]): number {
   const sts = (manifests as K8sObject[]).find((m) => m.kind === 'StatefulSet') as StatefulSet | undefined;
-  const env = sts?.spec.template.spec.containers[0]?.env ?? [];
+  const env = sts?.spec?.template?.spec?.containers?.[0]?.env ?? [];
   return Number(env.find((e) => e.name === 'REPL_FAILOVER_SECONDS')?.value);
 }
 
@@ -331,9 +331,8 @@ async function main(): Promise<void> {
   const ratios = repl.map((x, k) => x.tps / galera[k].tps);
   console.log(`| write throughput, sysbench straight to the primary / to galera-0 | ${median(repl.map((x) => x.tps)).toFixed(0)} `
     + `tps${range(repl.map((x) => x.tps), (x) => x.toFixed(0))} `
-    + `| ${median(
-      galera.map((x) => x.tps),
-    ).toFixed(0)} tps${range(galera.map((x) => x.tps), (x) => x.toFixed(0))} | ${median(ratios).toFixed(2)} |`);
+    + `| ${median(galera.map((x) => x.tps)).toFixed(0)} tps${range(galera.map((x) => x.tps), (x) => x.toFixed(0))} `
+      + `| ${median(ratios).toFixed(2)} |`);
   console.log(`| write latency p95 | ${median(repl.map((x) => x.p95)).toFixed(1)} ms | ${median(galera.map((x) => x.p95)).toFixed(1)} ms `
     + `| ${median(repl.map((x, k) => x.p95 / galera[k].p95)).toFixed(2)} |`);
   const badLedger = fo.filter((f) => f.ledger !== 'ok');

@@ -479,9 +479,8 @@ export class PodCluster implements PodHost {
     name: string, manifests: readonly object[], timeoutMs: number,
   ): Promise<{ pod: PodRuntime; succeeded: boolean; exits: Record<string, number> }> {
     this.assertUsable();
-    const cron = (manifests as K8sObject[]).find((
-      o,
-    ) => o?.kind === 'CronJob' && o.metadata?.name === name) as unknown as CronJob | undefined;
+    const cron = (manifests as K8sObject[])
+      .find((o) => o?.kind === 'CronJob' && o.metadata?.name === name) as unknown as CronJob | undefined;
     if (!cron) throw new Error(`no CronJob ${name} in the manifests`);
     return this.runPod(
       `${name}-manual-${++this.jobSeq}`, cron.metadata.namespace ?? 'default', cron.spec.jobTemplate.spec.template, timeoutMs,

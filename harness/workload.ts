@@ -292,9 +292,10 @@ export class Workload {
   public verifyOpsLedger(
     writer: WriterHandle, pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {},
   ): Promise<OpsLedgerReport> {
-    return this.cluster.verifyOpsLedger((
-      i, q,
-    ) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), writer.ledgerFile, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
+    return this.cluster.verifyOpsLedger(
+      (i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), writer.ledgerFile, pods, opts.table ?? 'acks',
+      opts.database ?? 'ledger',
+    );
   }
 }
 

@@ -54,9 +54,8 @@ export function collect(): Entry[] {
       const type = checker.getDeclaredTypeOfSymbol(symbol);
       const members = checker.getPropertiesOfType(type).filter((p) => {
         const d = p.valueDeclaration;
-        return d && !isInternal(
-          d,
-        ) && !(ts.getCombinedModifierFlags(d as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected))
+        return d && !isInternal(d)
+          && !(ts.getCombinedModifierFlags(d as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected))
           && (ts.isPropertyDeclaration(d) || ts.isGetAccessorDeclaration(d)) && d.parent === decl;
       }).map((p) => member(checker, p));
       const ctor = decl.members.find(ts.isConstructorDeclaration);

@@ -82,9 +82,8 @@ export function parseValues(text: string, source: string): ValuesFile {
   }
   const unknown = Object.keys(value).filter((k) => !CHART_SECTIONS.includes(k));
   if (unknown.length > 0) {
-    throw new ValidationError(`values file ${source}`, unknown.slice(
-      0, 20,
-    ).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
+    throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known `
+      + `setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
   }
   return value as ValuesFile;
 }

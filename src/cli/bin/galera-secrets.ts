@@ -42,9 +42,8 @@ async function main(): Promise<void> {
   const caIndex = rest.indexOf('--ca');
   const caFile = caIndex >= 0 ? rest[caIndex + 1] : undefined;
   const files = rest.filter((_a, i) => caIndex < 0 || (i !== caIndex && i !== caIndex + 1));
-  if (![
-    'credentials', 'tls',
-  ].includes(command) || files.length !== 1 || (caIndex >= 0 && !caFile) || (command === 'credentials' && caFile)) throw new Error(USAGE);
+  if (!['credentials', 'tls'].includes(command)
+    || files.length !== 1 || (caIndex >= 0 && !caFile) || (command === 'credentials' && caFile)) throw new Error(USAGE);
   const roots = loadApp(files[0]);
   let secrets: Record<string, unknown>[];
   if (command === 'credentials') {
