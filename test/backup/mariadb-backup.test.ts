@@ -2,6 +2,8 @@ import { execFileSync } from 'child_process';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/index';
+import type { Container, EnvVar } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // The backup CronJob, the backup endpoint and the restore containers as synthesized, and the
 // pure parts of the backup scripts (which node, which backups the retention removes). The
@@ -10,11 +12,13 @@ import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartPr
 const SCRIPTS = join(__dirname, '..', '..', 'scripts');
 const UUID = 'aaaaaaaa-1111-11f1-8000-000000000001';
 
-function synth(props: GaleraProxySqlChartProps): any[] {
+function synth(props: GaleraProxySqlChartProps): Manifest[] {
   return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
 }
-const find = (m: any[], kind: string, name?: string) => m.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-const envOf = (c: any): Record<string, unknown> => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+const find = (
+  m: Manifest[], kind: string, name?: string,
+) => m.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const envOf = (c: Manifest): Record<string, unknown> => Object.fromEntries(c.env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]));
 
 describe('GaleraBackup', () => {
   test('backups to a volume: a CronJob that never overlaps, a claim four times the data, the job\'s client certificate', () => {
@@ -40,15 +44,15 @@ describe('GaleraBackup', () => {
   test('the Galera pods run the backup endpoint, which streams only to the job\'s common name; the policy lets only the job in', () => {
     // GIVEN / WHEN
     const m = synth({ backup: { enabled: true } });
-    const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: any) => c.name === 'backup');
+    const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: Container) => c.name === 'backup');
     // THEN
     expect(sidecar.ports).toEqual([{ name: 'backup', containerPort: 4445, protocol: 'TCP' }]);
     expect(envOf(sidecar)).toMatchObject({ NODE_BACKUP_CLIENT_CN: 'galera-backup', NODE_BACKUP_PORT: '4445' });
     const ingress = find(m, 'NetworkPolicy', 'galera').spec.ingress;
     const fromJob = ingress.find(
-      (r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'),
+      (r: Manifest) => r.from?.some((p: Manifest) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'),
     );
-    expect(fromJob.ports.map((p: any) => p.port).sort()).toEqual([4445, 4569]);
+    expect(fromJob.ports.map((p: Manifest) => p.port).sort()).toEqual([4445, 4569]);
   });
 
   test('backups to S3: the upload container reads the keys from the Secret, never as values', () => {
@@ -58,8 +62,8 @@ describe('GaleraBackup', () => {
     });
     const pod = find(m, 'CronJob').spec.jobTemplate.spec.template.spec;
     // THEN the backup runs first (init), the upload after; no claim is made
-    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['backup']);
-    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(pod.initContainers.map((c: Container) => c.name)).toEqual(['backup']);
+    expect(pod.containers.map((c: Container) => c.name)).toEqual(['upload']);
     expect(envOf(pod.initContainers[0]).BACKUP_PRUNE).toBe('0');
     expect(envOf(pod.containers[0])).toMatchObject({
       BACKUP_REMOTE: 'backup:db-1/galera', RCLONE_CONFIG_BACKUP_ENDPOINT: 'http://minio:9000',
@@ -75,7 +79,7 @@ describe('GaleraBackup', () => {
     const m = synth({ galera: { restoreFrom: { backup: 'galera-20261130T030000Z' } as never }, backup: { enabled: true } });
     const pod = find(m, 'StatefulSet').spec.template.spec;
     // THEN
-    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(pod.initContainers.map((c: Container) => c.name)).toEqual(['init', 'restore']);
     expect(envOf(pod.initContainers[1])).toMatchObject({ RESTORE_BACKUP: 'galera-20261130T030000Z', RESTORE_DIR: '/var/backups/restore' });
     expect(pod.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
   });
@@ -154,13 +158,13 @@ describe('S3 credentials from the pod identity', () => {
     const sts = manifests.find((m) => m.kind === 'StatefulSet').spec.template.spec;
     const rcloneContainers = [
       ...job.containers, ...sts.initContainers,
-    ].filter((c: any) => (c.env ?? []).some((e: any) => e.name === 'BACKUP_REMOTE'));
+    ].filter((c: Container) => (c.env ?? []).some((e: EnvVar) => e.name === 'BACKUP_REMOTE'));
 
     // THEN
-    expect(rcloneContainers.map((c: any) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
+    expect(rcloneContainers.map((c: Container) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
     for (const c of rcloneContainers) {
       expect(c.env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ENV_AUTH', value: 'true' });
-      expect(c.env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
+      expect(c.env.map((e: EnvVar) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
     }
     expect(JSON.stringify(manifests)).not.toMatch(/secret-access-key|access-key-id/);
     expect([job.serviceAccountName, sts.serviceAccountName]).toEqual(['db-backup', 'db-backup']);
@@ -179,7 +183,7 @@ describe('S3 credentials from the pod identity', () => {
     expect(job.containers[0].env).toContainEqual({
       name: 'RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'keys', key: 'access-key-id' } },
     });
-    expect(job.containers[0].env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
+    expect(job.containers[0].env.map((e: EnvVar) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
   });
 
   test.each([

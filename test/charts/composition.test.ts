@@ -15,13 +15,14 @@ import { Storage } from '../../src/storage/storage';
 import { chartForValues } from '../../src/cli/synth';
 import { duplicateObjectNames } from '../../src/core/unique-names';
 import { loadValues } from '../../src/values/values';
+import type { Manifest } from '../tools/manifest';
 
 // The constructs as a library user composes them: names from construct ids, collisions refused at
 // synth time, namespaced charts, and policies that learn their ports from what they protect.
 
-const key = (m: any) => `${m.kind}/${m.metadata.namespace ?? '-'}/${m.metadata.name}`;
+const key = (m: Manifest) => `${m.kind}/${m.metadata.namespace ?? '-'}/${m.metadata.name}`;
 
-function synthApp(build: (app: App) => void): any[] {
+function synthApp(build: (app: App) => void): Manifest[] {
   const app = Testing.app();
   build(app);
   app.synth(); // runs the validations, as `cdk8s synth` and App.synth do
@@ -199,7 +200,7 @@ describe('composition wires itself', () => {
     const byHand = Testing.synth(chart);
 
     // THEN
-    const sorted = (ms: any[]) => [...ms].sort((a, b) => key(a).localeCompare(key(b)));
+    const sorted = (ms: Manifest[]) => [...ms].sort((a, b) => key(a).localeCompare(key(b)));
     expect(sorted(byHand).map(key)).toEqual(sorted(fromValues).map(key));
     expect(sorted(byHand)).toEqual(sorted(fromValues));
   });
@@ -220,11 +221,11 @@ describe('composition wires itself', () => {
     const [db, proxy] = [policies.galera!.toJson(), policies.proxysql!.toJson()];
 
     // THEN
-    const ports = (rules: any[]) => rules.flatMap((r) => r.ports.map((p: any) => p.port)).sort((a: number, b: number) => a - b);
+    const ports = (rules: Manifest[]) => rules.flatMap((r) => r.ports.map((p: Manifest) => p.port)).sort((a: number, b: number) => a - b);
     expect(ports(db.spec.ingress)).toEqual(expect.arrayContaining([galera.backupEndpoint!.port, galera.metricsPort!]));
     expect(ports(db.spec.egress)).toContain(9000);
     expect(ports(proxy.spec.ingress)).toContain(proxysql.metricsPort!);
-    const metricsRule = db.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === galera.metricsPort));
+    const metricsRule = db.spec.ingress.find((r: Manifest) => r.ports.some((p: Manifest) => p.port === galera.metricsPort));
     expect(metricsRule.from).toEqual([{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }]);
   });
 
@@ -251,7 +252,9 @@ describe('Services name their metrics ports', () => {
     const services = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'db', props)).filter((m) => m.kind === 'Service');
 
     // THEN: the headless Service (every pod) and ProxySQL's Service carry a port named metrics
-    const named = services.flatMap((s) => s.spec.ports.filter((p: any) => p.name === 'metrics').map((p: any) => [s.metadata.name, p.port]));
+    const named = services.flatMap((s) => s.spec.ports.filter((p: Manifest) => p.name === 'metrics').map((p: Manifest) => [
+      s.metadata.name, p.port,
+    ]));
     expect(named).toEqual(expected);
   });
 });
@@ -269,11 +272,11 @@ describe('cdk8s-plus workloads connect to the constructs with their own API', ()
     web.connections.allowTo(users.replication, {
       ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD,
     });
-    const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: any) => e.to?.length));
+    const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: Manifest) => e.to?.length));
 
     // THEN
     const egressTo = policies.flatMap((p) => p.spec.egress.flatMap(
-      (e: any) => e.to.map((t: any) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels })),
+      (e: Manifest) => e.to.map((t: Manifest) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels })),
     ));
     expect(egressTo).toEqual(expect.arrayContaining([
       { pods: orders.proxysql.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },

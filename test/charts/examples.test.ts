@@ -5,13 +5,15 @@ import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
 import { ReplicationProxySqlChart } from '../../src/charts/replication-proxysql-chart';
 import { loadValues } from '../../src/values/values';
 import { schemaErrors } from '../tools/schema';
+import type { Container } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // Every optional feature has a values file under examples/, each synthesizes into valid objects,
 // and examples/production.yaml turns on everything a production user would.
 const EXAMPLES = join(__dirname, '..', '..', 'examples');
 const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
 
-function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
+function synth(file: string): { chart: GaleraProxySqlChart; manifests: Manifest[] } {
   const values = loadValues({ GALERA_VALUES: join(EXAMPLES, file) });
   const chart = values.topology === 'replication'
     ? new ReplicationProxySqlChart(Testing.app(), 'galera-proxysql', values) as unknown as GaleraProxySqlChart
@@ -19,11 +21,11 @@ function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
   return { chart, manifests: Testing.synth(chart) };
 }
 
-const kinds = (manifests: any[]) => new Set(manifests.map((m) => m.kind));
-const myCnf = (manifests: any[]) => manifests.find((m) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+const kinds = (manifests: Manifest[]) => new Set(manifests.map((m) => m.kind));
+const myCnf = (manifests: Manifest[]) => manifests.find((m) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
 
 /** Each optional feature, the example that shows it, and what that example must synthesize. */
-const FEATURES: Array<[string, string, (m: any[]) => void]> = [
+const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
   ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(
     m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort(),
   ).toEqual(['galera-proxysql-tls', 'galera-tls'])],
@@ -44,7 +46,7 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
   }],
   ['backups in S3', 'backup-s3.yaml', (m) => {
     const pod = m.find((o) => o.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
-    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(pod.containers.map((c: Container) => c.name)).toEqual(['upload']);
     expect(pod.containers[0].env).toContainEqual({ name: 'BACKUP_REMOTE', value: 'backup:db-backups/shop/galera' });
   }],
   ['backups in S3 with the pod identity, no static key', 'backup-s3-pod-identity.yaml', (m) => {
@@ -56,7 +58,7 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
     expect(m.filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind)).map((o) => `${o.kind}/${o.metadata.name}`).sort())
       .toEqual(['PodMonitor/galera', 'PodMonitor/galera-proxysql', 'PrometheusRule/galera']);
     expect(m.find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1').metadata.namespace).toBe('monitoring');
-    expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: any) => c.name)).toContain('metrics');
+    expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: Container) => c.name)).toContain('metrics');
   }],
   ['the primary/replica topology behind ProxySQL', 'replication.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet');
@@ -71,7 +73,7 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
   }],
   ['a cluster created from a backup', 'restore.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
-    expect(sts.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(sts.initContainers.map((c: Container) => c.name)).toEqual(['init', 'restore']);
     expect(sts.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
   }],
 ];

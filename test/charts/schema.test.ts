@@ -6,8 +6,9 @@ import { GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart
 import { chartForValues } from '../../src/cli/synth';
 import { ValuesFile } from '../../src/values/values';
 import { SCHEMA_VERSION, schemaErrors } from '../tools/schema';
+import type { Manifest } from '../tools/manifest';
 
-function synth(props: ValuesFile = {}): any[] {
+function synth(props: ValuesFile = {}): Manifest[] {
   return Testing.synth(chartForValues(Testing.app(), 'c', props));
 }
 

@@ -47,24 +47,21 @@ describe('status command', () => {
     + 'last decision and the proxy view', async () => {
     // GIVEN
     const c = client({
-      pods: [pod('galera-1', 'database'), pod('galera-0', 'database'), pod('galera-2', 'database', false, 2), pod(
-        'galera-proxysql-abc', 'proxy',
-      )],
+      pods: [
+        pod('galera-1', 'database'), pod('galera-0', 'database'), pod('galera-2', 'database', false, 2),
+        pod('galera-proxysql-abc', 'proxy'),
+      ],
       exec: {
-        'galera-0/mariadb': `${stateLine(
-          'galera-0', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`,
-        )}\n${wsrep('Synced', 'Primary', 3)}`,
-        'galera-1/mariadb': `${stateLine(
-          'galera-1', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`,
-        )}\n${wsrep('Synced', 'Primary', 3)}`,
-        'galera-2/mariadb': `${stateLine(
-          'galera-2', `phase=running primary=1 uuid=${UUID} seqno=50 local_state=2`,
-        )}\n${wsrep('Donor/Desynced', 'Primary', 3)}`,
+        'galera-0/mariadb': `${stateLine('galera-0', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n`
+          + `${wsrep('Synced', 'Primary', 3)}`,
+        'galera-1/mariadb': `${stateLine('galera-1', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n`
+          + `${wsrep('Synced', 'Primary', 3)}`,
+        'galera-2/mariadb': `${stateLine('galera-2', `phase=running primary=1 uuid=${UUID} seqno=50 local_state=2`)}\n`
+          + `${wsrep('Donor/Desynced', 'Primary', 3)}`,
         'galera-proxysql-abc/runtime_mysql_galera_hostgroups': '10\t20\t30\t9999\n',
         // as ProxySQL keeps them: the nodes that are not the writer stay SHUNNED in the writer hostgroup
-        'galera-proxysql-abc/runtime_mysql_servers': `10\t${HOST(
-          0,
-        )}\tONLINE\n10\t${HOST(1)}\tSHUNNED\n30\t${HOST(0)}\tONLINE\n30\t${HOST(1)}\tONLINE\n9999\t${HOST(2)}\tONLINE\n`,
+        'galera-proxysql-abc/runtime_mysql_servers': `10\t${HOST(0)}\tONLINE\n10\t${HOST(1)}\tSHUNNED\n`
+          + `30\t${HOST(0)}\tONLINE\n30\t${HOST(1)}\tONLINE\n9999\t${HOST(2)}\tONLINE\n`,
       },
       logs: {
         'galera-0': '2026-11-30T21:49:18Z galera-0 galera INFO: decision: bootstrap: new cluster: all 3 nodes are empty\n',

@@ -116,9 +116,9 @@ describe('full crash, every node reachable', () => {
   const nodes = { 'galera-0': { seqno: 40 }, 'galera-1': { seqno: 42 }, 'galera-2': { seqno: 41 } };
   test('the most advanced node bootstraps, whatever its ordinal', () => {
     expect(decide('galera-1', nodes).action).toBe('bootstrap');
-    expect(decide(
-      'galera-0', nodes,
-    )).toEqual({ action: 'wait', reason: expect.stringContaining(`galera-1 has the most advanced position ${X}:42`) });
+    expect(decide('galera-0', nodes)).toEqual({
+      action: 'wait', reason: expect.stringContaining(`galera-1 has the most advanced position ${X}:42`),
+    });
     expect(decide('galera-2', nodes).action).toBe('wait');
   });
 
@@ -199,9 +199,9 @@ describe('full stop or crash with a node missing', () => {
     const nodes = { 'galera-0': { seqno: 12, peers: 5, view: 3 }, 'galera-1': { seqno: 11, view: 2 }, 'galera-2': { seqno: 11, view: 3 } };
     // WHEN they decide / THEN the most advanced bootstraps and the others wait for it
     expect(decide('galera-0', nodes, five).action).toBe('bootstrap');
-    expect(decide(
-      'galera-1', nodes,
-    )).toEqual({ action: 'wait', reason: expect.stringContaining('galera-0 has the most advanced position') });
+    expect(decide('galera-1', nodes)).toEqual({
+      action: 'wait', reason: expect.stringContaining('galera-0 has the most advanced position'),
+    });
     // AND with a last view of 4, galera-3 took part in the last Primary component: it is waited for
     const wider = { ...nodes, 'galera-2': { seqno: 11, view: 4 } };
     expect(decide(

@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
@@ -7,6 +8,8 @@ import { AlertRule, dashboardPanels, maxCronGapSeconds } from '../../src/monitor
 import { MonitoredCluster } from '../../src/monitoring/topology-metrics';
 import { loadValues } from '../../src/values/values';
 import { dashboardAsRecordingRules, metricNamesOf, promtool, seriesOf, tempDir, writeRules } from '../tools/prometheus';
+import type { Container } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // The monitoring section: what it emits when on and that nothing of it is emitted when off; the
 // alert rules checked and unit-tested with promtool (every alert fires on some series and stays
@@ -21,8 +24,8 @@ const production = () => {
   const chart = new GaleraProxySqlChart(Testing.app(), 'c', loadValues({ GALERA_VALUES: join(ROOT, 'examples', 'production.yaml') }));
   return { chart, manifests: Testing.synth(chart) };
 };
-const kinds = (manifests: any[]) => manifests.map((m) => m.kind);
-const podSpec = (manifests: any[], kind: string) => manifests.find((m) => m.kind === kind).spec.template.spec;
+const kinds = (manifests: Manifest[]) => manifests.map((m) => m.kind);
+const podSpec = (manifests: Manifest[], kind: string) => manifests.find((m) => m.kind === kind).spec.template.spec;
 
 describe('monitoring off (the default)', () => {
   const { manifests } = synthChart({});
@@ -31,7 +34,7 @@ describe('monitoring off (the default)', () => {
     expect(kinds(manifests)).not.toContain('PodMonitor');
     expect(kinds(manifests)).not.toContain('PrometheusRule');
     expect(manifests.filter((m) => m.metadata?.labels?.grafana_dashboard)).toEqual([]);
-    expect(podSpec(manifests, 'StatefulSet').containers.map((c: any) => c.name)).not.toContain('metrics');
+    expect(podSpec(manifests, 'StatefulSet').containers.map((c: Container) => c.name)).not.toContain('metrics');
     const text = JSON.stringify(manifests);
     expect(text).not.toContain('9104');
     expect(text).not.toContain('6070');
@@ -52,7 +55,7 @@ describe('monitoring on', () => {
 
   test('every Galera pod runs the exporter sidecar: pinned 0.14 image, socket, password from the Secret by reference', () => {
     const pod = podSpec(manifests, 'StatefulSet');
-    const sidecar = pod.containers.find((c: any) => c.name === 'metrics');
+    const sidecar = pod.containers.find((c: Container) => c.name === 'metrics');
     expect(sidecar).toMatchObject({
       image: 'docker.io/prom/mysqld-exporter:v0.14.0',
       command: ['mysqld_exporter'],
@@ -68,15 +71,14 @@ describe('monitoring on', () => {
       { name: 'DATA_SOURCE_NAME', value: 'exporter:$(EXPORTER_PASSWORD)@unix(/run/mysqld/mysqld.sock)/?timeout=5s' },
     ]);
     // the node scripts create the account and the init container requires its key
-    for (const c of [...pod.initContainers, pod.containers.find((x: any) => x.name === 'mariadb')]) {
+    for (const c of [...pod.initContainers, pod.containers.find((x: Container) => x.name === 'mariadb')]) {
       expect(c.env).toContainEqual({ name: 'NODE_EXPORTER_USER', value: 'exporter' });
     }
   });
 
   test('the exporter flags are ones mysqld_exporter 0.14.0 accepts', () => {
     // Debian's prometheus-mysqld-exporter is 0.14.0; kingpin rejects an unknown flag before anything else
-    const sidecar = podSpec(manifests, 'StatefulSet').containers.find((c: any) => c.name === 'metrics');
-    const { spawnSync } = require('child_process');
+    const sidecar = podSpec(manifests, 'StatefulSet').containers.find((c: Container) => c.name === 'metrics');
     const version = spawnSync('prometheus-mysqld-exporter', ['--version'], { encoding: 'utf8' });
     expect(`${version.stdout}${version.stderr}`).toContain('version 0.14.0');
     const help = spawnSync('prometheus-mysqld-exporter', ['--help-long'], { encoding: 'utf8' });
@@ -88,7 +90,7 @@ describe('monitoring on', () => {
   });
 
   test('ProxySQL serves its metrics on a named port 6070; its admin interface stays on loopback', () => {
-    const proxysql = podSpec(manifests, 'Deployment').containers.find((c: any) => c.name === 'proxysql');
+    const proxysql = podSpec(manifests, 'Deployment').containers.find((c: Container) => c.name === 'proxysql');
     expect(proxysql.ports).toContainEqual({ name: 'metrics', containerPort: 6070, protocol: 'TCP' });
     const cnf = manifests.find((m) => m.metadata?.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toContain('restapi_enabled=true');
@@ -126,7 +128,7 @@ describe('monitoring on', () => {
     expect(kinds(m)).not.toContain('PodMonitor');
     expect(kinds(m)).not.toContain('PrometheusRule');
     expect(m.filter((o) => o.metadata?.labels?.grafana_dashboard)).toEqual([]);
-    expect(podSpec(m, 'StatefulSet').containers.map((c: any) => c.name)).toContain('metrics');
+    expect(podSpec(m, 'StatefulSet').containers.map((c: Container) => c.name)).toContain('metrics');
   });
 
   test.each([
@@ -227,9 +229,9 @@ const CASES: Case[] = [
       // both conditions hold: one alert per series that matched, with the same labels (deduplicated by promtool as one)
       alerts: [{ labels: { ...node(2), severity: 'critical' } }],
     },
-    quiet: { series: { [seriesOf('mysql_global_status_wsrep_cluster_status', node(2))]: repeat(
-      1, 6,
-    ), [seriesOf('mysql_global_status_wsrep_ready', node(2))]: repeat(1, 6) }, evalTime: '3m' },
+    quiet: { series: { [seriesOf(
+      'mysql_global_status_wsrep_cluster_status', node(2),
+    )]: repeat(1, 6), [seriesOf('mysql_global_status_wsrep_ready', node(2))]: repeat(1, 6) }, evalTime: '3m' },
   },
   {
     alert: 'GaleraFlowControlPaused',
@@ -245,18 +247,18 @@ const CASES: Case[] = [
     fire: { series: { [seriesOf('kubelet_volume_stats_used_bytes', PVC(0))]: repeat(90, 10), [seriesOf(
       'kubelet_volume_stats_capacity_bytes', PVC(0),
     )]: repeat(100, 10) }, evalTime: '7m', alerts: [{ labels: { ...PVC(0), severity: 'warning' } }] },
-    quiet: { series: { [seriesOf('kubelet_volume_stats_used_bytes', PVC(0))]: repeat(
-      80, 10,
-    ), [seriesOf('kubelet_volume_stats_capacity_bytes', PVC(0))]: repeat(100, 10) }, evalTime: '7m' },
+    quiet: { series: { [seriesOf(
+      'kubelet_volume_stats_used_bytes', PVC(0),
+    )]: repeat(80, 10), [seriesOf('kubelet_volume_stats_capacity_bytes', PVC(0))]: repeat(100, 10) }, evalTime: '7m' },
   },
   {
     alert: 'ProxySQLNoWriter',
     fire: {
       series: {
         [seriesOf('proxysql_uptime_seconds_total', proxy(0))]: '0+60x5', [seriesOf('proxysql_uptime_seconds_total', proxy(1))]: '0+60x5',
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: `1 ${repeat(
-          4, 4,
-        )}`,
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer),
+        })]: `1 ${repeat(4, 4)}`,
         [seriesOf('proxysql_connpool_conns_status', { ...proxy(1), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(
           1, 5,
         ),
@@ -267,12 +269,12 @@ const CASES: Case[] = [
     quiet: {
       series: {
         [seriesOf('proxysql_uptime_seconds_total', proxy(0))]: '0+60x5',
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: `1 ${repeat(
-          4, 4,
-        )}`,
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer) })]: `4 ${repeat(
-          1, 4,
-        )}`,
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer),
+        })]: `1 ${repeat(4, 4)}`,
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer),
+        })]: `4 ${repeat(1, 4)}`,
       },
       evalTime: '3m',
     },
@@ -409,7 +411,7 @@ describe('dashboard', () => {
     const cm = prod.manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.labels?.grafana_dashboard === '1');
     const json = JSON.parse(Object.values(cm.data)[0] as string);
     expect(json.templating.list[0]).toMatchObject({ name: 'datasource', type: 'datasource', query: 'prometheus' });
-    expect(json.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr))).toEqual(
+    expect(json.panels.flatMap((p: Manifest) => p.targets.map((t: Manifest) => t.expr))).toEqual(
       dashboardPanels(monitored).flatMap((p) => p.targets.map((t) => t.expr)),
     );
   });

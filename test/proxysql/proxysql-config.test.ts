@@ -562,9 +562,9 @@ describeLibconfig('in front of the primary/replica topology: routing by read_onl
           mysql_replication_hostgroups: 'list',
         }),
         ...typeProblems('mysql_variables', child(root, 'mysql_variables'), READ_ONLY_VARIABLES),
-        ...(child(root, 'mysql_replication_hostgroups')?.children ?? []).flatMap((
-          item, i,
-        ) => typeProblems(`mysql_replication_hostgroups[${i}]`, item, REPLICATION_FIELDS)),
+        ...(child(root, 'mysql_replication_hostgroups')?.children ?? []).flatMap((item, i) => typeProblems(
+          `mysql_replication_hostgroups[${i}]`, item, REPLICATION_FIELDS,
+        )),
       ];
       expect(problems).toEqual([]);
       const [row] = listItems(root, 'mysql_replication_hostgroups');

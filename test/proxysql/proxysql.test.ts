@@ -14,6 +14,8 @@ import { readScript } from '../../src/core/scripts';
 import { ValidationError } from '../../src/values/validation';
 import { loadValues } from '../../src/values/values';
 import { schemaErrors } from '../tools/schema';
+import type { EnvVar, Volume, VolumeMount } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 
@@ -104,14 +106,14 @@ describe('ProxySql with defaults', () => {
   });
 
   test('every path ProxySQL writes is an emptyDir; the one with the rendered passwords is memory-backed', () => {
-    const volumes = Object.fromEntries(s.pod.volumes.map((v: any) => [v.name, v]));
-    const mounts = Object.fromEntries(s.container.volumeMounts.map((m: any) => [m.mountPath, m]));
+    const volumes = Object.fromEntries(s.pod.volumes.map((v: Volume) => [v.name, v]));
+    const mounts = Object.fromEntries(s.container.volumeMounts.map((m: VolumeMount) => [m.mountPath, m]));
     expect(volumes[mounts[PROXYSQL_PATHS.rendered].name].emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
     expect(volumes[mounts[PROXYSQL_PATHS.data].name].emptyDir).toBeDefined();
     expect(volumes[mounts[PROXYSQL_PATHS.tmp].name].emptyDir).toBeDefined();
     expect(volumes[mounts[PROXYSQL_PATHS.agent].name].emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
     // the writable mounts are exactly those four
-    expect(s.container.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath).sort())
+    expect(s.container.volumeMounts.filter((m: VolumeMount) => !m.readOnly).map((m: VolumeMount) => m.mountPath).sort())
       .toEqual([PROXYSQL_PATHS.rendered, PROXYSQL_PATHS.data, PROXYSQL_PATHS.tmp, PROXYSQL_PATHS.agent].sort());
     expect(mounts[PROXYSQL_PATHS.scripts]).toMatchObject({ readOnly: true });
     expect(volumes[mounts[PROXYSQL_PATHS.scripts].name].configMap.name).toBe('galera-proxysql-config');
@@ -119,7 +121,7 @@ describe('ProxySql with defaults', () => {
 
   test('the Galera cluster\'s Secret is mounted as files, only the three keys ProxySQL needs, '
     + 'optional so the script can name what is missing', () => {
-    const credentials = s.pod.volumes.find((v: any) => v.secret);
+    const credentials = s.pod.volumes.find((v: Volume) => v.secret);
     expect(credentials.secret).toEqual({
       secretName: s.galera.secretName,
       items: [SECRET_KEYS.app, SECRET_KEYS.monitor, SECRET_KEYS.proxysqlAdmin].map((k) => ({ key: k, path: k })),
@@ -127,9 +129,9 @@ describe('ProxySql with defaults', () => {
       optional: true,
     });
     expect(
-      s.container.volumeMounts.find((m: any) => m.name === credentials.name),
+      s.container.volumeMounts.find((m: VolumeMount) => m.name === credentials.name),
     ).toEqual({ name: credentials.name, mountPath: PROXYSQL_PATHS.credentials, readOnly: true });
-    const env = Object.fromEntries(s.container.env.map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(s.container.env.map((e: EnvVar) => [e.name, e.value]));
     expect(env).toMatchObject({
       PROXYSQL_SECRET_NAME: s.galera.secretName,
       PROXYSQL_SECRET_DIR: PROXYSQL_PATHS.credentials,
@@ -195,9 +197,9 @@ describe('ProxySql with defaults', () => {
     // startup waits for the first Galera checks (every 1 s) before the pod can become ready
     expect(s.container.startupProbe.initialDelaySeconds).toBeGreaterThanOrEqual(2);
     // liveness is more patient than readiness: a busy proxy leaves the Service before it is restarted
-    const budget = (p: any) => p.periodSeconds * p.failureThreshold;
+    const budget = (p: Manifest) => p.periodSeconds * p.failureThreshold;
     expect(budget(s.container.livenessProbe)).toBeGreaterThan(budget(s.container.readinessProbe));
-    const env = Object.fromEntries(s.container.env.map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(s.container.env.map((e: EnvVar) => [e.name, e.value]));
     expect(env.PROXYSQL_PROBE_PORT).toBe('6033');
     expect(env.PROXYSQL_SERVER_VERSION).toBe(s.proxysql.serverVersion);
   });
@@ -207,7 +209,7 @@ describe('ProxySql with defaults', () => {
   });
 
   test('the objects are valid against the Kubernetes schemas, unknown fields included', () => {
-    const problems = s.manifests.flatMap((m: any) => schemaErrors(m).map((e) => `${m.kind}/${m.metadata.name}: ${e}`));
+    const problems = s.manifests.flatMap((m: Manifest) => schemaErrors(m).map((e) => `${m.kind}/${m.metadata.name}: ${e}`));
     expect(problems).toEqual([]);
   });
 });
@@ -227,10 +229,10 @@ describe('ProxySql options', () => {
     expect(s.container).toMatchObject({ image: 'registry.example.com/proxysql:3.0.2', imagePullPolicy: 'Always' });
     expect(s.container.resources).toEqual({ requests: { cpu: '1', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } });
     expect(s.pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
-    const data = s.pod.volumes.find((v: any) => v.name === 'data');
+    const data = s.pod.volumes.find((v: Volume) => v.name === 'data');
     expect(data.emptyDir.medium).toBe('Memory');
     expect(s.configMap.data[TEMPLATE_FILE]).toContain('address="orders-0.orders.shop.svc.cluster.local"');
-    expect(s.pod.volumes.find((v: any) => v.secret).secret.secretName).toBe('orders-credentials');
+    expect(s.pod.volumes.find((v: Volume) => v.secret).secret.secretName).toBe('orders-credentials');
   });
 
   test('a slower Galera check interval delays the first startup probe accordingly', () => {
@@ -357,7 +359,10 @@ describe('bad input: every problem names the field, the value given and what is 
     ['failover timeout >= interval', { failover: { healthcheckTimeoutMs: 1000 } }, {},
       /^failover\.healthcheckTimeoutMs must be less than failover\.healthcheckIntervalMs \(1000\), got 1000: /],
     ['ping faster than the Galera check', { failover: { pingIntervalMs: 1000 } }, {},
-      /^failover\.pingIntervalMs x \(failover\.pingMaxFailures - 1\) must exceed the Galera check's worst detection time of 3000 ms .*got 1000 x 2 = 2000 ms: /],
+      new RegExp(
+        String.raw`^failover\.pingIntervalMs x \(failover\.pingMaxFailures - 1\) must exceed the Galera check's worst detection time of `
+        + String.raw`3000 ms .*got 1000 x 2 = 2000 ms: `,
+      )],
     ['clients give up before the failover ends', { failover: { connectTimeoutServerMaxMs: 2000 } }, {},
       /^failover\.connectTimeoutServerMaxMs must exceed the worst detection time of 3000 ms, got 2000: /],
     ['failover not a mapping', { failover: 3 }, {}, /^failover must be a mapping of healthcheckIntervalMs, .*, got 3$/],
@@ -393,7 +398,7 @@ describe('bad input: every problem names the field, the value given and what is 
 
 describe('ProxySql TLS follows the backend', () => {
   const template = (s: ReturnType<typeof synth>) => s.configMap.data[TEMPLATE_FILE] as string;
-  const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+  const env = (container: Manifest) => Object.fromEntries(container.env.map((e: Manifest) => [e.name, e.value]));
 
   test('with TLS on: clients may use TLS, every backend connection uses it, the Secret <name>-tls is mounted in both containers', () => {
     // GIVEN / WHEN
@@ -423,7 +428,7 @@ describe('ProxySql TLS follows the backend', () => {
     expect(template(s)).toMatch(/have_ssl\s*=\s*false/);
     expect(template(s)).not.toMatch(/use_ssl=1/);
     expect(s.proxysql.tlsSecretName).toBeUndefined();
-    expect(s.pod.volumes.map((v: any) => v.name)).not.toContain('tls');
+    expect(s.pod.volumes.map((v: Volume) => v.name)).not.toContain('tls');
     expect(env(s.container).PROXYSQL_TLS_DIR).toBeUndefined();
   });
 

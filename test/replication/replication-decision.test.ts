@@ -8,7 +8,10 @@ import { join } from 'path';
 const DIR = join(__dirname, '..', '..', 'scripts', 'replication');
 const PEERS = 'mariadb-0.mariadb.db.svc.cluster.local,mariadb-1.mariadb.db.svc.cluster.local,mariadb-2.mariadb.db.svc.cluster.local';
 
-interface Node { peers?: number; phase?: string; role?: string; writable?: 0 | 1; seq?: number; io?: 0 | 1; sql?: 0 | 1; lag?: number; ready?: 0 | 1; source?: string }
+interface Node {
+  peers?: number; phase?: string; role?: string; writable?: 0 | 1; seq?: number; io?: 0 | 1; sql?: 0 | 1; lag?: number; ready?: 0 | 1;
+  source?: string;
+}
 
 function fields(n: Node): string[] {
   const f: Record<string, string | number> = { phase: n.phase ?? 'running', seq: n.seq ?? -1 };
@@ -114,9 +117,14 @@ describe('the failover election (failover_election): majority, most advanced GTI
   // One replica's acknowledgement makes a commit acknowledged, so with 5 nodes a bare majority (3)
   // could be three replicas without it: the vote needs every node but the lost primary.
   test.each([
-    ['4 of 5 take part: the most advanced wins', { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': {
-      role: 'replica', seq: 31,
-    }, 'mariadb-3': { role: 'replica', seq: 29 }, 'mariadb-4': { role: 'replica', seq: 30 } }, 'wait mariadb-2 is the most advanced'],
+    [
+      '4 of 5 take part: the most advanced wins',
+      {
+        'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 31 }, 'mariadb-3': { role: 'replica', seq: 29 },
+        'mariadb-4': { role: 'replica', seq: 30 },
+      },
+      'wait mariadb-2 is the most advanced',
+    ],
     [
       '3 of 5 (a majority) is not enough: the missing replica may hold the acknowledged write',
       { 'mariadb-1': { role: 'replica', seq: 30 }, 'mariadb-2': { role: 'replica', seq: 30 }, 'mariadb-3': { role: 'replica', seq: 29 } },
@@ -161,9 +169,14 @@ describe('the election of a node that finds no primary as it starts (start_elect
 
 describe('the clone source (clone_source): never a lagging or broken node while a better one exists', () => {
   test.each([
-    ['the most advanced ready replica', { 'mariadb-0': {
-      role: 'primary', writable: 1, ready: 1, seq: 20,
-    }, 'mariadb-1': { role: 'replica', ready: 1, seq: 19 }, 'mariadb-2': { role: 'replica', ready: 1, seq: 18 } }, 'mariadb-1'],
+    [
+      'the most advanced ready replica',
+      {
+        'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 19 },
+        'mariadb-2': { role: 'replica', ready: 1, seq: 18 },
+      },
+      'mariadb-1',
+    ],
     [
       'a lagging replica (not ready) is skipped for the primary',
       { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 20 }, 'mariadb-1': { role: 'replica', ready: 0, lag: 90, seq: 3 } },
@@ -215,16 +228,25 @@ describe('who may acknowledge commits while a new size rolls out (may_acknowledg
 
 describe('the replica a stopping primary hands over to (handover_target)', () => {
   test.each([
-    ['the most advanced ready replica', PEERS, { 'mariadb-0': {
-      role: 'primary', writable: 1, ready: 1, seq: 9,
-    }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8 }, 'mariadb-2': { role: 'replica', ready: 1, seq: 9 } }, 'mariadb-2'],
+    [
+      'the most advanced ready replica', PEERS,
+      { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8 }, 'mariadb-2': {
+        role: 'replica', ready: 1, seq: 9,
+      } },
+      'mariadb-2',
+    ],
     [
       'never a lagging one', PEERS,
       { 'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 0, seq: 9 } }, '',
     ],
-    ['3 -> 5 rolling out: never a new pod the old nodes do not know', FIVE, { 'mariadb-0': {
-      role: 'primary', writable: 1, ready: 1, seq: 9,
-    }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8, peers: 3 }, 'mariadb-3': { role: 'replica', ready: 1, seq: 9 } }, 'mariadb-1'],
+    [
+      '3 -> 5 rolling out: never a new pod the old nodes do not know', FIVE,
+      {
+        'mariadb-0': { role: 'primary', writable: 1, ready: 1, seq: 9 }, 'mariadb-1': { role: 'replica', ready: 1, seq: 8, peers: 3 },
+        'mariadb-3': { role: 'replica', ready: 1, seq: 9 },
+      },
+      'mariadb-1',
+    ],
   ] as const)('%s', (_what, peers, nodes, expected) => {
     expect(drive('handover_target', 'mariadb-0', nodes as Record<string, Node>, peers)).toBe(expected);
   });
@@ -232,22 +254,41 @@ describe('the replica a stopping primary hands over to (handover_target)', () =>
 
 describe('a fenced primary takes writes again (may_resume) only when no election can have run', () => {
   test.each([
-    ['every node answers and both replicas still follow it: yes', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': {
-      role: 'replica', io: 1, source: 'mariadb-0', seq: 9,
-    }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 } }, 'yes'],
-    ['a replica lost its IO thread (it may vote): no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': {
-      role: 'replica', io: 0, source: 'mariadb-0', seq: 9,
-    }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 } }, 'no'],
-    ['another primary: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': {
-      role: 'primary', writable: 1, seq: 10,
-    }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 } }, 'no'],
+    [
+      'every node answers and both replicas still follow it: yes',
+      {
+        'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 },
+        'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 },
+      },
+      'yes',
+    ],
+    [
+      'a replica lost its IO thread (it may vote): no',
+      {
+        'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 0, source: 'mariadb-0', seq: 9 },
+        'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-0', seq: 8 },
+      },
+      'no',
+    ],
+    [
+      'another primary: no',
+      { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'primary', writable: 1, seq: 10 }, 'mariadb-2': {
+        role: 'replica', io: 1, source: 'mariadb-1', seq: 8,
+      } },
+      'no',
+    ],
     [
       'a node does not answer: no',
       { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 } }, 'no',
     ],
-    ['a replica that follows someone else: no', { 'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': {
-      role: 'replica', io: 1, source: 'mariadb-0', seq: 9,
-    }, 'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 } }, 'no'],
+    [
+      'a replica that follows someone else: no',
+      {
+        'mariadb-0': { role: 'fenced', writable: 0, seq: 9 }, 'mariadb-1': { role: 'replica', io: 1, source: 'mariadb-0', seq: 9 },
+        'mariadb-2': { role: 'replica', io: 1, source: 'mariadb-1', seq: 8 },
+      },
+      'no',
+    ],
   ] as const)('%s', (_what, nodes, expected) => {
     expect(drive('may_resume && echo yes || echo no', 'mariadb-0', nodes as Record<string, Node>)).toBe(expected);
   });

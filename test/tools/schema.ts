@@ -23,6 +23,7 @@
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import * as ts from 'typescript';
+import type { Manifest } from './manifest';
 
 export const SCHEMA_VERSION = 'Kubernetes v1.33 OpenAPI schema (kubernetes-models 4.5.1) and the v1.28 API fields (cdk8s-plus-28), '
   + 'unknown fields rejected';
@@ -44,6 +45,7 @@ function modelClass(apiVersion: unknown, kind: unknown): ModelClass | undefined 
   if (typeof apiVersion !== 'string' || typeof kind !== 'string' || !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) return undefined;
   let group: Record<string, unknown>;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module is named by the manifest's apiVersion
     group = require(modelModule(apiVersion));
   } catch {
     return undefined;
@@ -145,7 +147,7 @@ function unknownFields(
 }
 
 /** Schema errors of one manifest (each naming the field as a JSON pointer); empty when it is valid. */
-export function schemaErrors(manifest: any): string[] {
+export function schemaErrors(manifest: Manifest): string[] {
   const apiVersion = manifest?.apiVersion;
   const kind = manifest?.kind;
   if (typeof apiVersion === 'string' && !GA_API_VERSION.test(apiVersion)) return [`${apiVersion} is not a GA API version`];

@@ -13,9 +13,12 @@ import { REPLICATION_OWNED_OPTIONS } from '../../src/replication/mariadb-replica
 import { Storage, StorageProps } from '../../src/storage/storage';
 import { ValidationError } from '../../src/values/validation';
 import { loadValues } from '../../src/values/values';
+import type { Manifest } from '../tools/manifest';
 
 const ROOT = join(__dirname, '..', '..');
-const DNS_LABEL = /a DNS-1123 label \(lowercase letters, digits and '-', starting and ending with a letter or digit, at most \d+ characters\)/;
+const DNS_LABEL = new RegExp(
+  String.raw`a DNS-1123 label \(lowercase letters, digits and '-', starting and ending with a letter or digit, at most \d+ characters\)`,
+);
 const QUANTITY = /a Kubernetes quantity such as '500m', '1Gi' or '10Gi'/;
 const STORAGE_SIZE = /a storage size such as 10Gi \(no millis\), larger than zero/;
 const DNS_SUBDOMAIN = /a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/;
@@ -240,11 +243,17 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ],
   ['a values file that is a list', valuesFile('- galera\n- proxysql\n'),
     [
-      /the document must be a mapping of topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup, monitoring, got a list/,
+      new RegExp(
+        String.raw`the document must be a mapping of topology, namespace, createNamespace, storage, galera, replication, proxysql, `
+        + String.raw`networkPolicy, backup, monitoring, got a list`,
+      ),
     ]],
   ['a values file that is a scalar', valuesFile('galera\n'), [/the document must be a mapping of topology, namespace, .*, got string/]],
   ['an unknown top-level key', valuesFile('replicas: 5\n'), [
-    /replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup/,
+    new RegExp(
+      String.raw`replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, `
+      + String.raw`replication, proxysql, networkPolicy, backup`,
+    ),
   ]],
   ['an unknown topology', valuesFile('topology: mysql\n'), [/topology must be one of 'galera', 'replication', got "mysql"/]],
   ['a replication section without topology replication', valuesFile('replication:\n  replicas: 3\n'), [
@@ -253,8 +262,8 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['the galera section with topology replication, and backups without TLS, named with the replication section\'s own mistakes',
     valuesFile('topology: replication\ngalera:\n  replicas: 3\nbackup:\n  enabled: true\nreplication:\n  tls:\n    enabled: '
       + 'false\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
-    [/galera is the section of topology 'galera'/, /backup needs replication\.tls\.enabled: true/, /replication\.replicas must be odd and at least 3/,
-      /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
+    [/galera is the section of topology 'galera'/, /backup needs replication\.tls\.enabled: true/,
+      /replication\.replicas must be odd and at least 3/, /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
   ['an unknown key under galera', valuesFile('galera:\n  replica: 5\n'),
     [/galera\.replica is not a known setting; allowed here: .*\bname, replicas, /]],
   ['an unknown key under galera.resources', valuesFile('galera:\n  resources:\n    cpu: "1"\n'),
@@ -293,9 +302,9 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
   ['GALERA_VALUES naming a missing file', () => valuesEnv(join(scratch, 'no-such-values.yaml'))(), [
     /values file .*no-such-values\.yaml/, /GALERA_VALUES names a file that does not exist/,
   ]],
-  ['GALERA_VALUES naming a directory', () => { mkdirSync(join(
-    scratch, 'a-directory',
-  ), { recursive: true }); return valuesEnv(join(scratch, 'a-directory'))(); },
+  ['GALERA_VALUES naming a directory', () => { mkdirSync(
+    join(scratch, 'a-directory'), { recursive: true },
+  ); return valuesEnv(join(scratch, 'a-directory'))(); },
     [/GALERA_VALUES names a path that cannot be read as a YAML file: EISDIR/]],
 ];
 
@@ -402,10 +411,10 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
     expect(Object.keys(GALERA_OWNED_OPTIONS)).toEqual(
       expect.arrayContaining(['read_only', 'wsrep_provider_options', 'wsrep_cluster_address', 'binlog_format']),
     );
-    expect(
-      Object.keys(REPLICATION_OWNED_OPTIONS),
-    ).toEqual(expect.arrayContaining(['read_only', 'gtid_strict_mode', 'log_slave_updates', 'log_replica_updates',
-      'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'server_id', 'gtid_domain_id', 'log_bin', 'binlog_format', 'sync_binlog']));
+    expect(Object.keys(REPLICATION_OWNED_OPTIONS)).toEqual(expect.arrayContaining([
+      'read_only', 'gtid_strict_mode', 'log_slave_updates', 'log_replica_updates', 'rpl_semi_sync_master_enabled',
+      'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'server_id', 'gtid_domain_id',
+      'log_bin', 'binlog_format', 'sync_binlog']));
     expect(Object.keys(REPLICATION_OWNED_OPTIONS)).not.toContain('wsrep_provider_options');
     expect(Object.keys(GALERA_OWNED_OPTIONS)).not.toContain('gtid_strict_mode');
   });
@@ -413,13 +422,12 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
   test.each([
     ['galera', 'scripts/node'],
     ['replication', 'scripts/replication'],
-  ] as Array<[
-    keyof typeof TOPOLOGIES, string,
-  ]>)('%s: every option its my.cnf, its init script and its SET GLOBALs (%s) set is on its list', (topology, dir) => {
+  ] as Array<[keyof typeof TOPOLOGIES, string]>)('%s: every option its my.cnf, its init script and its SET GLOBALs (%s) '
+    + 'set is on its list', (topology, dir) => {
     // GIVEN the synthesized [mysqld] section and the options the scripts set
     const cnf = Testing.synth(
       TOPOLOGIES[topology].values('long_query_time=2')() as never,
-    ).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    ).find((m: Manifest) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
     const mysqld = cnf.split(/^\[mysqld\]$/m)[1].split(/^\[/m)[0];
     const fromCnf = mysqld.split('\n').filter((l) => /^[a-z]/.test(l) && l !== 'long_query_time=2').map((l) => l.split('=')[0]);
     const scripts = readdirSync(join(ROOT, dir)).map((f) => readFileSync(join(ROOT, dir, f), 'utf8')).join('\n');
@@ -476,7 +484,7 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
     const built = valuesFile(values)();
 
     // THEN every line is in the server configuration, after the construct's own settings
-    const cnf = Testing.synth(built).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    const cnf = Testing.synth(built).find((m: Manifest) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
     for (const line of lines) expect(cnf).toContain(`\n${line}\n`);
   });
 });
@@ -547,7 +555,7 @@ describe('npm run synth', () => {
     expect(result.status).toBe(0);
     expect(readdirSync(outdir).sort()).toEqual(['README.txt', 'galera-proxysql.k8s.yaml']);
     expect(readFileSync(join(outdir, 'README.txt'), 'utf8')).toBe('not a manifest\n');
-    const manifests = parseAllDocuments(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()) as any[];
+    const manifests = parseAllDocuments(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()) as Manifest[];
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     expect(sts.metadata.namespace).toBe('shop');
     expect(sts.spec.replicas).toBe(5);
@@ -636,7 +644,10 @@ describe('one run reports every mistake of the whole values file', () => {
     const galeraProblems = /\nGaleraCluster 'galera': invalid configuration:\n((?: {2}- .*\n?)+)/.exec(message)?.[1];
     expect(galeraProblems).toMatch(/^ {2}- galera\.antiAffinity must be one of[^\n]*\n {2}- galera\.replicas must be odd/);
     expect(message).toMatch(
-      /\nProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.replicas must be an integer from 1 to 50, got 0\n {2}- proxysql\.hostgroups\.reader must be/,
+      new RegExp(
+        String.raw`\nProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.replicas must be an integer from 1 to 50, got `
+        + String.raw`0\n {2}- proxysql\.hostgroups\.reader must be`,
+      ),
     );
   });
 });

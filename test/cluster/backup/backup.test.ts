@@ -48,7 +48,9 @@ function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlCha
   });
 }
 
-interface Manifest { name: string; file: string; clusterUuid: string; seqno: number; gtid: string; sizeBytes: number; sha256: string; sourcePod: string }
+interface Manifest {
+  name: string; file: string; clusterUuid: string; seqno: number; gtid: string; sizeBytes: number; sha256: string; sourcePod: string;
+}
 
 describe('backups and restores', () => {
   let ca: PemPair;
@@ -83,8 +85,11 @@ describe('backups and restores', () => {
 
   /** The files in the bucket under the cluster's prefix (rclone, as the job sees them). */
   async function bucketFiles(cluster: PodCluster): Promise<string[]> {
-    const env = { PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other', RCLONE_CONFIG_B_ENDPOINT: S3_DESTINATION.s3.endpoint,
-      RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_B_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_B_SECRET_ACCESS_KEY: 'S3RVER' };
+    const env = {
+      PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other',
+      RCLONE_CONFIG_B_ENDPOINT: S3_DESTINATION.s3.endpoint, RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true',
+      RCLONE_CONFIG_B_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_B_SECRET_ACCESS_KEY: 'S3RVER',
+    };
     const r = await cluster.clientExec(['rclone', 'lsf', '--files-only', `b:${S3.bucket}/galera`], { client: 's3', env });
     if (r.exitCode !== 0) throw new Error(`rclone lsf: ${r.stderr}`);
     return r.stdout.split('\n').filter(Boolean).sort();

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'child_process';
 import { PodCluster, Workload } from '../../../harness/index';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from '../proxysql/proxysql-monitor';
 import { chartSecrets } from '../secrets';
+import type { Manifest } from '../../tools/manifest';
 
 // The Galera node lifecycle on the real software: every pod of the synthesized StatefulSet runs
 // in its own network namespace (init container, command, env, ConfigMap and Secret files, a data
@@ -35,7 +36,7 @@ function chart(props: GaleraProxySqlChartProps = {}): GaleraProxySqlChart {
   });
 }
 
-function manifests(props: GaleraProxySqlChartProps = {}): any[] {
+function manifests(props: GaleraProxySqlChartProps = {}): Manifest[] {
   return Testing.synth(chart(props));
 }
 

@@ -12,9 +12,11 @@ jest.setTimeout(60_000);
 const START = `#!/bin/bash
 rm -f /run/fake/started
 echo "main: start user=$(id -un) uid=$(id -u) gid=$(id -g) groups=$(id -G) host=$(hostname) pid=$$"
-echo "env: POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE POD_IP=$POD_IP GREETING=$GREETING SECRET_ENV=$SECRET_ENV CM_ENV=$CM_ENV HOME=$HOME"
+echo "env: POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE POD_IP=$POD_IP GREETING=$GREETING \\
+SECRET_ENV=$SECRET_ENV CM_ENV=$CM_ENV HOME=$HOME"
 echo "file: hello=$(cat /opt/fake/hello.txt) secret=$(cat /etc/fake/credentials/root-password 2>&1)"
-echo "modes: secret=$(stat -L -c '%a %U:%G' /etc/fake/credentials/root-password) script=$(stat -L -c '%a %U:%G' /opt/fake/start.sh) data=$(stat -c '%a %U:%G' /var/lib/fake) run=$(stat -c '%a %U:%G' /run/fake)"
+echo "modes: secret=$(stat -L -c '%a %U:%G' /etc/fake/credentials/root-password) script=$(stat -L -c '%a %U:%G' /opt/fake/start.sh) \\
+data=$(stat -c '%a %U:%G' /var/lib/fake) run=$(stat -c '%a %U:%G' /run/fake)"
 echo "init-marker: $(cat /var/lib/fake/init-ran 2>&1) from-init: $(cat /run/fake/from-init 2>&1)"
 echo "stale-emptydir: $(ls /run/fake/stale 2>&1)"
 touch /etc/fake-rootfs-write 2>/dev/null && echo "rootfs: writable" || echo "rootfs: read-only"
@@ -301,11 +303,14 @@ describe('pod harness with a real (non-Galera) mariadbd', () => {
   let pods: Workload;
   const INIT_DB = `set -e
 if [ ! -d /var/lib/mysql/mysql ]; then
-  mariadb-install-db --no-defaults --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+  mariadb-install-db --no-defaults --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db \\
+    >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
 fi
 pw=$(cat /etc/db/root-password)
 for h in 127.0.0.1 %; do
-  printf "CREATE USER IF NOT EXISTS 'root'@'%s';\\nALTER USER 'root'@'%s' IDENTIFIED BY '%s';\\nGRANT ALL ON *.* TO 'root'@'%s' WITH GRANT OPTION;\\n" "$h" "$h" "$pw" "$h"
+  printf "CREATE USER IF NOT EXISTS 'root'@'%s';\\nALTER USER 'root'@'%s' IDENTIFIED BY '%s';\\n"\\
+"GRANT ALL ON *.* TO 'root'@'%s' WITH GRANT OPTION;\\n" \\
+    "$h" "$h" "$pw" "$h"
 done > /run/db/init.sql
 echo "init: done"
 `;
@@ -328,8 +333,10 @@ echo "init: done"
             initContainers: [{ name: 'init', command: ['bash', '-c', INIT_DB], volumeMounts: mounts, securityContext: sc }],
             containers: [{
               name: 'mariadb',
-              command: ['mariadbd', '--no-defaults', '--datadir=/var/lib/mysql', '--socket=/run/db/mysqld.sock', '--pid-file=/run/db/mysqld.pid',
-                '--port=3306', '--bind-address=0.0.0.0', '--skip-name-resolve', '--init-file=/run/db/init.sql', '--innodb-buffer-pool-size=32M', '--skip-log-bin'],
+              command: ['mariadbd', '--no-defaults', '--datadir=/var/lib/mysql', '--socket=/run/db/mysqld.sock',
+                '--pid-file=/run/db/mysqld.pid', '--port=3306', '--bind-address=0.0.0.0', '--skip-name-resolve',
+                '--init-file=/run/db/init.sql',
+                '--innodb-buffer-pool-size=32M', '--skip-log-bin'],
               volumeMounts: mounts, securityContext: sc,
               readinessProbe: {
                 exec: { command: ['mariadb-admin', '--no-defaults', '--socket=/run/db/mysqld.sock', 'ping'] }, periodSeconds: 1,

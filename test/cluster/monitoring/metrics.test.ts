@@ -92,8 +92,8 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
         primary: valueOf(s, 'mysql_global_status_wsrep_cluster_status'),
         ready: valueOf(s, 'mysql_global_status_wsrep_ready'),
       }).toEqual({ pod: i, size: 3, state: 4, primary: 1, ready: 1 });
-      for (const name of ['mysql_global_status_wsrep_flow_control_paused_ns', 'mysql_global_status_wsrep_local_recv_queue', 'mysql_global_status_wsrep_local_send_queue',
-        'mysql_global_status_wsrep_local_cert_failures']) {
+      for (const name of ['mysql_global_status_wsrep_flow_control_paused_ns', 'mysql_global_status_wsrep_local_recv_queue',
+        'mysql_global_status_wsrep_local_send_queue', 'mysql_global_status_wsrep_local_cert_failures']) {
         expect(`${name}: ${valueOf(s, name) !== undefined}`).toBe(`${name}: true`);
       }
     }
@@ -195,9 +195,9 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     // A failed scrape marks the target's series stale in Prometheus (a stale marker, then nothing)
     const input_series = GALERA.map((i) => ({
       series: seriesOf('mysql_global_status_wsrep_cluster_size', { namespace: 'galera', pod: `galera-${i}`, container: 'metrics' }),
-      values: steps.map((
-        s, k,
-      ) => (s.size[i] !== undefined ? String(s.size[i]) : k > 0 && steps[k - 1].size[i] !== undefined ? 'stale' : '_')).join(' '),
+      values: steps.map(
+        (s, k) => (s.size[i] !== undefined ? String(s.size[i]) : k > 0 && steps[k - 1].size[i] !== undefined ? 'stale' : '_'),
+      ).join(' '),
     }));
     const dir = tempDir('metrics-real-');
     writeRules(dir, m.ruleGroups);
@@ -260,9 +260,12 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
             eval_time: `${offlineFiresAt * 30}s`, alertname: offline.alert,
             exp_alerts: [{
               exp_labels: { namespace: 'galera', pod: podName, severity: 'warning' },
-              exp_annotations: { ...offline.annotations, description: offline.annotations.description.replace(
-                '{{ $labels.pod }}', podName,
-              ).replace('{{ $value }}', String(offlineCount(steps[offlineFiresAt]))) },
+              exp_annotations: {
+                ...offline.annotations,
+                description: offline.annotations.description.replace('{{ $labels.pod }}', podName).replace(
+                  '{{ $value }}', String(offlineCount(steps[offlineFiresAt])),
+                ),
+              },
             }],
           },
         ],

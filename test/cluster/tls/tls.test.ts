@@ -238,9 +238,9 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
       const script = `timeout 3 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null; echo $?`;
       let out: string;
       if (from.galera !== undefined) out = (await galera.exec(from.galera, ['bash', '-c', script], { timeoutMs: 10_000 })).output;
-      else if (from.proxysql !== undefined) out = (await proxies.exec(from.proxysql, ['bash', '-c', script], {
-        timeoutMs: 10_000, container: 'agent',
-      })).output;
+      else if (from.proxysql !== undefined) out = (await proxies.exec(
+        from.proxysql, ['bash', '-c', script], { timeoutMs: 10_000, container: 'agent' },
+      )).output;
       else out = (await cluster.clientExec(['bash', '-c', script], { client: from.client, timeoutMs: 10_000 })).stdout;
       return Number(out.trim().split('\n').pop());
     };
