@@ -233,9 +233,9 @@ export function maxCronGapSeconds(schedule: string): number {
     const domOk = doms.has(d.getUTCDate());
     const dowOk = dows.has(d.getUTCDay());
     if (!(domStar || dowStar ? domOk && dowOk : domOk || dowOk)) continue;
-    for (const hh of [...hours].sort((
-      a, b,
-    ) => a - b)) for (const mm of [...minutes].sort((a, b) => a - b)) runs.push(day / 1000 + hh * 3600 + mm * 60);
+    for (const hh of [...hours].sort((a, b) => a - b)) {
+      for (const mm of [...minutes].sort((a, b) => a - b)) runs.push(day / 1000 + hh * 3600 + mm * 60);
+    }
   }
   if (runs.length < 2) throw new Error(`cron schedule ${JSON.stringify(schedule)} runs fewer than twice in two years`);
   let gap = 0;
@@ -391,9 +391,10 @@ export class MariaDbMonitoring extends Construct {
     }
     if (o.dashboard) {
       this.dashboardConfigMap = new k8s.KubeConfigMap(this, 'dashboard', {
-        metadata: { ...metadata(`${cluster.name}-dashboard`, o.dashboardNamespace ?? cluster.namespace), labels: {
-          ...labels, grafana_dashboard: '1',
-        } },
+        metadata: {
+          ...metadata(`${cluster.name}-dashboard`, o.dashboardNamespace ?? cluster.namespace),
+          labels: { ...labels, grafana_dashboard: '1' },
+        },
         data: { [`${cluster.namespace}-${cluster.name}.json`]: `${JSON.stringify(this.dashboard, null, 2)}\n` },
       });
     }

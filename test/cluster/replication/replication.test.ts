@@ -6,6 +6,7 @@ import { NODE_PATHS } from '../../../src/core/node-env';
 import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
+import type { Manifest } from '../../tools/manifest';
 
 // The primary/replica topology on the real software: every pod of the synthesized StatefulSet
 // runs in its own network namespace with its init container, command, env, ConfigMap and Secret
@@ -23,7 +24,7 @@ const SECRET = {
   'monitor-password': 'mon pw#1 $',
 };
 
-function manifests(props: MariaDbReplicationProps = {}): any[] {
+function manifests(props: MariaDbReplicationProps = {}): Manifest[] {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
   const db = new MariaDbReplication(chart, 'mariadb', { failoverSeconds: 10, fenceSeconds: 5, ...props });
   new ProxySql(chart, 'proxysql', { backend: db, replicas: 1 });
@@ -144,9 +145,8 @@ test('4. a wiped replica clones again from a ready peer and replicates', async (
 async function waitForPrimary(candidates: readonly number[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    for (const i of candidates) if ((await role(i).catch(() => '')) === 'primary' && (await variable(
-      i, 'read_only',
-    ).catch(() => '')).match(/^(0|OFF)$/)) return i;
+    for (const i of candidates) if ((await role(i).catch(() => '')) === 'primary'
+      && (await variable(i, 'read_only').catch(() => '')).match(/^(0|OFF)$/)) return i;
     await sleep(250);
   }
   return -1;
@@ -174,7 +174,10 @@ async function rejoinAsReplica(i: number, mark: number): Promise<boolean> {
   const refused = logSince(i, mark).includes('decision: refuse:');
   if (refused) {
     expect(logSince(i, mark)).toMatch(
-      /decision: refuse: this node holds transactions the primary does not have .*kubectl exec mariadb-\d -c mariadb -- touch \/var\/lib\/mysql\/replication-reclone/,
+      new RegExp(
+        String.raw`decision: refuse: this node holds transactions the primary does not have .*kubectl exec mariadb-\d -c mariadb -- `
+        + String.raw`touch \/var\/lib\/mysql\/replication-reclone`,
+      ),
     );
     // a restart does not lift the refusal: the node takes no role and no vote until the override
     const restartMark = pods.logs(i).length;
