@@ -1,6 +1,5 @@
-/* eslint-disable no-console */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'fs';
-import { tmpdir } from 'os';
+import { cpus, tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../src/index';
@@ -26,7 +25,10 @@ const ROUNDS = arg('rounds', 3);
 const RESTORE_ROUNDS = arg('restore-rounds', 1);
 const ALL = [0, 1, 2];
 const BENCH_CLIENT = { 'bench-role': 'direct-client' };
-const SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon', 'proxysql-admin-password': 'bench-adm' };
+const SECRET = {
+  'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon',
+  'proxysql-admin-password': 'bench-adm',
+};
 /** Rows of ~400 bytes (hex of SHA-512: compressible about 2:1, like real text), 50,000 per transaction. */
 const ROW_BYTES = 400;
 const CHUNK = 50_000;
@@ -50,7 +52,8 @@ async function load(pods: Workload): Promise<number> {
   const rows = Math.ceil((DATA_MB * 2 ** 20) / ROW_BYTES);
   for (let from = 1; from <= rows; from += CHUNK) {
     const to = Math.min(rows, from + CHUNK - 1);
-    await pods.sql(0, `USE app; INSERT INTO big SELECT seq, LEFT(SHA2(seq, 512), 200), RIGHT(SHA2(seq * 7, 512), 200), seq % 1000 FROM seq_${from}_to_${to}`, { timeoutMs: 600_000 });
+    await pods.sql(0, `USE app; INSERT INTO big SELECT seq, LEFT(SHA2(seq, 512), 200), RIGHT(SHA2(seq * 7, 512), 200), `
+      + `seq % 1000 FROM seq_${from}_to_${to}`, { timeoutMs: 600_000 });
   }
   const size = await pods.sql(0, "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = 'app'");
   return Number(size[0][0]);
@@ -65,7 +68,9 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 
 async function main(): Promise<void> {
   const ca = await newCertificateAuthority('bench CA');
-  const source = new PodCluster({ manifests: Testing.synth(chart()), secrets: await chartSecrets(chart(), SECRET, ca), workloads: ['galera'], clientLabels: BENCH_CLIENT });
+  const source = new PodCluster({
+    manifests: Testing.synth(chart()), secrets: await chartSecrets(chart(), SECRET, ca), workloads: ['galera'], clientLabels: BENCH_CLIENT,
+  });
   const work = mkdtempSync(join(tmpdir(), 'backup-bench-'));
   const r: Record<string, number[]> = { backup: [], dump: [], restore: [], reload: [] };
   let dataBytes = 0;
@@ -88,12 +93,16 @@ async function main(): Promise<void> {
         if (!job.succeeded) throw new Error(`backup job failed:\n${job.pod.logs()}`);
       });
       const dump = await timed(async () => {
-        const res = await source.clientExec(['bash', '-o', 'pipefail', '-c', dumpCmd], { timeoutMs: 3_600_000, env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] } });
+        const res = await source.clientExec(['bash', '-o', 'pipefail', '-c', dumpCmd], {
+          timeoutMs: 3_600_000, env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] },
+        });
         if (res.exitCode !== 0) throw new Error(`mariadb-dump failed: ${res.stderr}`);
       });
       r.backup.push(backup);
       r.dump.push(dump);
-      console.log(`round ${round}/${ROUNDS}: backup ${backup.toFixed(1)} s (job: stream, extract, prepare, checksum), dump ${dump.toFixed(1)} s`);
+      console.log(
+        `round ${round}/${ROUNDS}: backup ${backup.toFixed(1)} s (job: stream, extract, prepare, checksum), dump ${dump.toFixed(1)} s`,
+      );
     }
     // a copy of the backup claim outlives the source cluster (its cleanup removes its volumes)
     const claim = join(work, 'galera-backups');
@@ -102,12 +111,15 @@ async function main(): Promise<void> {
     backupBytes = statSync(join(claim, stream)).size;
     dumpBytes = statSync(dumpFile).size;
     const manifest = JSON.parse(readFileSync(join(claim, stream.replace(/\.xb\.zst$/, '.json')), 'utf8')) as { seconds: number };
-    console.log(`backup stream ${(backupBytes / 2 ** 20).toFixed(0)} MB (the job itself reports ${manifest.seconds} s), dump ${(dumpBytes / 2 ** 20).toFixed(0)} MB`);
+    console.log(`backup stream ${(backupBytes / 2 ** 20).toFixed(0)} MB (the job itself reports ${manifest.seconds} s), `
+      + `dump ${(dumpBytes / 2 ** 20).toFixed(0)} MB`);
     await source.cleanup();
 
     for (let round = 1; round <= RESTORE_ROUNDS; round++) {
       const c = chart({ restoreFrom: { backup: 'latest' } });
-      const target = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET, ca), workloads: ['galera'], clientLabels: BENCH_CLIENT });
+      const target = new PodCluster({
+        manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET, ca), workloads: ['galera'], clientLabels: BENCH_CLIENT,
+      });
       clusters.push(target);
       await target.setup();
       mkdirSync(join(target.runDir, 'pvc', 'galera-backups'), { recursive: true });
@@ -117,13 +129,16 @@ async function main(): Promise<void> {
       const reload = await timed(async () => {
         await tp.sql(0, 'CREATE DATABASE reload');
         const cmd = `zstd -q -dc ${dumpFile} | mariadb -h ${tp.podFqdn(0)} -u root --ssl reload`;
-        const res = await target.clientExec(['bash', '-o', 'pipefail', '-c', cmd], { timeoutMs: 7_200_000, env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] } });
+        const res = await target.clientExec(['bash', '-o', 'pipefail', '-c', cmd], {
+          timeoutMs: 7_200_000, env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] },
+        });
         if (res.exitCode !== 0) throw new Error(`reload failed: ${res.stderr}`);
         await untilSynced(tp, ALL, Date.now(), 3, 600_000);
       });
       r.restore.push(restore);
       r.reload.push(reload);
-      console.log(`restore round ${round}/${RESTORE_ROUNDS}: restore to all Synced ${restore.toFixed(1)} s, reload of the dump through Galera ${reload.toFixed(1)} s`);
+      console.log(`restore round ${round}/${RESTORE_ROUNDS}: restore to all Synced ${restore.toFixed(1)} s, `
+        + `reload of the dump through Galera ${reload.toFixed(1)} s`);
       await target.cleanup();
     }
   } finally {
@@ -132,11 +147,15 @@ async function main(): Promise<void> {
   }
   const mb = dataBytes / 2 ** 20;
   const m = Object.fromEntries(Object.entries(r).map(([k, xs]) => [k, median(xs)]));
-  console.log(`\nBackup and restore, ${mb.toFixed(0)} MB of InnoDB data, 3 nodes (TLS), ${require('os').cpus().length} cores; medians of ${ROUNDS} backup/dump rounds and ${RESTORE_ROUNDS} restore/reload rounds\n`);
+  console.log(`\nBackup and restore, ${mb.toFixed(0)} MB of InnoDB data, 3 nodes (TLS), ${cpus().length} cores; `
+    + `medians of ${ROUNDS} backup/dump rounds and ${RESTORE_ROUNDS} restore/reload rounds\n`);
   console.log('| measure | this project (mariadb-backup) | mariadb-dump | dump / backup |');
   console.log('|---|---|---|---|');
-  console.log(`| take a backup | ${m.backup.toFixed(1)} s (${(mb / m.backup).toFixed(1)} MB/s), ${(backupBytes / 2 ** 20).toFixed(0)} MB | ${m.dump.toFixed(1)} s (${(mb / m.dump).toFixed(1)} MB/s), ${(dumpBytes / 2 ** 20).toFixed(0)} MB | ${(m.dump / m.backup).toFixed(2)} |`);
-  console.log(`| new 3-node cluster from it, to all Synced | ${m.restore.toFixed(1)} s | ${m.reload.toFixed(1)} s (reload only, cluster already up) | ${(m.reload / m.restore).toFixed(2)} |`);
+  console.log(`| take a backup | ${m.backup.toFixed(1)} s (${(mb / m.backup).toFixed(1)} MB/s), ${(backupBytes / 2 ** 20).toFixed(0)} MB `
+    + `| ${m.dump.toFixed(1)} s (${(mb / m.dump).toFixed(1)} MB/s), ${(dumpBytes / 2 ** 20).toFixed(0)} MB `
+    + `| ${(m.dump / m.backup).toFixed(2)} |`);
+  console.log(`| new 3-node cluster from it, to all Synced | ${m.restore.toFixed(1)} s | ${m.reload.toFixed(1)} s (reload only, `
+    + `cluster already up) | ${(m.reload / m.restore).toFixed(2)} |`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });

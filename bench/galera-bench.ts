@@ -1,4 +1,4 @@
-/* eslint-disable no-console */
+import { cpus } from 'os';
 import { Testing } from 'cdk8s';
 import { FailureDetection, GaleraProxySqlChart } from '../src/index';
 import { chartSecrets } from '../test/cluster/secrets';
@@ -16,7 +16,10 @@ const TLS = process.env.GALERA_BENCH_TLS === 'on';
 const ALL = [0, 1, 2];
 /** The ledger writer reaches the nodes' 3306 directly: the NetworkPolicy names it. */
 const BENCH_CLIENT = { 'bench-role': 'direct-client' };
-const SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon', 'proxysql-admin-password': 'bench-adm' };
+const SECRET = {
+  'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon',
+  'proxysql-admin-password': 'bench-adm',
+};
 const GOALS: Record<string, number> = {
   'fresh bootstrap to all Synced': 30_000,
   'write stall on the survivors after SIGKILL of one node': 6_000,
@@ -25,12 +28,14 @@ const GOALS: Record<string, number> = {
   'graceful full stop to all Synced': 60_000,
 };
 
-function manifests(): any[] {
+function manifests(): readonly object[] {
   return Testing.synth(chart());
 }
 
 function chart(): GaleraProxySqlChart {
-  return new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: MODE, tls: { enabled: TLS } }, networkPolicy: { directClients: [{ podSelector: { matchLabels: BENCH_CLIENT } }] } });
+  return new GaleraProxySqlChart(Testing.app(), 'bench', { galera: { failureDetection: MODE, tls: { enabled: TLS } }, networkPolicy: {
+    directClients: [{ podSelector: { matchLabels: BENCH_CLIENT } }],
+  } });
 }
 
 async function oneRun(pods: Workload): Promise<Record<string, number>> {
@@ -65,7 +70,9 @@ async function oneRun(pods: Workload): Promise<Record<string, number>> {
 }
 
 async function main(): Promise<void> {
-  const cluster = new PodCluster({ manifests: manifests(), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: BENCH_CLIENT });
+  const cluster = new PodCluster({
+    manifests: manifests(), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: BENCH_CLIENT,
+  });
   const pods = cluster.workload('galera');
   const results: Record<string, number>[] = [];
   try {
@@ -78,13 +85,15 @@ async function main(): Promise<void> {
   } finally {
     await cluster.cleanup();
   }
-  console.log(`\nGalera lifecycle, ${RUNS} runs, failureDetection=${MODE}, TLS ${TLS ? 'on' : 'off'}, 3 nodes in network namespaces on ${require('os').cpus().length} cores\n`);
+  console.log(`\nGalera lifecycle, ${RUNS} runs, failureDetection=${MODE}, TLS ${TLS ? 'on' : 'off'}, `
+    + `3 nodes in network namespaces on ${cpus().length} cores\n`);
   console.log('| measure | median | min | max | goal | median / goal |');
   console.log('|---|---|---|---|---|---|');
   for (const key of Object.keys(GOALS)) {
     const xs = results.map((r) => r[key]);
     const fmt = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`| ${key} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ≤ ${fmt(GOALS[key])} | ${(median(xs) / GOALS[key]).toFixed(2)} |`);
+    console.log(`| ${key} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} | ${fmt(Math.max(...xs))} | ≤ ${fmt(GOALS[key])} `
+      + `| ${(median(xs) / GOALS[key]).toFixed(2)} |`);
   }
 }
 

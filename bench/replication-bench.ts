@@ -1,4 +1,3 @@
-/* eslint-disable no-console */
 // The primary/replica topology (MariaDbReplication) on the real software, against the Galera
 // cluster (see docs/benchmarks.md). Not a test: it prints medians of repeated rounds.
 //
@@ -21,6 +20,7 @@ import { cpus } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../harness/index';
+import type { K8sObject, StatefulSet } from '../harness/spec';
 import { GaleraProxySqlChart, MariaDbReplication } from '../src/index';
 import { NODE_PATHS } from '../src/core/node-env';
 import { chartSecrets } from '../test/cluster/secrets';
@@ -35,24 +35,29 @@ const FAILOVER_SECONDS = FAILOVER_ARG === undefined ? undefined : Number(FAILOVE
 
 const ALL = [0, 1, 2];
 const LOAD: SysbenchOptions = { workload: 'oltp_write_only', tables: 4, tableSize: 20_000, threads: 4 };
-const REPL_SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'replication-password': 'bench-repl', 'monitor-password': 'bench-mon' };
-const GALERA_SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon', 'proxysql-admin-password': 'bench-adm' };
+const REPL_SECRET = {
+  'root-password': 'bench-root', 'app-password': 'bench-app', 'replication-password': 'bench-repl', 'monitor-password': 'bench-mon',
+};
+const GALERA_SECRET = {
+  'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon',
+  'proxysql-admin-password': 'bench-adm',
+};
 /** sysbench reaches the Galera nodes' 3306 directly: the NetworkPolicy names it. */
 const BENCH_CLIENT = { 'bench-role': 'direct-client' };
 const READY_MS = 240_000;
 
 // ---------------------------------------------------------------- replication topology
 
-function replicationManifests(): any[] {
+function replicationManifests(): readonly object[] {
   const chart = new Chart(Testing.app(), 'bench', { namespace: 'db' });
   new MariaDbReplication(chart, 'mariadb', FAILOVER_SECONDS === undefined ? {} : { failoverSeconds: FAILOVER_SECONDS });
   return Testing.synth(chart);
 }
 
 /** The failoverSeconds the pods actually run with (REPL_FAILOVER_SECONDS of the synthesized StatefulSet). */
-function effectiveFailoverSeconds(manifests: any[]): number {
-  const sts = manifests.find((m) => m.kind === 'StatefulSet');
-  const env = (sts?.spec?.template?.spec?.containers?.[0]?.env ?? []) as { name: string; value?: string }[];
+function effectiveFailoverSeconds(manifests: readonly object[]): number {
+  const sts = (manifests as K8sObject[]).find((m) => m.kind === 'StatefulSet') as StatefulSet | undefined;
+  const env = sts?.spec?.template?.spec?.containers?.[0]?.env ?? [];
   return Number(env.find((e) => e.name === 'REPL_FAILOVER_SECONDS')?.value);
 }
 
@@ -66,7 +71,9 @@ async function waitAllReady(pods: Workload, ordinals: readonly number[] = ALL, t
 
 async function findPrimary(pods: Workload): Promise<number> {
   for (const i of ALL) if ((await role(pods, i).catch(() => '')) === 'primary') return i;
-  throw new Error(`no pod says it is the primary: ${(await Promise.all(ALL.map((i) => role(pods, i).catch((e) => String(e))))).join(', ')}`);
+  throw new Error(
+    `no pod says it is the primary: ${(await Promise.all(ALL.map((i) => role(pods, i).catch((e) => String(e))))).join(', ')}`,
+  );
 }
 
 /** Domain-0 sequence number of a GTID list ("0-1-57,1-1-3" -> 57); NaN when absent. */
@@ -79,7 +86,8 @@ const SLAVE_STATUS_SQL = 'SHOW SLAVE STATUS; SELECT @@GLOBAL.gtid_slave_pos AS g
 /** SHOW SLAVE STATUS and gtid_slave_pos of replica i, read inside the pod over the socket (vertical output, with names). */
 async function replicaStatus(pods: Workload, i: number): Promise<Record<string, string>> {
   const r = await pods.exec(i, ['bash', '-c',
-    `mariadb --no-defaults --protocol=socket --socket=/run/mysqld/mysqld.sock -u "$(id -un)" --connect-timeout=3 --column-names -E -e '${SLAVE_STATUS_SQL}'`,
+    `mariadb --no-defaults --protocol=socket --socket=/run/mysqld/mysqld.sock -u "$(id -un)" --connect-timeout=3 --column-names -E -e `
+      + `'${SLAVE_STATUS_SQL}'`,
   ], { timeoutMs: 5000 });
   if (r.exitCode !== 0) throw new Error(`SHOW SLAVE STATUS on mariadb-${i}: ${r.output.trim()}`);
   const out: Record<string, string> = {};
@@ -93,7 +101,9 @@ async function replicaStatus(pods: Workload, i: number): Promise<Record<string, 
 interface LagSamples { sbm: number[]; gtid: number[]; missing: number }
 
 /** Samples every replica once a second until `done()`: Seconds_Behind_Master and primary seq − replica seq. */
-async function sampleLag(pods: Workload, primary: number, replicas: readonly number[], done: () => boolean, into: Map<number, LagSamples>): Promise<void> {
+async function sampleLag(
+  pods: Workload, primary: number, replicas: readonly number[], done: () => boolean, into: Map<number, LagSamples>,
+): Promise<void> {
   for (const i of replicas) if (!into.has(i)) into.set(i, { sbm: [], gtid: [], missing: 0 });
   while (!done()) {
     const t0 = Date.now();
@@ -107,7 +117,9 @@ async function sampleLag(pods: Workload, primary: number, replicas: readonly num
       const st = status[k] as Record<string, string> | null;
       const sbm = Number(st?.Seconds_Behind_Master);
       const behind = primarySeq - seq0(st?.gtid_slave_pos ?? '');
-      if (!st || st.Seconds_Behind_Master === undefined || st.Seconds_Behind_Master === 'NULL' || !Number.isFinite(sbm) || !Number.isFinite(behind)) { s.missing += 1; return; }
+      if (!st
+        || st.Seconds_Behind_Master === undefined || st.Seconds_Behind_Master === 'NULL' || !Number.isFinite(sbm)
+        || !Number.isFinite(behind)) { s.missing += 1; return; }
       s.sbm.push(sbm);
       // the replica was read after the primary: it may already be past that position
       s.gtid.push(Math.max(0, behind));
@@ -134,14 +146,19 @@ async function failover(pods: Workload, failoverSeconds: number): Promise<Failov
   const marks = ALL.map((i) => pods.logs(i).length);
   try {
     await sleep(3000);
-    if (!readAcks(writer.ledgerFile).some((a) => a.pod === old)) throw new Error(`the writer got no acknowledgement from the primary mariadb-${old} before the kill`);
+    if (!readAcks(writer.ledgerFile).some((a) => a.pod === old)) throw new Error(
+      `the writer got no acknowledgement from the primary mariadb-${old} before the kill`,
+    );
     killedAt = Date.now();
     await pods.stopPod(old, 'KILL');
     const deadline = killedAt + failoverSeconds * 1000 + 180_000;
     while (!(first = readAcks(writer.ledgerFile).find((a) => a.at > killedAt && a.pod !== old))) {
       if (Date.now() > deadline) {
-        throw new Error(`no write accepted by another pod ${Math.round((Date.now() - killedAt) / 1000)} s after the SIGKILL of the primary mariadb-${old}\n`
-          + ALL.filter((i) => i !== old).map((i) => `--- mariadb-${i} (log since the kill)\n${pods.logs(i).slice(marks[i]).slice(-4000)}`).join('\n'));
+        throw new Error(`no write accepted by another pod ${Math.round((Date.now() - killedAt) / 1000)} s after the SIGKILL of the primary `
+          + `mariadb-${old}\n`
+          + ALL.filter((i) => i !== old).map(
+            (i) => `--- mariadb-${i} (log since the kill)\n${pods.logs(i).slice(marks[i]).slice(-4000)}`,
+          ).join('\n'));
       }
       await sleep(100);
     }
@@ -159,7 +176,9 @@ async function failover(pods: Workload, failoverSeconds: number): Promise<Failov
   await pods.startPod(old);
   const since = () => pods.logs(old).slice(mark);
   while (!(await pods.probe(old, 'readiness')).ok && !since().includes('decision: refuse:')) {
-    if (Date.now() - t > READY_MS) throw new Error(`mariadb-${old} neither ready nor refused ${READY_MS} ms after its restart:\n${since().slice(-4000)}`);
+    if (Date.now() - t > READY_MS) throw new Error(
+      `mariadb-${old} neither ready nor refused ${READY_MS} ms after its restart:\n${since().slice(-4000)}`,
+    );
     await sleep(500);
   }
   const refused = since().includes('decision: refuse:');
@@ -167,7 +186,9 @@ async function failover(pods: Workload, failoverSeconds: number): Promise<Failov
   await waitAllReady(pods);
   const rejoinMs = Date.now() - t;
   const roles = await Promise.all(ALL.map((i) => role(pods, i)));
-  if (roles.filter((r) => r === 'primary').length !== 1 || roles[promoted] !== 'primary') throw new Error(`after the failover the roles are ${roles.join(', ')} (expected mariadb-${promoted} the only primary)`);
+  if (roles.filter((r) => r === 'primary').length !== 1 || roles[promoted] !== 'primary') throw new Error(
+    `after the failover the roles are ${roles.join(', ')} (expected mariadb-${promoted} the only primary)`,
+  );
 
   // every acknowledged write is on every pod (a benchmark only reports it)
   let ledger = 'ok';
@@ -185,7 +206,9 @@ async function failover(pods: Workload, failoverSeconds: number): Promise<Failov
 interface ReplRound { tps: number; p95: number; failover: Failover }
 
 async function replicationSession(lag: Map<number, LagSamples>, failoverSeconds: number): Promise<ReplRound> {
-  const cluster = new PodCluster({ manifests: replicationManifests(), secrets: { 'mariadb-credentials': REPL_SECRET }, workloads: ['mariadb'] });
+  const cluster = new PodCluster({
+    manifests: replicationManifests(), secrets: { 'mariadb-credentials': REPL_SECRET }, workloads: ['mariadb'],
+  });
   try {
     await cluster.setup();
     const pods = cluster.workload('mariadb');
@@ -195,7 +218,9 @@ async function replicationSession(lag: Map<number, LagSamples>, failoverSeconds:
     await waitAllReady(pods);
     const primary = await findPrimary(pods);
     const replicas = ALL.filter((i) => i !== primary);
-    const target: SysbenchTarget = { name: `replication mariadb-${primary}`, host: pods.podIp(primary), port: 3306, password: REPL_SECRET['app-password'] };
+    const target: SysbenchTarget = {
+      name: `replication mariadb-${primary}`, host: pods.podIp(primary), port: 3306, password: REPL_SECRET['app-password'],
+    };
     await sysbench(cluster, dir, target, LOAD, 'prepare', 1);
     await sleep(2000);
     const { tps, p95 } = await sysbench(cluster, dir, target, LOAD, 'run', SECONDS);
@@ -227,7 +252,10 @@ function galeraChart(): GaleraProxySqlChart {
 }
 
 async function galeraSession(): Promise<{ tps: number; p95: number }> {
-  const cluster = new PodCluster({ manifests: Testing.synth(galeraChart()), secrets: await chartSecrets(galeraChart(), GALERA_SECRET), workloads: ['galera'], clientLabels: BENCH_CLIENT });
+  const cluster = new PodCluster({
+    manifests: Testing.synth(galeraChart()), secrets: await chartSecrets(galeraChart(), GALERA_SECRET), workloads: ['galera'],
+    clientLabels: BENCH_CLIENT,
+  });
   try {
     await cluster.setup();
     const galera = cluster.workload('galera');
@@ -251,7 +279,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new Error(`--${k} must be a positive integer, got ${v}`);
   }
   const failoverSeconds = effectiveFailoverSeconds(replicationManifests());
-  const failoverNote = `failoverSeconds=${failoverSeconds} (${FAILOVER_SECONDS === undefined ? 'the construct default' : '--failover-seconds'})`;
+  const failoverNote = `failoverSeconds=${failoverSeconds} `
+    + `(${FAILOVER_SECONDS === undefined ? 'the construct default' : '--failover-seconds'})`;
   console.log(`replication bench: ${ROUNDS} rounds, ${SECONDS} s sysbench runs, ${failoverNote}`);
   const repl: ReplRound[] = [];
   const galera: { tps: number; p95: number }[] = [];
@@ -262,8 +291,10 @@ async function main(): Promise<void> {
         const x = await replicationSession(lag, failoverSeconds);
         repl.push(x);
         const f = x.failover;
-        console.log(`round ${r + 1}/${ROUNDS} replication: ${x.tps.toFixed(0)} tps; failover ${(f.ms / 1000).toFixed(1)} s to mariadb-${f.promoted}`
-          + `${f.promoteLogMs === null ? '' : ` (promote logged ~${(f.promoteLogMs / 1000).toFixed(0)} s after the kill)`}; old primary back and all ready after ${(f.rejoinMs / 1000).toFixed(1)} s`
+        console.log(`round ${r + 1}/${ROUNDS} replication: ${x.tps.toFixed(0)} tps; `
+          + `failover ${(f.ms / 1000).toFixed(1)} s to mariadb-${f.promoted}`
+          + `${f.promoteLogMs === null ? '' : ` (promote logged ~${(f.promoteLogMs / 1000).toFixed(0)} s after the kill)`}; `
+            + `old primary back and all ready after ${(f.rejoinMs / 1000).toFixed(1)} s`
           + `${f.refused ? ' (refused, cloned again by the override)' : ''}; ledger ${f.ledger}`);
       } else {
         const x = await galeraSession();
@@ -277,25 +308,36 @@ async function main(): Promise<void> {
   const range = (xs: number[], f: (x: number) => string) => (xs.length > 1 ? ` (${f(Math.min(...xs))} – ${f(Math.max(...xs))})` : '');
   const fo = repl.map((x) => x.failover);
   const promoteLogs = fo.map((f) => f.promoteLogMs).filter((x): x is number => x !== null);
-  console.log(`\nMariaDbReplication vs Galera: 3 nodes each, one cluster at a time, sysbench ${LOAD.workload} ${LOAD.threads} threads on ${LOAD.tables} x ${LOAD.tableSize} rows, `
-    + `${SECONDS} s runs, ${ROUNDS} rounds (order alternating), ${cpus().length} cores, TLS off on both; ${failoverNote}; medians (min – max)\n`);
+  console.log(`\nMariaDbReplication vs Galera: 3 nodes each, one cluster at a time, `
+    + `sysbench ${LOAD.workload} ${LOAD.threads} threads on ${LOAD.tables} x ${LOAD.tableSize} rows, `
+    + `${SECONDS} s runs, ${ROUNDS} rounds (order alternating), ${cpus().length} cores, TLS off on both; ${failoverNote}; `
+      + `medians (min – max)\n`);
   console.log('| measure | replication | galera | replication / galera |');
   console.log('|---|---|---|---|');
-  console.log(`| failover: primary SIGKILL to the first write accepted by the new primary (failoverSeconds=${failoverSeconds}) | ${s(median(fo.map((f) => f.ms)))}${range(fo.map((f) => f.ms), s)} | – | – |`);
-  if (promoteLogs.length > 0) console.log(`| of which: SIGKILL to the promote decision in the new primary's log (1 s resolution) | ${s(median(promoteLogs))} | – | – |`);
-  console.log(`| old primary restarted to all 3 ready (refused and cloned again: ${fo.filter((f) => f.refused).length} of ${fo.length}) | ${s(median(fo.map((f) => f.rejoinMs)))}${range(fo.map((f) => f.rejoinMs), s)} | – | – |`);
+  console.log(`| failover: primary SIGKILL to the first write accepted by the new primary (failoverSeconds=${failoverSeconds}) `
+    + `| ${s(median(fo.map((f) => f.ms)))}${range(fo.map((f) => f.ms), s)} | – | – |`);
+  if (promoteLogs.length > 0) console.log(
+    `| of which: SIGKILL to the promote decision in the new primary's log (1 s resolution) | ${s(median(promoteLogs))} | – | – |`,
+  );
+  console.log(`| old primary restarted to all 3 ready (refused and cloned again: ${fo.filter((f) => f.refused).length} of ${fo.length}) `
+    + `| ${s(median(fo.map((f) => f.rejoinMs)))}${range(fo.map((f) => f.rejoinMs), s)} | – | – |`);
   for (const [i, l] of [...lag.entries()].sort((a, b) => a[0] - b[0])) {
     const sbm = l.sbm.length ? `${median(l.sbm).toFixed(0)} s median, ${Math.max(...l.sbm)} s max` : 'no sample';
     const gtid = l.gtid.length ? `${median(l.gtid).toFixed(0)} median, ${Math.max(...l.gtid)} max` : 'no sample';
-    console.log(`| replica lag under load, mariadb-${i}: Seconds_Behind_Master (${l.sbm.length} samples${l.missing ? `, ${l.missing} unreadable` : ''}) | ${sbm} | – | – |`);
+    console.log(`| replica lag under load, mariadb-${i}: `
+      + `Seconds_Behind_Master (${l.sbm.length} samples${l.missing ? `, ${l.missing} unreadable` : ''}) | ${sbm} | – | – |`);
     console.log(`| replica lag under load, mariadb-${i}: transactions behind the primary (domain 0 GTID seq) | ${gtid} | – | – |`);
   }
   const ratios = repl.map((x, k) => x.tps / galera[k].tps);
-  console.log(`| write throughput, sysbench straight to the primary / to galera-0 | ${median(repl.map((x) => x.tps)).toFixed(0)} tps${range(repl.map((x) => x.tps), (x) => x.toFixed(0))} `
-    + `| ${median(galera.map((x) => x.tps)).toFixed(0)} tps${range(galera.map((x) => x.tps), (x) => x.toFixed(0))} | ${median(ratios).toFixed(2)} |`);
-  console.log(`| write latency p95 | ${median(repl.map((x) => x.p95)).toFixed(1)} ms | ${median(galera.map((x) => x.p95)).toFixed(1)} ms | ${median(repl.map((x, k) => x.p95 / galera[k].p95)).toFixed(2)} |`);
+  console.log(`| write throughput, sysbench straight to the primary / to galera-0 | ${median(repl.map((x) => x.tps)).toFixed(0)} `
+    + `tps${range(repl.map((x) => x.tps), (x) => x.toFixed(0))} `
+    + `| ${median(galera.map((x) => x.tps)).toFixed(0)} tps${range(galera.map((x) => x.tps), (x) => x.toFixed(0))} `
+      + `| ${median(ratios).toFixed(2)} |`);
+  console.log(`| write latency p95 | ${median(repl.map((x) => x.p95)).toFixed(1)} ms | ${median(galera.map((x) => x.p95)).toFixed(1)} ms `
+    + `| ${median(repl.map((x, k) => x.p95 / galera[k].p95)).toFixed(2)} |`);
   const badLedger = fo.filter((f) => f.ledger !== 'ok');
-  if (badLedger.length > 0) console.log(`\nWARNING: the acknowledged-write ledger check failed after ${badLedger.length} failover(s): ${badLedger.map((f) => f.ledger).join(' | ')}`);
+  if (badLedger.length > 0) console.log(`\nWARNING: the acknowledged-write ledger check failed after ${badLedger.length} `
+    + `failover(s): ${badLedger.map((f) => f.ledger).join(' | ')}`);
   console.log('\n(ratios: median of the per-round ratios; lag: every sample of every round, 1 per second per replica)');
 }
 

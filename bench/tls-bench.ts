@@ -1,4 +1,3 @@
-/* eslint-disable no-console */
 // What TLS and the NetworkPolicies cost, on the real software (see README, Benchmark). Not a
 // test: it prints medians of per-round ratios, both configurations measured in the same run.
 //
@@ -28,7 +27,10 @@ const opt = (name: string, dflt: string) => { const i = args.indexOf(`--${name}`
 const BOOTSTRAPS = Number(opt('bootstraps', '5'));
 const ROUNDS = Number(opt('rounds', '5'));
 const SECONDS = Number(opt('seconds', '10'));
-const SECRET = { 'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon', 'proxysql-admin-password': 'bench-adm' };
+const SECRET = {
+  'root-password': 'bench-root', 'app-password': 'bench-app', 'sst-password': 'bench-sst', 'monitor-password': 'bench-mon',
+  'proxysql-admin-password': 'bench-adm',
+};
 const ALL = [0, 1, 2];
 const BENCH_CLIENT = { 'bench-role': 'direct-client' };
 const LOAD: SysbenchOptions = { workload: 'oltp_write_only', tables: 4, tableSize: 20_000, threads: 4 };
@@ -51,7 +53,9 @@ async function createSide(name: string, tls: boolean): Promise<Side> {
   if (tls) {
     // sysbench's fixed client files: a Galera node's certificate (client and server usage) and the CA
     const pem = secrets[chart().galera.certificateSpec!.secretName];
-    for (const [file, key] of [['client-key.pem', 'tls.key'], ['client-cert.pem', 'tls.crt'], ['cacert.pem', 'ca.crt']]) writeFileSync(join(side.dir, file), pem[key], { mode: 0o600 });
+    for (const [file, key] of [['client-key.pem', 'tls.key'], ['client-cert.pem', 'tls.crt'], ['cacert.pem', 'ca.crt']]) writeFileSync(
+      join(side.dir, file), pem[key], { mode: 0o600 },
+    );
   }
   return side;
 }
@@ -121,7 +125,9 @@ async function bootstrap(s: Side): Promise<{ ms: number; phases: Phases }> {
 // Each side's clients speak as its server does: plain text to the TLS-off cluster, TLS to the
 // TLS-on one (Debian's sysbench 1.0.20 on libmariadb takes TLS whenever the server offers it), so
 // the ratios are the whole cost of TLS: clients, replication, IST and SST.
-const target = (s: Side) => ({ name: `${s.name} galera-0`, host: s.galera.podIp(0), port: 3306, password: SECRET['app-password'], ssl: s.tls });
+const target = (s: Side) => ({
+  name: `${s.name} galera-0`, host: s.galera.podIp(0), port: 3306, password: SECRET['app-password'], ssl: s.tls,
+});
 
 interface Round { tps: number; ist: number; sst: number; sstPhases: Phases }
 
@@ -219,7 +225,8 @@ async function main(): Promise<void> {
       : secs(median(xs.map((x) => x[k]))));
     const [bootOff, bootOn] = sides.map((s) => median(boots.get(s.name)!.map((b) => b.ms)));
     const met = (ok: boolean) => (ok ? 'met' : '**missed**');
-    console.log(`\nTLS and NetworkPolicy cost: 3 nodes per cluster, sysbench ${LOAD.workload} ${LOAD.threads} threads on ${LOAD.tables} x ${LOAD.tableSize} rows, `
+    console.log(`\nTLS and NetworkPolicy cost: 3 nodes per cluster, sysbench ${LOAD.workload} ${LOAD.threads} threads on ${LOAD.tables} `
+      + `x ${LOAD.tableSize} rows, `
       + `${BOOTSTRAPS} bootstraps and ${ROUNDS} rounds of ${SECONDS} s runs, ${cpus().length} cores; medians, ratios paired per round\n`);
     console.log('| measure | TLS off | TLS on | on / off | target (TLS on) |');
     console.log('|---|---|---|---|---|');

@@ -26,7 +26,9 @@ import { ExecResult } from './containers';
 import { linkImagePrograms, programsOf } from './images';
 import { droppedPackets, enforce, findNetworkPolicies, NetworkPolicy, PolicyEndpoint } from './network-policy';
 import { startWriter, verifyLedger, verifyOpsLedger, WriterHandle, WriterOptions, LedgerReport, OpsLedgerReport } from './ledger';
-import { BRIDGE, chooseSubnetOctet, DEFAULT_RUN_ROOT, destroyPrefix, FINISHED_MARKER, IP, ipSync, newPrefix, register, removeLeftovers } from './netns';
+import {
+  BRIDGE, chooseSubnetOctet, DEFAULT_RUN_ROOT, destroyPrefix, FINISHED_MARKER, IP, ipSync, newPrefix, register, removeLeftovers,
+} from './netns';
 import { PodHost, PodRuntime } from './pod';
 import { guard, killGroups, netnsPids, pidAlive, pidStartTime, run, RunResult, runOk, runSync, which } from './proc';
 import { ConfigMap, ContainerConfigError, CronJob, findWorkloads, K8sObject, PodTemplate, WorkloadObject } from './spec';
@@ -178,7 +180,10 @@ export class PodCluster implements PodHost {
       this.workloadsByName.set(name, new Workload(this, w, slots));
     }
     if (this.workloadsByName.size === 0) throw new Error('the manifests hold no StatefulSet or Deployment to run');
-    this.clients.set('c', { ns: this.clientNs, veth: `${this.prefix}hc`, ip: this.clientIp, labels: opts.clientLabels ?? {}, namespace: this.workloads[0].namespace });
+    this.clients.set('c', {
+      ns: this.clientNs, veth: `${this.prefix}hc`, ip: this.clientIp, labels: opts.clientLabels ?? {},
+      namespace: this.workloads[0].namespace,
+    });
   }
 
   private newSlot(): Slot {
@@ -282,7 +287,9 @@ export class PodCluster implements PodHost {
   public policyEndpoints(): PolicyEndpoint[] {
     const out: PolicyEndpoint[] = [];
     for (const w of this.workloads) {
-      w.forEachSlot((i, slot) => out.push({ ns: slot.ns, ip: slot.ip, namespace: w.namespace, labels: { ...(w.template.metadata?.labels ?? {}), 'statefulset.kubernetes.io/pod-name': w.podName(i) } }));
+      w.forEachSlot((i, slot) => out.push({ ns: slot.ns, ip: slot.ip, namespace: w.namespace, labels: {
+        ...(w.template.metadata?.labels ?? {}), 'statefulset.kubernetes.io/pod-name': w.podName(i),
+      } }));
     }
     for (const [slot, meta] of this.jobSlots) out.push({ ns: slot.ns, ip: slot.ip, ...meta });
     for (const c of this.clients.values()) out.push({ ns: c.ns, ip: c.ip, namespace: c.namespace, labels: c.labels });
@@ -318,7 +325,10 @@ export class PodCluster implements PodHost {
     if (process.getuid?.() !== 0) throw new Error('the pod harness needs root (network namespaces, mounts)');
     installExitHandlers();
     removeLeftovers();
-    register({ prefix: this.prefix, pid: process.pid, startTime: pidStartTime(process.pid), runDir: this.runDir, runDirOwned: this.runDirOwned, subnet: this.subnet, created: new Date().toISOString() });
+    register({
+      prefix: this.prefix, pid: process.pid, startTime: pidStartTime(process.pid), runDir: this.runDir, runDirOwned: this.runDirOwned,
+      subnet: this.subnet, created: new Date().toISOString(),
+    });
     live.add(this);
     this.setUp = true;
     // where to look when a scenario fails (a loop of runs records it per run)
@@ -340,7 +350,11 @@ export class PodCluster implements PodHost {
     ipSync(['link', 'add', slot.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', slot.ns]);
     disableIpv6(slot.veth);
     ipSync(['link', 'set', slot.veth, 'master', `${this.prefix}br`, 'up']);
-    await runOk(IP, ['netns', 'exec', slot.ns, which('sysctl'), '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { timeoutMs: 10_000 });
+    await runOk(
+      IP,
+      ['netns', 'exec', slot.ns, which('sysctl'), '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'],
+      { timeoutMs: 10_000 },
+    );
     ipSync(['-n', slot.ns, 'link', 'set', 'lo', 'up']);
     ipSync(['-n', slot.ns, 'addr', 'add', `${slot.ip}/24`, 'dev', 'eth0']);
     ipSync(['-n', slot.ns, 'link', 'set', 'eth0', 'up']);
@@ -352,7 +366,9 @@ export class PodCluster implements PodHost {
    */
   public async addClient(name: string, opts: { labels?: Record<string, string>; namespace?: string } = {}): Promise<Slot> {
     this.assertUsable();
-    if (!/^[a-z][a-z0-9]{0,2}$/.test(name) || this.clients.has(name)) throw new Error(`client name ${name} must be 1-3 lowercase letters/digits and new`);
+    if (!/^[a-z][a-z0-9]{0,2}$/.test(name) || this.clients.has(name)) throw new Error(
+      `client name ${name} must be 1-3 lowercase letters/digits and new`,
+    );
     const slot = { ns: `${this.prefix}-c${name}`, veth: `${this.prefix}c${name}`, ip: `${this.subnet}.${251 + this.clients.size - 1}`,
       labels: opts.labels ?? {}, namespace: opts.namespace ?? this.workloads[0].namespace };
     this.clients.set(name, slot);
@@ -395,7 +411,9 @@ export class PodCluster implements PodHost {
     for (const ns of files) {
       const dir = join('/etc/netns', ns);
       mkdirSync(dir, { recursive: true });
-      const lines = ['# Kubernetes-managed hosts file (galera-pods harness).', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+      const lines = [
+        '# Kubernetes-managed hosts file (galera-pods harness).', '127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback',
+      ];
       for (const e of entries) {
         const mine = e.ns === ns;
         if (e.names.length === 0 && !mine) continue;
@@ -408,7 +426,9 @@ export class PodCluster implements PodHost {
       // No resolver is reachable: names outside the hosts file fail at once. (ip netns exec can
       // only bind-mount it over a regular /etc/resolv.conf, not over a symlink.)
       if (!lstatSync('/etc/resolv.conf', { throwIfNoEntry: false })?.isSymbolicLink()) {
-        writeFileSync(join(dir, 'resolv.conf'), `search ${search(namespace)}\nnameserver 127.0.0.1\noptions ndots:5 timeout:1 attempts:1\n`);
+        writeFileSync(
+          join(dir, 'resolv.conf'), `search ${search(namespace)}\nnameserver 127.0.0.1\noptions ndots:5 timeout:1 attempts:1\n`,
+        );
       }
     }
   }
@@ -455,11 +475,16 @@ export class PodCluster implements PodHost {
    * Runs a CronJob's job now, like `kubectl create job --from=cronjob/<name>`: one pod in a new
    * namespace, to completion. Resolves with the pod (its logs, its exit codes).
    */
-  public async runCronJob(name: string, manifests: readonly object[], timeoutMs: number): Promise<{ pod: PodRuntime; succeeded: boolean; exits: Record<string, number> }> {
+  public async runCronJob(
+    name: string, manifests: readonly object[], timeoutMs: number,
+  ): Promise<{ pod: PodRuntime; succeeded: boolean; exits: Record<string, number> }> {
     this.assertUsable();
-    const cron = (manifests as K8sObject[]).find((o) => o?.kind === 'CronJob' && o.metadata?.name === name) as unknown as CronJob | undefined;
+    const cron = (manifests as K8sObject[])
+      .find((o) => o?.kind === 'CronJob' && o.metadata?.name === name) as unknown as CronJob | undefined;
     if (!cron) throw new Error(`no CronJob ${name} in the manifests`);
-    return this.runPod(`${name}-manual-${++this.jobSeq}`, cron.metadata.namespace ?? 'default', cron.spec.jobTemplate.spec.template, timeoutMs);
+    return this.runPod(
+      `${name}-manual-${++this.jobSeq}`, cron.metadata.namespace ?? 'default', cron.spec.jobTemplate.spec.template, timeoutMs,
+    );
   }
 
   /** Runs a pod template to completion in a new namespace. */
@@ -481,11 +506,15 @@ export class PodCluster implements PodHost {
   }
 
   /** Runs a command in a client namespace (argument array, no shell). */
-  public async clientExec(command: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; client?: string; cwd?: string } = {}): Promise<RunResult> {
+  public async clientExec(
+    command: readonly string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; client?: string; cwd?: string } = {},
+  ): Promise<RunResult> {
     this.assertUsable();
     const client = this.clients.get(opts.client ?? 'c');
     if (!client) throw new Error(`no client ${opts.client}`);
-    return run(IP, ['netns', 'exec', client.ns, ...command], { timeoutMs: opts.timeoutMs ?? 30_000, env: opts.env ?? { PATH: IMAGE_PATH }, cwd: opts.cwd, track: this.clientProcs });
+    return run(IP, ['netns', 'exec', client.ns, ...command], {
+      timeoutMs: opts.timeoutMs ?? 30_000, env: opts.env ?? { PATH: IMAGE_PATH }, cwd: opts.cwd, track: this.clientProcs,
+    });
   }
 
   /**
@@ -493,7 +522,9 @@ export class PodCluster implements PodHost {
    * unique ids round-robin into <database>.<table> on the targets and records every
    * acknowledged id. Resolves once the table exists and the writer is running.
    */
-  public async startWriter(opts: WriterOptions & { targets: readonly { pod: number; host: string; port: number }[]; password?: string }): Promise<WriterHandle> {
+  public async startWriter(
+    opts: WriterOptions & { targets: readonly { pod: number; host: string; port: number }[]; password?: string },
+  ): Promise<WriterHandle> {
     this.assertUsable();
     this.writerSeq += 1;
     const name = `w${this.writerSeq}`;
@@ -510,11 +541,15 @@ export class PodCluster implements PodHost {
   }
 
   /** Every acknowledged id is present on every listed pod and CHECKSUM TABLE agrees; throws with the missing ids otherwise. */
-  public verifyLedger(sql: (pod: number, q: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table = 'acks', database = 'ledger'): Promise<LedgerReport> {
+  public verifyLedger(sql: (
+    pod: number, q: string,
+  ) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table = 'acks', database = 'ledger'): Promise<LedgerReport> {
     return verifyLedger(sql, acked, pods, table, database);
   }
 
-  public verifyOpsLedger(sql: (pod: number, q: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger'): Promise<OpsLedgerReport> {
+  public verifyOpsLedger(
+    sql: (pod: number, q: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger',
+  ): Promise<OpsLedgerReport> {
     return verifyOpsLedger(sql, ledgerFile, pods, table, database);
   }
 

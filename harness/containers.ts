@@ -11,7 +11,10 @@ import { Container, ContainerConfigError, PodSpec, VolumeMount } from './spec';
 import { IMAGE_MYSQL_ID } from './volumes';
 
 /** Capabilities a container runtime grants by default (containerd/CRI-O). */
-const DEFAULT_CAPS = ['chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'sys_chroot', 'kill', 'audit_write'];
+const DEFAULT_CAPS = [
+  'chown', 'dac_override', 'fsetid', 'fowner', 'mknod', 'net_raw', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service',
+  'sys_chroot', 'kill', 'audit_write',
+];
 const POD_EXEC = resolve(__dirname, 'pod-exec.sh');
 const UNSHARE = which('unshare');
 const NSENTER = which('nsenter');
@@ -133,11 +136,20 @@ export class ContainerRun {
   }
 
   /** Runs a command inside this container's mount, UTS, PID and network namespaces, as its user (or root). */
-  public async exec(command: readonly string[], opts: { timeoutMs: number; root?: boolean; env?: Record<string, string> }): Promise<ExecResult> {
-    if (this.initPid === null || this.exited || !this.commandStarted) return { exitCode: -1, output: 'container is not running', timedOut: false, ms: 0 };
+  public async exec(
+    command: readonly string[], opts: { timeoutMs: number; root?: boolean; env?: Record<string, string> },
+  ): Promise<ExecResult> {
+    if (this.initPid === null || this.exited || !this.commandStarted) return {
+      exitCode: -1, output: 'container is not running', timedOut: false, ms: 0,
+    };
     const u = this.user;
-    const priv = opts.root ? [] : [SETPRIV, '--reuid', String(u.uid), '--regid', String(u.gid), '--groups', u.groups.join(','), '--inh-caps=-all', `--bounding-set=${u.bounding}`, ...(u.nnp ? ['--no-new-privs'] : []), '--'];
-    const res: RunResult = await run(NSENTER, ['-t', String(this.initPid), '-m', '-u', '-p', '-n', `--wd=${this.container.workingDir ?? '/'}`, '--', ...priv, ...command], {
+    const priv = opts.root ? [] : [
+      SETPRIV, '--reuid', String(u.uid), '--regid', String(u.gid), '--groups', u.groups.join(','), '--inh-caps=-all',
+      `--bounding-set=${u.bounding}`, ...(u.nnp ? ['--no-new-privs'] : []), '--',
+    ];
+    const res: RunResult = await run(NSENTER, [
+      '-t', String(this.initPid), '-m', '-u', '-p', '-n', `--wd=${this.container.workingDir ?? '/'}`, '--', ...priv, ...command,
+    ], {
       env: { ...this.env, ...(opts.env ?? {}) }, timeoutMs: opts.timeoutMs, maxBytes: 64 * 1024, track: this.procs,
     });
     return { exitCode: res.exitCode, output: res.stdout + res.stderr, timedOut: res.timedOut, ms: res.ms };

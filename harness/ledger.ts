@@ -108,7 +108,8 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
   const logFile = join(p.dir, `${p.name}.log`);
   const queryTimeoutMs = p.queryTimeoutMs ?? 10_000;
   const args = ['netns', 'exec', p.clientNs, process.execPath, p.script,
-    '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--database', p.database ?? 'ledger', '--rate', String(p.rateHz ?? 20),
+    '--name', p.name, '--id-base', String(p.idBase), '--table', table, '--database', p.database ?? 'ledger', '--rate',
+    String(p.rateHz ?? 20),
     '--ledger', ledgerFile, '--query-timeout-ms', String(queryTimeoutMs), '--connect-timeout-ms', String(p.connectTimeoutMs ?? 1000),
     '--ready-timeout-ms', String(p.readyTimeoutMs ?? 60_000), '--mode', p.mode ?? 'acks',
     ...p.targets.flatMap((t) => ['--target', `${t.pod}=${t.host}:${t.port}`])];
@@ -123,7 +124,10 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
   let child: ChildProcess;
   try {
     child = spawn(p.ip, args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', WRITER_USER: p.user ?? 'root', ...(p.password !== undefined ? { WRITER_PASSWORD: p.password } : {}) },
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin', WRITER_USER: p.user ?? 'root',
+        ...(p.password !== undefined ? { WRITER_PASSWORD: p.password } : {}),
+      },
       stdio: ['ignore', 'pipe', logFd], detached: true, cwd: p.dir,
     });
   } finally {
@@ -208,9 +212,11 @@ export interface LedgerReport {
 
 /** Checks that every acknowledged id is on every pod and that CHECKSUM TABLE agrees everywhere. */
 export async function verifyLedger(
-  sql: (pod: number, query: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table: string, database = 'ledger',
+  sql: (pod: number, query: string) => Promise<string[][]>, acked: readonly number[], pods: readonly number[], table: string,
+  database = 'ledger',
 ): Promise<LedgerReport> {
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table)
+    || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
   const perPod: LedgerReport['perPod'] = [];
   let union = new Set<number>();
   for (const pod of pods) {
@@ -224,7 +230,9 @@ export async function verifyLedger(
   const report: LedgerReport = { acked: acked.length, perPod, unacknowledged: [...union].filter((id) => !ackedSet.has(id)).length };
   const problems: string[] = [];
   for (const p of perPod) {
-    if (p.missing.length > 0) problems.push(`pod ${p.pod} lacks ${p.missing.length} acknowledged ids: ${p.missing.slice(0, 50).join(' ')}${p.missing.length > 50 ? ' ...' : ''}`);
+    if (p.missing.length > 0) problems.push(
+      `pod ${p.pod} lacks ${p.missing.length} acknowledged ids: ${p.missing.slice(0, 50).join(' ')}${p.missing.length > 50 ? ' ...' : ''}`,
+    );
   }
   if (new Set(perPod.map((p) => p.checksum)).size > 1) {
     problems.push(`CHECKSUM TABLE differs: ${perPod.map((p) => `pod ${p.pod} (${p.rows} rows) = ${p.checksum}`).join(', ')}`);
@@ -364,7 +372,8 @@ function failures(err: ReadonlyMap<number, string>, applied: number): OpsFailure
 export async function verifyOpsLedger(
   sql: (pod: number, query: string) => Promise<string[][]>, ledgerFile: string, pods: readonly number[], table: string, database = 'ledger',
 ): Promise<OpsLedgerReport> {
-  if (!/^[A-Za-z0-9_]{1,64}$/.test(table) || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
+  if (!/^[A-Za-z0-9_]{1,64}$/.test(table)
+    || !/^[A-Za-z0-9_]{1,64}$/.test(database)) throw new Error(`invalid table name ${database}.${table}`);
   const l = readOpsLedger(ledgerFile);
   const q = (suffix: string) => `\`${database}\`.\`${table}${suffix}\``;
   const read = (pod: number, query: string) => sql(pod, `SET SESSION wsrep_sync_wait=1; ${query}`);
@@ -384,8 +393,12 @@ export async function verifyOpsLedger(
     }
     checksums.set(pod, (await read(pod, `CHECKSUM TABLE ${q('')}, ${q('_increments')}, ${q('_counter')}`)).map((r) => r[1]).join(' '));
   }
-  if (new Set(counters.values()).size > 1) problems.push(`the counter differs between pods: ${[...counters].map(([p, n]) => `pod ${p} = ${n}`).join(', ')}`);
-  if (new Set(checksums.values()).size > 1) problems.push(`CHECKSUM TABLE differs: ${[...checksums].map(([p, c]) => `pod ${p} = ${c}`).join(', ')}`);
+  if (new Set(counters.values()).size > 1) problems.push(
+    `the counter differs between pods: ${[...counters].map(([p, n]) => `pod ${p} = ${n}`).join(', ')}`,
+  );
+  if (new Set(checksums.values()).size > 1) problems.push(
+    `CHECKSUM TABLE differs: ${[...checksums].map(([p, c]) => `pod ${p} = ${c}`).join(', ')}`,
+  );
   if (problems.length > 0) throw new Error(`ops ledger check failed (${l.incOk.size + l.incErr.size} operations):\n${problems.join('\n')}`);
   const errorKinds: Record<string, number> = {};
   for (const kind of [...l.incErr.values(), ...l.insErr.values()].map((k) => k || 'unrecorded')) {

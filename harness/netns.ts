@@ -13,7 +13,9 @@ export const DEFAULT_RUN_ROOT = '/var/tmp/galera-pods';
 export const FINISHED_MARKER = 'FINISHED';
 const KEEP_FINISHED_MS = 24 * 3600 * 1000;
 
-export interface RunRecord { prefix: string; pid: number; startTime: string | null; runDir: string; runDirOwned: boolean; subnet?: string; created: string }
+export interface RunRecord {
+  prefix: string; pid: number; startTime: string | null; runDir: string; runDirOwned: boolean; subnet?: string; created: string;
+}
 
 export const IP = which('ip');
 export const BRIDGE = which('bridge');
@@ -129,7 +131,9 @@ export function destroyPrefix(prefix: string, runDir: string | null, removeRunDi
     if (r.status !== 0 && listLinks().includes(link)) problems.push(`ip link delete ${link}: ${r.stderr.trim()}`);
   }
   try {
-    for (const d of readdirSync('/etc/netns').filter((d) => d.startsWith(`${prefix}-`))) rmSync(join('/etc/netns', d), { recursive: true, force: true });
+    for (const d of readdirSync('/etc/netns').filter((d) => d.startsWith(`${prefix}-`))) rmSync(join('/etc/netns', d), {
+      recursive: true, force: true,
+    });
   } catch { /* no /etc/netns */ }
   if (runDir) {
     unmountBelow(runDir);

@@ -47,16 +47,22 @@ function policyTypes(p: NetworkPolicy): string[] {
 function peerAddresses(peer: Peer, policyNamespace: string, endpoints: readonly PolicyEndpoint[]): string[] {
   if (peer.ipBlock) return [peer.ipBlock.cidr]; // `except` ranges are not used by this project
   return endpoints.filter((e) => {
-    const inNamespace = peer.namespaceSelector ? matches(peer.namespaceSelector, namespaceLabels(e.namespace)) : e.namespace === policyNamespace;
+    const inNamespace = peer.namespaceSelector
+      ? matches(peer.namespaceSelector, namespaceLabels(e.namespace))
+      : e.namespace === policyNamespace;
     return inNamespace && (peer.podSelector ? matches(peer.podSelector, e.labels) : true);
   }).map((e) => e.ip);
 }
 
 /** nft statements of one rule: addresses (or any) x ports (or any). */
-function ruleStatements(rule: Rule, direction: 'ingress' | 'egress', policyNamespace: string, endpoints: readonly PolicyEndpoint[]): string[] {
+function ruleStatements(
+  rule: Rule, direction: 'ingress' | 'egress', policyNamespace: string, endpoints: readonly PolicyEndpoint[],
+): string[] {
   const peers = direction === 'ingress' ? rule.from : rule.to;
   const addrField = direction === 'ingress' ? 'saddr' : 'daddr';
-  const addresses = peers === undefined || peers.length === 0 ? null : [...new Set(peers.flatMap((p) => peerAddresses(p, policyNamespace, endpoints)))];
+  const addresses = peers === undefined || peers.length === 0 ? null : [
+    ...new Set(peers.flatMap((p) => peerAddresses(p, policyNamespace, endpoints))),
+  ];
   if (addresses !== null && addresses.length === 0) return []; // the peers exist nowhere: nothing allowed
   const match = addresses === null ? '' : `ip ${addrField} { ${addresses.join(', ')} } `;
   if (!rule.ports || rule.ports.length === 0) return [`${match}accept`];

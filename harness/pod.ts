@@ -107,7 +107,8 @@ export class PodRuntime {
    * container. Resolves once the first container process is started (or could not be configured).
    */
   public async start(template: PodTemplate, claims: readonly VolumeClaimTemplate[]): Promise<void> {
-    if (this.phase !== 'Stopped' && this.phase !== 'Succeeded' && this.phase !== 'Failed') throw new Error(`pod ${this.place.name} is already ${this.phase}`);
+    if (this.phase !== 'Stopped'
+      && this.phase !== 'Succeeded' && this.phase !== 'Failed') throw new Error(`pod ${this.place.name} is already ${this.phase}`);
     this.gen += 1;
     this.template = template;
     this.phase = 'Pending';
@@ -146,7 +147,8 @@ export class PodRuntime {
   public waitForCompletion(timeoutMs: number): Promise<Completion> {
     if (!this.completion) throw new Error(`pod ${this.place.name} was never started`);
     return Promise.race([this.completion, guard(timeoutMs).then(() => {
-      throw new Error(`pod ${this.place.name} did not complete within ${timeoutMs} ms (state ${this.state})\nevents:\n${tail(this.events(), 15)}\nlogs:\n${tail(this.logs(), 60)}`);
+      throw new Error(`pod ${this.place.name} did not complete within ${timeoutMs} ms `
+        + `(state ${this.state})\nevents:\n${tail(this.events(), 15)}\nlogs:\n${tail(this.logs(), 60)}`);
     })]);
   }
 
@@ -233,7 +235,9 @@ export class PodRuntime {
       };
       this.volumes.projectAll(spec, this.logSeq);
       const plan = mountPlan(spec, c, this.volumes.dirs);
-      if (!c.command?.length) throw new ContainerConfigError(`container ${c.name} has no command (the harness cannot know the image's entrypoint)`);
+      if (!c.command?.length) throw new ContainerConfigError(
+        `container ${c.name} has no command (the harness cannot know the image's entrypoint)`,
+      );
       const argv = [...(c.command ?? []), ...(c.args ?? [])].map((a) => expandRefs(a, env));
       const logFile = this.logFileFor(c);
       run = new ContainerRun(c, kind, env, user, this.procs, this.place.ns, this.place.name, argv, plan, logFile);
@@ -280,9 +284,14 @@ export class PodRuntime {
   }
 
   /** Runs a command inside a container of the pod, like kubectl exec. */
-  public async exec(command: readonly string[], opts: { timeoutMs?: number; root?: boolean; env?: Record<string, string>; container?: string } = {}): Promise<ExecResult> {
+  public async exec(
+    command: readonly string[], opts: { timeoutMs?: number; root?: boolean; env?: Record<string, string>; container?: string } = {},
+  ): Promise<ExecResult> {
     const r = this.container(opts.container);
-    if (!r) return { exitCode: -1, output: `pod ${this.place.name}: container ${opts.container ?? '(first)'} is not running (${this.state})`, timedOut: false, ms: 0 };
+    if (!r) return {
+      exitCode: -1, output: `pod ${this.place.name}: container ${opts.container ?? '(first)'} is not running (${this.state})`,
+      timedOut: false, ms: 0,
+    };
     return r.exec(command, { timeoutMs: opts.timeoutMs ?? 30_000, root: opts.root, env: opts.env });
   }
 
@@ -302,7 +311,10 @@ export class PodRuntime {
     }
     const tcp = spec.tcpSocket as { port?: number | string } | undefined;
     if (tcp && typeof tcp.port === 'number') {
-      const res = await run(IP, ['netns', 'exec', this.place.ns, SOCAT, '-u', 'OPEN:/dev/null', `TCP:${this.place.ip()}:${tcp.port},connect-timeout=${timeoutMs / 1000}`], { timeoutMs: timeoutMs + 1000, track: this.procs });
+      const res = await run(IP, [
+        'netns', 'exec', this.place.ns, SOCAT, '-u', 'OPEN:/dev/null',
+        `TCP:${this.place.ip()}:${tcp.port},connect-timeout=${timeoutMs / 1000}`,
+      ], { timeoutMs: timeoutMs + 1000, track: this.procs });
       return { ok: res.exitCode === 0, exitCode: res.exitCode, output: res.stderr, ms: res.ms };
     }
     throw new Error('only exec and numeric tcpSocket probes are supported by the harness');

@@ -25,7 +25,9 @@ export interface RunOptions {
   readonly track?: Set<number>;
 }
 
-const SIGNUM: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+const SIGNUM: Record<string, number> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGABRT: 6, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15,
+};
 
 export function signalNumber(sig: NodeJS.Signals | null): number {
   return sig ? (SIGNUM[sig] ?? 0) : 0;
@@ -88,7 +90,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 export async function runOk(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<string> {
   const r = await run(cmd, args, opts);
   if (r.exitCode !== 0) {
-    throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim() || r.stdout.trim()}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''}): ${r.stderr.trim() || r.stdout.trim()}`,
+    );
   }
   return r.stdout;
 }

@@ -1,7 +1,9 @@
 // The subset of the Kubernetes object model the pod harness reads from synthesized manifests,
 // and the kubelet-like resolution of environment variables and projected volumes.
 
-export interface ObjectMeta { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; uid?: string }
+export interface ObjectMeta {
+  name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; uid?: string;
+}
 
 export interface KeyToPath { key: string; path: string; mode?: number }
 export interface ConfigMapVolumeSource { name?: string; items?: KeyToPath[]; defaultMode?: number; optional?: boolean }
@@ -27,7 +29,9 @@ export interface EnvVar {
     resourceFieldRef?: { containerName?: string; resource: string; divisor?: string | number };
   };
 }
-export interface EnvFromSource { prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean } }
+export interface EnvFromSource {
+  prefix?: string; configMapRef?: { name: string; optional?: boolean }; secretRef?: { name: string; optional?: boolean };
+}
 export interface ExecAction { command: string[] }
 export interface Probe {
   exec?: ExecAction;

@@ -2,7 +2,10 @@
 // Memory), ConfigMap and Secret volumes written like the kubelet's atomic writer (..data
 // symlinks, defaultMode/items modes, owner root and group fsGroup), and claim directories that
 // survive the pod (fsGroup applied with OnRootMismatch).
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'fs';
+import {
+  chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync,
+  writeFileSync,
+} from 'fs';
 import { dirname, join } from 'path';
 import { unmountBelow } from './netns';
 import { runSync, which } from './proc';
@@ -71,7 +74,9 @@ export class PodVolumes {
         this.dirs.set(v.name, claim);
         continue;
       } else {
-        throw new Error(`volume ${v.name}: only configMap, secret, emptyDir and persistentVolumeClaim volumes are supported by the harness`);
+        throw new Error(
+          `volume ${v.name}: only configMap, secret, emptyDir and persistentVolumeClaim volumes are supported by the harness`,
+        );
       }
       this.dirs.set(v.name, dir);
     }

@@ -47,7 +47,8 @@ export class Workload {
     this.serviceName = object.kind === 'StatefulSet' ? object.spec.serviceName ?? this.name : this.name;
     if (!object.spec.template.spec?.containers?.length) throw new Error(`${this.kind} ${this.name} has no containers`);
     this.pods = slots.map((slot, i) => new PodRuntime(cluster, {
-      ns: slot.ns, name: `${this.name}-${i}`, namespace: this.namespace, dir: join(cluster.runDir, 'pods', `${this.name}-${i}`), ip: () => slot.ip,
+      ns: slot.ns, name: `${this.name}-${i}`, namespace: this.namespace, dir: join(cluster.runDir, 'pods', `${this.name}-${i}`),
+      ip: () => slot.ip,
     }));
   }
 
@@ -154,7 +155,10 @@ export class Workload {
   // ---------------------------------------------------------------- exec and probes
 
   /** Runs a command inside a container of pod i (the first unless named), like kubectl exec. */
-  public exec(i: number, command: readonly string[], opts: { timeoutMs?: number; root?: boolean; env?: Record<string, string>; container?: string } = {}): Promise<ExecResult> {
+  public exec(
+    i: number, command: readonly string[],
+    opts: { timeoutMs?: number; root?: boolean; env?: Record<string, string>; container?: string } = {},
+  ): Promise<ExecResult> {
     return this.pod(i).exec(command, opts);
   }
 
@@ -170,7 +174,9 @@ export class Workload {
    * Polls pod i's probe every periodSeconds (or intervalMs) until it succeeds; returns the
    * elapsed milliseconds, or throws with the last probe output and the pod's last log lines.
    */
-  public async waitFor(i: number, kind: ProbeKind, timeoutMs: number, opts: { intervalMs?: number; container?: string } = {}): Promise<number> {
+  public async waitFor(
+    i: number, kind: ProbeKind, timeoutMs: number, opts: { intervalMs?: number; container?: string } = {},
+  ): Promise<number> {
     const p = this.pod(i);
     const spec = p.probeSpec(kind, p.spec ?? this.template, opts.container);
     const interval = opts.intervalMs ?? (spec?.periodSeconds ?? 10) * 1000;
@@ -185,7 +191,8 @@ export class Workload {
       if (left <= 0) break;
       await sleep(Math.min(interval, left));
     }
-    throw new Error(`pod ${this.podName(i)}: ${kind} probe did not pass within ${timeoutMs} ms (state ${p.state}, restarts ${p.status().restarts})\n`
+    throw new Error(`pod ${this.podName(i)}: ${kind} probe did not pass within ${timeoutMs} ms (state ${p.state}, `
+      + `restarts ${p.status().restarts})\n`
       + `last probe: ${last ? `exit ${last.exitCode}: ${tail(last.output.trim(), 10)}` : 'never ran (container not running)'}\n`
       + `events:\n${tail(this.events(i), 15)}\nlast log lines:\n${tail(this.logs(i), 60)}`);
   }
@@ -200,7 +207,9 @@ export class Workload {
   public wipeVolume(i: number): void {
     const p = this.pod(i);
     if (p.phase !== 'Stopped') throw new Error(`wipeVolume(${i}): pod is ${p.phase}; stop it first`);
-    for (const t of this.claims().length > 0 ? this.claims() : [{ metadata: { name: 'data' } }]) rmSync(this.dataDir(i, t.metadata.name), { recursive: true, force: true });
+    for (const t of this.claims().length > 0 ? this.claims() : [{ metadata: { name: 'data' } }]) rmSync(this.dataDir(i, t.metadata.name), {
+      recursive: true, force: true,
+    });
   }
 
   /**
@@ -209,10 +218,14 @@ export class Workload {
    */
   public volumePath(i: number, relPath = '', volume?: string): string {
     const p = this.pod(i);
-    if (relPath.startsWith('/') || relPath.split('/').includes('..')) throw new Error(`volumePath: relative path without '..' expected, got ${relPath}`);
+    if (relPath.startsWith('/') || relPath.split('/').includes('..')) throw new Error(
+      `volumePath: relative path without '..' expected, got ${relPath}`,
+    );
     const claims = this.claims();
     const name = volume ?? claims[0]?.metadata.name ?? 'data';
-    if (claims.some((t) => (t.metadata.name ?? 'data') === name) || volume === undefined) return join(claimDir(this.cluster, name, this.podName(i)), relPath);
+    if (claims.some((t) => (t.metadata.name ?? 'data') === name) || volume === undefined) return join(
+      claimDir(this.cluster, name, this.podName(i)), relPath,
+    );
     const dir = p.volumeDirs.get(name);
     if (!dir || p.phase === 'Stopped') throw new Error(`volumePath: pod ${this.podName(i)} has no running volume ${name}`);
     return join(dir, relPath);
@@ -240,7 +253,8 @@ export class Workload {
   /** Runs `mariadb -N -B` in pod i's network namespace (against 127.0.0.1:3306 by default); rows of the last result sets. */
   public async sql(i: number, query: string, opts: SqlOptions = {}): Promise<string[][]> {
     const user = opts.user ?? 'root';
-    const password = opts.password ?? (user === 'root' ? this.cluster.secret(this.secretName())?.['root-password']?.toString('utf8') : undefined);
+    const password = opts.password
+      ?? (user === 'root' ? this.cluster.secret(this.secretName())?.['root-password']?.toString('utf8') : undefined);
     return sqlIn(this.nsName(i), query, { ...opts, user, password }, this.pod(i).procs, this.podName(i));
   }
 
@@ -252,12 +266,18 @@ export class Workload {
   /** A write-load generator from the client namespace against the listed pods (see PodCluster.startWriter). */
   public startWriter(opts: WriterOptions): Promise<WriterHandle> {
     const password = opts.password ?? this.cluster.secret(this.secretName())?.['root-password']?.toString('utf8');
-    return this.cluster.startWriter({ ...opts, password, targets: opts.pods.map((i) => ({ pod: i, host: this.podIp(i), port: opts.port ?? 3306 })) });
+    return this.cluster.startWriter({
+      ...opts, password, targets: opts.pods.map((i) => ({ pod: i, host: this.podIp(i), port: opts.port ?? 3306 })),
+    });
   }
 
   /** Every acknowledged id is on every listed pod (read with wsrep_sync_wait=1) and CHECKSUM TABLE agrees. */
-  public verifyLedger(acked: readonly number[], pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {}): Promise<LedgerReport> {
-    return this.cluster.verifyLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), acked, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
+  public verifyLedger(
+    acked: readonly number[], pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {},
+  ): Promise<LedgerReport> {
+    return this.cluster.verifyLedger(
+      (i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), acked, pods, opts.table ?? 'acks', opts.database ?? 'ledger',
+    );
   }
 
   /**
@@ -269,13 +289,20 @@ export class Workload {
   }
 
   /** The non-idempotent ledger of a writer started with mode 'ops' (see verifyOpsLedger in ledger.ts), on every listed pod. */
-  public verifyOpsLedger(writer: WriterHandle, pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {}): Promise<OpsLedgerReport> {
-    return this.cluster.verifyOpsLedger((i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), writer.ledgerFile, pods, opts.table ?? 'acks', opts.database ?? 'ledger');
+  public verifyOpsLedger(
+    writer: WriterHandle, pods: readonly number[], opts: { table?: string; database?: string; timeoutMs?: number } = {},
+  ): Promise<OpsLedgerReport> {
+    return this.cluster.verifyOpsLedger(
+      (i, q) => this.sql(i, q, { timeoutMs: opts.timeoutMs ?? 60_000 }), writer.ledgerFile, pods, opts.table ?? 'acks',
+      opts.database ?? 'ledger',
+    );
   }
 }
 
 /** Runs `mariadb -N -B` in a network namespace; rows of the last result sets (tabs and newlines unescaped). */
-export async function sqlIn(ns: string, query: string, opts: SqlOptions & { user: string }, procs: Set<number>, label: string): Promise<string[][]> {
+export async function sqlIn(
+  ns: string, query: string, opts: SqlOptions & { user: string }, procs: Set<number>, label: string,
+): Promise<string[][]> {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const args = ['netns', 'exec', ns, MARIADB, '--no-defaults', '-N', '-B', '--protocol=TCP', '-h', opts.host ?? '127.0.0.1',
     '-P', String(opts.port ?? 3306), '-u', opts.user, `--connect-timeout=${Math.max(1, Math.ceil(timeoutMs / 3000))}`,
@@ -284,8 +311,11 @@ export async function sqlIn(ns: string, query: string, opts: SqlOptions & { user
   const env: NodeJS.ProcessEnv = { PATH: IMAGE_PATH, ...(opts.password !== undefined ? { MYSQL_PWD: opts.password } : {}) };
   const res = await run(IP, args, { env, timeoutMs, track: procs });
   if (res.exitCode !== 0) {
-    throw new Error(`sql on ${label} failed (exit ${res.exitCode}${res.timedOut ? `, timed out after ${timeoutMs} ms` : ''}): ${res.stderr.trim()}\nquery: ${query}`);
+    throw new Error(`sql on ${label} failed `
+      + `(exit ${res.exitCode}${res.timedOut ? `, timed out after ${timeoutMs} ms` : ''}): ${res.stderr.trim()}\nquery: ${query}`);
   }
-  const unescape = (s: string) => s.replace(/\\(.)/g, (_m, ch: string) => ({ n: '\n', t: '\t', '0': '\0', '\\': '\\' } as Record<string, string>)[ch] ?? ch);
+  const unescape = (s: string) => s.replace(/\\(.)/g, (
+    _m, ch: string,
+  ) => ({ n: '\n', t: '\t', '0': '\0', '\\': '\\' } as Record<string, string>)[ch] ?? ch);
   return res.stdout.split('\n').filter((l, idx, a) => !(l === '' && idx === a.length - 1)).map((l) => l.split('\t').map(unescape));
 }

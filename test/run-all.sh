@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test (`npm test`): installs what the tests need (Debian
-# packages, npm dependencies), then runs the unit suite (synth, schema, bad input, scripts,
-# ProxySQL configuration) and the cluster suite (real MariaDB Galera nodes in network
-# namespaces; needs root).
+# packages, npm dependencies), runs the linters (shellcheck, typescript-eslint), then the unit
+# suite (synth, schema, bad input, scripts, ProxySQL configuration) and the cluster suite (real
+# MariaDB Galera nodes in network namespaces; needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +45,8 @@ fi
 log "shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh')
 shellcheck -x "${scripts[@]}"
+log "TypeScript lint (typescript-eslint over src, test, harness, bench, tools; no line over 140 characters)"
+npm run -s lint
 log "type check"
 npx tsc --noEmit -p .
 log "dist/ matches the code (npm run synth)"

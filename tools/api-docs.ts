@@ -14,7 +14,10 @@ const INDEX = join(ROOT, 'src', 'index.ts');
 const README_MARKER = /<!-- props:([A-Za-z]+) -->\n[\s\S]*?<!-- \/props -->/g;
 
 interface Member { name: string; type: string; doc: string; dflt?: string; optional: boolean }
-interface Entry { name: string; kind: 'class' | 'interface' | 'type' | 'function' | 'const'; doc: string; file: string; members: Member[]; signature?: string }
+interface Entry {
+  name: string; kind: 'class' | 'interface' | 'type' | 'function' | 'const'; doc: string; file: string; members: Member[];
+  signature?: string;
+}
 
 function jsDocText(node: ts.Node): { doc: string; tags: Record<string, string> } {
   const docs = ts.getJSDocCommentsAndTags(node).filter(ts.isJSDoc);
@@ -30,7 +33,9 @@ function isInternal(node: ts.Node): boolean {
 
 /** Every public declaration exported from src/index.ts, with its members. */
 export function collect(): Entry[] {
-  const program = ts.createProgram([INDEX], { strict: true, target: ts.ScriptTarget.ES2020, module: ts.ModuleKind.CommonJS, skipLibCheck: true });
+  const program = ts.createProgram([INDEX], {
+    strict: true, target: ts.ScriptTarget.ES2020, module: ts.ModuleKind.CommonJS, skipLibCheck: true,
+  });
   const checker = program.getTypeChecker();
   const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(INDEX)!)!;
   const entries: Entry[] = [];
@@ -42,12 +47,15 @@ export function collect(): Entry[] {
     const { doc } = jsDocText(decl);
     if (ts.isInterfaceDeclaration(decl)) {
       const type = checker.getDeclaredTypeOfSymbol(symbol);
-      entries.push({ name: symbol.name, kind: 'interface', doc, file, members: checker.getPropertiesOfType(type).map((p) => member(checker, p)) });
+      entries.push({
+        name: symbol.name, kind: 'interface', doc, file, members: checker.getPropertiesOfType(type).map((p) => member(checker, p)),
+      });
     } else if (ts.isClassDeclaration(decl)) {
       const type = checker.getDeclaredTypeOfSymbol(symbol);
       const members = checker.getPropertiesOfType(type).filter((p) => {
         const d = p.valueDeclaration;
-        return d && !isInternal(d) && !(ts.getCombinedModifierFlags(d as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected))
+        return d && !isInternal(d)
+          && !(ts.getCombinedModifierFlags(d as ts.Declaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected))
           && (ts.isPropertyDeclaration(d) || ts.isGetAccessorDeclaration(d)) && d.parent === decl;
       }).map((p) => member(checker, p));
       const ctor = decl.members.find(ts.isConstructorDeclaration);
@@ -56,10 +64,16 @@ export function collect(): Entry[] {
     } else if (ts.isTypeAliasDeclaration(decl)) {
       entries.push({ name: symbol.name, kind: 'type', doc, file, members: [], signature: `type ${symbol.name} = ${decl.type.getText()}` });
     } else if (ts.isFunctionDeclaration(decl)) {
-      entries.push({ name: symbol.name, kind: 'function', doc, file, members: [], signature: `${symbol.name}${checker.signatureToString(checker.getSignatureFromDeclaration(decl)!)}` });
+      entries.push({
+        name: symbol.name, kind: 'function', doc, file, members: [],
+        signature: `${symbol.name}${checker.signatureToString(checker.getSignatureFromDeclaration(decl)!)}`,
+      });
     } else if (ts.isVariableDeclaration(decl)) {
       const statement = decl.parent.parent;
-      entries.push({ name: symbol.name, kind: 'const', doc: jsDocText(statement).doc, file, members: [], signature: `const ${symbol.name}: ${checker.typeToString(checker.getTypeOfSymbol(symbol))}` });
+      entries.push({
+        name: symbol.name, kind: 'const', doc: jsDocText(statement).doc, file, members: [],
+        signature: `const ${symbol.name}: ${checker.typeToString(checker.getTypeOfSymbol(symbol))}`,
+      });
     }
   }
   const order = { class: 0, interface: 1, type: 2, function: 3, const: 4 };
@@ -85,7 +99,9 @@ export function renderApi(entries: Entry[]): string {
     'Everything the package root (`cdk8s-galera-proxysql`) exports. Props marked optional take the default shown.',
     '',
   ];
-  const titles = { class: 'Constructs and classes', interface: 'Props and interfaces', type: 'Types', function: 'Functions', const: 'Constants' };
+  const titles = {
+    class: 'Constructs and classes', interface: 'Props and interfaces', type: 'Types', function: 'Functions', const: 'Constants',
+  };
   let kind = '';
   for (const e of entries) {
     if (e.kind !== kind) {

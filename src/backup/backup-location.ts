@@ -39,7 +39,10 @@ export interface BackupVolume {
   readonly claimName?: DnsSubdomain;
   /** Create the claim (false: it exists already). @default true */
   readonly create?: boolean;
-  /** Size of a created claim: room for the retained backups and one extracted copy (the verification). @default - 4 x the Galera storageSize */
+  /**
+   * Size of a created claim: room for the retained backups and one extracted copy (the verification).
+   * @default - 4 x the Galera storageSize
+   */
   readonly size?: StorageSize;
   /** StorageClass of a created claim. @default - the Galera cluster's */
   readonly storageClassName?: DnsSubdomain;

@@ -129,7 +129,9 @@ export class MariaDbBackup extends Construct {
     const cluster = props.cluster;
     const kind = this.constructor.name;
     const endpoint = cluster.backupEndpoint;
-    if (!endpoint) throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`);
+    if (!endpoint) throw new Error(
+      `${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`,
+    );
     const { cluster: _cluster, ...options } = props;
     const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(checkProps(c, 'MariaDbBackup', options), c, cluster.storage));
     const name = `${cluster.name}-backup`;
@@ -174,7 +176,10 @@ export class MariaDbBackup extends Construct {
   private addClaim(metadata: k8s.ObjectMeta, v: NonNullable<ResolvedGaleraBackup['volume']>): k8s.KubePersistentVolumeClaim {
     return new k8s.KubePersistentVolumeClaim(this, 'claim', {
       metadata,
-      spec: { accessModes: [v.accessMode], storageClassName: v.storageClassName, resources: { requests: { storage: k8s.Quantity.fromString(v.size) } } },
+      spec: {
+        accessModes: [v.accessMode], storageClassName: v.storageClassName,
+        resources: { requests: { storage: k8s.Quantity.fromString(v.size) } },
+      },
     });
   }
 
@@ -183,7 +188,9 @@ export class MariaDbBackup extends Construct {
    * container writes into scratch space (an init container), the rclone container uploads it and
    * prunes the bucket.
    */
-  private podTemplate(cluster: MariaDbCluster, clientSecret: string, r: ResolvedGaleraBackup, labels: Record<string, string>): k8s.PodTemplateSpec {
+  private podTemplate(
+    cluster: MariaDbCluster, clientSecret: string, r: ResolvedGaleraBackup, labels: Record<string, string>,
+  ): k8s.PodTemplateSpec {
     const field = (n: string, fieldPath: string): k8s.EnvVar => ({ name: n, valueFrom: { fieldRef: { fieldPath } } });
     const env = (setting: string) => cluster._envName(setting);
     const values: Record<string, string> = {
@@ -214,15 +221,20 @@ export class MariaDbBackup extends Construct {
     const upload = r.s3 ? container({
       name: 'upload', image: r.rcloneImage, imagePullPolicy: 'IfNotPresent',
       env: [
-        jobEnv[0], ...jobEnv.slice(1).filter((e) => [env('CLUSTER_NAME'), 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)),
+        jobEnv[0],
+        ...jobEnv.slice(1).filter((e) => [env('CLUSTER_NAME'), 'BACKUP_DIR', 'BACKUP_RETAIN_COUNT', 'BACKUP_RETAIN_DAYS'].includes(e.name)),
         ...rcloneEnv(r.s3),
       ],
       command: ['sh', `${BACKUP_PATHS.scripts}/backup-upload.sh`],
       volumeMounts: mounts,
-      resources: { requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') }, limits: { memory: k8s.Quantity.fromString('512Mi') } },
+      resources: {
+        requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') },
+        limits: { memory: k8s.Quantity.fromString('512Mi') },
+      },
     }) : undefined;
     const template = podTemplate({
-      labels, selector: this.selectorLabels, configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none', serviceAccountName: r.s3?.serviceAccountName,
+      labels, selector: this.selectorLabels, configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none',
+      serviceAccountName: r.s3?.serviceAccountName,
       initContainers: upload ? [backup] : undefined,
       containers: upload ? [upload] : [backup],
       volumes: [

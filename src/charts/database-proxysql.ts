@@ -18,7 +18,10 @@ import type { DnsLabel } from '../values/formats';
 export interface DatabaseSections {
   /** Namespace of every namespaced object. @default - the namespace of the chart, else 'default' */
   readonly namespace?: DnsLabel;
-  /** Storage for the data volumes. @default - a 'microk8s-hostpath' StorageClass named '<database name>-microk8s-hostpath', reclaimPolicy Retain */
+  /**
+   * Storage for the data volumes.
+   * @default - a 'microk8s-hostpath' StorageClass named '<database name>-microk8s-hostpath', reclaimPolicy Retain
+   */
   readonly storage?: StorageProps;
   /** ProxySQL settings. @default - 3 replicas, see ProxySqlProps */
   readonly proxysql?: ProxySqlOptions;
@@ -168,8 +171,8 @@ export interface ComposedDatabase {
  * error names every mistake.
  * @internal
  */
-export function composeDatabase<R extends ResolvedMariaDbCluster>(scope: Construct, id: string, props: DatabaseSections & Record<string, unknown>,
-  t: DatabaseTopology<R>, subject: string): ComposedDatabase {
+export function composeDatabase<R extends ResolvedMariaDbCluster>(scope: Construct, id: string,
+  props: DatabaseSections & Record<string, unknown>, t: DatabaseTopology<R>, subject: string): ComposedDatabase {
   guardUniqueNames(scope);
   const checkers: Checker[] = [];
   const ns = new Checker(subject);
@@ -180,7 +183,9 @@ export function composeDatabase<R extends ResolvedMariaDbCluster>(scope: Constru
   const r = resolveDatabaseSections(p, namespace, nameFromId(id), checkers, t);
   throwIfInvalid(checkers);
 
-  const storage = new Storage(scope, 'storage', 'existingClassName' in r.storage ? p.storage : { ...p.storage, className: r.storage.className });
+  const storage = new Storage(
+    scope, 'storage', 'existingClassName' in r.storage ? p.storage : { ...p.storage, className: r.storage.className },
+  );
   const cluster = t.build(scope, t.section, {
     ...databasePropsOf(p[t.section] as object | undefined, p.backup, p.monitoring, r.database.name), name: r.database.name, namespace,
     storageClassName: storage.className,

@@ -28,7 +28,7 @@ export interface GaleraProxySqlChartProps extends GaleraProxySqlProps, Omit<Char
  * @internal
  */
 export class ClusterScopedNamespace extends k8s.KubeNamespace {
-  public toJson(): any {
+  public toJson(): Record<string, unknown> {
     const json = super.toJson();
     const { namespace: _namespace, ...metadata } = json.metadata ?? {};
     return { ...json, metadata };
@@ -36,7 +36,9 @@ export class ClusterScopedNamespace extends k8s.KubeNamespace {
 }
 
 /** The chart-level settings both topologies' charts share: namespace and createNamespace. @internal */
-export function resolveChartNamespace(c: Checker, p: { namespace?: string; createNamespace?: boolean }, dflt: string): { namespace: string; createNamespace: boolean } {
+export function resolveChartNamespace(
+  c: Checker, p: { namespace?: string; createNamespace?: boolean }, dflt: string,
+): { namespace: string; createNamespace: boolean } {
   const checked = checkProps(c, 'Chart', { namespace: p.namespace, createNamespace: p.createNamespace });
   return { namespace: checked.namespace ?? dflt, createNamespace: checked.createNamespace ?? true };
 }

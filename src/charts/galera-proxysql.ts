@@ -34,7 +34,9 @@ export const GALERA_TOPOLOGY: DatabaseTopology<ResolvedGaleraCluster> = {
 export type ResolvedGaleraProxySql = ResolvedDatabaseSections<ResolvedGaleraCluster>;
 
 /** Resolves every section before anything is built; the errors go into `checkers`. @internal */
-export function resolveGaleraProxySqlSections(p: GaleraProxySqlProps, namespace: string, defaultName: string, checkers: Checker[]): ResolvedGaleraProxySql {
+export function resolveGaleraProxySqlSections(
+  p: GaleraProxySqlProps, namespace: string, defaultName: string, checkers: Checker[],
+): ResolvedGaleraProxySql {
   return resolveDatabaseSections(p as GaleraProxySqlProps & Record<string, unknown>, namespace, defaultName, checkers, GALERA_TOPOLOGY);
 }
 

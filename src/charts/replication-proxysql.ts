@@ -33,7 +33,9 @@ export const REPLICATION_TOPOLOGY: DatabaseTopology<ResolvedMariaDbReplication> 
 /** Resolves every section before anything is built; the errors go into `checkers`. @internal */
 export function resolveReplicationProxySqlSections(p: ReplicationProxySqlProps, namespace: string, defaultName: string,
   checkers: Checker[]): ResolvedDatabaseSections<ResolvedMariaDbReplication> {
-  return resolveDatabaseSections(p as ReplicationProxySqlProps & Record<string, unknown>, namespace, defaultName, checkers, REPLICATION_TOPOLOGY);
+  return resolveDatabaseSections(
+    p as ReplicationProxySqlProps & Record<string, unknown>, namespace, defaultName, checkers, REPLICATION_TOPOLOGY,
+  );
 }
 
 /**
@@ -60,7 +62,9 @@ export class ReplicationProxySql extends Construct {
 
   constructor(scope: Construct, id: string, props: ReplicationProxySqlProps = {}) {
     super(scope, id);
-    const d = composeDatabase(this, id, props as ReplicationProxySqlProps & Record<string, unknown>, REPLICATION_TOPOLOGY, 'ReplicationProxySql');
+    const d = composeDatabase(
+      this, id, props as ReplicationProxySqlProps & Record<string, unknown>, REPLICATION_TOPOLOGY, 'ReplicationProxySql',
+    );
     this.namespace = d.namespace;
     this.storage = d.storage;
     this.replication = d.cluster as MariaDbReplication;

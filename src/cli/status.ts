@@ -103,16 +103,29 @@ const REPLICATION_APP = 'mariadb-replication';
 
 const PART_OF = 'app.kubernetes.io/part-of=galera-proxysql';
 
+/** The fields of `kubectl get pods -o json` the status command reads. */
+interface PodListJson {
+  readonly items?: readonly {
+    readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
+    readonly status?: {
+      readonly phase?: string;
+      readonly containerStatuses?: readonly { readonly ready: boolean; readonly restartCount?: number }[];
+    };
+  }[];
+}
+
 /** The user's own kubectl, in one namespace (and context, when given). */
 export function kubectlClient(namespace: string, opts: { kubectl?: string; context?: string } = {}): StatusClient {
   const run = promisify(execFile);
   const base = [...(opts.context ? ['--context', opts.context] : []), '-n', namespace];
-  const kubectl = async (args: string[]) => (await run(opts.kubectl ?? 'kubectl', [...base, ...args], { maxBuffer: 64 * 2 ** 20, timeout: 30_000 })).stdout;
+  const kubectl = async (args: string[]) => (await run(opts.kubectl ?? 'kubectl', [...base, ...args], {
+    maxBuffer: 64 * 2 ** 20, timeout: 30_000,
+  })).stdout;
   return {
     async pods() {
-      const list = JSON.parse(await kubectl(['get', 'pods', '-l', PART_OF, '-o', 'json']));
-      return (list.items ?? []).map((p: any) => {
-        const statuses: any[] = p.status?.containerStatuses ?? [];
+      const list = JSON.parse(await kubectl(['get', 'pods', '-l', PART_OF, '-o', 'json'])) as PodListJson;
+      return (list.items ?? []).map((p) => {
+        const statuses = p.status?.containerStatuses ?? [];
         return {
           name: p.metadata.name,
           component: p.metadata.labels?.['app.kubernetes.io/component'] ?? '',
@@ -208,7 +221,9 @@ async function proxyStatus(client: StatusClient, pod: StatusPod): Promise<ProxyS
     if (!galera && !replication) return { ...base, error: 'no mysql_galera_hostgroups or mysql_replication_hostgroups row' };
     const [writer, backupWriter, reader] = galera ?? [replication[0], replication[0], replication[1]];
     const servers = rows(await admin('SELECT hostgroup_id, hostname, status FROM runtime_mysql_servers ORDER BY hostname'));
-    const onlineIn = (hgs: string[]) => [...new Set(servers.filter(([g, , st]) => hgs.includes(g) && st === 'ONLINE').map(([, h]) => shortHost(h)))];
+    const onlineIn = (hgs: string[]) => [
+      ...new Set(servers.filter(([g, , st]) => hgs.includes(g) && st === 'ONLINE').map(([, h]) => shortHost(h))),
+    ];
     // ProxySQL keeps the nodes that are not the writer in the writer hostgroup as SHUNNED: a node
     // is offline when it is ONLINE in none of the serving hostgroups (it sits in the offline one)
     const serving = onlineIn([writer, backupWriter, reader]);
@@ -253,7 +268,9 @@ export function formatStatus(status: ClusterStatus, namespace: string): string {
   else {
     const list = (xs: string[]) => (xs.length ? xs.join(',') : '-');
     out.push(...table(['POD', 'READY', 'RESTARTS', 'WRITER', 'READERS', 'OFFLINE'],
-      status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [list(p.writers), list(p.readers), list(p.offline)])])));
+      status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [
+        list(p.writers), list(p.readers), list(p.offline),
+      ])])));
   }
   return `${out.join('\n')}\n`;
 }

@@ -93,7 +93,10 @@ export interface MariaDbClusterProps {
    * @default - 120 on Galera, 60 on primary/replica @asType integer @minimum 10 @maximum 3600
    */
   readonly terminationGracePeriodSeconds?: number;
-  /** TLS for clients, for the traffic between the nodes and for their state transfers (see TlsProps). @default - on, certificates from the Secret '<name>-tls' */
+  /**
+   * TLS for clients, for the traffic between the nodes and for their state transfers (see TlsProps).
+   * @default - on, certificates from the Secret '<name>-tls'
+   */
   readonly tls?: TlsProps;
   /**
    * Run the backup endpoint in every pod (a "backup" sidecar that streams mariadb-backup over
@@ -157,14 +160,18 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     { bytes: 256 * 2 ** 20, label: '256Mi', what: 'MariaDB' });
   const innodbBufferPoolSize = p.innodbBufferPoolSize ?? '512M';
   c.check(!(bytesOfMyCnfSize(innodbBufferPoolSize) >= quantityValue(resources.memoryLimit)),
-    `${c.f('innodbBufferPoolSize')} (${innodbBufferPoolSize}) must be smaller than ${c.f('resources.memoryLimit')} (${resources.memoryLimit}), `
+    `${c.f('innodbBufferPoolSize')} (${innodbBufferPoolSize}) must be smaller than ${c.f('resources.memoryLimit')} `
+      + `(${resources.memoryLimit}), `
     + 'or the server is OOM-killed');
   const tls = resolveTls(c, 'tls', p.tls, t.tlsByDefault);
   const backupEndpoint = p.backupEndpoint ?? false;
   c.check(!backupEndpoint || tls.enabled,
     `${c.f('backupEndpoint')} needs ${c.f('tls.enabled')}: true (the endpoint knows the backup job by its client certificate)`);
   const appUser = p.appUser ?? 'app';
-  c.check(!t.reservedUsers.includes(appUser), `${c.f('appUser')} must not be one of the reserved accounts ${t.reservedUsers.join(', ')}, got '${appUser}'`);
+  c.check(
+    !t.reservedUsers.includes(appUser),
+    `${c.f('appUser')} must not be one of the reserved accounts ${t.reservedUsers.join(', ')}, got '${appUser}'`,
+  );
   return {
     name,
     namespace: p.namespace ?? defaultNamespace,
@@ -429,7 +436,9 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     this.selectorLabels = { 'app.kubernetes.io/name': shape.appName, 'app.kubernetes.io/instance': r.name };
     this.labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'database', ...PART_OF };
     this.podDnsNames = Array.from({ length: r.replicas }, (_, i) => `${r.name}-${i}.${r.name}.${r.namespace}.svc.${r.clusterDomain}`);
-    this.tls = { enabled: r.tls.enabled, requireSecureTransport: r.tls.requireSecureTransport, issuer: r.tls.issuer, clusterDomain: r.clusterDomain };
+    this.tls = {
+      enabled: r.tls.enabled, requireSecureTransport: r.tls.requireSecureTransport, issuer: r.tls.issuer, clusterDomain: r.clusterDomain,
+    };
     if (r.tls.enabled) {
       this.tlsSecretName = `${r.name}-tls`;
       this.certificateSpec = this.nodeCertificate(r, this.tlsSecretName, shape.clientServices);
@@ -437,7 +446,8 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     }
 
     this.configMap = new k8s.KubeConfigMap(this, 'config', {
-      metadata: this.metadata(`${r.name}-config`), data: Lazy.any({ produce: () => this.configData() }) as unknown as Record<string, string>,
+      metadata: this.metadata(`${r.name}-config`),
+      data: Lazy.any({ produce: () => this.configData() }) as unknown as Record<string, string>,
     });
     this.headlessService = this.addHeadlessService();
     for (const s of shape.clientServices) this.clientServices.set(s.suffix, this.addClientService(s));
@@ -493,8 +503,12 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
    * @internal
    */
   public _registerFeature(feature: MetricsExporter | BackupEndpoint | RestoreFromBackup): void {
-    const kind = feature instanceof MetricsExporter ? 'metrics exporter' : feature instanceof BackupEndpoint ? 'backup endpoint' : 'restore';
-    const taken = feature instanceof MetricsExporter ? this.exporter : feature instanceof BackupEndpoint ? this.endpointSidecar : this.restore;
+    const kind = feature instanceof MetricsExporter
+      ? 'metrics exporter'
+      : feature instanceof BackupEndpoint ? 'backup endpoint' : 'restore';
+    const taken = feature instanceof MetricsExporter
+      ? this.exporter
+      : feature instanceof BackupEndpoint ? this.endpointSidecar : this.restore;
     if (taken) throw new Error(`${this.constructor.name} '${this.name}' already has a ${kind} (${taken.node.path})`);
     if (feature instanceof MetricsExporter) this.exporter = feature;
     else if (feature instanceof BackupEndpoint) this.endpointSidecar = feature;

@@ -62,7 +62,10 @@ export function resolveResources(c: Checker, field: string, given: ContainerReso
   const memLimit = quantityValue(out.memoryLimit);
   c.check(!(quantityValue(out.memoryRequest) > memLimit),
     `${c.f(field)}.memoryRequest (${out.memoryRequest}) must not exceed ${c.f(field)}.memoryLimit (${out.memoryLimit})`);
-  c.check(!(memLimit < minMemory.bytes), `${c.f(field)}.memoryLimit must be at least ${minMemory.label} for ${minMemory.what}, got ${JSON.stringify(out.memoryLimit)}`);
+  c.check(
+    !(memLimit < minMemory.bytes),
+    `${c.f(field)}.memoryLimit must be at least ${minMemory.label} for ${minMemory.what}, got ${JSON.stringify(out.memoryLimit)}`,
+  );
   if (out.cpuLimit !== undefined) {
     c.check(!(quantityValue(out.cpuRequest) > quantityValue(out.cpuLimit)),
       `${c.f(field)}.cpuRequest (${out.cpuRequest}) must not exceed ${c.f(field)}.cpuLimit (${out.cpuLimit})`);
@@ -92,7 +95,9 @@ export function antiAffinity(mode: AntiAffinityMode, selector: Record<string, st
   switch (mode) {
     case 'none': return undefined;
     case 'required': return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
-    case 'preferred': return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+    case 'preferred': return {
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+    };
   }
 }
 
@@ -214,7 +219,9 @@ export function podTemplate(o: PodTemplateOptions): k8s.PodTemplateSpec {
 }
 
 /** At most one pod of the workload voluntarily disrupted at a time. @internal */
-export function podDisruptionBudget(scope: Construct, metadata: k8s.ObjectMeta, selector: Record<string, string>): k8s.KubePodDisruptionBudget {
+export function podDisruptionBudget(
+  scope: Construct, metadata: k8s.ObjectMeta, selector: Record<string, string>,
+): k8s.KubePodDisruptionBudget {
   return new k8s.KubePodDisruptionBudget(scope, 'pdb', {
     metadata,
     spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: selector } },
@@ -223,7 +230,9 @@ export function podDisruptionBudget(scope: Construct, metadata: k8s.ObjectMeta, 
 
 /** An emptyDir, memory-backed when `memory`. @internal */
 export function emptyDir(name: string, sizeLimit?: string, memory = false): k8s.Volume {
-  return { name, emptyDir: { ...(memory ? { medium: 'Memory' } : {}), ...(sizeLimit ? { sizeLimit: k8s.Quantity.fromString(sizeLimit) } : {}) } };
+  return {
+    name, emptyDir: { ...(memory ? { medium: 'Memory' } : {}), ...(sizeLimit ? { sizeLimit: k8s.Quantity.fromString(sizeLimit) } : {}) },
+  };
 }
 
 /**
@@ -242,7 +251,8 @@ export function nameFromId(id: string): string {
  */
 export function resolveName(c: Checker, given: string | undefined, defaultName: string, maxLength: number): string {
   if (given === undefined && !new RegExp(`^(?=.{1,${maxLength}}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$`).test(defaultName)) {
-    c.add(`${c.f('name')} is not set and the default derived from the construct id, ${show(defaultName)}, is not a DNS-1123 label of at most ${maxLength} characters; set name`);
+    c.add(`${c.f('name')} is not set and the default derived from the construct id, ${show(defaultName)}, `
+      + `is not a DNS-1123 label of at most ${maxLength} characters; set name`);
     return 'invalid';
   }
   return given ?? defaultName;

@@ -45,7 +45,9 @@ export async function tlsSecretsFor(scope: IConstruct, options: TlsSecretsOption
   const out: Record<string, unknown>[] = [];
   for (const db of databasesUnder(scope)) {
     if (!db.certificateSpec || db.tls.issuer) continue;
-    const requests: TlsSecretRequest[] = [db.certificateSpec, ...proxies.filter((p) => p.backend === db && p.certificateSpec).map((p) => p.certificateSpec!)];
+    const requests: TlsSecretRequest[] = [
+      db.certificateSpec, ...proxies.filter((p) => p.backend === db && p.certificateSpec).map((p) => p.certificateSpec!),
+    ];
     if (db.backupEndpoint) requests.push(db.backupEndpoint.clientCertificateSpec);
     const ca = options.caFor?.(db.name, db.namespace) ?? await newCertificateAuthority(`${db.name} cluster CA (${db.namespace})`);
     out.push(...await tlsSecrets(db.namespace, ca, `${db.name}-ca`, requests));

@@ -69,7 +69,8 @@ export function resolveExtraMyCnf(c: Checker, field: string, lines: readonly (st
     const option = ownedOptionOf(key, owned);
     if (option !== undefined) {
       const spelt = key.trim() === option ? '' : ` (written ${show(key.trim())})`;
-      c.add(`${c.f(field)}[${i}] must not set ${option}${spelt}: it is set by ${owned[option]} (owned on this topology: ${Object.keys(owned).join(', ')})`);
+      c.add(`${c.f(field)}[${i}] must not set ${option}${spelt}: `
+        + `it is set by ${owned[option]} (owned on this topology: ${Object.keys(owned).join(', ')})`);
       continue;
     }
     out.push(line);

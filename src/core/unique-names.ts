@@ -24,7 +24,8 @@ export function duplicateObjectNames(root: IConstruct): string[] {
       seen.set(key, c);
       continue;
     }
-    problems.push(`${c.kind} '${c.name}' ${clusterScoped ? '(cluster-scoped)' : `in namespace '${namespace}'`} is made twice, by ${first.node.path} `
+    problems.push(`${c.kind} '${c.name}' ${clusterScoped ? '(cluster-scoped)' : `in namespace '${namespace}'`} is made twice, `
+      + `by ${first.node.path} `
       + `and by ${c.node.path}; the second would overwrite the first: give one of their constructs another id or name`);
   }
   return problems;

@@ -16,7 +16,10 @@ import * as k8s from '../../imports/k8s';
 export interface GaleraClusterProps extends MariaDbClusterProps {
   /** Failure detector timeouts (see FAILURE_DETECTION_OPTIONS). @default 'balanced' */
   readonly failureDetection?: FailureDetection;
-  /** Galera provider options, merged over the defaults and failureDetection (keys such as 'gcache.size'). @default - see DEFAULT_PROVIDER_OPTIONS */
+  /**
+   * Galera provider options, merged over the defaults and failureDetection (keys such as 'gcache.size').
+   * @default - see DEFAULT_PROVIDER_OPTIONS
+   */
   readonly providerOptions?: GaleraProviderOptions;
   /**
    * Keep a node that is an SST donor in the ready endpoints and in ProxySQL's hostgroups. When
@@ -56,7 +59,8 @@ export function resolveGaleraCluster(p: GaleraClusterProps, c: Checker, defaultN
   defaultName = 'galera'): ResolvedGaleraCluster {
   const shared = resolveMariaDbCluster(p, c, defaultNamespace, {
     defaultName, reservedUsers: RESERVED_USERS, ownedOptions: GALERA_OWNED_OPTIONS, terminationGracePeriodSeconds: 120, tlsByDefault: true,
-    replicaCountReason: 'with an even count a partition into equal halves stops every node, and fewer than 3 cannot survive the loss of one node',
+    replicaCountReason: 'with an even count a partition into equal halves stops every node, '
+      + 'and fewer than 3 cannot survive the loss of one node',
   });
   const failureDetection: FailureDetection = p.failureDetection ?? 'balanced';
   return {
@@ -126,7 +130,9 @@ export class GaleraCluster extends MariaDbCluster {
       command: node.script('galera-start.sh'),
       // Startup passes once the server answers or while the node waits for its peers;
       // it fails only while a state transfer runs, so its budget is the SST time.
-      startupProbe: execProbe(probe('startup'), { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupBudgetSeconds / 10) }),
+      startupProbe: execProbe(probe('startup'), {
+        periodSeconds: 10, timeoutSeconds: 5, failureThreshold: Math.ceil(startupBudgetSeconds / 10),
+      }),
       readinessProbe: execProbe(probe('readiness'), { periodSeconds: 5, timeoutSeconds: 4, failureThreshold: 2 }),
       livenessProbe: execProbe(probe('liveness'), { periodSeconds: 10, timeoutSeconds: 8, failureThreshold: 6 }),
     };

@@ -16,8 +16,12 @@ export const FAILURE_DETECTION_OPTIONS: Readonly<Record<FailureDetection, Readon
   // Galera's own defaults: suspect after 5 s, evict after 15 s without any message.
   'galera-default': {},
   // Both also get evs.install_timeout equal to their inactive timeout: see installTimeoutFor.
-  'balanced': { 'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S' },
-  'fast': { 'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S' },
+  'balanced': {
+    'evs.suspect_timeout': 'PT3S', 'evs.inactive_timeout': 'PT6S', 'evs.inactive_check_period': 'PT1S', 'evs.keepalive_period': 'PT1S',
+  },
+  'fast': {
+    'evs.suspect_timeout': 'PT2S', 'evs.inactive_timeout': 'PT4S', 'evs.inactive_check_period': 'PT0.5S', 'evs.keepalive_period': 'PT0.5S',
+  },
 };
 
 /** Provider options set unless overridden by `providerOptions`. */
@@ -125,7 +129,9 @@ export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
  * and values their schema checks), and the failure detector's timeouts checked against each other.
  * @internal
  */
-export function resolveProviderOptions(c: Checker, field: string, given: Record<string, string> | undefined, profile: FailureDetection): Record<string, string> {
+export function resolveProviderOptions(
+  c: Checker, field: string, given: Record<string, string> | undefined, profile: FailureDetection,
+): Record<string, string> {
   const user = given ?? {};
   const detector = installTimeoutFor({ ...FAILURE_DETECTION_OPTIONS[profile], ...user }, user);
   checkFailureDetector(c, field, detector);
@@ -161,17 +167,21 @@ function checkFailureDetector(c: Checker, field: string, options: Record<string,
   for (const key of [...order, 'evs.install_timeout']) {
     if (typeof options[key] !== 'string') continue;
     seconds[key] = durationSeconds(options[key]);
-    c.check(!Number.isNaN(seconds[key]), `${c.f(field)}['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${show(options[key])}`);
+    c.check(
+      !Number.isNaN(seconds[key]), `${c.f(field)}['${key}'] must be an ISO 8601 duration such as PT3S or PT0.5S, got ${show(options[key])}`,
+    );
   }
   for (let i = 0; i + 1 < order.length; i++) {
     const [a, b] = [order[i], order[i + 1]];
     if (seconds[a] > seconds[b]) {
-      c.add(`${c.f(field)}: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
+      c.add(`${c.f(field)}: ${a} (${options[a]}) must not exceed ${b} (${options[b]}); set both, `
+        + `or pick failureDetection 'galera-default', 'balanced' or 'fast'`);
     }
   }
   // Galera's default inactive timeout is 15 s.
   if (seconds['evs.install_timeout'] > (seconds['evs.inactive_timeout'] ?? 15)) {
-    c.add(`${c.f(field)}: evs.install_timeout (${options['evs.install_timeout']}) must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
+    c.add(`${c.f(field)}: evs.install_timeout (${options['evs.install_timeout']}) `
+      + `must not exceed evs.inactive_timeout (${options['evs.inactive_timeout'] ?? 'PT15S, Galera\'s default'})`);
   }
 }
 

@@ -1,4 +1,6 @@
-import { AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyAlertOptions, TopologyMetrics } from '../monitoring/topology-metrics';
+import {
+  AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyAlertOptions, TopologyMetrics,
+} from '../monitoring/topology-metrics';
 
 /** The alerts and dashboard panels of a Galera cluster, on the exporter's wsrep series. @internal */
 export const GALERA_METRICS: TopologyMetrics = {
@@ -15,7 +17,8 @@ export const GALERA_METRICS: TopologyMetrics = {
         labels: { severity: 'warning' },
         annotations: {
           summary: 'A Galera node is not Synced',
-          description: `{{ $labels.pod }} has been in wsrep_local_state {{ $value }} (1 Joining, 2 Donor, 3 Joined, 4 Synced) for ${o.notSyncedMinutes} minutes; it takes no clients meanwhile.`,
+          description: `{{ $labels.pod }} has been in wsrep_local_state {{ $value }} (1 Joining, 2 Donor, 3 Joined, 4 Synced) `
+            + `for ${o.notSyncedMinutes} minutes; it takes no clients meanwhile.`,
         },
       },
       {
@@ -26,7 +29,8 @@ export const GALERA_METRICS: TopologyMetrics = {
         labels: { severity: 'critical' },
         annotations: {
           summary: `The Galera cluster ${m.namespace}/${m.name} has fewer than ${m.replicas} members`,
-          description: `The largest component counts {{ $value }} of ${m.replicas} nodes (no value: no node reports); one more loss may stop the cluster.`,
+          description: `The largest component counts {{ $value }} of ${m.replicas} nodes (no value: no node reports); `
+            + `one more loss may stop the cluster.`,
         },
       },
       {
@@ -37,7 +41,8 @@ export const GALERA_METRICS: TopologyMetrics = {
         labels: { severity: 'critical' },
         annotations: {
           summary: 'A Galera node is outside the Primary component',
-          description: '{{ $labels.pod }} is non-Primary or not ready (wsrep_cluster_status or wsrep_ready); it refuses statements. It restarts itself into the election after nonPrimaryRestartSeconds.',
+          description: '{{ $labels.pod }} is non-Primary or not ready (wsrep_cluster_status or wsrep_ready); it refuses statements. '
+            + 'It restarts itself into the election after nonPrimaryRestartSeconds.',
         },
       },
       {
@@ -47,7 +52,8 @@ export const GALERA_METRICS: TopologyMetrics = {
         labels: { severity: 'warning' },
         annotations: {
           summary: 'Flow control pauses Galera replication',
-          description: `Flow control paused replication more than ${o.flowControlPausedPercent}% of the time over 5 minutes on {{ $labels.pod }}: a slow node throttles every write of the cluster.`,
+          description: `Flow control paused replication more than ${o.flowControlPausedPercent}% of the time over 5 minutes `
+            + `on {{ $labels.pod }}: a slow node throttles every write of the cluster.`,
         },
       },
       ];
@@ -56,7 +62,9 @@ export const GALERA_METRICS: TopologyMetrics = {
     const g = databaseSelector(m);
     return [
       { title: 'Cluster size', type: 'stat', targets: [{ expr: `max(mysql_global_status_wsrep_cluster_size{${g}})`, legend: 'members' }] },
-      { title: 'Nodes Synced', type: 'stat', targets: [{ expr: `count(mysql_global_status_wsrep_local_state{${g}} == 4)`, legend: 'Synced' }] },
+      { title: 'Nodes Synced', type: 'stat', targets: [
+        { expr: `count(mysql_global_status_wsrep_local_state{${g}} == 4)`, legend: 'Synced' },
+      ] },
       {
         title: 'Nodes in the Primary component', type: 'stat',
         targets: [{ expr: `sum(mysql_global_status_wsrep_cluster_status{${g}})`, legend: 'Primary' }],

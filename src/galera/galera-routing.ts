@@ -1,5 +1,7 @@
 import { show } from '../values/validation';
-import { HealthCheckTiming, IProxySqlRouting, RoutingOptions, RoutingScalar, WRITER_IS_ALSO_READER_VALUES, WriterRuleInput } from '../proxysql/routing';
+import {
+  HealthCheckTiming, IProxySqlRouting, RoutingOptions, RoutingScalar, WRITER_IS_ALSO_READER_VALUES, WriterRuleInput,
+} from '../proxysql/routing';
 
 /** Only read_only=1 nodes are compared with it (ProxySQL's "slave is lagging"); Galera nodes here are writable. @internal */
 export const MAX_TRANSACTIONS_BEHIND = 100;
@@ -38,7 +40,8 @@ export const GALERA_ROUTING: IProxySqlRouting = {
     const value = o.writerIsAlsoReader;
     if (value === undefined) return [];
     if (!(WRITER_IS_ALSO_READER_VALUES as readonly unknown[]).includes(value)) {
-      return [`${field('writerIsAlsoReader')} must be 1 or 2, got ${show(value)}: 0 leaves no reader at all because every Galera node is writable`];
+      return [`${field('writerIsAlsoReader')} must be 1 or 2, got ${show(value)}: 0 leaves no reader at all because every Galera node is `
+        + `writable`];
     }
     if (value === 2 && o.replicas < 3 && o.readWriteSplit) {
       return [`${field('writerIsAlsoReader')} must be 1 with ${o.replicas} Galera node(s), got 2: with 2 ProxySQL has no reader whenever `

@@ -25,9 +25,15 @@ export interface MonitoringOptions {
   readonly rules?: boolean;
   /** Emit the Grafana dashboard, a ConfigMap labelled `grafana_dashboard: "1"`. @default true */
   readonly dashboard?: boolean;
-  /** Namespace of the dashboard ConfigMap (Grafana's sidecar watches its own namespace unless told otherwise). @default - the cluster's namespace */
+  /**
+   * Namespace of the dashboard ConfigMap (Grafana's sidecar watches its own namespace unless told otherwise).
+   * @default - the cluster's namespace
+   */
   readonly dashboardNamespace?: DnsLabel;
-  /** Labels added to the PodMonitors, the PrometheusRule and the dashboard, e.g. the `release` label your Prometheus selects by. @default - none */
+  /**
+   * Labels added to the PodMonitors, the PrometheusRule and the dashboard, e.g. the `release` label your Prometheus selects by.
+   * @default - none
+   */
   readonly labels?: Labels;
   /** Scrape interval of the PodMonitors. @default '30s' */
   readonly scrapeInterval?: PrometheusDuration;
@@ -98,7 +104,8 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
     rules.push({
       alert: 'ProxySQLNoWriter',
       // status 1 is ONLINE; a ProxySQL pod without an ONLINE server in the writer hostgroup fails every write
-      expr: `count by (namespace, pod) (proxysql_uptime_seconds_total{${p}}) unless count by (namespace, pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.writer}"} == 1)`,
+      expr: `count by (namespace, pod) (proxysql_uptime_seconds_total{${p}}) unless count by (namespace, pod) `
+        + `(proxysql_connpool_conns_status{${p}, hostgroup="${hg.writer}"} == 1)`,
       for: '1m',
       labels: { severity: 'critical' },
       annotations: {
@@ -131,7 +138,8 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
       labels: { severity: 'warning' },
       annotations: {
         summary: `The last verified backup of ${m.namespace}/${m.name} is too old`,
-        description: `The last successful run of CronJob ${m.backup.cronJob} is more than ${2 * period} s ago, twice the longest gap of its schedule '${m.backup.schedule}'.`,
+        description: `The last successful run of CronJob ${m.backup.cronJob} is more than ${2 * period} s ago, `
+          + `twice the longest gap of its schedule '${m.backup.schedule}'.`,
       },
     });
   }
@@ -139,7 +147,8 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
     rules.push({
       alert: `${t.alertPrefix}CertificateExpiring`,
       // cert-manager's own metric; it renews 30 days before expiry, so this means renewal failed
-      expr: `certmanager_certificate_expiration_timestamp_seconds{namespace="${m.namespace}", name=~"${m.certificates.join('|')}"} - time() < ${o.certificateExpiryDays * 86400}`,
+      expr: `certmanager_certificate_expiration_timestamp_seconds{namespace="${m.namespace}", `
+        + `name=~"${m.certificates.join('|')}"} - time() < ${o.certificateExpiryDays * 86400}`,
       for: '1h',
       labels: { severity: 'warning' },
       annotations: {
@@ -224,7 +233,9 @@ export function maxCronGapSeconds(schedule: string): number {
     const domOk = doms.has(d.getUTCDate());
     const dowOk = dows.has(d.getUTCDay());
     if (!(domStar || dowStar ? domOk && dowOk : domOk || dowOk)) continue;
-    for (const hh of [...hours].sort((a, b) => a - b)) for (const mm of [...minutes].sort((a, b) => a - b)) runs.push(day / 1000 + hh * 3600 + mm * 60);
+    for (const hh of [...hours].sort((a, b) => a - b)) {
+      for (const mm of [...minutes].sort((a, b) => a - b)) runs.push(day / 1000 + hh * 3600 + mm * 60);
+    }
   }
   if (runs.length < 2) throw new Error(`cron schedule ${JSON.stringify(schedule)} runs fewer than twice in two years`);
   let gap = 0;
@@ -240,8 +251,12 @@ export function dashboardPanels(m: MonitoredCluster): DashboardPanel[] {
   const { galera: g, proxysql: p } = selectors(m);
   const panels: DashboardPanel[] = [
     ...TOPOLOGY_METRICS[m.topology].panels(m),
-    { title: 'Client connections per node', type: 'timeseries', targets: [{ expr: `mysql_global_status_threads_connected{${g}}`, legend: '{{pod}}' }] },
-    { title: 'Queries per second per node', type: 'timeseries', targets: [{ expr: `rate(mysql_global_status_queries{${g}}[5m])`, legend: '{{pod}}' }] },
+    { title: 'Client connections per node', type: 'timeseries', targets: [
+      { expr: `mysql_global_status_threads_connected{${g}}`, legend: '{{pod}}' },
+    ] },
+    { title: 'Queries per second per node', type: 'timeseries', targets: [
+      { expr: `rate(mysql_global_status_queries{${g}}[5m])`, legend: '{{pod}}' },
+    ] },
     {
       title: 'Data volume used', type: 'timeseries', unit: 'percentunit', targets: [{
         expr: `kubelet_volume_stats_used_bytes{namespace="${m.namespace}", persistentvolumeclaim=~"data-${m.name}-[0-9]+"}`
@@ -260,9 +275,15 @@ export function dashboardPanels(m: MonitoredCluster): DashboardPanel[] {
           { expr: `count by (pod) (proxysql_connpool_conns_status{${p}, hostgroup="${hg.offline}"} != 4)`, legend: '{{pod}} offline' },
         ],
       },
-      { title: 'ProxySQL client connections', type: 'timeseries', targets: [{ expr: `proxysql_client_connections_connected{${p}}`, legend: '{{pod}}' }] },
-      { title: 'ProxySQL questions per second', type: 'timeseries', targets: [{ expr: `rate(proxysql_questions_total{${p}}[5m])`, legend: '{{pod}}' }] },
-      { title: 'ProxySQL backend connections', type: 'timeseries', targets: [{ expr: `proxysql_server_connections_connected{${p}}`, legend: '{{pod}}' }] },
+      { title: 'ProxySQL client connections', type: 'timeseries', targets: [
+        { expr: `proxysql_client_connections_connected{${p}}`, legend: '{{pod}}' },
+      ] },
+      { title: 'ProxySQL questions per second', type: 'timeseries', targets: [
+        { expr: `rate(proxysql_questions_total{${p}}[5m])`, legend: '{{pod}}' },
+      ] },
+      { title: 'ProxySQL backend connections', type: 'timeseries', targets: [
+        { expr: `proxysql_server_connections_connected{${p}}`, legend: '{{pod}}' },
+      ] },
     );
   }
   return panels;
@@ -275,9 +296,13 @@ export function dashboardJson(m: MonitoredCluster): Record<string, unknown> {
     title: panel.title,
     type: panel.type,
     datasource: { type: 'prometheus', uid: '${datasource}' },
-    gridPos: panel.type === 'stat' ? { h: 4, w: 8, x: (i % 3) * 8, y: 0 } : { h: 8, w: 12, x: ((i - 3) % 2) * 12, y: 4 + Math.floor((i - 3) / 2) * 8 },
+    gridPos: panel.type === 'stat' ? { h: 4, w: 8, x: (i % 3) * 8, y: 0 } : {
+      h: 8, w: 12, x: ((i - 3) % 2) * 12, y: 4 + Math.floor((i - 3) / 2) * 8,
+    },
     fieldConfig: { defaults: { ...(panel.unit ? { unit: panel.unit } : {}) }, overrides: [] },
-    targets: panel.targets.map((t, j) => ({ refId: String.fromCharCode(65 + j), expr: t.expr, legendFormat: t.legend, datasource: { type: 'prometheus', uid: '${datasource}' } })),
+    targets: panel.targets.map((t, j) => ({
+      refId: String.fromCharCode(65 + j), expr: t.expr, legendFormat: t.legend, datasource: { type: 'prometheus', uid: '${datasource}' },
+    })),
   }));
   const t = TOPOLOGY_METRICS[m.topology];
   return {
@@ -323,9 +348,13 @@ export class MariaDbMonitoring extends Construct {
     const kind = this.constructor.name;
     const o = resolveOrThrow(kind, (c) => resolveMonitoringOptions(checkProps(c, 'MariaDbMonitoring', options)));
     if (!cluster.metricsPort) {
-      throw new Error(`${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`);
+      throw new Error(
+        `${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' runs no metrics exporter; set metrics: { enabled: true } on it`,
+      );
     }
-    if (proxysql && !proxysql.metricsPort) throw new Error(`${kind} '${id}': the ProxySql '${proxysql.name}' serves no metrics; set metrics: true on it`);
+    if (proxysql && !proxysql.metricsPort) throw new Error(
+      `${kind} '${id}': the ProxySql '${proxysql.name}' serves no metrics; set metrics: true on it`,
+    );
     const monitored: MonitoredCluster = this.monitored = {
       topology: cluster.topology, namespace: cluster.namespace, name: cluster.name, replicas: cluster.replicas, 
       maxLagSeconds: (cluster as { maxLagSeconds?: number }).maxLagSeconds,
@@ -362,7 +391,10 @@ export class MariaDbMonitoring extends Construct {
     }
     if (o.dashboard) {
       this.dashboardConfigMap = new k8s.KubeConfigMap(this, 'dashboard', {
-        metadata: { ...metadata(`${cluster.name}-dashboard`, o.dashboardNamespace ?? cluster.namespace), labels: { ...labels, grafana_dashboard: '1' } },
+        metadata: {
+          ...metadata(`${cluster.name}-dashboard`, o.dashboardNamespace ?? cluster.namespace),
+          labels: { ...labels, grafana_dashboard: '1' },
+        },
         data: { [`${cluster.namespace}-${cluster.name}.json`]: `${JSON.stringify(this.dashboard, null, 2)}\n` },
       });
     }

@@ -23,7 +23,9 @@ export interface MonitoredCluster {
   readonly namespace: string;
   readonly name: string;
   readonly replicas: number;
-  readonly proxysql?: { readonly name: string; readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number } };
+  readonly proxysql?: { readonly name: string; readonly hostgroups: {
+    readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number;
+  } };
   readonly backup?: { readonly cronJob: string; readonly schedule: string };
   /** cert-manager Certificate names, when cert-manager issues the certificates. */
   readonly certificates: string[];

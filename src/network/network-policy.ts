@@ -57,7 +57,10 @@ export interface NetworkPolicyProps {
 /** @internal */
 export type ResolvedNetworkPolicy = Resolved<NetworkPolicyProps>;
 
-const DEFAULT_DNS: NetworkPeer[] = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }];
+const DEFAULT_DNS: NetworkPeer[] = [{
+  namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+  podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+}];
 
 /** NetworkPolicyProps (checked by their schema, see checkProps) with the defaults applied. @internal */
 export function resolveNetworkPolicy(p: NetworkPolicyProps): ResolvedNetworkPolicy {
@@ -80,7 +83,10 @@ export interface PolicyWorkload {
 export interface PolicyDatabase extends PolicyWorkload {
   /** The MySQL port of the pods. @default 3306 */
   readonly port?: number;
-  /** The ports only the database pods use between them (replication, state transfers, the state port). @default - Galera's: 4567, 4568, 4444, 4569 */
+  /**
+   * The ports only the database pods use between them (replication, state transfers, the state port).
+   * @default - Galera's: 4567, 4568, 4444, 4569
+   */
   readonly peerPorts?: readonly number[];
   /** The pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. */
   readonly restoreBucketPort?: number;
@@ -95,7 +101,9 @@ export interface PolicyJob {
 }
 
 /** Who scrapes metrics by default: Prometheus pods (app.kubernetes.io/name=prometheus) in any namespace. */
-export const DEFAULT_SCRAPERS: NetworkPeer[] = [{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }];
+export const DEFAULT_SCRAPERS: NetworkPeer[] = [
+  { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } },
+];
 
 /**
  * What the policies protect. Every port comes from the constructs given (the peer and metrics
@@ -154,7 +162,8 @@ export class MariaDbNetworkPolicies extends Construct {
     const dbPods: k8s.NetworkPolicyPeer[] = [{ podSelector: { matchLabels: g.selectorLabels } }];
     const peerPorts = (g.peerPorts ?? GALERA_PEER_PORTS).map(tcp);
     const dns: k8s.NetworkPolicyEgressRule = {
-      to: r.dns.map(peer), ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }],
+      to: r.dns.map(peer),
+      ports: [{ protocol: 'UDP', port: k8s.IntOrString.fromNumber(53) }, { protocol: 'TCP', port: k8s.IntOrString.fromNumber(53) }],
     };
     const metadata = (name: string) => ({ name, namespace: g.namespace, labels: { ...PART_OF } });
     const sqlFrom = (): k8s.NetworkPolicyPeer[] => [
@@ -211,8 +220,12 @@ export class MariaDbNetworkPolicies extends Construct {
    * workload or any peer with labels is taken as its pod selector.
    */
   public allowFrom(from: NetworkPeer | kplus.IPodSelector, to: AllowedTarget = 'proxysql'): void {
-    if (to !== 'proxysql' && to !== 'database') throw new Error(`${this.node.path}: allowFrom(…, to) must be 'proxysql' or 'database', got ${show(to)}`);
-    if (to === 'proxysql' && !this.proxysql && this.database) throw new Error(`${this.node.path}: allowFrom(…, 'proxysql'): these policies protect no ProxySQL`);
+    if (to !== 'proxysql' && to !== 'database') throw new Error(
+      `${this.node.path}: allowFrom(…, to) must be 'proxysql' or 'database', got ${show(to)}`,
+    );
+    if (to === 'proxysql' && !this.proxysql && this.database) throw new Error(
+      `${this.node.path}: allowFrom(…, 'proxysql'): these policies protect no ProxySQL`,
+    );
     this.allowed[to].push(isPodSelector(from) ? selectorPeer(from) : peer(resolveOrThrow(`${this.node.path}: allowFrom`,
       (c) => checkProps(c, 'NetworkPeer', from, 'from'))));
   }

@@ -186,9 +186,16 @@ export const RENDERED_FILE = 'proxysql.cnf';
  * @internal
  */
 export const PASSWORD_PLACEHOLDERS = {
-  APP_PASSWORD: { key: SECRET_KEYS.app, sqlQuote: "'", forbidden: '', where: "mysql_users.password (a '...' SQL literal in ProxySQL's loader)" },
-  MONITOR_PASSWORD: { key: SECRET_KEYS.monitor, sqlQuote: '"', forbidden: '', where: 'mysql-monitor_password (a "..." SQL literal in ProxySQL\'s loader)' },
-  ADMIN_PASSWORD: { key: SECRET_KEYS.proxysqlAdmin, sqlQuote: '"', forbidden: ':;', where: 'admin-admin_credentials (a "..." SQL literal, split at ":" and ";")' },
+  APP_PASSWORD: {
+    key: SECRET_KEYS.app, sqlQuote: "'", forbidden: '', where: "mysql_users.password (a '...' SQL literal in ProxySQL's loader)",
+  },
+  MONITOR_PASSWORD: {
+    key: SECRET_KEYS.monitor, sqlQuote: '"', forbidden: '', where: 'mysql-monitor_password (a "..." SQL literal in ProxySQL\'s loader)',
+  },
+  ADMIN_PASSWORD: {
+    key: SECRET_KEYS.proxysqlAdmin, sqlQuote: '"', forbidden: ':;',
+    where: 'admin-admin_credentials (a "..." SQL literal, split at ":" and ";")',
+  },
 } as const;
 /** @internal */
 export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS;
@@ -227,7 +234,10 @@ export const WRITER_SELECTS: readonly { readonly pattern: string; readonly why: 
   { pattern: '\\bFOR\\s+(UPDATE|SHARE)\\b', why: 'locking reads (FOR UPDATE, FOR SHARE) take row locks on the writer' },
   { pattern: '\\bLOCK\\s+IN\\s+SHARE\\s+MODE\\b', why: 'LOCK IN SHARE MODE is a locking read' },
   { pattern: '\\bINTO\\b', why: 'SELECT INTO OUTFILE, DUMPFILE or variables has side effects' },
-  { pattern: '\\b(NEXTVAL|LASTVAL|SETVAL|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS|IS_FREE_LOCK|IS_USED_LOCK)\\s*\\(', why: 'sequence and named-lock functions change state' },
+  {
+    pattern: '\\b(NEXTVAL|LASTVAL|SETVAL|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS|IS_FREE_LOCK|IS_USED_LOCK)\\s*\\(',
+    why: 'sequence and named-lock functions change state',
+  },
   { pattern: '\\bNEXT\\s+VALUE\\s+FOR\\b', why: 'NEXT VALUE FOR a sequence changes it' },
 ];
 
@@ -296,9 +306,13 @@ function safeText(value: string): boolean {
  * Applies the defaults of the routing and tuning options (checked by their schema, see checkProps)
  * and the rules between them, reporting every problem into `c`. @internal
  */
-export function resolveProxySqlOptions(c: Checker, o: ProxySqlConfigOptions, backend: { replicas: number; routing: IProxySqlRouting }): ResolvedProxySqlOptions {
+export function resolveProxySqlOptions(
+  c: Checker, o: ProxySqlConfigOptions, backend: { replicas: number; routing: IProxySqlRouting },
+): ResolvedProxySqlOptions {
   const readWriteSplit = o.readWriteSplit ?? true;
-  const problems = backend.routing.checkOptions({ writerIsAlsoReader: o.writerIsAlsoReader, readWriteSplit, replicas: backend.replicas }, (f) => c.f(f));
+  const problems = backend.routing.checkOptions(
+    { writerIsAlsoReader: o.writerIsAlsoReader, readWriteSplit, replicas: backend.replicas }, (f) => c.f(f),
+  );
   problems.forEach((p) => c.add(p));
   return {
     readWriteSplit,
@@ -325,16 +339,20 @@ function resolveFailover(c: Checker, given: ProxySqlFailoverSettings | undefined
   if (c.isInvalid('failover')) return f;
   const field = (k: string) => c.f(`failover.${k}`);
   c.check(f.healthcheckTimeoutMs < f.healthcheckIntervalMs,
-    `${field('healthcheckTimeoutMs')} must be less than ${field('healthcheckIntervalMs')} (${f.healthcheckIntervalMs}), got ${f.healthcheckTimeoutMs}: checks would overlap`);
+    `${field('healthcheckTimeoutMs')} must be less than ${field('healthcheckIntervalMs')} (${f.healthcheckIntervalMs}), `
+      + `got ${f.healthcheckTimeoutMs}: checks would overlap`);
   c.check(f.pingTimeoutMs < f.pingIntervalMs,
-    `${field('pingTimeoutMs')} must be less than ${field('pingIntervalMs')} (${f.pingIntervalMs}), got ${f.pingTimeoutMs}: pings would overlap`);
+    `${field('pingTimeoutMs')} must be less than ${field('pingIntervalMs')} (${f.pingIntervalMs}), got ${f.pingTimeoutMs}: `
+      + `pings would overlap`);
   const e = estimateFailover(f);
   c.check(e.pingShunEarliestMs > e.worstMs,
     `${field('pingIntervalMs')} x (${field('pingMaxFailures')} - 1) must exceed the Galera check's worst detection time of ${e.worstMs} ms `
-    + `(healthcheckMaxTimeoutCount x healthcheckIntervalMs + connect or check timeout), got ${f.pingIntervalMs} x ${f.pingMaxFailures - 1} = ${e.pingShunEarliestMs} ms: `
+    + `(healthcheckMaxTimeoutCount x healthcheckIntervalMs + connect or check timeout), got ${f.pingIntervalMs} x ${f.pingMaxFailures - 1} `
+      + `= ${e.pingShunEarliestMs} ms: `
     + 'a node the ping monitor shuns first is no longer Galera-checked, so a dead writer could stay the writer (sysown/proxysql#4544)');
   c.check(f.connectTimeoutServerMaxMs >= f.connectTimeoutServerMs,
-    `${field('connectTimeoutServerMaxMs')} must be at least ${field('connectTimeoutServerMs')} (${f.connectTimeoutServerMs}), got ${f.connectTimeoutServerMaxMs}`);
+    `${field('connectTimeoutServerMaxMs')} must be at least ${field('connectTimeoutServerMs')} (${f.connectTimeoutServerMs}), `
+      + `got ${f.connectTimeoutServerMaxMs}`);
   c.check(f.connectTimeoutServerMaxMs > e.worstMs,
     `${field('connectTimeoutServerMaxMs')} must exceed the worst detection time of ${e.worstMs} ms, got ${f.connectTimeoutServerMaxMs}: `
     + 'clients would get errors during a failover instead of waiting for the new writer');
@@ -345,8 +363,12 @@ function resolveFailover(c: Checker, given: ProxySqlFailoverSettings | undefined
 function assertRenderable(r: ProxySqlConfigInput): void {
   const problems: string[] = [];
   if (r.servers.length === 0) problems.push('no servers');
-  for (const s of r.servers) if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s)) problems.push(`server ${JSON.stringify(s)} is not a DNS name`);
-  for (const [field, v] of [['appUser', r.appUser], ['appDatabase', r.appDatabase], ['clusterName', r.clusterName], ['serverVersion', r.serverVersion]]) {
+  for (const s of r.servers) if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(s)) problems.push(
+    `server ${JSON.stringify(s)} is not a DNS name`,
+  );
+  for (const [field, v] of [
+    ['appUser', r.appUser], ['appDatabase', r.appDatabase], ['clusterName', r.clusterName], ['serverVersion', r.serverVersion],
+  ]) {
     if (!safeText(v)) problems.push(`${field} ${JSON.stringify(v)} contains a quote, backslash, control character or @@`);
   }
   if (problems.length) throw new Error(`proxysql.cnf cannot be rendered: ${problems.join('; ')}`);
@@ -394,7 +416,9 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       monitor_enabled: true,
       monitor_username: 'monitor',
       monitor_password: placeholder('MONITOR_PASSWORD'),
-      ...r.routing.healthRule({ intervalMs: f.healthcheckIntervalMs, timeoutMs: f.healthcheckTimeoutMs, maxTimeoutCount: f.healthcheckMaxTimeoutCount }),
+      ...r.routing.healthRule({
+        intervalMs: f.healthcheckIntervalMs, timeoutMs: f.healthcheckTimeoutMs, maxTimeoutCount: f.healthcheckMaxTimeoutCount,
+      }),
       monitor_ping_interval: f.pingIntervalMs,
       monitor_ping_timeout: f.pingTimeoutMs,
       monitor_ping_max_failures: f.pingMaxFailures,
@@ -460,7 +484,9 @@ function podOf(address: string): string {
 
 /** A libconfig string literal: backslash and double quote escaped; control characters refused. @internal */
 export function libconfigString(value: string): string {
-  if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(`libconfig strings here must not contain control characters: ${JSON.stringify(value)}`);
+  if (/[\x00-\x1f\x7f]/.test(value)) throw new Error(
+    `libconfig strings here must not contain control characters: ${JSON.stringify(value)}`,
+  );
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 

@@ -8,7 +8,8 @@ import {
   resolveResources, ResolvedResources,
 } from '../core/pod';
 import {
-  PASSWORD_PLACEHOLDERS, PROXYSQL_METRICS_PORT, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE, renderProxySqlCnfTemplate, resolveProxySqlOptions,
+  PASSWORD_PLACEHOLDERS, PROXYSQL_METRICS_PORT, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE,
+  renderProxySqlCnfTemplate, resolveProxySqlOptions,
   ResolvedProxySqlOptions, TEMPLATE_FILE,
 } from './proxysql-config';
 import { readScript } from '../core/scripts';
@@ -174,7 +175,10 @@ export class ProxySql extends PodPeer {
         dnsNames: serviceDnsNames(this.name, this.namespace, backend.tls.clusterDomain),
         usages: ['server'],
       };
-      if (backend.tls.issuer) this.certificate = certificate(this, 'certificate', this.namespace, this.labels, { kind: 'Issuer', group: 'cert-manager.io', ...backend.tls.issuer }, this.certificateSpec);
+      if (backend.tls.issuer) this.certificate = certificate(
+        this, 'certificate', this.namespace, this.labels, { kind: 'Issuer', group: 'cert-manager.io', ...backend.tls.issuer },
+        this.certificateSpec,
+      );
     }
 
     const configData = this.configData(r);
@@ -212,7 +216,9 @@ export class ProxySql extends PodPeer {
         // interface (6032) listens on the pods' loopback.
         ports: [
           { name: 'mysql', port: PROXYSQL_SERVICE_PORT, targetPort: k8s.IntOrString.fromNumber(PROXYSQL_PORTS.mysql), protocol: 'TCP' },
-          ...(this.metricsPort ? [{ name: 'metrics', port: this.metricsPort, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }] : []),
+          ...(this.metricsPort
+            ? [{ name: 'metrics', port: this.metricsPort, targetPort: k8s.IntOrString.fromString('metrics'), protocol: 'TCP' }]
+            : []),
         ],
       },
     });
@@ -234,7 +240,9 @@ export class ProxySql extends PodPeer {
         replicas: r.replicas,
         selector: { matchLabels: this.selectorLabels },
         // Never fewer ready proxies than replicas during a rollout; a new pod counts only after 5 s ready.
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        strategy: {
+          type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) },
+        },
         minReadySeconds: 5,
         revisionHistoryLimit: 5,
         // A changed template or script changes the checksum and so rolls the pods. (A changed
@@ -272,7 +280,10 @@ export class ProxySql extends PodPeer {
               env: this.env(r),
               // the datadir too: a renewed certificate is copied there and reloaded (PROXYSQL RELOAD TLS)
               volumeMounts: this.tlsSecretName ? [...shared, { name: 'data', mountPath: PROXYSQL_PATHS.data }] : shared,
-              resources: { requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') }, limits: { memory: k8s.Quantity.fromString('64Mi') } },
+              resources: {
+                requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
+                limits: { memory: k8s.Quantity.fromString('64Mi') },
+              },
               // Keep accepting while the endpoint removal spreads, then stop accepting and let the
               // sessions in flight finish (PROXYSQL PAUSE), then let ProxySQL stop.
               lifecycle: { preStop: { exec: { command: script('proxysql-agent.sh', 'drain') } } },
@@ -292,7 +303,9 @@ export class ProxySql extends PodPeer {
               },
             },
             // optional, so that the render script can say which Secret is missing and how to make it
-            ...(this.tlsSecretName ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }] : []),
+            ...(this.tlsSecretName
+              ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }]
+              : []),
             emptyDir('rendered', '1Mi', true),
             emptyDir('agent', '1Mi', true),
             r.dataDirInMemory ? emptyDir('data', '256Mi', true) : emptyDir('data', '1Gi'),

@@ -21,7 +21,9 @@ export const REPLICATION_PORTS = { mysql: 3306, clone: 4444, state: 4569 } as co
 /** Paths inside a primary/replica pod: those of every MariaDB pod. @internal */
 export const REPLICATION_PATHS = NODE_PATHS;
 
-/** Props of MariaDbReplication: the props every topology shares, and the primary/replica ones. A values file sets them under `replication`. */
+/**
+ * Props of MariaDbReplication: the props every topology shares, and the primary/replica ones. A values file sets them under `replication`.
+ */
 export interface MariaDbReplicationProps extends MariaDbClusterProps {
   /** Seconds the primary may stay unreachable before the replicas elect a new one. @default 30 @asType integer @minimum 5 @maximum 3600 */
   readonly failoverSeconds?: number;
@@ -111,7 +113,10 @@ export const REPLICATION_OWNED_OPTIONS: OwnedServerOptions = {
   report_host: 'repl-init.sh (the pod DNS name)',
 };
 
-const SCRIPTS = ['repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh', 'repl-switchover.sh'];
+const SCRIPTS = [
+  'repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh',
+  'repl-switchover.sh',
+];
 /** The semi-sync timeout of 'block': about 49 days, so a commit waits for a replica rather than being acknowledged without one. */
 const BLOCK_TIMEOUT_MS = 2 ** 32 - 1;
 

@@ -16,12 +16,14 @@ export const REPLICATION_METRICS: TopologyMetrics = {
       {
         alert: 'MariaDbNoSinglePrimary',
         // read_only is 0 on the primary alone; no writable node, or two, needs a look at once
-        expr: `count by (namespace) (mysql_global_variables_read_only{${g}} == 0) != 1 or absent(mysql_global_variables_read_only{${g}} == 0)`,
+        expr: `count by (namespace) (mysql_global_variables_read_only{${g}} == 0) != 1 or absent(mysql_global_variables_read_only{${g}} == `
+          + `0)`,
         for: '1m',
         labels: { severity: 'critical' },
         annotations: {
           summary: `${m.namespace}/${m.name} has no single primary`,
-          description: '{{ $value }} writable nodes (read_only=0); exactly one is expected. With none, every write fails until a failover or a human.',
+          description: '{{ $value }} writable nodes (read_only=0); exactly one is expected. With none, '
+            + 'every write fails until a failover or a human.',
         },
       },
       {
@@ -31,7 +33,8 @@ export const REPLICATION_METRICS: TopologyMetrics = {
         labels: { severity: 'warning' },
         annotations: {
           summary: 'A replica lags behind the primary',
-          description: `{{ $labels.pod }} is {{ $value }} s behind its primary (more than ${lag} s); it is out of the read Service until it catches up.`,
+          description: `{{ $labels.pod }} is {{ $value }} s behind its primary (more than ${lag} s); `
+            + `it is out of the read Service until it catches up.`,
         },
       },
       {
@@ -52,18 +55,21 @@ export const REPLICATION_METRICS: TopologyMetrics = {
         labels: { severity: 'critical' },
         annotations: {
           summary: 'A node holds transactions the primary does not have',
-          description: '{{ $labels.pod }} was refused (errant GTIDs, error 1236): it stays out of service until it is cloned again (docs/replication.md).',
+          description: '{{ $labels.pod }} was refused (errant GTIDs, error 1236): '
+            + 'it stays out of service until it is cloned again (docs/replication.md).',
         },
       },
       {
         alert: 'MariaDbSemiSyncFellBackToAsync',
         // on the primary only (read_only=0): with noReplicaAck async, commits are acknowledged without a replica
-        expr: `mysql_global_status_rpl_semi_sync_master_status{${g}} == 0 and on (namespace, pod) mysql_global_variables_read_only{${g}} == 0`,
+        expr: `mysql_global_status_rpl_semi_sync_master_status{${g}} == 0 and on (namespace, pod) `
+          + `mysql_global_variables_read_only{${g}} == 0`,
         for: '1m',
         labels: { severity: 'critical' },
         annotations: {
           summary: 'The primary acknowledges commits without a replica',
-          description: '{{ $labels.pod }} fell back from semi-synchronous to asynchronous replication: a failover now may lose acknowledged writes.',
+          description: '{{ $labels.pod }} fell back from semi-synchronous to asynchronous replication: '
+            + 'a failover now may lose acknowledged writes.',
         },
       },
     ];
@@ -71,10 +77,15 @@ export const REPLICATION_METRICS: TopologyMetrics = {
   panels(m: MonitoredCluster): DashboardPanel[] {
     const g = databaseSelector(m);
     return [
-      { title: 'Writable nodes (primaries)', type: 'stat', targets: [{ expr: `count(mysql_global_variables_read_only{${g}} == 0)`, legend: 'primaries' }] },
+      { title: 'Writable nodes (primaries)', type: 'stat', targets: [
+        { expr: `count(mysql_global_variables_read_only{${g}} == 0)`, legend: 'primaries' },
+      ] },
       {
         title: 'Replicas replicating', type: 'stat',
-        targets: [{ expr: `count(mysql_slave_status_slave_sql_running{${g}} == 1 and mysql_slave_status_slave_io_running{${g}} == 1)`, legend: 'replicas' }],
+        targets: [{
+          expr: `count(mysql_slave_status_slave_sql_running{${g}} == 1 and mysql_slave_status_slave_io_running{${g}} == 1)`,
+          legend: 'replicas',
+        }],
       },
       {
         title: 'Semi-sync replicas of the primary', type: 'stat',

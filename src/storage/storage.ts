@@ -9,7 +9,9 @@ import { guardUniqueNames } from '../core/unique-names';
 /** StorageClass presets for the platforms this project is used on. */
 export type StoragePreset = 'microk8s-hostpath' | 'aws-ebs-gp2' | 'aws-ebs-gp3' | 'gke-pd' | 'azure-disk' | 'local-path';
 /** Every StoragePreset. */
-export const STORAGE_PRESETS: readonly StoragePreset[] = ['microk8s-hostpath', 'aws-ebs-gp2', 'aws-ebs-gp3', 'gke-pd', 'azure-disk', 'local-path'];
+export const STORAGE_PRESETS: readonly StoragePreset[] = [
+  'microk8s-hostpath', 'aws-ebs-gp2', 'aws-ebs-gp3', 'gke-pd', 'azure-disk', 'local-path',
+];
 
 /** What happens to a volume when its claim is deleted. */
 export type ReclaimPolicy = 'Retain' | 'Delete';
@@ -27,10 +29,18 @@ interface PresetSpec {
 const PRESETS: Record<StoragePreset, PresetSpec> = {
   // microk8s' hostpath provisioner creates the directory at once and ignores topology.
   'microk8s-hostpath': { provisioner: 'microk8s.io/hostpath', waitForFirstConsumer: false, allowVolumeExpansion: false },
-  'aws-ebs-gp2': { provisioner: 'ebs.csi.aws.com', parameters: { type: 'gp2', fsType: 'ext4' }, waitForFirstConsumer: true, allowVolumeExpansion: true },
-  'aws-ebs-gp3': { provisioner: 'ebs.csi.aws.com', parameters: { type: 'gp3', fsType: 'ext4' }, waitForFirstConsumer: true, allowVolumeExpansion: true },
-  'gke-pd': { provisioner: 'pd.csi.storage.gke.io', parameters: { type: 'pd-balanced' }, waitForFirstConsumer: true, allowVolumeExpansion: true },
-  'azure-disk': { provisioner: 'disk.csi.azure.com', parameters: { skuname: 'StandardSSD_LRS' }, waitForFirstConsumer: true, allowVolumeExpansion: true },
+  'aws-ebs-gp2': {
+    provisioner: 'ebs.csi.aws.com', parameters: { type: 'gp2', fsType: 'ext4' }, waitForFirstConsumer: true, allowVolumeExpansion: true,
+  },
+  'aws-ebs-gp3': {
+    provisioner: 'ebs.csi.aws.com', parameters: { type: 'gp3', fsType: 'ext4' }, waitForFirstConsumer: true, allowVolumeExpansion: true,
+  },
+  'gke-pd': {
+    provisioner: 'pd.csi.storage.gke.io', parameters: { type: 'pd-balanced' }, waitForFirstConsumer: true, allowVolumeExpansion: true,
+  },
+  'azure-disk': {
+    provisioner: 'disk.csi.azure.com', parameters: { skuname: 'StandardSSD_LRS' }, waitForFirstConsumer: true, allowVolumeExpansion: true,
+  },
   // rancher local-path (k3s, kind) requires WaitForFirstConsumer: a node-local path is chosen with the pod.
   'local-path': { provisioner: 'rancher.io/local-path', waitForFirstConsumer: true, allowVolumeExpansion: false },
 };
@@ -59,7 +69,8 @@ export type ResolvedStorage =
 export function resolveStorage(p: StorageProps, c: Checker, classPrefix = 'galera'): ResolvedStorage {
   const { preset, reclaimPolicy, existingClassName, className } = p;
   c.check(!(p.preset && p.existingClassName),
-    `set either preset or existingClassName, not both (got preset '${String(p.preset).slice(0, 80)}' and existingClassName '${String(p.existingClassName).slice(0, 80)}')`);
+    `set either preset or existingClassName, not both (got preset '${String(p.preset).slice(0, 80)}' and existingClassName `
+      + `'${String(p.existingClassName).slice(0, 80)}')`);
   c.check(!(p.existingClassName && (p.className || p.reclaimPolicy)),
     'className and reclaimPolicy apply only to a preset; an existing StorageClass keeps its own');
   if (existingClassName) return { existingClassName };
@@ -72,7 +83,7 @@ export function resolveStorage(p: StorageProps, c: Checker, classPrefix = 'galer
  * namespaced chart (which gives every object its namespace) holds it.
  */
 class ClusterScopedStorageClass extends k8s.KubeStorageClass {
-  public toJson(): any {
+  public toJson(): Record<string, unknown> {
     const json = super.toJson();
     const { namespace: _namespace, ...metadata } = json.metadata ?? {};
     return { ...json, metadata };

@@ -6,7 +6,9 @@ import { PemPair } from './certificates';
  * @internal
  */
 export function caFromSecret(text: string, name: string): PemPair {
-  for (const doc of text.split(/^---$/m).map((d) => parse(d) as { kind?: string; metadata?: { name?: string }; stringData?: Record<string, string>; data?: Record<string, string> })) {
+  for (const doc of text.split(/^---$/m).map((d) => parse(d) as {
+    kind?: string; metadata?: { name?: string }; stringData?: Record<string, string>; data?: Record<string, string>;
+  })) {
     if (doc?.kind !== 'Secret' || doc.metadata?.name !== name) continue;
     const get = (k: string) => doc.stringData?.[k] ?? (doc.data?.[k] ? Buffer.from(doc.data[k], 'base64').toString('utf8') : undefined);
     const cert = get('tls.crt');

@@ -113,7 +113,9 @@ export interface TlsSecretRequest {
  * ca.crt), one per request, all signed by `ca`; the CA itself goes into `<caSecretName>` so that
  * later renewals (`new-tls --ca`) keep the chain every pod trusts.
  */
-export async function tlsSecrets(namespace: string, ca: PemPair, caSecretName: string, requests: readonly TlsSecretRequest[]): Promise<Record<string, unknown>[]> {
+export async function tlsSecrets(
+  namespace: string, ca: PemPair, caSecretName: string, requests: readonly TlsSecretRequest[],
+): Promise<Record<string, unknown>[]> {
   const secret = (name: string, data: Record<string, string>, labels: Record<string, string>) => ({
     apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls',
     metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'galera-proxysql', ...labels } }, stringData: data,

@@ -27,7 +27,10 @@ export interface TlsProps {
    * @default - none: create the Secrets with `npm run -s new-tls`
    */
   readonly issuer?: TlsIssuer;
-  /** Refuse plain-text clients: MariaDB's require_secure_transport, and TLS required by ProxySQL for the application account. @default false */
+  /**
+   * Refuse plain-text clients: MariaDB's require_secure_transport, and TLS required by ProxySQL for the application account.
+   * @default false
+   */
   readonly requireSecureTransport?: boolean;
   /**
    * While TLS is being turned on for a running cluster (see docs/security.md): Galera nodes accept
@@ -73,7 +76,9 @@ export interface CertificateSpec {
  * expires, the private key rotated on every renewal.
  * @internal
  */
-export function certificate(scope: Construct, id: string, namespace: string, labels: Record<string, string>, issuer: Required<TlsIssuer>, spec: CertificateSpec): ApiObject {
+export function certificate(
+  scope: Construct, id: string, namespace: string, labels: Record<string, string>, issuer: Required<TlsIssuer>, spec: CertificateSpec,
+): ApiObject {
   return new ApiObject(scope, id, {
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',

@@ -67,7 +67,10 @@ export function parseValues(text: string, source: string): ValuesFile {
     Alias(key, node, path) {
       const field = fieldOf(path, key);
       const setting = field.replace(/\[[0-9]+\]/g, '');
-      if (!aliases.has(setting)) aliases.set(setting, `${field} uses the YAML alias *${String(node.source).slice(0, 40)}; aliases are not allowed in a values file, write the value out`);
+      if (!aliases.has(setting)) aliases.set(
+        setting,
+        `${field} uses the YAML alias *${String(node.source).slice(0, 40)}; aliases are not allowed in a values file, write the value out`,
+      );
       return visit.SKIP;
     },
   });
@@ -79,7 +82,8 @@ export function parseValues(text: string, source: string): ValuesFile {
   }
   const unknown = Object.keys(value).filter((k) => !CHART_SECTIONS.includes(k));
   if (unknown.length > 0) {
-    throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
+    throw new ValidationError(`values file ${source}`, unknown.slice(0, 20).map((k) => `${show(k).replace(/^"|"$/g, '')} is not a known `
+      + `setting; allowed at the top level: ${CHART_SECTIONS.join(', ')}`));
   }
   return value as ValuesFile;
 }
@@ -111,7 +115,9 @@ export function loadValues(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     text = readFileSync(path, 'utf8');
   } catch (e) {
     // e.g. a directory: say so rather than calling it invalid YAML.
-    throw new ValidationError(`values file ${path}`, [`${explicit ? `${VALUES_ENV} names` : 'is'} a path that cannot be read as a YAML file: ${(e as Error).message}`]);
+    throw new ValidationError(`values file ${path}`, [
+      `${explicit ? `${VALUES_ENV} names` : 'is'} a path that cannot be read as a YAML file: ${(e as Error).message}`,
+    ]);
   }
   return parseValues(text, path);
 }

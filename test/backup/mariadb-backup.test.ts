@@ -2,6 +2,8 @@ import { execFileSync } from 'child_process';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/index';
+import type { Container, EnvVar } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // The backup CronJob, the backup endpoint and the restore containers as synthesized, and the
 // pure parts of the backup scripts (which node, which backups the retention removes). The
@@ -10,11 +12,13 @@ import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartPr
 const SCRIPTS = join(__dirname, '..', '..', 'scripts');
 const UUID = 'aaaaaaaa-1111-11f1-8000-000000000001';
 
-function synth(props: GaleraProxySqlChartProps): any[] {
+function synth(props: GaleraProxySqlChartProps): Manifest[] {
   return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
 }
-const find = (m: any[], kind: string, name?: string) => m.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
-const envOf = (c: any): Record<string, unknown> => Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+const find = (
+  m: Manifest[], kind: string, name?: string,
+) => m.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const envOf = (c: Manifest): Record<string, unknown> => Object.fromEntries(c.env.map((e: Manifest) => [e.name, e.value ?? e.valueFrom]));
 
 describe('GaleraBackup', () => {
   test('backups to a volume: a CronJob that never overlaps, a claim four times the data, the job\'s client certificate', () => {
@@ -32,31 +36,38 @@ describe('GaleraBackup', () => {
     expect(pod.volumes).toContainEqual({ name: 'backups', persistentVolumeClaim: { claimName: 'galera-backups' } });
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'galera-backup-tls', defaultMode: 0o440 } });
     expect(find(m, 'PersistentVolumeClaim', 'galera-backups').spec.resources.requests.storage).toBe('80Gi');
-    expect(find(m, 'Certificate', 'galera-backup-tls').spec).toMatchObject({ commonName: 'galera-backup', usages: ['digital signature', 'key encipherment', 'client auth'] });
+    expect(find(
+      m, 'Certificate', 'galera-backup-tls',
+    ).spec).toMatchObject({ commonName: 'galera-backup', usages: ['digital signature', 'key encipherment', 'client auth'] });
   });
 
   test('the Galera pods run the backup endpoint, which streams only to the job\'s common name; the policy lets only the job in', () => {
     // GIVEN / WHEN
     const m = synth({ backup: { enabled: true } });
-    const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: any) => c.name === 'backup');
+    const sidecar = find(m, 'StatefulSet').spec.template.spec.containers.find((c: Container) => c.name === 'backup');
     // THEN
     expect(sidecar.ports).toEqual([{ name: 'backup', containerPort: 4445, protocol: 'TCP' }]);
     expect(envOf(sidecar)).toMatchObject({ NODE_BACKUP_CLIENT_CN: 'galera-backup', NODE_BACKUP_PORT: '4445' });
     const ingress = find(m, 'NetworkPolicy', 'galera').spec.ingress;
-    const fromJob = ingress.find((r: any) => r.from?.some((p: any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'));
-    expect(fromJob.ports.map((p: any) => p.port).sort()).toEqual([4445, 4569]);
+    const fromJob = ingress.find(
+      (r: Manifest) => r.from?.some((p: Manifest) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'mariadb-backup'),
+    );
+    expect(fromJob.ports.map((p: Manifest) => p.port).sort()).toEqual([4445, 4569]);
   });
 
   test('backups to S3: the upload container reads the keys from the Secret, never as values', () => {
     // GIVEN / WHEN
-    const m = synth({ backup: { enabled: true, destination: { s3: { endpoint: 'http://minio:9000', bucket: 'db-1', secretName: 'backup-s3' } } } });
+    const m = synth({
+      backup: { enabled: true, destination: { s3: { endpoint: 'http://minio:9000', bucket: 'db-1', secretName: 'backup-s3' } } },
+    });
     const pod = find(m, 'CronJob').spec.jobTemplate.spec.template.spec;
     // THEN the backup runs first (init), the upload after; no claim is made
-    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['backup']);
-    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(pod.initContainers.map((c: Container) => c.name)).toEqual(['backup']);
+    expect(pod.containers.map((c: Container) => c.name)).toEqual(['upload']);
     expect(envOf(pod.initContainers[0]).BACKUP_PRUNE).toBe('0');
     expect(envOf(pod.containers[0])).toMatchObject({
-      BACKUP_REMOTE: 'backup:db-1/galera', RCLONE_CONFIG_BACKUP_ENDPOINT: 'http://minio:9000', RCLONE_CONFIG_BACKUP_FORCE_PATH_STYLE: 'true',
+      BACKUP_REMOTE: 'backup:db-1/galera', RCLONE_CONFIG_BACKUP_ENDPOINT: 'http://minio:9000',
+      RCLONE_CONFIG_BACKUP_FORCE_PATH_STYLE: 'true',
       RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID: { secretKeyRef: { name: 'backup-s3', key: 'access-key-id' } },
       RCLONE_CONFIG_BACKUP_SECRET_ACCESS_KEY: { secretKeyRef: { name: 'backup-s3', key: 'secret-access-key' } },
     });
@@ -65,10 +76,10 @@ describe('GaleraBackup', () => {
 
   test('restoreFrom without a location restores from the backup destination; the claim is mounted read-only', () => {
     // GIVEN / WHEN
-    const m = synth({ galera: { restoreFrom: { backup: 'galera-20261130T030000Z' } as any }, backup: { enabled: true } });
+    const m = synth({ galera: { restoreFrom: { backup: 'galera-20261130T030000Z' } as never }, backup: { enabled: true } });
     const pod = find(m, 'StatefulSet').spec.template.spec;
     // THEN
-    expect(pod.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(pod.initContainers.map((c: Container) => c.name)).toEqual(['init', 'restore']);
     expect(envOf(pod.initContainers[1])).toMatchObject({ RESTORE_BACKUP: 'galera-20261130T030000Z', RESTORE_DIR: '/var/backups/restore' });
     expect(pod.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
   });
@@ -76,7 +87,9 @@ describe('GaleraBackup', () => {
   test('a GaleraBackup of a cluster without the endpoint is an error that says what to set', () => {
     const chart = Testing.chart();
     const cluster = new GaleraCluster(chart, 'db', {});
-    expect(() => new GaleraBackup(chart, 'backup', { cluster })).toThrow(/GaleraBackup 'backup': the GaleraCluster 'db' has no backup endpoint; set backupEndpoint: true on it/);
+    expect(() => new GaleraBackup(chart, 'backup', { cluster })).toThrow(
+      /GaleraBackup 'backup': the GaleraCluster 'db' has no backup endpoint; set backupEndpoint: true on it/,
+    );
   });
 });
 
@@ -84,7 +97,9 @@ describe('backup scripts', () => {
   /** pick_source of the Galera backup job (backup-galera.sh) over state lines made by the pods' own formatter. */
   function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
     const lines = Object.entries(nodes).map(([name, s]) => {
-      const kv = s === 'waiting' ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0` : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
+      const kv = s === 'waiting'
+        ? `phase=waiting uuid=${UUID} seqno=1 safe=0 empty=0`
+        : `phase=running primary=1 uuid=${UUID} seqno=1 local_state=${s === 'synced' ? 4 : 2} fresh=0`;
       return `POD_NAME=${name} NODE_PEERS=a,b,c state_line ${kv}`;
     }).join('\n');
     const driver = `source "${SCRIPTS}/backup/backup-job.sh"; { ${lines}; } | pick_source || echo NONE`;
@@ -138,7 +153,9 @@ describe('backup scripts', () => {
 
   /** expired of backup-retention.sh, run by a POSIX sh (dash, as busybox sh would). */
   function expired(now: string, count: number, days: number, names: string[]): string[] {
-    const out = execFileSync('sh', ['-c', `. "${SCRIPTS}/backup/backup-retention.sh"; expired "$(date -u -d "$1" +%s)" "$2" "$3"`, 'sh', now, String(count), String(days)],
+    const out = execFileSync('sh', [
+      '-c', `. "${SCRIPTS}/backup/backup-retention.sh"; expired "$(date -u -d "$1" +%s)" "$2" "$3"`, 'sh', now, String(count), String(days),
+    ],
       { encoding: 'utf8', input: names.join('\n') });
     return out.split('\n').filter(Boolean).sort();
   }
@@ -169,13 +186,15 @@ describe('S3 credentials from the pod identity', () => {
     const manifests = Testing.synth(chart);
     const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
     const sts = manifests.find((m) => m.kind === 'StatefulSet').spec.template.spec;
-    const rcloneContainers = [...job.containers, ...sts.initContainers].filter((c: any) => (c.env ?? []).some((e: any) => e.name === 'BACKUP_REMOTE'));
+    const rcloneContainers = [
+      ...job.containers, ...sts.initContainers,
+    ].filter((c: Container) => (c.env ?? []).some((e: EnvVar) => e.name === 'BACKUP_REMOTE'));
 
     // THEN
-    expect(rcloneContainers.map((c: any) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
+    expect(rcloneContainers.map((c: Container) => c.name).sort()).toEqual(['restore-fetch', 'upload']);
     for (const c of rcloneContainers) {
       expect(c.env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ENV_AUTH', value: 'true' });
-      expect(c.env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
+      expect(c.env.map((e: EnvVar) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID');
     }
     expect(JSON.stringify(manifests)).not.toMatch(/secret-access-key|access-key-id/);
     expect([job.serviceAccountName, sts.serviceAccountName]).toEqual(['db-backup', 'db-backup']);
@@ -184,20 +203,24 @@ describe('S3 credentials from the pod identity', () => {
 
   test('with keys, no ServiceAccount is set and the keys come from the Secret', () => {
     // GIVEN / WHEN
-    const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: { bucket: 'shop-db-backups', secretName: 'keys' } } } }));
+    const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'c', {
+      backup: { enabled: true, destination: { s3: { bucket: 'shop-db-backups', secretName: 'keys' } } },
+    }));
     const job = manifests.find((m) => m.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
 
     // THEN
     expect(job.serviceAccountName).toBeUndefined();
-    expect(job.containers[0].env).toContainEqual({ name: 'RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'keys', key: 'access-key-id' } } });
-    expect(job.containers[0].env.map((e: any) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
+    expect(job.containers[0].env).toContainEqual({
+      name: 'RCLONE_CONFIG_BACKUP_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'keys', key: 'access-key-id' } },
+    });
+    expect(job.containers[0].env.map((e: EnvVar) => e.name)).not.toContain('RCLONE_CONFIG_BACKUP_ENV_AUTH');
   });
 
   test.each([
     ['both', { bucket: 'shop-db-backups', secretName: 'keys', serviceAccountName: 'db-backup' }],
     ['neither', { bucket: 'shop-db-backups' }],
   ])('%s of secretName and serviceAccountName is refused by name', (_what, bucket) => {
-    expect(() => new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: bucket as any } } }))
+    expect(() => new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: bucket as never } } }))
       .toThrow(/backup\.destination\.s3 needs exactly one of secretName \(a Secret with the keys\) or serviceAccountName/);
   });
 });

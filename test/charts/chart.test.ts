@@ -4,6 +4,7 @@ import { join } from 'path';
 import { ApiObject, Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
 import { loadValues } from '../../src/values/values';
+import type { Manifest } from '../tools/manifest';
 
 const NODE_SCRIPTS = [
   'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
@@ -17,15 +18,17 @@ function synth(props: GaleraProxySqlChartProps = {}) {
   const chart = new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', props);
   const manifests = Testing.synth(chart);
   // ProxySql is being rewritten separately: its objects are only counted here, not pinned.
-  const proxysqlKeys = new Set(chart.proxysql.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => `${o.kind}/${o.name}`));
-  const isProxySql = (m: any) => proxysqlKeys.has(`${m.kind}/${m.metadata.name}`);
+  const proxysqlKeys = new Set(
+    chart.proxysql.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject).map((o) => `${o.kind}/${o.name}`),
+  );
+  const isProxySql = (m: Manifest) => proxysqlKeys.has(`${m.kind}/${m.metadata.name}`);
   const sts = manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.name === chart.galera.name);
   return { chart, manifests, sts, proxysqlObjects: manifests.filter(isProxySql), ownObjects: manifests.filter((m) => !isProxySql(m)) };
 }
 
 /** Replaces the node scripts (edited separately, compared with the files in galera-cluster.test.ts) and their checksum with markers. */
-function stable(manifests: any[]): any[] {
-  return JSON.parse(JSON.stringify(manifests), function (this: any, key: string, value: any) {
+function stable(manifests: Manifest[]): Manifest[] {
+  return JSON.parse(JSON.stringify(manifests), function (this: Manifest, key: string, value: Manifest) {
     if (key === CHECKSUM_ANNOTATION) return '<sha256 of the ConfigMap data>';
     if (this && this['my.cnf'] !== undefined && NODE_SCRIPTS.includes(key)) return `<contents of scripts/node/${key}>`;
     if (this && this['my.cnf'] !== undefined && COMMON_SCRIPTS.includes(key)) return `<contents of scripts/common/${key}>`;
@@ -33,7 +36,7 @@ function stable(manifests: any[]): any[] {
   });
 }
 
-const kinds = (manifests: any[]) => manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort();
+const kinds = (manifests: Manifest[]) => manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort();
 
 test('the default chart (without the ProxySQL objects) matches the snapshot', () => {
   // GIVEN / WHEN
@@ -41,7 +44,8 @@ test('the default chart (without the ProxySQL objects) matches the snapshot', ()
 
   // THEN
   expect(kinds(ownObjects)).toEqual([
-    'ConfigMap/galera-config', 'Namespace/galera', 'NetworkPolicy/galera', 'NetworkPolicy/galera-proxysql', 'PodDisruptionBudget/galera', 'Service/galera',
+    'ConfigMap/galera-config', 'Namespace/galera', 'NetworkPolicy/galera', 'NetworkPolicy/galera-proxysql', 'PodDisruptionBudget/galera',
+    'Service/galera',
     'Service/galera-direct', 'Service/galera-read', 'StatefulSet/galera', 'StorageClass/galera-microk8s-hostpath',
   ]);
   expect(stable(ownObjects)).toMatchSnapshot();

@@ -15,13 +15,14 @@ import { Storage } from '../../src/storage/storage';
 import { chartForValues } from '../../src/cli/synth';
 import { duplicateObjectNames } from '../../src/core/unique-names';
 import { loadValues } from '../../src/values/values';
+import type { Manifest } from '../tools/manifest';
 
 // The constructs as a library user composes them: names from construct ids, collisions refused at
 // synth time, namespaced charts, and policies that learn their ports from what they protect.
 
-const key = (m: any) => `${m.kind}/${m.metadata.namespace ?? '-'}/${m.metadata.name}`;
+const key = (m: Manifest) => `${m.kind}/${m.metadata.namespace ?? '-'}/${m.metadata.name}`;
 
-function synthApp(build: (app: App) => void): any[] {
+function synthApp(build: (app: App) => void): Manifest[] {
   const app = Testing.app();
   build(app);
   app.synth(); // runs the validations, as `cdk8s synth` and App.synth do
@@ -43,7 +44,8 @@ describe('names come from construct ids', () => {
     // THEN
     expect(new Set(keys).size).toBe(keys.length);
     expect(keys).toEqual(expect.arrayContaining(['StatefulSet/shop/orders', 'StatefulSet/shop/users', 'Deployment/shop/orders-proxysql',
-      'Deployment/shop/users-proxysql', 'ConfigMap/shop/orders-config', 'ConfigMap/shop/users-config', 'StorageClass/-/orders-microk8s-hostpath',
+      'Deployment/shop/users-proxysql', 'ConfigMap/shop/orders-config', 'ConfigMap/shop/users-config',
+      'StorageClass/-/orders-microk8s-hostpath',
       'StorageClass/-/users-microk8s-hostpath', 'NetworkPolicy/shop/orders', 'NetworkPolicy/shop/users']));
   });
 
@@ -57,7 +59,9 @@ describe('names come from construct ids', () => {
     // THEN
     expect(cluster.name).toBe('orders-db');
     expect(new MariaDbReplication(chart, 'Users_DB').name).toBe('users-db');
-    expect(() => new GaleraCluster(chart, '---')).toThrow(/name is not set and the default derived from the construct id, "", is not a DNS-1123 label .*; set name/);
+    expect(() => new GaleraCluster(chart, '---')).toThrow(
+      /name is not set and the default derived from the construct id, "", is not a DNS-1123 label .*; set name/,
+    );
   });
 
   test('two Storage constructs with the same preset and other reclaim policies get two StorageClasses', () => {
@@ -90,7 +94,9 @@ describe('two objects with one name are refused at synth time', () => {
     new GaleraCluster(chart, 'users', { name: 'main' });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/StatefulSet 'main' in namespace 'shop' is made twice, by db\/orders\/statefulset and by db\/users\/statefulset/);
+    expect(() => app.synth()).toThrow(
+      /StatefulSet 'main' in namespace 'shop' is made twice, by db\/orders\/statefulset and by db\/users\/statefulset/,
+    );
   });
 
   test('a StorageClass named twice collides across namespaces (it is cluster-scoped)', () => {
@@ -100,7 +106,9 @@ describe('two objects with one name are refused at synth time', () => {
     new Storage(new Chart(app, 'b', { namespace: 'two' }), 'storage', { className: 'fast' });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/StorageClass 'fast' \(cluster-scoped\) is made twice, by a\/storage\/class and by b\/storage\/class/);
+    expect(() => app.synth()).toThrow(
+      /StorageClass 'fast' \(cluster-scoped\) is made twice, by a\/storage\/class and by b\/storage\/class/,
+    );
   });
 
   test('the same name in two namespaces, or for two kinds, is no collision', () => {
@@ -121,7 +129,9 @@ describe('two objects with one name are refused at synth time', () => {
     new ApiObject(chart, 'mine', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'galera-config' } });
 
     // WHEN / THEN
-    expect(() => app.synth()).toThrow(/ConfigMap 'galera-config' in namespace 'shop' is made twice, by db\/galera\/galera\/config and by db\/mine/);
+    expect(() => app.synth()).toThrow(
+      /ConfigMap 'galera-config' in namespace 'shop' is made twice, by db\/galera\/galera\/config and by db\/mine/,
+    );
   });
 });
 
@@ -149,12 +159,12 @@ describe('the charts are namespaced charts', () => {
 
 describe('topology is honoured or refused', () => {
   test('GaleraProxySqlChart refuses topology replication and names the chart that builds it', () => {
-    expect(() => new GaleraProxySqlChart(Testing.app(), 'db', { topology: 'replication' } as any))
+    expect(() => new GaleraProxySqlChart(Testing.app(), 'db', { topology: 'replication' } as never))
       .toThrow(/topology 'replication' is not built by GaleraProxySqlChart; use ReplicationProxySqlChart/);
   });
 
   test('ReplicationProxySqlChart refuses topology galera', () => {
-    expect(() => new ReplicationProxySqlChart(Testing.app(), 'db', { topology: 'galera' } as any))
+    expect(() => new ReplicationProxySqlChart(Testing.app(), 'db', { topology: 'galera' } as never))
       .toThrow(/topology 'galera' is not built by ReplicationProxySqlChart; use GaleraProxySqlChart/);
   });
 
@@ -178,7 +188,9 @@ describe('composition wires itself', () => {
     // WHEN the same parts are composed one by one, each told only about the others
     const chart = new Chart(Testing.app(), 'db', { namespace: values.namespace, disableResourceNameHashes: true });
     const storage = new Storage(chart, 'storage', { ...values.storage, className: 'galera-aws-ebs-gp3' });
-    const galera = new GaleraCluster(chart, 'galera', { ...values.galera, storageClassName: storage.className, backupEndpoint: true, metrics: { enabled: true } });
+    const galera = new GaleraCluster(chart, 'galera', {
+      ...values.galera, storageClassName: storage.className, backupEndpoint: true, metrics: { enabled: true },
+    });
     const proxysql = new ProxySql(chart, 'proxysql', { ...values.proxysql, backend: galera, metrics: true });
     const { enabled: _b, ...backupProps } = values.backup!;
     const backup = new GaleraBackup(chart, 'backup', { ...backupProps, cluster: galera });
@@ -188,7 +200,7 @@ describe('composition wires itself', () => {
     const byHand = Testing.synth(chart);
 
     // THEN
-    const sorted = (ms: any[]) => [...ms].sort((a, b) => key(a).localeCompare(key(b)));
+    const sorted = (ms: Manifest[]) => [...ms].sort((a, b) => key(a).localeCompare(key(b)));
     expect(sorted(byHand).map(key)).toEqual(sorted(fromValues).map(key));
     expect(sorted(byHand)).toEqual(sorted(fromValues));
   });
@@ -197,7 +209,9 @@ describe('composition wires itself', () => {
     // GIVEN
     const chart = Testing.chart();
     const galera = new GaleraCluster(chart, 'db', {
-      backupEndpoint: true, metrics: { enabled: true }, restoreFrom: { backup: 'db-20261130T030000Z', s3: { bucket: 'db-backups', endpoint: 'https://s3.example.com:9000', secretName: 's3' } },
+      backupEndpoint: true, metrics: { enabled: true }, restoreFrom: {
+        backup: 'db-20261130T030000Z', s3: { bucket: 'db-backups', endpoint: 'https://s3.example.com:9000', secretName: 's3' },
+      },
     });
     const proxysql = new ProxySql(chart, 'proxysql', { backend: galera, metrics: true });
     const backup = new GaleraBackup(chart, 'backup', { cluster: galera });
@@ -207,11 +221,11 @@ describe('composition wires itself', () => {
     const [db, proxy] = [policies.galera!.toJson(), policies.proxysql!.toJson()];
 
     // THEN
-    const ports = (rules: any[]) => rules.flatMap((r) => r.ports.map((p: any) => p.port)).sort((a: number, b: number) => a - b);
+    const ports = (rules: Manifest[]) => rules.flatMap((r) => r.ports.map((p: Manifest) => p.port)).sort((a: number, b: number) => a - b);
     expect(ports(db.spec.ingress)).toEqual(expect.arrayContaining([galera.backupEndpoint!.port, galera.metricsPort!]));
     expect(ports(db.spec.egress)).toContain(9000);
     expect(ports(proxy.spec.ingress)).toContain(proxysql.metricsPort!);
-    const metricsRule = db.spec.ingress.find((r: any) => r.ports.some((p: any) => p.port === galera.metricsPort));
+    const metricsRule = db.spec.ingress.find((r: Manifest) => r.ports.some((p: Manifest) => p.port === galera.metricsPort));
     expect(metricsRule.from).toEqual([{ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }]);
   });
 
@@ -238,7 +252,9 @@ describe('Services name their metrics ports', () => {
     const services = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'db', props)).filter((m) => m.kind === 'Service');
 
     // THEN: the headless Service (every pod) and ProxySQL's Service carry a port named metrics
-    const named = services.flatMap((s) => s.spec.ports.filter((p: any) => p.name === 'metrics').map((p: any) => [s.metadata.name, p.port]));
+    const named = services.flatMap((s) => s.spec.ports.filter((p: Manifest) => p.name === 'metrics').map((p: Manifest) => [
+      s.metadata.name, p.port,
+    ]));
     expect(named).toEqual(expected);
   });
 });
@@ -253,11 +269,15 @@ describe('cdk8s-plus workloads connect to the constructs with their own API', ()
 
     // WHEN
     web.connections.allowTo(orders.proxysql, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
-    web.connections.allowTo(users.replication, { ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD });
-    const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: any) => e.to?.length));
+    web.connections.allowTo(users.replication, {
+      ports: [kplus.NetworkPolicyPort.tcp(3306)], isolation: kplus.PodConnectionsIsolation.POD,
+    });
+    const policies = Testing.synth(chart).filter((m) => m.kind === 'NetworkPolicy' && m.spec.egress?.some((e: Manifest) => e.to?.length));
 
     // THEN
-    const egressTo = policies.flatMap((p) => p.spec.egress.flatMap((e: any) => e.to.map((t: any) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels }))));
+    const egressTo = policies.flatMap((p) => p.spec.egress.flatMap(
+      (e: Manifest) => e.to.map((t: Manifest) => ({ pods: t.podSelector.matchLabels, ns: t.namespaceSelector?.matchLabels })),
+    ));
     expect(egressTo).toEqual(expect.arrayContaining([
       { pods: orders.proxysql.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },
       { pods: users.replication.selectorLabels, ns: { 'kubernetes.io/metadata.name': 'shop' } },

@@ -5,13 +5,15 @@ import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
 import { ReplicationProxySqlChart } from '../../src/charts/replication-proxysql-chart';
 import { loadValues } from '../../src/values/values';
 import { schemaErrors } from '../tools/schema';
+import type { Container } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // Every optional feature has a values file under examples/, each synthesizes into valid objects,
 // and examples/production.yaml turns on everything a production user would.
 const EXAMPLES = join(__dirname, '..', '..', 'examples');
 const files = readdirSync(EXAMPLES).filter((f) => f.endsWith('.yaml')).sort();
 
-function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
+function synth(file: string): { chart: GaleraProxySqlChart; manifests: Manifest[] } {
   const values = loadValues({ GALERA_VALUES: join(EXAMPLES, file) });
   const chart = values.topology === 'replication'
     ? new ReplicationProxySqlChart(Testing.app(), 'galera-proxysql', values) as unknown as GaleraProxySqlChart
@@ -19,23 +21,32 @@ function synth(file: string): { chart: GaleraProxySqlChart; manifests: any[] } {
   return { chart, manifests: Testing.synth(chart) };
 }
 
-const kinds = (manifests: any[]) => new Set(manifests.map((m) => m.kind));
-const myCnf = (manifests: any[]) => manifests.find((m) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+const kinds = (manifests: Manifest[]) => new Set(manifests.map((m) => m.kind));
+const myCnf = (manifests: Manifest[]) => manifests.find((m) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
 
 /** Each optional feature, the example that shows it, and what that example must synthesize. */
-const FEATURES: Array<[string, string, (m: any[]) => void]> = [
-  ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort()).toEqual(['galera-proxysql-tls', 'galera-tls'])],
+const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
+  ['TLS from cert-manager', 'tls-cert-manager.yaml', (m) => expect(
+    m.filter((o) => o.kind === 'Certificate').map((o) => o.metadata.name).sort(),
+  ).toEqual(['galera-proxysql-tls', 'galera-tls'])],
   ['TLS turned off', 'tls-off.yaml', (m) => expect(myCnf(m)).not.toMatch(/ssl_cert|socket\.ssl/)],
   ['plain-text clients refused', 'require-secure-transport.yaml', (m) => expect(myCnf(m)).toContain('require_secure_transport=ON')],
-  ['NetworkPolicy clients', 'network-policy.yaml', (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"')],
+  [
+    'NetworkPolicy clients', 'network-policy.yaml',
+    (m) => expect(JSON.stringify(m.filter((o) => o.kind === 'NetworkPolicy'))).toContain('"team":"shop"'),
+  ],
   ['NetworkPolicies turned off', 'network-policy-off.yaml', (m) => expect(kinds(m).has('NetworkPolicy')).toBe(false)],
   ['backups on a volume', 'backup-volume.yaml', (m) => {
-    expect(m.find((o) => o.kind === 'CronJob').spec).toMatchObject({ schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid' });
-    expect(m.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'galera-backups').spec.resources.requests.storage).toBe('100Gi');
+    expect(m.find((o) => o.kind === 'CronJob').spec).toMatchObject({
+      schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid',
+    });
+    expect(
+      m.find((o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'galera-backups').spec.resources.requests.storage,
+    ).toBe('100Gi');
   }],
   ['backups in S3', 'backup-s3.yaml', (m) => {
     const pod = m.find((o) => o.kind === 'CronJob').spec.jobTemplate.spec.template.spec;
-    expect(pod.containers.map((c: any) => c.name)).toEqual(['upload']);
+    expect(pod.containers.map((c: Container) => c.name)).toEqual(['upload']);
     expect(pod.containers[0].env).toContainEqual({ name: 'BACKUP_REMOTE', value: 'backup:db-backups/shop/galera' });
   }],
   ['backups in S3 with the pod identity, no static key', 'backup-s3-pod-identity.yaml', (m) => {
@@ -47,20 +58,22 @@ const FEATURES: Array<[string, string, (m: any[]) => void]> = [
     expect(m.filter((o) => ['PodMonitor', 'PrometheusRule'].includes(o.kind)).map((o) => `${o.kind}/${o.metadata.name}`).sort())
       .toEqual(['PodMonitor/galera', 'PodMonitor/galera-proxysql', 'PrometheusRule/galera']);
     expect(m.find((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1').metadata.namespace).toBe('monitoring');
-    expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: any) => c.name)).toContain('metrics');
+    expect(m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers.map((c: Container) => c.name)).toContain('metrics');
   }],
   ['the primary/replica topology behind ProxySQL', 'replication.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet');
     expect(sts.metadata).toMatchObject({ name: 'mariadb', namespace: 'shop-db' });
     expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'REPL_FAILOVER_SECONDS', value: '30' });
-    expect(m.filter((o) => o.kind === 'Service').map((o) => o.metadata.name).sort()).toEqual(['mariadb', 'mariadb-proxysql', 'mariadb-read']);
+    expect(
+      m.filter((o) => o.kind === 'Service').map((o) => o.metadata.name).sort(),
+    ).toEqual(['mariadb', 'mariadb-proxysql', 'mariadb-read']);
     const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'mariadb-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toContain('mysql_replication_hostgroups');
     expect(cnf).not.toContain('mysql_galera_hostgroups');
   }],
   ['a cluster created from a backup', 'restore.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
-    expect(sts.initContainers.map((c: any) => c.name)).toEqual(['init', 'restore']);
+    expect(sts.initContainers.map((c: Container) => c.name)).toEqual(['init', 'restore']);
     expect(sts.volumes).toContainEqual({ name: 'restore', persistentVolumeClaim: { claimName: 'galera-backups', readOnly: true } });
   }],
 ];
@@ -70,15 +83,23 @@ describe('examples/', () => {
     // GIVEN / WHEN
     const { manifests } = synth(file);
     // THEN
-    const errors = manifests.map((m) => ({ object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m) })).filter((e) => e.errors.length > 0);
+    const errors = manifests.map((m) => ({
+      object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m),
+    })).filter((e) => e.errors.length > 0);
     expect(errors).toEqual([]);
   });
 
   test('the examples validated cover both topologies and every custom resource the project emits', () => {
     const all = files.map((f) => synth(f).manifests);
-    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_replication_hostgroups')))).toBe(true);
-    expect(all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_galera_hostgroups')))).toBe(true);
-    expect([...new Set(all.flat().map((o) => `${o.apiVersion}/${o.kind}`))]).toEqual(expect.arrayContaining(['cert-manager.io/v1/Certificate', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule']));
+    expect(
+      all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_replication_hostgroups'))),
+    ).toBe(true);
+    expect(
+      all.some((m) => m.some((o) => o.kind === 'ConfigMap' && o.data?.['proxysql.cnf.tmpl']?.includes('mysql_galera_hostgroups'))),
+    ).toBe(true);
+    expect([...new Set(all.flat().map((o) => `${o.apiVersion}/${o.kind}`))]).toEqual(expect.arrayContaining([
+      'cert-manager.io/v1/Certificate', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule',
+    ]));
   });
 
   test.each(FEATURES)('%s has an example (%s) that turns it on', (_feature, file, check) => {
@@ -92,7 +113,9 @@ describe('examples/', () => {
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     // THEN
     expect(chart.galera.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
-    for (const kind of ['Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule']) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    for (const kind of [
+      'Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule',
+    ]) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
     expect(sts.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toBeDefined();
     expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
     expect(myCnf(manifests)).toContain('require_secure_transport=ON');

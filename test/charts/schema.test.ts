@@ -6,8 +6,9 @@ import { GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart
 import { chartForValues } from '../../src/cli/synth';
 import { ValuesFile } from '../../src/values/values';
 import { SCHEMA_VERSION, schemaErrors } from '../tools/schema';
+import type { Manifest } from '../tools/manifest';
 
-function synth(props: ValuesFile = {}): any[] {
+function synth(props: ValuesFile = {}): Manifest[] {
   return Testing.synth(chartForValues(Testing.app(), 'c', props));
 }
 
@@ -19,7 +20,9 @@ const CRDS: GaleraProxySqlChartProps = {
 const NON_DEFAULT: GaleraProxySqlChartProps = {
   namespace: 'shop',
   storage: { existingClassName: 'standard-rwo' },
-  galera: { replicas: 5, antiAffinity: 'required', topologySpread: { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, required: true } },
+  galera: {
+    replicas: 5, antiAffinity: 'required', topologySpread: { topologyKey: 'topology.kubernetes.io/zone', maxSkew: 1, required: true },
+  },
 };
 
 const EVERY_OPTION: GaleraProxySqlChartProps = {
@@ -68,14 +71,18 @@ describe(`schema validation against the ${SCHEMA_VERSION}`, () => {
   });
 
   test('the charts validated have both topologies and the custom resources', () => {
-    expect(synth({ topology: 'replication' }).find((m) => m.kind === 'ConfigMap' && m.metadata.name === 'mariadb-proxysql-config').data['proxysql.cnf.tmpl']).toContain('mysql_replication_hostgroups');
+    expect(synth({ topology: 'replication' }).find(
+      (m) => m.kind === 'ConfigMap' && m.metadata.name === 'mariadb-proxysql-config',
+    ).data['proxysql.cnf.tmpl']).toContain('mysql_replication_hostgroups');
     expect(synth(CRDS).map((m) => m.kind)).toEqual(expect.arrayContaining(['Certificate', 'PodMonitor', 'PrometheusRule']));
   });
 
   describe('rejects invalid objects', () => {
     test('the fixture of deliberately wrong objects fails with every wrong field named', () => {
       // GIVEN test/fixtures/schema/invalid-objects.yaml: a misspelt field, a wrong type, a field newer than 1.28, a misspelt CRD field
-      const [sts, svc, podMonitor] = parseAllDocuments(readFileSync(join(__dirname, '..', 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8')).map((d) => d.toJSON());
+      const [sts, svc, podMonitor] = parseAllDocuments(
+        readFileSync(join(__dirname, '..', 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8'),
+      ).map((d) => d.toJSON());
 
       // WHEN / THEN
       expect(schemaErrors(sts)).toEqual([
@@ -92,7 +99,9 @@ describe(`schema validation against the ${SCHEMA_VERSION}`, () => {
 
     test('the fixture is valid once its mistakes are corrected (labels and clusterIP are fields, not mistakes)', () => {
       // GIVEN
-      const [sts, svc, podMonitor] = parseAllDocuments(readFileSync(join(__dirname, '..', 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8')).map((d) => d.toJSON());
+      const [sts, svc, podMonitor] = parseAllDocuments(
+        readFileSync(join(__dirname, '..', 'fixtures', 'schema', 'invalid-objects.yaml'), 'utf8'),
+      ).map((d) => d.toJSON());
       sts.spec.replicas = 3;
       const c = sts.spec.template.spec.containers[0];
       c.imagePullPolicy = c.imagePullPolicyy;
@@ -182,7 +191,9 @@ describe(`schema validation against the ${SCHEMA_VERSION}`, () => {
 
       // WHEN / THEN
       expect(schemaErrors(pdb)).toEqual(['policy/v1beta1 is not a GA API version']);
-      expect(schemaErrors({ apiVersion: 'v1', kind: 'Sekret', metadata: { name: 'x' } })).toEqual(['v1/Sekret is not a type of the schema']);
+      expect(
+        schemaErrors({ apiVersion: 'v1', kind: 'Sekret', metadata: { name: 'x' } }),
+      ).toEqual(['v1/Sekret is not a type of the schema']);
       expect(schemaErrors({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ name: 'mysql' }] } }))
         .toEqual([expect.stringMatching(/spec\/ports\/0 must have required property .?port/)]);
     });

@@ -19,7 +19,9 @@ const wsrep = (comment: string, cluster: string, size: number) =>
 
 const HOST = (i: number) => `galera-${i}.galera-headless.galera.svc.cluster.local`;
 
-function client(opts: { exec?: Record<string, string | Error>; logs?: Record<string, string>; pods: StatusPod[] }): StatusClient & { calls: string[][] } {
+function client(
+  opts: { exec?: Record<string, string | Error>; logs?: Record<string, string>; pods: StatusPod[] },
+): StatusClient & { calls: string[][] } {
   const calls: string[][] = [];
   return {
     calls,
@@ -36,20 +38,30 @@ function client(opts: { exec?: Record<string, string | Error>; logs?: Record<str
   };
 }
 
-const pod = (name: string, component: string, ready = true, restarts = 0): StatusPod => ({ name, component, ready, restarts, phase: 'Running' });
+const pod = (
+  name: string, component: string, ready = true, restarts = 0,
+): StatusPod => ({ name, component, ready, restarts, phase: 'Running' });
 
 describe('status command', () => {
-  test('GIVEN three Synced nodes and a ProxySQL pod WHEN collected THEN each line holds state, size, position, last decision and the proxy view', async () => {
+  test('GIVEN three Synced nodes and a ProxySQL pod WHEN collected THEN each line holds state, size, position, '
+    + 'last decision and the proxy view', async () => {
     // GIVEN
     const c = client({
-      pods: [pod('galera-1', 'database'), pod('galera-0', 'database'), pod('galera-2', 'database', false, 2), pod('galera-proxysql-abc', 'proxy')],
+      pods: [
+        pod('galera-1', 'database'), pod('galera-0', 'database'), pod('galera-2', 'database', false, 2),
+        pod('galera-proxysql-abc', 'proxy'),
+      ],
       exec: {
-        'galera-0/mariadb': `${stateLine('galera-0', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n${wsrep('Synced', 'Primary', 3)}`,
-        'galera-1/mariadb': `${stateLine('galera-1', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n${wsrep('Synced', 'Primary', 3)}`,
-        'galera-2/mariadb': `${stateLine('galera-2', `phase=running primary=1 uuid=${UUID} seqno=50 local_state=2`)}\n${wsrep('Donor/Desynced', 'Primary', 3)}`,
+        'galera-0/mariadb': `${stateLine('galera-0', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n`
+          + `${wsrep('Synced', 'Primary', 3)}`,
+        'galera-1/mariadb': `${stateLine('galera-1', `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`)}\n`
+          + `${wsrep('Synced', 'Primary', 3)}`,
+        'galera-2/mariadb': `${stateLine('galera-2', `phase=running primary=1 uuid=${UUID} seqno=50 local_state=2`)}\n`
+          + `${wsrep('Donor/Desynced', 'Primary', 3)}`,
         'galera-proxysql-abc/runtime_mysql_galera_hostgroups': '10\t20\t30\t9999\n',
         // as ProxySQL keeps them: the nodes that are not the writer stay SHUNNED in the writer hostgroup
-        'galera-proxysql-abc/runtime_mysql_servers': `10\t${HOST(0)}\tONLINE\n10\t${HOST(1)}\tSHUNNED\n30\t${HOST(0)}\tONLINE\n30\t${HOST(1)}\tONLINE\n9999\t${HOST(2)}\tONLINE\n`,
+        'galera-proxysql-abc/runtime_mysql_servers': `10\t${HOST(0)}\tONLINE\n10\t${HOST(1)}\tSHUNNED\n`
+          + `30\t${HOST(0)}\tONLINE\n30\t${HOST(1)}\tONLINE\n9999\t${HOST(2)}\tONLINE\n`,
       },
       logs: {
         'galera-0': '2026-11-30T21:49:18Z galera-0 galera INFO: decision: bootstrap: new cluster: all 3 nodes are empty\n',
@@ -66,7 +78,9 @@ describe('status command', () => {
       ['galera-2', 'Donor/Desynced', 'Primary', '3', `${UUID}:50`, '-'],
     ]);
     expect(status.nodes[2]).toMatchObject({ ready: false, restarts: 2 });
-    expect(status.proxies).toEqual([{ pod: 'galera-proxysql-abc', ready: true, restarts: 0, writers: ['galera-0'], readers: ['galera-0', 'galera-1'], offline: ['galera-2'] }]);
+    expect(status.proxies).toEqual([{
+      pod: 'galera-proxysql-abc', ready: true, restarts: 0, writers: ['galera-0'], readers: ['galera-0', 'galera-1'], offline: ['galera-2'],
+    }]);
     expect(report).toMatch(/^ {2}galera-2 +false +2 +Donor\/Desynced +Primary +3 +e746a603-\S+:50 +-$/m);
     expect(report).toMatch(/^ {2}galera-proxysql-abc +true +0 +galera-0 +galera-0,galera-1 +galera-2$/m);
     // and it only ran the pods' own status scripts, never a client with credentials
@@ -74,7 +88,8 @@ describe('status command', () => {
       .toEqual(expect.arrayContaining([['bash', '/opt/mariadb/galera-state.sh'], ['bash', '/opt/proxysql/proxysql-agent.sh']]));
   });
 
-  test('GIVEN a node whose mariadbd does not answer and a proxy whose admin fails WHEN collected THEN the others are still reported', async () => {
+  test('GIVEN a node whose mariadbd does not answer and a proxy whose admin fails WHEN collected THEN the others are still '
+    + 'reported', async () => {
     const c = client({
       pods: [pod('galera-0', 'database', false), pod('galera-1', 'database'), pod('galera-proxysql-x', 'proxy', false)],
       exec: {
@@ -85,7 +100,10 @@ describe('status command', () => {
       logs: { 'galera-0': 'x galera INFO: decision: wait: waiting for galera-2 (last seen at e746:41)\n' },
     });
     const status = await collectStatus(c);
-    expect(status.nodes[0]).toMatchObject({ state: 'waiting', component: '-', clusterSize: '-', position: `${UUID}:40`, lastDecision: 'wait: waiting for galera-2 (last seen at e746:41)' });
+    expect(status.nodes[0]).toMatchObject({
+      state: 'waiting', component: '-', clusterSize: '-', position: `${UUID}:40`,
+      lastDecision: 'wait: waiting for galera-2 (last seen at e746:41)',
+    });
     expect(status.nodes[1]).toMatchObject({ state: 'Running', position: '-' });
     expect(status.proxies[0].error).toBe('admin interface: ERROR 2013 (HY000): Lost connection');
     expect(formatStatus(status, 'db')).toContain('? (admin interface: ERROR 2013 (HY000): Lost connection)');
@@ -93,7 +111,10 @@ describe('status command', () => {
 
   test('the command refuses an unknown argument and a missing value, naming them', () => {
     for (const [args, message] of [[['--bogus'], "unknown argument '--bogus'"], [['-n'], '-n needs a value']] as const) {
-      const r = spawnSync('npx', ['ts-node', '--transpile-only', join(__dirname, '..', '..', 'src', 'cli', 'bin', 'status.ts'), ...args], { encoding: 'utf8' });
+      const r = spawnSync(
+        'npx', ['ts-node', '--transpile-only', join(__dirname, '..', '..', 'src', 'cli', 'bin', 'status.ts'), ...args],
+        { encoding: 'utf8' },
+      );
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(message);
       expect(r.stderr).toContain('usage: status');

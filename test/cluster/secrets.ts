@@ -5,12 +5,18 @@ import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
  * Every Secret a chart's pods mount, as a user creates them: the credentials, and (TLS on) the
  * certificates `npm run -s new-tls` prints, signed by `ca` (a new CA unless given).
  */
-export async function chartSecrets(chart: GaleraProxySqlChart, credentials: Record<string, string>, ca?: PemPair): Promise<Record<string, Record<string, string>>> {
+export async function chartSecrets(
+  chart: GaleraProxySqlChart, credentials: Record<string, string>, ca?: PemPair,
+): Promise<Record<string, Record<string, string>>> {
   const out: Record<string, Record<string, string>> = { [chart.galera.secretName]: credentials };
-  const requests = [chart.galera.certificateSpec, chart.proxysql.certificateSpec, chart.galera.backupEndpoint?.clientCertificateSpec].filter((r) => r !== undefined);
+  const requests = [
+    chart.galera.certificateSpec, chart.proxysql.certificateSpec, chart.galera.backupEndpoint?.clientCertificateSpec,
+  ].filter((r) => r !== undefined);
   if (requests.length === 0) return out;
   const authority = ca ?? await newCertificateAuthority('test cluster CA');
-  for (const s of await tlsSecrets(chart.galera.namespace, authority, `${chart.galera.name}-ca`, requests) as { metadata: { name: string }; stringData: Record<string, string> }[]) {
+  for (const s of await tlsSecrets(
+    chart.galera.namespace, authority, `${chart.galera.name}-ca`, requests,
+  ) as { metadata: { name: string }; stringData: Record<string, string> }[]) {
     out[s.metadata.name] = s.stringData;
   }
   return out;

@@ -5,6 +5,8 @@ import { parse } from 'yaml';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { newCredentialsSecret, randomPassword, SECRET_KEYS } from '../../src/core/credentials';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
+import type { Container, EnvVar, Volume } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 const ROOT = join(__dirname, '..', '..');
 const SECRET_FILE_KEYS: string[] = Object.values(SECRET_KEYS);
@@ -18,14 +20,16 @@ const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 /** Environment variable names that point at a Secret key or file rather than carry a password. */
 const SECRET_REFERENCE_ENV_NAME = /^[A-Z0-9_]*(PASSWORD|PWD|CREDENTIALS)[A-Z0-9_]*_(FILE|PATH|KEY|DIR)$/;
 
-function synth(props: GaleraProxySqlChartProps = {}): any[] {
+function synth(props: GaleraProxySqlChartProps = {}): Manifest[] {
   return Testing.synth(new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', props));
 }
 
 const CUSTOMIZED: GaleraProxySqlChartProps = {
   namespace: 'shop',
   storage: { existingClassName: 'standard-rwo' },
-  galera: { name: 'orders', replicas: 5, secretName: 'orders-secrets', appUser: 'orders', appDatabase: 'orders', extraMyCnf: ['long_query_time=2'] },
+  galera: {
+    name: 'orders', replicas: 5, secretName: 'orders-secrets', appUser: 'orders', appDatabase: 'orders', extraMyCnf: ['long_query_time=2'],
+  },
 };
 
 /** Every string in a manifest (keys and values), with its JSON path. */
@@ -46,7 +50,8 @@ function strings(value: unknown, path = ''): Array<{ path: string; text: string 
  */
 function isReference(value: string): boolean {
   if (/^[^$@%{<:/]+:./.test(value)) return isReference(value.slice(value.indexOf(':') + 1));
-  return value === '' || /^[$@%{<]/.test(value) || SECRET_FILE_KEYS.includes(value) || value.startsWith('/') || /^[A-Z][A-Z0-9_]*$/.test(value);
+  return value === ''
+    || /^[$@%{<]/.test(value) || SECRET_FILE_KEYS.includes(value) || value.startsWith('/') || /^[A-Z][A-Z0-9_]*$/.test(value);
 }
 
 /** The value after `name = ` / `name: ` / `"name": ` at the start of rest, or undefined when rest is no assignment. */
@@ -66,7 +71,7 @@ function assignedValue(rest: string): string | undefined {
  * (IDENTIFIED BY 'x'), or a private key. Names alone are fine: the scripts name the Secret keys
  * they read (root-password) and the placeholders they fill in (@@APP_PASSWORD@@).
  */
-function passwordFindings(manifests: any[]): string[] {
+function passwordFindings(manifests: Manifest[]): string[] {
   const findings: string[] = [];
   for (const m of manifests) {
     for (const { path, text } of strings(m)) {
@@ -90,7 +95,7 @@ function passwordFindings(manifests: any[]): string[] {
  * 24 characters or more) that mixes lowercase, uppercase and digits with high entropy. The exact
  * match finds every value the generator can produce; the heuristic finds secrets nobody planted.
  */
-function secretsFound(manifests: any[], planted: readonly string[] = []): string[] {
+function secretsFound(manifests: Manifest[], planted: readonly string[] = []): string[] {
   const found = new Set<string>();
   for (const m of manifests) {
     for (const { text } of strings(m)) {
@@ -123,7 +128,7 @@ describe.each([
 
   test('contains none of the passwords new-secret generates', () => {
     // GIVEN
-    const generated = Object.values((newCredentialsSecret('galera-credentials', 'galera') as any).stringData as Record<string, string>);
+    const generated = Object.values(newCredentialsSecret('galera-credentials', 'galera').stringData as Record<string, string>);
 
     // WHEN
     const text = JSON.stringify(manifests);
@@ -143,12 +148,12 @@ describe.each([
     // GIVEN
     const env = manifests.flatMap((m) => {
       const pod = m.spec?.template?.spec;
-      return pod ? [...(pod.containers ?? []), ...(pod.initContainers ?? [])].flatMap((c: any) => c.env ?? []) : [];
+      return pod ? [...(pod.containers ?? []), ...(pod.initContainers ?? [])].flatMap((c: Container) => c.env ?? []) : [];
     });
 
     // WHEN
-    const offending = env.filter((e: any) => /passw|pwd|credential|token/i.test(e.name) && e.value !== undefined)
-      .filter((e: any) => !SECRET_REFERENCE_ENV_NAME.test(e.name) || !(SECRET_FILE_KEYS.includes(e.value) || e.value.startsWith('/')));
+    const offending = env.filter((e: EnvVar) => /passw|pwd|credential|token/i.test(e.name) && e.value !== undefined)
+      .filter((e: Manifest) => !SECRET_REFERENCE_ENV_NAME.test(e.name) || !(SECRET_FILE_KEYS.includes(e.value) || e.value.startsWith('/')));
 
     // THEN
     expect(env.length).toBeGreaterThan(0);
@@ -205,7 +210,9 @@ describe('the scanners find what they look for', () => {
 
   test('a private key is found', () => {
     // GIVEN / WHEN / THEN
-    expect(passwordFindings([configMap({ 'tls.key': '-----BEGIN RSA PRIVATE KEY-----\nMIIE...' })])).toEqual(['ConfigMap/x.data.tls.key: private key']);
+    expect(
+      passwordFindings([configMap({ 'tls.key': '-----BEGIN RSA PRIVATE KEY-----\nMIIE...' })]),
+    ).toEqual(['ConfigMap/x.data.tls.key: private key']);
   });
 
   test('every generated password is found, whatever characters it draws', () => {
@@ -250,9 +257,9 @@ describe('npm run -s new-secret', () => {
     });
   }
 
-  let first: any;
-  let second: any;
-  let named: any;
+  let first: Manifest;
+  let second: Manifest;
+  let named: Manifest;
   beforeAll(async () => {
     const [a, b, c] = await Promise.all([newSecret(), newSecret(), newSecret('orders-secrets', 'shop')]);
     [first, second, named] = [a, b, c].map((text) => parse(text));
@@ -260,7 +267,9 @@ describe('npm run -s new-secret', () => {
 
   test('prints a valid Secret with every key', () => {
     // GIVEN / WHEN / THEN
-    expect(first).toMatchObject({ apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'galera-credentials', namespace: 'galera' } });
+    expect(first).toMatchObject({
+      apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: { name: 'galera-credentials', namespace: 'galera' },
+    });
     expect(Object.keys(first.stringData).sort()).toEqual([...SECRET_FILE_KEYS].sort());
     expect(() => new Secret(first).validate()).not.toThrow();
   });
@@ -293,7 +302,7 @@ describe('npm run -s new-secret', () => {
     const sts = synth().find((m) => m.kind === 'StatefulSet');
 
     // WHEN
-    const volume = sts.spec.template.spec.volumes.find((v: any) => v.secret);
+    const volume = sts.spec.template.spec.volumes.find((v: Volume) => v.secret);
 
     // THEN
     expect(volume.secret.secretName).toBe(first.metadata.name);

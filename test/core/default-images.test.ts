@@ -38,7 +38,9 @@ describe('the default images are the versions of the programs the tests run', ()
   test.each([
     ['MariaDB', DEFAULT_MARIADB_IMAGE, () => programVersion(MARIADBD, ['--version'], /Ver ([0-9]+\.[0-9]+\.[0-9]+)-MariaDB/)],
     ['rclone', DEFAULT_RCLONE_IMAGE, () => programVersion('rclone', ['version'], /^rclone v([0-9]+\.[0-9]+\.[0-9]+)/m)],
-    ['mysqld_exporter', DEFAULT_MYSQLD_EXPORTER_IMAGE, () => programVersion('prometheus-mysqld-exporter', ['--version'], /mysqld_exporter, version ([0-9]+\.[0-9]+\.[0-9]+)/)],
+    ['mysqld_exporter', DEFAULT_MYSQLD_EXPORTER_IMAGE, () => programVersion(
+      'prometheus-mysqld-exporter', ['--version'], /mysqld_exporter, version ([0-9]+\.[0-9]+\.[0-9]+)/,
+    )],
   ])('%s: the default image %s is the tested version', (_program, image, tested) => {
     // GIVEN the version of the program the cluster tests run
     const version = tested();

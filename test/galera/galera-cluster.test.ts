@@ -3,6 +3,8 @@ import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraCluster, GaleraClusterProps } from '../../src/galera/galera-cluster';
 import { GALERA_PATHS, GALERA_PORTS } from '../../src/galera/galera-config';
+import type { Container, EnvVar, Volume, VolumeMount } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 const NODE_SCRIPTS = [
   'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
@@ -30,8 +32,8 @@ function synth(props: GaleraClusterProps = {}) {
     find,
     sts,
     pod,
-    mariadb: pod.containers.find((c: any) => c.name === 'mariadb'),
-    init: pod.initContainers.find((c: any) => c.name === 'init'),
+    mariadb: pod.containers.find((c: Container) => c.name === 'mariadb'),
+    init: pod.initContainers.find((c: Container) => c.name === 'init'),
     headless: find('Service', name),
     direct: find('Service', `${name}-direct`),
     read: find('Service', `${name}-read`),
@@ -44,8 +46,8 @@ function synth(props: GaleraClusterProps = {}) {
  * The snapshot pins the construct's own output. The node scripts (owned and edited separately,
  * checked below against the files) and the checksum derived from them are replaced by markers.
  */
-function stable(manifests: any[]): any[] {
-  return JSON.parse(JSON.stringify(manifests), function (this: any, key: string, value: any) {
+function stable(manifests: Manifest[]): Manifest[] {
+  return JSON.parse(JSON.stringify(manifests), function (this: Manifest, key: string, value: Manifest) {
     if (key === CHECKSUM_ANNOTATION) return '<sha256 of the ConfigMap data>';
     if (this && this['my.cnf'] !== undefined && NODE_SCRIPTS.includes(key)) return `<contents of scripts/node/${key}>`;
     if (this && this['my.cnf'] !== undefined && COMMON_SCRIPTS.includes(key)) return `<contents of scripts/common/${key}>`;
@@ -61,7 +63,8 @@ test('default GaleraCluster matches the snapshot', () => {
 
   // THEN
   expect(manifests.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual([
-    'ConfigMap/galera-config', 'PodDisruptionBudget/galera', 'Service/galera', 'Service/galera-direct', 'Service/galera-read', 'StatefulSet/galera',
+    'ConfigMap/galera-config', 'PodDisruptionBudget/galera', 'Service/galera', 'Service/galera-direct', 'Service/galera-read',
+    'StatefulSet/galera',
   ]);
   expect(stable(manifests)).toMatchSnapshot();
 });
@@ -70,8 +73,10 @@ test('customized GaleraCluster matches the snapshot', () => {
   // GIVEN / WHEN
   const { manifests } = synth({
     name: 'orders', namespace: 'shop', replicas: 5, storageSize: '50Gi', storageClassName: 'fast-ssd', accessMode: 'ReadWriteOncePod',
-    resources: { cpuRequest: '2', cpuLimit: '4', memoryRequest: '4Gi', memoryLimit: '8Gi' }, innodbBufferPoolSize: '4G', maxConnections: 1000,
-    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' }, secretName: 'orders-secrets',
+    resources: { cpuRequest: '2', cpuLimit: '4', memoryRequest: '4Gi', memoryLimit: '8Gi' }, innodbBufferPoolSize: '4G',
+    maxConnections: 1000,
+    extraMyCnf: ['long_query_time=2'], providerOptions: { 'gcache.size': '2G', 'evs.suspect_timeout': 'PT4S' },
+    secretName: 'orders-secrets',
     appUser: 'orders', appDatabase: 'orders', antiAffinity: 'required', topologySpread: { required: true }, readyWhenDonor: true,
     sstSecondsPerGi: 30, clusterDomain: 'example.internal', terminationGracePeriodSeconds: 300, imagePullPolicy: 'Always',
   });
@@ -155,7 +160,9 @@ describe('StatefulSet', () => {
     const { sts, pod } = synth();
 
     // THEN
-    const known = new Set([...pod.volumes.map((v: any) => v.name), ...sts.spec.volumeClaimTemplates.map((c: any) => c.metadata.name)]);
+    const known = new Set([
+      ...pod.volumes.map((v: Manifest) => v.name), ...sts.spec.volumeClaimTemplates.map((c: Manifest) => c.metadata.name),
+    ]);
     for (const c of [...pod.containers, ...pod.initContainers]) {
       for (const m of c.volumeMounts) expect(known).toContain(m.name);
     }
@@ -219,10 +226,13 @@ describe('probes', () => {
     const { pod, mariadb, init, configMap } = synth();
 
     // THEN
-    const configVolume = pod.volumes.find((v: any) => v.name === 'config');
+    const configVolume = pod.volumes.find((v: Volume) => v.name === 'config');
     expect(configVolume.configMap.name).toBe(configMap.metadata.name);
     expect(mariadb.volumeMounts).toContainEqual({ name: 'config', mountPath: GALERA_PATHS.config, readOnly: true });
-    const commands = [mariadb.command, init.command, mariadb.startupProbe.exec.command, mariadb.readinessProbe.exec.command, mariadb.livenessProbe.exec.command];
+    const commands = [
+      mariadb.command, init.command, mariadb.startupProbe.exec.command, mariadb.readinessProbe.exec.command,
+      mariadb.livenessProbe.exec.command,
+    ];
     for (const command of commands) {
       expect(command[0]).toBe('bash');
       expect(command[1].startsWith(`${GALERA_PATHS.config}/`)).toBe(true);
@@ -248,7 +258,7 @@ describe('security context', () => {
 
     // THEN
     const containers = [...pod.initContainers, ...pod.containers];
-    expect(containers.map((c: any) => c.name).sort()).toEqual(['init', 'mariadb']);
+    expect(containers.map((c: Container) => c.name).sort()).toEqual(['init', 'mariadb']);
     for (const c of containers) {
       expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true });
       expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'] });
@@ -261,7 +271,7 @@ describe('security context', () => {
     const { mariadb } = synth();
 
     // THEN
-    const mounted = mariadb.volumeMounts.filter((m: any) => !m.readOnly).map((m: any) => m.mountPath);
+    const mounted = mariadb.volumeMounts.filter((m: VolumeMount) => !m.readOnly).map((m: VolumeMount) => m.mountPath);
     for (const path of [GALERA_PATHS.data, GALERA_PATHS.runtime, GALERA_PATHS.socketDir, GALERA_PATHS.tmp]) expect(mounted).toContain(path);
   });
 });
@@ -323,7 +333,9 @@ describe('scheduling', () => {
 
     // THEN
     expect(pod.topologySpreadConstraints).toHaveLength(1);
-    expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'example.com/rack', maxSkew: 2, whenUnsatisfiable: 'DoNotSchedule' });
+    expect(pod.topologySpreadConstraints[0]).toMatchObject({
+      topologyKey: 'example.com/rack', maxSkew: 2, whenUnsatisfiable: 'DoNotSchedule',
+    });
   });
 });
 
@@ -336,7 +348,7 @@ describe('Services', () => {
     expect(headless.spec.clusterIP).toBe('None');
     expect(headless.spec.publishNotReadyAddresses).toBe(true);
     expect(headless.spec.selector).toEqual(cluster.selectorLabels);
-    const ports = Object.fromEntries(headless.spec.ports.map((p: any) => [p.name, p.port]));
+    const ports = Object.fromEntries(headless.spec.ports.map((p: Manifest) => [p.name, p.port]));
     expect(ports).toMatchObject({ mysql: 3306, galera: 4567, ist: 4568, sst: 4444 });
     for (const p of headless.spec.ports) {
       expect(p.protocol).toBe('TCP');
@@ -350,7 +362,7 @@ describe('Services', () => {
     const { mariadb } = synth();
 
     // THEN
-    const ports = Object.fromEntries(mariadb.ports.map((p: any) => [p.name, p.containerPort]));
+    const ports = Object.fromEntries(mariadb.ports.map((p: Manifest) => [p.name, p.containerPort]));
     expect(ports).toEqual({ ...GALERA_PORTS });
   });
 
@@ -402,7 +414,9 @@ describe('ConfigMap', () => {
     // THEN
     expect(Object.keys(configMap.data).sort()).toEqual(['my.cnf', ...NODE_SCRIPTS, ...COMMON_SCRIPTS].sort());
     for (const script of NODE_SCRIPTS) expect(configMap.data[script]).toBe(scriptOnDisk(script));
-    for (const script of COMMON_SCRIPTS) expect(configMap.data[script]).toBe(readFileSync(join(__dirname, '..', '..', 'scripts', 'common', script), 'utf8'));
+    for (const script of COMMON_SCRIPTS) expect(configMap.data[script]).toBe(
+      readFileSync(join(__dirname, '..', '..', 'scripts', 'common', script), 'utf8'),
+    );
   });
 
   test('my.cnf names the cluster, every peer and the merged provider options', () => {
@@ -442,7 +456,9 @@ describe('ConfigMap', () => {
   test('buffer pool and max_connections follow the props', () => {
     // GIVEN / WHEN
     const defaults: string[] = synth().configMap.data['my.cnf'].split('\n');
-    const custom: string[] = synth({ innodbBufferPoolSize: '4G', maxConnections: 2000, resources: { memoryRequest: '6Gi', memoryLimit: '6Gi' } }).configMap.data['my.cnf'].split('\n');
+    const custom: string[] = synth({
+      innodbBufferPoolSize: '4G', maxConnections: 2000, resources: { memoryRequest: '6Gi', memoryLimit: '6Gi' },
+    }).configMap.data['my.cnf'].split('\n');
 
     // THEN
     expect(defaults).toEqual(expect.arrayContaining(['innodb_buffer_pool_size=512M', 'max_connections=500']));
@@ -488,13 +504,13 @@ describe('environment and credentials', () => {
 
     // THEN
     for (const c of [mariadb, init]) {
-      const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+      const env = Object.fromEntries(c.env.map((e: EnvVar) => [e.name, e.value ?? e.valueFrom]));
       expect(env.NODE_PEERS).toBe(cluster.podDnsNames.join(','));
       expect(env.NODE_SECRET_NAME).toBe('orders-secrets');
       expect(env.NODE_CREDENTIALS_DIR).toBe(GALERA_PATHS.credentials);
       expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     }
-    expect(pod.volumes.find((v: any) => v.name === 'credentials')).toEqual({
+    expect(pod.volumes.find((v: Volume) => v.name === 'credentials')).toEqual({
       name: 'credentials', secret: { secretName: 'orders-secrets', defaultMode: 0o440, optional: true },
     });
     expect(cluster.secretName).toBe('orders-secrets');
@@ -576,21 +592,24 @@ describe('failure detector options', () => {
 
   test('an unknown failureDetection preset is rejected with the allowed values', () => {
     const chart = Testing.chart();
-    expect(() => new GaleraCluster(chart, 'g', { failureDetection: 'instant' as any }))
+    expect(() => new GaleraCluster(chart, 'g', { failureDetection: 'instant' as never }))
       .toThrow("failureDetection must be one of 'galera-default', 'balanced', 'fast', got \"instant\"");
   });
 
   test('fast preset renders the measured fast timeouts', () => {
     const chart = Testing.chart();
     new GaleraCluster(chart, 'g', { failureDetection: 'fast' });
-    const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
-    expect(cm.data['my.cnf']).toContain('evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;evs.install_timeout=PT4S');
+    const cm = Testing.synth(chart).find((o: Manifest) => o.kind === 'ConfigMap');
+    expect(cm.data['my.cnf']).toContain(
+      'evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.inactive_check_period=PT0.5S;evs.keepalive_period=PT0.5S;'
+        + 'evs.install_timeout=PT4S',
+    );
   });
 
   const providerOptions = (props: GaleraClusterProps): Record<string, string> => {
     const chart = Testing.chart();
     new GaleraCluster(chart, 'g', props);
-    const cm = Testing.synth(chart).find((o: any) => o.kind === 'ConfigMap');
+    const cm = Testing.synth(chart).find((o: Manifest) => o.kind === 'ConfigMap');
     const line = (cm.data['my.cnf'] as string).split('\n').find((l) => l.startsWith('wsrep_provider_options='))!;
     return Object.fromEntries(line.slice('wsrep_provider_options="'.length, -1).split(';').map((kv) => kv.split('=') as [string, string]));
   };
@@ -609,14 +628,16 @@ describe('failure detector options', () => {
     const chart = Testing.chart();
     expect(() => new GaleraCluster(chart, 'g', { providerOptions: { 'evs.install_timeout': 'PT7S' } }))
       .toThrow('providerOptions: evs.install_timeout (PT7S) must not exceed evs.inactive_timeout (PT6S)');
-    expect(() => new GaleraCluster(Testing.chart(), 'g', { failureDetection: 'galera-default', providerOptions: { 'evs.install_timeout': 'PT16S' } }))
+    expect(() => new GaleraCluster(Testing.chart(), 'g', {
+      failureDetection: 'galera-default', providerOptions: { 'evs.install_timeout': 'PT16S' },
+    }))
       .toThrow("evs.install_timeout (PT16S) must not exceed evs.inactive_timeout (PT15S, Galera's default)");
   });
 });
 
 describe('TLS', () => {
   const cnfLines = (props: GaleraClusterProps) => (synth(props).configMap.data['my.cnf'] as string).split('\n');
-  const env = (container: any) => Object.fromEntries(container.env.map((e: any) => [e.name, e.value]));
+  const env = (container: Manifest) => Object.fromEntries(container.env.map((e: Manifest) => [e.name, e.value]));
 
   test('on by default: clients, replication and SST use the certificate of the Secret <name>-tls, mounted whole (renewals arrive)', () => {
     // GIVEN / WHEN
@@ -634,11 +655,13 @@ describe('TLS', () => {
     expect(lines.slice(lines.indexOf('[sst]'))).toContain('ssl-mode=VERIFY_CA');
     expect(cluster.tlsSecretName).toBe('orders-tls');
     expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'orders-tls', defaultMode: 0o440, optional: true } });
-    const mount = mariadb.volumeMounts.find((m: any) => m.name === 'tls');
+    const mount = mariadb.volumeMounts.find((m: VolumeMount) => m.name === 'tls');
     expect(mount).toEqual({ name: 'tls', mountPath: '/etc/mariadb/tls', readOnly: true });
     expect(env(mariadb)).toMatchObject({ NODE_TLS: 'on', NODE_TLS_SECRET_NAME: 'orders-tls' });
     // the certificate names every pod and Service name a client or a peer uses
-    expect(cluster.certificateSpec!.dnsNames).toEqual(expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']));
+    expect(cluster.certificateSpec!.dnsNames).toEqual(
+      expect.arrayContaining([...cluster.podDnsNames, 'orders-direct.default.svc', 'orders-read', '*.orders.default.svc.cluster.local']),
+    );
   });
 
   test('requireSecureTransport refuses plain-text clients', () => {
@@ -656,7 +679,7 @@ describe('TLS', () => {
     const { cluster, pod, mariadb, configMap } = synth({ tls: { enabled: false } });
     expect(configMap.data['my.cnf']).not.toMatch(/ssl/);
     expect(cluster.tlsSecretName).toBeUndefined();
-    expect(pod.volumes.map((v: any) => v.name)).not.toContain('tls');
+    expect(pod.volumes.map((v: Volume) => v.name)).not.toContain('tls');
     expect(env(mariadb).NODE_TLS).toBe('off');
   });
 

@@ -20,8 +20,13 @@ interface Node {
 function fields(n: Node): string[] {
   const phase = n.phase ?? 'waiting';
   const f: Record<string, string | number> = { phase };
-  if (phase === 'running') Object.assign(f, { primary: n.primary ?? 1, uuid: n.uuid ?? X, seqno: n.seqno ?? 0, local_state: 4, fresh: n.fresh ?? 0, forced: n.forced ?? '' });
-  else Object.assign(f, { uuid: n.empty ? ZERO : (n.uuid ?? X), seqno: n.empty ? -1 : (n.seqno ?? 0), safe: n.safe ?? 0, empty: n.empty ?? 0, forced: n.forced ?? '' });
+  if (phase === 'running') Object.assign(f, {
+    primary: n.primary ?? 1, uuid: n.uuid ?? X, seqno: n.seqno ?? 0, local_state: 4, fresh: n.fresh ?? 0, forced: n.forced ?? '',
+  });
+  else Object.assign(f, {
+    uuid: n.empty ? ZERO : (n.uuid ?? X), seqno: n.empty ? -1 : (n.seqno ?? 0), safe: n.safe ?? 0, empty: n.empty ?? 0,
+    forced: n.forced ?? '',
+  });
   if (n.role) f.role = n.role;
   if (n.sst !== undefined) f.sst = n.sst;
   if (n.view !== undefined) f.view = n.view;
@@ -100,7 +105,9 @@ describe('a running cluster', () => {
   });
 
   test('a starting peer is waited for', () => {
-    const result = decide('galera-1', { 'galera-1': { seqno: 5 }, 'galera-0': { phase: 'starting', role: 'bootstrap' }, 'galera-2': { seqno: 5 } });
+    const result = decide('galera-1', {
+      'galera-1': { seqno: 5 }, 'galera-0': { phase: 'starting', role: 'bootstrap' }, 'galera-2': { seqno: 5 },
+    });
     expect(result).toEqual({ action: 'wait', reason: expect.stringContaining('galera-0 is starting (bootstrap)') });
   });
 });
@@ -109,7 +116,9 @@ describe('full crash, every node reachable', () => {
   const nodes = { 'galera-0': { seqno: 40 }, 'galera-1': { seqno: 42 }, 'galera-2': { seqno: 41 } };
   test('the most advanced node bootstraps, whatever its ordinal', () => {
     expect(decide('galera-1', nodes).action).toBe('bootstrap');
-    expect(decide('galera-0', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining(`galera-1 has the most advanced position ${X}:42`) });
+    expect(decide('galera-0', nodes)).toEqual({
+      action: 'wait', reason: expect.stringContaining(`galera-1 has the most advanced position ${X}:42`),
+    });
     expect(decide('galera-2', nodes).action).toBe('wait');
   });
 
@@ -171,12 +180,16 @@ describe('full stop or crash with a node missing', () => {
   test('a scaled-up cluster counts every configured node', () => {
     const five = 'galera-0,galera-1,galera-2,galera-3,galera-4';
     const nodes = { 'galera-0': { seqno: 1, peers: 5 }, 'galera-1': { seqno: 1, peers: 5 }, 'galera-2': { seqno: 1, peers: 5 } };
-    expect(decide('galera-0', nodes, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+    expect(decide(
+      'galera-0', nodes, five,
+    )).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
   });
 
   test('a node running outside a Primary component is named as such, not as unreachable', () => {
     const nodes = { 'galera-1': { seqno: 4 }, 'galera-0': { phase: 'running', primary: 0 as const } };
-    expect(decide('galera-1', nodes).reason).toContain('galera-2 not reachable; galera-0 running outside a Primary component, not yet in the election');
+    expect(decide('galera-1', nodes).reason).toContain(
+      'galera-2 not reachable; galera-0 running outside a Primary component, not yet in the election',
+    );
   });
 
   test('during a scale-down from 5 to 3, the deleted pods are not waited for', () => {
@@ -186,10 +199,14 @@ describe('full stop or crash with a node missing', () => {
     const nodes = { 'galera-0': { seqno: 12, peers: 5, view: 3 }, 'galera-1': { seqno: 11, view: 2 }, 'galera-2': { seqno: 11, view: 3 } };
     // WHEN they decide / THEN the most advanced bootstraps and the others wait for it
     expect(decide('galera-0', nodes, five).action).toBe('bootstrap');
-    expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-0 has the most advanced position') });
+    expect(decide('galera-1', nodes)).toEqual({
+      action: 'wait', reason: expect.stringContaining('galera-0 has the most advanced position'),
+    });
     // AND with a last view of 4, galera-3 took part in the last Primary component: it is waited for
     const wider = { ...nodes, 'galera-2': { seqno: 11, view: 4 } };
-    expect(decide('galera-0', wider, five)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
+    expect(decide(
+      'galera-0', wider, five,
+    )).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
     expect(decide('galera-1', wider)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-3, galera-4 not reachable') });
   });
 });
@@ -198,7 +215,10 @@ describe('found by review', () => {
   test('a node configured for 3 still expects the 5 that a scaled-up peer reports', () => {
     // GIVEN a full crash in the middle of a 3 -> 5 rollout: galera-3 answers with peers=5
     // (it joined, so every node's last Primary component had 4 or more members)
-    const nodes = { 'galera-0': { seqno: 99, peers: 3, view: 4 }, 'galera-1': { seqno: 100, peers: 3, view: 4 }, 'galera-2': { seqno: 99, peers: 3, view: 4 }, 'galera-3': { seqno: 101, peers: 5, view: 4 } };
+    const nodes = {
+      'galera-0': { seqno: 99, peers: 3, view: 4 }, 'galera-1': { seqno: 100, peers: 3, view: 4 },
+      'galera-2': { seqno: 99, peers: 3, view: 4 }, 'galera-3': { seqno: 101, peers: 5, view: 4 },
+    };
     // THEN galera-1 does not bootstrap on its 3-node view, and galera-4 is waited for
     expect(decide('galera-1', nodes)).toEqual({ action: 'wait', reason: expect.stringContaining('galera-4 not reachable') });
     expect(decide('galera-3', nodes, 'galera-0,galera-1,galera-2,galera-3,galera-4').action).toBe('wait');
@@ -233,8 +253,14 @@ describe('peer state lines are validated before the election uses them', () => {
   }
   test.each([
     ['a complete waiting line', `v1 name=galera-1 phase=waiting uuid=${X} seqno=45 safe=0 empty=0 peers=3`, true],
-    ['a running line with an empty forced field', `v1 name=galera-1 phase=running primary=1 uuid=${X} seqno=7 local_state=4 fresh=0 forced= peers=3`, true],
-    ['arithmetic injection in seqno', `v1 name=galera-1 phase=waiting uuid=${X} seqno=PATH[$(touch${'$'}{IFS}/tmp/x)] safe=0 empty=0 peers=3`, false],
+    [
+      'a running line with an empty forced field',
+      `v1 name=galera-1 phase=running primary=1 uuid=${X} seqno=7 local_state=4 fresh=0 forced= peers=3`, true,
+    ],
+    [
+      'arithmetic injection in seqno',
+      `v1 name=galera-1 phase=waiting uuid=${X} seqno=PATH[$(touch${'$'}{IFS}/tmp/x)] safe=0 empty=0 peers=3`, false,
+    ],
     ['another pod\'s answer', `v1 name=galera-2 phase=waiting uuid=${X} seqno=45 safe=0 empty=0 peers=3`, false],
     ['a truncated uuid', 'v1 name=galera-1 phase=waiting uuid=aaaaaaaa-1111 seqno=4 peers=3', false],
     ['a line cut off after seqno=4 (of 45)', `v1 name=galera-1 phase=waiting uuid=${X} seqno=4`, false],
@@ -269,10 +295,22 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
     ['every node TLS: TLS, any donor', 'on', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'tls'],
     ['TLS off everywhere: plain, any donor', 'off', { 'galera-0': 'plain', 'galera-1': 'plain' }, 'plain'],
     ['an older peer without the key counts as plain', 'transitional', { 'galera-0': '', 'galera-1': 'plain' }, 'plain'],
-    ['second rollout, first node: every donor is still transitional: plain from them', 'on', { 'galera-0': 'plain', 'galera-1': 'plain' }, 'plain galera-0,galera-1'],
-    ['second rollout, second node: TLS from the node that already has it', 'on', { 'galera-0': 'plain', 'galera-1': 'tls' }, 'tls galera-1'],
-    ['a transitional node restarting among TLS nodes receives with TLS', 'transitional', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'tls galera-0,galera-1'],
-    ['a transitional node among mixed nodes: plain from the transitional one', 'transitional', { 'galera-0': 'tls', 'galera-1': 'plain' }, 'plain galera-1'],
+    [
+      'second rollout, first node: every donor is still transitional: plain from them', 'on', { 'galera-0': 'plain', 'galera-1': 'plain' },
+      'plain galera-0,galera-1',
+    ],
+    [
+      'second rollout, second node: TLS from the node that already has it', 'on', { 'galera-0': 'plain', 'galera-1': 'tls' },
+      'tls galera-1',
+    ],
+    [
+      'a transitional node restarting among TLS nodes receives with TLS', 'transitional', { 'galera-0': 'tls', 'galera-1': 'tls' },
+      'tls galera-0,galera-1',
+    ],
+    [
+      'a transitional node among mixed nodes: plain from the transitional one', 'transitional', { 'galera-0': 'tls', 'galera-1': 'plain' },
+      'plain galera-1',
+    ],
     ['TLS off has no certificate: it keeps plain', 'off', { 'galera-0': 'tls', 'galera-1': 'tls' }, 'plain'],
   ] as const)('%s', (_name, tls, peers, expected) => {
     // GIVEN the running peers' modes / WHEN galera-2 plans its join / THEN
@@ -280,7 +318,9 @@ describe('the state transfer of a join (sst_plan) while a rollout changes TLS', 
   });
 
   test('peers that are not running and Primary are no donors', () => {
-    const nodes: Record<string, Node> = { 'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' } };
+    const nodes: Record<string, Node> = {
+      'galera-2': {}, 'galera-0': { phase: 'running', primary: 1, sst: 'tls' }, 'galera-1': { phase: 'waiting', sst: 'plain' },
+    };
     expect(drive(PLAN_DRIVER, 'galera-2', nodes, { NODE_TLS: 'on' })).toBe('tls');
   });
 });
@@ -304,27 +344,51 @@ describe('the method of a join\'s state transfer (sst_method) while an upgrade r
 
 describe('the watchdog: does a restart into the election help a node outside a Primary component (rejoin_helps)', () => {
   // This node's line (running, not Primary) first, then the peers', formatted by state_line as the pods format them.
-  const REJOIN_DRIVER = DRIVER.replace('{ POD_NAME=$self decide "$expected"; }', '{ POD_NAME=$self rejoin_helps "$expected" && echo restart || echo stay; }');
+  const REJOIN_DRIVER = DRIVER.replace(
+    '{ POD_NAME=$self decide "$expected"; }', '{ POD_NAME=$self rejoin_helps "$expected" && echo restart || echo stay; }',
+  );
   const verdict = (peers: Record<string, Node>, self: Node = {}, name = 'galera-1', expected = EXPECTED) =>
     drive(REJOIN_DRIVER, name, { [name]: { phase: 'running', primary: 0, ...self }, ...peers }, {}, expected);
 
   test.each([
     // a second joiner's view change can break an IST ("IST didn't contain all write sets"):
     // mariadbd stays up, Disconnected, next to the Primary it should join again
-    ['a peer is running and Primary (a join that failed after its state transfer)', { 'galera-2': { phase: 'running', primary: 1, role: 'bootstrap' }, 'galera-0': { phase: 'running', primary: 1, role: 'join' } }, 'restart'],
+    [
+      'a peer is running and Primary (a join that failed after its state transfer)',
+      { 'galera-2': { phase: 'running', primary: 1, role: 'bootstrap' }, 'galera-0': { phase: 'running', primary: 1, role: 'join' } },
+      'restart',
+    ],
     ['one Primary peer, the other unreachable', { 'galera-2': { phase: 'running', primary: 1, role: 'join' } }, 'restart'],
     ['every other node waits in the election (they need this vote)', { 'galera-0': { seqno: 5 }, 'galera-2': { seqno: 7 } }, 'restart'],
     ['one waits, one refused its data', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'refused', uuid: Y } }, 'restart'],
-    ['the peers run but are not Primary (the last component restores itself)', { 'galera-0': { phase: 'running', primary: 0 }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
+    [
+      'the peers run but are not Primary (the last component restores itself)',
+      { 'galera-0': { phase: 'running', primary: 0 }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay',
+    ],
     // a graceful leave under load split the others into non-Primary fragments; the leaver
     // restarted, so their component can never be whole again
-    ['one peer waits, the other runs but is not Primary', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'running', primary: 0 } }, 'restart'],
-    ['one peer refused its data, the other runs but is not Primary (nobody needs a vote)', { 'galera-0': { phase: 'refused', uuid: Y }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay'],
+    [
+      'one peer waits, the other runs but is not Primary', { 'galera-0': { seqno: 5 }, 'galera-2': { phase: 'running', primary: 0 } },
+      'restart',
+    ],
+    [
+      'one peer refused its data, the other runs but is not Primary (nobody needs a vote)',
+      { 'galera-0': { phase: 'refused', uuid: Y }, 'galera-2': { phase: 'running', primary: 0 } }, 'stay',
+    ],
     // this pod was started with 3 replicas; the answers say 5 are configured now
-    ['during a scale-up to 5 whose new pods joined (view 5), two peers waiting of the four are not all', { 'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { seqno: 7, peers: 5, view: 5 } }, 'stay', { view: 5 }],
+    [
+      'during a scale-up to 5 whose new pods joined (view 5), two peers waiting of the four are not all',
+      { 'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { seqno: 7, peers: 5, view: 5 } }, 'stay', { view: 5 },
+    ],
     // new pods that never were in a Primary component hold nothing: silent, they need no vote
-    ['during a scale-up to 5 whose new pods never joined (no view beyond 3), the old three answer and one waits', { 'galera-0': { seqno: 5, peers: 5, view: 3 }, 'galera-2': { seqno: 7, peers: 3, view: 3 } }, 'restart', { view: 3 }],
-    ['after a scale-up to 5, every other node answers and one waits', { 'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { phase: 'running', primary: 0, peers: 5, view: 5 }, 'galera-3': { phase: 'running', primary: 0, peers: 5, view: 5 }, 'galera-4': { phase: 'running', primary: 0, peers: 5, view: 5 } }, 'restart', { view: 5 }],
+    [
+      'during a scale-up to 5 whose new pods never joined (no view beyond 3), the old three answer and one waits',
+      { 'galera-0': { seqno: 5, peers: 5, view: 3 }, 'galera-2': { seqno: 7, peers: 3, view: 3 } }, 'restart', { view: 3 },
+    ],
+    ['after a scale-up to 5, every other node answers and one waits', {
+      'galera-0': { seqno: 5, peers: 5, view: 5 }, 'galera-2': { phase: 'running', primary: 0, peers: 5, view: 5 },
+      'galera-3': { phase: 'running', primary: 0, peers: 5, view: 5 }, 'galera-4': { phase: 'running', primary: 0, peers: 5, view: 5 },
+    }, 'restart', { view: 5 }],
     ['one peer waits, the other is unreachable', { 'galera-0': { seqno: 5 } }, 'stay'],
     ['no peer answers', {}, 'stay'],
   ] as const)('%s', (_what, peers, expected, ...self: Node[]) => {
@@ -341,7 +405,9 @@ describe('the watchdog: does a restart into the election help a node outside a P
     const peers: Record<string, Node> = { 'galera-1': { seqno: 9, view: 3 }, 'galera-2': { phase: 'running', primary: 0, view: 2 } };
     // WHEN its watchdog asks / THEN it restarts; so does galera-2
     expect(verdict(peers, { peers: 5, view: 3 }, 'galera-0', five)).toBe('restart');
-    expect(verdict({ 'galera-0': { phase: 'running', primary: 0, peers: 5, view: 3 }, 'galera-1': { seqno: 9, view: 3 } }, { view: 2 }, 'galera-2')).toBe('restart');
+    expect(verdict(
+      { 'galera-0': { phase: 'running', primary: 0, peers: 5, view: 3 }, 'galera-1': { seqno: 9, view: 3 } }, { view: 2 }, 'galera-2',
+    )).toBe('restart');
     // AND had galera-3 been in the last Primary component (view 4), its silence would count
     expect(verdict({ ...peers, 'galera-1': { seqno: 9, view: 4 } }, { peers: 5, view: 3 }, 'galera-0', five)).toBe('stay');
   });

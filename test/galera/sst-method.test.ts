@@ -33,7 +33,8 @@ function sstFails(code: string): { status: number; log: string } {
 describe('the arguments mariadbd passes', () => {
   test('a joiner: role, address, datadir without its slash, my.cnf and the parent; mariadbd\'s own arguments are not read', () => {
     // GIVEN the command line of sql/wsrep_sst.cc (sst_prepare_other), as the pod logs show it
-    const args = "--role 'joiner' --address '10.250.40.12' --datadir '/var/lib/mysql/' --defaults-file '/run/mariadb/my.cnf' --parent '572' "
+    const args = "--role 'joiner' --address '10.250.40.12' --datadir '/var/lib/mysql/' --defaults-file '/run/mariadb/my.cnf' --parent "
+      + "'572' "
       + "--progress 0 --mysqld-args --defaults-file=/run/mariadb/my.cnf --role donor";
     // WHEN / THEN
     expect(sst(`eval "parse_args ${args.replace(/"/g, '\\"')}"; echo "$ROLE|$ADDRESS|$DATA|$CNF|$PARENT|$BYPASS"`))

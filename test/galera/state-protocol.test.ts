@@ -86,7 +86,9 @@ function writtenLines(): Record<string, string> {
   rmSync(join(dir, 'galera-forced-from'));
   rmSync(join(dir, 'galera-last-view'));
   lines['main (nothing published)'] = bash('rm -f "$STATE_FILE"; main').trim();
-  lines['publish_waiting (empty volume, no forced position)'] = bash('POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0 POS_EMPTY=1; publish_waiting; cat "$STATE_FILE"').trim();
+  lines['publish_waiting (empty volume, no forced position)'] = bash(
+    'POS_UUID=$ZERO_UUID POS_SEQNO=-1 POS_SAFE=0 POS_EMPTY=1; publish_waiting; cat "$STATE_FILE"',
+  ).trim();
   return lines;
 }
 
@@ -132,7 +134,9 @@ describe('the state protocol of docs/galera.md', () => {
 
   test('the lines carry what the election reads', () => {
     // GIVEN / WHEN / THEN
-    expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({ name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40`, view: '3' });
+    expect(parseStateLine(lines.publish_waiting, spec)).toMatchObject({
+      name: 'galera-1', phase: 'waiting', uuid: UUID, seqno: '42', safe: '1', empty: '0', forced: `${UUID}:40`, view: '3',
+    });
     expect(parseStateLine(lines.publish_refused, spec)).toMatchObject({ phase: 'refused', safe: '0' });
     expect(parseStateLine(lines['publish_running (bootstrap)'], spec)).toMatchObject({ phase: 'running', role: 'bootstrap', primary: '0' });
     expect(parseStateLine(lines.galera_live_state, spec))
@@ -148,7 +152,9 @@ describe('the state protocol of docs/galera.md', () => {
     expect(parseStateLine(lines.publish_waiting, spec).donates).toBe('');
     expect(parseStateLine(lines['main (starting)'], spec)).toMatchObject({ phase: 'starting', role: 'join' });
     expect(parseStateLine(lines['main (nothing published)'], spec)).toMatchObject({ phase: 'unknown', seqno: '-1' });
-    expect(parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec)).toMatchObject({ empty: '1', forced: '', view: '0' });
+    expect(
+      parseStateLine(lines['publish_waiting (empty volume, no forced position)'], spec),
+    ).toMatchObject({ empty: '1', forced: '', view: '0' });
   });
 
   test('the size of the last Primary component is kept on the volume, and a damaged record reads as unknown', () => {

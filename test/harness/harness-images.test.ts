@@ -22,7 +22,9 @@ const EXAMPLES = join(__dirname, '..', '..', 'examples');
 /** Every container (init and main) of every pod template in the default charts and every example. */
 function allContainers(): { where: string; image: string; command: string }[] {
   const values: [string, ValuesFile][] = [['the default chart', {}], ['topology: replication', { topology: 'replication' }]];
-  for (const f of readdirSync(EXAMPLES).filter((n) => n.endsWith('.yaml'))) values.push([`examples/${f}`, parseValues(readFileSync(join(EXAMPLES, f), 'utf8'), f)]);
+  for (const f of readdirSync(EXAMPLES).filter((n) => n.endsWith('.yaml'))) values.push([
+    `examples/${f}`, parseValues(readFileSync(join(EXAMPLES, f), 'utf8'), f),
+  ]);
   const out: { where: string; image: string; command: string }[] = [];
   for (const [where, v] of values) {
     for (const pod of podTemplates(Testing.synth(chartForValues(Testing.app(), 'c', v)))) {
@@ -68,7 +70,9 @@ describe('the program lists of the images (harness/images)', () => {
     const rclone = programsOf(DEFAULT_RCLONE_IMAGE)!.programs;
 
     // THEN
-    expect(['bash', 'mariadb', 'mariadb-backup', 'mbstream', 'socat', 'rsync', 'openssl', 'ps', 'awk'].filter((p) => !mariadb.has(p))).toEqual([]);
+    expect(
+      ['bash', 'mariadb', 'mariadb-backup', 'mbstream', 'socat', 'rsync', 'openssl', 'ps', 'awk'].filter((p) => !mariadb.has(p)),
+    ).toEqual([]);
     expect(['pv', 'curl', 'wget', 'nc'].filter((p) => mariadb.has(p))).toEqual([]);
     expect(['bash', 'mariadb', 'openssl', 'wget', 'awk'].filter((p) => !proxysql.has(p))).toEqual([]);
     expect(['ps', 'pgrep', 'curl', 'mariadbd'].filter((p) => proxysql.has(p))).toEqual([]);
@@ -87,7 +91,9 @@ describe('the program lists of the images (harness/images)', () => {
   });
 
   test('a malformed list is refused with its file and line', () => {
-    expect(() => parseImagePrograms('x.programs', 'image a:1\nbash\nbad name here\n')).toThrow(/x\.programs:3: expected 'image REF', 'NAME' or 'NAME busybox', got "bad name here"/);
+    expect(() => parseImagePrograms('x.programs', 'image a:1\nbash\nbad name here\n')).toThrow(
+      /x\.programs:3: expected 'image REF', 'NAME' or 'NAME busybox', got "bad name here"/,
+    );
     expect(() => parseImagePrograms('y.programs', '# only a comment\nbash\n')).toThrow(/y\.programs: no 'image REF' line/);
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import { readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
@@ -7,6 +8,8 @@ import { AlertRule, dashboardPanels, maxCronGapSeconds } from '../../src/monitor
 import { MonitoredCluster } from '../../src/monitoring/topology-metrics';
 import { loadValues } from '../../src/values/values';
 import { dashboardAsRecordingRules, metricNamesOf, promtool, seriesOf, tempDir, writeRules } from '../tools/prometheus';
+import type { Container } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 // The monitoring section: what it emits when on and that nothing of it is emitted when off; the
 // alert rules checked and unit-tested with promtool (every alert fires on some series and stays
@@ -21,8 +24,8 @@ const production = () => {
   const chart = new GaleraProxySqlChart(Testing.app(), 'c', loadValues({ GALERA_VALUES: join(ROOT, 'examples', 'production.yaml') }));
   return { chart, manifests: Testing.synth(chart) };
 };
-const kinds = (manifests: any[]) => manifests.map((m) => m.kind);
-const podSpec = (manifests: any[], kind: string) => manifests.find((m) => m.kind === kind).spec.template.spec;
+const kinds = (manifests: Manifest[]) => manifests.map((m) => m.kind);
+const podSpec = (manifests: Manifest[], kind: string) => manifests.find((m) => m.kind === kind).spec.template.spec;
 
 describe('monitoring off (the default)', () => {
   const { manifests } = synthChart({});
@@ -31,15 +34,19 @@ describe('monitoring off (the default)', () => {
     expect(kinds(manifests)).not.toContain('PodMonitor');
     expect(kinds(manifests)).not.toContain('PrometheusRule');
     expect(manifests.filter((m) => m.metadata?.labels?.grafana_dashboard)).toEqual([]);
-    expect(podSpec(manifests, 'StatefulSet').containers.map((c: any) => c.name)).not.toContain('metrics');
+    expect(podSpec(manifests, 'StatefulSet').containers.map((c: Container) => c.name)).not.toContain('metrics');
     const text = JSON.stringify(manifests);
     expect(text).not.toContain('9104');
     expect(text).not.toContain('6070');
-    expect(manifests.find((m) => m.metadata?.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl']).toContain('restapi_enabled=false');
+    expect(
+      manifests.find((m) => m.metadata?.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'],
+    ).toContain('restapi_enabled=false');
   });
 
   test('a disabled section is still checked for typos', () => {
-    expect(() => synthChart({ monitoring: { enabled: false, notSyncedMinuts: 3 } as any })).toThrow(/notSyncedMinuts is not a known setting/);
+    expect(
+      () => synthChart({ monitoring: { enabled: false, notSyncedMinuts: 3 } as never }),
+    ).toThrow(/notSyncedMinuts is not a known setting/);
   });
 });
 
@@ -48,13 +55,15 @@ describe('monitoring on', () => {
 
   test('every Galera pod runs the exporter sidecar: pinned 0.14 image, socket, password from the Secret by reference', () => {
     const pod = podSpec(manifests, 'StatefulSet');
-    const sidecar = pod.containers.find((c: any) => c.name === 'metrics');
+    const sidecar = pod.containers.find((c: Container) => c.name === 'metrics');
     expect(sidecar).toMatchObject({
       image: 'docker.io/prom/mysqld-exporter:v0.14.0',
       command: ['mysqld_exporter'],
       ports: [{ name: 'metrics', containerPort: 9104, protocol: 'TCP' }],
       volumeMounts: [{ name: 'socket', mountPath: '/run/mysqld', readOnly: true }],
-      securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+      securityContext: {
+        allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] },
+      },
     });
     expect(sidecar.args).toEqual(expect.arrayContaining(['--web.listen-address=:9104', '--collect.global_status']));
     expect(sidecar.env).toEqual([
@@ -62,15 +71,14 @@ describe('monitoring on', () => {
       { name: 'DATA_SOURCE_NAME', value: 'exporter:$(EXPORTER_PASSWORD)@unix(/run/mysqld/mysqld.sock)/?timeout=5s' },
     ]);
     // the node scripts create the account and the init container requires its key
-    for (const c of [...pod.initContainers, pod.containers.find((x: any) => x.name === 'mariadb')]) {
+    for (const c of [...pod.initContainers, pod.containers.find((x: Container) => x.name === 'mariadb')]) {
       expect(c.env).toContainEqual({ name: 'NODE_EXPORTER_USER', value: 'exporter' });
     }
   });
 
   test('the exporter flags are ones mysqld_exporter 0.14.0 accepts', () => {
     // Debian's prometheus-mysqld-exporter is 0.14.0; kingpin rejects an unknown flag before anything else
-    const sidecar = podSpec(manifests, 'StatefulSet').containers.find((c: any) => c.name === 'metrics');
-    const { spawnSync } = require('child_process');
+    const sidecar = podSpec(manifests, 'StatefulSet').containers.find((c: Container) => c.name === 'metrics');
     const version = spawnSync('prometheus-mysqld-exporter', ['--version'], { encoding: 'utf8' });
     expect(`${version.stdout}${version.stderr}`).toContain('version 0.14.0');
     const help = spawnSync('prometheus-mysqld-exporter', ['--help-long'], { encoding: 'utf8' });
@@ -82,7 +90,7 @@ describe('monitoring on', () => {
   });
 
   test('ProxySQL serves its metrics on a named port 6070; its admin interface stays on loopback', () => {
-    const proxysql = podSpec(manifests, 'Deployment').containers.find((c: any) => c.name === 'proxysql');
+    const proxysql = podSpec(manifests, 'Deployment').containers.find((c: Container) => c.name === 'proxysql');
     expect(proxysql.ports).toContainEqual({ name: 'metrics', containerPort: 6070, protocol: 'TCP' });
     const cnf = manifests.find((m) => m.metadata?.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toContain('restapi_enabled=true');
@@ -120,7 +128,7 @@ describe('monitoring on', () => {
     expect(kinds(m)).not.toContain('PodMonitor');
     expect(kinds(m)).not.toContain('PrometheusRule');
     expect(m.filter((o) => o.metadata?.labels?.grafana_dashboard)).toEqual([]);
-    expect(podSpec(m, 'StatefulSet').containers.map((c: any) => c.name)).toContain('metrics');
+    expect(podSpec(m, 'StatefulSet').containers.map((c: Container) => c.name)).toContain('metrics');
   });
 
   test.each([
@@ -133,12 +141,16 @@ describe('monitoring on', () => {
     [{ labels: { app: 'my shop' } }, /monitoring\.labels\.app must be a label value .*, got "my shop"/],
     [{ exporterImage: 'Not An Image' }, /monitoring\.exporterImage must be an image reference such as .*, got "Not An Image"/],
   ])('bad input %j is a synth-time error naming the field', (bad, message) => {
-    expect(() => synthChart({ monitoring: { enabled: true, ...bad } as any })).toThrow(message);
+    expect(() => synthChart({ monitoring: { enabled: true, ...bad } as never })).toThrow(message);
   });
 
   test('galera.metrics and proxysql.metrics belong to the monitoring section', () => {
-    expect(() => synthChart({ monitoring: { enabled: true }, galera: { metrics: { enabled: true } } as any })).toThrow(/galera\.metrics is not a known setting/);
-    expect(() => synthChart({ monitoring: { enabled: true }, proxysql: { metrics: true } as any })).toThrow(/proxysql\.metrics is not a known setting/);
+    expect(() => synthChart({
+      monitoring: { enabled: true }, galera: { metrics: { enabled: true } } as never,
+    })).toThrow(/galera\.metrics is not a known setting/);
+    expect(() => synthChart({
+      monitoring: { enabled: true }, proxysql: { metrics: true } as never,
+    })).toThrow(/proxysql\.metrics is not a known setting/);
   });
 });
 
@@ -173,7 +185,9 @@ const repeat = (v: number | string, n: number) => Array.from({ length: n }, () =
 
 /** The annotations promtool must see: the rule's, with the templates filled as Prometheus fills them. */
 function annotations(rule: AlertRule, labels: Record<string, string>, value?: number): Record<string, string> {
-  const fill = (t: string) => t.replace(/\{\{ \$labels\.([a-z_]+) \}\}/g, (_m, l: string) => labels[l] ?? '').replace(/\{\{ \$value \}\}/g, String(value));
+  const fill = (t: string) => t.replace(/\{\{ \$labels\.([a-z_]+) \}\}/g, (_m, l: string) => labels[l] ?? '').replace(
+    /\{\{ \$value \}\}/g, String(value),
+  );
   return { summary: fill(rule.annotations.summary), description: fill(rule.annotations.description) };
 }
 
@@ -188,42 +202,66 @@ const CASES: Case[] = [
   {
     alert: 'GaleraNodeNotSynced',
     // a Donor (2) for 6 minutes fires; a node that was Donor for 3 minutes and is Synced again does not
-    fire: { series: { [seriesOf('mysql_global_status_wsrep_local_state', node(1))]: `4 4 ${repeat(2, 13)}`, [seriesOf('mysql_global_status_wsrep_local_state', node(0))]: repeat(4, 15) }, evalTime: '7m', alerts: [{ labels: { ...node(1), severity: 'warning' }, value: 2 }] },
-    quiet: { series: { [seriesOf('mysql_global_status_wsrep_local_state', node(1))]: `4 ${repeat(2, 6)} ${repeat(4, 8)}` }, evalTime: '7m' },
+    fire: { series: { [seriesOf('mysql_global_status_wsrep_local_state', node(1))]: `4 4 ${repeat(2, 13)}`, [seriesOf(
+      'mysql_global_status_wsrep_local_state', node(0),
+    )]: repeat(4, 15) }, evalTime: '7m', alerts: [{ labels: { ...node(1), severity: 'warning' }, value: 2 }] },
+    quiet: {
+      series: { [seriesOf('mysql_global_status_wsrep_local_state', node(1))]: `4 ${repeat(2, 6)} ${repeat(4, 8)}` }, evalTime: '7m',
+    },
   },
   {
     alert: 'GaleraClusterSizeBelowReplicas',
-    fire: { series: { [seriesOf('mysql_global_status_wsrep_cluster_size', node(0))]: `3 3 ${repeat(2, 8)}`, [seriesOf('mysql_global_status_wsrep_cluster_size', node(1))]: `3 3 ${repeat(2, 8)}` }, evalTime: '4m', alerts: [{ labels: { namespace: NS, severity: 'critical' }, value: 2 }] },
-    quiet: { series: Object.fromEntries([0, 1, 2].map((i) => [seriesOf('mysql_global_status_wsrep_cluster_size', node(i)), repeat(3, 10)])), evalTime: '4m' },
+    fire: { series: { [seriesOf('mysql_global_status_wsrep_cluster_size', node(0))]: `3 3 ${repeat(2, 8)}`, [seriesOf(
+      'mysql_global_status_wsrep_cluster_size', node(1),
+    )]: `3 3 ${repeat(2, 8)}` }, evalTime: '4m', alerts: [{ labels: { namespace: NS, severity: 'critical' }, value: 2 }] },
+    quiet: { series: Object.fromEntries([
+      0, 1, 2,
+    ].map((i) => [seriesOf('mysql_global_status_wsrep_cluster_size', node(i)), repeat(3, 10)])), evalTime: '4m' },
   },
   {
     alert: 'GaleraNodeNotPrimary',
     fire: {
-      series: { [seriesOf('mysql_global_status_wsrep_cluster_status', node(2))]: `1 ${repeat(0, 5)}`, [seriesOf('mysql_global_status_wsrep_ready', node(2))]: `1 ${repeat(0, 5)}` },
+      series: {
+        [seriesOf('mysql_global_status_wsrep_cluster_status', node(2))]: `1 ${repeat(0, 5)}`,
+        [seriesOf('mysql_global_status_wsrep_ready', node(2))]: `1 ${repeat(0, 5)}`,
+      },
       evalTime: '3m',
       // both conditions hold: one alert per series that matched, with the same labels (deduplicated by promtool as one)
       alerts: [{ labels: { ...node(2), severity: 'critical' } }],
     },
-    quiet: { series: { [seriesOf('mysql_global_status_wsrep_cluster_status', node(2))]: repeat(1, 6), [seriesOf('mysql_global_status_wsrep_ready', node(2))]: repeat(1, 6) }, evalTime: '3m' },
+    quiet: { series: { [seriesOf(
+      'mysql_global_status_wsrep_cluster_status', node(2),
+    )]: repeat(1, 6), [seriesOf('mysql_global_status_wsrep_ready', node(2))]: repeat(1, 6) }, evalTime: '3m' },
   },
   {
     alert: 'GaleraFlowControlPaused',
     // paused 30 s of every minute (50 %) fires; 1 s of every minute does not
-    fire: { series: { [seriesOf('mysql_global_status_wsrep_flow_control_paused_ns', node(0))]: '0+30000000000x20' }, evalTime: '15m', alerts: [{ labels: { ...node(0), severity: 'warning' } }] },
+    fire: {
+      series: { [seriesOf('mysql_global_status_wsrep_flow_control_paused_ns', node(0))]: '0+30000000000x20' }, evalTime: '15m',
+      alerts: [{ labels: { ...node(0), severity: 'warning' } }],
+    },
     quiet: { series: { [seriesOf('mysql_global_status_wsrep_flow_control_paused_ns', node(0))]: '0+1000000000x20' }, evalTime: '15m' },
   },
   {
     alert: 'GaleraDataVolumeFilling',
-    fire: { series: { [seriesOf('kubelet_volume_stats_used_bytes', PVC(0))]: repeat(90, 10), [seriesOf('kubelet_volume_stats_capacity_bytes', PVC(0))]: repeat(100, 10) }, evalTime: '7m', alerts: [{ labels: { ...PVC(0), severity: 'warning' } }] },
-    quiet: { series: { [seriesOf('kubelet_volume_stats_used_bytes', PVC(0))]: repeat(80, 10), [seriesOf('kubelet_volume_stats_capacity_bytes', PVC(0))]: repeat(100, 10) }, evalTime: '7m' },
+    fire: { series: { [seriesOf('kubelet_volume_stats_used_bytes', PVC(0))]: repeat(90, 10), [seriesOf(
+      'kubelet_volume_stats_capacity_bytes', PVC(0),
+    )]: repeat(100, 10) }, evalTime: '7m', alerts: [{ labels: { ...PVC(0), severity: 'warning' } }] },
+    quiet: { series: { [seriesOf(
+      'kubelet_volume_stats_used_bytes', PVC(0),
+    )]: repeat(80, 10), [seriesOf('kubelet_volume_stats_capacity_bytes', PVC(0))]: repeat(100, 10) }, evalTime: '7m' },
   },
   {
     alert: 'ProxySQLNoWriter',
     fire: {
       series: {
         [seriesOf('proxysql_uptime_seconds_total', proxy(0))]: '0+60x5', [seriesOf('proxysql_uptime_seconds_total', proxy(1))]: '0+60x5',
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: `1 ${repeat(4, 4)}`,
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(1), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(1, 5),
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer),
+        })]: `1 ${repeat(4, 4)}`,
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(1), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(
+          1, 5,
+        ),
       },
       evalTime: '3m',
       alerts: [{ labels: { namespace: NS, pod: proxy(0).pod, severity: 'critical' } }],
@@ -231,8 +269,12 @@ const CASES: Case[] = [
     quiet: {
       series: {
         [seriesOf('proxysql_uptime_seconds_total', proxy(0))]: '0+60x5',
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: `1 ${repeat(4, 4)}`,
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer) })]: `4 ${repeat(1, 4)}`,
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer),
+        })]: `1 ${repeat(4, 4)}`,
+        [seriesOf('proxysql_connpool_conns_status', {
+          ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer),
+        })]: `4 ${repeat(1, 4)}`,
       },
       evalTime: '3m',
     },
@@ -241,8 +283,12 @@ const CASES: Case[] = [
     alert: 'ProxySQLBackendsOffline',
     fire: {
       series: {
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.offline) })]: repeat(1, 10),
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.reader) })]: repeat(2, 10),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.offline) })]: repeat(
+          1, 10,
+        ),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.reader) })]: repeat(
+          2, 10,
+        ),
       },
       evalTime: '7m',
       alerts: [{ labels: { namespace: NS, pod: proxy(0).pod, severity: 'warning' }, value: 2 }],
@@ -250,11 +296,21 @@ const CASES: Case[] = [
     quiet: {
       // a healthy cluster as a real scrape shows it: the nodes that are not the writer are SHUNNED in the writer hostgroup
       series: {
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.offline) })]: repeat(4, 10),
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.reader) })]: repeat(1, 10),
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(1, 10),
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer) })]: repeat(2, 10),
-        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.writer) })]: repeat(2, 10),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.offline) })]: repeat(
+          4, 10,
+        ),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.reader) })]: repeat(
+          1, 10,
+        ),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-0:3306', hostgroup: String(hg.writer) })]: repeat(
+          1, 10,
+        ),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-1:3306', hostgroup: String(hg.writer) })]: repeat(
+          2, 10,
+        ),
+        [seriesOf('proxysql_connpool_conns_status', { ...proxy(0), endpoint: 'galera-2:3306', hostgroup: String(hg.writer) })]: repeat(
+          2, 10,
+        ),
       },
       evalTime: '7m',
     },
@@ -262,13 +318,20 @@ const CASES: Case[] = [
   {
     alert: 'GaleraBackupTooOld',
     // production.yaml backs up daily: a last success 3 days ago fires, one 1 day ago does not
-    fire: { series: { [seriesOf('kube_cronjob_status_last_successful_time', { namespace: NS, cronjob: 'galera-backup' })]: repeat(-3 * 86400, 20) }, evalTime: '15m', alerts: [{ labels: { namespace: NS, cronjob: 'galera-backup', severity: 'warning' } }] },
-    quiet: { series: { [seriesOf('kube_cronjob_status_last_successful_time', { namespace: NS, cronjob: 'galera-backup' })]: repeat(-86400, 20) }, evalTime: '15m' },
+    fire: { series: {
+      [seriesOf('kube_cronjob_status_last_successful_time', { namespace: NS, cronjob: 'galera-backup' })]: repeat(-3 * 86400, 20),
+    }, evalTime: '15m', alerts: [{ labels: { namespace: NS, cronjob: 'galera-backup', severity: 'warning' } }] },
+    quiet: {
+      series: { [seriesOf('kube_cronjob_status_last_successful_time', { namespace: NS, cronjob: 'galera-backup' })]: repeat(-86400, 20) },
+      evalTime: '15m',
+    },
   },
   {
     alert: 'GaleraCertificateExpiring',
     // 10 days left fires; 40 days left (before cert-manager's renewal) does not; another namespace's certificate does not
-    fire: { series: { [seriesOf('certmanager_certificate_expiration_timestamp_seconds', { namespace: NS, name: 'galera-tls' })]: repeat(10 * 86400, 80) }, evalTime: '70m', alerts: [{ labels: { namespace: NS, name: 'galera-tls', severity: 'warning' } }] },
+    fire: { series: {
+      [seriesOf('certmanager_certificate_expiration_timestamp_seconds', { namespace: NS, name: 'galera-tls' })]: repeat(10 * 86400, 80),
+    }, evalTime: '70m', alerts: [{ labels: { namespace: NS, name: 'galera-tls', severity: 'warning' } }] },
     quiet: {
       series: {
         [seriesOf('certmanager_certificate_expiration_timestamp_seconds', { namespace: NS, name: 'galera-tls' })]: repeat(40 * 86400, 80),
@@ -319,7 +382,10 @@ describe('alert rules (promtool)', () => {
     writeFileSync(join(dir, 'wrong.test.yaml'), stringify({
       rule_files: ['rules.yaml'],
       evaluation_interval: '1m',
-      tests: [{ interval: '1m', input_series: Object.entries(c.quiet.series).map(([series, values]) => ({ series, values })), alert_rule_test: [{ eval_time: c.quiet.evalTime, alertname: c.alert, exp_alerts: [{ exp_labels: node(1) }] }] }],
+      tests: [{
+        interval: '1m', input_series: Object.entries(c.quiet.series).map(([series, values]) => ({ series, values })),
+        alert_rule_test: [{ eval_time: c.quiet.evalTime, alertname: c.alert, exp_alerts: [{ exp_labels: node(1) }] }],
+      }],
     }));
     expect(promtool(['test', 'rules', 'wrong.test.yaml'], dir).status).not.toBe(0);
   });
@@ -345,7 +411,9 @@ describe('dashboard', () => {
     const cm = prod.manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.labels?.grafana_dashboard === '1');
     const json = JSON.parse(Object.values(cm.data)[0] as string);
     expect(json.templating.list[0]).toMatchObject({ name: 'datasource', type: 'datasource', query: 'prometheus' });
-    expect(json.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr))).toEqual(dashboardPanels(monitored).flatMap((p) => p.targets.map((t) => t.expr)));
+    expect(json.panels.flatMap((p: Manifest) => p.targets.map((t: Manifest) => t.expr))).toEqual(
+      dashboardPanels(monitored).flatMap((p) => p.targets.map((t) => t.expr)),
+    );
   });
 });
 
@@ -353,7 +421,9 @@ describe('docs/monitoring.md', () => {
   test('lists every alert and every metric name the rules and the dashboard use', () => {
     const section = readFileSync(join(ROOT, 'docs', 'monitoring.md'), 'utf8');
     for (const r of rules) expect(`${r.alert}: ${section.includes(r.alert)}`).toBe(`${r.alert}: true`);
-    const names = [...new Set([...rules.map((r) => r.expr), ...dashboardPanels(monitored).flatMap((p) => p.targets.map((t) => t.expr))].flatMap(metricNamesOf))];
+    const names = [...new Set(
+      [...rules.map((r) => r.expr), ...dashboardPanels(monitored).flatMap((p) => p.targets.map((t) => t.expr))].flatMap(metricNamesOf),
+    )];
     for (const n of names) expect(`${n}: ${section.includes(n)}`).toBe(`${n}: true`);
   });
 });

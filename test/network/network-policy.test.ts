@@ -1,30 +1,39 @@
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
+import type { Manifest } from '../tools/manifest';
 
 // The policies' shape; the cluster tests enforce them with nftables in every pod's network
 // namespace and run every lifecycle scenario under them.
 
 function policies(props: GaleraProxySqlChartProps = {}) {
   const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
-  const byName: Record<string, any> = Object.fromEntries(manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => [m.metadata.name, m]));
+  const byName: Record<string, Manifest> = Object.fromEntries(
+    manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => [m.metadata.name, m]),
+  );
   return byName;
 }
 
 /** Every (from, port) pair an ingress list allows, as strings. */
-function ingressPorts(policy: any): Array<[string, number]> {
-  return policy.spec.ingress.flatMap((rule: any) => rule.from.flatMap((f: any) => rule.ports.map((p: any) => [JSON.stringify(f), p.port] as [string, number])));
+function ingressPorts(policy: Manifest): Array<[string, number]> {
+  return policy.spec.ingress.flatMap((rule: Manifest) => rule.from.flatMap(
+    (f: Manifest) => rule.ports.map((p: Manifest) => [JSON.stringify(f), p.port] as [string, number]),
+  ));
 }
 
 // (keys in the order cdk8s writes them: sorted)
-const GALERA_PODS = JSON.stringify({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera', 'app.kubernetes.io/name': 'mariadb-galera' } } });
-const PROXYSQL_PODS = JSON.stringify({ podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera-proxysql', 'app.kubernetes.io/name': 'proxysql' } } });
+const GALERA_PODS = JSON.stringify({
+  podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera', 'app.kubernetes.io/name': 'mariadb-galera' } },
+});
+const PROXYSQL_PODS = JSON.stringify({
+  podSelector: { matchLabels: { 'app.kubernetes.io/instance': 'galera-proxysql', 'app.kubernetes.io/name': 'proxysql' } },
+});
 
 describe('NetworkPolicies, on by default', () => {
   const p = policies();
 
   test('one policy per workload, each denying ingress and egress it does not list', () => {
     expect(Object.keys(p).sort()).toEqual(['galera', 'galera-proxysql']);
-    for (const policy of Object.values(p) as any[]) {
+    for (const policy of Object.values(p) as Manifest[]) {
       expect(policy.metadata.namespace).toBe('galera');
       expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     }
@@ -43,7 +52,10 @@ describe('NetworkPolicies, on by default', () => {
     const egress = p['galera-proxysql'].spec.egress;
     expect(egress[0]).toEqual({ to: [JSON.parse(GALERA_PODS)], ports: [{ protocol: 'TCP', port: 3306 }] });
     expect(egress[1].ports).toEqual([{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]);
-    expect(egress[1].to).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }]);
+    expect(egress[1].to).toEqual([{
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    }]);
   });
 });
 

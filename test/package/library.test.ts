@@ -8,6 +8,8 @@ import { parseAllDocuments } from 'yaml';
 import '../../src/tls/certificates'; // sets @peculiar/x509's crypto provider
 import { SECRET_KEYS } from '../../src/core/credentials';
 import { schemaErrors } from '../tools/schema';
+import type { Volume } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
 /*
  * The package as a consumer gets it: `npm run compile`, `npm pack`, then a separate cdk8s app
@@ -20,7 +22,9 @@ const rootPackage = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
 function run(command: string, args: string[], options: SpawnSyncOptions = {}) {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 300_000, ...options });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
-  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} (in ${options.cwd}) exited ${result.status ?? result.signal}:\n${output}`);
+  if (result.status !== 0) throw new Error(
+    `${command} ${args.join(' ')} (in ${options.cwd}) exited ${result.status ?? result.signal}:\n${output}`,
+  );
   return { stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -28,10 +32,10 @@ let work: string;
 let consumer: string;
 let packedFiles: string[];
 let installedVia: string;
-let manifests: any[];
+let manifests: Manifest[];
 
-let credentials: any[];
-let tls: any[];
+let credentials: Manifest[];
+let tls: Manifest[];
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'galera-library-'));
@@ -57,7 +61,9 @@ beforeAll(() => {
   writeFileSync(join(consumer, 'main.ts'), main.replace(/^(\/\/ .*\n)*?\/\/ @ts-nocheck.*\n(\/\/ .*\n)*/, ''));
   // The tsconfig `cdk8s init typescript-app` writes (from the cdk8s-cli this project pins): strict,
   // and no skipLibCheck, so the package's .d.ts files are type-checked too.
-  const initTsconfig = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), 'utf8'));
+  const initTsconfig = JSON.parse(
+    readFileSync(join(ROOT, 'node_modules', 'cdk8s-cli', 'templates', 'typescript-app', 'tsconfig.json'), 'utf8'),
+  );
   expect(initTsconfig.compilerOptions.skipLibCheck).toBeUndefined();
   writeFileSync(join(consumer, 'tsconfig.json'), JSON.stringify(initTsconfig));
 
@@ -76,7 +82,7 @@ beforeAll(() => {
   const outdir = join(work, 'dist');
   run('node', ['main.js'], { cwd: consumer, env: { ...process.env, CDK8S_OUTDIR: outdir } });
   manifests = readdirSync(outdir).filter((f) => f.endsWith('.k8s.yaml'))
-    .flatMap((f) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS()) as any[]);
+    .flatMap((f) => parseAllDocuments(readFileSync(join(outdir, f), 'utf8')).map((d) => d.toJS()) as Manifest[]);
   // The package's Secret generator, run on the app as its bin entry (nothing is synthesized by it).
   const bin = join(consumer, 'node_modules', '.bin', 'cdk8s-galera-secrets');
   credentials = parseAllDocuments(run(bin, ['credentials', 'main.js'], { cwd: consumer }).stdout).map((d) => d.toJS());
@@ -136,9 +142,9 @@ describe('a separate cdk8s app using the package', () => {
   const ofKind = (kind: string) => manifests.filter((m) => m.kind === kind);
   const named = (kind: string, name: string) => manifests.find((m) => m.kind === kind && m.metadata.name === name);
   /** Does a NetworkPolicy rule's `from` let in pods with these labels in the policy's own namespace? */
-  const admits = (rule: any, labels: Record<string, string>) => rule.from.some((f: any) => f.podSelector && !f.namespaceSelector
+  const admits = (rule: Manifest, labels: Record<string, string>) => rule.from.some((f: Manifest) => f.podSelector && !f.namespaceSelector
     && Object.entries(f.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
-  const portsOf = (rule: any) => rule.ports.map((p: any) => p.port);
+  const portsOf = (rule: Manifest) => rule.ports.map((p: Manifest) => p.port);
 
   test('installs the tarball and compiles against its typings with the cdk8s init tsconfig (no skipLibCheck)', () => {
     // GIVEN / WHEN: beforeAll installed and compiled main.ts; tsc fails on any error in a .d.ts
@@ -170,7 +176,9 @@ describe('a separate cdk8s app using the package', () => {
     }
     expect(JSON.stringify(manifests)).not.toMatch(/\.default\.svc/);
     const web = named('Deployment', 'web').spec.template.spec.containers[0].env;
-    expect(web).toEqual(expect.arrayContaining([{ name: 'ORDERS_DB', value: 'orders-proxysql.shop.svc:3306' }, { name: 'USERS_DB', value: 'users-proxysql.shop.svc:3306' }]));
+    expect(web).toEqual(expect.arrayContaining([
+      { name: 'ORDERS_DB', value: 'orders-proxysql.shop.svc:3306' }, { name: 'USERS_DB', value: 'users-proxysql.shop.svc:3306' },
+    ]));
   });
 
   test('the policies let the app into ProxySQL, the backup job and the scrapers into the nodes', () => {
@@ -181,9 +189,11 @@ describe('a separate cdk8s app using the package', () => {
     const proxyPolicy = named('NetworkPolicy', 'orders-proxysql');
 
     // WHEN
-    const proxyClientRule = proxyPolicy.spec.ingress.find((r: any) => portsOf(r).includes(6033));
-    const backupRule = galeraPolicy.spec.ingress.find((r: any) => admits(r, backupPods));
-    const scrapeRules = [galeraPolicy, proxyPolicy].map((p) => p.spec.ingress.find((r: any) => r.from.some((f: any) => f.namespaceSelector)));
+    const proxyClientRule = proxyPolicy.spec.ingress.find((r: Manifest) => portsOf(r).includes(6033));
+    const backupRule = galeraPolicy.spec.ingress.find((r: Manifest) => admits(r, backupPods));
+    const scrapeRules = [galeraPolicy, proxyPolicy].map(
+      (p) => p.spec.ingress.find((r: Manifest) => r.from.some((f: Manifest) => f.namespaceSelector)),
+    );
 
     // THEN
     expect(admits(proxyClientRule, webPods)).toBe(true);
@@ -193,24 +203,31 @@ describe('a separate cdk8s app using the package', () => {
   });
 
   test('every object passes the Kubernetes schema validation', () => {
-    const errors = manifests.map((m) => ({ object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m) })).filter((e) => e.errors.length > 0);
+    const errors = manifests.map((m) => ({
+      object: `${m.kind}/${m.metadata?.name}`, errors: schemaErrors(m),
+    })).filter((e) => e.errors.length > 0);
     expect(errors).toEqual([]);
   });
 
   test('the bin entry makes the credentials Secret of each cluster, in its namespace, with every key', () => {
     // GIVEN the Secrets the pods mount
-    const mounted = ofKind('StatefulSet').map((s) => s.spec.template.spec.volumes.find((v: any) => v.name === 'credentials').secret.secretName);
+    const mounted = ofKind('StatefulSet').map(
+      (s) => s.spec.template.spec.volumes.find((v: Volume) => v.name === 'credentials').secret.secretName,
+    );
 
     // WHEN / THEN
     expect(credentials.map((s) => `${s.metadata.namespace}/${s.metadata.name}`)).toEqual(mounted.map((n) => `shop/${n}`));
     for (const s of credentials) expect(Object.keys(s.stringData).sort()).toEqual([...Object.values(SECRET_KEYS)].sort());
-    expect(new Set(credentials.flatMap((s) => Object.values(s.stringData))).size).toBe(credentials.length * Object.keys(SECRET_KEYS).length);
+    expect(
+      new Set(credentials.flatMap((s) => Object.values(s.stringData))).size,
+    ).toBe(credentials.length * Object.keys(SECRET_KEYS).length);
   });
 
   test('the bin entry makes the TLS Secrets the Galera pods, ProxySQL and the backup job mount, signed by one CA', async () => {
     // GIVEN every TLS Secret a pod of the Galera cluster's mounts
     const secretVolumes = [named('StatefulSet', 'orders'), named('Deployment', 'orders-proxysql'), named('CronJob', 'orders-backup')]
-      .map((o) => (o.spec.jobTemplate ?? o).spec.template.spec.volumes).flat().filter((v: any) => v.secret && /tls/.test(v.secret.secretName));
+      .map((o) => (o.spec.jobTemplate ?? o).spec.template.spec.volumes).flat()
+      .filter((v: Manifest) => v.secret && /tls/.test(v.secret.secretName));
 
     // WHEN
     const byName = new Map(tls.map((s) => [s.metadata.name, s]));

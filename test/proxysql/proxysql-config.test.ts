@@ -114,7 +114,8 @@ function render(synthesized: ReturnType<typeof synth>, secret: Record<string, st
 /** Type ProxySQL's loader reads each field with (lookupValue into int or std::string). */
 const SERVER_FIELDS: Record<string, CfgNode['type']> = {
   address: 'string', hostname: 'string', port: 'int', gtid_port: 'int', hostgroup: 'int', hostgroup_id: 'int', status: 'string',
-  compression: 'int', weight: 'int', max_connections: 'int', max_replication_lag: 'int', use_ssl: 'int', max_latency_ms: 'int', comment: 'string',
+  compression: 'int', weight: 'int', max_connections: 'int', max_replication_lag: 'int', use_ssl: 'int', max_latency_ms: 'int',
+  comment: 'string',
 };
 const GALERA_FIELDS: Record<string, CfgNode['type']> = {
   writer_hostgroup: 'int', backup_writer_hostgroup: 'int', reader_hostgroup: 'int', offline_hostgroup: 'int', active: 'int',
@@ -127,7 +128,8 @@ const USER_FIELDS: Record<string, CfgNode['type']> = {
 const RULE_FIELDS: Record<string, CfgNode['type']> = {
   rule_id: 'int', active: 'int', username: 'string', schemaname: 'string', flagIN: 'int', client_addr: 'string', proxy_addr: 'string',
   proxy_port: 'int', digest: 'string', match_digest: 'string', match_pattern: 'string', negate_match_pattern: 'int', re_modifiers: 'string',
-  flagOUT: 'int', replace_pattern: 'string', destination_hostgroup: 'int', cache_ttl: 'int', reconnect: 'int', timeout: 'int', retries: 'int',
+  flagOUT: 'int', replace_pattern: 'string', destination_hostgroup: 'int', cache_ttl: 'int', reconnect: 'int', timeout: 'int',
+  retries: 'int',
   delay: 'int', mirror_flagOUT: 'int', mirror_hostgroup: 'int', error_msg: 'string', OK_msg: 'string', multiplex: 'int', log: 'int',
   apply: 'int', attributes: 'string', comment: 'string',
 };
@@ -140,10 +142,12 @@ const RULE_FIELDS: Record<string, CfgNode['type']> = {
 const MYSQL_VARIABLES: Record<string, CfgNode['type']> = {
   threads: 'int', max_connections: 'int', interfaces: 'string', server_version: 'string', default_charset: 'string',
   default_collation_connection: 'string', monitor_enabled: 'bool', monitor_username: 'string', monitor_password: 'string',
-  monitor_galera_healthcheck_interval: 'int', monitor_galera_healthcheck_timeout: 'int', monitor_galera_healthcheck_max_timeout_count: 'int',
+  monitor_galera_healthcheck_interval: 'int', monitor_galera_healthcheck_timeout: 'int',
+  monitor_galera_healthcheck_max_timeout_count: 'int',
   monitor_ping_interval: 'int', monitor_ping_timeout: 'int', monitor_ping_max_failures: 'int', monitor_connect_interval: 'int',
   monitor_connect_timeout: 'int', monitor_local_dns_cache_ttl: 'int', monitor_local_dns_cache_refresh_interval: 'int',
-  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', query_retries_on_failure: 'int', have_ssl: 'bool',
+  connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', query_retries_on_failure: 'int',
+  have_ssl: 'bool',
 };
 const ADMIN_VARIABLES: Record<string, CfgNode['type']> = {
   admin_credentials: 'string', stats_credentials: 'string', mysql_ifaces: 'string', restapi_enabled: 'bool', web_enabled: 'bool',
@@ -171,7 +175,8 @@ function listItems(root: CfgNode, name: string): Record<string, CfgNode>[] {
 function route(root: CfgNode, digest: string, matches: (pattern: string, text: string) => boolean): number {
   const rules = listItems(root, 'mysql_query_rules').sort((a, b) => (a.rule_id.value as number) - (b.rule_id.value as number));
   for (const r of rules) {
-    if (r.active.value === 1 && r.apply.value === 1 && matches(stringValue(r.match_digest)!, digest)) return r.destination_hostgroup.value as number;
+    if (r.active.value === 1
+      && r.apply.value === 1 && matches(stringValue(r.match_digest)!, digest)) return r.destination_hostgroup.value as number;
   }
   return listItems(root, 'mysql_users')[0].default_hostgroup.value as number;
 }
@@ -231,7 +236,9 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
       ...typeProblems('admin_variables', child(root, 'admin_variables'), ADMIN_VARIABLES),
       ...typeProblems('mysql_variables', child(root, 'mysql_variables'), MYSQL_VARIABLES),
     ];
-    for (const [list, fields] of [['mysql_servers', SERVER_FIELDS], ['mysql_galera_hostgroups', GALERA_FIELDS], ['mysql_users', USER_FIELDS],
+    for (const [list, fields] of [['mysql_servers', SERVER_FIELDS], ['mysql_galera_hostgroups', GALERA_FIELDS], [
+      'mysql_users', USER_FIELDS,
+    ],
       ['mysql_query_rules', RULE_FIELDS]] as const) {
       (child(root, list)?.children ?? []).forEach((item, i) => problems.push(...typeProblems(`${list}[${i}]`, item, fields)));
     }
@@ -277,7 +284,8 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
       for (const f of ['comment', 'attributes']) check(`mysql_query_rules[${i}].${f}`, r[f], "'");
     });
     const admin = stringValue(child(child(root, 'admin_variables'), 'admin_credentials'))!;
-    if (admin.split(';').length !== 1 || admin.split(':').length !== 2) problems.push('admin_credentials is not exactly one user:password pair');
+    if (admin.split(';').length !== 1
+      || admin.split(':').length !== 2) problems.push('admin_credentials is not exactly one user:password pair');
     expect(problems).toEqual([]);
   });
 
@@ -327,7 +335,8 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
     const estimate = estimateFailover({
       healthcheckIntervalMs: n('monitor_galera_healthcheck_interval'), healthcheckTimeoutMs: n('monitor_galera_healthcheck_timeout'),
       healthcheckMaxTimeoutCount: n('monitor_galera_healthcheck_max_timeout_count'), pingIntervalMs: n('monitor_ping_interval'),
-      pingTimeoutMs: n('monitor_ping_timeout'), pingMaxFailures: n('monitor_ping_max_failures'), monitorConnectTimeoutMs: n('monitor_connect_timeout'),
+      pingTimeoutMs: n('monitor_ping_timeout'), pingMaxFailures: n('monitor_ping_max_failures'),
+      monitorConnectTimeoutMs: n('monitor_connect_timeout'),
       connectTimeoutServerMs: n('connect_timeout_server'), connectTimeoutServerMaxMs: n('connect_timeout_server_max'),
       dnsCacheTtlMs: n('monitor_local_dns_cache_ttl'), dnsCacheRefreshIntervalMs: n('monitor_local_dns_cache_refresh_interval'),
     });
@@ -369,7 +378,8 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
       expect(route(root, digest, pcreMatch)).toBe(expected);
     });
 
-    test('every pattern compiles in JavaScript and PCRE and uses no construct RE2 lacks (lookaround, backreferences, atomic groups)', () => {
+    test('every pattern compiles in JavaScript and PCRE and uses no construct RE2 lacks (lookaround, backreferences, '
+      + 'atomic groups)', () => {
       const patterns = listItems(root, 'mysql_query_rules').map((r) => stringValue(r.match_digest)!);
       expect(patterns.length).toBeGreaterThan(0);
       for (const p of patterns) {
@@ -393,17 +403,22 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
 
   test('non-default hostgroups, writer_is_also_reader 2 and failover settings reach the file', () => {
     const custom = render(synth({ name: 'shop', namespace: 'prod' }, {
-      hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, writerIsAlsoReader: 2, failover: { healthcheckIntervalMs: 500, healthcheckTimeoutMs: 400 },
+      hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, writerIsAlsoReader: 2,
+      failover: { healthcheckIntervalMs: 500, healthcheckTimeoutMs: 400 },
     }), PASSWORDS);
     try {
       const r = parse(custom.output);
       const [g] = listItems(r, 'mysql_galera_hostgroups');
-      expect([g.writer_hostgroup.value, g.backup_writer_hostgroup.value, g.reader_hostgroup.value, g.offline_hostgroup.value]).toEqual([1, 2, 3, 4]);
+      expect([
+        g.writer_hostgroup.value, g.backup_writer_hostgroup.value, g.reader_hostgroup.value, g.offline_hostgroup.value,
+      ]).toEqual([1, 2, 3, 4]);
       expect(g.writer_is_also_reader.value).toBe(2);
       expect(route(r, 'SELECT 1', jsMatch)).toBe(3);
       expect(route(r, 'UPDATE t SET a=?', jsMatch)).toBe(1);
       expect(settings(child(r, 'mysql_variables')).monitor_galera_healthcheck_interval.value).toBe(500);
-      expect(listItems(r, 'mysql_servers').map((s) => stringValue(s.address))).toEqual([0, 1, 2].map((i) => `shop-${i}.shop.prod.svc.cluster.local`));
+      expect(listItems(r, 'mysql_servers').map((s) => stringValue(s.address))).toEqual(
+        [0, 1, 2].map((i) => `shop-${i}.shop.prod.svc.cluster.local`),
+      );
     } finally {
       rmSync(custom.dir, { recursive: true, force: true });
     }
@@ -451,7 +466,9 @@ describe('the render script refuses what ProxySQL could not load', () => {
   test('a missing Secret: every key is named, with the likely cause', () => {
     const r = runWith({});
     expect(r.status).not.toBe(0);
-    for (const key of Object.values(PASSWORD_PLACEHOLDERS).map((p) => p.key)) expect(r.stderr).toContain(`Secret 'shop-secrets' has no key '${key}'`);
+    for (const key of Object.values(PASSWORD_PLACEHOLDERS).map((p) => p.key)) expect(r.stderr).toContain(
+      `Secret 'shop-secrets' has no key '${key}'`,
+    );
     expect(r.stderr).toContain("the Secret 'shop-secrets' probably does not exist");
     expect(r.written).toBe(false);
   });
@@ -489,10 +506,17 @@ describe('settings arithmetic', () => {
   });
 
   test('estimateFailover: worst case is count x interval plus the slower of connect (whole seconds) and check timeout', () => {
-    const base = { pingIntervalMs: 3000, pingTimeoutMs: 1000, pingMaxFailures: 3, connectTimeoutServerMs: 1000, connectTimeoutServerMaxMs: 10000, dnsCacheTtlMs: 5000, dnsCacheRefreshIntervalMs: 1000 };
-    expect(estimateFailover({ ...base, healthcheckIntervalMs: 5000, healthcheckTimeoutMs: 800, healthcheckMaxTimeoutCount: 3, monitorConnectTimeoutMs: 600 }))
+    const base = {
+      pingIntervalMs: 3000, pingTimeoutMs: 1000, pingMaxFailures: 3, connectTimeoutServerMs: 1000, connectTimeoutServerMaxMs: 10000,
+      dnsCacheTtlMs: 5000, dnsCacheRefreshIntervalMs: 1000,
+    };
+    expect(estimateFailover({
+      ...base, healthcheckIntervalMs: 5000, healthcheckTimeoutMs: 800, healthcheckMaxTimeoutCount: 3, monitorConnectTimeoutMs: 600,
+    }))
       .toEqual({ bestMs: 5000, worstMs: 16000, pingShunEarliestMs: 6000 });
-    expect(estimateFailover({ ...base, healthcheckIntervalMs: 1000, healthcheckTimeoutMs: 800, healthcheckMaxTimeoutCount: 2, monitorConnectTimeoutMs: 2500 }).worstMs)
+    expect(estimateFailover({
+      ...base, healthcheckIntervalMs: 1000, healthcheckTimeoutMs: 800, healthcheckMaxTimeoutCount: 2, monitorConnectTimeoutMs: 2500,
+    }).worstMs)
       .toBe(4000);
   });
 
@@ -506,10 +530,13 @@ describe('settings arithmetic', () => {
 });
 
 describeLibconfig('in front of the primary/replica topology: routing by read_only', () => {
-  const REPLICATION_FIELDS: Record<string, CfgNode['type']> = { writer_hostgroup: 'int', reader_hostgroup: 'int', check_type: 'string', comment: 'string' };
+  const REPLICATION_FIELDS: Record<string, CfgNode['type']> = {
+    writer_hostgroup: 'int', reader_hostgroup: 'int', check_type: 'string', comment: 'string',
+  };
   const READ_ONLY_VARIABLES: Record<string, CfgNode['type']> = {
     ...Object.fromEntries(Object.entries(MYSQL_VARIABLES).filter(([k]) => !k.startsWith('monitor_galera_'))),
-    monitor_read_only_interval: 'int', monitor_read_only_timeout: 'int', monitor_read_only_max_timeout_count: 'int', monitor_writer_is_also_reader: 'bool',
+    monitor_read_only_interval: 'int', monitor_read_only_timeout: 'int', monitor_read_only_max_timeout_count: 'int',
+    monitor_writer_is_also_reader: 'bool',
   };
 
   test('mysql_replication_hostgroups (check_type read_only) replaces the Galera row; the replicas are the only readers', () => {
@@ -530,13 +557,20 @@ describeLibconfig('in front of the primary/replica topology: routing by read_onl
       const root = parse(rendered.output);
       // THEN the types are those ProxySQL reads, and the rows name the construct's hostgroups
       const problems = [
-        ...typeProblems('(top level)', root, { ...Object.fromEntries(Object.entries(TOP_LEVEL).filter(([k]) => k !== 'mysql_galera_hostgroups')), mysql_replication_hostgroups: 'list' }),
+        ...typeProblems('(top level)', root, {
+          ...Object.fromEntries(Object.entries(TOP_LEVEL).filter(([k]) => k !== 'mysql_galera_hostgroups')),
+          mysql_replication_hostgroups: 'list',
+        }),
         ...typeProblems('mysql_variables', child(root, 'mysql_variables'), READ_ONLY_VARIABLES),
-        ...(child(root, 'mysql_replication_hostgroups')?.children ?? []).flatMap((item, i) => typeProblems(`mysql_replication_hostgroups[${i}]`, item, REPLICATION_FIELDS)),
+        ...(child(root, 'mysql_replication_hostgroups')?.children ?? []).flatMap((item, i) => typeProblems(
+          `mysql_replication_hostgroups[${i}]`, item, REPLICATION_FIELDS,
+        )),
       ];
       expect(problems).toEqual([]);
       const [row] = listItems(root, 'mysql_replication_hostgroups');
-      expect([row.writer_hostgroup.value, row.reader_hostgroup.value, stringValue(row.check_type)]).toEqual([proxysql.hostgroups.writer, proxysql.hostgroups.reader, 'read_only']);
+      expect([
+        row.writer_hostgroup.value, row.reader_hostgroup.value, stringValue(row.check_type),
+      ]).toEqual([proxysql.hostgroups.writer, proxysql.hostgroups.reader, 'read_only']);
       expect(settings(child(root, 'mysql_variables')!).monitor_writer_is_also_reader.value).toBe(false);
       expect(listItems(root, 'mysql_servers').map((s) => stringValue(s.address))).toEqual(db.podDnsNames);
     } finally {

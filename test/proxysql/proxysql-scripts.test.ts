@@ -7,9 +7,14 @@ import { join } from 'path';
 const ROOT = join(__dirname, '..', '..');
 const PROBE = join(ROOT, 'scripts', 'proxysql', 'proxysql-probe.sh');
 const E2E = join(ROOT, 'tools', 'e2e', 'real-cluster-check.sh');
-const SHELL_SCRIPTS = ['scripts/proxysql/proxysql-render.sh', 'scripts/proxysql/proxysql-probe.sh', 'tools/e2e/real-cluster-check.sh', 'test/tools/fake-kubectl.sh'];
+const SHELL_SCRIPTS = [
+  'scripts/proxysql/proxysql-render.sh', 'scripts/proxysql/proxysql-probe.sh', 'tools/e2e/real-cluster-check.sh',
+  'test/tools/fake-kubectl.sh',
+];
 
-function run(command: string, args: string[], env: Record<string, string>, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function run(
+  command: string, args: string[], env: Record<string, string>, input = '',
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
     // a script that exits before reading its stdin must not fail the test with EPIPE

@@ -1,17 +1,20 @@
 import { Chart, Testing } from 'cdk8s';
 import { MariaDbReplication, MariaDbReplicationProps } from '../../src/index';
 import { restrictedViolations } from '../tools/pod-security';
+import type { EnvVar } from '../../harness/spec';
+import type { Manifest } from '../tools/manifest';
 
-function synth(props: MariaDbReplicationProps = {}): any[] {
+function synth(props: MariaDbReplicationProps = {}): Manifest[] {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
   new MariaDbReplication(chart, 'mariadb', props);
   return Testing.synth(chart);
 }
 
-const kind = (objects: any[], k: string) => objects.filter((o) => o.kind === k);
+const kind = (objects: Manifest[], k: string) => objects.filter((o) => o.kind === k);
 
 describe('MariaDbReplication', () => {
-  test('GIVEN the defaults WHEN synthesized THEN a Parallel StatefulSet of 3, a headless and a -read Service, a PDB and the configuration', () => {
+  test('GIVEN the defaults WHEN synthesized THEN a Parallel StatefulSet of 3, a headless and a -read Service, '
+    + 'a PDB and the configuration', () => {
     const objects = synth();
     const [sts] = kind(objects, 'StatefulSet');
     expect(sts.spec).toMatchObject({ replicas: 3, podManagementPolicy: 'Parallel', serviceName: 'mariadb' });
@@ -20,10 +23,13 @@ describe('MariaDbReplication', () => {
     expect(kind(objects, 'PodDisruptionBudget')).toHaveLength(1);
     const cnf: string = kind(objects, 'ConfigMap')[0].data['my.cnf'];
     for (const line of ['gtid_strict_mode=ON', 'log_slave_updates=ON', 'sync_binlog=1', 'read_only=ON', 'skip_slave_start=ON',
-      'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=OFF', 'rpl_semi_sync_slave_enabled=ON', `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
+      'rpl_semi_sync_master_wait_point=AFTER_SYNC', 'rpl_semi_sync_master_enabled=OFF', 'rpl_semi_sync_slave_enabled=ON',
+      `rpl_semi_sync_master_timeout=${2 ** 32 - 1}`]) {
       expect(cnf.split('\n')).toContain(line);
     }
-    const env = Object.fromEntries(sts.spec.template.spec.containers[0].env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      sts.spec.template.spec.containers[0].env.filter((e: EnvVar) => e.value !== undefined).map((e: EnvVar) => [e.name, e.value]),
+    );
     expect(env).toMatchObject({ REPL_FAILOVER_SECONDS: '30', REPL_FENCE_SECONDS: '15', REPL_NO_REPLICA_ACK: 'block' });
     expect(env.NODE_PEERS.split(',')).toEqual([0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`));
   });
@@ -47,7 +53,7 @@ describe('MariaDbReplication', () => {
   test('bad input: every mistake named in one error', () => {
     let message = '';
     try {
-      synth({ replicas: 4, failoverSeconds: 10, fenceSeconds: 10, appUser: 'repl', noReplicaAck: 'maybe' as any });
+      synth({ replicas: 4, failoverSeconds: 10, fenceSeconds: 10, appUser: 'repl', noReplicaAck: 'maybe' as never });
     } catch (e) {
       message = (e as Error).message;
     }

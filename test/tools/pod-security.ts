@@ -1,10 +1,11 @@
+import type { Manifest } from './manifest';
 // The Kubernetes Pod Security Standards, level "restricted"
 // (kubernetes.io/docs/concepts/security/pod-security-standards), checked on a pod spec.
 
 const ALLOWED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
 
 /** Violations of the restricted profile in one pod spec. */
-export function restrictedViolations(where: string, spec: any): string[] {
+export function restrictedViolations(where: string, spec: Manifest): string[] {
   const v: string[] = [];
   const psc = spec.securityContext ?? {};
   // baseline
@@ -19,7 +20,7 @@ export function restrictedViolations(where: string, spec: any): string[] {
     const sc = c.securityContext ?? {};
     const at = `${where} container ${c.name}`;
     if (sc.privileged) v.push(`${at}: privileged`);
-    if ((c.ports ?? []).some((p: any) => p.hostPort)) v.push(`${at}: hostPort`);
+    if ((c.ports ?? []).some((p: Manifest) => p.hostPort)) v.push(`${at}: hostPort`);
     if (sc.procMount && sc.procMount !== 'Default') v.push(`${at}: procMount`);
     // restricted
     if (sc.allowPrivilegeEscalation !== false) v.push(`${at}: allowPrivilegeEscalation is not false`);

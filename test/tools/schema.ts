@@ -23,8 +23,10 @@
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import * as ts from 'typescript';
+import type { Manifest } from './manifest';
 
-export const SCHEMA_VERSION = 'Kubernetes v1.33 OpenAPI schema (kubernetes-models 4.5.1) and the v1.28 API fields (cdk8s-plus-28), unknown fields rejected';
+export const SCHEMA_VERSION = 'Kubernetes v1.33 OpenAPI schema (kubernetes-models 4.5.1) and the v1.28 API fields (cdk8s-plus-28), '
+  + 'unknown fields rejected';
 
 interface Model { validate(): void }
 type ModelClass = new (data: unknown) => Model;
@@ -43,6 +45,7 @@ function modelClass(apiVersion: unknown, kind: unknown): ModelClass | undefined 
   if (typeof apiVersion !== 'string' || typeof kind !== 'string' || !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) return undefined;
   let group: Record<string, unknown>;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module is named by the manifest's apiVersion
     group = require(modelModule(apiVersion));
   } catch {
     return undefined;
@@ -68,7 +71,10 @@ function moduleExports(spec: string): Map<string, ts.Symbol> | undefined {
     const readFile = host.readFile;
     host.readFile = (f) => (f === ENTRY ? source : readFile(f));
     host.fileExists = ((exists) => (f: string) => f === ENTRY || exists(f))(host.fileExists);
-    const options: ts.CompilerOptions = { noEmit: true, skipLibCheck: true, types: [], strict: true, moduleResolution: ts.ModuleResolutionKind.Node10, baseUrl: dirname(require.resolve('kubernetes-models/package.json')) };
+    const options: ts.CompilerOptions = {
+      noEmit: true, skipLibCheck: true, types: [], strict: true, moduleResolution: ts.ModuleResolutionKind.Node10,
+      baseUrl: dirname(require.resolve('kubernetes-models/package.json')),
+    };
     program = ts.createProgram({ rootNames: [ENTRY], options, host, oldProgram: program });
   }
   const checker = program.getTypeChecker();
@@ -106,7 +112,9 @@ function k8s128Name(key: string): string {
 const LEAF_CLASSES = ['IntOrString', 'Quantity'];
 
 /** Keys of `value` that `type` does not declare, as JSON pointers, walking into objects and arrays. */
-function unknownFields(value: unknown, type: ts.Type, path: string, rename: (key: string) => string, skipKeys: readonly string[] = []): string[] {
+function unknownFields(
+  value: unknown, type: ts.Type, path: string, rename: (key: string) => string, skipKeys: readonly string[] = [],
+): string[] {
   const checker = program!.getTypeChecker();
   if (value === null || typeof value !== 'object') return [];
   if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return [];
@@ -139,7 +147,7 @@ function unknownFields(value: unknown, type: ts.Type, path: string, rename: (key
 }
 
 /** Schema errors of one manifest (each naming the field as a JSON pointer); empty when it is valid. */
-export function schemaErrors(manifest: any): string[] {
+export function schemaErrors(manifest: Manifest): string[] {
   const apiVersion = manifest?.apiVersion;
   const kind = manifest?.kind;
   if (typeof apiVersion === 'string' && !GA_API_VERSION.test(apiVersion)) return [`${apiVersion} is not a GA API version`];
@@ -153,7 +161,8 @@ export function schemaErrors(manifest: any): string[] {
   }
   const v133 = exportedType(modelModule(apiVersion), `I${kind}`);
   if (!v133) errors.push(`${apiVersion}/${kind} has no type declaration in kubernetes-models`);
-  else errors.push(...unknownFields(manifest, v133, '', (k) => k).map((e) => `${e} (${CRD_MODELS[apiVersion] ? CRD_MODELS[apiVersion].split('/').slice(0, 2).join('/') : 'Kubernetes 1.33'})`));
+  else errors.push(...unknownFields(manifest, v133, '', (k) => k).map((e) => `${e} `
+    + `(${CRD_MODELS[apiVersion] ? CRD_MODELS[apiVersion].split('/').slice(0, 2).join('/') : 'Kubernetes 1.33'})`));
   if (!CRD_MODELS[apiVersion]) {
     const v128 = exportedType(K8S_128, `Kube${kind}Props`);
     if (!v128) errors.push(`${apiVersion}/${kind} is not a kind of Kubernetes 1.28`);

@@ -13,9 +13,12 @@ import { REPLICATION_OWNED_OPTIONS } from '../../src/replication/mariadb-replica
 import { Storage, StorageProps } from '../../src/storage/storage';
 import { ValidationError } from '../../src/values/validation';
 import { loadValues } from '../../src/values/values';
+import type { Manifest } from '../tools/manifest';
 
 const ROOT = join(__dirname, '..', '..');
-const DNS_LABEL = /a DNS-1123 label \(lowercase letters, digits and '-', starting and ending with a letter or digit, at most \d+ characters\)/;
+const DNS_LABEL = new RegExp(
+  String.raw`a DNS-1123 label \(lowercase letters, digits and '-', starting and ending with a letter or digit, at most \d+ characters\)`,
+);
 const QUANTITY = /a Kubernetes quantity such as '500m', '1Gi' or '10Gi'/;
 const STORAGE_SIZE = /a storage size such as 10Gi \(no millis\), larger than zero/;
 const DNS_SUBDOMAIN = /a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/;
@@ -36,7 +39,9 @@ const valuesFile = (text: string) => () => {
   writeFileSync(file, text);
   const values = loadValues({ GALERA_VALUES: file }, scratch);
   // the chart npm run synth builds for the values' topology
-  return values.topology === 'replication' ? new ReplicationProxySqlChart(Testing.app(), 'mariadb', values) : new GaleraProxySqlChart(Testing.app(), 'galera-proxysql', values);
+  return values.topology === 'replication' ? new ReplicationProxySqlChart(Testing.app(), 'mariadb', values) : new GaleraProxySqlChart(
+    Testing.app(), 'galera-proxysql', values,
+  );
 };
 const valuesEnv = (path: string) => () => loadValues({ GALERA_VALUES: path }, scratch);
 
@@ -57,51 +62,107 @@ function validationMessage(fn: () => unknown): string {
  */
 const CASES: Array<[string, () => unknown, RegExp[]]> = [
   // --- GaleraCluster props ---
-  ['even replicas', galera({ replicas: 4 }), [/replicas must be odd and at least 3 \(3, 5, 7, \.\.\.\), got 4/, /set allowUnsafeReplicaCount to override/]],
+  ['even replicas', galera({ replicas: 4 }), [
+    /replicas must be odd and at least 3 \(3, 5, 7, \.\.\.\), got 4/, /set allowUnsafeReplicaCount to override/,
+  ]],
   ['replicas 1', galera({ replicas: 1 }), [/replicas must be odd and at least 3 \(3, 5, 7, \.\.\.\), got 1/]],
   ['replicas 0', galera({ replicas: 0 }), [/replicas must be an integer from 1 to 99, got 0/]],
   ['non-integer replicas', galera({ replicas: 3.5 }), [/replicas must be an integer from 1 to 99, got 3\.5/]],
-  ['replicas over the maximum, even when unsafe counts are allowed', galera({ replicas: 101, allowUnsafeReplicaCount: true }), [/replicas must be an integer from 1 to 99, got 101/]],
+  [
+    'replicas over the maximum, even when unsafe counts are allowed', galera({ replicas: 101, allowUnsafeReplicaCount: true }),
+    [/replicas must be an integer from 1 to 99, got 101/],
+  ],
   ['a name with capitals and _', galera({ name: 'Galera_DB' }), [/name must be /, DNS_LABEL, /got "Galera_DB"/]],
   ['a name longer than 40 characters', galera({ name: 'g'.repeat(41) }), [/name must be .*at most 40 characters/]],
   ['a bad namespace', galera({ namespace: 'shop!' }), [/namespace must be /, DNS_LABEL, /got "shop!"/]],
   ['a storage size with a byte unit', galera({ storageSize: '10GB' }), [/storageSize must be /, STORAGE_SIZE, /, got "10GB"/]],
   ['a storage size in millis', galera({ storageSize: '100m' }), [/storageSize must be /, STORAGE_SIZE, /, got "100m"/]],
   ['a storage size of zero', galera({ storageSize: '0Gi' }), [/storageSize must be /, STORAGE_SIZE, /, got "0Gi"/]],
-  ['a bad StorageClass name', galera({ storageClassName: 'Fast SSD' }), [/storageClassName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/]],
-  ['a bad CPU quantity in resources', galera({ resources: { cpuRequest: 'two cores' } }), [/resources\.cpuRequest must be /, QUANTITY, /got "two cores"/]],
+  ['a bad StorageClass name', galera({ storageClassName: 'Fast SSD' }), [
+    /storageClassName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/,
+  ]],
+  ['a bad CPU quantity in resources', galera({ resources: { cpuRequest: 'two cores' } }), [
+    /resources\.cpuRequest must be /, QUANTITY, /got "two cores"/,
+  ]],
   ['a bad memory quantity in resources', galera({ resources: { memoryLimit: '2 GiB' } }), [/resources\.memoryLimit must be /, QUANTITY]],
-  ['an unknown antiAffinity', galera({ antiAffinity: 'sometimes' as any }), [/antiAffinity must be one of 'preferred', 'required', 'none', got "sometimes"/]],
-  ['a shared access mode', galera({ accessMode: 'ReadWriteMany' as any }), [/accessMode must be one of 'ReadWriteOnce', 'ReadWriteOncePod', got "ReadWriteMany"/]],
-  ['an unknown pull policy', galera({ imagePullPolicy: 'Sometimes' as any }), [/imagePullPolicy must be one of 'Always', 'IfNotPresent', 'Never'/]],
-  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [/image must be an image reference such as docker.io\/library\/mariadb:10\.11\.19, got "mariadb latest"/]],
-  ['a buffer pool size with a B suffix', galera({ innodbBufferPoolSize: '512MB' }), [/innodbBufferPoolSize must be a byte size with an optional K, M or G suffix/]],
+  ['an unknown antiAffinity', galera({ antiAffinity: 'sometimes' as never }), [
+    /antiAffinity must be one of 'preferred', 'required', 'none', got "sometimes"/,
+  ]],
+  ['a shared access mode', galera({ accessMode: 'ReadWriteMany' as never }), [
+    /accessMode must be one of 'ReadWriteOnce', 'ReadWriteOncePod', got "ReadWriteMany"/,
+  ]],
+  ['an unknown pull policy', galera({ imagePullPolicy: 'Sometimes' as never }), [
+    /imagePullPolicy must be one of 'Always', 'IfNotPresent', 'Never'/,
+  ]],
+  ['an image reference with spaces', galera({ image: 'mariadb latest' }), [
+    /image must be an image reference such as docker.io\/library\/mariadb:10\.11\.19, got "mariadb latest"/,
+  ]],
+  ['a buffer pool size with a B suffix', galera({ innodbBufferPoolSize: '512MB' }), [
+    /innodbBufferPoolSize must be a byte size with an optional K, M or G suffix/,
+  ]],
   ['max_connections below 10', galera({ maxConnections: 5 }), [/maxConnections must be an integer from 10 to 100000, got 5/]],
-  ['extraMyCnf with a newline', galera({ extraMyCnf: ['long_query_time=2\nwsrep_on=OFF'] }), [/extraMyCnf\[0\] must be a single 'key=value' line without a \[section\] header/]],
-  ['extraMyCnf with a [section]', galera({ extraMyCnf: ['slow_query_log=ON', '[client]'] }), [/extraMyCnf\[1\] must be a single 'key=value' line without a \[section\] header or !include, got "\[client\]"/]],
-  ['extraMyCnf setting wsrep_cluster_address', galera({ extraMyCnf: ['wsrep_cluster_address=gcomm://'] }), [/extraMyCnf\[0\] must not set wsrep_cluster_address: it is set by the construct/]],
-  ['extraMyCnf setting wsrep_sst_auth', galera({ extraMyCnf: ['wsrep_sst_auth=root:secret'] }), [/extraMyCnf\[0\] must not set wsrep_sst_auth/]],
+  ['extraMyCnf with a newline', galera({ extraMyCnf: ['long_query_time=2\nwsrep_on=OFF'] }), [
+    /extraMyCnf\[0\] must be a single 'key=value' line without a \[section\] header/,
+  ]],
+  ['extraMyCnf with a [section]', galera({ extraMyCnf: ['slow_query_log=ON', '[client]'] }), [
+    /extraMyCnf\[1\] must be a single 'key=value' line without a \[section\] header or !include, got "\[client\]"/,
+  ]],
+  ['extraMyCnf setting wsrep_cluster_address', galera({ extraMyCnf: ['wsrep_cluster_address=gcomm://'] }), [
+    /extraMyCnf\[0\] must not set wsrep_cluster_address: it is set by the construct/,
+  ]],
+  [
+    'extraMyCnf setting wsrep_sst_auth', galera({ extraMyCnf: ['wsrep_sst_auth=root:secret'] }),
+    [/extraMyCnf\[0\] must not set wsrep_sst_auth/],
+  ],
   ['a providerOptions key that is not an option name', galera({ providerOptions: { 'GCACHE SIZE': '1G' } }),
     [/providerOptions key must be a Galera provider option name such as 'evs.suspect_timeout', got "GCACHE SIZE"/]],
-  ['a providerOptions value that smuggles a second option', galera({ providerOptions: { 'gcache.size': '1G;pc.recovery=TRUE' } }), [/providerOptions\['gcache.size'\] must be a non-empty string without ';', '"' or newlines/]],
-  ['an empty providerOptions value', galera({ providerOptions: { 'gcache.size': '' } }), [/providerOptions\['gcache.size'\] must be a non-empty string/]],
-  ['a bad Secret name', galera({ secretName: 'Galera Credentials' }), [/secretName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/]],
-  ['a reserved appUser', galera({ appUser: 'root' }), [/appUser must not be one of the reserved accounts root, sst, monitor, exporter, mysql, mariadb.sys, got 'root'/]],
-  ['an appUser with a dash', galera({ appUser: 'shop-app' }), [/appUser must be a MariaDB user name of letters, digits and _ \(at most 32 characters\), got "shop-app"/]],
-  ['an appDatabase with a dash', galera({ appDatabase: 'shop-db' }), [/appDatabase must be a database name of letters, digits and _ \(at most 64 characters\), got "shop-db"/]],
-  ['a topology spread skew of 0', galera({ topologySpread: { maxSkew: 0 } }), [/topologySpread\.maxSkew must be an integer from 1 to 100, got 0/]],
+  ['a providerOptions value that smuggles a second option', galera({ providerOptions: { 'gcache.size': '1G;pc.recovery=TRUE' } }), [
+    /providerOptions\['gcache.size'\] must be a non-empty string without ';', '"' or newlines/,
+  ]],
+  ['an empty providerOptions value', galera({ providerOptions: { 'gcache.size': '' } }), [
+    /providerOptions\['gcache.size'\] must be a non-empty string/,
+  ]],
+  ['a bad Secret name', galera({ secretName: 'Galera Credentials' }), [
+    /secretName must be a DNS-1123 subdomain \(lowercase letters, digits, '-' and '\.', at most 253 characters\)/,
+  ]],
+  ['a reserved appUser', galera({ appUser: 'root' }), [
+    /appUser must not be one of the reserved accounts root, sst, monitor, exporter, mysql, mariadb.sys, got 'root'/,
+  ]],
+  ['an appUser with a dash', galera({ appUser: 'shop-app' }), [
+    /appUser must be a MariaDB user name of letters, digits and _ \(at most 32 characters\), got "shop-app"/,
+  ]],
+  ['an appDatabase with a dash', galera({ appDatabase: 'shop-db' }), [
+    /appDatabase must be a database name of letters, digits and _ \(at most 64 characters\), got "shop-db"/,
+  ]],
+  ['a topology spread skew of 0', galera({ topologySpread: { maxSkew: 0 } }), [
+    /topologySpread\.maxSkew must be an integer from 1 to 100, got 0/,
+  ]],
   ['sstSecondsPerGi of 0', galera({ sstSecondsPerGi: 0 }), [/sstSecondsPerGi must be an integer from 1 to 3600, got 0/]],
-  ['a cluster domain with capitals', galera({ clusterDomain: 'Cluster.Local' }), [/clusterDomain must be a DNS domain such as cluster.local, got "Cluster.Local"/]],
-  ['a grace period too short for a clean shutdown', galera({ terminationGracePeriodSeconds: 5 }), [/terminationGracePeriodSeconds must be an integer from 10 to 3600, got 5/]],
+  ['a cluster domain with capitals', galera({ clusterDomain: 'Cluster.Local' }), [
+    /clusterDomain must be a DNS domain such as cluster.local, got "Cluster.Local"/,
+  ]],
+  ['a grace period too short for a clean shutdown', galera({ terminationGracePeriodSeconds: 5 }), [
+    /terminationGracePeriodSeconds must be an integer from 10 to 3600, got 5/,
+  ]],
 
-  ['tls that is not a mapping', galera({ tls: 'on' as any }), [/tls must be a mapping of enabled, issuer, requireSecureTransport, transitional, got "on"/]],
-  ['tls.enabled as a string', galera({ tls: { enabled: 'yes' as any } }), [/tls\.enabled must be true or false, got "yes"/]],
-  ['an issuer without a name', galera({ tls: { issuer: {} as any } }), [/tls\.issuer\.name is required: the name of a cert-manager Issuer or ClusterIssuer/]],
-  ['an unknown issuer kind', galera({ tls: { issuer: { name: 'ca', kind: 'Vault' as any } } }), [/tls\.issuer\.kind must be one of 'Issuer', 'ClusterIssuer', got "Vault"/]],
-  ['requireSecureTransport with TLS off', galera({ tls: { enabled: false, requireSecureTransport: true } }), [/tls: requireSecureTransport, transitional and issuer need enabled: true/]],
+  ['tls that is not a mapping', galera({ tls: 'on' as never }), [
+    /tls must be a mapping of enabled, issuer, requireSecureTransport, transitional, got "on"/,
+  ]],
+  ['tls.enabled as a string', galera({ tls: { enabled: 'yes' as never } }), [/tls\.enabled must be true or false, got "yes"/]],
+  ['an issuer without a name', galera({ tls: { issuer: {} as never } }), [
+    /tls\.issuer\.name is required: the name of a cert-manager Issuer or ClusterIssuer/,
+  ]],
+  ['an unknown issuer kind', galera({ tls: { issuer: { name: 'ca', kind: 'Vault' as never } } }), [
+    /tls\.issuer\.kind must be one of 'Issuer', 'ClusterIssuer', got "Vault"/,
+  ]],
+  ['requireSecureTransport with TLS off', galera({ tls: { enabled: false, requireSecureTransport: true } }), [
+    /tls: requireSecureTransport, transitional and issuer need enabled: true/,
+  ]],
   ['requireSecureTransport while transitional', galera({ tls: { transitional: true, requireSecureTransport: true } }),
     [/tls: requireSecureTransport cannot be on while transitional \(old pods still speak plain text\)/]],
-  ['a policy peer that names nothing', chart({ networkPolicy: { clients: [{}] } }), [/networkPolicy\.clients\[0\] must name podSelector, namespaceSelector or ipBlock, got \{\}/]],
+  ['a policy peer that names nothing', chart({ networkPolicy: { clients: [{}] } }), [
+    /networkPolicy\.clients\[0\] must name podSelector, namespaceSelector or ipBlock, got \{\}/,
+  ]],
   ['a policy peer with a bad CIDR', chart({ networkPolicy: { directClients: [{ ipBlock: { cidr: '10.0.0.0' } }] } }),
     [/networkPolicy\.directClients\[0\]\.ipBlock\.cidr must be a CIDR such as '10\.0\.0\.0\/8', got "10\.0\.0\.0"/]],
   ['a policy peer with a bad label value', chart({ networkPolicy: { clients: [{ podSelector: { matchLabels: { app: 'my shop' } } }] } }),
@@ -110,71 +171,140 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
     [/networkPolicy\.clients\[0\]\.podSelector\.matchLabels key must be /, LABEL_KEY, /, got "my app"/]],
   ['policy clients that are not a list', valuesFile('networkPolicy:\n  clients: everyone\n'),
     [/networkPolicy\.clients must be a list of mappings of podSelector, namespaceSelector, ipBlock, got "everyone"/]],
-  ['an unknown key under networkPolicy', valuesFile('networkPolicy:\n  egress: all\n'), [/networkPolicy\.egress is not a known setting; allowed here: enabled, clients, directClients, dns/]],
+  ['an unknown key under networkPolicy', valuesFile('networkPolicy:\n  egress: all\n'), [
+    /networkPolicy\.egress is not a known setting; allowed here: enabled, clients, directClients, dns/,
+  ]],
 
-  ['backups with TLS off', chart({ galera: { tls: { enabled: false } }, backup: { enabled: true } }), [/backup needs galera\.tls\.enabled: true/]],
+  [
+    'backups with TLS off', chart({ galera: { tls: { enabled: false } }, backup: { enabled: true } }),
+    [/backup needs galera\.tls\.enabled: true/],
+  ],
   ['a backup schedule of four fields', chart({ backup: { enabled: true, schedule: '0 3 * *' } }),
     [/backup\.schedule must be a cron schedule of five fields such as '0 3 \* \* \*', or '@daily', got "0 3 \* \*"/]],
-  ['a retention count of 0', chart({ backup: { enabled: true, retention: { count: 0 } } }), [/backup\.retention\.count must be an integer from 1 to 1000, got 0/]],
-  ['a backup volume and a bucket', chart({ backup: { enabled: true, destination: { volume: {}, s3: { bucket: 'b-1', secretName: 's3' } } } }), [/backup\.destination: set volume or s3, not both/]],
-  ['a bucket without its Secret', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db-backups' } as any } } }), [/backup\.destination\.s3 needs exactly one of secretName .* or serviceAccountName/]],
-  ['a bucket name with capitals', chart({ backup: { enabled: true, destination: { s3: { bucket: 'DB_Backups', secretName: 's3' } } } }), [/backup\.destination\.s3\.bucket must be an S3 bucket name .*, got "DB_Backups"/]],
-  ['an S3 endpoint that is no URL', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db', endpoint: 'minio:9000', secretName: 's3' } } } }),
+  ['a retention count of 0', chart({ backup: { enabled: true, retention: { count: 0 } } }), [
+    /backup\.retention\.count must be an integer from 1 to 1000, got 0/,
+  ]],
+  [
+    'a backup volume and a bucket',
+    chart({ backup: { enabled: true, destination: { volume: {}, s3: { bucket: 'b-1', secretName: 's3' } } } }),
+    [/backup\.destination: set volume or s3, not both/],
+  ],
+  ['a bucket without its Secret', chart({ backup: { enabled: true, destination: { s3: { bucket: 'db-backups' } as never } } }), [
+    /backup\.destination\.s3 needs exactly one of secretName .* or serviceAccountName/,
+  ]],
+  ['a bucket name with capitals', chart({ backup: { enabled: true, destination: { s3: { bucket: 'DB_Backups', secretName: 's3' } } } }), [
+    /backup\.destination\.s3\.bucket must be an S3 bucket name .*, got "DB_Backups"/,
+  ]],
+  ['an S3 endpoint that is no URL', chart({
+    backup: { enabled: true, destination: { s3: { bucket: 'db', endpoint: 'minio:9000', secretName: 's3' } } },
+  }),
     [/backup\.destination\.s3\.endpoint must be an http\(s\) URL such as 'https:\/\/minio\.storage\.svc:9000', got "minio:9000"/]],
   ['an unknown key under a disabled backup section', valuesFile('backup:\n  enabled: false\n  keep: 3\n'),
     [/backup\.keep is not a known setting; allowed here: schedule, .*, enabled$/m]],
-  ['the chart-owned backupEndpoint under galera', valuesFile('backup:\n  enabled: true\ngalera:\n  backupEndpoint: false\n'), [/galera\.backupEndpoint is not a known setting; allowed here: /]],
-  ['a restore source naming no backup location', galera({ restoreFrom: { backup: 'latest' } }), [/restoreFrom needs exactly one of volume or s3 \(where the backup is\), got \["backup"\]/]],
-  ['a restore of a backup name that no backup has', galera({ restoreFrom: { backup: 'yesterday', volume: { claimName: 'galera-backups' } } }),
+  ['the chart-owned backupEndpoint under galera', valuesFile('backup:\n  enabled: true\ngalera:\n  backupEndpoint: false\n'), [
+    /galera\.backupEndpoint is not a known setting; allowed here: /,
+  ]],
+  ['a restore source naming no backup location', galera({ restoreFrom: { backup: 'latest' } }), [
+    /restoreFrom needs exactly one of volume or s3 \(where the backup is\), got \["backup"\]/,
+  ]],
+  ['a restore of a backup name that no backup has', galera({
+    restoreFrom: { backup: 'yesterday', volume: { claimName: 'galera-backups' } },
+  }),
     [/restoreFrom\.backup must be 'latest' or a backup name such as 'galera-20261130T030000Z', got "yesterday"/]],
 
   // --- Storage props ---
-  ['an unknown storage preset', storage({ preset: 'aws-io2' as any }),
+  ['an unknown storage preset', storage({ preset: 'aws-io2' as never }),
     [/preset must be one of 'microk8s-hostpath', 'aws-ebs-gp2', 'aws-ebs-gp3', 'gke-pd', 'azure-disk', 'local-path', got "aws-io2"/]],
   ['a preset together with existingClassName', storage({ preset: 'gke-pd', existingClassName: 'standard-rwo' }),
     [/set either preset or existingClassName, not both \(got preset 'gke-pd' and existingClassName 'standard-rwo'\)/]],
-  ['a reclaimPolicy for an existing class', storage({ existingClassName: 'standard-rwo', reclaimPolicy: 'Delete' }), [/className and reclaimPolicy apply only to a preset/]],
-  ['an unknown reclaimPolicy', storage({ reclaimPolicy: 'Recycle' as any }), [/reclaimPolicy must be one of 'Retain', 'Delete', got "Recycle"/]],
+  [
+    'a reclaimPolicy for an existing class', storage({ existingClassName: 'standard-rwo', reclaimPolicy: 'Delete' }),
+    [/className and reclaimPolicy apply only to a preset/],
+  ],
+  ['an unknown reclaimPolicy', storage({ reclaimPolicy: 'Recycle' as never }), [
+    /reclaimPolicy must be one of 'Retain', 'Delete', got "Recycle"/,
+  ]],
   ['a bad existing class name', storage({ existingClassName: 'Standard_RWO' }),
     [/existingClassName must be /, DNS_SUBDOMAIN, /, got "Standard_RWO"/]],
 
   // --- chart props ---
-  ['a bad chart namespace', chart({ namespace: 'Galera' }), [/^chart: invalid configuration/, /namespace must be /, DNS_LABEL, /got "Galera"/]],
-  ['a non-boolean createNamespace', chart({ createNamespace: 'yes' as any }), [/createNamespace must be true or false, got "yes"/]],
+  ['a bad chart namespace', chart({ namespace: 'Galera' }), [
+    /^chart: invalid configuration/, /namespace must be /, DNS_LABEL, /got "Galera"/,
+  ]],
+  ['a non-boolean createNamespace', chart({ createNamespace: 'yes' as never }), [/createNamespace must be true or false, got "yes"/]],
 
   // --- values files ---
-  ['a values file that is not YAML', valuesFile('galera:\n  replicas: [3\n'), [/values file .*values-\d+\.yaml: invalid configuration/, /is not valid YAML: /]],
-  ['a values file with a duplicated key', valuesFile('galera:\n  replicas: 3\n  replicas: 5\n'), [/is not valid YAML: duplicated mapping key/]],
+  ['a values file that is not YAML', valuesFile('galera:\n  replicas: [3\n'), [
+    /values file .*values-\d+\.yaml: invalid configuration/, /is not valid YAML: /,
+  ]],
+  [
+    'a values file with a duplicated key', valuesFile('galera:\n  replicas: 3\n  replicas: 5\n'),
+    [/is not valid YAML: duplicated mapping key/],
+  ],
   ['a values file that is a list', valuesFile('- galera\n- proxysql\n'),
-    [/the document must be a mapping of topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup, monitoring, got a list/]],
+    [
+      new RegExp(
+        String.raw`the document must be a mapping of topology, namespace, createNamespace, storage, galera, replication, proxysql, `
+        + String.raw`networkPolicy, backup, monitoring, got a list`,
+      ),
+    ]],
   ['a values file that is a scalar', valuesFile('galera\n'), [/the document must be a mapping of topology, namespace, .*, got string/]],
-  ['an unknown top-level key', valuesFile('replicas: 5\n'), [/replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, replication, proxysql, networkPolicy, backup/]],
+  ['an unknown top-level key', valuesFile('replicas: 5\n'), [
+    new RegExp(
+      String.raw`replicas is not a known setting; allowed at the top level: topology, namespace, createNamespace, storage, galera, `
+      + String.raw`replication, proxysql, networkPolicy, backup`,
+    ),
+  ]],
   ['an unknown topology', valuesFile('topology: mysql\n'), [/topology must be one of 'galera', 'replication', got "mysql"/]],
-  ['a replication section without topology replication', valuesFile('replication:\n  replicas: 3\n'), [/replication is the section of topology 'replication'; set topology: replication/]],
+  ['a replication section without topology replication', valuesFile('replication:\n  replicas: 3\n'), [
+    /replication is the section of topology 'replication'; set topology: replication/,
+  ]],
   ['the galera section with topology replication, and backups without TLS, named with the replication section\'s own mistakes',
-    valuesFile('topology: replication\ngalera:\n  replicas: 3\nbackup:\n  enabled: true\nreplication:\n  tls:\n    enabled: false\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
-    [/galera is the section of topology 'galera'/, /backup needs replication\.tls\.enabled: true/, /replication\.replicas must be odd and at least 3/,
-      /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
+    valuesFile('topology: replication\ngalera:\n  replicas: 3\nbackup:\n  enabled: true\nreplication:\n  tls:\n    enabled: '
+      + 'false\n  replicas: 4\n  failoverSeconds: 5\n  fenceSeconds: 9\n'),
+    [/galera is the section of topology 'galera'/, /backup needs replication\.tls\.enabled: true/,
+      /replication\.replicas must be odd and at least 3/, /replication\.fenceSeconds .* below .*failoverSeconds|failoverSeconds/]],
   ['an unknown key under galera', valuesFile('galera:\n  replica: 5\n'),
     [/galera\.replica is not a known setting; allowed here: .*\bname, replicas, /]],
   ['an unknown key under galera.resources', valuesFile('galera:\n  resources:\n    cpu: "1"\n'),
     [/galera\.resources\.cpu is not a known setting; allowed here: cpuRequest, cpuLimit, memoryRequest, memoryLimit/]],
-  ['an unknown key under storage', valuesFile('storage:\n  class: fast\n'), [/storage\.class is not a known setting; allowed here: preset, existingClassName, className, reclaimPolicy/]],
-  ['a key the chart owns under galera', valuesFile('galera:\n  namespace: shop\n'), [/galera\.namespace is not a known setting; allowed here: /]],
+  ['an unknown key under storage', valuesFile('storage:\n  class: fast\n'), [
+    /storage\.class is not a known setting; allowed here: preset, existingClassName, className, reclaimPolicy/,
+  ]],
+  [
+    'a key the chart owns under galera', valuesFile('galera:\n  namespace: shop\n'),
+    [/galera\.namespace is not a known setting; allowed here: /],
+  ],
   ['replicas as a string', valuesFile('galera:\n  replicas: "3"\n'), [/galera\.replicas must be a number, got "3"/]],
   ['a boolean as a string', valuesFile('createNamespace: "no"\n'), [/createNamespace must be true or false, got "no"/]],
   ['a namespace that is a number', valuesFile('namespace: 42\n'), [/namespace must be a string, got 42/]],
   ['a section that is not a mapping', valuesFile('galera: big\n'), [/galera must be a mapping of .*\bname, replicas, .*, got "big"/]],
-  ['resources that are not a mapping', valuesFile('galera:\n  resources: 2Gi\n'), [/galera\.resources must be a mapping of cpuRequest, cpuLimit, memoryRequest, memoryLimit, got "2Gi"/]],
+  ['resources that are not a mapping', valuesFile('galera:\n  resources: 2Gi\n'), [
+    /galera\.resources must be a mapping of cpuRequest, cpuLimit, memoryRequest, memoryLimit, got "2Gi"/,
+  ]],
   ['extraMyCnf that is not a list', valuesFile('galera:\n  extraMyCnf: long_query_time=2\n'),
     [/galera\.extraMyCnf must be a list of strings, each a single 'key=value' line /,
       /line without a \[section\] header or !include, got "long_query_time=2"/]],
-  ['providerOptions that are a list', valuesFile('galera:\n  providerOptions: [gcache.size=1G]\n'), [/galera\.providerOptions must be a mapping of option names to strings/]],
-  ['a topology spread that is a boolean', valuesFile('galera:\n  topologySpread: true\n'), [/galera\.topologySpread must be a mapping of topologyKey, maxSkew, required, got true/]],
-  ['a well-formed values file with an even replica count', valuesFile('galera:\n  replicas: 4\n'), [/GaleraCluster 'galera'/, /replicas must be odd and at least 3/]],
-  ['a well-formed values file with a preset and an existing class', valuesFile('storage:\n  preset: gke-pd\n  existingClassName: standard\n'), [/^Storage: /, /set either preset or existingClassName, not both/]],
-  ['GALERA_VALUES naming a missing file', () => valuesEnv(join(scratch, 'no-such-values.yaml'))(), [/values file .*no-such-values\.yaml/, /GALERA_VALUES names a file that does not exist/]],
-  ['GALERA_VALUES naming a directory', () => { mkdirSync(join(scratch, 'a-directory'), { recursive: true }); return valuesEnv(join(scratch, 'a-directory'))(); },
+  ['providerOptions that are a list', valuesFile('galera:\n  providerOptions: [gcache.size=1G]\n'), [
+    /galera\.providerOptions must be a mapping of option names to strings/,
+  ]],
+  ['a topology spread that is a boolean', valuesFile('galera:\n  topologySpread: true\n'), [
+    /galera\.topologySpread must be a mapping of topologyKey, maxSkew, required, got true/,
+  ]],
+  ['a well-formed values file with an even replica count', valuesFile('galera:\n  replicas: 4\n'), [
+    /GaleraCluster 'galera'/, /replicas must be odd and at least 3/,
+  ]],
+  [
+    'a well-formed values file with a preset and an existing class',
+    valuesFile('storage:\n  preset: gke-pd\n  existingClassName: standard\n'),
+    [/^Storage: /, /set either preset or existingClassName, not both/],
+  ],
+  ['GALERA_VALUES naming a missing file', () => valuesEnv(join(scratch, 'no-such-values.yaml'))(), [
+    /values file .*no-such-values\.yaml/, /GALERA_VALUES names a file that does not exist/,
+  ]],
+  ['GALERA_VALUES naming a directory', () => { mkdirSync(
+    join(scratch, 'a-directory'), { recursive: true },
+  ); return valuesEnv(join(scratch, 'a-directory'))(); },
     [/GALERA_VALUES names a path that cannot be read as a YAML file: EISDIR/]],
 ];
 
@@ -196,7 +326,7 @@ describe('bad input is refused with a message that names the field and what is a
 
 test('every problem is reported at once, one line each', () => {
   // GIVEN / WHEN
-  const message = validationMessage(galera({ replicas: 4, name: 'Bad_Name', storageSize: 'lots', antiAffinity: 'maybe' as any }));
+  const message = validationMessage(galera({ replicas: 4, name: 'Bad_Name', storageSize: 'lots', antiAffinity: 'maybe' as never }));
 
   // THEN
   expect(message).toMatch(/^GaleraCluster 'Bad_Name': invalid configuration:\n/);
@@ -231,7 +361,9 @@ describe('validation gaps in GaleraCluster, found by review and closed', () => {
   });
 
   test('extraMyCnf may not override wsrep_provider_options (it would drop pc.recovery=FALSE and gcache settings)', () => {
-    expect(validationMessage(galera({ extraMyCnf: ['wsrep_provider_options="pc.recovery=TRUE"'] }))).toMatch(/extraMyCnf\[0\] must not set/);
+    expect(
+      validationMessage(galera({ extraMyCnf: ['wsrep_provider_options="pc.recovery=TRUE"'] })),
+    ).toMatch(/extraMyCnf\[0\] must not set/);
   });
 
   test('extraMyCnf may not move the port the Services and probes use', () => {
@@ -261,18 +393,28 @@ describe('validation gaps in GaleraCluster, found by review and closed', () => {
  */
 describe('extraMyCnf refuses every server option its topology owns, naming the field and the option', () => {
   const TOPOLOGIES = {
-    galera: { owned: GALERA_OWNED_OPTIONS, values: (line: string) => valuesFile(`galera:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`) },
-    replication: { owned: REPLICATION_OWNED_OPTIONS, values: (line: string) => valuesFile(`topology: replication\nreplication:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`) },
+    galera: {
+      owned: GALERA_OWNED_OPTIONS, values: (line: string) => valuesFile(`galera:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`),
+    },
+    replication: { owned: REPLICATION_OWNED_OPTIONS, values: (line: string) => valuesFile(
+      `topology: replication\nreplication:\n  extraMyCnf:\n    - ${JSON.stringify(line)}\n`,
+    ) },
   };
   const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const refusal = (topology: string, option: string) => new RegExp(`${topology}\\.extraMyCnf\\[0\\] must not set ${escape(option)}\\b.*: it is set by`);
+  const refusal = (
+    topology: string, option: string,
+  ) => new RegExp(`${topology}\\.extraMyCnf\\[0\\] must not set ${escape(option)}\\b.*: it is set by`);
   const cases = (Object.entries(TOPOLOGIES) as Array<[keyof typeof TOPOLOGIES, (typeof TOPOLOGIES)[keyof typeof TOPOLOGIES]]>)
     .flatMap(([topology, t]) => Object.keys(t.owned).map((option) => [topology, option] as [keyof typeof TOPOLOGIES, string]));
 
   test('the lists hold what the issue names, and Galera and primary/replica differ', () => {
-    expect(Object.keys(GALERA_OWNED_OPTIONS)).toEqual(expect.arrayContaining(['read_only', 'wsrep_provider_options', 'wsrep_cluster_address', 'binlog_format']));
-    expect(Object.keys(REPLICATION_OWNED_OPTIONS)).toEqual(expect.arrayContaining(['read_only', 'gtid_strict_mode', 'log_slave_updates', 'log_replica_updates',
-      'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'server_id', 'gtid_domain_id', 'log_bin', 'binlog_format', 'sync_binlog']));
+    expect(Object.keys(GALERA_OWNED_OPTIONS)).toEqual(
+      expect.arrayContaining(['read_only', 'wsrep_provider_options', 'wsrep_cluster_address', 'binlog_format']),
+    );
+    expect(Object.keys(REPLICATION_OWNED_OPTIONS)).toEqual(expect.arrayContaining([
+      'read_only', 'gtid_strict_mode', 'log_slave_updates', 'log_replica_updates', 'rpl_semi_sync_master_enabled',
+      'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', 'rpl_semi_sync_master_timeout', 'server_id', 'gtid_domain_id',
+      'log_bin', 'binlog_format', 'sync_binlog']));
     expect(Object.keys(REPLICATION_OWNED_OPTIONS)).not.toContain('wsrep_provider_options');
     expect(Object.keys(GALERA_OWNED_OPTIONS)).not.toContain('gtid_strict_mode');
   });
@@ -280,9 +422,12 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
   test.each([
     ['galera', 'scripts/node'],
     ['replication', 'scripts/replication'],
-  ] as Array<[keyof typeof TOPOLOGIES, string]>)('%s: every option its my.cnf, its init script and its SET GLOBALs (%s) set is on its list', (topology, dir) => {
+  ] as Array<[keyof typeof TOPOLOGIES, string]>)('%s: every option its my.cnf, its init script and its SET GLOBALs (%s) '
+    + 'set is on its list', (topology, dir) => {
     // GIVEN the synthesized [mysqld] section and the options the scripts set
-    const cnf = Testing.synth(TOPOLOGIES[topology].values('long_query_time=2')() as any).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    const cnf = Testing.synth(
+      TOPOLOGIES[topology].values('long_query_time=2')() as never,
+    ).find((m: Manifest) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
     const mysqld = cnf.split(/^\[mysqld\]$/m)[1].split(/^\[/m)[0];
     const fromCnf = mysqld.split('\n').filter((l) => /^[a-z]/.test(l) && l !== 'long_query_time=2').map((l) => l.split('=')[0]);
     const scripts = readdirSync(join(ROOT, dir)).map((f) => readFileSync(join(ROOT, dir, f), 'utf8')).join('\n');
@@ -318,7 +463,8 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
     ['replication', 'gtid_strict=OFF', 'gtid_strict_mode'],
     ['replication', 'rpl-semi-sync-master-enabled=OFF', 'rpl_semi_sync_master_enabled'],
     ['replication', 'maximum-rpl_semi_sync_master_timeout=1', 'rpl_semi_sync_master_timeout'],
-  ] as Array<[keyof typeof TOPOLOGIES, string, string]>)('%s.extraMyCnf refuses %s as %s (dashes, case, prefixes and abbreviations as MariaDB reads them)', (topology, line, option) => {
+  ] as Array<[keyof typeof TOPOLOGIES, string, string]>)('%s.extraMyCnf refuses %s as %s (dashes, case, '
+    + 'prefixes and abbreviations as MariaDB reads them)', (topology, line, option) => {
     // GIVEN / WHEN
     const message = validationMessage(TOPOLOGIES[topology].values(line));
 
@@ -332,11 +478,13 @@ describe('extraMyCnf refuses every server option its topology owns, naming the f
     ['replication', ['long_query_time=2', 'innodb=FORCE', 'slave_parallel_threads=4', 'binlog_row_image=FULL', 'max_allowed_packet=64M']],
   ] as Array<[keyof typeof TOPOLOGIES, string[]]>)('%s.extraMyCnf keeps the options it does not own: %s', (topology, lines) => {
     // GIVEN / WHEN
-    const values = topology === 'galera' ? `galera:\n  extraMyCnf: ${JSON.stringify(lines)}\n` : `topology: replication\nreplication:\n  extraMyCnf: ${JSON.stringify(lines)}\n`;
+    const values = topology === 'galera'
+      ? `galera:\n  extraMyCnf: ${JSON.stringify(lines)}\n`
+      : `topology: replication\nreplication:\n  extraMyCnf: ${JSON.stringify(lines)}\n`;
     const built = valuesFile(values)();
 
     // THEN every line is in the server configuration, after the construct's own settings
-    const cnf = Testing.synth(built).find((m: any) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
+    const cnf = Testing.synth(built).find((m: Manifest) => m.kind === 'ConfigMap' && m.data?.['my.cnf']).data['my.cnf'] as string;
     for (const line of lines) expect(cnf).toContain(`\n${line}\n`);
   });
 });
@@ -407,7 +555,7 @@ describe('npm run synth', () => {
     expect(result.status).toBe(0);
     expect(readdirSync(outdir).sort()).toEqual(['README.txt', 'galera-proxysql.k8s.yaml']);
     expect(readFileSync(join(outdir, 'README.txt'), 'utf8')).toBe('not a manifest\n');
-    const manifests = parseAllDocuments(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()) as any[];
+    const manifests = parseAllDocuments(readFileSync(join(outdir, 'galera-proxysql.k8s.yaml'), 'utf8')).map((d) => d.toJS()) as Manifest[];
     const sts = manifests.find((m) => m.kind === 'StatefulSet');
     expect(sts.metadata.namespace).toBe('shop');
     expect(sts.spec.replicas).toBe(5);
@@ -436,7 +584,9 @@ describe('hostile values files fail fast with bounded messages', () => {
   /** A "billion laughs" document: each level an alias list of the one before, nine levels deep. */
   function aliasBomb(field: string[]): string {
     const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
-    for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+    for (let i = 1; i < 9; i++) levels.push(
+      `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(9).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`,
+    );
     const [section, key] = field;
     return `x-bomb:\n${levels.map((l) => `  ${l}`).join('\n')}\n${section}:\n  ${key}: *i\n`;
   }
@@ -493,6 +643,11 @@ describe('one run reports every mistake of the whole values file', () => {
     expect(message).toMatch(/\nStorage: invalid configuration:\n {2}- storage\.preset must be one of/);
     const galeraProblems = /\nGaleraCluster 'galera': invalid configuration:\n((?: {2}- .*\n?)+)/.exec(message)?.[1];
     expect(galeraProblems).toMatch(/^ {2}- galera\.antiAffinity must be one of[^\n]*\n {2}- galera\.replicas must be odd/);
-    expect(message).toMatch(/\nProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.replicas must be an integer from 1 to 50, got 0\n {2}- proxysql\.hostgroups\.reader must be/);
+    expect(message).toMatch(
+      new RegExp(
+        String.raw`\nProxySql 'galera-proxysql': invalid configuration:\n {2}- proxysql\.replicas must be an integer from 1 to 50, got `
+        + String.raw`0\n {2}- proxysql\.hostgroups\.reader must be`,
+      ),
+    );
   });
 });

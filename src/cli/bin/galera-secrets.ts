@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'fs';
 import { dirname, resolve } from 'path';
 import { IConstruct } from 'constructs';
 import { stringify } from 'yaml';
@@ -16,6 +17,7 @@ const USAGE = 'usage: cdk8s-galera-secrets credentials <app.js> | tls [--ca <fil
 function loadApp(file: string): IConstruct[] {
   const path = resolve(file);
   // the app's own cdk8s, which may be another copy than this package's
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a module found at run time, loaded synchronously
   const cdk8s = require(require.resolve('cdk8s', { paths: [dirname(path)] }));
   const apps: IConstruct[] = [];
   const synth = cdk8s.App.prototype.synth;
@@ -24,6 +26,7 @@ function loadApp(file: string): IConstruct[] {
   };
   let exported: Record<string, unknown>;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the user's app, named on the command line
     exported = require(path);
   } finally {
     cdk8s.App.prototype.synth = synth;
@@ -39,17 +42,22 @@ async function main(): Promise<void> {
   const caIndex = rest.indexOf('--ca');
   const caFile = caIndex >= 0 ? rest[caIndex + 1] : undefined;
   const files = rest.filter((_a, i) => caIndex < 0 || (i !== caIndex && i !== caIndex + 1));
-  if (!['credentials', 'tls'].includes(command) || files.length !== 1 || (caIndex >= 0 && !caFile) || (command === 'credentials' && caFile)) throw new Error(USAGE);
+  if (!['credentials', 'tls'].includes(command)
+    || files.length !== 1 || (caIndex >= 0 && !caFile) || (command === 'credentials' && caFile)) throw new Error(USAGE);
   const roots = loadApp(files[0]);
   let secrets: Record<string, unknown>[];
   if (command === 'credentials') {
     secrets = roots.flatMap(credentialsSecretsFor);
   } else {
-    const caText = caFile ? require('fs').readFileSync(caFile, 'utf8') as string : undefined;
+    const caText = caFile ? readFileSync(caFile, 'utf8') : undefined;
     secrets = [];
-    for (const root of roots) secrets.push(...await tlsSecretsFor(root, { caFor: caText ? (name) => caFromSecret(caText, `${name}-ca`) : undefined }));
+    for (const root of roots) secrets.push(
+      ...await tlsSecretsFor(root, { caFor: caText ? (name) => caFromSecret(caText, `${name}-ca`) : undefined }),
+    );
   }
-  if (secrets.length === 0) throw new Error(`${files[0]} defines no ${command === 'tls' ? 'cluster with TLS from Secrets (TLS off, or cert-manager issues them)' : 'database'}`);
+  if (secrets.length === 0) throw new Error(
+    `${files[0]} defines no ${command === 'tls' ? 'cluster with TLS from Secrets (TLS off, or cert-manager issues them)' : 'database'}`,
+  );
   process.stdout.write(secrets.map((s) => stringify(s)).join('---\n'));
 }
 

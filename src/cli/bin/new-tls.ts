@@ -16,8 +16,12 @@ async function main(): Promise<void> {
   const caFile = args[0] === '--ca' ? args[1] : undefined;
   if (args.length > 0 && !caFile) throw new Error('usage: new-tls [--ca <file with the CA Secret printed before>]');
   const chart = new GaleraProxySqlChart(new App(), 'galera-proxysql', loadValues());
-  if (!chart.galera.tls.enabled) throw new Error('TLS is off in this configuration (galera.tls.enabled: false): there is nothing to create');
-  if (chart.galera.tls.issuer) throw new Error(`galera.tls.issuer names ${chart.galera.tls.issuer.name}: cert-manager creates the Secrets, not this command`);
+  if (!chart.galera.tls.enabled) throw new Error(
+    'TLS is off in this configuration (galera.tls.enabled: false): there is nothing to create',
+  );
+  if (chart.galera.tls.issuer) throw new Error(
+    `galera.tls.issuer names ${chart.galera.tls.issuer.name}: cert-manager creates the Secrets, not this command`,
+  );
   const caText = caFile ? readFileSync(caFile, 'utf8') : undefined;
   const secrets = await tlsSecretsFor(chart, { caFor: caText ? (name) => caFromSecret(caText, `${name}-ca`) : undefined });
   process.stdout.write(secrets.map((s) => stringify(s)).join('---\n'));

@@ -34,7 +34,9 @@ const CLAIM = 'galera-backups';
 const ROWS = 20_000;
 
 /** The bucket of the S3 tests: s3rver in a namespace of its own, by the name the chart gives. */
-const S3 = { host: 'minio.storage.svc', port: 9000, bucket: 'db-backups', keys: { 'access-key-id': 'S3RVER', 'secret-access-key': 'S3RVER' } };
+const S3 = {
+  host: 'minio.storage.svc', port: 9000, bucket: 'db-backups', keys: { 'access-key-id': 'S3RVER', 'secret-access-key': 'S3RVER' },
+};
 const S3_DESTINATION = { s3: { endpoint: `http://${S3.host}:${S3.port}`, bucket: S3.bucket, secretName: 'backup-s3' } };
 const S3RVER = require.resolve('s3rver/bin/s3rver.js');
 
@@ -46,7 +48,9 @@ function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlCha
   });
 }
 
-interface Manifest { name: string; file: string; clusterUuid: string; seqno: number; gtid: string; sizeBytes: number; sha256: string; sourcePod: string }
+interface Manifest {
+  name: string; file: string; clusterUuid: string; seqno: number; gtid: string; sizeBytes: number; sha256: string; sourcePod: string;
+}
 
 describe('backups and restores', () => {
   let ca: PemPair;
@@ -67,24 +71,37 @@ describe('backups and restores', () => {
   async function serveBucket(cluster: PodCluster, dir: string): Promise<void> {
     const slot = await cluster.addClient('s3', { labels: { app: 's3' }, namespace: 'storage' });
     cluster.setHost(S3.host, slot.ip);
-    void cluster.clientExec([process.execPath, S3RVER, '-d', dir, '-a', slot.ip, '-p', String(S3.port), '--configure-bucket', S3.bucket, '--no-vhost-buckets', '--silent'],
+    void cluster.clientExec([
+      process.execPath, S3RVER, '-d', dir, '-a', slot.ip, '-p', String(S3.port), '--configure-bucket', S3.bucket, '--no-vhost-buckets',
+      '--silent',
+    ],
       { client: 's3', timeoutMs: 60 * 60_000 }).catch(() => undefined); // killed by cleanup()
     cluster.setSecret('backup-s3', S3.keys);
-    await waitFor('s3rver to listen', async () => (await cluster.clientExec(['bash', '-c', `</dev/tcp/${slot.ip}/${S3.port}`], { client: 's3' })).exitCode === 0, 30_000);
+    await waitFor(
+      's3rver to listen',
+      async () => (await cluster.clientExec(['bash', '-c', `</dev/tcp/${slot.ip}/${S3.port}`], { client: 's3' })).exitCode === 0, 30_000,
+    );
   }
 
   /** The files in the bucket under the cluster's prefix (rclone, as the job sees them). */
   async function bucketFiles(cluster: PodCluster): Promise<string[]> {
-    const env = { PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other', RCLONE_CONFIG_B_ENDPOINT: S3_DESTINATION.s3.endpoint,
-      RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true', RCLONE_CONFIG_B_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_B_SECRET_ACCESS_KEY: 'S3RVER' };
+    const env = {
+      PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other',
+      RCLONE_CONFIG_B_ENDPOINT: S3_DESTINATION.s3.endpoint, RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true',
+      RCLONE_CONFIG_B_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_B_SECRET_ACCESS_KEY: 'S3RVER',
+    };
     const r = await cluster.clientExec(['rclone', 'lsf', '--files-only', `b:${S3.bucket}/galera`], { client: 's3', env });
     if (r.exitCode !== 0) throw new Error(`rclone lsf: ${r.stderr}`);
     return r.stdout.split('\n').filter(Boolean).sort();
   }
 
   /** A new cluster (its own namespaces and volumes) whose backup claim holds a copy of the source's. */
-  async function newRestoredCluster(c = chart({ galera: { restoreFrom: { backup: 'latest' } } }), copyClaim = true): Promise<{ cluster: PodCluster; galera: Workload; claim: string }> {
-    const cluster = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, NEW_SECRET, ca), workloads: ['galera'], clientLabels: DIRECT_CLIENT });
+  async function newRestoredCluster(
+    c = chart({ galera: { restoreFrom: { backup: 'latest' } } }), copyClaim = true,
+  ): Promise<{ cluster: PodCluster; galera: Workload; claim: string }> {
+    const cluster = new PodCluster({
+      manifests: Testing.synth(c), secrets: await chartSecrets(c, NEW_SECRET, ca), workloads: ['galera'], clientLabels: DIRECT_CLIENT,
+    });
     restored = cluster;
     await cluster.setup();
     const claim = join(cluster.runDir, 'pvc', CLAIM);
@@ -112,7 +129,8 @@ describe('backups and restores', () => {
     await source?.cleanup();
   });
 
-  test('a backup taken under write load restores into a new cluster: writes acknowledged before it started are there, none from after it finished', async () => {
+  test('a backup taken under write load restores into a new cluster: writes acknowledged before it started are there, '
+    + 'none from after it finished', async () => {
     // GIVEN writes acknowledged before the backup, and a writer that keeps writing through it
     const before = await galera.startWriter({ pods: GALERA, rateHz: 20 });
     await sleep(3000);
@@ -194,10 +212,14 @@ describe('backups and restores', () => {
     expect(r.galera.logs(0)).toMatch(new RegExp(`restore: backup ${m.name} restored at position ${m.clusterUuid}:${m.seqno}`));
     // the accounts carry the new Secret's passwords, not the backed-up ones
     const app = { user: 'app', database: 'app', host: r.galera.podIp(1) };
-    expect(await sqlIn(r.cluster.clientNs, 'SELECT COUNT(*) FROM bulk', { ...app, password: NEW_SECRET['app-password'] }, new Set(), 'client')).toEqual([[String(ROWS)]]);
-    await expect(sqlIn(r.cluster.clientNs, 'SELECT 1', { ...app, password: SECRET['app-password'] }, new Set(), 'client')).rejects.toThrow(/Access denied/);
-    // eslint-disable-next-line no-console
-    console.log(`backup ${m.name}: ${m.sizeBytes} bytes at ${m.clusterUuid}:${m.seqno}; ${beforeResult.acked.length + ackedAtStart.length} writes before it, `
+    expect(
+      await sqlIn(r.cluster.clientNs, 'SELECT COUNT(*) FROM bulk', { ...app, password: NEW_SECRET['app-password'] }, new Set(), 'client'),
+    ).toEqual([[String(ROWS)]]);
+    await expect(
+      sqlIn(r.cluster.clientNs, 'SELECT 1', { ...app, password: SECRET['app-password'] }, new Set(), 'client'),
+    ).rejects.toThrow(/Access denied/);
+    console.log(`backup ${m.name}: ${m.sizeBytes} bytes at ${m.clusterUuid}:${m.seqno}; ${beforeResult.acked.length + ackedAtStart.length} `
+      + `writes before it, `
       + `${duringResult.acked.length} during it (0 errors), ${afterResult.acked.length} after it (none restored)`);
     // a restored volume is not restored again: galera-0 restarts from its own data
     await r.galera.stopPod(0, 'TERM');
@@ -217,7 +239,10 @@ describe('backups and restores', () => {
     await galera.stopPod(0, 'TERM');
     await galera.startPod(0);
     // THEN it refuses (its init container fails, naming the reason) and its data is untouched
-    await waitFor('the restore to refuse', async () => /refusing to restore backup latest onto the volume of galera-0: it holds data/.test(galera.logs(0, 'restore')), 120_000);
+    await waitFor(
+      'the restore to refuse',
+      async () => /refusing to restore backup latest onto the volume of galera-0: it holds data/.test(galera.logs(0, 'restore')), 120_000,
+    );
     expect(galera.isReady(0)).toBe(false);
     // WHEN restoreFrom is removed again, the pod starts normally with its own data
     source.setManifests(Testing.synth(chart()));
@@ -240,7 +265,13 @@ describe('backups and restores', () => {
     // WHEN the new cluster starts
     await Promise.all(GALERA.map((i) => r.galera.startPod(i)));
     // THEN galera-0 refuses the backup, naming the checksum, and its volume stays empty
-    await waitFor('the corrupt backup to be refused', async () => /backup .* is corrupt: sha256 [0-9a-f]+, the manifest says [0-9a-f]+; nothing was changed/.test(r.galera.logs(0, 'restore')), 240_000);
+    await waitFor(
+      'the corrupt backup to be refused',
+      async () => /backup .* is corrupt: sha256 [0-9a-f]+, the manifest says [0-9a-f]+; nothing was changed/.test(r.galera.logs(
+        0, 'restore',
+      )),
+      240_000,
+    );
     expect(readdirSync(r.galera.dataDir(0)).filter((f) => f !== 'lost+found')).toEqual([]);
     expect(GALERA.some((i) => r.galera.isReady(i))).toBe(false);
     // WHEN the intact file is put back, the crash-looping init container succeeds on its next try
@@ -278,7 +309,8 @@ describe('backups and restores', () => {
     try {
       for (const [file, pem] of Object.entries(secrets['galera-tls'])) writeFileSync(join(dir, file), pem, { mode: 0o600 });
       // WHEN it asks galera-2's endpoint for a backup
-      const ask = `socat -u OPENSSL:${galera.podFqdn(2)}:4445,cert=${dir}/tls.crt,key=${dir}/tls.key,cafile=${dir}/ca.crt STDOUT | head -c 300`;
+      const ask = `socat -u OPENSSL:${galera.podFqdn(2)}:4445,cert=${dir}/tls.crt,key=${dir}/tls.key,cafile=${dir}/ca.crt STDOUT | head -c `
+        + `300`;
       const answer = (await source.clientExec(['bash', '-c', ask], { client: 'imp', timeoutMs: 30_000 })).stdout;
       // THEN it gets one refusal line and nothing of the database
       expect(answer).toMatch(/^ERROR client .* presented the certificate '[^']+', not the backup job's \('galera-backup'\)\n?$/);
@@ -290,7 +322,8 @@ describe('backups and restores', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-  test('backups to an S3 bucket (s3rver, rclone): stream and manifest uploaded, the retention applied to the bucket, a new cluster restored from it', async () => {
+  test('backups to an S3 bucket (s3rver, rclone): stream and manifest uploaded, the retention applied to the bucket, '
+    + 'a new cluster restored from it', async () => {
     // GIVEN a bucket, and the backup's destination set to it
     const bucketDir = mkdtempSync(join(tmpdir(), 's3rver-'));
     try {
@@ -315,7 +348,9 @@ describe('backups and restores', () => {
 
       // WHEN a new cluster is created from the bucket's latest backup (its own s3rver on the same files)
       await source.cleanup(); // the source is done; two clusters need more memory than CI has to spare
-      const r = await newRestoredCluster(chart({ galera: { restoreFrom: { backup: 'latest' } }, backup: { enabled: true, destination: S3_DESTINATION } }), false);
+      const r = await newRestoredCluster(
+        chart({ galera: { restoreFrom: { backup: 'latest' } }, backup: { enabled: true, destination: S3_DESTINATION } }), false,
+      );
       await serveBucket(r.cluster, bucketDir);
       await Promise.all(GALERA.map((i) => r.galera.startPod(i)));
       await Promise.all(GALERA.map((i) => r.galera.waitFor(i, 'readiness', 300_000)));

@@ -216,7 +216,7 @@ describe('primary/replica backups and restores', () => {
     const appSql = (query: string, password: string) => sqlIn(r.cluster.clientNs, query, { ...app, password }, new Set(), 'client');
     expect(await appSql('SELECT COUNT(*) FROM bulk', NEW_SECRET['app-password'])).toEqual([[String(ROWS)]]);
     await expect(appSql('SELECT 1', SECRET['app-password'])).rejects.toThrow(/Access denied/);
-    // eslint-disable-next-line no-console
+     
     console.log(`backup ${m.name}: ${m.sizeBytes} bytes at GTID ${m.gtid} (the primary at ${primaryAtStart} when it started); `
       + `${beforeResult.acked.length + ackedAtStart.length} writes before it, ${duringResult.acked.length} during it (0 errors), `
       + `${afterResult.acked.length} after it (none restored)`);

@@ -84,7 +84,6 @@ describeWithProxySql('list-append histories on Galera, straight to the nodes and
       ...APP, title: 'stale-read control through ProxySQL', table: 'lists_stale', targets: viaProxies(), clients: 8, readOnlyFraction: 0.6,
       maxMs: 240_000, until: (r) => r.classes['stale-read'].count > 0,
     });
-    // eslint-disable-next-line no-console
     console.log(run.text);
     // THEN it found one, and the example names the read and the transaction it missed, acknowledged before the read began
     const stale = run.report.classes['stale-read'];
@@ -107,7 +106,6 @@ describeWithProxySql('list-append histories on Galera, straight to the nodes and
         targets: path === 'through ProxySQL' ? viaProxies() : nodes(), clients: 8, finalNodes: GALERA,
         minMs: SECONDS * 1000, maxMs: SECONDS * 1000,
       });
-      // eslint-disable-next-line no-console
       console.log(run.text);
       // THEN it did real work, no acknowledged append is missing on any node, and no read saw broken data
       expect(run.report.txns.ok).toBeGreaterThan(100);
@@ -144,10 +142,11 @@ describeWithProxySql('list-append histories on Galera, straight to the nodes and
     for (const i of GALERA) await galera.sql(i, 'SET GLOBAL innodb_snapshot_isolation=ON');
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const ratios = tps.ON.map((on, r) => on / tps.OFF[r]);
-    // eslint-disable-next-line no-console
+     
     console.log(`snapshot isolation, ${rounds} rounds of 20 s straight to the nodes (8 clients): committed transactions/s `
       + `OFF ${median(tps.OFF).toFixed(1)} (${tps.OFF.map((x) => x.toFixed(0)).join(', ')}), `
-      + `ON ${median(tps.ON).toFixed(1)} (${tps.ON.map((x) => x.toFixed(0)).join(', ')}); ON/OFF per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
+      + `ON ${median(tps.ON).toFixed(1)} (${tps.ON.map((x) => x.toFixed(0)).join(', ')}); `
+        + `ON/OFF per round ${ratios.map((x) => x.toFixed(2)).join(', ')}; `
       + `found OFF ${JSON.stringify(found.OFF)}, ON ${JSON.stringify(found.ON)}`);
   });
 });

@@ -104,7 +104,6 @@ async function crashRound(table: string, title: string): Promise<{ history: Hist
   await allSynced();
   const history: History = { txns: result.txns, final: await readFinalState(galera, ALL, { table }) };
   const report = checkHistory(history);
-  // eslint-disable-next-line no-console
   console.log(formatReport(report, history, { title, examples: 2 }));
   return { history, report };
 }

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'child_process';
 import { PodCluster, Workload } from '../../../harness/index';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from '../proxysql/proxysql-monitor';
 import { chartSecrets } from '../secrets';
+import type { Manifest } from '../../tools/manifest';
 
 // The Galera node lifecycle on the real software: every pod of the synthesized StatefulSet runs
 // in its own network namespace (init container, command, env, ConfigMap and Secret files, a data
@@ -35,7 +36,7 @@ function chart(props: GaleraProxySqlChartProps = {}): GaleraProxySqlChart {
   });
 }
 
-function manifests(props: GaleraProxySqlChartProps = {}): any[] {
+function manifests(props: GaleraProxySqlChartProps = {}): Manifest[] {
   return Testing.synth(chart(props));
 }
 
@@ -118,7 +119,9 @@ async function stopAndVerify(writer: Awaited<ReturnType<Workload['startWriter']>
 
 beforeAll(async () => {
   // the default chart: TLS on, with the certificates a user creates with `npm run -s new-tls`
-  cluster = new PodCluster({ manifests: manifests(), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: LEDGER_CLIENT });
+  cluster = new PodCluster({
+    manifests: manifests(), secrets: await chartSecrets(chart(), SECRET), workloads: ['galera'], clientLabels: LEDGER_CLIENT,
+  });
   await cluster.setup();
   pods = cluster.workload('galera');
 });
@@ -161,7 +164,9 @@ test('2. INSERT, SELECT and DELETE on every node as the application account; all
     await pods.sql(i, `INSERT INTO items VALUES (${i * 10 + 1}, ${i}, 'a'), (${i * 10 + 2}, ${i}, 'b')`, app);
     await pods.sql(i, `DELETE FROM items WHERE id = ${i * 10 + 2}`, app);
   }
-  const views = await Promise.all(ALL.map((i) => pods.sql(i, 'SET SESSION wsrep_sync_wait=1; SELECT id, node FROM items ORDER BY id', app)));
+  const views = await Promise.all(
+    ALL.map((i) => pods.sql(i, 'SET SESSION wsrep_sync_wait=1; SELECT id, node FROM items ORDER BY id', app)),
+  );
   for (const v of views) expect(v).toEqual([['1', '0'], ['11', '1'], ['21', '2']]);
   // the monitor account can read the wsrep status but cannot write
   const monitor = { user: 'monitor', password: SECRET['monitor-password'] };
@@ -186,7 +191,8 @@ function mariadbdPid(i: number): number {
   return pid;
 }
 
-test('probes and ProxySQL health check: Synced nodes can write, a desynced (donor-like) node is out, a hung server fails liveness', async () => {
+test('probes and ProxySQL health check: Synced nodes can write, a desynced (donor-like) node is out, '
+  + 'a hung server fails liveness', async () => {
   // GIVEN the healthy cluster: every node answers the monitor as a writer candidate
   for (const i of ALL) expect(await monitorVerdict(i)).toBe('writer-candidate');
   // WHEN node 1 is desynced, as a donor is during an SST
@@ -212,11 +218,14 @@ test('probes and ProxySQL health check: Synced nodes can write, a desynced (dono
   await pods.waitFor(2, 'readiness', 60_000);
   // A node frozen longer than the eviction timeout wakes up in its old view and looks Synced for
   // a moment; the next scenario needs every node back in one view of three.
-  await waitUntil(async () => (await Promise.all(ALL.map(async (i) => `${await status(i, 'wsrep_cluster_size')}/${await status(i, 'wsrep_local_state_comment')}`)))
+  await waitUntil(async () => (await Promise.all(
+    ALL.map(async (i) => `${await status(i, 'wsrep_cluster_size')}/${await status(i, 'wsrep_local_state_comment')}`),
+  ))
     .every((s) => s === '3/Synced'), 120_000);
 });
 
-test('3. one node SIGKILLed under write load and restarted: survivors keep writing, it rejoins by IST, no acknowledged write lost', async () => {
+test('3. one node SIGKILLed under write load and restarted: survivors keep writing, it rejoins by IST, '
+  + 'no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
   await sleep(3000);
   await pods.stopPod(1, 'KILL');
@@ -325,7 +334,9 @@ test('8. a node whose data belongs to another cluster is refused, never merged, 
   const foreign = 'f0f0f0f0-0000-11f1-8000-0000000000ff';
   await pods.stopPod(2, 'TERM');
   const grastate = pods.volumePath(2, 'grastate.dat');
-  writeFileSync(grastate, readFileSync(grastate, 'utf8').replace(/^uuid:.*$/m, `uuid:    ${foreign}`).replace(/^seqno:.*$/m, 'seqno:   999999'));
+  writeFileSync(
+    grastate, readFileSync(grastate, 'utf8').replace(/^uuid:.*$/m, `uuid:    ${foreign}`).replace(/^seqno:.*$/m, 'seqno:   999999'),
+  );
   // WHEN it starts next to the running cluster
   await pods.startPod(2);
   await sleep(8000);
@@ -358,7 +369,9 @@ test('9. network partition of one node: the two keep writing, the one refuses an
   expect(await status(2, 'wsrep_cluster_status')).toBe('non-Primary');
   expect(await monitorVerdict(2)).toBe('offline');
   for (const i of [0, 1]) expect(await monitorVerdict(i)).toBe('writer-candidate');
-  await expect(pods.sql(2, "INSERT INTO ledger.acks (id, writer, pod) VALUES (800000, 'isolated', 2)")).rejects.toThrow(/WSREP|1047|prepared/i);
+  await expect(
+    pods.sql(2, "INSERT INTO ledger.acks (id, writer, pod) VALUES (800000, 'isolated', 2)"),
+  ).rejects.toThrow(/WSREP|1047|prepared/i);
   const during = writer.ackedCount();
   await sleep(4000);
   expect(writer.ackedCount()).toBeGreaterThan(during);
@@ -368,7 +381,8 @@ test('9. network partition of one node: the two keep writing, the one refuses an
   await stopAndVerify(writer);
 });
 
-test('9b. a partitioned node whose partners then crash waits for them, then rejoins the election with them and never bootstraps alone', async () => {
+test('9b. a partitioned node whose partners then crash waits for them, then rejoins the election with them and never bootstraps '
+  + 'alone', async () => {
   const writer = await pods.startWriter({ pods: [0, 1] });
   await sleep(2000);
   pods.partition(2);
@@ -396,7 +410,8 @@ test('9b. a partitioned node whose partners then crash waits for them, then rejo
   await pods.verifyLedger(result.acked, ALL);
 });
 
-test('9c. a node left Disconnected next to a Primary, as after a failed IST, restarts into the election by itself and rejoins', async () => {
+test('9c. a node left Disconnected next to a Primary, as after a failed IST, '
+  + 'restarts into the election by itself and rejoins', async () => {
   // Galera keeps mariadbd running, Disconnected, when a join fails after its state transfer
   // ("IST didn't contain all write sets" when another joiner's view change lands during the IST:
   // "node restart required"). Emptying wsrep_cluster_address makes the same state on demand.
@@ -414,7 +429,8 @@ test('9c. a node left Disconnected next to a Primary, as after a failed IST, res
   await stopAndVerify(writer);
 });
 
-test('9d. a node left Donor/Desynced inside the Primary component, as a donor whose transfer lost its view, restarts by itself and rejoins', async () => {
+test('9d. a node left Donor/Desynced inside the Primary component, as a donor whose transfer lost its view, '
+  + 'restarts by itself and rejoins', async () => {
   // Galera leaves a donor desynced for good when a view change takes it out of the Primary
   // component during its transfer ("sst sent called when not SST donor"). A backup lock held by
   // a client makes the same state on demand: local state 2, no SST script, wsrep_desync OFF.
@@ -444,7 +460,10 @@ test('9d. a node left Donor/Desynced inside the Primary component, as a donor wh
 
 /** A client session on pod i that holds BACKUP STAGE BLOCK_DDL until the returned function ends it. */
 async function holdBackupLock(i: number): Promise<() => void> {
-  const client = spawn('ip', ['netns', 'exec', pods.nsName(i), 'mariadb', '--no-defaults', '-N', '-B', '--unbuffered', '--protocol=TCP', '-h', '127.0.0.1', '-u', 'root', '--ssl'], {
+  const client = spawn('ip', [
+    'netns', 'exec', pods.nsName(i), 'mariadb', '--no-defaults', '-N', '-B', '--unbuffered', '--protocol=TCP', '-h', '127.0.0.1', '-u',
+    'root', '--ssl',
+  ], {
     env: { PATH: process.env.PATH, MYSQL_PWD: SECRET['root-password'] }, stdio: ['pipe', 'pipe', 'inherit'],
   });
   const release = () => { client.stdin.end(); setTimeout(() => client.kill('SIGKILL'), 5000).unref(); };
@@ -461,7 +480,8 @@ async function holdBackupLock(i: number): Promise<() => void> {
   return release;
 }
 
-test('9e. non-Primary fragments next to a node that restarted into the election: they restart into it too, and the most advanced bootstraps', async () => {
+test('9e. non-Primary fragments next to a node that restarted into the election: they restart into it too, '
+  + 'and the most advanced bootstraps', async () => {
   // A graceful leave under heavy load once ended so: the install of the view without the leaver
   // timed out, the other members fell apart into non-Primary fragments and merged again as one
   // non-Primary component, while the leaver restarted and waited in the election for them.
@@ -471,7 +491,9 @@ test('9e. non-Primary fragments next to a node that restarted into the election:
   const writer = await pods.startWriter({ pods: [0, 1] });
   await sleep(2000);
   ALL.forEach((i) => pods.partition(i));
-  await waitUntil(async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((s) => s === 'non-Primary'), 30_000);
+  await waitUntil(
+    async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((s) => s === 'non-Primary'), 30_000,
+  );
   const result = await writer.stop();
   await pods.stopPod(2, 'KILL');
   ALL.forEach((i) => pods.heal(i));
@@ -611,7 +633,8 @@ test('11. scale from 3 to 5 and back to 3', async () => {
   await stopAndVerify(writer);
 });
 
-test('11b. a scale-down rollout that loses its Primary component: the pods of both templates restart into the election, and the deleted pods are not waited for', async () => {
+test('11b. a scale-down rollout that loses its Primary component: the pods of both templates restart into the election, '
+  + 'and the deleted pods are not waited for', async () => {
   // GIVEN a cluster of 5 (pods 3 and 4 new, galera-0 rolled onto the 5-pod template), scaled
   // down again: pods 3 and 4 deleted, galera-2 and galera-1 already on the 3-pod template (as
   // after scenario 11), galera-0 not yet, as the rollout updates it last
@@ -631,7 +654,9 @@ test('11b. a scale-down rollout that loses its Primary component: the pods of bo
   const writer = await pods.startWriter({ pods: [0, 2] });
   await sleep(2000);
   ALL.forEach((i) => pods.partition(i));
-  await waitUntil(async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((st) => st === 'non-Primary'), 30_000);
+  await waitUntil(
+    async () => (await Promise.all(ALL.map((i) => status(i, 'wsrep_cluster_status')))).every((st) => st === 'non-Primary'), 30_000,
+  );
   const result = await writer.stop();
   await pods.stopPod(1, 'KILL');
   ALL.forEach((i) => pods.heal(i));

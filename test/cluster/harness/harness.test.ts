@@ -12,9 +12,11 @@ jest.setTimeout(60_000);
 const START = `#!/bin/bash
 rm -f /run/fake/started
 echo "main: start user=$(id -un) uid=$(id -u) gid=$(id -g) groups=$(id -G) host=$(hostname) pid=$$"
-echo "env: POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE POD_IP=$POD_IP GREETING=$GREETING SECRET_ENV=$SECRET_ENV CM_ENV=$CM_ENV HOME=$HOME"
+echo "env: POD_NAME=$POD_NAME POD_NAMESPACE=$POD_NAMESPACE POD_IP=$POD_IP GREETING=$GREETING \\
+SECRET_ENV=$SECRET_ENV CM_ENV=$CM_ENV HOME=$HOME"
 echo "file: hello=$(cat /opt/fake/hello.txt) secret=$(cat /etc/fake/credentials/root-password 2>&1)"
-echo "modes: secret=$(stat -L -c '%a %U:%G' /etc/fake/credentials/root-password) script=$(stat -L -c '%a %U:%G' /opt/fake/start.sh) data=$(stat -c '%a %U:%G' /var/lib/fake) run=$(stat -c '%a %U:%G' /run/fake)"
+echo "modes: secret=$(stat -L -c '%a %U:%G' /etc/fake/credentials/root-password) script=$(stat -L -c '%a %U:%G' /opt/fake/start.sh) \\
+data=$(stat -c '%a %U:%G' /var/lib/fake) run=$(stat -c '%a %U:%G' /run/fake)"
 echo "init-marker: $(cat /var/lib/fake/init-ran 2>&1) from-init: $(cat /run/fake/from-init 2>&1)"
 echo "stale-emptydir: $(ls /run/fake/stale 2>&1)"
 touch /etc/fake-rootfs-write 2>/dev/null && echo "rootfs: writable" || echo "rootfs: read-only"
@@ -64,7 +66,9 @@ function fakeManifests(): object[] {
   ];
   const sc = { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } };
   return [
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fake-config', namespace: 'ns1' }, data: { 'start.sh': START, 'init.sh': INIT, 'probe.sh': PROBE, 'hello.txt': 'hello world' } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'fake-config', namespace: 'ns1' }, data: {
+      'start.sh': START, 'init.sh': INIT, 'probe.sh': PROBE, 'hello.txt': 'hello world',
+    } },
     {
       apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'fake', namespace: 'ns1' },
       spec: {
@@ -74,11 +78,18 @@ function fakeManifests(): object[] {
           spec: {
             terminationGracePeriodSeconds: 3,
             securityContext: { runAsUser: 999, runAsGroup: 999, fsGroup: 999, runAsNonRoot: true, fsGroupChangePolicy: 'OnRootMismatch' },
-            initContainers: [{ name: 'init', image: 'x', command: ['bash', '/opt/fake/init.sh'], env, volumeMounts: mounts, securityContext: sc }],
+            initContainers: [
+              { name: 'init', image: 'x', command: ['bash', '/opt/fake/init.sh'], env, volumeMounts: mounts, securityContext: sc },
+            ],
             containers: [{
               name: 'main', image: 'x', command: ['bash', '/opt/fake/start.sh'], env, volumeMounts: mounts, securityContext: sc,
-              readinessProbe: { exec: { command: ['bash', '/opt/fake/probe.sh'] }, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 1 },
-              livenessProbe: { exec: { command: ['bash', '-c', 'test ! -f /var/lib/fake/unhealthy'] }, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 2 },
+              readinessProbe: {
+                exec: { command: ['bash', '/opt/fake/probe.sh'] }, periodSeconds: 1, timeoutSeconds: 2, failureThreshold: 1,
+              },
+              livenessProbe: {
+                exec: { command: ['bash', '-c', 'test ! -f /var/lib/fake/unhealthy'] }, periodSeconds: 1, timeoutSeconds: 2,
+                failureThreshold: 2,
+              },
             }],
             volumes: [
               { name: 'config', configMap: { name: 'fake-config', defaultMode: 0o555 } },
@@ -88,7 +99,9 @@ function fakeManifests(): object[] {
             ],
           },
         },
-        volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+        volumeClaimTemplates: [
+          { metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+        ],
       },
     },
   ];
@@ -152,8 +165,11 @@ describe('pod harness on a fake StatefulSet', () => {
 
     const log = pods.logs(0);
     expect(log).toContain('init: ran as mysql for fake-0');
-    expect(log).toMatch(new RegExp(`main: start user=mysql uid=${cluster.mysqlUid} gid=${cluster.mysqlGid} groups=${cluster.mysqlGid} host=fake-0 pid=1\\n`));
-    expect(log).toContain(`env: POD_NAME=fake-0 POD_NAMESPACE=ns1 POD_IP=${pods.podIp(0)} GREETING=hi fake-0 SECRET_ENV=${SECRET['root-password']} CM_ENV=hello world HOME=/var/lib/mysql`);
+    expect(log).toMatch(
+      new RegExp(`main: start user=mysql uid=${cluster.mysqlUid} gid=${cluster.mysqlGid} groups=${cluster.mysqlGid} host=fake-0 pid=1\\n`),
+    );
+    expect(log).toContain(`env: POD_NAME=fake-0 POD_NAMESPACE=ns1 POD_IP=${pods.podIp(0)} GREETING=hi fake-0 `
+      + `SECRET_ENV=${SECRET['root-password']} CM_ENV=hello world HOME=/var/lib/mysql`);
     expect(log).toContain(`file: hello=hello world secret=${SECRET['root-password']}`);
     expect(log).toContain('modes: secret=440 root:mysql script=555 root:mysql data=2775 root:mysql run=2777 root:mysql');
     expect(log).toContain('init-marker: fake-0 from-init: init-was-here');
@@ -181,7 +197,9 @@ describe('pod harness on a fake StatefulSet', () => {
       const r = await pods.exec(0, ['socat', '-u', `TCP:${name}:7000,connect-timeout=2`, '-'], { timeoutMs: 5000 });
       expect(r.output.trim()).toBe('hello from fake-1');
     }
-    const c = await cluster.clientExec(['socat', '-u', 'TCP:fake-2.fake.ns1.svc.cluster.local:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
+    const c = await cluster.clientExec(
+      ['socat', '-u', 'TCP:fake-2.fake.ns1.svc.cluster.local:7000,connect-timeout=2', '-'], { timeoutMs: 5000 },
+    );
     expect(c.stdout.trim()).toBe('hello from fake-2');
   });
 
@@ -194,7 +212,9 @@ describe('pod harness on a fake StatefulSet', () => {
     const other = await pods.exec(0, ['socat', '-u', 'TCP:fake-2.fake:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
     expect(other.output.trim()).toBe('hello from fake-2');
     // the partitioned pod still reaches itself
-    expect((await pods.exec(1, ['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=2', '-'], { timeoutMs: 5000 })).output.trim()).toBe('hello from fake-1');
+    expect(
+      (await pods.exec(1, ['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=2', '-'], { timeoutMs: 5000 })).output.trim(),
+    ).toBe('hello from fake-1');
     pods.heal(1);
     const back = await pods.exec(0, ['socat', '-u', 'TCP:fake-1.fake:7000,connect-timeout=2', '-'], { timeoutMs: 5000 });
     expect(back.output.trim()).toBe('hello from fake-1');
@@ -283,11 +303,14 @@ describe('pod harness with a real (non-Galera) mariadbd', () => {
   let pods: Workload;
   const INIT_DB = `set -e
 if [ ! -d /var/lib/mysql/mysql ]; then
-  mariadb-install-db --no-defaults --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
+  mariadb-install-db --no-defaults --datadir=/var/lib/mysql --auth-root-authentication-method=normal --skip-test-db \\
+    >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }
 fi
 pw=$(cat /etc/db/root-password)
 for h in 127.0.0.1 %; do
-  printf "CREATE USER IF NOT EXISTS 'root'@'%s';\\nALTER USER 'root'@'%s' IDENTIFIED BY '%s';\\nGRANT ALL ON *.* TO 'root'@'%s' WITH GRANT OPTION;\\n" "$h" "$h" "$pw" "$h"
+  printf "CREATE USER IF NOT EXISTS 'root'@'%s';\\nALTER USER 'root'@'%s' IDENTIFIED BY '%s';\\n"\\
+"GRANT ALL ON *.* TO 'root'@'%s' WITH GRANT OPTION;\\n" \\
+    "$h" "$h" "$pw" "$h"
 done > /run/db/init.sql
 echo "init: done"
 `;
@@ -310,10 +333,15 @@ echo "init: done"
             initContainers: [{ name: 'init', command: ['bash', '-c', INIT_DB], volumeMounts: mounts, securityContext: sc }],
             containers: [{
               name: 'mariadb',
-              command: ['mariadbd', '--no-defaults', '--datadir=/var/lib/mysql', '--socket=/run/db/mysqld.sock', '--pid-file=/run/db/mysqld.pid',
-                '--port=3306', '--bind-address=0.0.0.0', '--skip-name-resolve', '--init-file=/run/db/init.sql', '--innodb-buffer-pool-size=32M', '--skip-log-bin'],
+              command: ['mariadbd', '--no-defaults', '--datadir=/var/lib/mysql', '--socket=/run/db/mysqld.sock',
+                '--pid-file=/run/db/mysqld.pid', '--port=3306', '--bind-address=0.0.0.0', '--skip-name-resolve',
+                '--init-file=/run/db/init.sql',
+                '--innodb-buffer-pool-size=32M', '--skip-log-bin'],
               volumeMounts: mounts, securityContext: sc,
-              readinessProbe: { exec: { command: ['mariadb-admin', '--no-defaults', '--socket=/run/db/mysqld.sock', 'ping'] }, periodSeconds: 1, timeoutSeconds: 3 },
+              readinessProbe: {
+                exec: { command: ['mariadb-admin', '--no-defaults', '--socket=/run/db/mysqld.sock', 'ping'] }, periodSeconds: 1,
+                timeoutSeconds: 3,
+              },
             }],
             volumes: [
               { name: 'credentials', secret: { secretName: 'db-credentials', defaultMode: 0o440 } },
@@ -375,7 +403,8 @@ echo "init: done"
   test('a partitioned pod holds up only its own writes (one insert in flight per pod)', async () => {
     // two independent servers: each has its own ledger table, so each is verified with its own acks
     for (const i of [0, 1]) {
-      await pods.sql(i, 'CREATE DATABASE IF NOT EXISTS ledger; CREATE TABLE IF NOT EXISTS ledger.split (id BIGINT PRIMARY KEY, writer VARCHAR(32), pod INT, at TIMESTAMP(6))');
+      await pods.sql(i, 'CREATE DATABASE IF NOT EXISTS ledger; CREATE TABLE IF NOT EXISTS ledger.split (id BIGINT PRIMARY KEY, '
+        + 'writer VARCHAR(32), pod INT, at TIMESTAMP(6))');
     }
     const w = await pods.startWriter({ pods: [0, 1], rateHz: 40, table: 'split', queryTimeoutMs: 4000 });
     await until('writes on both', () => w.ackedCount() >= 20, 10_000);

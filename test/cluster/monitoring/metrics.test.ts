@@ -92,8 +92,8 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
         primary: valueOf(s, 'mysql_global_status_wsrep_cluster_status'),
         ready: valueOf(s, 'mysql_global_status_wsrep_ready'),
       }).toEqual({ pod: i, size: 3, state: 4, primary: 1, ready: 1 });
-      for (const name of ['mysql_global_status_wsrep_flow_control_paused_ns', 'mysql_global_status_wsrep_local_recv_queue', 'mysql_global_status_wsrep_local_send_queue',
-        'mysql_global_status_wsrep_local_cert_failures']) {
+      for (const name of ['mysql_global_status_wsrep_flow_control_paused_ns', 'mysql_global_status_wsrep_local_recv_queue',
+        'mysql_global_status_wsrep_local_send_queue', 'mysql_global_status_wsrep_local_cert_failures']) {
         expect(`${name}: ${valueOf(s, name) !== undefined}`).toBe(`${name}: true`);
       }
     }
@@ -110,14 +110,20 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
       (await w.exec(0, ['bash', '-c', 'command -v -- "$1"', 'bash', program], { container })).exitCode === 0;
 
     // WHEN
-    const mariadb = { rsync: await found(galera, 'mariadb', 'rsync'), ps: await found(galera, 'mariadb', 'ps'), curl: await found(galera, 'mariadb', 'curl') };
-    const proxysql = { proxysql: await found(proxies, 'proxysql', 'proxysql'), ps: await found(proxies, 'proxysql', 'ps'), curl: await found(proxies, 'proxysql', 'curl') };
+    const mariadb = { rsync: await found(galera, 'mariadb', 'rsync'), ps: await found(galera, 'mariadb', 'ps'), curl: await found(
+      galera, 'mariadb', 'curl',
+    ) };
+    const proxysql = {
+      proxysql: await found(proxies, 'proxysql', 'proxysql'), ps: await found(proxies, 'proxysql', 'ps'),
+      curl: await found(proxies, 'proxysql', 'curl'),
+    };
     const exporter = (await galera.exec(0, ['mysqld_exporter', '--version'], { container: 'metrics' })).exitCode;
     const shell = (await galera.exec(0, ['bash', '-c', 'true'], { container: 'metrics' })).exitCode;
 
     // THEN
     expect({ mariadb, proxysql, exporter, shellInExporter: shell === 0 }).toEqual({
-      mariadb: { rsync: true, ps: true, curl: false }, proxysql: { proxysql: true, ps: false, curl: false }, exporter: 0, shellInExporter: false,
+      mariadb: { rsync: true, ps: true, curl: false }, proxysql: { proxysql: true, ps: false, curl: false }, exporter: 0,
+      shellInExporter: false,
     });
   });
 
@@ -125,11 +131,15 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     const hg = c.proxysql.hostgroups;
     for (const p of PROXIES) {
       const s = await scrapeProxy(p);
-      const writers = s.filter((x) => x.name === 'proxysql_connpool_conns_status' && x.labels.hostgroup === String(hg.writer) && x.value === 1);
+      const writers = s.filter(
+        (x) => x.name === 'proxysql_connpool_conns_status' && x.labels.hostgroup === String(hg.writer) && x.value === 1,
+      );
       expect(writers).toHaveLength(1);
       expect(valueOf(s, 'proxysql_uptime_seconds_total')).toBeGreaterThan(0);
     }
-    const admin = await cluster.clientExec(['bash', '-c', `timeout 3 bash -c '</dev/tcp/${proxies.podIp(0)}/6032' && echo open || echo closed`]);
+    const admin = await cluster.clientExec([
+      'bash', '-c', `timeout 3 bash -c '</dev/tcp/${proxies.podIp(0)}/6032' && echo open || echo closed`,
+    ]);
     expect(admin.stdout.trim()).toBe('closed');
   });
 
@@ -142,7 +152,8 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     expect(other.ns).toBeDefined();
   });
 
-  test('after a SIGKILL the survivors report 2; the samples scraped meanwhile fire GaleraClusterSizeBelowReplicas and ProxySQLBackendsOffline in promtool', async () => {
+  test('after a SIGKILL the survivors report 2; the samples scraped meanwhile fire GaleraClusterSizeBelowReplicas and '
+    + 'ProxySQLBackendsOffline in promtool', async () => {
     // GIVEN samples every 2 s (each stands for one 30 s scrape interval of the PodMonitor in the rule test)
     const steps: { size: (number | undefined)[]; proxyOffline: number; proxy: Sample[] }[] = [];
     const sample = async () => {
@@ -153,7 +164,8 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
       const proxy = await scrapeProxy(0).catch(() => [] as Sample[]);
       steps.push({
         size, proxy: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status'),
-        proxyOffline: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status' && x.labels.hostgroup === String(c.proxysql.hostgroups.offline) && x.value !== 4).length,
+        proxyOffline: proxy.filter((x) => x.name === 'proxysql_connpool_conns_status'
+          && x.labels.hostgroup === String(c.proxysql.hostgroups.offline) && x.value !== 4).length,
       });
     };
     for (let k = 0; k < 6; k++) { await sample(); await sleep(2000); }
@@ -168,8 +180,8 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     for (let k = 0; k < 8; k++) { await sleep(2000); await sample(); }
     // THEN the survivors report 2 to the end
     for (const s of steps.slice(-8)) expect(s.size.slice(0, 2)).toEqual([2, 2]);
-    // eslint-disable-next-line no-console
-    console.log(`cluster sizes scraped (galera-0,1,2 per step; kill before step ${killedAt}): ${steps.map((s) => s.size.map((v) => v ?? '_').join('/')).join(' ')}`);
+    console.log(`cluster sizes scraped (galera-0,1,2 per step; `
+      + `kill before step ${killedAt}): ${steps.map((s) => s.size.map((v) => v ?? '_').join('/')).join(' ')}`);
 
     // promtool: the real samples as series, 30 s apart
     const m = c.monitoring!;
@@ -183,7 +195,9 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
     // A failed scrape marks the target's series stale in Prometheus (a stale marker, then nothing)
     const input_series = GALERA.map((i) => ({
       series: seriesOf('mysql_global_status_wsrep_cluster_size', { namespace: 'galera', pod: `galera-${i}`, container: 'metrics' }),
-      values: steps.map((s, k) => (s.size[i] !== undefined ? String(s.size[i]) : k > 0 && steps[k - 1].size[i] !== undefined ? 'stale' : '_')).join(' '),
+      values: steps.map(
+        (s, k) => (s.size[i] !== undefined ? String(s.size[i]) : k > 0 && steps[k - 1].size[i] !== undefined ? 'stale' : '_'),
+      ).join(' '),
     }));
     const dir = tempDir('metrics-real-');
     writeRules(dir, m.ruleGroups);
@@ -197,12 +211,14 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
         alert_rule_test: [
           { eval_time: `${(killedAt - 1) * 30}s`, alertname: rule.alert, exp_alerts: [] },
           { eval_time: `${(firesAt - 1) * 30}s`, alertname: rule.alert, exp_alerts: [] },
-          { eval_time: `${firesAt * 30}s`, alertname: rule.alert, exp_alerts: [{ exp_labels: { namespace: 'galera', severity: 'critical' }, exp_annotations: { ...rule.annotations, description } }] },
+          { eval_time: `${firesAt * 30}s`, alertname: rule.alert, exp_alerts: [
+            { exp_labels: { namespace: 'galera', severity: 'critical' }, exp_annotations: { ...rule.annotations, description } },
+          ] },
         ],
       }],
     }));
-    // eslint-disable-next-line no-console
-    console.log(`ProxySQL (galera-proxysql pod 0) backends outside OFFLINE_HARD in the offline hostgroup per step: ${steps.map((s) => s.proxyOffline).join(' ')}`);
+    console.log(`ProxySQL (galera-proxysql pod 0) backends outside OFFLINE_HARD in the offline hostgroup per `
+      + `step: ${steps.map((s) => s.proxyOffline).join(' ')}`);
     const r = promtool(['test', 'rules', 'real.test.yaml'], dir);
     expect(r.output).toContain('SUCCESS');
     expect(r.status).toBe(0);
@@ -244,7 +260,12 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
             eval_time: `${offlineFiresAt * 30}s`, alertname: offline.alert,
             exp_alerts: [{
               exp_labels: { namespace: 'galera', pod: podName, severity: 'warning' },
-              exp_annotations: { ...offline.annotations, description: offline.annotations.description.replace('{{ $labels.pod }}', podName).replace('{{ $value }}', String(offlineCount(steps[offlineFiresAt]))) },
+              exp_annotations: {
+                ...offline.annotations,
+                description: offline.annotations.description.replace('{{ $labels.pod }}', podName).replace(
+                  '{{ $value }}', String(offlineCount(steps[offlineFiresAt])),
+                ),
+              },
             }],
           },
         ],
@@ -257,11 +278,14 @@ describeWithProxySql('Prometheus metrics of the real nodes and ProxySQL', (proxy
 
   test('every mysqld and ProxySQL metric name the rules and the dashboard use was seen in a real scrape', () => {
     const m = c.monitoring!;
-    const exprs = [...m.ruleGroups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboardPanels(m.monitored).flatMap((p) => p.targets.map((t) => t.expr))];
+    const exprs = [
+      ...m.ruleGroups.flatMap((g) => g.rules.map((r) => r.expr)),
+      ...dashboardPanels(m.monitored).flatMap((p) => p.targets.map((t) => t.expr)),
+    ];
     const used = [...new Set(exprs.flatMap(metricNamesOf))].filter((n) => /^(mysql|proxysql)_/.test(n)).sort();
     expect(used.length).toBeGreaterThan(10);
-    // eslint-disable-next-line no-console
-    console.log(`metric names used and seen: ${used.join(' ')}\nnames seen in the scrapes (${seen.size}): ${[...seen].filter((n) => /wsrep|proxysql_connpool|mysql_up/.test(n)).sort().join(' ')}`);
+    console.log(`metric names used and seen: ${used.join(' ')}\nnames seen in the scrapes `
+      + `(${seen.size}): ${[...seen].filter((n) => /wsrep|proxysql_connpool|mysql_up/.test(n)).sort().join(' ')}`);
     expect(used.filter((n) => !seen.has(n))).toEqual([]);
   });
 

@@ -174,7 +174,7 @@ describe('metrics and status of a real primary with two replicas', () => {
         ioErrno: valueOf(s[i], 'mysql_slave_status_last_io_errno'),
         host: labels?.master_host,
       }).toEqual({ pod: i, io: 1, sql: 1, lag: 0, ioErrno: 0, host: pods.podFqdn(0) });
-      // eslint-disable-next-line no-console
+       
       if (i === 1) console.log(`labels of the slave status series: ${JSON.stringify(labels)}`);
     }
     // the account is the exporter's own, made on the primary (its log) and replicated (not made there)
@@ -192,7 +192,7 @@ describe('metrics and status of a real primary with two replicas', () => {
     const exprs = [...rules().map((r) => r.expr), ...dashboardPanels(monitoring.monitored).flatMap((p) => p.targets.map((t) => t.expr))];
     const used = [...new Set(exprs.flatMap(metricNamesOf))].filter((n) => /^mysql_/.test(n)).sort();
     const replicationSeen = [...seen].filter((n) => /slave|semi|read_only/.test(n)).sort();
-    // eslint-disable-next-line no-console
+     
     console.log(`metric names used: ${used.join(' ')}\nreplication names seen: ${replicationSeen.join(' ')}`);
     expect(used.length).toBeGreaterThan(8);
     expect(used.filter((n) => !seen.has(n))).toEqual([]);
@@ -230,7 +230,7 @@ describe('metrics and status of a real primary with two replicas', () => {
       for (let k = 0; k < 9; k++) await round();
       // THEN the scrapes say so: SQL thread 0 and, with it, no lag figure (Seconds_Behind_Master is NULL)
       const sqlRunning = steps.map((st) => valueOf(st[2] ?? [], 'mysql_slave_status_slave_sql_running'));
-      // eslint-disable-next-line no-console
+       
       console.log(`mariadb-2 slave_sql_running per step (stopped before step ${stoppedAt}): ${sqlRunning.join(' ')}`);
       expect(sqlRunning.slice(0, stoppedAt)).toEqual(Array(stoppedAt).fill(1));
       expect(sqlRunning.slice(stoppedAt)).toEqual(Array(steps.length - stoppedAt).fill(0));
@@ -279,7 +279,7 @@ describe('metrics and status of a real primary with two replicas', () => {
     const sets = [{ w: pods, ordinals: ALL }, ...(proxies ? [{ w: proxies, ordinals: PROXIES }] : [])];
     const status = await collectStatus(harnessStatusClient(sets));
     const report = formatStatus(status, NAMESPACE);
-    // eslint-disable-next-line no-console
+     
     console.log(report);
     // THEN it names the primary and shows what each server itself says
     expect(report).toContain(`Primary/replica nodes in namespace ${NAMESPACE}: primary mariadb-0\n`);
@@ -323,7 +323,7 @@ describe('metrics and status of a real primary with two replicas', () => {
       }
       // THEN its scrapes carry the IO error 1236 from the first one after the refusal on (the replica stopped: both threads 0)
       const errno = steps.map((st) => valueOf(st[2] ?? [], 'mysql_slave_status_last_io_errno'));
-      // eslint-disable-next-line no-console
+       
       console.log(`mariadb-2 last_io_errno per step (errant write before step ${refusedAt}): ${errno.join(' ')}`);
       expect(errno.slice(0, refusedAt)).toEqual(Array(refusedAt).fill(0));
       const firstRefused = errno.indexOf(1236);

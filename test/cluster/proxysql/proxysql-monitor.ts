@@ -4,10 +4,12 @@ import { MAX_TRANSACTIONS_BEHIND } from '../../../src/galera/galera-routing';
  * ProxySQL's Galera health-check query for MariaDB backends, as sent by its monitor
  * (sysown/proxysql lib/MySQL_Monitor.cpp, v2.7, monitor_galera_thread).
  */
-export const GALERA_HEALTHCHECK_QUERY = "SELECT (SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_LOCAL_STATE') wsrep_local_state, "
+export const GALERA_HEALTHCHECK_QUERY = "SELECT (SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE "
+  + "VARIABLE_NAME='WSREP_LOCAL_STATE') wsrep_local_state, "
   + '@@read_only read_only, '
   + "(SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_LOCAL_RECV_QUEUE') wsrep_local_recv_queue, "
-  + '@@wsrep_desync wsrep_desync, @@wsrep_reject_queries wsrep_reject_queries, @@wsrep_sst_donor_rejects_queries wsrep_sst_donor_rejects_queries, '
+  + '@@wsrep_desync wsrep_desync, @@wsrep_reject_queries wsrep_reject_queries, '
+    + '@@wsrep_sst_donor_rejects_queries wsrep_sst_donor_rejects_queries, '
   + "(SELECT VARIABLE_VALUE FROM INFORMATION_SCHEMA.GLOBAL_STATUS WHERE VARIABLE_NAME='WSREP_CLUSTER_STATUS') wsrep_cluster_status, "
   + "(SELECT 'DISABLED') pxc_maint_mode";
 

@@ -40,7 +40,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
 
   /** SQL through ProxySQL pod p, from the client namespace, as the application account. */
   function viaProxy(p: number, query: string, opts: { timeoutMs?: number; user?: string; password?: string } = {}): Promise<string[][]> {
-    return sqlIn(cluster.clientNs, query, { ...APP, ...opts, host: proxies.podIp(p), port: 6033 }, new Set(), `${proxies.podName(p)} (client)`);
+    return sqlIn(
+      cluster.clientNs, query, { ...APP, ...opts, host: proxies.podIp(p), port: 6033 }, new Set(), `${proxies.podName(p)} (client)`,
+    );
   }
 
   /** SQL on ProxySQL pod p's admin interface, through its agent container (as kubectl exec would). */
@@ -52,7 +54,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
 
   /** Hostnames ONLINE in a hostgroup as ProxySQL pod p sees them right now. */
   async function online(p: number, hostgroup: number): Promise<string[]> {
-    const rows = await admin(p, `SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hostgroup} AND status='ONLINE' ORDER BY hostname`);
+    const rows = await admin(
+      p, `SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hostgroup} AND status='ONLINE' ORDER BY hostname`,
+    );
     return rows.map((r) => r[0].split('.')[0]);
   }
 
@@ -73,7 +77,8 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
   async function proxiesSettled(writer = 'galera-0', readers = ['galera-0', 'galera-1', 'galera-2']): Promise<void> {
     for (const p of PROXIES) {
       await waitFor(`${proxies.podName(p)} to route to writer ${writer} and readers ${readers}`, async () =>
-        JSON.stringify(await online(p, WRITER_HG)) === JSON.stringify([writer]) && JSON.stringify(await online(p, READER_HG)) === JSON.stringify(readers), 60_000);
+        JSON.stringify(await online(p, WRITER_HG)) === JSON.stringify([writer])
+          && JSON.stringify(await online(p, READER_HG)) === JSON.stringify(readers), 60_000);
     }
   }
 
@@ -92,7 +97,10 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     return {
       pods: async () => sets.flatMap(({ w, ordinals }) => ordinals.map((i) => {
         const st = w.status(i);
-        return { name: w.podName(i), component: w.template.metadata?.labels?.['app.kubernetes.io/component'] ?? '', ready: st.ready, restarts: st.restarts, phase: st.state };
+        return {
+          name: w.podName(i), component: w.template.metadata?.labels?.['app.kubernetes.io/component'] ?? '', ready: st.ready,
+          restarts: st.restarts, phase: st.state,
+        };
       })),
       exec: async (pod, container, command) => {
         const { w, i } = find(pod);
@@ -130,7 +138,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
       await viaProxy(p, `DELETE FROM items WHERE id = ${p + 11}`);
     }
     for (const p of PROXIES) {
-      expect(await viaProxy(p, 'SELECT id, note FROM items ORDER BY id')).toEqual([['1', 'via proxy 0'], ['2', 'via proxy 1'], ['3', 'via proxy 2']]);
+      expect(await viaProxy(
+        p, 'SELECT id, note FROM items ORDER BY id',
+      )).toEqual([['1', 'via proxy 0'], ['2', 'via proxy 1'], ['3', 'via proxy 2']]);
     }
     // the same rows on every Galera node
     for (const i of GALERA) expect(await galera.sql(i, 'SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM app.items')).toEqual([['3']]);
@@ -142,7 +152,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     const writers = new Set<string>();
     for (const p of PROXIES) {
       expect(await online(p, WRITER_HG)).toEqual(['galera-0']);
-      const rows = await viaProxy(p, 'BEGIN; SELECT @@wsrep_node_name; INSERT INTO items VALUES (100 + CONNECTION_ID() % 100000, @@wsrep_node_name); COMMIT');
+      const rows = await viaProxy(
+        p, 'BEGIN; SELECT @@wsrep_node_name; INSERT INTO items VALUES (100 + CONNECTION_ID() % 100000, @@wsrep_node_name); COMMIT',
+      );
       writers.add(rows[0][0]);
     }
     expect([...writers]).toEqual(['galera-0']);
@@ -157,8 +169,9 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     expect(Object.keys(answered).sort()).toEqual(['galera-0', 'galera-1', 'galera-2']);
     const served = Object.fromEntries(Object.keys(after).map((h) => [h, after[h] - (before[h] ?? 0)]));
     for (const h of Object.keys(answered)) expect(served[h]).toBeGreaterThanOrEqual(answered[h]);
-    // eslint-disable-next-line no-console
-    console.log(`300 SELECTs through ProxySQL: answered by ${JSON.stringify(answered)}; reader hostgroup queries ${JSON.stringify(served)}`);
+    console.log(
+      `300 SELECTs through ProxySQL: answered by ${JSON.stringify(answered)}; reader hostgroup queries ${JSON.stringify(served)}`,
+    );
   });
 
   /** Queries each host served in the reader hostgroup of ProxySQL pod p. */
@@ -187,26 +200,33 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     }
     // ProxySQL's digest stats agree: each such digest ran in the writer hostgroup only
     const hostgroups = await admin(1, 'SELECT digest_text, GROUP_CONCAT(DISTINCT hostgroup) FROM stats_mysql_query_digest '
-      + "WHERE digest_text LIKE '%FOR UPDATE%' OR digest_text LIKE '%SHARE MODE%' OR digest_text LIKE '%GET_LOCK%' OR digest_text LIKE '%NEXT%' OR digest_text LIKE '%INTO @node%' GROUP BY digest_text");
+      + "WHERE digest_text LIKE '%FOR UPDATE%' OR digest_text LIKE '%SHARE MODE%' OR digest_text LIKE '%GET_LOCK%' OR digest_text LIKE "
+        + "'%NEXT%' OR digest_text LIKE '%INTO @node%' GROUP BY digest_text");
     expect(hostgroups.length).toBeGreaterThanOrEqual(6);
     for (const [digest, groups] of hostgroups) expect(`${digest}: ${groups}`).toBe(`${digest}: ${WRITER_HG}`);
   });
 
   test('the admin interface answers only inside its pod, and never to the default credentials', async () => {
     // from another pod: nothing listens on 6032 at the pod's address
-    const remote = await cluster.clientExec([which('mariadb'), '--no-defaults', '-h', proxies.podIp(0), '-P', '6032', '-u', 'admin', '--connect-timeout=3', '-e', 'SELECT 1'],
+    const remote = await cluster.clientExec([
+      which('mariadb'), '--no-defaults', '-h', proxies.podIp(0), '-P', '6032', '-u', 'admin', '--connect-timeout=3', '-e', 'SELECT 1',
+    ],
       { env: { PATH: '/usr/bin:/bin', MYSQL_PWD: SECRET['proxysql-admin-password'] } });
     expect(remote.exitCode).not.toBe(0);
     expect(remote.stderr).toMatch(/Can't connect/);
     // inside the pod: the Secret's password works, admin:admin does not
     expect(await admin(0, 'SELECT 1')).toEqual([['1']]);
-    const defaults = await proxies.exec(0, ['mariadb', '--no-defaults', '-h', '127.0.0.1', '-P', '6032', '-u', 'admin', '--skip-ssl', '-e', 'SELECT 1'],
+    const defaults = await proxies.exec(0, [
+      'mariadb', '--no-defaults', '-h', '127.0.0.1', '-P', '6032', '-u', 'admin', '--skip-ssl', '-e', 'SELECT 1',
+    ],
       { container: 'agent', env: { MYSQL_PWD: 'admin' } });
     expect(defaults.output).toMatch(/Access denied/);
   });
 
   test('the writer SIGKILLed under write load: writes flow again through every ProxySQL pod, no acknowledged write lost', async () => {
-    const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 30 });
+    const writer = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 30,
+    });
     await sleep(3000);
     await galera.stopPod(0, 'KILL');
     const atKill = writer.ackedCount();
@@ -221,11 +241,12 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await proxiesSettled();
     const result = await writer.stop();
     await galera.verifyLedger(result.acked, GALERA, { database: 'app' });
-    // eslint-disable-next-line no-console
-    console.log(`writer SIGKILL: longest write stall ${(result.maxStallMs / 1000).toFixed(1)} s; ${result.errors} client errors in ${result.attempts} attempts`);
+    console.log(`writer SIGKILL: longest write stall ${(result.maxStallMs / 1000).toFixed(1)} s; ${result.errors} client errors `
+      + `in ${result.attempts} attempts`);
   });
 
-  test('a statement in flight when the writer dies is not re-sent: a call that committed an increment, then waited, ran once, and its client saw the error', async () => {
+  test('a statement in flight when the writer dies is not re-sent: a call that committed an increment, then waited, ran once, '
+    + 'and its client saw the error', async () => {
     // GIVEN a procedure whose first statement commits an increment (autocommit) and whose second holds the call open
     await viaProxy(0, `CREATE TABLE IF NOT EXISTS inflight (k INT PRIMARY KEY, n INT NOT NULL);
       REPLACE INTO inflight VALUES (1, 0);
@@ -245,9 +266,10 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     // THEN the client got an error, and the increment is there once: ProxySQL's default
     // (query_retries_on_failure 1) sends the call again to the new writer, which runs it a second time
     expect(outcome).not.toBe('no error');
-    // eslint-disable-next-line no-console
     console.log(`the call in flight when its writer died: ${outcome.split('\n').find((l) => /ERROR/.test(l)) ?? outcome.split('\n')[0]}`);
-    await waitFor('writes through ProxySQL again', async () => { await viaProxy(0, 'DO 1'); return (await online(0, WRITER_HG)).length === 1; }, 60_000);
+    await waitFor(
+      'writes through ProxySQL again', async () => { await viaProxy(0, 'DO 1'); return (await online(0, WRITER_HG)).length === 1; }, 60_000,
+    );
     await sleep(6000); // longer than the call: a re-sent one would have finished by now
     expect(await counter()).toBe('1');
     expect((await viaProxy(0, 'SELECT n FROM inflight WHERE k = 1'))[0][0]).toBe('1');
@@ -259,11 +281,15 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
   test('the writer SIGKILLed 20 times under non-idempotent writes: no statement applied twice, every acknowledged one once', async () => {
     // GIVEN ProxySQL as shipped: no statement is re-sent once its backend died
     for (const p of PROXIES) {
-      expect(await admin(p, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'")).toEqual([['0']]);
+      expect(
+        await admin(p, "SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'"),
+      ).toEqual([['0']]);
     }
     // a counter increment and an INSERT without a unique key per operation, through every ProxySQL pod
     await galera.createOpsSchema(0, { database: 'app', table: 'ops' });
-    const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', table: 'ops', mode: 'ops', rateHz: 30 });
+    const writer = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', table: 'ops', mode: 'ops', rateHz: 30,
+    });
     const kills: string[] = [];
     try {
       for (let k = 0; k < 20; k++) {
@@ -284,13 +310,14 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     // THEN no operation id twice, every acknowledged one once, none that failed provably applied,
     // and the counter equal to the increments applied, on every node
     const report = await galera.verifyOpsLedger(writer, GALERA, { database: 'app', table: 'ops' });
-    // eslint-disable-next-line no-console
     console.log(`20 writer SIGKILLs (${kills.join(' ')}): ${formatOpsReport(report)}`);
     await proxiesSettled();
   });
 
   test('the writer\'s pod deleted gracefully: at most a few client errors, no acknowledged write lost', async () => {
-    const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 30 });
+    const writer = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 30,
+    });
     await sleep(3000);
     await galera.stopPod(0, 'TERM');
     const atStop = writer.ackedCount();
@@ -300,7 +327,6 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await proxiesSettled();
     const result = await writer.stop();
     await galera.verifyLedger(result.acked, GALERA, { database: 'app' });
-    // eslint-disable-next-line no-console
     console.log(`writer deleted gracefully, then back: ${result.errors} client errors in ${result.attempts} attempts`);
     // each of the three clients loses at most the statements in flight at the leave and at the failback
     expect(result.errors).toBeLessThanOrEqual(6);
@@ -331,7 +357,6 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await galera.stopPod(2, 'KILL');
     const killDoneMs = Date.now() - killedAt;
     await Promise.all(readers);
-    // eslint-disable-next-line no-console
     console.log(`reader SIGKILL: ${ok} read batches succeeded, ${failures.length} failed ${JSON.stringify(failures)}`);
     expect(ok).toBeGreaterThan(okBeforeKill + 20);
     // A statement running on galera-2 when it dies is lost with its connection, and ProxySQL
@@ -343,12 +368,16 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     for (const f of failures) expect(f.startedAfterKillMs).toBeLessThanOrEqual(Math.max(killDoneMs, 1000));
     for (const p of PROXIES) expect(await online(p, READER_HG)).not.toContain('galera-2');
     // the status command reports the same, through a kubectl stand-in over the pod harness
-    await waitFor('the survivors to evict galera-2', async () => (await galera.sql(0, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0][1] === '2', 60_000);
+    await waitFor(
+      'the survivors to evict galera-2', async () => (await galera.sql(0, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'"))[0][1] === '2',
+      60_000,
+    );
     const status = await collectStatus(harnessKubectl());
-    // eslint-disable-next-line no-console
     console.log(formatStatus(status, 'galera'));
     expect(status.nodes.map((n) => [n.pod, n.ready, n.state, n.component, n.clusterSize])).toEqual([
-      ['galera-0', true, 'Synced', 'Primary', '2'], ['galera-1', true, 'Synced', 'Primary', '2'], ['galera-2', false, expect.not.stringMatching(/Synced/), '-', '-']]);
+      ['galera-0', true, 'Synced', 'Primary', '2'], ['galera-1', true, 'Synced', 'Primary', '2'], [
+        'galera-2', false, expect.not.stringMatching(/Synced/), '-', '-',
+      ]]);
     expect(status.nodes[0].lastDecision).toMatch(/^(bootstrap|join)/);
     expect(status.proxies).toHaveLength(PROXIES.length);
     for (const p of status.proxies) {
@@ -387,7 +416,6 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     // the donor's readiness says the same
     await galeraReady([1]);
     await proxiesSettled();
-    // eslint-disable-next-line no-console
     console.log(`SST donor ${donor} was out of every ProxySQL pod's hostgroups while donating`);
   });
 
@@ -414,19 +442,24 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     }
   });
 
-  test('a statement sent while no node is writable waits connect_timeout_server_max, then fails naming the writer hostgroup, and lands nowhere', async () => {
+  test('a statement sent while no node is writable waits connect_timeout_server_max, then fails naming the writer hostgroup, '
+    + 'and lands nowhere', async () => {
     // GIVEN the Galera nodes cut off from each other (not from ProxySQL): each is alone, non-Primary
     const cuts: [number, number][] = [[0, 1], [0, 2], [1, 2]];
     for (const [a, b] of cuts) cluster.block(galera.slot(a), galera.slot(b));
     try {
-      await waitFor('every node non-Primary', async () => (await Promise.all(GALERA.map((i) => galera.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'"))))
+      await waitFor('every node non-Primary', async () => (await Promise.all(
+        GALERA.map((i) => galera.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_cluster_status'")),
+      ))
         .every((r) => r[0][1] === 'non-Primary'), 60_000);
       // (twice, 2 s apart: right after a recovery ProxySQL may still move a node in and out)
       await waitFor('ProxySQL to have no writer', async () => (await online(0, WRITER_HG)).length === 0
         && (await sleep(2000), (await online(0, WRITER_HG)).length === 0), 30_000);
       // WHEN
       const t0 = Date.now();
-      const error = await viaProxy(0, "INSERT INTO items VALUES (300, 'no writer')", { timeoutMs: 60_000 }).then(() => 'no error', (e) => String(e));
+      const error = await viaProxy(0, "INSERT INTO items VALUES (300, 'no writer')", { timeoutMs: 60_000 }).then(
+        () => 'no error', (e) => String(e),
+      );
       const ms = Date.now() - t0;
       // THEN ProxySQL waited its timeout (it names the time it waited: past 10000 ms by its poll
       // loop on a busy machine, "after 11070ms" is seen in the wild), then gave up
@@ -437,21 +470,26 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
       expect(Number(waited[1])).toBeLessThan(30_000);
       expect(ms).toBeGreaterThanOrEqual(9_500);
       expect(ms).toBeLessThan(40_000);
-      // eslint-disable-next-line no-console
       console.log(`no writer: the INSERT failed after ${(ms / 1000).toFixed(1)} s: ${error.split('\n')[0]}`);
     } finally {
       for (const [a, b] of cuts) cluster.unblock(galera.slot(a), galera.slot(b));
     }
     await galeraReady();
     await proxiesSettled();
-    for (const i of GALERA) expect(await galera.sql(i, 'SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM app.items WHERE id = 300')).toEqual([['0']]);
+    for (const i of GALERA) expect(
+      await galera.sql(i, 'SET SESSION wsrep_sync_wait=1; SELECT COUNT(*) FROM app.items WHERE id = 300'),
+    ).toEqual([['0']]);
   });
 
-  test('a ProxySQL pod deleted under load: the others keep serving, its transaction in flight finishes, then new connections are refused', async () => {
+  test('a ProxySQL pod deleted under load: the others keep serving, its transaction in flight finishes, '
+    + 'then new connections are refused', async () => {
     // GIVEN load through the other two, and a transaction open on pod 0
-    const writer = await proxies.startWriter({ pods: [1, 2], port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20 });
+    const writer = await proxies.startWriter({
+      pods: [1, 2], port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20,
+    });
     let done = false;
-    const inFlight = viaProxy(0, "BEGIN; INSERT INTO items VALUES (400, 'begun before'); SELECT SLEEP(15); INSERT INTO items VALUES (401, 'committed during the drain'); COMMIT",
+    const inFlight = viaProxy(0, "BEGIN; INSERT INTO items VALUES (400, 'begun before'); SELECT SLEEP(15); INSERT INTO items VALUES (401, "
+      + "'committed during the drain'); COMMIT",
       { timeoutMs: 60_000 }).then(() => 'committed', (e) => String(e)).finally(() => { done = true; });
     await sleep(1000);
     // WHEN pod 0 is deleted (a rolling update): preStop hooks drain it
@@ -470,8 +508,8 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await galera.verifyLedger(result.acked, GALERA, { database: 'app' });
     expect(await viaProxy(1, 'SELECT id FROM items WHERE id IN (400, 401) ORDER BY id')).toEqual([['400'], ['401']]);
     expect(proxies.logs(0, 'agent')).toMatch(/drain: no session in flight; ProxySQL may stop/);
-    // eslint-disable-next-line no-console
-    console.log(`ProxySQL pod deleted: new clients refused after ${(refusedAfter / 1000).toFixed(1)} s, drained and stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`ProxySQL pod deleted: new clients refused after ${(refusedAfter / 1000).toFixed(1)} s, `
+      + `drained and stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     await proxies.startPod(0);
     await proxies.waitFor(0, 'readiness', 120_000);
   });

@@ -6,6 +6,7 @@ import { NODE_PATHS } from '../../../src/core/node-env';
 import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
+import type { Manifest } from '../../tools/manifest';
 
 // The primary/replica topology on the real software: every pod of the synthesized StatefulSet
 // runs in its own network namespace with its init container, command, env, ConfigMap and Secret
@@ -23,7 +24,7 @@ const SECRET = {
   'monitor-password': 'mon pw#1 $',
 };
 
-function manifests(props: MariaDbReplicationProps = {}): any[] {
+function manifests(props: MariaDbReplicationProps = {}): Manifest[] {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
   const db = new MariaDbReplication(chart, 'mariadb', { failoverSeconds: 10, fenceSeconds: 5, ...props });
   new ProxySql(chart, 'proxysql', { backend: db, replicas: 1 });
@@ -144,7 +145,8 @@ test('4. a wiped replica clones again from a ready peer and replicates', async (
 async function waitForPrimary(candidates: readonly number[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    for (const i of candidates) if ((await role(i).catch(() => '')) === 'primary' && (await variable(i, 'read_only').catch(() => '')).match(/^(0|OFF)$/)) return i;
+    for (const i of candidates) if ((await role(i).catch(() => '')) === 'primary'
+      && (await variable(i, 'read_only').catch(() => '')).match(/^(0|OFF)$/)) return i;
     await sleep(250);
   }
   return -1;
@@ -171,7 +173,12 @@ async function rejoinAsReplica(i: number, mark: number): Promise<boolean> {
   }
   const refused = logSince(i, mark).includes('decision: refuse:');
   if (refused) {
-    expect(logSince(i, mark)).toMatch(/decision: refuse: this node holds transactions the primary does not have .*kubectl exec mariadb-\d -c mariadb -- touch \/var\/lib\/mysql\/replication-reclone/);
+    expect(logSince(i, mark)).toMatch(
+      new RegExp(
+        String.raw`decision: refuse: this node holds transactions the primary does not have .*kubectl exec mariadb-\d -c mariadb -- `
+        + String.raw`touch \/var\/lib\/mysql\/replication-reclone`,
+      ),
+    );
     // a restart does not lift the refusal: the node takes no role and no vote until the override
     const restartMark = pods.logs(i).length;
     await pods.stopPod(i, 'KILL');
@@ -191,7 +198,8 @@ async function rejoinAsReplica(i: number, mark: number): Promise<boolean> {
 let primary = 0;
 let lastAcked: number[] = [];
 
-test('5. the primary SIGKILLed under write load: the most advanced replica is promoted, the other follows it, no acknowledged write lost', async () => {
+test('5. the primary SIGKILLed under write load: the most advanced replica is promoted, the other follows it, '
+  + 'no acknowledged write lost', async () => {
   // GIVEN writes offered to every pod (only the primary accepts them)
   const writer = await pods.startWriter({ pods: ALL });
   await sleep(3000);
@@ -209,9 +217,12 @@ test('5. the primary SIGKILLed under write load: the most advanced replica is pr
   const result = await writer.stop();
   // THEN the promoted replica was the most advanced, it takes writes, the other follows it
   const firstAfter = readAcks(writer.ledgerFile).find((a) => a.at > killedAt && a.pod === primary);
-  console.log(`primary SIGKILL to a promoted replica: ${failoverMs} ms; to the first write acknowledged by it: ${firstAfter ? firstAfter.at - killedAt : 'none'} ms`);
+  console.log(`primary SIGKILL to a promoted replica: ${failoverMs} ms; `
+    + `to the first write acknowledged by it: ${firstAfter ? firstAfter.at - killedAt : 'none'} ms`);
   expect(firstAfter).toBeDefined();
-  expect(decisions(primary).join('\n')).toMatch(/decision: promote: the primary has been unreachable for \d+s; this node is the most advanced/);
+  expect(decisions(primary).join('\n')).toMatch(
+    /decision: promote: the primary has been unreachable for \d+s; this node is the most advanced/,
+  );
   const follower = others(primary).find((i) => i !== old)!;
   await waitAllReady([follower]);
   expect(await role(follower)).toBe('replica');
@@ -243,7 +254,8 @@ test('6. the old primary comes back and becomes a replica of the new one (nothin
   await pods.verifyLedger(lastAcked, ALL);
 });
 
-test('7. the primary cut off from both replicas while a client still reaches it: it acknowledges nothing after the election, the majority fails over', async () => {
+test('7. the primary cut off from both replicas while a client still reaches it: it acknowledges nothing after the election, '
+  + 'the majority fails over', async () => {
   // GIVEN writes offered to every pod from a client that reaches all of them
   const writer = await pods.startWriter({ pods: ALL, queryTimeoutMs: 5000 });
   let result: Awaited<ReturnType<typeof writer.stop>> | undefined;
@@ -269,7 +281,8 @@ test('7. the primary cut off from both replicas while a client still reaches it:
       const lateFromOld = acks.filter((a) => a.pod === old && a.at >= electedAt);
       expect(lateFromOld).toEqual([]);
       const lastFromOld = acks.filter((a) => a.pod === old).pop();
-      console.log(`partition: the old primary's last acknowledgement ${lastFromOld ? lastFromOld.at - cutAt : 'none'} ms after the cut; election after ${electedAt - cutAt} ms; read-only seen ${readOnlyAt - cutAt} ms after the cut`);
+      console.log(`partition: the old primary's last acknowledgement ${lastFromOld ? lastFromOld.at - cutAt : 'none'} ms after the cut; `
+        + `election after ${electedAt - cutAt} ms; read-only seen ${readOnlyAt - cutAt} ms after the cut`);
       expect(acks.some((a) => a.pod === primary && a.at > electedAt)).toBe(true);
     } finally {
       for (const j of others(old)) cluster.unblock(pods.slot(old), pods.slot(j));
@@ -283,7 +296,8 @@ test('7. the primary cut off from both replicas while a client still reaches it:
   await pods.verifyLedger(result.acked, ALL);
 });
 
-test('8. a full crash (every pod SIGKILLed under write load): the most advanced node becomes the primary, no acknowledged write lost', async () => {
+test('8. a full crash (every pod SIGKILLed under write load): the most advanced node becomes the primary, '
+  + 'no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
   await sleep(3000);
   const marks = ALL.map((i) => pods.logs(i).length);
@@ -317,7 +331,8 @@ test('9. a graceful full stop and restart: the same rows everywhere, one primary
   await pods.verifyLedger(result.acked, ALL);
 });
 
-test('9b. SIGTERM of the primary alone (a rolling update, a drain): it hands its role over before it stops, nothing is refused or lost', async () => {
+test('9b. SIGTERM of the primary alone (a rolling update, a drain): it hands its role over before it stops, '
+  + 'nothing is refused or lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
   await sleep(3000);
   const old = primary;
@@ -366,7 +381,8 @@ test('10. a planned switchover under write load moves the primary role to the na
   await pods.verifyLedger(result.acked, ALL);
 });
 
-test('11. scale from 3 to 5 and back to 3 under write load: new pods clone, acknowledge once every node knows them, and the rollout hands the primary role over', async () => {
+test('11. scale from 3 to 5 and back to 3 under write load: new pods clone, acknowledge once every node knows them, '
+  + 'and the rollout hands the primary role over', async () => {
   const FIVE_PODS = [0, 1, 2, 3, 4];
   const semiSyncClients = async () => (await pods.sql(primary, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'"))[0][1];
   // a rolling update, one pod at a time as the StatefulSet controller does it: 2, 1, 0
@@ -417,13 +433,17 @@ test('11. scale from 3 to 5 and back to 3 under write load: new pods clone, ackn
 const WRITER_HG = 10;
 const READER_HG = 30;
 const proxies = (): Workload => cluster.workload('mariadb-proxysql');
-const viaProxy = (query: string) => sqlIn(cluster.clientNs, query, { ...app, host: proxies().podIp(0), port: 6033 }, new Set(), 'proxysql (client)');
+const viaProxy = (query: string) => sqlIn(
+  cluster.clientNs, query, { ...app, host: proxies().podIp(0), port: 6033 }, new Set(), 'proxysql (client)',
+);
 async function admin(query: string): Promise<string[]> {
   const r = await proxies().exec(0, ['bash', '/opt/proxysql/proxysql-agent.sh', 'admin', query], { container: 'agent', timeoutMs: 15_000 });
   if (r.exitCode !== 0) throw new Error(`admin SQL failed (${r.exitCode}): ${r.output}`);
   return r.output.split('\n').filter((l) => l !== '').map((l) => l.split('\t')[0].split('.')[0]);
 }
-const online = (hg: number) => admin(`SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hg} AND status='ONLINE' ORDER BY hostname`);
+const online = (hg: number) => admin(
+  `SELECT hostname FROM runtime_mysql_servers WHERE hostgroup_id=${hg} AND status='ONLINE' ORDER BY hostname`,
+);
 /** Waits until ProxySQL writes to `writer` only and reads from the others. */
 async function routes(writer: number): Promise<void> {
   const want = JSON.stringify([[`mariadb-${writer}`], others(writer).map((i) => `mariadb-${i}`)]);
@@ -440,7 +460,8 @@ async function routes(writer: number): Promise<void> {
   throw new Error(`ProxySQL routes ${seen}, expected [writer, readers] ${want}`);
 }
 
-test('12. through the real ProxySQL: writes go to the primary and follow it through a switchover and a failover, reads go to the replicas, a fenced primary takes no write', async () => {
+test('12. through the real ProxySQL: writes go to the primary and follow it through a switchover and a failover, reads go to the replicas, '
+  + 'a fenced primary takes no write', async () => {
   if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
   // GIVEN ProxySQL in front of the three nodes
   await proxies().startPod(0);
@@ -449,13 +470,17 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   // THEN writes reach the primary and plain SELECTs only the replicas
   await viaProxy("INSERT INTO items VALUES (100, 'via proxysql')");
   const serverIds = new Set<string>();
-  for (let k = 0; k < 30; k++) serverIds.add((await viaProxy("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME='SERVER_ID'"))[0][0]);
+  for (let k = 0; k < 30; k++) serverIds.add(
+    (await viaProxy("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME='SERVER_ID'"))[0][0],
+  );
   expect([...serverIds].sort()).toEqual(others(primary).map((i) => String(i + 1)));
 
   // WHEN the primary role moves by switchover (to a ready replica: the command refuses any other), writes through ProxySQL follow it
   const target = others(primary)[0];
   await waitAllReady(ALL, 120_000);
-  const writer1 = await proxies().startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied' });
+  const writer1 = await proxies().startWriter({
+    pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied',
+  });
   await sleep(2000);
   const sw = await pods.exec(primary, ['bash', `${NODE_PATHS.config}/repl-switchover.sh`, `mariadb-${target}`], { timeoutMs: 120_000 });
   expect({ exit: sw.exitCode, output: sw.output }).toMatchObject({ exit: 0 });
@@ -471,7 +496,9 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   await pods.verifyLedger(r1.acked, ALL, { database: 'app', table: 'proxied' });
 
   // WHEN the primary is cut off from both replicas (ProxySQL still reaches it) and the majority fails over
-  const writer2 = await proxies().startWriter({ pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied', queryTimeoutMs: 5000 });
+  const writer2 = await proxies().startWriter({
+    pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied', queryTimeoutMs: 5000,
+  });
   await sleep(2000);
   const old = primary;
   const mark = pods.logs(old).length;
@@ -502,14 +529,17 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   await pods.verifyLedger([...r1.acked, ...r2!.acked], ALL, { database: 'app', table: 'proxied' });
 });
 
-test('13. through ProxySQL, a call in flight when the primary is SIGKILLed is not re-sent: it committed its increment once, and its client saw the error', async () => {
+test('13. through ProxySQL, a call in flight when the primary is SIGKILLed is not re-sent: it committed its increment once, '
+  + 'and its client saw the error', async () => {
   if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
   // GIVEN ProxySQL as shipped (no statement re-sent once its backend died) in front of the primary
   if (!(await proxies().probe(0, 'readiness').catch(() => ({ ok: false }))).ok) {
     if (!proxies().isRunning(0)) await proxies().startPod(0);
     await proxies().waitFor(0, 'readiness', 120_000);
   }
-  expect(await admin("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'")).toEqual(['0']);
+  expect(
+    await admin("SELECT variable_value FROM runtime_global_variables WHERE variable_name='mysql-query_retries_on_failure'"),
+  ).toEqual(['0']);
   await waitAllReady(ALL, 120_000);
   await routes(primary);
   // WHEN a call is in flight when the primary dies, after its first statement committed an increment

@@ -53,7 +53,8 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
    * the client namespace; Galera's replication port only takes Galera pods, so galera-1 asks it.
    */
   async function servedSerial(host: string, port: number, starttls: boolean): Promise<string> {
-    const script = `openssl s_client -connect ${host}:${port} ${starttls ? '-starttls mysql' : ''} </dev/null 2>/dev/null | openssl x509 -noout -serial`;
+    const script = `openssl s_client -connect ${host}:${port} ${starttls ? '-starttls mysql' : ''} </dev/null 2>/dev/null | openssl x509 `
+      + `-noout -serial`;
     const output = port === 4567
       ? (await galera.exec(1, ['bash', '-c', script], { timeoutMs: 20_000 })).output
       : (await cluster.clientExec(['bash', '-c', script], { timeoutMs: 20_000 })).stdout;
@@ -70,7 +71,10 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     const plain = chart({ enabled: false });
     ca = await newCertificateAuthority('test cluster CA');
     tlsSecrets = await chartSecrets(chart({ enabled: true }), SECRET, ca);
-    cluster = new PodCluster({ manifests: Testing.synth(plain), secrets: { 'galera-credentials': SECRET }, binaries: { proxysql: proxysqlBin }, clientLabels: DIRECT_CLIENT });
+    cluster = new PodCluster({
+      manifests: Testing.synth(plain), secrets: { 'galera-credentials': SECRET }, binaries: { proxysql: proxysqlBin },
+      clientLabels: DIRECT_CLIENT,
+    });
     await cluster.setup();
     galera = cluster.workload('galera');
     proxies = cluster.workload('galera-proxysql');
@@ -91,7 +95,9 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     // step 1: the Secrets, then transitional TLS (nodes accept plain and TLS peers), rolled out
     for (const [name, data] of Object.entries(tlsSecrets)) if (name !== 'galera-credentials') cluster.setSecret(name, data);
     const plainWriter = await galera.startWriter({ pods: GALERA, rateHz: 20 });
-    const proxiedPlain = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, table: 'acks_proxied' });
+    const proxiedPlain = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, table: 'acks_proxied',
+    });
     cluster.setManifests(Testing.synth(chart({ enabled: true, transitional: true })));
     await rollingRestart(galera, [2, 1, 0]);
     await rollingRestart(proxies, PROXIES);
@@ -100,28 +106,39 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     await galera.verifyLedger(step1[1].acked, GALERA, { database: 'app', table: 'acks_proxied' });
     // step 2: TLS only, plain-text clients refused; the writers now speak TLS and verify the CA
     const tlsWriter = await galera.startWriter({ pods: GALERA, rateHz: 20, sslCa: ca.cert, table: 'acks_tls' });
-    const proxiedTls = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, sslCa: ca.cert, table: 'acks_proxied_tls' });
+    const proxiedTls = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, sslCa: ca.cert,
+      table: 'acks_proxied_tls',
+    });
     cluster.setManifests(Testing.synth(chart({ enabled: true, requireSecureTransport: true })));
     await rollingRestart(galera, [2, 1, 0]);
     await rollingRestart(proxies, PROXIES);
     const step2 = [await tlsWriter.stop(), await proxiedTls.stop()];
     await galera.verifyLedger(step2[0].acked, GALERA, { table: 'acks_tls' });
     await galera.verifyLedger(step2[1].acked, GALERA, { database: 'app', table: 'acks_proxied_tls' });
-    // eslint-disable-next-line no-console
-    console.log(`TLS turned on: ${step1[0].acked.length + step1[1].acked.length} + ${step2[0].acked.length + step2[1].acked.length} writes acknowledged, `
+    console.log(`TLS turned on: ${step1[0].acked.length + step1[1].acked.length} + ${step2[0].acked.length + step2[1].acked.length} writes `
+      + `acknowledged, `
       + `${step1[0].errors + step1[1].errors} + ${step2[0].errors + step2[1].errors} client errors during the two rollouts`);
     // replication between the nodes is TLS now
     expect(galera.logs(0)).toMatch(/connection established to [0-9a-f-]+ ssl:\/\//);
   });
 
   test('a TLS client sees a cipher; a plain-text client is refused, straight and through ProxySQL', async () => {
-    const direct = await sqlIn(cluster.clientNs, "SHOW STATUS LIKE 'Ssl_cipher'", { user: 'root', password: SECRET['root-password'], host: galera.podIp(0) }, new Set(), 'client');
+    const direct = await sqlIn(
+      cluster.clientNs, "SHOW STATUS LIKE 'Ssl_cipher'", { user: 'root', password: SECRET['root-password'], host: galera.podIp(0) },
+      new Set(), 'client',
+    );
     expect(direct[0][1]).not.toBe('');
-    const viaProxy = await sqlIn(cluster.clientNs, "SHOW SESSION STATUS LIKE 'Ssl_cipher'", { ...APP, host: proxies.podIp(0), port: 6033 }, new Set(), 'client');
+    const viaProxy = await sqlIn(
+      cluster.clientNs, "SHOW SESSION STATUS LIKE 'Ssl_cipher'", { ...APP, host: proxies.podIp(0), port: 6033 }, new Set(), 'client',
+    );
     expect(viaProxy[0][1]).not.toBe(''); // ProxySQL's own session to the node is TLS too
     // the same account and password that just connected with TLS: only the transport differs
     // (MariaDB 10.11 answers "Access denied" to it, later versions name the transport rule)
-    await expect(sqlIn(cluster.clientNs, 'SELECT 1', { user: 'root', password: SECRET['root-password'], host: galera.podIp(0), ssl: false }, new Set(), 'client'))
+    await expect(sqlIn(
+      cluster.clientNs, 'SELECT 1', { user: 'root', password: SECRET['root-password'], host: galera.podIp(0), ssl: false }, new Set(),
+      'client',
+    ))
       .rejects.toThrow(/insecure transport are prohibited|Access denied/);
     await expect(sqlIn(cluster.clientNs, 'SELECT 1', { ...APP, host: proxies.podIp(0), port: 6033, ssl: false }, new Set(), 'client'))
       .rejects.toThrow(/Access denied|SSL/i);
@@ -178,17 +195,26 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     expect(before.mysql).toBe(serialOf(tlsSecrets['galera-tls']['tls.crt']));
     expect(before.proxysql).toBe(serialOf(tlsSecrets['galera-proxysql-tls']['tls.crt']));
     const restarts = [...GALERA.map((i) => galera.restarts(i)), ...PROXIES.map((p) => proxies.restarts(p))];
-    const writer = await proxies.startWriter({ pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, sslCa: ca.cert, table: 'acks_rotation' });
+    const writer = await proxies.startWriter({
+      pods: PROXIES, port: 6033, user: APP.user, password: APP.password, database: 'app', rateHz: 20, sslCa: ca.cert,
+      table: 'acks_rotation',
+    });
     // WHEN cert-manager renews both Secrets in place (same CA, new keys and serials)
     const c = chart({ enabled: true });
     const renewed = {
       galera: await issueCertificate(ca, c.galera.certificateSpec!),
       proxysql: await issueCertificate(ca, c.proxysql.certificateSpec!),
     };
-    expect(cluster.updateSecret('galera-tls', { 'ca.crt': ca.cert, 'tls.crt': renewed.galera.cert, 'tls.key': renewed.galera.key })).toBe(3);
-    expect(cluster.updateSecret('galera-proxysql-tls', { 'ca.crt': ca.cert, 'tls.crt': renewed.proxysql.cert, 'tls.key': renewed.proxysql.key })).toBe(3);
+    expect(
+      cluster.updateSecret('galera-tls', { 'ca.crt': ca.cert, 'tls.crt': renewed.galera.cert, 'tls.key': renewed.galera.key }),
+    ).toBe(3);
+    expect(
+      cluster.updateSecret('galera-proxysql-tls', { 'ca.crt': ca.cert, 'tls.crt': renewed.proxysql.cert, 'tls.key': renewed.proxysql.key }),
+    ).toBe(3);
     // THEN every pod reloads it and serves the new serial
-    await waitFor('every pod to reload its certificate', async () => GALERA.every((i) => /TLS: the certificate .* changed; reloaded/.test(galera.logs(i)))
+    await waitFor('every pod to reload its certificate', async () => GALERA.every(
+      (i) => /TLS: the certificate .* changed; reloaded/.test(galera.logs(i)),
+    )
       && PROXIES.every((p) => /TLS: the certificate .* changed; ProxySQL reloaded it/.test(proxies.logs(p, 'agent'))), 60_000);
     expect(await servedSerial(galera.podFqdn(0), 3306, true)).toBe(serialOf(renewed.galera.cert));
     expect(await servedSerial(galera.podFqdn(0), 4567, false)).toBe(serialOf(renewed.galera.cert));
@@ -198,11 +224,12 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
     expect(result.errors).toBe(0);
     await galera.verifyLedger(result.acked, GALERA, { database: 'app', table: 'acks_rotation' });
     expect([...GALERA.map((i) => galera.restarts(i)), ...PROXIES.map((p) => proxies.restarts(p))]).toEqual(restarts);
-    // eslint-disable-next-line no-console
-    console.log(`rotation: serials ${before.mysql} -> ${serialOf(renewed.galera.cert)} (nodes), ${before.proxysql} -> ${serialOf(renewed.proxysql.cert)} (ProxySQL); ${result.acked.length} writes, 0 errors`);
+    console.log(`rotation: serials ${before.mysql} -> ${serialOf(renewed.galera.cert)} (nodes), ${before.proxysql} `
+      + `-> ${serialOf(renewed.proxysql.cert)} (ProxySQL); ${result.acked.length} writes, 0 errors`);
   });
 
-  test('the NetworkPolicies: a pod outside the allowed set reaches neither 3306 nor Galera\'s ports; ProxySQL only from the namespace', async () => {
+  test('the NetworkPolicies: a pod outside the allowed set reaches neither 3306 nor Galera\'s ports; '
+    + 'ProxySQL only from the namespace', async () => {
     // GIVEN a pod of another application in the namespace, and a pod in another namespace
     await cluster.addClient('app', { labels: { app: 'shop' } });
     await cluster.addClient('far', { labels: { app: 'shop' }, namespace: 'elsewhere' });
@@ -211,7 +238,9 @@ describeWithProxySql('TLS everywhere', (proxysqlBin) => {
       const script = `timeout 3 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null; echo $?`;
       let out: string;
       if (from.galera !== undefined) out = (await galera.exec(from.galera, ['bash', '-c', script], { timeoutMs: 10_000 })).output;
-      else if (from.proxysql !== undefined) out = (await proxies.exec(from.proxysql, ['bash', '-c', script], { timeoutMs: 10_000, container: 'agent' })).output;
+      else if (from.proxysql !== undefined) out = (await proxies.exec(
+        from.proxysql, ['bash', '-c', script], { timeoutMs: 10_000, container: 'agent' },
+      )).output;
       else out = (await cluster.clientExec(['bash', '-c', script], { client: from.client, timeoutMs: 10_000 })).stdout;
       return Number(out.trim().split('\n').pop());
     };
