@@ -18,8 +18,10 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const caFile = args[0] === '--ca' ? args[1] : undefined;
   if (args.length > 0 && !caFile) throw new Error('usage: new-tls [--ca <file with the CA Secret printed before>]');
-  const chart = chartForValues(new App(), 'chart', loadValues());
-  const replication = chart instanceof ReplicationProxySqlChart;
+  const values = loadValues();
+  const chart = chartForValues(new App(), 'chart', values);
+  // by the values file: a chart's instanceof answers for any Chart (cdk8s defines Symbol.hasInstance)
+  const replication = values?.topology === 'replication';
   const section = replication ? 'replication' : 'galera';
   const db: MariaDbCluster = replication ? (chart as ReplicationProxySqlChart).replication : (chart as GaleraProxySqlChart).galera;
   if (!db.tls.enabled) throw new Error(`TLS is off in this configuration (${section}.tls.enabled: false): there is nothing to create`);
