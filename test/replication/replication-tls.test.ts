@@ -52,10 +52,13 @@ describe('MariaDbReplication with TLS', () => {
     }
   });
 
-  test('GIVEN the default WHEN synthesized THEN TLS is off (NODE_TLS off, no certificate mounted)', () => {
-    const sts = statefulSet({});
-    expect(sts.spec.template.spec.volumes.map((v) => v.name)).not.toContain('tls');
-    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'NODE_TLS', value: 'off' });
+  test('GIVEN the default WHEN synthesized THEN TLS is on, as on Galera; off only when said so', () => {
+    const on = statefulSet({});
+    expect(on.spec.template.spec.volumes.map((v) => v.name)).toContain('tls');
+    expect(on.spec.template.spec.containers[0].env).toContainEqual({ name: 'NODE_TLS', value: 'on' });
+    const off = statefulSet({ enabled: false });
+    expect(off.spec.template.spec.volumes.map((v) => v.name)).not.toContain('tls');
+    expect(off.spec.template.spec.containers[0].env).toContainEqual({ name: 'NODE_TLS', value: 'off' });
   });
 
   test('GIVEN tls on WHEN the Secrets are printed THEN a CA, the nodes\' certificate with every name, and ProxySQL\'s', async () => {
