@@ -244,4 +244,48 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
     console.log(`rotation: serials ${before} -> ${serialOf(renewed.node.cert)} (nodes); `
       + `${result.acked.length} writes through ProxySQL, 0 errors`);
   });
+
+  test('(f) TLS turned off and on again by a full stop (docs/replication.md): replication follows, no acknowledged write lost', async () => {
+    /** Stops every pod (SIGTERM), applies the chart with `tls`, starts them all again. */
+    const restartWith = async (tls: TlsProps) => {
+      await pods.stopAll('TERM');
+      cluster.setManifests(Testing.synth(build(tls).chart));
+      await Promise.all(ALL.map((i) => pods.startPod(i)));
+      await waitAllReady();
+    };
+    const primary = async (plain: boolean) => {
+      for (const i of ALL) if ((await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim() === 'primary') return i;
+      throw new Error(`no primary (${plain ? 'TLS off' : 'TLS on'})`);
+    };
+    for (const [tls, ssl, require] of [[{ enabled: false }, 'No', /REQUIRE/], [{ enabled: true }, 'Yes', /REQUIRE X509/]] as const) {
+      // WHEN the cluster is stopped and started with the other setting
+      await restartWith(tls);
+      const p = await primary(!tls.enabled);
+      const replicas = ALL.filter((i) => i !== p);
+      // THEN the replicas replicate with or without TLS, and the primary brings repl@%'s requirement in line
+      await waitFor(`repl@% to match TLS ${tls.enabled ? 'on' : 'off'}`, async () => {
+        const show = ['mariadb', '--defaults-file=/run/mariadb/my.cnf', '-N', '-e', "SHOW CREATE USER 'repl'@'%'"];
+        const user = (await pods.exec(p, show)).output;
+        return tls.enabled ? require.test(user) : !require.test(user);
+      }, 60_000);
+      for (const i of replicas) {
+        await waitFor(`mariadb-${i} to replicate`, async () => (await slaveStatus(i)).Slave_IO_Running === 'Yes', 60_000);
+        expect([i, (await slaveStatus(i)).Master_SSL_Allowed]).toEqual([i, ssl]);
+      }
+      const writer = await pods.startWriter({ pods: [p], ...(tls.enabled ? { sslCa: ca.cert } : {}), table: `acks_full_${ssl}` });
+      await sleep(3000);
+      const result = await writer.stop();
+      expect(result.acked.length).toBeGreaterThan(0);
+      const pos = (await pods.sql(p, 'SELECT @@GLOBAL.gtid_binlog_pos', { ssl: tls.enabled }))[0][0];
+      for (const i of replicas) {
+        const waited = await pods.sql(i, `SELECT MASTER_GTID_WAIT('${pos}', 60)`, { timeoutMs: 70_000, ssl: tls.enabled });
+        expect([i, waited[0][0]]).toEqual([i, '0']);
+      }
+      for (const i of ALL) {
+        const rows = await pods.sql(i, `SELECT COUNT(*) FROM ledger.acks_full_${ssl}`, { ssl: tls.enabled });
+        expect([i, Number(rows[0][0])]).toEqual([i, expect.any(Number)]);
+        expect(Number(rows[0][0])).toBeGreaterThanOrEqual(result.acked.length);
+      }
+    }
+  });
 });
