@@ -245,7 +245,7 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
       + `${result.acked.length} writes through ProxySQL, 0 errors`);
   });
 
-  test('(f) TLS turned off and on again by a full stop (docs/replication.md): replication follows, no acknowledged write lost', async () => {
+  test('(f) TLS turned off and on again by a full stop (docs/replication.md): replication follows, no write lost', async () => {
     /** Stops every pod (SIGTERM), applies the chart with `tls`, starts them all again. */
     const restartWith = async (tls: TlsProps) => {
       await pods.stopAll('TERM');
