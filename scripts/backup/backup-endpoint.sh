@@ -31,10 +31,6 @@ NODE_BACKUP_TMP=${NODE_BACKUP_TMP:-/tmp}
 # zstd level of the stream: 3 is zstd's default, fast enough not to slow mariadb-backup down.
 NODE_BACKUP_ZSTD_LEVEL=${NODE_BACKUP_ZSTD_LEVEL:-3}
 
-tls_fingerprint() {
-  cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum
-}
-
 # Runs socat until the mounted certificate changes (cert-manager renews the Secret in place),
 # then starts it again with the new one; backups in flight keep their connection (forked child).
 listen() {

@@ -254,6 +254,53 @@ check_tls() {
   fi
 }
 
+# --- TLS (NODE_TLS on or transitional: the node certificate is mounted at NODE_TLS_DIR) -------
+
+# A checksum of the mounted certificate files; it changes when the kubelet swaps in a renewed Secret.
+tls_fingerprint() {
+  cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum
+}
+
+# The name every node certificate carries for the cluster's headless Service, its common name
+# (mariadb-0.mariadb.ns.svc.cluster.local -> mariadb.ns.svc.cluster.local): a peer presenting a
+# certificate of the CA with this name is a node of this cluster.
+headless_service_name() {
+  local first
+  first=$(peer_hosts | head -n 1)
+  printf '%s\n' "${first#*.}"
+}
+
+# socat's own report (-d -d: listening, the peer accepted, TLS version and cipher) into the log.
+relay_socat_log() {
+  local line
+  while IFS= read -r line; do
+    log_info "socat: ${line#* socat\[*\] }"
+  done
+}
+
+# reload_tls_when_renewed [SQL [WHAT]]: a renewed certificate Secret (cert-manager renews in place;
+# the kubelet swaps the mounted files) is served without a restart: FLUSH SSL reloads the server's
+# certificate (and SQL the topology's own, WHAT in the log), for new connections; established ones
+# keep theirs. LOCAL: a FLUSH is binlogged otherwise, and on a replica that is a transaction of its
+# own (an errant GTID: strict mode stops its SQL thread when the primary's next one arrives).
+# Called repeatedly; the first call notes the certificate the server started with.
+TLS_FINGERPRINT=''
+reload_tls_when_renewed() {
+  [[ $NODE_TLS == off ]] && return 0
+  local now sql=${1:-} what=${2:-}
+  now=$(tls_fingerprint) || return 0
+  if [[ -z $TLS_FINGERPRINT ]]; then
+    TLS_FINGERPRINT=$now
+  elif [[ $now != "$TLS_FINGERPRINT" ]]; then
+    if local_sql -e "FLUSH LOCAL SSL${sql:+; $sql}" >/dev/null 2>&1; then
+      TLS_FINGERPRINT=$now
+      log_info "TLS: the certificate in $NODE_TLS_DIR changed; reloaded (FLUSH LOCAL SSL${what:+, $what}) without a restart"
+    elif local_sql -e 'SELECT 1' >/dev/null 2>&1; then
+      log_warn "TLS: the certificate in $NODE_TLS_DIR changed, but reloading it failed; retrying"
+    fi
+  fi
+}
+
 # init_node SCRIPT SETTINGS: the init container's work. The Secrets are complete, the data
 # directory is writable, and $MY_CNF is the shared server configuration of the ConfigMap followed
 # by this node's own [mysqld] lines, which the topology's function SETTINGS prints. Only the

@@ -93,14 +93,6 @@ read_settings() {
   ((THREADS <= 4)) || THREADS=4
 }
 
-# The name every node certificate carries for the cluster's headless Service
-# (galera-0.galera.ns.svc.cluster.local -> galera.ns.svc.cluster.local).
-service_name() {
-  local first
-  first=$(peer_hosts | head -n 1)
-  printf '%s\n' "${first#*.}"
-}
-
 # This pod's name in the headless Service (the name its certificate carries).
 own_name() {
   host_of_ordinal "$(ordinal_of "$POD_NAME")"
@@ -125,14 +117,6 @@ run_logged() {
     tail -n 30 "$log" >&2
     return 1
   fi
-}
-
-# socat's own report (-d -d: listening, the peer accepted, TLS version and cipher) into the log.
-relay_socat_log() {
-  local line
-  while IFS= read -r line; do
-    log_info "socat: ${line#* socat\[*\] }"
-  done
 }
 
 # The processes below $1, parents before their children.
@@ -202,7 +186,7 @@ listen_address() {
   [[ $JOINER_HOST == \[* ]] && family=',pf=ip6'
   if ((TLS == 1)); then
     printf 'OPENSSL-LISTEN:%s,reuseaddr%s,cert=%s,key=%s,cafile=%s,verify=1,commonname=%s' \
-      "$SST_PORT" "$family" "$SSL_CERT" "$SSL_KEY" "$SSL_CA" "$(service_name)"
+      "$SST_PORT" "$family" "$SSL_CERT" "$SSL_KEY" "$SSL_CA" "$(headless_service_name)"
   else
     printf 'TCP-LISTEN:%s,reuseaddr%s' "$SST_PORT" "$family"
   fi
@@ -324,7 +308,7 @@ run_joiner() {
   touch "$DATA/sst_in_progress"
   start_receiver
   printf 'ready %s\n' "$(joiner_address)" >&"$SERVER_FD"
-  log_info "ready: receiving on port $SST_PORT $( ((TLS == 1)) && echo "with TLS, the donor verified by $SSL_CA as $(service_name)" || echo 'in plain text')"
+  log_info "ready: receiving on port $SST_PORT $( ((TLS == 1)) && echo "with TLS, the donor verified by $SSL_CA as $(headless_service_name)" || echo 'in plain text')"
   t=$EPOCHREALTIME
   wait "$RECEIVER_PID" || die "receiving the stream failed (socat or mbstream exited with an error; the lines above say why)"
   info=$(read_info)
@@ -348,7 +332,7 @@ parse_joiner_address() {
   IFS=/ read -r _ version JOINER_NAME rest <<<"$ADDRESS"
   [[ $version == "$STREAM_VERSION" && -z $rest ]] ||
     die "the joiner's address '$ADDRESS' is not a $STREAM_VERSION address (host:port/$STREAM_VERSION/name)"
-  [[ $JOINER_NAME == *".$(service_name)" ]] || die "the joiner's name '$JOINER_NAME' is not a pod of $(service_name)"
+  [[ $JOINER_NAME == *".$(headless_service_name)" ]] || die "the joiner's name '$JOINER_NAME' is not a pod of $(headless_service_name)"
   JOINER_PORT=${hostport##*:}
   JOINER_HOST=${hostport%:*}
   [[ $JOINER_PORT =~ ^[0-9]+$ && -n $JOINER_HOST ]] || die "the joiner's address '$ADDRESS' has no host:port"

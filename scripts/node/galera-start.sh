@@ -282,7 +282,8 @@ watch_primary() {
     wait $! || true
     status=$(SQL_TIMEOUT=3 wsrep_status 2>/dev/null) || continue # state transfer or start-up
     cluster=$(status_value wsrep_cluster_status <<<"$status")
-    reload_tls_when_renewed
+    # a renewed certificate (node-lib.sh): the server's and Galera's, for new connections
+    reload_tls_when_renewed "SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'" socket.ssl_reload
     if [[ $cluster == Primary ]]; then
       since=""
       remember_view "$(status_value wsrep_cluster_size <<<"$status")"
@@ -393,26 +394,6 @@ restore_sst_mode() {
   set_sst_mode "$(own_sst_mode)"
   SST_RESTORE=0
   log_info "state transfer: this node sends and receives state transfers $([[ $(own_sst_mode) == tls ]] && echo 'with TLS' || echo 'in plain text') again, as configured"
-}
-
-# A renewed certificate Secret (cert-manager renews in place; the kubelet swaps the mounted
-# files) is served without a restart: FLUSH SSL reloads the server's certificate, and
-# socket.ssl_reload Galera's, for new connections; established ones keep theirs.
-TLS_FINGERPRINT=''
-reload_tls_when_renewed() {
-  [[ $NODE_TLS == off ]] && return 0
-  local now
-  now=$(cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum) || return 0
-  if [[ -z $TLS_FINGERPRINT ]]; then
-    TLS_FINGERPRINT=$now
-  elif [[ $now != "$TLS_FINGERPRINT" ]]; then
-    if local_sql -e "FLUSH SSL; SET GLOBAL wsrep_provider_options='socket.ssl_reload=1'" >/dev/null 2>&1; then
-      TLS_FINGERPRINT=$now
-      log_info "TLS: the certificate in $NODE_TLS_DIR changed; reloaded (FLUSH SSL, socket.ssl_reload) without a restart"
-    else
-      log_warn "TLS: the certificate in $NODE_TLS_DIR changed, but reloading it failed; retrying"
-    fi
-  fi
 }
 
 # SIGTERM: leave the cluster gracefully, once the view has dropped the members already gone.

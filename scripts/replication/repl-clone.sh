@@ -12,6 +12,10 @@
 # NetworkPolicy already keeps the port to the pods of the StatefulSet). The answer is one line,
 # "OK <pod>" or "ERROR <reason>", then (after OK) `mariadb-backup --backup --stream=xbstream`.
 # mariadb-backup connects over the socket as the container's unix_socket account.
+# With TLS on (NODE_TLS=on) the connection is socat OPENSSL with the node certificate on both
+# ends, each verifying the other's by the cluster CA and by name (as Galera's state transfers,
+# galera-sst.sh): the receiver expects the source's pod name, the source the cluster's Service
+# name, which only node certificates carry. TLS off or transitional: plain socat.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
@@ -21,8 +25,55 @@ clone_token() {
   printf '%s:%s' "$(secret replication-password)" "$1" | sha256sum | cut -d' ' -f1
 }
 
+# Whether clones travel with TLS: only with TLS fully on (transitional: old pods speak plain text).
+clone_tls() { [[ $NODE_TLS == on ]]; }
+
+# The listening side: the node certificate; the receiver's verified by the CA and the cluster's name.
+clone_listen_address() {
+  if clone_tls; then
+    printf 'OPENSSL-LISTEN:%s,reuseaddr,fork,cert=%s,key=%s,cafile=%s,verify=1,commonname=%s' \
+      "$REPL_CLONE_PORT" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" "$NODE_TLS_DIR/ca.crt" "$(headless_service_name)"
+  else
+    printf 'TCP-LISTEN:%s,reuseaddr,fork' "$REPL_CLONE_PORT"
+  fi
+}
+
+# The receiving side: the node certificate; the source's verified by the CA and its pod name.
+clone_connect_address() {
+  local host=$1
+  if clone_tls; then
+    printf 'OPENSSL:%s:%s,cert=%s,key=%s,cafile=%s,verify=1,commonname=%s,connect-timeout=5' \
+      "$host" "$REPL_CLONE_PORT" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" "$NODE_TLS_DIR/ca.crt" "$host"
+  else
+    printf 'TCP:%s:%s,connect-timeout=5' "$host" "$REPL_CLONE_PORT"
+  fi
+}
+
+# Runs the listener until the mounted certificate changes (cert-manager renews the Secret in
+# place; socat reads it only when it starts), then starts it again with the new one; clones in
+# flight keep their connection (socat's forked child). -t: the receiver's end of the request
+# closes its half of the connection; the stream back may take long.
 listen() {
-  exec socat "TCP-LISTEN:$REPL_CLONE_PORT,reuseaddr,fork" EXEC:"bash $0 serve",nofork
+  local pid='' fingerprint
+  trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
+  while true; do
+    fingerprint=$(tls_fingerprint)
+    socat -t 86400 "$(clone_listen_address)" EXEC:"bash $0 serve" &
+    pid=$!
+    log_info "listening on $REPL_CLONE_PORT $(clone_tls && echo "with TLS, receivers verified by the CA as $(headless_service_name)" || echo 'in plain text')"
+    while kill -0 "$pid" 2>/dev/null && { ! clone_tls || [[ $(tls_fingerprint) == "$fingerprint" ]]; }; do
+      sleep 1 &
+      wait $! || true
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log_info "the certificate in $NODE_TLS_DIR changed; restarting the clone listener with it"
+      kill "$pid" 2>/dev/null || true
+    else
+      log_warn "the clone listener (socat) exited; restarting it"
+      sleep 1
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
 }
 
 refuse() {
@@ -42,7 +93,7 @@ serve() {
   line=$(bash "$(dirname "$0")/repl-state.sh")
   [[ $(field "$line" ready) == 1 ]] || refuse "$POD_NAME is not ready to be cloned from ($line)"
   tmp=$(mktemp -d /tmp/clone.XXXXXX)
-  log_info "clone requested by $pod (${SOCAT_PEERADDR:-?}): streaming a backup of $POD_NAME at $(field "$line" gtid)"
+  log_info "clone requested by $pod (${SOCAT_PEERADDR:-?}${SOCAT_OPENSSL_X509_COMMONNAME:+, TLS, certificate $SOCAT_OPENSSL_X509_COMMONNAME}): streaming a backup of $POD_NAME at $(field "$line" gtid)"
   printf 'OK %s\n' "$POD_NAME"
   mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" || rc=$?
@@ -69,10 +120,10 @@ receive() {
   rm -rf "$staging"
   find "$NODE_DATA_DIR" -mindepth 1 -maxdepth 1 ! -name 'lost+found' -exec rm -rf {} +
   mkdir -p "$staging"
-  log_info "cloning from $(pod_of_host "$host")"
+  log_info "cloning from $(pod_of_host "$host") $(clone_tls && echo "with TLS, the source verified by the CA as $host" || echo 'in plain text')"
   {
     printf 'CLONE %s %s\n' "$POD_NAME" "$(clone_token "$POD_NAME")" |
-      socat -t 86400 - "TCP:$host:$REPL_CLONE_PORT,connect-timeout=5" |
+      socat -d -d -t 86400 - "$(clone_connect_address "$host")" 2> >(relay_socat_log) |
       {
         IFS= read -r header || header=''
         [[ $header == OK* ]] || { log_error "clone from $(pod_of_host "$host") refused: ${header:-no answer}"; exit 1; }

@@ -19,11 +19,28 @@ REPL_STOP_HANDOVER_SECONDS=${REPL_STOP_HANDOVER_SECONDS:-20}
 
 decision() { log_info "decision: $1: $2"; }
 
-# The state port, and the clone port a new node copies the data of a ready one from.
+# The state port, the clone port a new node copies the data of a ready one from, and (TLS on)
+# the watch that reloads a renewed certificate.
 start_servers() {
   start_state_server repl-state.sh
   bash "$NODE_CONFIG_DIR/repl-clone.sh" listen &
   SERVER_PIDS+=($!)
+  if [[ $NODE_TLS != off ]]; then
+    watch_tls_renewal &
+    SERVER_PIDS+=($!)
+  fi
+}
+
+# A renewed certificate is served without a restart (reload_tls_when_renewed, node-lib.sh): the
+# server's for clients and replicas; a replica's IO thread reads its client certificate at every
+# connection. The first round notes the certificate mariadbd is about to start with.
+watch_tls_renewal() {
+  trap - EXIT
+  while true; do
+    reload_tls_when_renewed '' ''
+    sleep 5 &
+    wait $! || true
+  done
 }
 
 has_data() { [[ -f $DATA_MARKER ]]; }
@@ -47,9 +64,42 @@ replication_accounts_sql() {
   cat <<SQL
 $shared
 REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%';
-CREATE OR REPLACE USER 'repl'@'%' IDENTIFIED BY $(sql_quote "$(secret replication-password)");
+CREATE OR REPLACE USER 'repl'@'%' IDENTIFIED BY $(sql_quote "$(secret replication-password)") REQUIRE $(repl_require);
 GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SLAVE MONITOR ON *.* TO 'repl'@'%';
 SQL
+}
+
+# What the primary requires of a replica's connection: with TLS on, TLS and a client certificate
+# of the cluster CA (so the primary itself refuses a replication stream in plain text); TLS off or
+# transitional (old pods replicate in plain text): nothing.
+repl_require() {
+  if [[ $NODE_TLS == on ]]; then echo X509; else echo NONE; fi
+}
+
+# The replication channel's TLS options (CHANGE MASTER): with TLS on, the node certificate as the
+# client's, the primary's verified by the CA and by its pod name (MASTER_HOST, which the node
+# certificates carry); otherwise plain text, stated explicitly (CHANGE MASTER keeps what it is not told).
+master_tls_options() {
+  if [[ $NODE_TLS == on ]]; then
+    printf ', MASTER_SSL=1, MASTER_SSL_CA=%s, MASTER_SSL_CERT=%s, MASTER_SSL_KEY=%s, MASTER_SSL_VERIFY_SERVER_CERT=1' \
+      "$(sql_quote "$NODE_TLS_DIR/ca.crt")" "$(sql_quote "$NODE_TLS_DIR/tls.crt")" "$(sql_quote "$NODE_TLS_DIR/tls.key")"
+  else
+    printf ', MASTER_SSL=0, MASTER_SSL_VERIFY_SERVER_CERT=0'
+  fi
+}
+
+# A cluster whose TLS setting changed since its accounts were made (TLS turned on by a rollout, or
+# off): the primary brings repl@%'s requirement in line, once; the statement replicates. In the
+# background: like every commit it waits for a replica's acknowledgement, and the replicas are
+# only now turning to this primary.
+align_repl_require() {
+  local want current
+  want=$(repl_require)
+  current=$(local_sql -e "SHOW CREATE USER 'repl'@'%'" 2>/dev/null) || return 0
+  [[ $current == *"REQUIRE $want"* || ($want == NONE && $current != *REQUIRE*) ]] && return 0
+  log_info "replication account: requiring $want of replicas' connections (TLS is $NODE_TLS)"
+  (SQL_TIMEOUT=600 local_sql -e "ALTER USER 'repl'@'%' REQUIRE $want" ||
+    log_warn "could not set REQUIRE $want on 'repl'@'%'; the next primary tries again") &
 }
 
 # Clones from the best ready peer (clone_source), retrying until one serves a complete copy.
@@ -129,6 +179,7 @@ become_primary() {
   local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL rpl_semi_sync_master_enabled = ON; SET GLOBAL read_only = 0" || return 1
   echo primary >"$ROLE_FILE"
   rm -f "$SOURCE_FILE"
+  align_repl_require
 }
 
 # Follows SOURCE by GTID. A node that wrote its own transactions (a former primary) first moves
@@ -149,7 +200,7 @@ SET GLOBAL rpl_semi_sync_slave_enabled = $ACKS;
 STOP SLAVE;
 CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
   MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,
-  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$demote;
+  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$demote$(master_tls_options);
 START SLAVE;
 SQL
   echo replica >"$ROLE_FILE"

@@ -140,6 +140,8 @@ export interface TopologyRules {
   readonly terminationGracePeriodSeconds: number;
   /** Default tls.enabled. */
   readonly tlsByDefault: boolean;
+  /** Why tls.transitional is refused on this topology; undefined: it is allowed. */
+  readonly noTransitionalTls?: string;
 }
 
 /**
@@ -164,6 +166,8 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
       + `(${resources.memoryLimit}), `
     + 'or the server is OOM-killed');
   const tls = resolveTls(c, 'tls', p.tls, t.tlsByDefault);
+  c.check(!(tls.transitional && t.noTransitionalTls),
+    `${c.f('tls.transitional')} is not available on this topology: ${t.noTransitionalTls}`);
   const backupEndpoint = p.backupEndpoint ?? false;
   c.check(!backupEndpoint || tls.enabled,
     `${c.f('backupEndpoint')} needs ${c.f('tls.enabled')}: true (the endpoint knows the backup job by its client certificate)`);

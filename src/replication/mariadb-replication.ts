@@ -60,7 +60,9 @@ export function resolveMariaDbReplication(p: MariaDbReplicationProps, c: Checker
   defaultName = 'mariadb'): ResolvedMariaDbReplication {
   const shared = resolveMariaDbCluster(p, c, defaultNamespace, {
     defaultName, reservedUsers: RESERVED_USERS, ownedOptions: REPLICATION_OWNED_OPTIONS, terminationGracePeriodSeconds: 60,
-    tlsByDefault: false,
+    tlsByDefault: true,
+    noTransitionalTls: 'a primary/replica cluster turns TLS on or off with all its pods stopped and started again '
+      + '(docs/replication.md, "TLS")',
     replicaCountReason: 'a failover needs a majority of the nodes, and with an even count a partition into equal halves elects nobody',
   });
   const failoverSeconds = p.failoverSeconds ?? 30;

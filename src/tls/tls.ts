@@ -16,9 +16,11 @@ export interface TlsIssuer {
 /** TLS between clients, ProxySQL and the database nodes, and between the nodes. */
 export interface TlsProps {
   /**
-   * Encrypt client and ProxySQL connections, Galera replication, IST and SST with TLS, and
-   * authenticate Galera peers by the cluster CA. Turning it off is explicit.
-   * @default - true on Galera, false on primary/replica
+   * Encrypt client and ProxySQL connections and the traffic between the nodes with TLS (Galera:
+   * replication, IST and SST, peers authenticated by the cluster CA; primary/replica: the
+   * replication channel, the primary verified and the replicas authenticated by the CA, and the
+   * clone stream). Turning it off is explicit.
+   * @default true
    */
   readonly enabled?: boolean;
   /**

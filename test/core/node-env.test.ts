@@ -15,8 +15,9 @@ interface Manifest { kind: string; spec: { template: { spec: Pod } }; data: Reco
 
 function podOf(topology: 'galera' | 'replication'): { pod: Pod; configMap: Manifest } {
   const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
-  // TLS off on Galera too: the replication topology has none yet
-  if (topology === 'galera') new GaleraCluster(chart, 'db', { tls: { enabled: false } }); else new MariaDbReplication(chart, 'db');
+  // TLS off on both (it is on by default on both): the settings without it
+  if (topology === 'galera') new GaleraCluster(chart, 'db', { tls: { enabled: false } });
+  else new MariaDbReplication(chart, 'db', { tls: { enabled: false } });
   const objects = Testing.synth(chart) as Manifest[];
   return {
     pod: objects.find((o) => o.kind === 'StatefulSet')!.spec.template.spec,

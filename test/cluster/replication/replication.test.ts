@@ -3,6 +3,7 @@ import { Testing } from 'cdk8s';
 import { Chart } from 'cdk8s';
 import { MariaDbReplication, MariaDbReplicationProps, ProxySql } from '../../../src/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
+import { tlsSecretsFor } from '../../../src/core/secrets';
 import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
@@ -24,11 +25,24 @@ const SECRET = {
   'monitor-password': 'mon pw#1 $',
 };
 
+function chart(props: MariaDbReplicationProps = {}): Chart {
+  const c = new Chart(Testing.app(), 'test', { namespace: 'db' });
+  const db = new MariaDbReplication(c, 'mariadb', { failoverSeconds: 10, fenceSeconds: 5, ...props });
+  new ProxySql(c, 'proxysql', { backend: db, replicas: 1 });
+  return c;
+}
+
 function manifests(props: MariaDbReplicationProps = {}): Manifest[] {
-  const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
-  const db = new MariaDbReplication(chart, 'mariadb', { failoverSeconds: 10, fenceSeconds: 5, ...props });
-  new ProxySql(chart, 'proxysql', { backend: db, replicas: 1 });
-  return Testing.synth(chart);
+  return Testing.synth(chart(props));
+}
+
+/** The Secrets a user creates: the credentials, and the certificates `npm run -s new-tls` prints (TLS is on by default). */
+async function secrets(): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = { 'mariadb-credentials': SECRET };
+  for (const s of await tlsSecretsFor(chart()) as { metadata: { name: string }; stringData: Record<string, string> }[]) {
+    out[s.metadata.name] = s.stringData;
+  }
+  return out;
 }
 
 // ProxySQL (scenario 12) runs the binary the ProxySQL suite runs; CI sets PROXYSQL_BIN.
@@ -41,7 +55,7 @@ const app = { user: 'app', password: SECRET['app-password'], database: 'app' };
 
 beforeAll(async () => {
   cluster = new PodCluster({
-    manifests: manifests(), secrets: { 'mariadb-credentials': SECRET }, workloads: ['mariadb', 'mariadb-proxysql'],
+    manifests: manifests(), secrets: await secrets(), workloads: ['mariadb', 'mariadb-proxysql'],
     binaries: PROXYSQL.path ? { proxysql: PROXYSQL.path } : {},
   });
   await cluster.setup();
