@@ -122,4 +122,28 @@ describe('examples/', () => {
     expect(chart.backup?.cronJob).toBeDefined();
     expect(manifests.find((m) => m.kind === 'Certificate' && m.metadata.name === 'galera-backup-tls')).toBeDefined();
   });
+
+  test('replication-production.yaml turns on every production feature for the primary/replica topology', () => {
+    // GIVEN / WHEN
+    const values = loadValues({ GALERA_VALUES: join(EXAMPLES, 'replication-production.yaml') });
+    const chart = new ReplicationProxySqlChart(Testing.app(), 'replication-proxysql', values);
+    const manifests: Manifest[] = Testing.synth(chart);
+    const sts = manifests.find((m) => m.kind === 'StatefulSet');
+    const names = (kind: string) => manifests.filter((m) => m.kind === kind).map((m) => m.metadata.name).sort();
+    // THEN TLS from cert-manager with plain text refused, policies, backups from a replica, metrics and the replication alerts
+    expect(values.topology).toBe('replication');
+    expect(chart.replication.tls).toMatchObject({ enabled: true, requireSecureTransport: true, issuer: { name: 'cluster-ca' } });
+    for (const kind of [
+      'Certificate', 'NetworkPolicy', 'PodDisruptionBudget', 'StorageClass', 'CronJob', 'PodMonitor', 'PrometheusRule',
+    ]) expect(`${kind}: ${kinds(manifests).has(kind)}`).toBe(`${kind}: true`);
+    expect(
+      sts.spec.template.spec.containers.map((c: Container) => c.name),
+    ).toEqual(expect.arrayContaining(['mariadb', 'metrics', 'backup']));
+    expect(sts.spec.template.spec.topologySpreadConstraints[0].whenUnsatisfiable).toBe('DoNotSchedule');
+    expect(myCnf(manifests)).toContain('require_secure_transport=ON');
+    expect(names('Certificate')).toContain('mariadb-backup-tls');
+    const alerts = manifests.find((m) => m.kind === 'PrometheusRule').spec.groups
+      .flatMap((g: { rules: { alert?: string }[] }) => g.rules.map((r) => r.alert));
+    expect(alerts).toEqual(expect.arrayContaining(['MariaDbReplicaLagging', 'MariaDbReplicationThreadStopped']));
+  });
 });
