@@ -40,15 +40,16 @@ export interface IpBlock {
 /** Which NetworkPolicies to emit and who they let in. */
 export interface NetworkPolicyProps {
   /**
-   * Emit NetworkPolicies that let through only what the cluster needs: Galera's ports between
-   * Galera pods, 3306 from ProxySQL and this project's jobs, ProxySQL's client port from
-   * `clients`, DNS out; admin ports to nobody.
+   * Emit NetworkPolicies that let through only what the cluster needs: the nodes' peer ports
+   * between the database pods (Galera: 4567, 4568, 4444, 4569; primary/replica: 3306 for the
+   * replication channel, 4444, 4569), 3306 from ProxySQL and this project's jobs, ProxySQL's
+   * client port from `clients`, DNS out; admin ports to nobody.
    * @default true
    */
   readonly enabled?: boolean;
   /** Who may connect to ProxySQL's client port. @default - every pod of the namespace */
   readonly clients?: NetworkPeer[];
-  /** Who else may connect to the Galera nodes' 3306 (the galera-direct and galera-read Services). @default - nobody */
+  /** Who else may connect to the database nodes' 3306 (their client Services, e.g. galera-read, mariadb-read). @default - nobody */
   readonly directClients?: NetworkPeer[];
   /** Where DNS answers (egress on 53 UDP and TCP). @default - the kube-dns pods in kube-system */
   readonly dns?: NetworkPeer[];
@@ -84,7 +85,8 @@ export interface PolicyDatabase extends PolicyWorkload {
   /** The MySQL port of the pods. @default 3306 */
   readonly port?: number;
   /**
-   * The ports only the database pods use between them (replication, state transfers, the state port).
+   * The ports only the database pods use between them (replication, state transfers, the state
+   * port): MariaDbReplication's are 3306 (a replica's channel to its primary), 4444 and 4569.
    * @default - Galera's: 4567, 4568, 4444, 4569
    */
   readonly peerPorts?: readonly number[];
@@ -136,8 +138,9 @@ const GALERA_PEER_PORTS = [4567, 4568, 4444, 4569];
 /**
  * The NetworkPolicies of a database and its proxy: one per workload, each selecting its pods and
  * denying every other ingress and egress. The nodes' peer ports (replication, state transfers,
- * the state port) are open only between the database pods; 3306 only to ProxySQL, this project's
- * jobs and `directClients`; ProxySQL's client port to `clients`; admin ports to nobody; DNS out.
+ * the state port; 3306 too for primary/replica, whose replicas read the primary's binlog on it) are
+ * open only between the database pods; 3306 otherwise only to ProxySQL, this project's jobs and
+ * `directClients`; ProxySQL's client port to `clients`; admin ports to nobody; DNS out.
  * `allowFrom` lets the user's applications in after construction.
  */
 export class MariaDbNetworkPolicies extends Construct {
@@ -176,7 +179,8 @@ export class MariaDbNetworkPolicies extends Construct {
           podSelector: { matchLabels: g.selectorLabels },
           policyTypes: ['Ingress', 'Egress'],
           ingress: [
-            // replication, state transfers and the state port: only between the database pods
+            // replication, state transfers and the state port: only between the database pods (for
+            // primary/replica this holds 3306 too: the replication channel, between the nodes only)
             { from: dbPods, ports: peerPorts },
             ...(sqlFrom().length > 0 ? [{ from: sqlFrom(), ports: [tcp(mysqlPort)] }] : []),
             ...(jobs ? [{ from: [{ podSelector: { matchLabels: jobs.selectorLabels } }], ports: jobs.ports.map(tcp) }] : []),

@@ -175,7 +175,9 @@ export class MariaDbReplication extends MariaDbCluster {
       (c, namespace, name) => resolveMariaDbReplication(checkProps(c, 'MariaDbReplication', props), c, namespace, name));
     super(scope, id, r, {
       topology: 'replication', appName: 'mariadb-replication', routing: REPLICATION_ROUTING,
-      ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.clone, REPLICATION_PORTS.state],
+      // between the nodes: the replication channel (a replica connects to its primary's SQL port),
+      // the clone stream and the state port; the NetworkPolicy opens exactly these between them
+      ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.mysql, REPLICATION_PORTS.clone, REPLICATION_PORTS.state],
       stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh' },
       clientServices: [{ suffix: 'read' }],
       scripts: Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])),

@@ -1,12 +1,20 @@
 import { Testing } from 'cdk8s';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/charts/galera-proxysql-chart';
 import type { Manifest } from '../tools/manifest';
+import { ReplicationProxySqlChart, ReplicationProxySqlChartProps } from '../../src/charts/replication-proxysql-chart';
 
 // The policies' shape; the cluster tests enforce them with nftables in every pod's network
 // namespace and run every lifecycle scenario under them.
 
 function policies(props: GaleraProxySqlChartProps = {}) {
-  const manifests = Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props));
+  return byName(Testing.synth(new GaleraProxySqlChart(Testing.app(), 'test', props)));
+}
+
+function replicationPolicies(props: ReplicationProxySqlChartProps = {}) {
+  return byName(Testing.synth(new ReplicationProxySqlChart(Testing.app(), 'test', props)));
+}
+
+function byName(manifests: Manifest[]): Record<string, Manifest> {
   const byName: Record<string, Manifest> = Object.fromEntries(
     manifests.filter((m) => m.kind === 'NetworkPolicy').map((m) => [m.metadata.name, m]),
   );
@@ -76,5 +84,37 @@ describe('NetworkPolicies, configured', () => {
 
   test('enabled: false emits none', () => {
     expect(policies({ networkPolicy: { enabled: false } })).toEqual({});
+  });
+});
+
+describe('NetworkPolicies of the primary/replica topology, on by default', () => {
+  // (keys in the order cdk8s writes them: sorted)
+  const pods = (instance: string, name: string) => JSON.stringify({ podSelector: { matchLabels: {
+    'app.kubernetes.io/instance': instance, 'app.kubernetes.io/name': name } } });
+  const NODES = pods('mariadb', 'mariadb-replication');
+  const PROXIES = pods('mariadb-proxysql', 'proxysql');
+  const p = replicationPolicies();
+
+  test('the nodes: the replication channel (3306), the clone stream and the state port between the nodes only; 3306 from ProxySQL', () => {
+    expect(Object.keys(p).sort()).toEqual(['mariadb', 'mariadb-proxysql']);
+    expect(ingressPorts(p.mariadb).sort()).toEqual([
+      [NODES, 3306], [NODES, 4444], [NODES, 4569], [PROXIES, 3306],
+    ].sort());
+    // a replica connects out to its primary's 3306, a joiner to its donor's clone port, every node to the others' state port
+    const peerPorts = [3306, 4444, 4569].map((port) => ({ protocol: 'TCP', port }));
+    expect(p.mariadb.spec.egress[0]).toEqual({ to: [JSON.parse(NODES)], ports: peerPorts });
+    expect(p.mariadb.spec.egress).toHaveLength(2); // and DNS
+  });
+
+  test('ProxySQL: out to the nodes\' 3306 only', () => {
+    expect(p['mariadb-proxysql'].spec.egress[0]).toEqual({ to: [JSON.parse(NODES)], ports: [{ protocol: 'TCP', port: 3306 }] });
+  });
+
+  test('monitoring on: the exporters\' port from the scrapers, no other port opens', () => {
+    const m = replicationPolicies({ monitoring: { enabled: true } });
+    const scrapers = JSON.stringify({ namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } });
+    expect(ingressPorts(m.mariadb).sort()).toEqual([
+      [NODES, 3306], [NODES, 4444], [NODES, 4569], [PROXIES, 3306], [scrapers, 9104],
+    ].sort());
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'fs';
 import { Testing } from 'cdk8s';
 import { Chart } from 'cdk8s';
-import { MariaDbReplication, MariaDbReplicationProps, ProxySql } from '../../../src/index';
+import { ReplicationProxySql, ReplicationSection } from '../../../src/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { tlsSecretsFor } from '../../../src/core/secrets';
 import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/index';
@@ -13,7 +13,9 @@ import type { Manifest } from '../../tools/manifest';
 // runs in its own network namespace with its init container, command, env, ConfigMap and Secret
 // files, a data volume that survives restarts and the exec probes; an acknowledged-write ledger
 // checks that no committed write is ever lost. Scenarios run in order on one cluster, each
-// leaving it healthy for the next, numbered as in the issue.
+// leaving it healthy for the next, numbered as in the issue. Every scenario runs under the
+// NetworkPolicies the deployment synthesizes (enforced with nftables in every pod's namespace,
+// see harness/network-policy.ts); scenario 15 proves they keep out a pod they do not name.
 
 jest.setTimeout(15 * 60_000);
 
@@ -25,14 +27,25 @@ const SECRET = {
   'monitor-password': 'mon pw#1 $',
 };
 
-function chart(props: MariaDbReplicationProps = {}): Chart {
+// The writers reach the nodes' 3306 directly, which the NetworkPolicy allows only to ProxySQL,
+// the nodes themselves (the replication channel), `directClients` and `allowFrom`: the client
+// namespace carries this label, the policy names it in directClients.
+const LEDGER_CLIENT = { 'test-role': 'ledger-client' };
+// An application let in to the nodes' 3306 in code, after construction (allowFrom), as a user would.
+const REPORTING_APP = { app: 'reporting' };
+
+/** The deployment as ReplicationProxySql composes it: the nodes, one ProxySQL, their NetworkPolicies. */
+function chart(props: ReplicationSection = {}): Chart {
   const c = new Chart(Testing.app(), 'test', { namespace: 'db' });
-  const db = new MariaDbReplication(c, 'mariadb', { failoverSeconds: 10, fenceSeconds: 5, ...props });
-  new ProxySql(c, 'proxysql', { backend: db, replicas: 1 });
+  const d = new ReplicationProxySql(c, 'mariadb', {
+    replication: { failoverSeconds: 10, fenceSeconds: 5, ...props }, proxysql: { replicas: 1 },
+    networkPolicy: { directClients: [{ podSelector: { matchLabels: LEDGER_CLIENT } }] },
+  });
+  d.networkPolicies.allowFrom({ podSelector: { matchLabels: REPORTING_APP } }, 'database');
   return c;
 }
 
-function manifests(props: MariaDbReplicationProps = {}): Manifest[] {
+function manifests(props: ReplicationSection = {}): Manifest[] {
   return Testing.synth(chart(props));
 }
 
@@ -54,9 +67,12 @@ const ALL = [0, 1, 2];
 const app = { user: 'app', password: SECRET['app-password'], database: 'app' };
 
 beforeAll(async () => {
+  const objects = manifests();
+  // the harness enforces what was synthesized: a run without the policies would prove nothing
+  expect(objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name).sort()).toEqual(['mariadb', 'mariadb-proxysql']);
   cluster = new PodCluster({
-    manifests: manifests(), secrets: await secrets(), workloads: ['mariadb', 'mariadb-proxysql'],
-    binaries: PROXYSQL.path ? { proxysql: PROXYSQL.path } : {},
+    manifests: objects, secrets: await secrets(), workloads: ['mariadb', 'mariadb-proxysql'],
+    binaries: PROXYSQL.path ? { proxysql: PROXYSQL.path } : {}, networkPolicies: true, clientLabels: LEDGER_CLIENT,
   });
   await cluster.setup();
   pods = cluster.workload('mariadb');
@@ -675,6 +691,74 @@ test('14. the primary SIGKILLed 20 times under non-idempotent writes through Pro
     + `${recloned} killed primaries held a commit no replica acknowledged and were cloned again`);
   await routes(primary);
 }, 90 * 60_000);
+
+/** 0: connected; 1: refused; 124: no answer in 3 s (the policy drops the packets). A real TCP connect from a pod or client. */
+async function connect(from: { client?: string; node?: number; proxysql?: number }, ip: string, port: number): Promise<number> {
+  const script = `timeout 3 bash -c '</dev/tcp/${ip}/${port}' 2>/dev/null; echo $?`;
+  const command = ['bash', '-c', script];
+  const run = async (): Promise<string> => {
+    if (from.node !== undefined) return (await pods.exec(from.node, command, { timeoutMs: 10_000 })).output;
+    if (from.proxysql !== undefined) return (await proxies().exec(from.proxysql, command, { timeoutMs: 10_000, container: 'agent' }))
+      .output;
+    return (await cluster.clientExec(command, { client: from.client, timeoutMs: 10_000 })).stdout;
+  };
+  return Number((await run()).trim().split('\n').pop());
+}
+
+test('15. NetworkPolicies: a foreign pod reaches no SQL, state or clone port; the allowFrom app and ProxySQL reach 3306', async () => {
+  if (!PROXYSQL.path) throw new Error(`ProxySQL is required for this scenario: ${PROXYSQL.problem}`);
+  // GIVEN a healthy cluster behind ProxySQL, under its synthesized policies
+  primary = await healthyBehindProxySql();
+  // and a pod of another application in the namespace, the application allowFrom lets in, and a
+  // pod with that application's labels in another namespace (allowFrom named the policy's own)
+  const foreign = await cluster.addClient('fo', { labels: { app: 'shop' } });
+  const reporting = await cluster.addClient('rep', { labels: REPORTING_APP });
+  await cluster.addClient('far', { labels: REPORTING_APP, namespace: 'elsewhere' });
+  const PORTS = { sql: 3306, clone: 4444, state: 4569 };
+  const drops = ALL.map((i) => cluster.droppedPackets(pods.podNs(i)));
+  const seen: Record<string, number> = {};
+  const probe = async (who: string, from: Parameters<typeof connect>[0], i: number, port: number) => {
+    seen[`${who} -> mariadb-${i}:${port}`] = await connect(from, pods.podIp(i), port);
+  };
+  for (const i of ALL) {
+    for (const port of Object.values(PORTS)) {
+      await probe('foreign', { client: 'fo' }, i, port);
+      await probe('far', { client: 'far' }, i, port);
+      // the control: the port listens, and the nodes reach each other on it
+      await probe('peer', { node: others(i)[0] }, i, port);
+    }
+    for (const port of [PORTS.clone, PORTS.state]) {
+      await probe('reporting', { client: 'rep' }, i, port);
+      await probe('proxysql', { proxysql: 0 }, i, port);
+    }
+    await probe('reporting', { client: 'rep' }, i, PORTS.sql);
+    await probe('proxysql', { proxysql: 0 }, i, PORTS.sql);
+  }
+  // THEN the foreign pods reach no port of any node (no answer: dropped, not refused); the nodes
+  // reach every one of each other's; allowFrom's application and ProxySQL reach 3306 and nothing else
+  const want: Record<string, number> = {};
+  for (const i of ALL) {
+    for (const port of Object.values(PORTS)) {
+      want[`foreign -> mariadb-${i}:${port}`] = 124;
+      want[`far -> mariadb-${i}:${port}`] = 124;
+      want[`peer -> mariadb-${i}:${port}`] = 0;
+      want[`reporting -> mariadb-${i}:${port}`] = port === PORTS.sql ? 0 : 124;
+      want[`proxysql -> mariadb-${i}:${port}`] = port === PORTS.sql ? 0 : 124;
+    }
+  }
+  expect(seen).toEqual(want);
+  ALL.forEach((i) => expect(cluster.droppedPackets(pods.podNs(i))).toBeGreaterThan(drops[i]));
+  // and allowFrom's application queries the primary over SQL, where the foreign pod cannot even connect
+  const row = await sqlIn(reporting.ns, 'SELECT @@server_id', { ...app, host: pods.podIp(primary), port: 3306 }, new Set(), 'reporting');
+  expect(row).toEqual([[String(primary + 1)]]);
+  await expect(sqlIn(foreign.ns, 'SELECT 1', { ...app, host: pods.podIp(primary), port: 3306, timeoutMs: 6000 }, new Set(), 'foreign'))
+    .rejects.toThrow(/Can't connect/);
+  // and ProxySQL, which reaches the nodes' 3306, serves the foreign pod of the namespace (clients: the namespace, by default)
+  const proxy = { ...app, host: proxies().podIp(0), port: 6033 };
+  const viaProxySql = await sqlIn(foreign.ns, 'SELECT 1', proxy, new Set(), 'foreign via proxysql');
+  expect(viaProxySql).toEqual([['1']]);
+  expect(await connect({ client: 'far' }, proxies().podIp(0), 6033)).toBe(124);
+});
 
 function readAcks(file: string): { id: number; pod: number; at: number }[] {
   return readFileSync(file, 'utf8').split('\n').map((l) => /^(\d+) (\d+) (\d+)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null)
