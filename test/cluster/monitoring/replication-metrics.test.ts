@@ -5,6 +5,7 @@ import { stringify } from 'yaml';
 import { PodCluster, Workload } from '../../../harness/index';
 import { collectStatus, formatStatus } from '../../../src/cli';
 import { MariaDbMonitoring, MariaDbReplication, ProxySql } from '../../../src/index';
+import { tlsSecretsFor } from '../../../src/core/secrets';
 import { dashboardPanels } from '../../../src/monitoring/monitoring';
 import { metricNamesOf, parseExposition, promtool, Sample, seriesOf, tempDir, valueOf, writeRules } from '../../tools/prometheus';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
@@ -120,8 +121,13 @@ describe('metrics and status of a real primary with two replicas', () => {
   }
 
   beforeAll(async () => {
+    // the Secrets a user creates: the credentials, and the certificates `npm run -s new-tls` prints (TLS is on by default)
+    const secrets: Record<string, Record<string, string>> = { 'mariadb-credentials': SECRET };
+    for (const s of await tlsSecretsFor(chart) as { metadata: { name: string }; stringData: Record<string, string> }[]) {
+      secrets[s.metadata.name] = s.stringData;
+    }
     cluster = new PodCluster({
-      manifests: Testing.synth(chart), secrets: { 'mariadb-credentials': SECRET },
+      manifests: Testing.synth(chart), secrets,
       workloads: ['mariadb', ...(PROXYSQL.path ? ['mariadb-proxysql'] : [])],
       binaries: { mysqld_exporter: EXPORTER_BIN, ...(PROXYSQL.path ? { proxysql: PROXYSQL.path } : {}) },
     });
