@@ -22,6 +22,7 @@ BACKUP_STREAM_ARGS=()
 RESTORED_MARKER="$NODE_DATA_DIR/.replication-restored-from"
 RESTORE_STAGING="$NODE_DATA_DIR/.replication-restore"
 RESTORE_OTHERS='clones it once it is the primary'
+RESTORE_EVERY_NODE=0
 START_SCRIPT=repl-start.sh
 POSITION='' MANIFEST_POSITION='' RESTORE_GTID=''
 # How long the endpoint waits for this replica to apply what its primary had committed.
@@ -90,6 +91,10 @@ check_restored_position() {
 }
 
 # A peer runs, holds a dataset (data=1; lines of older versions lack it), or has a position.
+# Only the first pod restores (RESTORE_EVERY_NODE=0): no peer restores with it.
+peer_restores_same() { return 1; }
+publish_restoring() { :; }
+
 peer_holds_data() { [[ $(field "$1" phase) =~ ^(running|cloning|refused)$ || $(field "$1" data) == 1 || $(field "$1" seq) =~ ^[0-9]+$ ]]; }
 
 # The restored node continues the backup's GTID history: its binlog (a backup has none) starts at
