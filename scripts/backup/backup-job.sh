@@ -36,6 +36,8 @@ SOURCE_POD='' SOURCE_HOST=''
 NAME=''
 # Read from the prepared backup by verify (the position by the topology's read_position).
 SERVER_VERSION=''
+# The sha256 of the stored stream, taken while it arrived (fetch_and_extract).
+STREAM_SHA256=''
 
 # --- which node --------------------------------------------------------------------------
 
@@ -81,8 +83,17 @@ fetch_and_extract() {
     ERROR\ *) die "backup $NAME: $SOURCE_POD refused: ${header#ERROR }" ;;
     *) die "backup $NAME: $SOURCE_POD answered something else than a backup stream" ;;
   esac
-  tee "$out" <&3 | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
+  # the sha256 of the manifest is taken on the way too (a FIFO, so the pipeline waits for nobody)
+  local fifo="$BACKUP_SCRATCH_DIR.sha256.fifo" sum_pid
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  sha256sum <"$fifo" | cut -d' ' -f1 >"$BACKUP_SCRATCH_DIR.sha256" &
+  sum_pid=$!
+  tee "$out" "$fifo" <&3 | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
   exec 3<&-
+  wait "$sum_pid" || rc=1
+  rm -f "$fifo"
+  STREAM_SHA256=$(<"$BACKUP_SCRATCH_DIR.sha256")
   ((rc == 0)) ||
     die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
   rm -f "$errlog"
@@ -96,13 +107,12 @@ verify() {
   read_position "$BACKUP_SCRATCH_DIR" >"$BACKUP_SCRATCH_DIR.position.log" || die "backup $NAME: $(<"$BACKUP_SCRATCH_DIR.position.log")"
   SERVER_VERSION=$(info_value "$BACKUP_SCRATCH_DIR" server_version)
   log_info "backup $NAME: verified (extracted and prepared): position $POSITION"
-  rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log
+  rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log "$BACKUP_SCRATCH_DIR.sha256"
 }
 
 write_manifest() {
-  local file=$1 out=$2 seconds=$3 size sum
+  local file=$1 out=$2 seconds=$3 size sum=$STREAM_SHA256
   size=$(stat -c %s "$file")
-  sum=$(sha256sum "$file" | cut -d' ' -f1)
   {
     printf '{\n'
     printf '  "name": %s,\n' "$(json_string "$NAME")"
