@@ -18,6 +18,7 @@
 #   publish_restoring                   publishes the state line of a pod that restores this backup
 #   STATE_SCRIPT                        the node script that serves the state line
 #   finish_restore POSITION             the accounts reset to the Secret, the node left to start
+#   before_first_start                  what a restored pod waits for before its node starts
 #   RESTORED_MARKER, RESTORE_STAGING    the restore's marker and staging directory
 #   RESTORE_OTHERS                      how the other pods get the data
 #   START_SCRIPT                        the node script restore.sh sources (the accounts' SQL)
@@ -121,6 +122,9 @@ check_restored_position() {
 }
 
 peer_holds_data() { [[ $(field "$1" phase) == running || $(field "$1" empty) == 0 ]]; }
+
+# Every Galera node starts as soon as it is restored: the election orders them.
+before_first_start() { :; }
 
 # The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
 # the Secret's (a temporary server without networking and without replication, as at

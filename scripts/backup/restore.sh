@@ -2,14 +2,16 @@
 # Creates a cluster of either topology from a backup (the "restore" init container of every
 # database pod, when restoreFrom is set). It checks the backup against its manifest before
 # anything changes, extracts and prepares it on its own empty volume, and leaves it to start
-# (finish_restore in backup-<topology>.sh). Which pods restore is the topology's
-# (RESTORE_EVERY_NODE):
-#   Galera: every pod, at the same time. Each leaves grastate.dat at the backup's position (ordinal
+# (finish_restore in backup-<topology>.sh). Every pod restores, at the same time
+# (RESTORE_EVERY_NODE=1 in both topologies; 0 would restore on the first pod only):
+#   Galera: Each leaves grastate.dat at the backup's position (ordinal
 #     0 with safe_to_bootstrap: 1, so the election bootstraps it), with the accounts reset to the
 #     Secret's passwords; the others join it at the same uuid:seqno, so no state transfer copies
 #     anything (IST of nothing).
-#   primary/replica: the first pod only: the binlog state at the backup's GTID, the accounts
-#     reset, and a data marker that makes it the primary, so the other pods clone from it.
+#   primary/replica: ordinal 0 gets the binlog state at the backup's GTID, the accounts reset,
+#     and a data marker that makes it the primary; every other pod the data marker of a clone at
+#     the backup's GTID, and it waits (before_first_start) until ordinal 0 is the primary, then
+#     replicates from that GTID (no clone).
 #
 # A restore never overwrites a dataset: it is refused when this volume holds data or when a peer
 # runs or holds data, except a peer that restores the same backup (its state port says
@@ -20,8 +22,8 @@
 # The steps, in order (restore_main): refuse_if_data, resolve_name, check_backup,
 # announce_restore, refuse_if_peers_hold_data, extract_and_prepare, then install_backup: the
 # prepared files moved into the data directory and finish_restore. After install_backup the
-# backup is restored into the data directory and the node is about to start; mark_restored ends
-# the restore.
+# backup is restored into the data directory and the node is about to start (before_first_start
+# is the topology's wait for that); mark_restored ends the restore.
 #
 # The backup: RESTORE_DIR holds <name>.json and <name>.xb.zst (the backup volume, mounted
 # read-only, or the copy the restore-fetch container took from S3); RESTORE_BACKUP is a name or
@@ -113,7 +115,7 @@ refuse_if_peers_hold_data() {
     ((missing <= 0)) && return 0
     ((SECONDS < deadline)) || die "restore: $missing peer(s) did not answer in ${RESTORE_PEER_WAIT_SECONDS}s; their volumes may hold data, so backup $NAME was not restored"
     if ((logged == 0)); then log_info "restore: waiting for every peer to answer (their volumes must be empty)"; logged=1; fi
-    sleep 2
+    sleep 1
   done
 }
 
@@ -181,6 +183,7 @@ restore_main() {
   fi
   install_backup
   # Here the backup is restored into the data directory and the node is about to start.
+  before_first_start
   mark_restored
 }
 
