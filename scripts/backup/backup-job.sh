@@ -87,7 +87,7 @@ fetch_and_extract() {
   local fifo="$BACKUP_SCRATCH_DIR.sha256.fifo" sum_pid
   rm -f "$fifo"
   mkfifo "$fifo"
-  sha256sum <"$fifo" | cut -d' ' -f1 >"$BACKUP_SCRATCH_DIR.sha256" &
+  sha256_hex <"$fifo" >"$BACKUP_SCRATCH_DIR.sha256" &
   sum_pid=$!
   tee "$out" "$fifo" <&3 | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
   exec 3<&-

@@ -71,7 +71,7 @@ check_backup() {
   want_size=$(manifest_value sizeBytes) want_sum=$(manifest_value sha256)
   size=$(stat -c %s "$stream")
   [[ $size == "$want_size" ]] || die "restore: backup $NAME is truncated or altered: $size bytes, the manifest says $want_size; nothing was changed"
-  sum=$(sha256sum "$stream" | cut -d' ' -f1)
+  sum=$(sha256_hex <"$stream")
   [[ $sum == "$want_sum" ]] || die "restore: backup $NAME is corrupt: sha256 $sum, the manifest says $want_sum; nothing was changed"
   log_info "restore: backup $NAME matches its manifest ($size bytes, sha256 ${sum:0:12}…, position $(manifest_position_text))"
 }
