@@ -182,7 +182,10 @@ restore_main() {
     log_info "restore: finishing the interrupted restore of backup $NAME"
   fi
   install_backup
-  # Here the backup is restored into the data directory and the node is about to start.
+  # Here the backup is restored into the data directory and the node is about to start. Every pod
+  # passes here with the same data at the same position (Galera: the same uuid:seqno in every
+  # grastate.dat, so they join without a transfer): a step added here must leave every pod
+  # identical, or change the position it joins at.
   before_first_start
   mark_restored
 }
