@@ -13,7 +13,12 @@
 #   manifest_position_text              the position as the manifest (of NAME in RESTORE_DIR) says it
 #   check_restored_position DIR         the prepared backup is at the manifest's position; prints it
 #   peer_holds_data LINE                a peer's state line says it runs or holds data
+#   peer_restores_same LINE             a peer's state line says it restores (or restored) this backup
+#   RESTORE_EVERY_NODE                  1: every pod restores the backup; 0: the first pod only
+#   publish_restoring                   publishes the state line of a pod that restores this backup
+#   STATE_SCRIPT                        the node script that serves the state line
 #   finish_restore POSITION             the accounts reset to the Secret, the node left to start
+#   before_first_start                  what a restored pod waits for before its node starts
 #   RESTORED_MARKER, RESTORE_STAGING    the restore's marker and staging directory
 #   RESTORE_OTHERS                      how the other pods get the data
 #   START_SCRIPT                        the node script restore.sh sources (the accounts' SQL)
@@ -33,7 +38,9 @@ NO_SOURCE='no node is Synced'
 BACKUP_STREAM_ARGS=(--galera-info)
 RESTORED_MARKER="$NODE_DATA_DIR/.galera-restored-from"
 RESTORE_STAGING="$NODE_DATA_DIR/.galera-restore"
-RESTORE_OTHERS='joins it by state transfer'
+RESTORE_OTHERS='restores it too and joins at its position'
+RESTORE_EVERY_NODE=1
+STATE_SCRIPT=galera-state.sh
 START_SCRIPT=galera-start.sh
 POSITION='' MANIFEST_POSITION=''
 
@@ -83,24 +90,56 @@ read_position() {
 
 manifest_position_text() { echo "$(manifest_value clusterUuid):$(manifest_value seqno)"; }
 
-# The prepared backup's uuid:seqno, which must be the manifest's cluster.
+# The line a restoring pod's state port serves (announce_restore): the backup's position. The
+# election counts a restoring peer as not yet there (galera-election.sh count_nodes).
+publish_restoring() {
+  publish_state phase=restoring uuid="$(manifest_value clusterUuid)" seqno="$(manifest_value seqno)" empty=1
+}
+
+# A peer restores this backup (phase=restoring at its position), waits to start with it
+# restored (waiting at its position), or runs in the cluster it creates (its cluster UUID: a pod
+# that starts late joins that cluster, and IST brings it from the backup's position to the
+# cluster's). None of these holds data this restore would hide.
+peer_restores_same() {
+  local line=$1 uuid seqno
+  uuid=$(manifest_value clusterUuid) seqno=$(manifest_value seqno)
+  case $(field "$line" phase) in
+    restoring | waiting) [[ $(field "$line" uuid) == "$uuid" && $(field "$line" seqno) == "$seqno" ]] ;;
+    running) [[ $(field "$line" uuid) == "$uuid" ]] ;;
+    *) return 1 ;;
+  esac
+}
+
+# The prepared backup's uuid:seqno, which must be the manifest's cluster. The file's line may go on
+# after the position ("uuid:seqno domain"): only the first word is the position (grastate.dat
+# takes the seqno alone; with the rest, "256 0" was read as 2560).
 check_restored_position() {
   local info
   info=$(head -n 1 "$1/xtrabackup_galera_info")
+  info=${info%%[[:space:]]*}
   [[ ${info%%:*} == "$(manifest_value clusterUuid)" ]] || { echo "holds position $info, its manifest another cluster"; return 1; }
   printf '%s\n' "$info"
 }
 
 peer_holds_data() { [[ $(field "$1" phase) == running || $(field "$1" empty) == 0 ]]; }
 
+# Every Galera node starts as soon as it is restored: the election orders them.
+before_first_start() { :; }
+
 # The restored mysql tables hold the old cluster's passwords: the project's accounts are reset to
 # the Secret's (a temporary server without networking and without replication, as at
-# initialization); grastate.dat is left at the backup's position with safe_to_bootstrap: 1, so
-# the election bootstraps this node (the only one with data).
+# initialization; every node runs the same statements on the same data, so the nodes stay
+# identical). grastate.dat is left at the backup's position on every node, with
+# safe_to_bootstrap: 1 on ordinal 0 only: the election bootstraps it (rule_last_out, or
+# rule_most_advanced once all answered), never two nodes, and the others join it at the same
+# uuid:seqno, where Galera transfers nothing.
 finish_restore() {
-  local pos=$1
+  local pos=$1 safe=0 role
   create_accounts galera_accounts_sql restore-server --wsrep-on=OFF
   log_info "restore: accounts root@%, $NODE_APP_USER@%, sst@localhost and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
-  printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 1\n' "${pos%%:*}" "${pos#*:}" >"$GRASTATE"
-  RESTORED_AT="position $pos; this node bootstraps it, the others join by state transfer"
+  [[ $(ordinal_of "$POD_NAME") == 0 ]] && safe=1
+  printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: %s\n' "${pos%%:*}" "${pos#*:}" "$safe" >"$GRASTATE"
+  role='this node bootstraps it, the others join it restored at the same position (no state transfer)'
+  ((safe == 1)) || role="this node joins ${POD_NAME%-*}-0's cluster at it (no state transfer)"
+  RESTORED_AT="position $pos; $role"
 }

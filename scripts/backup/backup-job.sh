@@ -2,7 +2,7 @@
 # The backup job of either topology (the CronJob's "backup" container, the MariaDB image). No
 # Kubernetes API, no kubectl exec: it asks the nodes' state ports which of them may serve,
 # streams a physical backup from that node's backup endpoint over mutual TLS, proves it restores
-# (extract and mariadb-backup --prepare), and writes it with a manifest:
+# (extracted while it arrives, then mariadb-backup --prepare), and writes it with a manifest:
 #
 #   <dir>/<cluster>-<UTC time>.xb.zst   the xbstream of mariadb-backup, zstd-compressed
 #   <dir>/<cluster>-<UTC time>.json     time, topology, source pod, position, size, sha256, version
@@ -36,6 +36,8 @@ SOURCE_POD='' SOURCE_HOST=''
 NAME=''
 # Read from the prepared backup by verify (the position by the topology's read_position).
 SERVER_VERSION=''
+# The sha256 of the stored stream, taken while it arrived (fetch_and_extract).
+STREAM_SHA256=''
 
 # --- which node --------------------------------------------------------------------------
 
@@ -63,12 +65,17 @@ choose_source() {
   log_info "source: $SOURCE_POD (${picked#* })"
 }
 
-# --- the stream --------------------------------------------------------------------------
+# --- the stream ---------------------------------------------------------------------------
 
-# Streams the backup into $1. The server's certificate must name the host (socat's default
-# commonname check) and be signed by the cluster CA; ours proves we are the backup job.
-fetch() {
-  local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log"
+# Streams the backup into $1 and, in the same pass, extracts it into the scratch directory: the
+# bytes extracted are the bytes stored, and the extraction runs while the network delivers
+# instead of reading the file again afterwards. The server's certificate must name the host
+# (socat's default commonname check) and be signed by the cluster CA; ours proves we are the
+# backup job. A truncated or corrupt stream fails here (zstd or mbstream).
+fetch_and_extract() {
+  local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log" rc=0
+  rm -rf "$BACKUP_SCRATCH_DIR"
+  mkdir -p "$BACKUP_SCRATCH_DIR"
   exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$NODE_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
   IFS= read -r -u 3 header || die "backup $NAME: $SOURCE_POD's backup endpoint did not answer: $(tail -n 3 "$errlog" | tr '\n' ' ')"
   case $header in
@@ -76,31 +83,36 @@ fetch() {
     ERROR\ *) die "backup $NAME: $SOURCE_POD refused: ${header#ERROR }" ;;
     *) die "backup $NAME: $SOURCE_POD answered something else than a backup stream" ;;
   esac
-  cat <&3 >"$out"
+  # the sha256 of the manifest is taken on the way too (a FIFO, so the pipeline waits for nobody)
+  local fifo="$BACKUP_SCRATCH_DIR.sha256.fifo" sum_pid
+  rm -f "$fifo"
+  mkfifo "$fifo"
+  sha256_hex <"$fifo" >"$BACKUP_SCRATCH_DIR.sha256" &
+  sum_pid=$!
+  tee "$out" "$fifo" <&3 | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
   exec 3<&-
+  wait "$sum_pid" || rc=1
+  rm -f "$fifo"
+  STREAM_SHA256=$(<"$BACKUP_SCRATCH_DIR.sha256")
+  ((rc == 0)) ||
+    die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
   rm -f "$errlog"
 }
 
-# Extracts and prepares the backup in the scratch directory: a truncated or corrupt stream
-# fails here, and the prepared backup says its position (the topology's read_position).
+# Proves the extracted backup restores: mariadb-backup --prepare (what a restore runs) applies its
+# redo log; then the prepared backup says its position (the topology's read_position).
 verify() {
-  local file=$1
-  rm -rf "$BACKUP_SCRATCH_DIR"
-  mkdir -p "$BACKUP_SCRATCH_DIR"
-  zstd -q -dc "$file" | mbstream -x -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" ||
-    die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
   mariadb-backup --prepare --target-dir="$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.prepare.log" ||
     die "backup $NAME: mariadb-backup --prepare failed: $(tail -n 3 "$BACKUP_SCRATCH_DIR.prepare.log" | tr '\n' ' '); discarded"
   read_position "$BACKUP_SCRATCH_DIR" >"$BACKUP_SCRATCH_DIR.position.log" || die "backup $NAME: $(<"$BACKUP_SCRATCH_DIR.position.log")"
   SERVER_VERSION=$(info_value "$BACKUP_SCRATCH_DIR" server_version)
   log_info "backup $NAME: verified (extracted and prepared): position $POSITION"
-  rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log
+  rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log "$BACKUP_SCRATCH_DIR.sha256"
 }
 
 write_manifest() {
-  local file=$1 out=$2 seconds=$3 size sum
+  local file=$1 out=$2 seconds=$3 size sum=$STREAM_SHA256
   size=$(stat -c %s "$file")
-  sum=$(sha256sum "$file" | cut -d' ' -f1)
   {
     printf '{\n'
     printf '  "name": %s,\n' "$(json_string "$NAME")"
@@ -154,9 +166,9 @@ main() {
   choose_source
   NAME="$NODE_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
   local stream="$BACKUP_DIR/$NAME.xb.zst"
-  fetch "$stream.partial"
-  log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes received in $((SECONDS - started)) s; verifying"
-  verify "$stream.partial"
+  fetch_and_extract "$stream.partial"
+  log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes received and extracted in $((SECONDS - started)) s; preparing"
+  verify
   write_manifest "$stream.partial" "$BACKUP_DIR/$NAME.json.partial" "$((SECONDS - started))"
   mv -f "$stream.partial" "$stream"
   mv -f "$BACKUP_DIR/$NAME.json.partial" "$BACKUP_DIR/$NAME.json"

@@ -33,3 +33,10 @@ backup_gtid() {
   [[ -n $gtid ]] || gtid=$(info_value "$1" binlog_pos | sed -n "s/.*GTID of the last change '\([^']*\)'.*/\1/p")
   printf '%s\n' "$gtid"
 }
+
+# The sha256 of stdin, hex. OpenSSL's, not coreutils' sha256sum: the same digest, but OpenSSL uses
+# the CPU's SHA instructions where it has them (about six times faster on the build machine, where
+# the digest of a backup had cost as much CPU as its compression).
+sha256_hex() {
+  openssl dgst -sha256 -r | cut -d' ' -f1
+}

@@ -4,7 +4,8 @@
 # scripts call). A backup comes from a ready replica, never from the primary: mariadb-backup's
 # commit lock then stalls a replica's SQL thread for a moment, not the application's commits. The
 # backup records the GTID position the copy ends at; a restore makes ordinal 0 the primary of a
-# new cluster at that position, and the replicas clone from it (scripts/replication/repl-clone.sh).
+# new cluster at that position, and every other pod restores the same backup and replicates from
+# that position (no clone).
 # shellcheck disable=SC2034  # variables are used by the scripts that source this file
 
 # topology_script NAME: path of a node script of this topology (one flat ConfigMap directory in
@@ -21,7 +22,9 @@ NO_SOURCE='no replica is ready (a backup never comes from the primary)'
 BACKUP_STREAM_ARGS=()
 RESTORED_MARKER="$NODE_DATA_DIR/.replication-restored-from"
 RESTORE_STAGING="$NODE_DATA_DIR/.replication-restore"
-RESTORE_OTHERS='clones it once it is the primary'
+RESTORE_OTHERS='restores it too and replicates from the first pod'
+RESTORE_EVERY_NODE=1
+STATE_SCRIPT=repl-state.sh
 START_SCRIPT=repl-start.sh
 POSITION='' MANIFEST_POSITION='' RESTORE_GTID=''
 # How long the endpoint waits for this replica to apply what its primary had committed.
@@ -89,20 +92,60 @@ check_restored_position() {
   printf '%s\n' "$gtid"
 }
 
+# The line a restoring pod's state port serves (announce_restore): the backup's GTID, no data yet.
+publish_restoring() { publish_state phase=restoring gtid="$(manifest_value gtid)" data=0; }
+
+# A peer restores this backup with this pod (phase=restoring at its GTID). Every pod restores at
+# the same time; a peer that already runs or holds data is refused (peer_holds_data), also when it
+# came from this backup: it may be a primary that took writes the replicas of this restore would
+# never see as a divergence.
+peer_restores_same() { [[ $(field "$1" phase) == restoring && $(field "$1" gtid) == "$(manifest_value gtid)" ]]; }
+
 # A peer runs, holds a dataset (data=1; lines of older versions lack it), or has a position.
 peer_holds_data() { [[ $(field "$1" phase) =~ ^(running|cloning|refused)$ || $(field "$1" data) == 1 || $(field "$1" seq) =~ ^[0-9]+$ ]]; }
 
-# The restored node continues the backup's GTID history: its binlog (a backup has none) starts at
-# the backup's position, so its next commit follows it and the replicas that clone from it ask for
-# what comes after it. The accounts are reset to the Secret's passwords (binlogged after that
-# position; the replicas get them in their clone). The data marker tells repl-start.sh that this
-# node is the restored primary.
+# Ordinal 0 becomes the primary; every other pod a replica of it, from the backup's GTID.
 finish_restore() {
   RESTORE_GTID=$1
+  if [[ $(ordinal_of "$POD_NAME") == 0 ]]; then finish_restore_primary; else finish_restore_replica; fi
+}
+
+# The restored primary continues the backup's GTID history: its binlog (a backup has none) starts
+# at the backup's position, so its next commit follows it and the replicas, restored at that
+# position, ask for what comes after it. The accounts are reset to the Secret's passwords
+# (binlogged after that position: the replicas apply them). The data marker tells repl-start.sh
+# that this node is the restored primary.
+finish_restore_primary() {
   create_accounts restored_replication_sql restore-server
   log_info "restore: binlog state set to GTID $RESTORE_GTID; accounts root@%, $NODE_APP_USER@%, repl@% and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
   printf 'restored %s\n' "$RESTORE_GTID" >"$DATA_MARKER"
-  RESTORED_AT="GTID $RESTORE_GTID; this node becomes the primary, the others clone from it"
+  RESTORED_AT="GTID $RESTORE_GTID; this node becomes the primary, the others replicate from it from the same backup"
+}
+
+# A restored replica is what a clone leaves (repl-clone.sh): the data and "cloned <gtid>", from
+# which repl-start.sh starts replication (gtid_slave_pos). It writes nothing itself: the
+# primary's account reset reaches it through replication, so its history is the primary's.
+finish_restore_replica() {
+  printf 'cloned %s\n' "$RESTORE_GTID" >"$DATA_MARKER"
+  RESTORED_AT="GTID $RESTORE_GTID; this node replicates from ${POD_NAME%-*}-0 from that position (no clone)"
+}
+
+# A restored replica starts only once ordinal 0 is the primary: started earlier it could find no
+# primary and, with the other replica, elect one of the two (both at the backup's GTID), a primary
+# without the restored primary's account reset. The restore init container waits for it (its
+# state port still says restoring).
+before_first_start() {
+  [[ $(ordinal_of "$POD_NAME") != 0 ]] || return 0
+  local first line deadline=$((SECONDS + RESTORE_PEER_WAIT_SECONDS)) logged=0
+  first=$(host_of_ordinal 0)
+  while true; do
+    line=$(query_peer "$first")
+    [[ $(field "$line" phase) == running && $(field "$line" role) == primary && $(field "$line" writable) == 1 ]] && break
+    ((SECONDS < deadline)) || die "restore: $(pod_of_host "$first") did not become the restored primary in ${RESTORE_PEER_WAIT_SECONDS}s; this replica waits for it (the container restarts and waits again)"
+    if ((logged == 0)); then log_info "restore: waiting for $(pod_of_host "$first") to be the primary before this replica starts"; logged=1; fi
+    sleep 1
+  done
+  log_info "restore: $(pod_of_host "$first") is the primary; this replica starts"
 }
 
 restored_replication_sql() {

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Copies the backup to restore from S3 into RESTORE_DIR (the "restore-fetch" init container of
-# the database pods of either topology, the rclone image: POSIX sh). Only the first pod
-# restores, and only once (see restore.sh; its marker is .<topology>-restored-from); the
-# others, and later starts, fetch nothing. A copy whose sha256 is not its manifest's is refused
+# the database pods of either topology, the rclone image: POSIX sh). Every pod restores, at the
+# same time, and only once (see restore.sh; its marker is .<topology>-restored-from): later
+# starts fetch nothing. A copy whose sha256 is not its manifest's is refused
 # here already (restore.sh checks it again, and a volume's backup there only). rclone reads the remote
 # "backup" from RCLONE_CONFIG_BACKUP_* variables, the keys among them from the Secret.
 set -eu
@@ -16,7 +16,6 @@ log() {
   printf '%s %s restore-fetch %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-?}" "$1" "$2" >&2
 }
 
-[ "${POD_NAME##*-}" = 0 ] || exit 0
 for marker in "$NODE_DATA_DIR"/.*-restored-from; do
   if [ -f "$marker" ]; then exit 0; fi
 done

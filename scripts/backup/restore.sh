@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # Creates a cluster of either topology from a backup (the "restore" init container of every
-# database pod, when restoreFrom is set). Only the first pod restores: it checks the backup
-# against its manifest before anything changes, extracts and prepares it on its own empty volume,
-# and leaves it to start as the new cluster's only dataset (finish_restore in
-# backup-<topology>.sh): on Galera, the accounts reset to the Secret's passwords and grastate.dat
-# at the backup's position with safe_to_bootstrap: 1, so the election bootstraps it and the
-# other pods join it by SST; on primary/replica, the binlog state at the backup's GTID, the
-# accounts reset, and a data marker that makes it the primary, so the other pods clone from it.
+# database pod, when restoreFrom is set). It checks the backup against its manifest before
+# anything changes, extracts and prepares it on its own empty volume, and leaves it to start
+# (finish_restore in backup-<topology>.sh). Every pod restores, at the same time
+# (RESTORE_EVERY_NODE=1 in both topologies; 0 would restore on the first pod only):
+#   Galera: Each leaves grastate.dat at the backup's position (ordinal
+#     0 with safe_to_bootstrap: 1, so the election bootstraps it), with the accounts reset to the
+#     Secret's passwords; the others join it at the same uuid:seqno, so no state transfer copies
+#     anything (IST of nothing).
+#   primary/replica: ordinal 0 gets the binlog state at the backup's GTID, the accounts reset,
+#     and a data marker that makes it the primary; every other pod the data marker of a clone at
+#     the backup's GTID, and it waits (before_first_start) until ordinal 0 is the primary, then
+#     replicates from that GTID (no clone).
 #
-# A restore never overwrites a dataset: it is refused when this volume holds data or when any
-# peer holds data or runs. Once done, the marker (RESTORED_MARKER) makes every later start of
-# the pod skip it (restoreFrom may stay in the manifests).
+# A restore never overwrites a dataset: it is refused when this volume holds data or when a peer
+# runs or holds data, except a peer that restores the same backup (its state port says
+# phase=restoring at the backup's position while this script runs there) or has restored it
+# (peer_restores_same). Once done, the marker (RESTORED_MARKER) makes every later start of the pod
+# skip it (restoreFrom may stay in the manifests).
+#
+# The steps, in order (restore_main): refuse_if_data, resolve_name, check_backup,
+# announce_restore, refuse_if_peers_hold_data, extract_and_prepare, then install_backup: the
+# prepared files moved into the data directory and finish_restore. After install_backup the
+# backup is restored into the data directory and the node is about to start (before_first_start
+# is the topology's wait for that); mark_restored ends the restore.
 #
 # The backup: RESTORE_DIR holds <name>.json and <name>.xb.zst (the backup volume, mounted
 # read-only, or the copy the restore-fetch container took from S3); RESTORE_BACKUP is a name or
-# "latest".
+# "latest". Every backup this project has written has that format (xbstream, zstd), so a restore
+# reads backups of older versions as well.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=backup-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
@@ -57,7 +71,7 @@ check_backup() {
   want_size=$(manifest_value sizeBytes) want_sum=$(manifest_value sha256)
   size=$(stat -c %s "$stream")
   [[ $size == "$want_size" ]] || die "restore: backup $NAME is truncated or altered: $size bytes, the manifest says $want_size; nothing was changed"
-  sum=$(sha256sum "$stream" | cut -d' ' -f1)
+  sum=$(sha256_hex <"$stream")
   [[ $sum == "$want_sum" ]] || die "restore: backup $NAME is corrupt: sha256 $sum, the manifest says $want_sum; nothing was changed"
   log_info "restore: backup $NAME matches its manifest ($size bytes, sha256 ${sum:0:12}…, position $(manifest_position_text))"
 }
@@ -74,13 +88,24 @@ refuse_if_data() {
   die "restore: refusing to restore backup $RESTORE_BACKUP onto the volume of $POD_NAME: it holds data ($(grep -c . <<<"$entries") entries: $(head -n 5 <<<"$entries" | tr '\n' ' ')). A restore never overwrites a dataset: create the cluster on new volumes (delete the PVCs or use another name), or remove restoreFrom"
 }
 
-# Every peer must answer, with an empty volume, before ordinal 0 creates a cluster from the backup.
+# Tells the peers, which may restore at the same time, that this pod restores this backup: its
+# state port answers phase=restoring at the backup's position until the restore ends.
+announce_restore() {
+  ((RESTORE_EVERY_NODE == 1)) || return 0
+  trap_signals 'exit 1'
+  publish_restoring
+  start_state_server "$STATE_SCRIPT"
+}
+
+# Every peer must answer, with an empty volume or restoring the same backup, before this pod
+# restores: a restore creates a new cluster.
 refuse_if_peers_hold_data() {
   local deadline=$((SECONDS + RESTORE_PEER_WAIT_SECONDS)) lines line missing logged=0
   while true; do
     lines=$(collect_peer_states)
     while IFS= read -r line; do
       [[ -n $line ]] || continue
+      peer_restores_same "$line" && continue
       if peer_holds_data "$line"; then
         die "restore: refusing to restore backup $NAME: $(field "$line" name) $([[ $(field "$line" phase) == running ]] && echo runs || echo 'holds data') ($line). A restore creates a new cluster from empty volumes only"
       fi
@@ -90,7 +115,7 @@ refuse_if_peers_hold_data() {
     ((missing <= 0)) && return 0
     ((SECONDS < deadline)) || die "restore: $missing peer(s) did not answer in ${RESTORE_PEER_WAIT_SECONDS}s; their volumes may hold data, so backup $NAME was not restored"
     if ((logged == 0)); then log_info "restore: waiting for every peer to answer (their volumes must be empty)"; logged=1; fi
-    sleep 2
+    sleep 1
   done
 }
 
@@ -98,7 +123,7 @@ refuse_if_peers_hold_data() {
 extract_and_prepare() {
   rm -rf "$STAGING"
   mkdir -p "$STAGING/data"
-  zstd -q -dc "$RESTORE_DIR/$NAME.xb.zst" | mbstream -x -C "$STAGING/data" 2>"$STAGING/mbstream.log" ||
+  zstd -q -dc "$RESTORE_DIR/$NAME.xb.zst" | mbstream -x -p "$(nproc)" -C "$STAGING/data" 2>"$STAGING/mbstream.log" ||
     { local why; why=$(tail -n 2 "$STAGING/mbstream.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: backup $NAME cannot be extracted ($why); nothing was changed"; }
   mariadb-backup --prepare --target-dir="$STAGING/data" 2>"$STAGING/prepare.log" ||
     { local why; why=$(tail -n 3 "$STAGING/prepare.log" | tr '\n' ' '); rm -rf "$STAGING"; die "restore: mariadb-backup --prepare of backup $NAME failed ($why); nothing was changed"; }
@@ -107,6 +132,23 @@ extract_and_prepare() {
   printf '%s\n' "$position" >"$STAGING/position"
   printf '%s\n' "$NAME" >"$STAGING/name"
   touch "$STAGING/prepared"
+}
+
+# Moves the prepared files into the data directory (also finishes a move that was interrupted),
+# then the topology makes them the node's dataset (finish_restore: accounts, position).
+install_backup() {
+  local pos
+  pos=$(<"$STAGING/position")
+  move_into_place
+  finish_restore "$pos"
+}
+
+# The restore is done: later starts of the pod skip it.
+mark_restored() {
+  printf '%s\n' "$NAME" >"$RESTORED_MARKER"
+  rm -rf "$STAGING"
+  rm -f "$STATE_FILE"
+  log_info "restore: backup $NAME restored at $RESTORED_AT"
 }
 
 # Moves the prepared files into the data directory (also finishes a move that was interrupted).
@@ -119,7 +161,7 @@ move_into_place() {
 }
 
 restore_main() {
-  if [[ $(ordinal_of "$POD_NAME") != 0 ]]; then
+  if ((RESTORE_EVERY_NODE == 0)) && [[ $(ordinal_of "$POD_NAME") != 0 ]]; then
     log_info "restore: ${POD_NAME%-*}-0 restores the backup; $POD_NAME $RESTORE_OTHERS"
     return 0
   fi
@@ -130,21 +172,22 @@ restore_main() {
   if [[ ! -f $STAGING/prepared ]]; then
     refuse_if_data
     resolve_name
-    refuse_if_peers_hold_data
     check_backup
+    announce_restore
+    refuse_if_peers_hold_data
     log_info "restore: extracting and preparing backup $NAME"
     extract_and_prepare
   else
     NAME=$(<"$STAGING/name")
     log_info "restore: finishing the interrupted restore of backup $NAME"
   fi
-  local pos
-  pos=$(<"$STAGING/position")
-  move_into_place
-  finish_restore "$pos"
-  printf '%s\n' "$NAME" >"$RESTORED_MARKER"
-  rm -rf "$STAGING"
-  log_info "restore: backup $NAME restored at $RESTORED_AT"
+  install_backup
+  # Here the backup is restored into the data directory and the node is about to start. Every pod
+  # passes here with the same data at the same position (Galera: the same uuid:seqno in every
+  # grastate.dat, so they join without a transfer): a step added here must leave every pod
+  # identical, or change the position it joins at.
+  before_first_start
+  mark_restored
 }
 
 if [[ ${BASH_SOURCE[0]} == "$0" ]]; then

@@ -68,7 +68,7 @@ data_is_empty() {
 STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst donates view leaving)
 STATE_LINE_DEFAULTS=galera_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
-  [phase]='^(waiting|refused|starting|running|unknown)$'
+  [phase]='^(waiting|refused|starting|running|unknown|restoring)$'
   [role]='^(bootstrap|join)?$'
   [uuid]='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   [seqno]='^-?[0-9]{1,19}$'

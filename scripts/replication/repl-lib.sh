@@ -86,7 +86,7 @@ gtid_seq() {
 STATE_LINE_KEYS=(phase role writable gtid seq io sql lag source ready data)
 STATE_LINE_DEFAULTS=replication_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
-  [phase]='^(waiting|cloning|running|refused)$'
+  [phase]='^(waiting|cloning|running|refused|restoring)$'
   [role]='^(primary|replica|fenced|handover)?$'
   [writable]='^[01]$' [io]='^[01]$' [sql]='^[01]$' [ready]='^[01]$' [data]='^[01]$'
   [seq]='^-?[0-9]{1,19}$'

@@ -153,10 +153,12 @@ apply_cloned_position() {
   printf 'data\n' >"$DATA_MARKER"
 }
 
-# The first start of a node restored from a backup (scripts/backup/restore.sh, ordinal 0 only;
-# its data marker says "restored <gtid>"): it is the primary of the new cluster, as an initialized
-# node is, and the other pods clone from it. Only while no peer runs or holds data, which the
-# restore checked before it began; otherwise this node takes its role like any node with data.
+# The first start of a node restored from a backup (scripts/backup/restore.sh; on ordinal 0 its
+# data marker says "restored <gtid>"): it is the primary of the new cluster, as an initialized
+# node is, and the other pods, restored from the same backup at the same time, replicate from it
+# (their restore waits, phase=restoring, until this node is the primary). Only while no peer
+# runs or holds data, which the restore checked before it began; otherwise this node takes its
+# role like any node with data.
 become_restored_primary() {
   local gtid peer
   gtid=$(awk '$1 == "restored" { print $2 }' "$DATA_MARKER")
@@ -166,7 +168,7 @@ become_restored_primary() {
     log_warn "restored from a backup at GTID $gtid, but ${peer#name=} runs or holds data: taking a role like any node with data"
   else
     become_primary || return 1
-    decision primary "restored from a backup at GTID $gtid; no peer holds data: the replicas clone from this node"
+    decision primary "restored from a backup at GTID $gtid; no peer holds data: the replicas, restored from it too, replicate from this node"
   fi
   # (a crash before this line makes the next start decide again, the same way)
   printf 'data\n' >"$DATA_MARKER"

@@ -20,8 +20,9 @@ export interface RestoreFromBackupProps {
 /**
  * Creates a cluster of either topology from a backup: init containers in every pod that fetch the
  * backup (S3: restore-fetch, rclone) and restore it (restore, the node image) before the node
- * starts. Ordinal 0 restores; on Galera the others join it by state transfer, on primary/replica
- * it is the primary and the others clone from it. A restore never overwrites a dataset
+ * starts. Every pod restores at the same time: on Galera they form one cluster at the backup's
+ * position without a state transfer; on primary/replica ordinal 0 becomes the primary and the
+ * others replicate from the backup's GTID (no clone). A restore never overwrites a dataset
  * (scripts/backup/restore.sh says how it decides).
  */
 export class RestoreFromBackup extends Construct {

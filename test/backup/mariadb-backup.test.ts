@@ -1,4 +1,6 @@
 import { execFileSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/index';
@@ -169,6 +171,57 @@ describe('backup scripts', () => {
 
   test('the newest backup stays whatever its age; other files are never touched', () => {
     expect(expired('2027-06-01 00:00:00', 2, 1, [day(29), day(30), 'galera-notes.txt', 'other-cluster'])).toEqual([day(29)]);
+  });
+
+  /**
+   * Runs `body` in restore.sh (sourced: its functions only) of `topology` as `pod`, with a backup
+   * 'b-1' in a scratch RESTORE_DIR whose manifest is at UUID:256 and GTID 0-1-9.
+   */
+  function inRestore(topology: 'galera' | 'replication', pod: string, body: string): string {
+    const dir = mkdtempSync(join(tmpdir(), 'restore-unit-'));
+    try {
+      writeFileSync(join(dir, 'b-1.json'), `{\n  "name": "b-1",\n  "clusterUuid": "${UUID}",\n  "seqno": 256,\n  "gtid": "0-1-9",\n}\n`);
+      const prefix = pod.replace(/-\d+$/, '');
+      const env = {
+        PATH: process.env.PATH, POD_NAME: pod, NODE_PEERS: [0, 1, 2].map((i) => `${prefix}-${i}.${prefix}`).join(','),
+        RESTORE_DIR: dir, BACKUP_TOPOLOGY: topology, NODE_DATA_DIR: '/nonexistent',
+      };
+      return execFileSync('bash', ['-c', `source "${SCRIPTS}/backup/restore.sh"; NAME=b-1; ${body}`], { encoding: 'utf8', env }).trim();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** peer_restores_same over a peer's state line (the pods' own formatter, state_line KEY=VALUE...). */
+  const restoresSame = (topology: 'galera' | 'replication', peer: string, kv: string) =>
+    inRestore(topology, `${peer.replace(/-\d+$/, '')}-0`,
+      `peer_restores_same "$(POD_NAME=${peer} state_line ${kv})" && echo yes || echo no`);
+
+  test.each([
+    [`phase=restoring uuid=${UUID} seqno=256 empty=1`, 'yes'],
+    [`phase=waiting uuid=${UUID} seqno=256 empty=0`, 'yes'],
+    [`phase=running primary=1 uuid=${UUID} seqno=300`, 'yes'],
+    [`phase=restoring uuid=${UUID} seqno=255 empty=1`, 'no'],
+    [`phase=waiting uuid=${UUID} seqno=300 empty=0`, 'no'],
+    ['phase=running primary=1 uuid=bbbbbbbb-1111-11f1-8000-000000000002 seqno=300', 'no'],
+    [`phase=refused uuid=${UUID} seqno=256`, 'no'],
+  ] as const)('Galera restore: a peer %j restores (or restored) the same backup: %s', (kv, expected) => {
+    expect(restoresSame('galera', 'galera-1', kv)).toBe(expected);
+  });
+
+  test.each([
+    ['phase=restoring gtid=0-1-9 data=0', 'yes'],
+    ['phase=restoring gtid=0-1-8 data=0', 'no'],
+    ['phase=running role=primary writable=1 gtid=0-1-9 seq=9 ready=1', 'no'],
+    ['phase=waiting gtid=0-1-9 data=1', 'no'],
+  ] as const)('primary/replica restore: a peer %j restores the same backup: %s', (kv, expected) => {
+    expect(restoresSame('replication', 'mariadb-2', kv)).toBe(expected);
+  });
+
+  test('the restored Galera position is the first word of xtrabackup_galera_info (its line may go on: "uuid:seqno domain")', () => {
+    const out = inRestore('galera', 'galera-0', `d=$(mktemp -d); echo "${UUID}:256 0" > "$d/xtrabackup_galera_info"; `
+      + 'check_restored_position "$d"; rm -rf "$d"');
+    expect(out).toBe(`${UUID}:256`);
   });
 });
 

@@ -146,8 +146,9 @@ describe('primary/replica backups and restores', () => {
     await source?.cleanup();
   });
 
-  test('a backup from a ready replica under write load restores into a new cluster: mariadb-0 the primary, the replicas cloned, '
-    + 'every write acknowledged before the backup started on every node, none from after it finished', async () => {
+  test('a backup from a ready replica under write load restores into a new cluster: mariadb-0 the primary, '
+    + 'the replicas restored from it too (no clone), every write acknowledged before the backup started on every node, '
+    + 'none from after it finished', async () => {
     // GIVEN writes acknowledged before the backup, and a writer that keeps writing to the primary through it
     const before = await pods.startWriter({ pods: [0], rateHz: 20 });
     await sleep(3000);
@@ -189,13 +190,17 @@ describe('primary/replica backups and restores', () => {
     await Promise.all(ALL.map((i) => r.pods.startPod(i)));
     await waitAllReady(r.pods);
 
-    // THEN mariadb-0 restored it and is the primary; the others cloned from it and replicate
+    // THEN mariadb-0 restored it and is the primary; the others restored it at the same time and replicate from its GTID
     expect(r.pods.logs(0, 'restore'))
       .toMatch(new RegExp(`restore: backup ${m.name} restored at GTID ${m.gtid}; this node becomes the primary`));
     expect(r.pods.logs(0)).toMatch(new RegExp(`decision: primary: restored from a backup at GTID ${m.gtid}`));
     expect(await role(r.pods, 0)).toBe('primary');
     for (const i of [1, 2]) {
-      expect(r.pods.logs(i)).toMatch(/decision: clone: mariadb-0 is the most advanced ready node/);
+      expect(r.pods.logs(i, 'restore')).toMatch(
+        new RegExp(`restore: backup ${m.name} restored at GTID ${m.gtid}; this node replicates from mariadb-0 from that position`),
+      );
+      expect(r.pods.logs(i)).toMatch(/decision: replicate: mariadb-0 is the primary/);
+      expect(r.pods.logs(i)).not.toMatch(/decision: clone:/);
       expect(await role(r.pods, i)).toBe('replica');
     }
     // every node holds the writes acknowledged before the backup started, none acknowledged after it ended
@@ -205,7 +210,7 @@ describe('primary/replica backups and restores', () => {
       expect(afterResult.acked.filter((id) => ids.has(id))).toEqual([]);
       expect((await r.pods.sql(i, 'CHECKSUM TABLE app.bulk'))[0][1]).toBe(bulkChecksum);
     }
-    // the GTID history continues from the backup's position: new writes replicate to the clones by GTID
+    // the GTID history continues from the backup's position: new writes replicate to the replicas by GTID
     const more = await r.pods.startWriter({ pods: [0], rateHz: 20, table: 'more' });
     await sleep(2000);
     const moreResult = await more.stop();
