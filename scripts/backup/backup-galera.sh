@@ -104,3 +104,6 @@ finish_restore() {
   printf '# GALERA saved state\nversion: 2.1\nuuid:    %s\nseqno:   %s\nsafe_to_bootstrap: 1\n' "${pos%%:*}" "${pos#*:}" >"$GRASTATE"
   RESTORED_AT="position $pos; this node bootstraps it, the others join by state transfer"
 }
+
+# The binlog endpoint serves from a Synced node only (a joiner's binlog starts after its transfer).
+binlog_refusal() { endpoint_refusal; }
