@@ -21,6 +21,7 @@ export * from './backup/backup-location';
 export * from './backup/mariadb-backup';
 export * from './backup/backup-endpoint';
 export * from './backup/restore';
+export * from './backup/binlog-archiver';
 export * from './monitoring/monitoring';
 export * from './monitoring/metrics-exporter';
 export * from './replication/mariadb-replication';

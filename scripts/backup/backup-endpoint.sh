@@ -34,32 +34,9 @@ NODE_BACKUP_ZSTD_LEVEL=${NODE_BACKUP_ZSTD_LEVEL:-1}
 # Threads that copy the data files at the same time (mariadb-backup --parallel): one per core.
 NODE_BACKUP_PARALLEL=${NODE_BACKUP_PARALLEL:-$(nproc)}
 
-# Runs socat until the mounted certificate changes (cert-manager renews the Secret in place),
-# then starts it again with the new one; backups in flight keep their connection (forked child).
 listen() {
   : "${NODE_BACKUP_CLIENT_CN:?NODE_BACKUP_CLIENT_CN is not set}"
-  local pid fingerprint
-  trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
-  while true; do
-    fingerprint=$(tls_fingerprint)
-    [[ -s $NODE_TLS_DIR/tls.crt ]] || die "no certificate in $NODE_TLS_DIR: the backup endpoint needs TLS (Secret '${NODE_TLS_SECRET_NAME:-?}')"
-    socat -d "OPENSSL-LISTEN:$NODE_BACKUP_PORT,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
-      "EXEC:$0 serve" &
-    pid=$!
-    log_info "listening on $NODE_BACKUP_PORT (mutual TLS; streams only to the certificate '$NODE_BACKUP_CLIENT_CN')"
-    while kill -0 "$pid" 2>/dev/null && [[ $(tls_fingerprint) == "$fingerprint" ]]; do
-      sleep 5 &
-      wait $! || true
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      log_info "the certificate in $NODE_TLS_DIR changed; restarting the listener with it"
-      kill "$pid" 2>/dev/null || true
-    else
-      log_warn "socat exited; restarting it"
-      sleep 1
-    fi
-    wait "$pid" 2>/dev/null || true
-  done
+  tls_listen "$NODE_BACKUP_PORT" "$0 serve" "streams only to the certificate '$NODE_BACKUP_CLIENT_CN'"
 }
 
 refuse() {

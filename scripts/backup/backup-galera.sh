@@ -143,3 +143,6 @@ finish_restore() {
   ((safe == 1)) || role="this node joins ${POD_NAME%-*}-0's cluster at it (no state transfer)"
   RESTORED_AT="position $pos; $role"
 }
+
+# The binlog endpoint serves from a Synced node only (a joiner's binlog starts after its transfer).
+binlog_refusal() { endpoint_refusal; }

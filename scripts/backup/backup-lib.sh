@@ -40,3 +40,41 @@ backup_gtid() {
 sha256_hex() {
   openssl dgst -sha256 -r | cut -d' ' -f1
 }
+
+# The seq of DOMAIN in a GTID list ("0-1-14,1000-1-2"), 0 when the list has none.
+seq_of_domain() {
+  local gtid
+  for gtid in ${1//,/ }; do
+    [[ ${gtid%%-*} == "$2" ]] && { printf '%s\n' "${gtid##*-}"; return 0; }
+  done
+  printf '0\n'
+}
+
+# tls_listen PORT COMMAND WHAT: socat listens on PORT with mutual TLS (the client's certificate
+# signed by the cluster CA) and runs COMMAND for each connection, until the mounted certificate
+# changes (cert-manager renews the Secret in place); then it starts again with the new one.
+# Connections in flight keep theirs (forked children). The endpoints' container command.
+tls_listen() {
+  local port=$1 command=$2 what=$3 pid fingerprint
+  trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
+  while true; do
+    fingerprint=$(tls_fingerprint)
+    [[ -s $NODE_TLS_DIR/tls.crt ]] || die "no certificate in $NODE_TLS_DIR: the endpoint on $port needs TLS (Secret '${NODE_TLS_SECRET_NAME:-?}')"
+    socat -d "OPENSSL-LISTEN:$port,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
+      "EXEC:$command" &
+    pid=$!
+    log_info "listening on $port (mutual TLS; $what)"
+    while kill -0 "$pid" 2>/dev/null && [[ $(tls_fingerprint) == "$fingerprint" ]]; do
+      sleep 5 &
+      wait $! || true
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log_info "the certificate in $NODE_TLS_DIR changed; restarting the listener with it"
+      kill "$pid" 2>/dev/null || true
+    else
+      log_warn "socat exited; restarting it"
+      sleep 1
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
+}

@@ -158,3 +158,11 @@ SET GLOBAL gtid_slave_pos = $(sql_quote "$RESTORE_GTID");
 $accounts
 SQL
 }
+
+# The binlog endpoint serves from any running node: every node binlogs what it commits or
+# applies, with the primary's GTIDs (the archiver checks that the chain has no gap).
+binlog_refusal() {
+  local line
+  line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
+  [[ $(field "$line" phase) == running ]] || echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"
+}

@@ -295,7 +295,7 @@ drop_received_binlogs() {
   local file _
   [[ -f $STAGE/xtrabackup_binlog_info ]] || return 0
   while read -r file _; do
-    [[ -n $file && $file != */* && -f $STAGE/$file ]] && rm -f "${STAGE:?}/$file"
+    if [[ -n $file && $file != */* && -f $STAGE/$file ]]; then rm -f "${STAGE:?}/$file"; fi
   done <"$STAGE/xtrabackup_binlog_info"
 }
 

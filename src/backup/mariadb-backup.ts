@@ -11,6 +11,8 @@ import type { CronSchedule, ImageReference, StorageSize, TimeZone } from '../val
 import { guardUniqueNames } from '../core/unique-names';
 import { backupScripts } from './backup-endpoint';
 import type { BackendTopology } from '../core/backend';
+import { BinlogArchiver, PointInTimeProps } from './binlog-archiver';
+import { GALERA_GTID_DOMAIN } from '../galera/galera-config';
 
 /** How many backups are kept. */
 export interface BackupRetention {
@@ -46,11 +48,17 @@ export interface MariaDbBackupProps {
   readonly resources?: ContainerResources;
   /** Image of the upload container (S3 destination; DEFAULT_RCLONE_IMAGE). @default 'docker.io/rclone/rclone:1.60.1' */
   readonly rcloneImage?: ImageReference;
+  /**
+   * Continuous archiving of the binary logs to the same destination, for restores to a time or a
+   * GTID (RestoreSource.pointInTime, .gtid). @default - off
+   */
+  readonly pointInTime?: PointInTimeProps;
 }
 
 /** MariaDbBackupProps with the defaults applied: the destination is a volume or a bucket. @internal */
 export type ResolvedGaleraBackup = Resolved<Omit<MariaDbBackupProps, 'cluster' | 'destination'>, 'timeZone', {
   readonly volume?: Resolved<BackupVolume, 'storageClassName'>;
+  readonly pointInTime: Resolved<PointInTimeProps>;
   readonly s3?: ResolvedS3;
   readonly retention: Resolved<BackupRetention>;
   readonly resources: ResolvedResources;
@@ -97,6 +105,7 @@ export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: C
     resources: resolveResources(c, 'resources', p.resources, { cpuRequest: '200m', memoryRequest: '256Mi', memoryLimit: '2Gi' },
       { bytes: 256 * 2 ** 20, label: '256Mi', what: 'mariadb-backup --prepare' }),
     rcloneImage: p.rcloneImage ?? DEFAULT_RCLONE_IMAGE,
+    pointInTime: withDefaults({ enabled: false, archiveSeconds: 5 }, p.pointInTime),
   };
 }
 
@@ -120,8 +129,10 @@ export class MariaDbBackup extends Construct {
   public readonly claimName?: string;
   /** Labels of the job's pods (the cluster's NetworkPolicy lets them reach the endpoint). */
   public readonly selectorLabels: Record<string, string>;
-  /** The ports of the database pods the job connects to: the backup endpoint and the state port. */
+  /** The ports of the database pods the job (and the binlog archiver) connect to: the backup and binlog endpoints, the state port. */
   public readonly ports: number[];
+  /** The binlog archiver, when pointInTime.enabled is set. */
+  public readonly archiver?: BinlogArchiver;
 
   constructor(scope: Construct, id: string, props: MariaDbBackupProps) {
     super(scope, id);
@@ -140,6 +151,14 @@ export class MariaDbBackup extends Construct {
     const labels = { ...this.selectorLabels, 'app.kubernetes.io/component': 'backup', ...PART_OF };
     const metadata = (n: string) => ({ name: n, namespace: cluster.namespace, labels });
     this.ports = [endpoint.port, cluster.ports.state];
+    if (r.pointInTime.enabled) {
+      this.archiver = new BinlogArchiver(this, 'binlog-archiver', {
+        cluster, archiveSeconds: r.pointInTime.archiveSeconds, domain: GALERA_GTID_DOMAIN, clientSecretName: endpoint.clientSecretName,
+        labels, selectorLabels: this.selectorLabels, volumeClaimName: r.volume?.claimName,
+        s3: r.s3 ? { env: rcloneEnv(r.s3), serviceAccountName: r.s3.serviceAccountName } : undefined, rcloneImage: r.rcloneImage,
+      });
+      this.ports.push(this.archiver.port);
+    }
 
     this.configMap = new k8s.KubeConfigMap(this, 'scripts', {
       metadata: metadata(`${name}-scripts`),

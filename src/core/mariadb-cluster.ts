@@ -71,6 +71,13 @@ export interface MariaDbClusterProps {
    */
   readonly snapshotIsolation?: boolean;
   /**
+   * `binlog_expire_logs_seconds`: how long every node keeps its binary logs. They are what
+   * point-in-time recovery replays (the archiver ships them to the backup destination), so this
+   * is how long the archiver may fall behind (destination unreachable) without losing the chain.
+   * @default 259200 @asType integer @minimum 3600 @maximum 31536000
+   */
+  readonly binlogExpireSeconds?: number;
+  /**
    * Extra lines appended to the `[mysqld]` section of the server configuration; the options the
    * construct and its scripts set on this topology (its OWNED_OPTIONS list) are refused.
    * @default - none
@@ -190,6 +197,7 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     innodbBufferPoolSize,
     maxConnections: p.maxConnections ?? 500,
     snapshotIsolation: p.snapshotIsolation ?? true,
+    binlogExpireSeconds: p.binlogExpireSeconds ?? 259200,
     extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, t.ownedOptions),
     secretName: p.secretName ?? `${name}-credentials`,
     appUser,

@@ -25,6 +25,14 @@ export const COMMON_OWNED_OPTIONS: OwnedServerOptions = {
   collation_server: 'the construct',
   default_storage_engine: 'the construct',
   binlog_format: 'the construct (ROW: what replication and Galera need)',
+  log_bin: 'the construct (every node binlogs: the archive for point-in-time recovery, and any node can be a source)',
+  log_slave_updates: 'the construct (a node binlogs what it applies, so every node has every transaction)',
+  log_replica_updates: 'the construct (log_slave_updates)',
+  sync_binlog: 'the construct (1: an acknowledged commit is in the binlog on disk)',
+  binlog_expire_logs_seconds: 'the construct; use binlogExpireSeconds',
+  expire_logs_days: 'the construct; use binlogExpireSeconds',
+  gtid_domain_id: 'the construct (one GTID domain per cluster)',
+  server_id: 'the construct',
   innodb_flush_log_at_trx_commit: 'the construct (1: an acknowledged commit is on disk)',
   innodb_snapshot_isolation: 'the construct; use snapshotIsolation',
   innodb_buffer_pool_size: 'the construct; use innodbBufferPoolSize',
@@ -91,11 +99,12 @@ export interface CommonServerSettings {
   readonly bufferPool: string;
   readonly maxConnections: number;
   readonly snapshotIsolation: boolean;
+  readonly binlogExpireSeconds: number;
 }
 
 /**
- * The [mysqld] lines both topologies write the same way (the options of COMMON_OWNED_OPTIONS but
- * binlog_format, which each topology places with its own binary log settings). @internal
+ * The [mysqld] lines both topologies write the same way: the options of COMMON_OWNED_OPTIONS but
+ * gtid_domain_id and server_id, which each topology sets its own way. @internal
  */
 export function commonServerLines(s: CommonServerSettings): string[] {
   return [
@@ -115,5 +124,12 @@ export function commonServerLines(s: CommonServerSettings): string[] {
     'innodb_flush_log_at_trx_commit=1',
     // A write over a change made after the transaction's snapshot fails instead of losing it (P4).
     `innodb_snapshot_isolation=${s.snapshotIsolation ? 'ON' : 'OFF'}`,
+    // Every node binlogs what it commits and what it applies, in ROW format and on disk with each
+    // commit: the binary logs the archiver ships for point-in-time recovery (docs/backup.md).
+    'sync_binlog=1',
+    'log_bin=mysql-bin',
+    'binlog_format=ROW',
+    'log_slave_updates=ON',
+    `binlog_expire_logs_seconds=${s.binlogExpireSeconds}`,
   ];
 }

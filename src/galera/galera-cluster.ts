@@ -109,7 +109,7 @@ export class GaleraCluster extends MariaDbCluster {
     const r = this.galera;
     return renderMyCnf({
       clusterName: r.name, peers: this.podDnsNames, bufferPool: r.innodbBufferPoolSize, maxConnections: r.maxConnections,
-      snapshotIsolation: r.snapshotIsolation,
+      snapshotIsolation: r.snapshotIsolation, binlogExpireSeconds: r.binlogExpireSeconds,
       providerOptions: r.tls.enabled ? { ...r.providerOptions, ...tlsProviderOptions(r.tls.transitional) } : r.providerOptions,
       donorRejectsQueries: !r.readyWhenDonor, extra: r.extraMyCnf,
       tls: r.tls.enabled ? { serverOptions: this.tlsServerOptions(), transitional: r.tls.transitional } : undefined,

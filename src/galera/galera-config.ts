@@ -38,6 +38,9 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
 
+/** The GTID domain of the transactions a Galera cluster replicates (wsrep_gtid_domain_id). */
+export const GALERA_GTID_DOMAIN = 0;
+
 /** Paths inside a Galera pod: those of every MariaDB pod. @internal */
 export const GALERA_PATHS = NODE_PATHS;
 
@@ -48,6 +51,7 @@ export interface MyCnfInput {
   readonly bufferPool: string;
   readonly maxConnections: number;
   readonly snapshotIsolation: boolean;
+  readonly binlogExpireSeconds: number;
   readonly providerOptions: Record<string, string>;
   /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
   readonly donorRejectsQueries: boolean;
@@ -75,7 +79,13 @@ export function renderMyCnf(c: MyCnfInput): string {
     '# Rendered by the GaleraCluster construct; galera-init.sh adds the node-specific settings.',
     '[mysqld]',
     ...commonServerLines({ port: GALERA_PORTS.mysql, ...c }),
-    'binlog_format=ROW',
+    // The same GTID for the same transaction on every node: the cluster's write sets carry it in
+    // one domain, and every node has the same server_id (MariaDB's advice for a Galera cluster
+    // that is a replication source); galera-init.sh gives each node a gtid_domain_id of its own
+    // for the rare write that is not replicated.
+    'wsrep_gtid_mode=ON',
+    `wsrep_gtid_domain_id=${GALERA_GTID_DOMAIN}`,
+    'server_id=1',
     'innodb_autoinc_lock_mode=2',
     'wsrep_on=ON',
     'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
@@ -101,6 +111,10 @@ export function renderMyCnf(c: MyCnfInput): string {
 export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
   ...COMMON_OWNED_OPTIONS,
   innodb_autoinc_lock_mode: 'the construct (2: what Galera needs)',
+  wsrep_gtid_mode: 'the construct (ON: the same GTID for a transaction on every node)',
+  wsrep_gtid_domain_id: 'the construct (the cluster\'s GTID domain)',
+  gtid_domain_id: 'galera-init.sh (each node\'s own domain, for writes Galera does not replicate)',
+  server_id: 'the construct (the same on every node)',
   read_only: 'nobody: a read-only node leaves ProxySQL without a writer (every Synced node takes writes)',
   wsrep_on: 'the construct',
   wsrep_provider: 'the construct',

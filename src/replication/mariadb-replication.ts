@@ -128,12 +128,8 @@ export function renderReplicationMyCnf(r: ResolvedMariaDbReplication, tlsServerO
     '# Rendered by the MariaDbReplication construct; repl-init.sh adds the node-specific settings.',
     '[mysqld]',
     ...commonServerLines({ port: REPLICATION_PORTS.mysql, bufferPool: r.innodbBufferPoolSize, ...r }),
-    // The binary log is on disk with each commit too.
-    'sync_binlog=1',
-    'log_bin=mysql-bin',
-    'binlog_format=ROW',
-    // Replicas binlog what they apply, so any of them can become the primary and the others follow it by GTID.
-    'log_slave_updates=ON',
+    // Replicas binlog what they apply (commonServerLines), so any of them can become the primary
+    // and the others follow it by GTID.
     'gtid_domain_id=0',
     'gtid_strict_mode=ON',
     'relay_log=relay-bin',
