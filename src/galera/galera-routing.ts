@@ -13,6 +13,9 @@ export const MAX_TRANSACTIONS_BEHIND = 100;
  */
 export const GALERA_ROUTING: IProxySqlRouting = {
   description: 'the wsrep status of every node (mysql_galera_hostgroups)',
+  // 1: reads (SELECT, SHOW, BEGIN) wait until the node has applied what the cluster had
+  // committed when they began (MariaDB's wsrep_sync_wait bitmask).
+  causalReadStatement: 'SET SESSION wsrep_sync_wait=1',
   writerRule(r: WriterRuleInput): Record<string, Record<string, RoutingScalar>[]> {
     const hg = r.hostgroups;
     return {

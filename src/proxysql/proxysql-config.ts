@@ -85,6 +85,16 @@ export interface ProxySqlConfigOptions {
   readonly readWriteSplit?: boolean;
   /** `writer_is_also_reader` (Galera only), see WriterIsAlsoReader and docs/proxysql.md. @default 1 */
   readonly writerIsAlsoReader?: WriterIsAlsoReader;
+  /**
+   * Causal reads through ProxySQL (Galera only): every backend connection ProxySQL opens first
+   * runs `SET SESSION wsrep_sync_wait=1` (`mysql-init_connect`), so a read sent to a reader waits
+   * until that node has applied every write set the cluster committed before the read began: no
+   * stale reads through ProxySQL, at the cost of a cluster round trip per read, on the writer's
+   * reads too (docs/consistency.md has the figures). Clients run no SET, so ProxySQL pins no
+   * session to a hostgroup.
+   * @default false
+   */
+  readonly causalReads?: boolean;
   /** Hostgroup ids. @default - writer 10, backupWriter 20, reader 30, offline 40 */
   readonly hostgroups?: ProxySqlHostgroups;
   /** `mysql-server_version` that clients see in the handshake. @default - derived from the Galera image tag, else DEFAULT_SERVER_VERSION */
@@ -314,8 +324,13 @@ export function resolveProxySqlOptions(
     { writerIsAlsoReader: o.writerIsAlsoReader, readWriteSplit, replicas: backend.replicas }, (f) => c.f(f),
   );
   problems.forEach((p) => c.add(p));
+  const causalReads = o.causalReads ?? false;
+  c.check(!causalReads || backend.routing.causalReadStatement !== undefined,
+    `${c.f('causalReads')} must be false on this topology (${backend.routing.description}), got true: it has no causal wait `
+      + 'a reader could run (on Galera it is wsrep_sync_wait)');
   return {
     readWriteSplit,
+    causalReads,
     writerIsAlsoReader: o.writerIsAlsoReader !== undefined && problems.length === 0 ? o.writerIsAlsoReader : 1,
     hostgroups: resolveHostgroups(c, o.hostgroups),
     serverVersion: o.serverVersion,
@@ -426,6 +441,11 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       monitor_connect_timeout: f.monitorConnectTimeoutMs,
       monitor_local_dns_cache_ttl: f.dnsCacheTtlMs,
       monitor_local_dns_cache_refresh_interval: f.dnsCacheRefreshIntervalMs,
+      // Causal reads: every backend connection ProxySQL opens runs the topology's causal wait
+      // first. ProxySQL 2.7 reads no per-hostgroup init_connect (mysql_hostgroup_attributes) from
+      // its file, so the writer's connections carry it too. Clients set no variable: ProxySQL
+      // tracks wsrep_sync_wait only once a client SETs it, so it neither resets it nor pins.
+      ...(r.causalReads && r.routing.causalReadStatement ? { init_connect: r.routing.causalReadStatement } : {}),
       connect_timeout_server: f.connectTimeoutServerMs,
       connect_timeout_server_max: f.connectTimeoutServerMaxMs,
       // Retrying a connect is harmless: nothing was sent yet.

@@ -66,6 +66,11 @@ export interface IProxySqlRouting {
   /** What the rule is, for comments and messages (e.g. 'wsrep status of every node'). */
   readonly description: string;
   /**
+   * The statement that makes a session's reads causal on this topology, run by every connection
+   * ProxySQL opens to a reader when causalReads is on; none: the topology has no such wait.
+   */
+  readonly causalReadStatement?: string;
+  /**
    * The writer rule: the `mysql_*_hostgroups` table(s) of proxysql.cnf, as name and rows.
    * ProxySQL moves every server between the hostgroups by it.
    */

@@ -71,6 +71,10 @@ const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
     expect(cnf).toContain('mysql_replication_hostgroups');
     expect(cnf).not.toContain('mysql_galera_hostgroups');
   }],
+  ['causal reads on the reader path', 'causal-reads.yaml', (m) => {
+    const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'];
+    expect(cnf).toMatch(/^\s*init_connect="SET SESSION wsrep_sync_wait=1"$/m);
+  }],
   ['a cluster created from a backup', 'restore.yaml', (m) => {
     const sts = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
     expect(sts.initContainers.map((c: Container) => c.name)).toEqual(['init', 'restore']);

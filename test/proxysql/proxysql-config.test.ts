@@ -147,7 +147,7 @@ const MYSQL_VARIABLES: Record<string, CfgNode['type']> = {
   monitor_ping_interval: 'int', monitor_ping_timeout: 'int', monitor_ping_max_failures: 'int', monitor_connect_interval: 'int',
   monitor_connect_timeout: 'int', monitor_local_dns_cache_ttl: 'int', monitor_local_dns_cache_refresh_interval: 'int',
   connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', query_retries_on_failure: 'int',
-  have_ssl: 'bool',
+  have_ssl: 'bool', init_connect: 'string',
 };
 const ADMIN_VARIABLES: Record<string, CfgNode['type']> = {
   admin_credentials: 'string', stats_credentials: 'string', mysql_ifaces: 'string', restapi_enabled: 'bool', web_enabled: 'bool',
@@ -424,6 +424,23 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
     }
   });
 
+  test('causal reads: every backend connection runs wsrep_sync_wait=1 first (mysql-init_connect); off by default', () => {
+    // GIVEN the default file: no init_connect
+    expect(settings(child(root, 'mysql_variables')!).init_connect).toBeUndefined();
+    // WHEN causalReads is on
+    const custom = render(synth({}, { causalReads: true }), PASSWORDS);
+    try {
+      // THEN mysql-init_connect holds the causal wait, typed as ProxySQL reads it, and nothing else changed
+      const r = parse(custom.output);
+      expect(typeProblems('mysql_variables', child(r, 'mysql_variables'), MYSQL_VARIABLES)).toEqual([]);
+      expect(stringValue(settings(child(r, 'mysql_variables')!).init_connect)).toBe('SET SESSION wsrep_sync_wait=1');
+      const without = (n: CfgNode) => Object.keys(settings(child(n, 'mysql_variables')!)).filter((k) => k !== 'init_connect').sort();
+      expect(without(r)).toEqual(without(root));
+    } finally {
+      rmSync(custom.dir, { recursive: true, force: true });
+    }
+  });
+
   test('the template in the ConfigMap holds placeholders where passwords go, and parses too', () => {
     const dir = mkdtempSync(join(tmpdir(), 'proxysql-template-'));
     try {
@@ -576,5 +593,13 @@ describeLibconfig('in front of the primary/replica topology: routing by read_onl
     } finally {
       rmSync(rendered.dir, { recursive: true, force: true });
     }
+  });
+
+  test('causalReads is refused: the primary/replica topology has no causal wait a replica could run', () => {
+    const chart = new Chart(Testing.app(), 'test');
+    const db = new MariaDbReplication(chart, 'mariadb');
+    expect(() => new ProxySql(chart, 'proxysql', { backend: db, causalReads: true })).toThrow(
+      /causalReads must be false on this topology \(read_only of every server \(mysql_replication_hostgroups\)\), got true/,
+    );
   });
 });

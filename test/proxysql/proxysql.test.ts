@@ -271,7 +271,7 @@ describe('ProxySql options', () => {
     const every: Required<Omit<ProxySqlProps, 'backend' | 'metrics'>> = {
       name: 'px', replicas: 2, image: 'registry.example.com/proxysql:2.7.3', imagePullPolicy: 'Always',
       resources: { cpuRequest: '100m', memoryLimit: '512Mi' }, antiAffinity: 'required', dataDirInMemory: true, drainSeconds: 20,
-      readWriteSplit: false,
+      readWriteSplit: false, causalReads: true,
       writerIsAlsoReader: 2, hostgroups: { writer: 1, backupWriter: 2, reader: 3, offline: 4 }, serverVersion: '11.4.12-MariaDB',
       maxClientConnections: 500, backendMaxConnections: 100, failover: { healthcheckIntervalMs: 2000, healthcheckTimeoutMs: 1000 },
     };
