@@ -146,3 +146,8 @@ finish_restore() {
 
 # The binlog endpoint serves from a Synced node only (a joiner's binlog starts after its transfer).
 binlog_refusal() { endpoint_refusal; }
+
+# A restore to a point replays the archived binlogs on every pod, the same on each (they join at
+# the backup's uuid:seqno without a transfer), with Galera off while it does.
+REPLAY_EVERY_NODE=1
+REPLAY_SERVER_ARGS=(--wsrep-on=OFF)

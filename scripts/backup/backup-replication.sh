@@ -166,3 +166,8 @@ binlog_refusal() {
   line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
   [[ $(field "$line" phase) == running ]] || echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"
 }
+
+# A restore to a point replays the archived binlogs on the primary (ordinal 0); the replicas,
+# which start from the backup's GTID, receive the replayed transactions by replication.
+REPLAY_EVERY_NODE=0
+REPLAY_SERVER_ARGS=()

@@ -160,6 +160,13 @@ archive_file() {
 archive_from() {
   local host=$1 listing=$2 allow_gap=$3 pod flush_at pos kinds=() names=() starts=() kind name size start i rc
   read -r _ pod flush_at pos <<<"$(head -n 1 <<<"$listing")"
+  # A node behind the archive (a lagging replica, or a cluster restored to an earlier point that
+  # writes to the archive of its past) is passed over: archiving from it would skip its new
+  # transactions as archived already.
+  if (($(seq_of_domain "$pos" "$ARCHIVE_DOMAIN") < ARCHIVED)); then
+    log_warn "$pod is at $pos, behind the archive's end $ARCHIVED_GTID; not archiving from it"
+    return 1
+  fi
   while read -r kind name size start; do
     [[ $kind == FILE || $kind == ACTIVE ]] || continue
     kinds+=("$kind") names+=("$name") starts+=("$start")

@@ -6,6 +6,8 @@
 # here already (restore.sh checks it again, and a volume's backup there only). rclone reads the remote
 # "backup" from RCLONE_CONFIG_BACKUP_* variables, the keys among them from the Secret.
 set -eu
+# shellcheck source-path=SCRIPTDIR source=restore-point.sh
+. "$(dirname "$0")/restore-point.sh"
 
 : "${RESTORE_DIR:?RESTORE_DIR is not set}"
 : "${BACKUP_REMOTE:?BACKUP_REMOTE is not set}"
@@ -21,9 +23,16 @@ for marker in "$NODE_DATA_DIR"/.*-restored-from; do
 done
 name=$RESTORE_BACKUP
 if [ "$name" = latest ]; then
-  name=$(rclone lsf --files-only --include '*.json' "$BACKUP_REMOTE" | sed 's/\.json$//' | sort | tail -n 1)
-  [ -n "$name" ] || { log ERROR "no backup (no manifest *.json) in $BACKUP_REMOTE; nothing was changed"; exit 1; }
-  log INFO "latest backup in $BACKUP_REMOTE is $name"
+  # every backup's manifest (small), and the choice restore.sh makes too (restore-point.sh)
+  rclone copy --max-depth 1 --include '*.json' "$BACKUP_REMOTE" "$RESTORE_DIR" || { log ERROR "cannot list $BACKUP_REMOTE; nothing was changed"; exit 1; }
+  name=$(choose_backup "$RESTORE_DIR")
+  [ -n "$name" ] || { log ERROR "no backup (no manifest *.json) in $BACKUP_REMOTE${RESTORE_POINT_TIME:+ made before $RESTORE_POINT_TIME}${RESTORE_POINT_GTID:+ before GTID $RESTORE_POINT_GTID}; nothing was changed"; exit 1; }
+  log INFO "the backup to restore from in $BACKUP_REMOTE is $name"
+fi
+if [ -n "${RESTORE_POINT_TIME:-}${RESTORE_POINT_GTID:-}" ]; then
+  # the archived binlogs (the retention keeps those the kept backups need); restore.sh checks them
+  rclone copy "$BACKUP_REMOTE/binlogs" "$RESTORE_DIR/binlogs" || { log ERROR "cannot copy $BACKUP_REMOTE/binlogs; nothing was changed"; exit 1; }
+  log INFO "copied the archived binlogs ($(find "$RESTORE_DIR/binlogs" -name '*.binlog' | wc -l) segments)"
 fi
 rclone copyto "$BACKUP_REMOTE/$name.json" "$RESTORE_DIR/$name.json" || { log ERROR "backup $name: no manifest $BACKUP_REMOTE/$name.json; nothing was changed"; exit 1; }
 rclone copyto "$BACKUP_REMOTE/$name.xb.zst" "$RESTORE_DIR/$name.xb.zst" || { log ERROR "backup $name: no stream $BACKUP_REMOTE/$name.xb.zst; nothing was changed"; exit 1; }

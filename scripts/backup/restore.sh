@@ -35,6 +35,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
 # The topology's start script: the SQL of its accounts (its main runs only when it is executed).
 # shellcheck source-path=SCRIPTDIR source=../node/galera-start.sh
 source "$(topology_script "$START_SCRIPT")"
+# shellcheck source-path=SCRIPTDIR source=restore-point.sh
+source "$(dirname "${BASH_SOURCE[0]}")/restore-point.sh"
+# shellcheck source-path=SCRIPTDIR source=binlog-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/binlog-lib.sh"
 # shellcheck disable=SC2034  # read by log.sh
 LOG_COMPONENT=restore
 
@@ -51,9 +55,125 @@ resolve_name() {
     NAME=$RESTORE_BACKUP
     return 0
   fi
-  NAME=$(find "$RESTORE_DIR" -maxdepth 1 -name '*.json' -printf '%f\n' 2>/dev/null | sed 's/\.json$//' | sort | tail -n 1)
-  [[ -n $NAME ]] || die "restore: no backup in $RESTORE_DIR (no manifest *.json); nothing was changed"
-  log_info "restore: latest backup is $NAME"
+  NAME=$(choose_backup "$RESTORE_DIR")
+  [[ -n $NAME ]] || die "restore: no backup in $RESTORE_DIR$(point_text >/dev/null && echo " made before $(point_text)") (no manifest *.json); nothing was changed"
+  log_info "restore: $(point_text >/dev/null && echo "the newest backup before $(point_text)" || echo 'latest backup') is $NAME"
+}
+
+# --- to a point: the archived binary logs --------------------------------------------------------
+
+ARCHIVE_DOMAIN=${ARCHIVE_DOMAIN:-0}
+BINLOG_DIR=$RESTORE_DIR/binlogs
+POINT_STOP='' POINT_SEGMENTS=()
+
+# The target as the logs say it; fails when there is none (a plain restore).
+point_text() {
+  if [[ -n ${RESTORE_POINT_GTID:-} ]]; then echo "GTID $RESTORE_POINT_GTID (exclusive)"
+  elif [[ -n ${RESTORE_POINT_TIME:-} ]]; then echo "$RESTORE_POINT_TIME$([[ $RESTORE_POINT_TIME != latest ]] && echo ' (exclusive)')"
+  else return 1; fi
+}
+
+# The archived ranges, contiguous runs joined: "0-1-1..0-1-900 and 0-1-950..0-1-990".
+archive_ranges() {
+  local m first last prev=-1 out='' start=''
+  for m in "$@"; do
+    first=$(segment_first_seq "$m") last=$(segment_last_seq "$m")
+    if [[ -z $start ]]; then start=$(segment_value "$m" firstGtid)
+    elif ((first != prev + 1)); then out+="$start..$end and "; start=$(segment_value "$m" firstGtid); fi
+    end=$(segment_value "$m" lastGtid) prev=$last
+  done
+  printf '%s\n' "${out}${start:-nothing}${start:+..$end}"
+}
+
+# The last seq before the first archived transaction that began at or after the compact time $1.
+stop_before_time() {
+  local target=$1 m seq
+  shift
+  for m in "$@"; do
+    [[ $(compact_time "$(segment_value "$m" lastEventTime)") < $target ]] && continue
+    seq=$(binlog_gtids "${m%.json}.binlog" "$ARCHIVE_DOMAIN" |
+      awk -v after="$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")" -v t="$target" '$1 > after && $3 >= t { print $1; exit }')
+    [[ -n $seq ]] && { printf '%s\n' "$((seq - 1))"; return 0; }
+  done
+  return 1
+}
+
+# A segment matches its manifest, or the restore stops before anything changes, naming it.
+check_segment() {
+  local m=$1 file=${1%.json}.binlog size sum
+  [[ -f $file ]] || die "restore: archived binlog segment $(basename "$file") is missing (its manifest is there); nothing was changed"
+  size=$(stat -c %s "$file")
+  [[ $size == "$(segment_value "$m" sizeBytes)" ]] ||
+    die "restore: archived binlog segment $(basename "$file") is truncated or altered: $size bytes, its manifest says $(segment_value "$m" sizeBytes); nothing was changed"
+  sum=$(sha256_hex <"$file")
+  [[ $sum == "$(segment_value "$m" sha256)" ]] ||
+    die "restore: archived binlog segment $(basename "$file") is corrupt: sha256 $sum, its manifest says $(segment_value "$m" sha256); nothing was changed"
+}
+
+# With a point: the last seq to replay (POINT_STOP) and the segments that hold backup..stop, each
+# checked against its manifest, the chain without a gap. Refuses, before anything changes, a
+# target the archive does not cover, naming what it has and what the target needs.
+plan_replay() {
+  point_text >/dev/null || return 0
+  local manifests=() m backup_seq next first last
+  mapfile -t manifests < <(find "$BINLOG_DIR" -maxdepth 1 -name "*-binlog-$ARCHIVE_DOMAIN-*.json" 2>/dev/null | sort)
+  ((${#manifests[@]} > 0)) || die "restore to $(point_text): no archived binlogs in $BINLOG_DIR (is backup.pointInTime on?); nothing was changed"
+  backup_seq=$(seq_of_domain "$(manifest_value gtid)" "$ARCHIVE_DOMAIN")
+  if [[ -n ${RESTORE_POINT_GTID:-} ]]; then
+    [[ ${RESTORE_POINT_GTID%%-*} == "$ARCHIVE_DOMAIN" ]] ||
+      die "restore: GTID $RESTORE_POINT_GTID is not in the cluster's domain $ARCHIVE_DOMAIN; nothing was changed"
+    POINT_STOP=$((${RESTORE_POINT_GTID##*-} - 1))
+  elif [[ $RESTORE_POINT_TIME == latest ]]; then
+    POINT_STOP=$(segment_last_seq "${manifests[-1]}")
+  else
+    POINT_STOP=$(stop_before_time "$(compact_time "$RESTORE_POINT_TIME")" "${manifests[@]}") ||
+      die "restore: the archive ends at $(segment_value "${manifests[-1]}" lastEventTime) ($(segment_value "${manifests[-1]}" lastGtid)); $RESTORE_POINT_TIME is after it, so what was committed in between cannot be known: restore to 'latest' or to a time inside the archive; nothing was changed"
+  fi
+  ((POINT_STOP >= backup_seq)) ||
+    die "restore: backup $NAME is at seq $backup_seq of domain $ARCHIVE_DOMAIN, after the target $(point_text); name an older backup; nothing was changed"
+  next=$((backup_seq + 1))
+  for m in "${manifests[@]}"; do
+    ((next <= POINT_STOP)) || break
+    first=$(segment_first_seq "$m") last=$(segment_last_seq "$m")
+    ((last >= next)) || continue
+    ((first <= next)) ||
+      die "restore: the archive has $(archive_ranges "${manifests[@]}"); the target $(point_text) from backup $NAME needs $ARCHIVE_DOMAIN-?-$next; nothing was changed"
+    check_segment "$m"
+    POINT_SEGMENTS+=("$m")
+    next=$((last + 1))
+  done
+  ((next > POINT_STOP)) ||
+    die "restore: the archive has $(archive_ranges "${manifests[@]}"); the target $(point_text) needs up to seq $POINT_STOP; nothing was changed"
+  log_info "restore: to $(point_text): backup $NAME (seq $backup_seq), then seq $((backup_seq + 1))..$POINT_STOP of domain $ARCHIVE_DOMAIN from ${#POINT_SEGMENTS[@]} archived segments (each matches its manifest)"
+}
+
+# Replays the planned segments on the restored data (a local server without networking or
+# replication), from after what it holds (so an interrupted replay resumes) up to POINT_STOP.
+replay_to_point() {
+  point_text >/dev/null || return 0
+  if ((REPLAY_EVERY_NODE == 0)) && [[ $(ordinal_of "$POD_NAME") != 0 ]]; then
+    log_info "restore: ${POD_NAME%-*}-0 replays the archived binlogs; $POD_NAME receives them by replication"
+    return 0
+  fi
+  local m after have t=$SECONDS
+  # the server's own domain is the archive's: mariadb-binlog sets each transaction's GTID, but
+  # resets the session's domain to the server's between files
+  start_local_server replay-server "${REPLAY_SERVER_ARGS[@]}" --gtid-domain-id="$ARCHIVE_DOMAIN"
+  for m in "${POINT_SEGMENTS[@]}"; do
+    have=$(seq_of_domain "$(local_sql -e 'SELECT @@gtid_binlog_pos')" "$ARCHIVE_DOMAIN")
+    # (a segment an interrupted replay applied already is passed over)
+    (($(segment_last_seq "$m") > have)) || continue
+    after=$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")
+    ((after >= have)) || after=$have
+    ((after < POINT_STOP)) || continue
+    mariadb-binlog --no-defaults --do-domain-ids="$ARCHIVE_DOMAIN" --start-position="$ARCHIVE_DOMAIN-1-$after" \
+      --stop-position="$ARCHIVE_DOMAIN-1-$POINT_STOP" "${m%.json}.binlog" | local_sql ||
+      die "restore: replaying $(basename "${m%.json}.binlog") failed (the lines above say why)"
+  done
+  have=$(seq_of_domain "$(local_sql -e 'SELECT @@gtid_binlog_pos')" "$ARCHIVE_DOMAIN")
+  stop_local_server
+  ((have == POINT_STOP)) || die "restore: after the replay the data is at seq $have of domain $ARCHIVE_DOMAIN, not $POINT_STOP"
+  log_info "restore: replayed the archived binlogs up to seq $POINT_STOP in $((SECONDS - t)) s: the data is as it was before $(point_text)"
 }
 
 # A value of the manifest (written by backup-job.sh, one key per line): a string (a GTID list
@@ -173,6 +293,7 @@ restore_main() {
     refuse_if_data
     resolve_name
     check_backup
+    plan_replay
     announce_restore
     refuse_if_peers_hold_data
     log_info "restore: extracting and preparing backup $NAME"
@@ -180,8 +301,10 @@ restore_main() {
   else
     NAME=$(<"$STAGING/name")
     log_info "restore: finishing the interrupted restore of backup $NAME"
+    plan_replay
   fi
   install_backup
+  replay_to_point
   # Here the backup is restored into the data directory and the node is about to start. Every pod
   # passes here with the same data at the same position (Galera: the same uuid:seqno in every
   # grastate.dat, so they join without a transfer): a step added here must leave every pod

@@ -1,6 +1,6 @@
 import * as k8s from '../../imports/k8s';
 import { Checker, Resolved, show, withDefaults } from '../values/validation';
-import type { BackupName, BucketName, DnsSubdomain, HttpUrl, KeyPrefix, Region, StorageSize } from '../values/formats';
+import type { BackupName, BucketName, Gtid, PointInTime, DnsSubdomain, HttpUrl, KeyPrefix, Region, StorageSize } from '../values/formats';
 
 /** An S3-compatible bucket (AWS S3, MinIO, Ceph RGW, ...), reached with rclone. */
 export interface S3Location {
@@ -58,6 +58,19 @@ export interface RestoreSource {
   readonly volume?: RestoreVolume;
   /** The bucket that holds it. @default - none */
   readonly s3?: S3Location;
+  /**
+   * Restore to this time: the newest backup made before it, then the archived binary logs
+   * (backup.pointInTime) replayed up to it, exclusive: every transaction whose statement began
+   * before this second is restored, none from this second on. 'latest': everything archived.
+   * @default - none (the backup as it is)
+   */
+  readonly pointInTime?: PointInTime;
+  /**
+   * Restore to just before this GTID (exclusive: the transaction with this GTID and every later
+   * one are left out), e.g. the GTID of a mistaken DROP TABLE that binlog-find.sh shows.
+   * @default - none (the backup as it is)
+   */
+  readonly gtid?: Gtid;
 }
 
 /** The claim a backup is restored from. */
@@ -86,6 +99,8 @@ export function resolveS3(c: Checker, field: string, s: S3Location | undefined, 
 /** RestoreSource with the defaults applied. @internal */
 export interface ResolvedRestore {
   readonly backup: string;
+  readonly pointInTime?: string;
+  readonly gtid?: string;
   readonly claimName?: string;
   readonly s3?: ResolvedS3;
 }
@@ -98,7 +113,9 @@ export function resolveRestore(c: Checker, field: string, r: RestoreSource | und
   const s3 = resolveS3(c, `${field}.s3`, r.s3, defaultPrefix);
   c.check(c.isInvalid(field) || (claimName !== undefined) !== (s3 !== undefined),
     `${c.f(field)} needs exactly one of volume or s3 (where the backup is), got ${show(Object.keys(r))}`);
-  return { backup: r.backup ?? 'latest', claimName, s3 };
+  c.check(r.pointInTime === undefined || r.gtid === undefined,
+    `${c.f(field)}: set pointInTime or gtid, not both (got pointInTime ${show(r.pointInTime)} and gtid ${show(r.gtid)})`);
+  return { backup: r.backup ?? 'latest', claimName, s3, pointInTime: r.pointInTime, gtid: r.gtid };
 }
 
 /** rclone's remote "backup" for a bucket, as environment variables (the keys from the Secret). @internal */

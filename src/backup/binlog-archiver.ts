@@ -170,7 +170,7 @@ export class BinlogArchiver extends Construct {
 /** The archiver's scripts, by their name in its ConfigMap. */
 function archiverScripts(cluster: MariaDbCluster): Record<string, string> {
   return {
-    ...backupScripts(cluster.topology, ['binlog-archive.sh', 'binlog-lib.sh', 'binlog-upload.sh']),
+    ...backupScripts(cluster.topology, ['binlog-archive.sh', 'binlog-lib.sh', 'binlog-upload.sh', 'binlog-find.sh']),
     ...Object.fromEntries(COMMON_NODE_SCRIPTS.map((file) => [file, `common/${file}`])),
   };
 }

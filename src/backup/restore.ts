@@ -6,6 +6,7 @@ import { readScript } from '../core/scripts';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, resolveRestore, RestoreSource } from './backup-location';
 import { backupScripts } from './backup-endpoint';
 import { resolveOrThrow } from '../values/validation';
+import { GALERA_GTID_DOMAIN } from '../galera/galera-config';
 
 /** Props of RestoreFromBackup. */
 export interface RestoreFromBackupProps {
@@ -36,13 +37,17 @@ export class RestoreFromBackup extends Construct {
     const rcloneImage = props.rcloneImage ?? DEFAULT_RCLONE_IMAGE;
     cluster._registerFeature(this);
     if (from.s3) this.bucketPort = bucketPort(from.s3.endpoint);
-    for (const [file, path] of Object.entries(backupScripts(cluster.topology, ['restore.sh', 'restore-fetch.sh']))) {
+    const scripts = backupScripts(cluster.topology, ['restore.sh', 'restore-fetch.sh', 'restore-point.sh', 'binlog-lib.sh']);
+    for (const [file, path] of Object.entries(scripts)) {
       cluster.pods.addConfigFile(file, readScript(path));
     }
     const restorePath = cluster.paths.restore;
     const restoreEnv = [
       { name: 'RESTORE_DIR', value: restorePath }, { name: 'RESTORE_BACKUP', value: from.backup },
       { name: 'BACKUP_TOPOLOGY', value: cluster.topology },
+      ...(from.pointInTime ? [{ name: 'RESTORE_POINT_TIME', value: from.pointInTime }] : []),
+      ...(from.gtid ? [{ name: 'RESTORE_POINT_GTID', value: from.gtid }] : []),
+      ...(from.pointInTime || from.gtid ? [{ name: 'ARCHIVE_DOMAIN', value: String(GALERA_GTID_DOMAIN) }] : []),
     ];
     if (from.claimName) cluster.pods.addVolume({ name: 'restore', persistentVolumeClaim: { claimName: from.claimName, readOnly: true } });
     if (from.s3) {

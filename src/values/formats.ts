@@ -159,6 +159,19 @@ export type Region = string;
 export type BackupName = string;
 
 /**
+ * 'latest' (everything archived) or a UTC time to the second in RFC 3339, such as
+ * '2026-12-06T14:03:07Z' (binlog events carry whole seconds)
+ * @pattern ^(latest|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)$
+ */
+export type PointInTime = string;
+
+/**
+ * a MariaDB GTID domain-server-seq such as '0-1-901'
+ * @pattern ^[0-9]{1,10}-[0-9]{1,10}-[0-9]{1,20}$
+ */
+export type Gtid = string;
+
+/**
  * a Prometheus duration in seconds or minutes such as '30s' or '1m'
  * @pattern ^[1-9][0-9]*(s|m)$
  */

@@ -1,0 +1,154 @@
+import { cpSync, mkdirSync, readFileSync } from 'fs';
+import { join } from 'path';
+import { Testing } from 'cdk8s';
+import { PodCluster, Workload } from '../../../harness/index';
+import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/index';
+import { newCertificateAuthority, PemPair } from '../../../src/tls/certificates';
+import { chartSecrets } from '../secrets';
+import { sleep, waitFor } from '../wait';
+
+// Point-in-time recovery on the real servers (Galera): a full backup under write load, the binlog
+// archiver shipping to the backup claim, a mistaken DROP TABLE; a new cluster restored to a time
+// before it, and one restored to just before the DROP's GTID found with binlog-find.sh.
+
+jest.setTimeout(30 * 60_000);
+
+const SECRET = {
+  'root-password': 'root-Pass_1', 'app-password': 'app-Pass_1', 'sst-password': 'sst-Pass_2-long-enough',
+  'monitor-password': 'mon-Pass_3', 'proxysql-admin-password': 'adm-Pass_4',
+};
+const GALERA = [0, 1, 2];
+const ARCHIVER = 'galera-binlog-archiver';
+const CLAIM = 'galera-backups';
+const DIRECT_CLIENT = { 'test-role': 'direct-client' };
+const ROWS = 2000;
+/** Writes in flight at one moment: the writer keeps at most one per pod. */
+const IN_FLIGHT = GALERA.length;
+
+function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlChart {
+  return new GaleraProxySqlChart(Testing.app(), 'test', {
+    galera: { nonPrimaryRestartSeconds: 20, tls: { enabled: true }, ...extra.galera },
+    networkPolicy: { directClients: [{ podSelector: { matchLabels: DIRECT_CLIENT } }] },
+    backup: { enabled: true, pointInTime: { enabled: true, archiveSeconds: 2 } },
+  });
+}
+
+/** The writer's ledger file: "<id> <pod> <ack time ms>" per acknowledged write. */
+function acksOf(file: string): { id: number; at: number }[] {
+  return readFileSync(file, 'utf8').split('\n').map((l) => /^(\d+) (\d+) (\d+)$/.exec(l)).filter((m) => m !== null)
+    .map((m) => ({ id: Number(m![1]), at: Number(m![3]) }));
+}
+
+describe('point-in-time recovery', () => {
+  let ca: PemPair;
+  let source: PodCluster;
+  let galera: Workload;
+  let restored: PodCluster | undefined;
+  let acks: { id: number; at: number }[] = [];
+  let pointMs = 0;
+  let dropGtid = '';
+  let ackedBeforeDrop: number[] = [];
+
+  /** A new cluster restored from a copy of the source's backup claim (backups and archive). */
+  async function restore(from: Record<string, string>): Promise<Workload> {
+    const c = chart({ galera: { restoreFrom: { backup: 'latest', ...from } } });
+    restored = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET, ca), workloads: ['galera'],
+      clientLabels: DIRECT_CLIENT });
+    await restored.setup();
+    const claim = join(restored.runDir, 'pvc', CLAIM);
+    mkdirSync(claim, { recursive: true });
+    cpSync(join(source.runDir, 'pvc', CLAIM), claim, { recursive: true });
+    const g = restored.workload('galera');
+    await Promise.all(GALERA.map((i) => g.startPod(i)));
+    await Promise.all(GALERA.map((i) => g.waitFor(i, 'readiness', 300_000)));
+    return g;
+  }
+
+  async function ids(g: Workload, i: number): Promise<Set<number>> {
+    return new Set((await g.sql(i, 'SELECT id FROM ledger.acks')).map((r) => Number(r[0])));
+  }
+
+  beforeAll(async () => {
+    // GIVEN a cluster with backups and binlog archiving, a table of ROWS rows, a writer, a full
+    // backup, a noted time T, then a mistaken DROP TABLE of that table, all archived
+    ca = await newCertificateAuthority('test cluster CA');
+    const c = chart();
+    source = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET, ca), workloads: ['galera', ARCHIVER],
+      clientLabels: DIRECT_CLIENT });
+    await source.setup();
+    galera = source.workload('galera');
+    await Promise.all(GALERA.map((i) => galera.startPod(i)));
+    await Promise.all(GALERA.map((i) => galera.waitFor(i, 'readiness', 240_000)));
+    await galera.sql(0, `USE app; CREATE TABLE app.bulk (id INT PRIMARY KEY, payload VARCHAR(64)) ENGINE=InnoDB;
+      INSERT INTO app.bulk SELECT seq, SHA2(seq, 256) FROM seq_1_to_${ROWS}`);
+    const archiver = source.workload(ARCHIVER);
+    await archiver.startPod(0);
+    const writer = await galera.startWriter({ pods: GALERA, rateHz: 20 });
+    await sleep(2000);
+    const job = await source.runCronJob('galera-backup', Testing.synth(c), 15 * 60_000);
+    expect(job.succeeded).toBe(true);
+    await sleep(3000);
+    // T: a whole second (binlog events carry whole seconds) at least a second ahead
+    pointMs = Math.ceil((Date.now() + 1000) / 1000) * 1000;
+    await sleep(pointMs - Date.now());
+    await sleep(3000);
+    ackedBeforeDrop = writer.ackedSoFar();
+    await galera.sql(0, 'DROP TABLE app.bulk');
+    await sleep(2000);
+    const result = await writer.stop();
+    expect(result.errors).toBe(0);
+    acks = acksOf(writer.ledgerFile);
+    const seq = Number((await galera.sql(0, 'SELECT @@gtid_binlog_pos'))[0][0].split(',').find((g) => g.startsWith('0-'))!.split('-')[2]);
+    const found = async () => (await archiver.exec(0, ['bash', '/opt/mariadb-backup/binlog-find.sh', '--grep', 'DROP TABLE'])).output;
+    await waitFor('the DROP TABLE in the archive', async () => / DROP TABLE /i.test(await found()), 120_000);
+    dropGtid = /^(0-\d+-\d+) \S+ DROP TABLE/im.exec(await found())![1];
+    console.log(`binlog-find.sh --grep 'DROP TABLE': ${(await found()).trim()} (cluster at seq ${seq})`);
+  });
+
+  afterAll(async () => {
+    await restored?.cleanup();
+    await source?.cleanup();
+  });
+
+  test('restore to a time T: every write acknowledged before T, none started after it, the dropped table there', async () => {
+    const g = await restore({ pointInTime: new Date(pointMs).toISOString().replace(/\.000Z$/, 'Z') });
+    const before = acks.filter((a) => a.at < pointMs).map((a) => a.id);
+    const lastBefore = Math.max(...before);
+    // ids are given in the order the writes start: any id past the last acknowledged before T
+    // plus the writes that could be in flight at T started after T
+    const after = acks.filter((a) => a.id > lastBefore + IN_FLIGHT).map((a) => a.id);
+    const inFlight = acks.filter((a) => a.id > lastBefore && a.id <= lastBefore + IN_FLIGHT).map((a) => a.id);
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThan(0);
+    await g.verifyLedger(before, GALERA);
+    for (const i of GALERA) {
+      const have = await ids(g, i);
+      expect(after.filter((id) => have.has(id))).toEqual([]);
+      expect((await g.sql(i, 'SELECT COUNT(*) FROM app.bulk'))[0][0]).toBe(String(ROWS));
+    }
+    const have = await ids(g, 0);
+    console.log(`restored to ${new Date(pointMs).toISOString()}: ${before.length} writes acknowledged before it all there, `
+      + `${after.length} started after it all absent; in flight at T: ${inFlight.filter((id) => have.has(id)).length} of `
+      + `${inFlight.length} there`);
+    expect(g.logs(0, 'restore')).toMatch(/restore: replayed the archived binlogs up to seq \d+/);
+    await restored!.cleanup();
+    restored = undefined;
+  });
+
+  test('restore to the GTID of the DROP TABLE found with binlog-find.sh: the table with every row, every write acknowledged before it',
+    async () => {
+    const g = await restore({ gtid: dropGtid });
+    await g.verifyLedger(ackedBeforeDrop, GALERA);
+    for (const i of GALERA) {
+      expect((await g.sql(i, 'SELECT COUNT(*) FROM app.bulk'))[0][0]).toBe(String(ROWS));
+      const pos = (await g.sql(i, 'SELECT @@gtid_binlog_pos'))[0][0];
+      expect(pos).toMatch(new RegExp(`(^|,)0-\\d+-${Number(dropGtid.split('-')[2]) - 1}(,|$)`));
+    }
+    // the restored cluster takes writes (their GTIDs do not yet go on from the replayed ones:
+    // docs/backup.md, known defect; printed, not asserted)
+    await g.sql(0, 'CREATE TABLE app.after_restore (id INT PRIMARY KEY)');
+    const next = (await g.sql(1, 'SELECT @@gtid_binlog_pos'))[0][0];
+    console.log(`restored to before ${dropGtid}: app.bulk with ${ROWS} rows, ${ackedBeforeDrop.length} writes; `
+      + `first new write at ${next}`);
+  });
+});
