@@ -27,7 +27,11 @@ if [ "$name" = latest ]; then
   rclone copy --max-depth 1 --include '*.json' "$BACKUP_REMOTE" "$RESTORE_DIR" || { log ERROR "cannot list $BACKUP_REMOTE; nothing was changed"; exit 1; }
   name=$(choose_backup "$RESTORE_DIR")
   [ -n "$name" ] || { log ERROR "no backup (no manifest *.json) in $BACKUP_REMOTE${RESTORE_POINT_TIME:+ made before $RESTORE_POINT_TIME}${RESTORE_POINT_GTID:+ before GTID $RESTORE_POINT_GTID}; nothing was changed"; exit 1; }
-  log INFO "the backup to restore from in $BACKUP_REMOTE is $name"
+  if [ -n "${RESTORE_POINT_TIME:-}${RESTORE_POINT_GTID:-}" ]; then
+    log INFO "the newest backup before the target in $BACKUP_REMOTE is $name"
+  else
+    log INFO "latest backup in $BACKUP_REMOTE is $name"
+  fi
 fi
 if [ -n "${RESTORE_POINT_TIME:-}${RESTORE_POINT_GTID:-}" ]; then
   # the archived binlogs (the retention keeps those the kept backups need); restore.sh checks them
