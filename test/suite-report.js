@@ -1,11 +1,13 @@
-// The end of `npm test`: the time of each test file (slowest first), then one closing line for
-// both suites, "N passed, N failed". Reads the JSON reports jest wrote (--json --outputFile).
+// The end of `npm test`: the time of each test file (slowest first), the name of each test that
+// failed (so the last lines of a long run say what to look at), then one closing line for both
+// suites, "N passed, N failed". Reads the JSON reports jest wrote (--json --outputFile).
 const { relative } = require('path');
 
 function report(files) {
   let passed = 0;
   let failed = 0;
   const times = [];
+  const failures = [];
   for (const file of files) {
     let result;
     try {
@@ -17,7 +19,10 @@ function report(files) {
     passed += result.numPassedTests;
     failed += result.numFailedTests + result.numRuntimeErrorTestSuites;
     for (const suite of result.testResults) {
-      times.push({ name: relative(process.cwd(), suite.name), seconds: (suite.endTime - suite.startTime) / 1000 });
+      const name = relative(process.cwd(), suite.name);
+      times.push({ name, seconds: (suite.endTime - suite.startTime) / 1000 });
+      if (suite.status === 'failed' && suite.assertionResults.length === 0) failures.push(`${name}: ${suite.message.split('\n')[0]}`);
+      for (const t of suite.assertionResults) if (t.status === 'failed') failures.push(`${name} › ${t.fullName}`);
     }
   }
   times.sort((a, b) => b.seconds - a.seconds);
@@ -25,6 +30,7 @@ function report(files) {
   process.stdout.write('== time per test file (slowest first)\n');
   for (const t of times) process.stdout.write(`${t.seconds.toFixed(1).padStart(8)} s  ${t.name}\n`);
   process.stdout.write(`${total.toFixed(1).padStart(8)} s  all ${times.length} files\n`);
+  if (failures.length > 0) process.stdout.write(`== failed\n${failures.map((f) => `  ${f}\n`).join('')}`);
   process.stdout.write(`${passed} passed, ${failed} failed\n`);
 }
 

@@ -262,14 +262,15 @@ data_dirs() {
 }
 
 # Removes the old data. Kept: Galera's files (the gcache is preallocated; grastate.dat is
-# rewritten after the transfer), lost+found of a volume's root, and this transfer's own files.
+# rewritten after the transfer), lost+found of a volume's root, this transfer's own files, and
+# the forced-bootstrap position the election recorded for the cluster this node joins.
 wipe_old_data() {
   local dir
   DATA_REPLACED=1
   while IFS= read -r dir; do
     [[ -d $dir ]] || continue
     find "$dir" -mindepth 1 -maxdepth 1 ! -name lost+found ! -name galera.cache ! -name grastate.dat \
-      ! -name gvwstate.dat ! -name sst_in_progress ! -name "$STAGE_NAME" -exec rm -rf {} +
+      ! -name gvwstate.dat ! -name sst_in_progress ! -name galera-forced-from ! -name "$STAGE_NAME" -exec rm -rf {} +
   done < <(data_dirs | sort -u)
 }
 

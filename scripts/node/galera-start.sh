@@ -125,6 +125,7 @@ elect() {
     SST_METHOD='' SST_DONORS=''
     case $ACTION in
       join | bootstrap)
+        [[ $ACTION == join ]] && adopt_forced_position <<<"$lines"
         log_info "decision: $ACTION: $REASON"
         if [[ $ACTION == join ]]; then
           consume_override "a Primary component exists"
@@ -192,6 +193,22 @@ consume_override() {
     rm -f "$FORCE_BOOTSTRAP_FILE"
     log_info "override file $FORCE_BOOTSTRAP_FILE removed: $1"
   fi
+}
+
+# Joining a Primary component that carries a forced-bootstrap position: the election found this
+# node's data not beyond it (or none), so from here on its history is the forced cluster's own.
+# Recorded before mariadbd starts, so a node that is stopped right after its state transfer,
+# before the watchdog's first look at its peers, is not taken for a diverged one at its next start.
+adopt_forced_position() {
+  local p forced
+  while IFS= read -r p; do
+    forced=$(field "$p" forced)
+    if [[ $(field "$p" phase) == running && $(field "$p" primary) == 1 && -n $forced ]]; then
+      printf '%s\n' "$forced" >"$FORCED_FROM_FILE"
+      return 0
+    fi
+  done
+  return 0
 }
 
 # Once Primary, keeps the forced-bootstrap position of the cluster this node is part of, so the
@@ -291,6 +308,7 @@ watch_primary() {
       if [[ $local_state == 4 ]]; then
         restore_sst_mode
         ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
+        [[ -f $GTID_SEED_FILE ]] && seed_gtid_after_restore
       fi
       consume_override "this node is Primary"
       ((remembered == 1)) || { remember_forced_position; remembered=1; }
@@ -387,6 +405,26 @@ set_sst_mode() {
   awk '/^\[/ { skip = ($0 == "[sst]") } !skip' "$MY_CNF" >"$tmp"
   printf '[sst]\nssl-mode=%s\n' "$ssl_mode" >>"$tmp"
   mv -f "$tmp" "$MY_CNF"
+}
+
+# After a restore to a point (after_replay in backup-galera.sh): the node that bootstrapped makes
+# the cluster's first transaction carry the seq after the replayed ones (a session's
+# wsrep_gtid_seq_no moves Galera's GTID counter on every node that applies it), then drops the
+# table; every node keeps its seed file, and stays unready, until the table is gone.
+seed_gtid_after_restore() {
+  local seq present
+  seq=$(<"$GTID_SEED_FILE")
+  present=$(local_sql -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'mysql' AND table_name = '${GTID_SEED_TABLE#mysql.}'") ||
+    return 0
+  if ((present == 1)); then
+    [[ $ACTION == bootstrap ]] || return 0
+    local_sql -e "SET SESSION wsrep_gtid_seq_no = $((seq + 1)); INSERT INTO $GTID_SEED_TABLE VALUES ($((seq + 1))); DROP TABLE $GTID_SEED_TABLE" || {
+      log_warn "restore: making the first transaction after the restore carry GTID seq $((seq + 1)) failed; retrying"
+      return 0
+    }
+    log_info "restore: the cluster's GTIDs go on from the replayed ones: seq $((seq + 1)) is its first transaction ($(local_sql -e 'SELECT @@gtid_binlog_pos'))"
+  fi
+  rm -f "$GTID_SEED_FILE"
 }
 
 restore_sst_mode() {

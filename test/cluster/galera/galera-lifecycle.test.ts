@@ -328,6 +328,20 @@ test('7. full crash with a node that does not come back: wait and say why; the o
   await pods.startPod(chosen);
   await pods.waitFor(chosen, 'readiness', 120_000);
   expect(lastDecision(chosen)).toContain('decision: join:');
+  // AND a node that joins the forced cluster by SST and is restarted as soon as it is ready (a
+  // rollout right behind it: no watchdog round in between) joins again: its new history is the
+  // forced cluster's own, recorded before its state transfer
+  await pods.stopPod(2, 'TERM');
+  pods.wipeVolume(2);
+  await pods.startPod(2);
+  await waitUntil(async () => lastDecision(2).includes('no data and joins by full state transfer'), 60_000);
+  expect(pods.volumeHas(2, 'galera-forced-from')).toBe(true); // recorded with the decision, before the SST
+  await pods.waitFor(2, 'readiness', 180_000);
+  await pods.stopPod(2, 'TERM');
+  expect(pods.volumeHas(2, 'galera-forced-from')).toBe(true); // and the SST kept it
+  await pods.startPod(2);
+  await pods.waitFor(2, 'readiness', 120_000);
+  expect(lastDecision(2)).toContain('decision: join:');
 });
 
 test('8. a node whose data belongs to another cluster is refused, never merged, never chosen to bootstrap', async () => {
