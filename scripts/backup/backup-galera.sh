@@ -21,6 +21,8 @@
 #   before_first_start                  what a restored pod waits for before its node starts
 #   RESTORED_MARKER, RESTORE_STAGING    the restore's marker and staging directory
 #   RESTORE_OTHERS                      how the other pods get the data
+#   REPLAY_EVERY_NODE, REPLAY_SERVER_ARGS  where and how a restore to a point replays the archive
+#   after_replay SEQ                    what a pod does after its replay (the local server still up)
 #   START_SCRIPT                        the node script restore.sh sources (the accounts' SQL)
 # shellcheck disable=SC2034  # variables are used by the scripts that source this file
 
@@ -151,3 +153,14 @@ binlog_refusal() { endpoint_refusal; }
 # the backup's uuid:seqno without a transfer), with Galera off while it does.
 REPLAY_EVERY_NODE=1
 REPLAY_SERVER_ARGS=(--wsrep-on=OFF)
+
+# Galera takes the next GTID seq from its own checkpoint, which the replay (Galera off) left at the
+# backup's position: without more, the restored cluster's first transactions would repeat seqs
+# the replay wrote. Every pod notes the replayed seq and holds the same empty table, outside the
+# binlog; the node that bootstraps writes into it once with the next seq (seed_gtid_after_restore
+# in galera-start.sh) and drops it, and every later GTID goes on from there.
+after_replay() {
+  local_sql -e "SET SESSION sql_log_bin=0; CREATE TABLE IF NOT EXISTS $GTID_SEED_TABLE (seq BIGINT UNSIGNED PRIMARY KEY) ENGINE=InnoDB" ||
+    die "restore: creating $GTID_SEED_TABLE failed"
+  printf '%s\n' "$1" >"$GTID_SEED_FILE"
+}

@@ -171,6 +171,7 @@ replay_to_point() {
       die "restore: replaying $(basename "${m%.json}.binlog") failed (the lines above say why)"
   done
   have=$(seq_of_domain "$(local_sql -e 'SELECT @@gtid_binlog_pos')" "$ARCHIVE_DOMAIN")
+  after_replay "$have"
   stop_local_server
   ((have == POINT_STOP)) || die "restore: after the replay the data is at seq $have of domain $ARCHIVE_DOMAIN, not $POINT_STOP"
   log_info "restore: replayed the archived binlogs up to seq $POINT_STOP in $((SECONDS - t)) s: the data is as it was before $(point_text)"

@@ -19,6 +19,11 @@ INIT_INCOMPLETE_FILE="$NODE_DATA_DIR/.galera-init-incomplete"
 FORCE_BOOTSTRAP_FILE="$NODE_DATA_DIR/galera-force-bootstrap"
 # uuid:seqno a human forced a bootstrap from; nodes beyond it in that cluster hold a diverged history.
 FORCED_FROM_FILE="$NODE_DATA_DIR/galera-forced-from"
+# After a restore to a point: the last replayed GTID seq (restore.sh, after_replay). The node that
+# bootstraps the restored cluster makes its first transaction carry the next seq (GTID_SEED_TABLE,
+# galera-start.sh), so the cluster's GTIDs go on from the replayed ones; no node is ready before.
+GTID_SEED_FILE="$NODE_DATA_DIR/galera-gtid-seed"
+GTID_SEED_TABLE=mysql.galera_gtid_seed
 # The size of the last Primary component this node was in (the election's membership during a
 # scale rollout); on the volume, so it outlives a crash.
 VIEW_FILE="$NODE_DATA_DIR/galera-last-view"

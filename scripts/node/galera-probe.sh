@@ -3,7 +3,8 @@
 #  startup:   passes while the node waits for its peers (that may rightly last until they come
 #             back) and once mariadbd answers; fails while a state transfer runs, so the
 #             startup probe's budget bounds the SST time.
-#  readiness: Primary component, wsrep_ready ON and Synced (or Donor when allowed).
+#  readiness: Primary component, wsrep_ready ON and Synced (or Donor when allowed); after a
+#             restore to a point, not before the cluster's GTIDs go on from the replayed ones.
 #  liveness:  never fails a node that waits, receives a state transfer or is non-Primary;
 #             fails a hung server (no answer within the timeout) or a stuck start script.
 set -uo pipefail
@@ -42,6 +43,7 @@ probe_readiness() {
   done <<<"$status"
   [[ $cluster == Primary ]] || { echo "cluster status $cluster (not Primary)"; return 1; }
   [[ $ready == ON ]] || { echo "wsrep_ready $ready"; return 1; }
+  [[ ! -f $GTID_SEED_FILE ]] || { echo "restored to a point: the first GTID after the restore is not written yet"; return 1; }
   if [[ $state == 4 ]] || [[ $state == 2 && ${GALERA_READY_WHEN_DONOR:-0} == 1 ]]; then
     return 0
   fi
