@@ -6,5 +6,5 @@ export type { SqlOptions } from './workload';
 export { PodRuntime } from './pod';
 export type { PodStatus, ProbeKind, ProbeResult, StopResult, StopSignal, Completion } from './pod';
 export type { ExecResult } from './containers';
-export type { WriterHandle, WriterOptions, WriterResult, LedgerReport, OpsLedgerReport, OpsFailures } from './ledger';
+export type { Ack, WriterHandle, WriterOptions, WriterResult, LedgerReport, OpsLedgerReport, OpsFailures } from './ledger';
 export { formatOpsReport } from './ledger';

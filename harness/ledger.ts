@@ -62,6 +62,8 @@ export interface WriterHandle {
   readonly logFile: string;
   /** Ids acknowledged so far (reads the ledger file). */
   ackedSoFar(): number[];
+  /** The acknowledgements so far: id, the pod that acknowledged it, and when (ms since the epoch). */
+  acks(): Ack[];
   /** Number of ids acknowledged so far. */
   ackedCount(): number;
   /** Stops the writer (SIGTERM, then SIGKILL after queryTimeoutMs + 5 s) and returns the ledger. */
@@ -80,7 +82,8 @@ export interface StartWriterParams extends WriterOptions {
   readonly dir: string;
 }
 
-interface Ack { id: number; pod: number; at: number }
+/** One acknowledged write of the ledger: its id, the pod that acknowledged it, when (ms since the epoch). */
+export interface Ack { readonly id: number; readonly pod: number; readonly at: number }
 
 function readLedger(file: string): Ack[] {
   if (!existsSync(file)) return [];
@@ -167,6 +170,7 @@ export async function startWriter(p: StartWriterParams): Promise<WriterHandle> {
     ledgerFile,
     logFile,
     ackedSoFar: () => readLedger(ledgerFile).map((a) => a.id),
+    acks: () => readLedger(ledgerFile),
     ackedCount: () => readLedger(ledgerFile).length,
     kill: () => { if (!exited) killPids([pid], 'SIGKILL'); },
     stop: async () => {

@@ -128,23 +128,32 @@ write_segment_manifest() {
   } >"$out"
 }
 
-# archive_file HOST POD FILE ALLOW_GAP: fetches FILE and publishes its transactions past the
-# archive's last seq as a segment. Returns 2 when they do not follow on (a gap) and ALLOW_GAP is 0.
+# archive_file HOST POD FILE START ALLOW_GAP: fetches FILE (whose Gtid_list says the node had
+# written up to seq START before it) and publishes its transactions past the archive's last seq as
+# a segment. Returns 2 when they do not follow on (a gap) and ALLOW_GAP is 0.
+#
+# Seqs may skip on Galera: every node gives a statement it replicates in total order (DDL) a seq
+# and then writes nothing for one that changes nothing (a CREATE ... IF NOT EXISTS of an existing
+# object), so no node's binlog holds that seq. A node's binlog is written in commit order, so the
+# transactions follow on when the file's first seq is the next one, or when this node's binlog
+# shows that it wrote nothing between the archive's last seq and them: the file starts right after
+# it (START) or holds it. Otherwise the seqs in between are gone from this node.
 archive_file() {
-  local host=$1 pod=$2 file=$3 allow_gap=$4 tmp="$ARCHIVE_WORK/$3" gtids first last fseq lseq name gap=false
+  local host=$1 pod=$2 file=$3 start=$4 allow_gap=$5 tmp="$ARCHIVE_WORK/$3" all gtids first last fseq lseq name gap=false
   fetch "$host" "$file" "$tmp" || return 1
-  gtids=$(binlog_gtids "$tmp" "$ARCHIVE_DOMAIN" | awk -v a="$ARCHIVED" '$1 > a')
+  all=$(binlog_gtids "$tmp" "$ARCHIVE_DOMAIN")
+  gtids=$(awk -v a="$ARCHIVED" '$1 > a' <<<"$all")
   if [[ -z $gtids ]]; then rm -f "$tmp"; return 0; fi
   first=$(head -n 1 <<<"$gtids") last=$(tail -n 1 <<<"$gtids")
   fseq=${first%% *} lseq=${last%% *}
-  if ((fseq != ARCHIVED + 1)); then
+  if ((fseq != ARCHIVED + 1 && start != ARCHIVED)) && ! grep -q "^$ARCHIVED " <<<"$all"; then
     if ((allow_gap == 0)); then rm -f "$tmp"; return 2; fi
     gap=true GAPS=$((GAPS + 1))
     log_error "gap: no node holds seq $((ARCHIVED + 1))..$((fseq - 1)) of domain $ARCHIVE_DOMAIN any more; archiving on from $(cut -d' ' -f2 <<<"$first"). A restore to a point inside the gap is refused; take a full backup"
   fi
-  if (($(grep -c . <<<"$gtids") != lseq - fseq + 1)); then
+  if ! awk 'NR > 1 && $1 <= prev { exit 1 } { prev = $1 }' <<<"$gtids"; then
     rm -f "$tmp"
-    log_error "$file of $pod holds seq $fseq..$lseq of domain $ARCHIVE_DOMAIN with some missing or repeated; not archived"
+    log_error "$file of $pod holds seqs of domain $ARCHIVE_DOMAIN out of order or repeated ($fseq..$lseq); not archived"
     return 1
   fi
   name=$(segment_name "$NODE_CLUSTER_NAME" "$ARCHIVE_DOMAIN" "$fseq" "$lseq")
@@ -175,7 +184,7 @@ archive_from() {
   for ((i = 0; i + 1 < ${#names[@]}; i++)); do
     ((starts[i + 1] > ARCHIVED)) || continue
     rc=0
-    archive_file "$host" "$pod" "${names[i]}" "$allow_gap" || rc=$?
+    archive_file "$host" "$pod" "${names[i]}" "${starts[i]}" "$allow_gap" || rc=$?
     ((rc == 0)) || return "$rc"
   done
   # everything the node had committed when it closed its file is archived now

@@ -49,12 +49,14 @@ read_bucket() {
   log INFO "the bucket's archive ends at ${newest:-nothing}"
 }
 
+# One try per round (rclone's own retries would hold a round for minutes without a word while the
+# bucket is away); the loop tries again a second later.
 upload() {
   for manifest in "$ARCHIVE_DIR/$PREFIX"*.json; do
     [ -e "$manifest" ] || return 0
     name=$(basename "$manifest" .json)
-    rclone copyto "$ARCHIVE_DIR/$name.binlog" "$REMOTE/$name.binlog" || return 1
-    rclone copyto "$manifest" "$REMOTE/$name.json" || return 1
+    rclone copyto --retries 1 --low-level-retries 2 "$ARCHIVE_DIR/$name.binlog" "$REMOTE/$name.binlog" || return 1
+    rclone copyto --retries 1 --low-level-retries 2 "$manifest" "$REMOTE/$name.json" || return 1
     printf '%s %s %s\n' "$(last_seq "$name")" "$(json_value lastGtid <"$manifest")" "$(date +%s)" >"$ARCHIVE_DIR/.uploaded"
     rm -f "$ARCHIVE_DIR/$name.binlog" "$manifest"
   done

@@ -79,7 +79,10 @@ archive_ranges() {
   for m in "$@"; do
     first=$(segment_first_seq "$m") last=$(segment_last_seq "$m")
     if [[ -z $start ]]; then start=$(segment_value "$m" firstGtid)
-    elif ((first != prev + 1)); then out+="$start..$end and "; start=$(segment_value "$m" firstGtid); fi
+    elif ((first != prev + 1)) && { [[ $(segment_value "$m" gapBefore) == true ]] ||
+      (($(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN") != prev)); }; then
+      out+="$start..$end and "; start=$(segment_value "$m" firstGtid)
+    fi
     end=$(segment_value "$m" lastGtid) prev=$last
   done
   printf '%s\n' "${out}${start:-nothing}${start:+..$end}"
@@ -92,10 +95,28 @@ stop_before_time() {
   for m in "$@"; do
     [[ $(compact_time "$(segment_value "$m" lastEventTime)") < $target ]] && continue
     seq=$(binlog_gtids "${m%.json}.binlog" "$ARCHIVE_DOMAIN" |
-      awk -v after="$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")" -v t="$target" '$1 > after && $3 >= t { print $1; exit }')
-    [[ -n $seq ]] && { printf '%s\n' "$((seq - 1))"; return 0; }
+      awk -v prev="$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")" -v t="$target" '
+        $1 > prev && $3 >= t { print prev; found = 1; exit }
+        $1 > prev { prev = $1 }
+        END { if (!found) exit 1 }')
+    [[ -n $seq ]] && { printf '%s\n' "$seq"; return 0; }
   done
   return 1
+}
+
+# stop_before_seq SEQ MANIFEST...: the last archived seq before SEQ (Galera may skip seqs: the one
+# before SEQ need not exist); SEQ - 1 when the archive ends before it (plan_replay refuses that).
+stop_before_seq() {
+  local target=$1 m prev=$(($1 - 1))
+  shift
+  for m in "$@"; do
+    (($(segment_last_seq "$m") >= target - 1)) || continue
+    binlog_gtids "${m%.json}.binlog" "$ARCHIVE_DOMAIN" |
+      awk -v prev="$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")" -v t="$target" '
+        $1 >= t { exit } $1 > prev { prev = $1 } END { print prev }'
+    return 0
+  done
+  printf '%s\n' "$prev"
 }
 
 # A segment matches its manifest, or the restore stops before anything changes, naming it.
@@ -115,14 +136,14 @@ check_segment() {
 # target the archive does not cover, naming what it has and what the target needs.
 plan_replay() {
   point_text >/dev/null || return 0
-  local manifests=() m backup_seq next first last
+  local manifests=() m backup_seq next after last
   mapfile -t manifests < <(find "$BINLOG_DIR" -maxdepth 1 -name "*-binlog-$ARCHIVE_DOMAIN-*.json" 2>/dev/null | sort)
   ((${#manifests[@]} > 0)) || die "restore to $(point_text): no archived binlogs in $BINLOG_DIR (is backup.pointInTime on?); nothing was changed"
   backup_seq=$(seq_of_domain "$(manifest_value gtid)" "$ARCHIVE_DOMAIN")
   if [[ -n ${RESTORE_POINT_GTID:-} ]]; then
     [[ ${RESTORE_POINT_GTID%%-*} == "$ARCHIVE_DOMAIN" ]] ||
       die "restore: GTID $RESTORE_POINT_GTID is not in the cluster's domain $ARCHIVE_DOMAIN; nothing was changed"
-    POINT_STOP=$((${RESTORE_POINT_GTID##*-} - 1))
+    POINT_STOP=$(stop_before_seq "${RESTORE_POINT_GTID##*-}" "${manifests[@]}")
   elif [[ $RESTORE_POINT_TIME == latest ]]; then
     POINT_STOP=$(segment_last_seq "${manifests[-1]}")
   else
@@ -134,10 +155,13 @@ plan_replay() {
   next=$((backup_seq + 1))
   for m in "${manifests[@]}"; do
     ((next <= POINT_STOP)) || break
-    first=$(segment_first_seq "$m") last=$(segment_last_seq "$m")
+    after=$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN") last=$(segment_last_seq "$m")
     ((last >= next)) || continue
-    ((first <= next)) ||
+    # the archiver wrote each segment to follow on from startAfter (seqs Galera skipped are no gap)
+    # or marked it gapBefore
+    if ((after >= next)) || [[ $(segment_value "$m" gapBefore) == true ]]; then
       die "restore: the archive has $(archive_ranges "${manifests[@]}"); the target $(point_text) from backup $NAME needs $ARCHIVE_DOMAIN-?-$next; nothing was changed"
+    fi
     check_segment "$m"
     POINT_SEGMENTS+=("$m")
     next=$((last + 1))

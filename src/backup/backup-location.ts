@@ -128,8 +128,11 @@ export function rcloneEnv(s3: ResolvedS3): k8s.EnvVar[] {
     RCLONE_CONFIG_BACKUP_FORCE_PATH_STYLE: String(s3.forcePathStyle),
     ...(s3.endpoint ? { RCLONE_CONFIG_BACKUP_ENDPOINT: s3.endpoint } : {}),
     BACKUP_REMOTE: `backup:${s3.bucket}${s3.prefix ? `/${s3.prefix}` : ''}`,
-    // rclone keeps its cache and config under HOME; the root filesystem is read-only
+    // rclone keeps its cache under HOME; the root filesystem is read-only
     HOME: '/tmp',
+    // no config file: the remote is these variables (empty, rclone 1.60 also stops logging on
+    // every call that the file is missing, which the archiver's upload loop made once a second)
+    RCLONE_CONFIG: '',
     // with a pod identity, the AWS SDK chain (the web identity token the platform mounts) signs
     ...(s3.secretName ? {} : { RCLONE_CONFIG_BACKUP_ENV_AUTH: 'true' }),
   };

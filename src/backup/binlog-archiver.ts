@@ -66,12 +66,17 @@ export class BinlogArchiver extends Construct {
   public readonly metricsPort = ARCHIVER_METRICS_PORT;
   /** Labels of the archiver's pod. */
   public readonly podLabels: Record<string, string>;
+  /** Labels that select the archiver's pod (its Deployment's selector; a PodMonitor's). */
+  public readonly selectorLabels: Record<string, string>;
+  /** Name of the Deployment (its pod is named <name>-<hash>-<suffix>). */
+  public readonly name: string;
 
   constructor(scope: Construct, id: string, props: BinlogArchiverProps) {
     super(scope, id);
     const cluster = props.cluster;
-    const name = `${cluster.name}-binlog-archiver`;
+    const name = this.name = `${cluster.name}-binlog-archiver`;
     this.podLabels = { ...props.labels, 'app.kubernetes.io/component': 'binlog-archiver' };
+    this.selectorLabels = { ...props.selectorLabels, 'app.kubernetes.io/component': 'binlog-archiver' };
     this.addEndpointSidecar(cluster);
     const scripts = new k8s.KubeConfigMap(this, 'scripts', {
       metadata: { name: `${name}-scripts`, namespace: cluster.namespace, labels: this.podLabels },
@@ -84,7 +89,7 @@ export class BinlogArchiver extends Construct {
         replicas: 1,
         // never two archivers at once: the old pod is gone before the new one starts
         strategy: { type: 'Recreate' },
-        selector: { matchLabels: { ...props.selectorLabels, 'app.kubernetes.io/component': 'binlog-archiver' } },
+        selector: { matchLabels: this.selectorLabels },
         template: this.podTemplate(props, scripts.name),
       },
     });
@@ -153,7 +158,7 @@ export class BinlogArchiver extends Construct {
       resources: { cpuRequest: '20m', memoryRequest: '64Mi', memoryLimit: '512Mi' },
     }) : undefined;
     return podTemplate({
-      labels: { ...this.podLabels }, selector: { ...p.selectorLabels, 'app.kubernetes.io/component': 'binlog-archiver' },
+      labels: { ...this.podLabels }, selector: { ...this.selectorLabels },
       configData: {}, terminationGracePeriodSeconds: 30, antiAffinity: 'none',
       serviceAccountName: p.s3?.serviceAccountName,
       containers: upload ? [archiver, upload] : [archiver],

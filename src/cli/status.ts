@@ -2,6 +2,7 @@ import { execFile } from 'child_process';
 import { promisify } from 'util';
 import { NODE_PATHS } from '../core/node-env';
 import { PROXYSQL_PATHS } from '../proxysql/proxysql-config';
+import { ARCHIVER_METRICS_PORT } from '../backup/binlog-archiver';
 
 /** A pod as the status command needs it (from `kubectl get pods -o json`). */
 export interface StatusPod {
@@ -89,13 +90,33 @@ export interface ReplicationNodeStatus {
   readonly lastDecision: string;
 }
 
-/** What the status command found: every database pod (each topology's) and every ProxySQL pod. */
+/** The binlog archiver (point-in-time recovery), from its metrics. */
+export interface ArchiverStatus {
+  readonly pod: string;
+  readonly ready: boolean;
+  readonly restarts: number;
+  /** The last archived GTID ('-' before the first). */
+  readonly lastGtid: string;
+  /** Seconds since the moment up to which every committed transaction is archived. */
+  readonly lagSeconds: string;
+  /** Transactions the source node had committed that the archive lacks. */
+  readonly lagTransactions: string;
+  /** Gaps found in the chain, and rounds with no node to archive from, since the archiver started. */
+  readonly gaps: string;
+  readonly errors: string;
+  /** Why the metrics could not be read, when they could not. */
+  readonly error?: string;
+}
+
+/** What the status command found: every database pod (each topology's), every ProxySQL pod, the binlog archiver. */
 export interface ClusterStatus {
   /** The Galera nodes. */
   readonly nodes: NodeStatus[];
   /** The primary/replica nodes. @default - none */
   readonly replication?: ReplicationNodeStatus[];
   readonly proxies: ProxyStatus[];
+  /** The binlog archiver's pods (backup.pointInTime). @default - none */
+  readonly archivers?: ArchiverStatus[];
 }
 
 /** The label value of a primary/replica pod's `app.kubernetes.io/name`. */
@@ -148,7 +169,8 @@ export async function collectStatus(client: StatusClient): Promise<ClusterStatus
   const nodes = await Promise.all(databases.filter((p) => p.app !== REPLICATION_APP).map((p) => nodeStatus(client, p)));
   const replication = await Promise.all(databases.filter((p) => p.app === REPLICATION_APP).map((p) => replicationNodeStatus(client, p)));
   const proxies = await Promise.all(pods.filter((p) => p.component === 'proxy').map((p) => proxyStatus(client, p)));
-  return { nodes, ...(replication.length > 0 ? { replication } : {}), proxies };
+  const archivers = await Promise.all(pods.filter((p) => p.component === 'binlog-archiver').map((p) => archiverStatus(client, p)));
+  return { nodes, ...(replication.length > 0 ? { replication } : {}), proxies, ...(archivers.length > 0 ? { archivers } : {}) };
 }
 
 /** A node's state script's --status output (its state line, then its status lines) and the last decision of its log. */
@@ -238,6 +260,27 @@ async function proxyStatus(client: StatusClient, pod: StatusPod): Promise<ProxyS
   }
 }
 
+/** The archiver's own metrics (binlog-archive.sh serves them on ARCHIVER_METRICS_PORT, read from inside its container). */
+async function archiverStatus(client: StatusClient, pod: StatusPod): Promise<ArchiverStatus> {
+  const base = { pod: pod.name, ready: pod.ready, restarts: pod.restarts, lastGtid: '-', lagSeconds: '-', lagTransactions: '-', gaps: '-',
+    errors: '-' };
+  try {
+    const text = await client.exec(pod.name, 'archiver', ['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${ARCHIVER_METRICS_PORT}; cat <&3`]);
+    const value = (name: string) => new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[2];
+    const lagSeconds = value('mariadb_binlog_archive_lag_seconds');
+    if (lagSeconds === undefined) return { ...base, error: 'no metrics' };
+    return {
+      ...base, lagSeconds,
+      lastGtid: /^mariadb_binlog_archive_last_seq\{[^}]*gtid="([^"]+)"/m.exec(text)?.[1] ?? '-',
+      lagTransactions: value('mariadb_binlog_archive_lag_transactions') ?? '-',
+      gaps: value('mariadb_binlog_archive_gaps_total') ?? '-',
+      errors: value('mariadb_binlog_archive_errors_total') ?? '-',
+    };
+  } catch (e) {
+    return { ...base, error: `metrics: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
 function rows(out: string): string[][] {
   return out.split('\n').filter((l) => l.trim() !== '').map((l) => l.split('\t'));
 }
@@ -270,6 +313,13 @@ export function formatStatus(status: ClusterStatus, namespace: string): string {
     out.push(...table(['POD', 'READY', 'RESTARTS', 'WRITER', 'READERS', 'OFFLINE'],
       status.proxies.map((p) => [p.pod, String(p.ready), String(p.restarts), ...(p.error ? [`? (${p.error})`, '', ''] : [
         list(p.writers), list(p.readers), list(p.offline),
+      ])])));
+  }
+  if (status.archivers) {
+    out.push('', 'Binlog archive (point-in-time recovery)');
+    out.push(...table(['POD', 'READY', 'RESTARTS', 'LAST GTID', 'LAG', 'LAG TRX', 'GAPS', 'ERRORS'],
+      status.archivers.map((a) => [a.pod, String(a.ready), String(a.restarts), ...(a.error ? [`? (${a.error})`, '', '', '', ''] : [
+        a.lastGtid, `${a.lagSeconds}s`, a.lagTransactions, a.gaps, a.errors,
       ])])));
   }
   return `${out.join('\n')}\n`;

@@ -51,6 +51,12 @@ export interface MonitoringOptions {
    * @default 21 @asType integer @minimum 1 @maximum 89
    */
   readonly certificateExpiryDays?: number;
+  /**
+   * Seconds of committed transactions the binlog archive may lack (backup.pointInTime) before
+   * BinlogArchiveLagging fires: past it, a restore to the latest point loses more than that.
+   * @default 60 @asType integer @minimum 5 @maximum 86400
+   */
+  readonly binlogArchiveLagSeconds?: number;
 }
 
 export type { AlertRule } from './topology-metrics';
@@ -64,7 +70,10 @@ export interface MariaDbMonitoringProps extends MonitoringOptions {
   readonly cluster: MariaDbCluster;
   /** ProxySQL in front of it, serving its metrics (ProxySqlProps.metrics). @default - none */
   readonly proxysql?: ProxySql;
-  /** The scheduled backups: an alert when the last success is older than twice the schedule. @default - none */
+  /**
+   * The scheduled backups: an alert when the last success is older than twice the schedule; with
+   * pointInTime, the archiver's metrics scraped and alerts on its lag, absence and gaps. @default - none
+   */
   readonly backup?: GaleraBackup;
 }
 
@@ -75,7 +84,7 @@ export type ResolvedMonitoringOptions = Resolved<MonitoringOptions, 'dashboardNa
 export function resolveMonitoringOptions(p: MonitoringOptions): ResolvedMonitoringOptions {
   return withDefaults({
     podMonitors: true, rules: true, dashboard: true, labels: {}, scrapeInterval: '30s', notSyncedMinutes: 5, flowControlPausedPercent: 10,
-    volumeFullPercent: 85, certificateExpiryDays: 21,
+    volumeFullPercent: 85, certificateExpiryDays: 21, binlogArchiveLagSeconds: 60,
   }, p);
 }
 
@@ -143,6 +152,7 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
       },
     });
   }
+  if (m.binlogArchiver) rules.push(...binlogArchiveRules(m, o, t));
   if (m.certificates.length > 0) {
     rules.push({
       alert: `${t.alertPrefix}CertificateExpiring`,
@@ -158,6 +168,46 @@ export function alertRules(m: MonitoredCluster, o: ResolvedMonitoringOptions): R
     });
   }
   return [{ name: `${t.groupPrefix}.${m.namespace}.${m.name}`, rules }];
+}
+
+/**
+ * The binlog archive (point-in-time recovery): behind by more than binlogArchiveLagSeconds (the
+ * bucket or volume unreachable, no node to archive from), not scraped at all (no archiver), or
+ * with a gap (a restore cannot cross it).
+ */
+function binlogArchiveRules(m: MonitoredCluster, o: ResolvedMonitoringOptions, t: TopologyMetrics): AlertRule[] {
+  const a = `namespace="${m.namespace}", pod=~"${m.binlogArchiver!.deployment}-[a-z0-9]+-[a-z0-9]+"`;
+  const of = `${m.namespace}/${m.name}`;
+  return [{
+    alert: `${t.alertPrefix}BinlogArchiveLagging`,
+    expr: `max by (namespace) (mariadb_binlog_archive_lag_seconds{${a}}) > ${o.binlogArchiveLagSeconds}`,
+    for: '1m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `The binlog archive of ${of} is behind`,
+      description: `The archive lacks the last {{ $value }} s of committed transactions (more than ${o.binlogArchiveLagSeconds} s): `
+        + 'a restore to the latest point would lose them. The destination may be unreachable; the archiver\'s log says why.',
+    },
+  }, {
+    alert: `${t.alertPrefix}BinlogArchiverDown`,
+    expr: `absent(mariadb_binlog_archive_lag_seconds{${a}})`,
+    for: '5m',
+    labels: { severity: 'warning' },
+    annotations: {
+      summary: `The binlog archiver of ${of} is not running`,
+      description: `No metrics from Deployment ${m.binlogArchiver!.deployment} for 5 minutes: the binary logs are not archived.`,
+    },
+  }, {
+    alert: `${t.alertPrefix}BinlogArchiveGap`,
+    expr: `increase(mariadb_binlog_archive_gaps_total{${a}}[1h]) > 0`,
+    for: '0m',
+    labels: { severity: 'critical' },
+    annotations: {
+      summary: `The binlog archive of ${of} has a gap`,
+      description: 'Transactions no node still had are missing from the archive: a restore to a point after the gap is refused. '
+        + 'Take a full backup now; points after it can be restored again.',
+    },
+  }];
 }
 
 /** A data volume filling up (kubelet's volume stats), named after the topology. */
@@ -360,6 +410,7 @@ export class MariaDbMonitoring extends Construct {
       maxLagSeconds: (cluster as { maxLagSeconds?: number }).maxLagSeconds,
       proxysql: proxysql ? { name: proxysql.name, hostgroups: proxysql.hostgroups } : undefined,
       backup: backup ? { cronJob: backup.cronJob.name, schedule: backup.schedule } : undefined,
+      binlogArchiver: backup?.archiver ? { deployment: backup.archiver.name } : undefined,
       certificates: [cluster.certificate, cluster.backupEndpoint?.clientCertificate, proxysql?.certificate]
         .filter((x): x is ApiObject => x !== undefined).map((x) => x.name),
     };
@@ -380,6 +431,7 @@ export class MariaDbMonitoring extends Construct {
       });
       this.podMonitors.push(podMonitor(cluster.name, cluster.selectorLabels));
       if (proxysql) this.podMonitors.push(podMonitor(proxysql.name, proxysql.selectorLabels));
+      if (backup?.archiver) this.podMonitors.push(podMonitor(backup.archiver.name, backup.archiver.selectorLabels));
     }
     if (o.rules) {
       this.prometheusRule = new ApiObject(this, 'rules', {

@@ -27,6 +27,8 @@ export interface MonitoredCluster {
     readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number;
   } };
   readonly backup?: { readonly cronJob: string; readonly schedule: string };
+  /** The binlog archiver's Deployment (point-in-time recovery). */
+  readonly binlogArchiver?: { readonly deployment: string };
   /** cert-manager Certificate names, when cert-manager issues the certificates. */
   readonly certificates: string[];
   /** A replica is lagging past this many seconds (primary/replica). */

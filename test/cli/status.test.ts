@@ -1,4 +1,6 @@
 import { execFileSync, spawnSync } from 'child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import { collectStatus, formatStatus, StatusClient, StatusPod } from '../../src/cli';
 
@@ -107,6 +109,44 @@ describe('status command', () => {
     expect(status.nodes[1]).toMatchObject({ state: 'Running', position: '-' });
     expect(status.proxies[0].error).toBe('admin interface: ERROR 2013 (HY000): Lost connection');
     expect(formatStatus(status, 'db')).toContain('? (admin interface: ERROR 2013 (HY000): Lost connection)');
+  });
+
+  test('GIVEN a binlog archiver WHEN collected THEN its line holds the last archived GTID, the lag, gaps and errors, '
+    + 'from the metrics binlog-archive.sh serves', async () => {
+    // GIVEN the archiver's own metrics output: archived up to seq 412, the node at 415, the last complete round 7 s ago
+    const work = mkdtempSync(join(tmpdir(), 'archiver-'));
+    const now = Math.floor(Date.now() / 1000);
+    writeFileSync(join(work, 'started'), `${now - 600}\n`);
+    writeFileSync(join(work, 'archived'), '412 0-1-412\n');
+    writeFileSync(join(work, 'node-seq'), '415\n');
+    writeFileSync(join(work, 'cycles'), `${now - 9} 400\n${now - 7} 412\n${now - 5} 415\n`);
+    writeFileSync(join(work, 'gaps'), '0\n');
+    writeFileSync(join(work, 'errors'), '2\n');
+    const metrics = execFileSync('bash', [join(__dirname, '..', '..', 'scripts', 'backup', 'binlog-archive.sh'), 'metrics'], {
+      encoding: 'utf8', env: {
+        PATH: process.env.PATH, BACKUP_TOPOLOGY: 'galera', POD_NAME: 'galera-binlog-archiver-x', NODE_PEERS: 'galera-0',
+        NODE_CLUSTER_NAME: 'galera', ARCHIVE_DIR: work, ARCHIVE_WORK: work,
+      },
+    });
+    rmSync(work, { recursive: true, force: true });
+    const [current, old] = ['galera-binlog-archiver-7c5f9d6b8-qwxyz', 'galera-binlog-archiver-old'];
+    const c = client({
+      pods: [pod(current, 'binlog-archiver', true, 1), pod(old, 'binlog-archiver', false)],
+      exec: { [`${current}/archiver`]: metrics, [`${old}/archiver`]: new Error('container not found') },
+    });
+    // WHEN
+    const status = await collectStatus(c);
+    // THEN
+    expect(status.archivers?.[0]).toMatchObject({ lastGtid: '0-1-412', lagTransactions: '3', gaps: '0', errors: '2', restarts: 1 });
+    expect(Number(status.archivers?.[0].lagSeconds)).toBeGreaterThanOrEqual(7);
+    expect(Number(status.archivers?.[0].lagSeconds)).toBeLessThan(60);
+    expect(status.archivers?.[1].error).toBe('metrics: container not found');
+    const report = formatStatus(status, 'galera');
+    expect(report).toContain('Binlog archive (point-in-time recovery)');
+    expect(report).toMatch(/^ {2}galera-binlog-archiver-7c5f9d6b8-qwxyz +true +1 +0-1-412 +\d+s +3 +0 +2$/m);
+    expect(report).toMatch(/^ {2}galera-binlog-archiver-old +false +0 +\? \(metrics: container not found\)/m);
+    // and without an archiver there is no such section
+    expect(formatStatus({ nodes: [], proxies: [] }, 'galera')).not.toContain('Binlog archive');
   });
 
   test('the command refuses an unknown argument and a missing value, naming them', () => {

@@ -181,6 +181,7 @@ const NS = monitored.namespace;
 const node = (i: number) => ({ namespace: NS, pod: `galera-${i}`, container: 'metrics' });
 const proxy = (i: number) => ({ namespace: NS, pod: `galera-proxysql-5d9c7b8f6-${['abcde', 'fghij'][i]}`, container: 'proxysql' });
 const hg = monitored.proxysql!.hostgroups;
+const archiver = { namespace: NS, pod: 'galera-binlog-archiver-7c5f9d6b8-qwxyz', container: 'archiver' };
 const repeat = (v: number | string, n: number) => Array.from({ length: n }, () => String(v)).join(' ');
 
 /** The annotations promtool must see: the rule's, with the templates filled as Prometheus fills them. */
@@ -325,6 +326,33 @@ const CASES: Case[] = [
       series: { [seriesOf('kube_cronjob_status_last_successful_time', { namespace: NS, cronjob: 'galera-backup' })]: repeat(-86400, 20) },
       evalTime: '15m',
     },
+  },
+  {
+    alert: 'GaleraBinlogArchiveLagging',
+    // the archive 5 minutes behind (the bucket unreachable) fires; a few seconds behind, as between rounds, does not
+    fire: {
+      series: { [seriesOf('mariadb_binlog_archive_lag_seconds', archiver)]: '3 4 60+60x8' }, evalTime: '5m',
+      alerts: [{ labels: { namespace: NS, severity: 'warning' }, value: 240 }],
+    },
+    quiet: { series: { [seriesOf('mariadb_binlog_archive_lag_seconds', archiver)]: repeat(4, 10) }, evalTime: '5m' },
+  },
+  {
+    alert: 'GaleraBinlogArchiverDown',
+    // no archiver scraped for 6 minutes fires; an archiver scraped all along does not
+    fire: {
+      series: { [seriesOf('mariadb_binlog_archive_lag_seconds', archiver)]: `3 ${repeat('stale', 1)} ${repeat('_', 8)}` }, evalTime: '7m',
+      alerts: [{ labels: { namespace: NS, severity: 'warning' } }],
+    },
+    quiet: { series: { [seriesOf('mariadb_binlog_archive_lag_seconds', archiver)]: repeat(3, 10) }, evalTime: '7m' },
+  },
+  {
+    alert: 'GaleraBinlogArchiveGap',
+    // a gap found fires; a counter that restarted at 0 with the archiver (no new gap) does not
+    fire: {
+      series: { [seriesOf('mariadb_binlog_archive_gaps_total', archiver)]: '0 0 0 1 1' }, evalTime: '4m',
+      alerts: [{ labels: { ...archiver, severity: 'critical' } }],
+    },
+    quiet: { series: { [seriesOf('mariadb_binlog_archive_gaps_total', archiver)]: '0 0 0 0 0' }, evalTime: '4m' },
   },
   {
     alert: 'GaleraCertificateExpiring',

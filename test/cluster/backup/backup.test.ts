@@ -7,6 +7,7 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/inde
 import { newCertificateAuthority, PemPair } from '../../../src/tls/certificates';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from '../proxysql/proxysql-monitor';
 import { chartSecrets } from '../secrets';
+import { Bucket, S3_LOCATION } from './s3';
 import { sleep, waitFor } from '../wait';
 
 // Backups on the real software: the synthesized CronJob's pod streams mariadb-backup from a node's
@@ -33,12 +34,7 @@ const JOB = 'galera-backup';
 const CLAIM = 'galera-backups';
 const ROWS = 20_000;
 
-/** The bucket of the S3 tests: s3rver in a namespace of its own, by the name the chart gives. */
-const S3 = {
-  host: 'minio.storage.svc', port: 9000, bucket: 'db-backups', keys: { 'access-key-id': 'S3RVER', 'secret-access-key': 'S3RVER' },
-};
-const S3_DESTINATION = { s3: { endpoint: `http://${S3.host}:${S3.port}`, bucket: S3.bucket, secretName: 'backup-s3' } };
-const S3RVER = require.resolve('s3rver/bin/s3rver.js');
+const S3_DESTINATION = { s3: S3_LOCATION };
 
 function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlChart {
   return new GaleraProxySqlChart(Testing.app(), 'test', {
@@ -65,34 +61,6 @@ describe('backups and restores', () => {
   async function runBackup(c = chart()): Promise<{ succeeded: boolean; logs: string }> {
     const job = await source.runCronJob(JOB, Testing.synth(c), 15 * 60_000);
     return { succeeded: job.succeeded, logs: job.pod.logs() };
-  }
-
-  /** Serves the bucket (s3rver on the directory `dir`) from a client namespace of `cluster`, under the name S3.host. */
-  async function serveBucket(cluster: PodCluster, dir: string): Promise<void> {
-    const slot = await cluster.addClient('s3', { labels: { app: 's3' }, namespace: 'storage' });
-    cluster.setHost(S3.host, slot.ip);
-    void cluster.clientExec([
-      process.execPath, S3RVER, '-d', dir, '-a', slot.ip, '-p', String(S3.port), '--configure-bucket', S3.bucket, '--no-vhost-buckets',
-      '--silent',
-    ],
-      { client: 's3', timeoutMs: 60 * 60_000 }).catch(() => undefined); // killed by cleanup()
-    cluster.setSecret('backup-s3', S3.keys);
-    await waitFor(
-      's3rver to listen',
-      async () => (await cluster.clientExec(['bash', '-c', `</dev/tcp/${slot.ip}/${S3.port}`], { client: 's3' })).exitCode === 0, 30_000,
-    );
-  }
-
-  /** The files in the bucket under the cluster's prefix (rclone, as the job sees them). */
-  async function bucketFiles(cluster: PodCluster): Promise<string[]> {
-    const env = {
-      PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other',
-      RCLONE_CONFIG_B_ENDPOINT: S3_DESTINATION.s3.endpoint, RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true',
-      RCLONE_CONFIG_B_ACCESS_KEY_ID: 'S3RVER', RCLONE_CONFIG_B_SECRET_ACCESS_KEY: 'S3RVER',
-    };
-    const r = await cluster.clientExec(['rclone', 'lsf', '--files-only', `b:${S3.bucket}/galera`], { client: 's3', env });
-    if (r.exitCode !== 0) throw new Error(`rclone lsf: ${r.stderr}`);
-    return r.stdout.split('\n').filter(Boolean).sort();
   }
 
   /** A new cluster (its own namespaces and volumes) whose backup claim holds a copy of the source's. */
@@ -327,7 +295,7 @@ describe('backups and restores', () => {
     // GIVEN a bucket, and the backup's destination set to it
     const bucketDir = mkdtempSync(join(tmpdir(), 's3rver-'));
     try {
-      await serveBucket(source, bucketDir);
+      const bucket = await Bucket.serve(source, bucketDir);
       const s3Chart = chart({ backup: { enabled: true, retention: { count: 2 }, destination: S3_DESTINATION } });
       // WHEN three backups run
       const jobs = [];
@@ -341,7 +309,7 @@ describe('backups and restores', () => {
         expect(job.logs).toMatch(/backup-upload INFO: uploaded galera-\d{8}T\d{6}Z to backup:db-backups\/galera/);
       }
       expect(jobs[2].logs).toMatch(/backup-upload INFO: retention: removed galera-\d{8}T\d{6}Z/);
-      const files = await bucketFiles(source);
+      const files = await bucket.files('galera');
       const names = files.filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, ''));
       expect(names).toHaveLength(2);
       expect(files).toEqual(names.flatMap((n) => [`${n}.json`, `${n}.xb.zst`]).sort());
@@ -351,7 +319,7 @@ describe('backups and restores', () => {
       const r = await newRestoredCluster(
         chart({ galera: { restoreFrom: { backup: 'latest' } }, backup: { enabled: true, destination: S3_DESTINATION } }), false,
       );
-      await serveBucket(r.cluster, bucketDir);
+      await Bucket.serve(r.cluster, bucketDir);
       await Promise.all(GALERA.map((i) => r.galera.startPod(i)));
       await Promise.all(GALERA.map((i) => r.galera.waitFor(i, 'readiness', 300_000)));
       // THEN galera-0 fetched the newest one and every node has the data

@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, readFileSync } from 'fs';
+import { cpSync, mkdirSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../../../harness/index';
@@ -31,12 +31,6 @@ function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlCha
     networkPolicy: { directClients: [{ podSelector: { matchLabels: DIRECT_CLIENT } }] },
     backup: { enabled: true, pointInTime: { enabled: true, archiveSeconds: 2 } },
   });
-}
-
-/** The writer's ledger file: "<id> <pod> <ack time ms>" per acknowledged write. */
-function acksOf(file: string): { id: number; at: number }[] {
-  return readFileSync(file, 'utf8').split('\n').map((l) => /^(\d+) (\d+) (\d+)$/.exec(l)).filter((m) => m !== null)
-    .map((m) => ({ id: Number(m![1]), at: Number(m![3]) }));
 }
 
 describe('point-in-time recovery', () => {
@@ -97,7 +91,7 @@ describe('point-in-time recovery', () => {
     await sleep(2000);
     const result = await writer.stop();
     expect(result.errors).toBe(0);
-    acks = acksOf(writer.ledgerFile);
+    acks = writer.acks();
     const seq = Number((await galera.sql(0, 'SELECT @@gtid_binlog_pos'))[0][0].split(',').find((g) => g.startsWith('0-'))!.split('-')[2]);
     const found = async () => (await archiver.exec(0, ['bash', '/opt/mariadb-backup/binlog-find.sh', '--grep', 'DROP TABLE'])).output;
     await waitFor('the DROP TABLE in the archive', async () => / DROP TABLE /i.test(await found()), 120_000);

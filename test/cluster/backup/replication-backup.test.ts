@@ -7,6 +7,7 @@ import { MariaDbBackup, MariaDbBackupProps, MariaDbReplication, MariaDbReplicati
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { newCertificateAuthority, PemPair, tlsSecrets } from '../../../src/tls/certificates';
 import { sleep, waitFor } from '../wait';
+import { Bucket, S3, S3_LOCATION } from './s3';
 
 // Backups of the primary/replica topology on the real software: the synthesized CronJob's pod
 // streams mariadb-backup from a ready replica's backup endpoint (never the primary) over mutual
@@ -33,13 +34,6 @@ const NS = 'db';
 const JOB = 'mariadb-backup';
 const CLAIM = 'mariadb-backups';
 const ROWS = 20_000;
-
-/** The bucket: s3rver in a namespace of its own, by the name the manifests give. */
-const S3 = {
-  host: 'minio.storage.svc', port: 9000, bucket: 'db-backups', keys: { 'access-key-id': 'S3RVER', 'secret-access-key': 'S3RVER' },
-};
-const S3_LOCATION = { endpoint: `http://${S3.host}:${S3.port}`, bucket: S3.bucket, secretName: 'backup-s3' };
-const S3RVER = require.resolve('s3rver/bin/s3rver.js');
 
 interface Built { manifests: object[]; db: MariaDbReplication; backup: MariaDbBackup }
 
@@ -100,32 +94,6 @@ describe('primary/replica backups and restores', () => {
     await cluster.setup();
     await prepare(cluster);
     return { cluster, pods: cluster.workload('mariadb') };
-  }
-
-  /** Serves the bucket (s3rver on the directory `dir`) from a client namespace of `cluster`, under the name S3.host. */
-  async function serveBucket(cluster: PodCluster, dir: string): Promise<void> {
-    const slot = await cluster.addClient('s3', { labels: { app: 's3' }, namespace: 'storage' });
-    cluster.setHost(S3.host, slot.ip);
-    const args = [S3RVER, '-d', dir, '-a', slot.ip, '-p', String(S3.port), '--configure-bucket', S3.bucket, '--no-vhost-buckets',
-      '--silent'];
-    // killed by cleanup()
-    void cluster.clientExec([process.execPath, ...args], { client: 's3', timeoutMs: 60 * 60_000 }).catch(() => undefined);
-    cluster.setSecret('backup-s3', S3.keys);
-    const probe = ['bash', '-c', `</dev/tcp/${slot.ip}/${S3.port}`];
-    const listens = async () => (await cluster.clientExec(probe, { client: 's3' })).exitCode === 0;
-    await waitFor('s3rver to listen', listens, 30_000);
-  }
-
-  /** rclone with the bucket as remote "b", from the cluster's s3 client namespace; its output. */
-  async function rclone(cluster: PodCluster, args: string[]): Promise<string> {
-    const env = {
-      PATH: process.env.PATH, HOME: tmpdir(), RCLONE_CONFIG_B_TYPE: 's3', RCLONE_CONFIG_B_PROVIDER: 'Other',
-      RCLONE_CONFIG_B_ENDPOINT: S3_LOCATION.endpoint, RCLONE_CONFIG_B_FORCE_PATH_STYLE: 'true',
-      RCLONE_CONFIG_B_ACCESS_KEY_ID: S3.keys['access-key-id'], RCLONE_CONFIG_B_SECRET_ACCESS_KEY: S3.keys['secret-access-key'],
-    };
-    const r = await cluster.clientExec(['rclone', ...args], { client: 's3', env, timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new Error(`rclone ${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
   }
 
   beforeAll(async () => {
@@ -239,7 +207,7 @@ describe('primary/replica backups and restores', () => {
     const bucketDir = mkdtempSync(join(tmpdir(), 's3rver-'));
     const work = mkdtempSync(join(tmpdir(), 'stream-'));
     try {
-      await serveBucket(source, bucketDir);
+      const bucket = await Bucket.serve(source, bucketDir);
       const destination = { s3: S3_LOCATION };
       // WHEN a backup runs
       const job = await source.runCronJob(JOB, build({}, { destination }).manifests, 15 * 60_000);
@@ -247,7 +215,7 @@ describe('primary/replica backups and restores', () => {
       expect(job.succeeded).toBe(true);
       expect(job.pod.logs()).toMatch(/source: mariadb-2 \(a ready replica/);
       expect(job.pod.logs()).toMatch(/backup-upload INFO: uploaded mariadb-\d{8}T\d{6}Z to backup:db-backups\/mariadb/);
-      const files = await rclone(source, ['lsf', '--files-only', `b:${S3.bucket}/mariadb`]);
+      const files = await bucket.rclone(['lsf', '--files-only', `b:${S3.bucket}/mariadb`]);
       const name = files.split('\n').filter((f) => f.endsWith('.json')).sort().pop()!.replace(/\.json$/, '');
       expect(files.split('\n').filter(Boolean).sort()).toEqual([`${name}.json`, `${name}.xb.zst`]);
       const object = `b:${S3.bucket}/mariadb/${name}.xb.zst`;
@@ -256,13 +224,14 @@ describe('primary/replica backups and restores', () => {
       // GIVEN a new cluster to be created from the bucket's latest backup (its own s3rver on the same files), whose
       // stream in the bucket has one byte changed (uploaded again, so the store's own hashes agree: only the manifest disagrees)
       const intact = join(work, 'intact');
+      let restoredBucket: Bucket | undefined;
       const r = await newRestoredCluster({ backup: 'latest', s3: S3_LOCATION }, destination, async (c) => {
-        await serveBucket(c, bucketDir);
-        await rclone(c, ['copyto', object, intact]);
+        const b = restoredBucket = await Bucket.serve(c, bucketDir);
+        await b.rclone(['copyto', object, intact]);
         const bytes = readFileSync(intact);
         bytes[Math.floor(bytes.length / 2)] ^= 0xff;
         writeFileSync(join(work, 'corrupt'), bytes);
-        await rclone(c, ['copyto', join(work, 'corrupt'), object]);
+        await b.rclone(['copyto', join(work, 'corrupt'), object]);
       });
       // WHEN its pods start
       await Promise.all(ALL.map((i) => r.pods.startPod(i)));
@@ -275,7 +244,7 @@ describe('primary/replica backups and restores', () => {
       expect(ALL.some((i) => r.pods.isReady(i))).toBe(false);
       for (const i of [1, 2]) expect(r.pods.logs(i)).not.toMatch(/decision: (initialize|primary|clone|promote):/);
       // WHEN the intact stream is put back in the bucket, the crash-looping fetch takes it on its next try
-      await rclone(r.cluster, ['copyto', intact, object]);
+      await restoredBucket!.rclone(['copyto', intact, object]);
       await waitAllReady(r.pods);
       // THEN mariadb-0 restored the latest backup and is the primary; every node has the data
       expect(r.pods.logs(0, 'restore-fetch')).toMatch(new RegExp(`latest backup in backup:db-backups/mariadb is ${name}`));
