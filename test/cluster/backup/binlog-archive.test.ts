@@ -9,7 +9,9 @@ import { PodCluster, Workload } from '../../../harness/index';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/index';
 import { newCertificateAuthority, PemPair } from '../../../src/tls/certificates';
 import { parseExposition, promtool, seriesOf, tempDir, valueOf, writeRules } from '../../tools/prometheus';
+import { collectStatus, formatStatus } from '../../../src/cli';
 import { chartSecrets } from '../secrets';
+import { harnessStatusClient } from '../status-client';
 import { sleep, waitFor } from '../wait';
 import { Bucket, S3, S3_LOCATION } from './s3';
 
@@ -222,6 +224,11 @@ describe('binlog archiver', () => {
       expect(seqs.at(-1)).toBeGreaterThanOrEqual(target);
       console.log(`bucket archive: ${segmentsIn(local).length} segments, seq 1..${seqs.at(-1)} (cluster at ${target}), `
         + `${result.acked.length} writes acknowledged meanwhile`);
+      // and the status command shows where the archive stands
+      const status = await collectStatus(harnessStatusClient([{ w: galera, ordinals: GALERA }, { w: archiver, ordinals: [0] }]));
+      expect(status.archivers).toHaveLength(1);
+      expect(status.archivers![0]).toMatchObject({ lastGtid: `0-1-${seqs.at(-1)}`, lagTransactions: '0', gaps: '0' });
+      expect(formatStatus(status, 'galera')).toContain('Binlog archive (point-in-time recovery)');
 
       // and in promtool, those samples fire GaleraBinlogArchiveLagging 1 m after the lag passed 20 s, not before, and resolve
       const rule = c.monitoring!.ruleGroups[0].rules.find((r) => r.alert === 'GaleraBinlogArchiveLagging')!;
