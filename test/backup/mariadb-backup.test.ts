@@ -1,5 +1,6 @@
-import { execFileSync } from 'child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'fs';
+import { execFileSync, spawnSync } from 'child_process';
+import { createHash } from 'crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
@@ -275,5 +276,81 @@ describe('S3 credentials from the pod identity', () => {
   ])('%s of secretName and serviceAccountName is refused by name', (_what, bucket) => {
     expect(() => new GaleraProxySqlChart(Testing.app(), 'c', { backup: { enabled: true, destination: { s3: bucket as never } } }))
       .toThrow(/backup\.destination\.s3 needs exactly one of secretName \(a Secret with the keys\) or serviceAccountName/);
+  });
+});
+
+describe('restore to a point: the plan checks the archive before anything changes (restore.sh plan_replay)', () => {
+  /** A segment of the archive: its seqs (first..last), the seq it follows on from, and whether the archiver marked a gap before it. */
+  interface Seg { first: number; last: number; after: number; gapBefore?: boolean }
+  const segName = (s: Seg) => `galera-binlog-0-${String(s.first).padStart(20, '0')}-${String(s.last).padStart(20, '0')}`;
+
+  /**
+   * Writes a backup at GTID 0-1-9 and the segments (bytes of their own, manifests as the archiver
+   * writes them) to a scratch RESTORE_DIR, lets `spoil` change files, and runs plan_replay to
+   * 'latest' in restore.sh (Galera); its exit status and log.
+   */
+  function plan(segs: Seg[], spoil: (dir: string) => void = () => undefined): { status: number; log: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'restore-plan-'));
+    try {
+      writeFileSync(join(dir, 'b-1.json'), `{\n  "name": "b-1",\n  "clusterUuid": "${UUID}",\n  "seqno": 256,\n  "gtid": "0-1-9",\n}\n`);
+      mkdirSync(join(dir, 'binlogs'));
+      for (const s of segs) {
+        const bytes = Buffer.from(`binlog of ${segName(s)}\n`.repeat(s.last - s.first + 1));
+        writeFileSync(join(dir, 'binlogs', `${segName(s)}.binlog`), bytes);
+        writeFileSync(join(dir, 'binlogs', `${segName(s)}.json`), [
+          '{', `  "name": "${segName(s)}",`, '  "domain": 0,', `  "startAfter": "0-1-${s.after}",`, `  "firstGtid": "0-1-${s.first}",`,
+          `  "lastGtid": "0-1-${s.last}",`, `  "gapBefore": ${s.gapBefore ?? false},`, `  "sizeBytes": ${bytes.length},`,
+          `  "sha256": "${createHash('sha256').update(bytes).digest('hex')}"`, '}', '',
+        ].join('\n'));
+      }
+      spoil(join(dir, 'binlogs'));
+      const r = spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/restore.sh"; NAME=b-1; plan_replay`], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH, POD_NAME: 'galera-0', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', RESTORE_DIR: dir,
+          BACKUP_TOPOLOGY: 'galera', NODE_DATA_DIR: '/nonexistent', RESTORE_POINT_TIME: 'latest',
+        },
+      });
+      return { status: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const ARCHIVE: Seg[] = [{ first: 5, last: 20, after: 4 }, { first: 21, last: 30, after: 20 }, { first: 31, last: 40, after: 30 }];
+
+  test('a whole archive: seq 10..40 from the three segments', () => {
+    const r = plan(ARCHIVE);
+    expect(r.log).toMatch(/then seq 10\.\.40 of domain 0 from 3 archived segments/);
+    expect(r.status).toBe(0);
+  });
+
+  test('a seq Galera skipped (written to no binlog) between two segments is no gap', () => {
+    const r = plan([ARCHIVE[0], { first: 22, last: 30, after: 20 }, ARCHIVE[2]]);
+    expect(r.log).toMatch(/then seq 10\.\.40 of domain 0 from 3 archived segments/);
+    expect(r.status).toBe(0);
+  });
+
+  const alter = (f: string) => { const b = readFileSync(f); b[3] ^= 0xff; writeFileSync(f, b); };
+  const truncate = (f: string) => writeFileSync(f, readFileSync(f).subarray(0, 10));
+  test.each([
+    ['altered', alter, /is corrupt: sha256 [0-9a-f]{64}, its manifest says/],
+    ['truncated', truncate, /is truncated or altered: 10 bytes, its manifest says \d+/],
+    ['missing', (f: string) => rmSync(f), /is missing \(its manifest is there\)/],
+  ])('a segment %s is refused by name, and nothing was changed', (_what, spoil, why) => {
+    const r = plan(ARCHIVE, (d) => spoil(join(d, `${segName(ARCHIVE[1])}.binlog`)));
+    expect(r.log).toContain(`archived binlog segment ${segName(ARCHIVE[1])}.binlog`);
+    expect(r.log).toMatch(why);
+    expect(r.log).toContain('nothing was changed');
+    expect(r.status).toBe(1);
+  });
+
+  test.each([
+    ['a segment gone from the archive', [ARCHIVE[0], ARCHIVE[2]]],
+    ['a gap the archiver marked', [ARCHIVE[0], { first: 25, last: 30, after: 20, gapBefore: true }, ARCHIVE[2]]],
+  ])('%s is refused, naming what the archive has and the seq the target needs', (_what, segs) => {
+    const r = plan(segs as Seg[]);
+    expect(r.log).toMatch(/the archive has 0-1-5\.\.0-1-20 and 0-1-(31|25)\.\.0-1-40; /);
+    expect(r.log).toContain('the target latest from backup b-1 needs 0-?-21; nothing was changed');
+    expect(r.status).toBe(1);
   });
 });
