@@ -1,6 +1,8 @@
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
-import { BackupDestination, BackupVolume, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedS3, resolveS3 } from './backup-location';
+import {
+  BackupDestination, BackupVolume, DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, ResolvedS3, resolveS3,
+} from './backup-location';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { COMMON_NODE_SCRIPTS } from '../core/node-env';
 import { container, ContainerResources, emptyDir, PART_OF, podTemplate, ResolvedResources, resolveResources } from '../core/pod';
@@ -77,12 +79,31 @@ function jobScripts(topology: BackendTopology): Record<string, string> {
 }
 
 /**
+ * A cluster restored to an earlier point than its archive's end has a history of its own from
+ * there: its new transactions get the seqs the archive holds with the old ones. Archiving it into
+ * the archive it was restored from would mix the two, so that is refused (a restore to 'latest'
+ * goes on from the archive's end, and may archive there).
+ */
+function checkOwnArchive(c: Checker, archiving: boolean, from: ResolvedRestore | undefined, claimName: string | undefined,
+  s3: ResolvedS3 | undefined): void {
+  if (!archiving || !from || (from.gtid === undefined && (from.pointInTime ?? 'latest') === 'latest')) return;
+  const same = (from.claimName !== undefined && from.claimName === claimName)
+    || (from.s3?.bucket !== undefined && s3 !== undefined && from.s3.bucket === s3.bucket && from.s3.prefix === s3.prefix
+      && from.s3.endpoint === s3.endpoint);
+  const where = from.s3 ? `bucket ${from.s3.bucket}, prefix '${from.s3.prefix}'` : `claim ${from.claimName}`;
+  const point = from.gtid !== undefined ? `gtid ${from.gtid}` : `pointInTime ${from.pointInTime}`;
+  c.check(!same, `${c.f('pointInTime')}: this cluster is restored to an earlier point (restoreFrom ${point}) from the archive it would `
+    + `archive to (${where}); its new transactions would reuse seqs that archive holds for others. Give it an archive of its own: `
+    + `another ${from.s3 ? 'destination.s3.prefix' : 'destination.volume.claimName'}`);
+}
+
+/**
  * Applies the defaults of MariaDbBackupProps (checked by their schema, see checkProps) for the
  * cluster, and the rules between them.
  * @internal
  */
 export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: Checker,
-  cluster: { name: string; storageSize: string; storageClassName?: string }): ResolvedGaleraBackup {
+  cluster: { name: string; storageSize: string; storageClassName?: string; restoreFrom?: ResolvedRestore }): ResolvedGaleraBackup {
   const d = p.destination ?? {};
   const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
   c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);
@@ -91,6 +112,7 @@ export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: C
     claimName: `${cluster.name}-backups`, create: true, size: `${Math.ceil((4 * dataBytes) / 2 ** 30)}Gi`,
     storageClassName: cluster.storageClassName, accessMode: 'ReadWriteOnce' as const,
   }, d.volume);
+  checkOwnArchive(c, p.pointInTime?.enabled === true, cluster.restoreFrom, volume?.claimName, s3);
   return {
     schedule: p.schedule ?? '0 3 * * *',
     timeZone: p.timeZone,
@@ -144,7 +166,8 @@ export class MariaDbBackup extends Construct {
       `${kind} '${id}': the ${cluster.constructor.name} '${cluster.name}' has no backup endpoint; set backupEndpoint: true on it`,
     );
     const { cluster: _cluster, ...options } = props;
-    const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(checkProps(c, 'MariaDbBackup', options), c, cluster.storage));
+    const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(checkProps(c, 'MariaDbBackup', options), c,
+      { ...cluster.storage, restoreFrom: cluster.restoreFromBackup?.from }));
     const name = `${cluster.name}-backup`;
     this.schedule = r.schedule;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-backup', 'app.kubernetes.io/instance': name };

@@ -3,7 +3,7 @@ import * as k8s from '../../imports/k8s';
 import type { MariaDbCluster } from '../core/mariadb-cluster';
 import { container, emptyDir } from '../core/pod';
 import { readScript } from '../core/scripts';
-import { DEFAULT_RCLONE_IMAGE, rcloneEnv, resolveRestore, RestoreSource } from './backup-location';
+import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import { backupScripts } from './backup-endpoint';
 import { resolveOrThrow } from '../values/validation';
 import { GALERA_GTID_DOMAIN } from '../galera/galera-config';
@@ -29,11 +29,13 @@ export interface RestoreFromBackupProps {
 export class RestoreFromBackup extends Construct {
   /** The TCP port of the bucket the pods fetch from (S3 only): their NetworkPolicy lets them out to it. */
   public readonly bucketPort?: number;
+  /** Where the backup is and the point restored to, with the defaults applied. @internal */
+  public readonly from: ResolvedRestore;
 
   constructor(scope: Construct, id: string, props: RestoreFromBackupProps) {
     super(scope, id);
     const cluster = props.cluster;
-    const from = resolveOrThrow(`RestoreFromBackup '${id}'`, (c) => resolveRestore(c, 'from', props.from, cluster.name))!;
+    const from = this.from = resolveOrThrow(`RestoreFromBackup '${id}'`, (c) => resolveRestore(c, 'from', props.from, cluster.name))!;
     const rcloneImage = props.rcloneImage ?? DEFAULT_RCLONE_IMAGE;
     cluster._registerFeature(this);
     if (from.s3) this.bucketPort = bucketPort(from.s3.endpoint);

@@ -96,6 +96,41 @@ describe('GaleraBackup', () => {
   });
 });
 
+describe('a cluster restored to an earlier point archives elsewhere', () => {
+  const POINT = { backup: 'latest', pointInTime: '2026-12-06T14:03:07Z' } as const;
+  const archiving = { enabled: true, pointInTime: { enabled: true } } as const;
+
+  test.each([
+    ['a time, from the backup destination (the claim)', { restoreFrom: POINT }, archiving, /claim galera-backups/],
+    ['a GTID, from the backup destination (the claim)', { restoreFrom: { backup: 'latest', gtid: '0-1-901' } }, archiving,
+      /claim galera-backups/],
+    ['a time, from the bucket it archives to', { restoreFrom: POINT },
+      { ...archiving, destination: { s3: { bucket: 'shop-db', secretName: 'keys' } } }, /bucket shop-db, prefix 'galera'/],
+  ])('restored to %s: refused at synth time, naming backup.pointInTime and what to change', (_what, galera, backup, where) => {
+    expect(() => synth({ galera: galera as never, backup })).toThrow(/backup\.pointInTime: this cluster is restored to an earlier point/);
+    expect(() => synth({ galera: galera as never, backup })).toThrow(where);
+  });
+
+  test.each([
+    ['to the latest point, from its own archive', { restoreFrom: { backup: 'latest', pointInTime: 'latest' } }, archiving],
+    ['to a time, archiving under another prefix', { restoreFrom: { ...POINT, s3: { bucket: 'shop-db', secretName: 'keys' } } },
+      { ...archiving, destination: { s3: { bucket: 'shop-db', prefix: 'galera-restored', secretName: 'keys' } } }],
+    ['to a time, not archiving', { restoreFrom: POINT }, { enabled: true }],
+  ])('restored %s: accepted', (_what, galera, backup) => {
+    expect(() => synth({ galera: galera as never, backup })).not.toThrow();
+  });
+
+  test('a MariaDbBackup built by hand on such a cluster is refused the same way', () => {
+    const chart = Testing.chart();
+    const cluster = new GaleraCluster(chart, 'db', {
+      backupEndpoint: true, tls: { enabled: true }, restoreFrom: { ...POINT, volume: { claimName: 'db-backups' } },
+    });
+    expect(() => new GaleraBackup(chart, 'backup', { cluster, pointInTime: { enabled: true } })).toThrow(
+      /pointInTime: this cluster is restored to an earlier point \(restoreFrom pointInTime 2026-12-06T14:03:07Z\).*claim db-backups/,
+    );
+  });
+});
+
 describe('backup scripts', () => {
   /** pick_source of the Galera backup job (backup-galera.sh) over state lines made by the pods' own formatter. */
   function pickSource(nodes: Record<string, 'synced' | 'donor' | 'waiting'>): string {
