@@ -30,6 +30,7 @@ function chart(extra: Partial<GaleraProxySqlChartProps> = {}): GaleraProxySqlCha
     galera: { nonPrimaryRestartSeconds: 20, tls: { enabled: true }, ...extra.galera },
     networkPolicy: { directClients: [{ podSelector: { matchLabels: DIRECT_CLIENT } }] },
     backup: { enabled: true, pointInTime: { enabled: true, archiveSeconds: 2 } },
+    ...(extra.backup ? { backup: extra.backup } : {}),
   });
 }
 
@@ -45,7 +46,8 @@ describe('point-in-time recovery', () => {
 
   /** A new cluster restored from a copy of the source's backup claim (backups and archive). */
   async function restore(from: Record<string, string>): Promise<Workload> {
-    const c = chart({ galera: { restoreFrom: { backup: 'latest', ...from } } });
+    // (restored to an earlier point, it may not archive where it was restored from: it does not archive)
+    const c = chart({ galera: { restoreFrom: { backup: 'latest', ...from } }, backup: { enabled: true } });
     restored = new PodCluster({ manifests: Testing.synth(c), secrets: await chartSecrets(c, SECRET, ca), workloads: ['galera'],
       clientLabels: DIRECT_CLIENT });
     await restored.setup();
