@@ -41,13 +41,15 @@ sha256_hex() {
   openssl dgst -sha256 -r | cut -d' ' -f1
 }
 
-# The seq of DOMAIN in a GTID list ("0-1-14,1000-1-2"), 0 when the list has none.
+# The seq of DOMAIN in a GTID list ("0-1-14,1000-1-2"), 0 when the list has none. A binlog state
+# (a file's Gtid_list) holds one entry per server that wrote in the domain ("0-1-74,0-2-102" on a
+# replica after a failover): the highest seq is the domain's.
 seq_of_domain() {
-  local gtid
+  local gtid seq=0
   for gtid in ${1//,/ }; do
-    [[ ${gtid%%-*} == "$2" ]] && { printf '%s\n' "${gtid##*-}"; return 0; }
+    [[ ${gtid%%-*} == "$2" ]] && ((${gtid##*-} > seq)) && seq=${gtid##*-}
   done
-  printf '0\n'
+  printf '%s\n' "$seq"
 }
 
 # tls_listen PORT COMMAND WHAT: socat listens on PORT with mutual TLS (the client's certificate

@@ -12,9 +12,10 @@ point_value() {
   sed -n "s/^  \"$1\": \"\(.*\)\",\{0,1\}$/\1/p" "$2" | head -n 1
 }
 
-# point_seq GTID_LIST DOMAIN: the seq of DOMAIN in a GTID list, 0 when it has none.
+# point_seq GTID_LIST DOMAIN: the seq of DOMAIN in a GTID list (the highest, when servers of the
+# domain have an entry each), 0 when it has none.
 point_seq() {
-  seq=$(printf '%s\n' "$1" | tr ',' '\n' | sed -n "s/^$2-[0-9]*-//p" | head -n 1)
+  seq=$(printf '%s\n' "$1" | tr ',' '\n' | sed -n "s/^$2-[0-9]*-//p" | sort -n | tail -n 1)
   printf '%s\n' "${seq:-0}"
 }
 
