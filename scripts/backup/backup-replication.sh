@@ -159,12 +159,20 @@ $accounts
 SQL
 }
 
-# The binlog endpoint serves from any running node: every node binlogs what it commits or
-# applies, with the primary's GTIDs (the archiver checks that the chain has no gap).
+# The binlog endpoint serves from a running replica: every node binlogs what it commits or
+# applies, with the primary's GTIDs (the archiver checks that the chain has no gap). Not from the
+# primary while a replica acknowledges its commits: its binlog holds each commit before a replica
+# has it, and one that no replica received is lost when the primary fails over, its seq then
+# given to another transaction. Once no replica acknowledges (semi-sync fell back to
+# asynchronous), the primary's binlog is all the cluster has, and it serves.
 binlog_refusal() {
-  local line
+  local line clients
   line=$(bash "$(topology_script repl-state.sh)" 2>/dev/null)
-  [[ $(field "$line" phase) == running ]] || echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"
+  [[ $(field "$line" phase) == running ]] || { echo "$POD_NAME: mariadbd does not answer ($(field "$line" phase))"; return 0; }
+  [[ $(field "$line" role) == primary ]] || return 0
+  clients=$(local_sql -e "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'" | cut -f2) || clients=''
+  [[ ${clients:-0} == 0 ]] ||
+    echo "$POD_NAME is the primary and $clients replica(s) acknowledge its commits: its binlog may hold a commit no replica has yet; the archive comes from a replica"
 }
 
 # A restore to a point replays the archived binlogs on the primary (ordinal 0); the replicas,

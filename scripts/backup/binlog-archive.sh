@@ -146,10 +146,17 @@ archive_file() {
   if [[ -z $gtids ]]; then rm -f "$tmp"; return 0; fi
   first=$(head -n 1 <<<"$gtids") last=$(tail -n 1 <<<"$gtids")
   fseq=${first%% *} lseq=${last%% *}
-  if ((fseq != ARCHIVED + 1 && start != ARCHIVED)) && ! grep -q "^$ARCHIVED " <<<"$all"; then
+  # (an empty Gtid_list, start 0, proves nothing: a binlog reset by a clone or a state transfer)
+  if ((fseq != ARCHIVED + 1 && (start != ARCHIVED || ARCHIVED == 0))) && ! grep -q "^$ARCHIVED " <<<"$all"; then
     if ((allow_gap == 0)); then rm -f "$tmp"; return 2; fi
-    gap=true GAPS=$((GAPS + 1))
-    log_error "gap: no node holds seq $((ARCHIVED + 1))..$((fseq - 1)) of domain $ARCHIVE_DOMAIN any more; archiving on from $(cut -d' ' -f2 <<<"$first"). A restore to a point inside the gap is refused; take a full backup"
+    if ((ARCHIVED == 0)); then
+      # a new archive starts where the binlogs of the nodes that serve it start (primary/replica:
+      # a replica's begins at its clone); a backup older than that start cannot be replayed from
+      log_info "the archive starts at $(cut -d' ' -f2 <<<"$first"): no node that serves it has an earlier transaction of domain $ARCHIVE_DOMAIN in its binlog"
+    else
+      gap=true GAPS=$((GAPS + 1))
+      log_error "gap: no node holds seq $((ARCHIVED + 1))..$((fseq - 1)) of domain $ARCHIVE_DOMAIN any more; archiving on from $(cut -d' ' -f2 <<<"$first"). A restore to a point inside the gap is refused; take a full backup"
+    fi
   fi
   if ! awk 'NR > 1 && $1 <= prev { exit 1 } { prev = $1 }' <<<"$gtids"; then
     rm -f "$tmp"

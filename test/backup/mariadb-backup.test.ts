@@ -314,6 +314,26 @@ describe('S3 credentials from the pod identity', () => {
   });
 });
 
+describe('the seq of a domain in a GTID list', () => {
+  // a binlog state (a file's Gtid_list) holds an entry per server of the domain: on a replica after a
+  // failover "0-1-74,0-2-102"; the domain's seq is the highest (bash in the node image, POSIX sh in the rclone image)
+  test.each([
+    ['0-1-14,1000-1-2', '0', '14'],
+    ['0-1-74,0-2-102', '0', '102'],
+    ['0-2-102,0-1-74,1001-3-9', '0', '102'],
+    ['1000-1-2', '0', '0'],
+    ['', '0', '0'],
+  ])('%j, domain %s: %s', (list, domain, seq) => {
+    const bash = execFileSync('bash', ['-c', `source "${SCRIPTS}/backup/backup-lib.sh"; seq_of_domain "$1" "$2"`, 'x', list, domain], {
+      encoding: 'utf8', env: { PATH: process.env.PATH, BACKUP_TOPOLOGY: 'galera', POD_NAME: 'galera-0', NODE_PEERS: 'galera-0' },
+    }).trim();
+    const sh = execFileSync('sh', ['-c', `. "${SCRIPTS}/backup/restore-point.sh"; point_seq "$1" "$2"`, 'x', list, domain], {
+      encoding: 'utf8', env: { PATH: process.env.PATH },
+    }).trim();
+    expect([bash, sh]).toEqual([seq, seq]);
+  });
+});
+
 describe('restore to a point: the plan checks the archive before anything changes (restore.sh plan_replay)', () => {
   /** A segment of the archive: its seqs (first..last), the seq it follows on from, and whether the archiver marked a gap before it. */
   interface Seg { first: number; last: number; after: number; gapBefore?: boolean }

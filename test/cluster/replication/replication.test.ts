@@ -217,7 +217,7 @@ async function rejoinAsReplica(i: number, mark: number): Promise<boolean> {
       async () => logSince(i, restartMark).includes('decision: refuse: refused before this start'), 120_000);
     expect((await pods.probe(i, 'readiness')).ok).toBe(false);
     expect(await variable(i, 'read_only')).toMatch(/^(1|ON)$/);
-    await pods.exec(i, ['touch', '/var/lib/mysql/replication-reclone']);
+    pods.touchInVolume(i, 'replication-reclone'); // as kubectl exec … touch does, without an exec that can time out
   }
   await waitAllReady([i], 240_000);
   expect(await role(i)).toBe('replica');
@@ -607,7 +607,7 @@ async function rejoinOrReclone(i: number, mark: number): Promise<boolean> {
   await waitFor(`mariadb-${i} ready or refused\n${logSince(i, mark).slice(-3000)}`,
     async () => (await pods.probe(i, 'readiness')).ok || logSince(i, mark).includes('decision: refuse:'), 180_000);
   const refused = !(await pods.probe(i, 'readiness')).ok && logSince(i, mark).includes('decision: refuse:');
-  if (refused) await pods.exec(i, ['touch', '/var/lib/mysql/replication-reclone']);
+  if (refused) pods.touchInVolume(i, 'replication-reclone'); // as kubectl exec … touch does, without an exec that can time out
   await waitAllReady([i], 240_000);
   expect(await role(i)).toBe('replica');
   return refused;
