@@ -410,7 +410,8 @@ set_sst_mode() {
 # After a restore to a point (after_replay in backup-galera.sh): the node that bootstrapped makes
 # the cluster's first transaction carry the seq after the replayed ones (a session's
 # wsrep_gtid_seq_no moves Galera's GTID counter on every node that applies it), then drops the
-# table; every node keeps its seed file, and stays unready, until the table is gone.
+# table; every node keeps its seed file, and stays unready, until the table is gone. (A retry after
+# a seed whose DROP failed finds its row: IGNORE makes the INSERT a no-op, and the DROP goes on.)
 seed_gtid_after_restore() {
   local seq present
   seq=$(<"$GTID_SEED_FILE")
@@ -418,7 +419,7 @@ seed_gtid_after_restore() {
     return 0
   if ((present == 1)); then
     [[ $ACTION == bootstrap ]] || return 0
-    local_sql -e "SET SESSION wsrep_gtid_seq_no = $((seq + 1)); INSERT INTO $GTID_SEED_TABLE VALUES ($((seq + 1))); DROP TABLE $GTID_SEED_TABLE" || {
+    local_sql -e "SET SESSION wsrep_gtid_seq_no = $((seq + 1)); INSERT IGNORE INTO $GTID_SEED_TABLE VALUES ($((seq + 1))); DROP TABLE $GTID_SEED_TABLE" || {
       log_warn "restore: making the first transaction after the restore carry GTID seq $((seq + 1)) failed; retrying"
       return 0
     }
