@@ -114,12 +114,28 @@ finish_restore() {
 # at the backup's position, so its next commit follows it and the replicas, restored at that
 # position, ask for what comes after it. The accounts are reset to the Secret's passwords
 # (binlogged after that position: the replicas apply them). The data marker tells repl-start.sh
-# that this node is the restored primary.
+# that this node is the restored primary. With a point to replay to, the accounts wait for the
+# replay (after_replay): binlogged first they would take the seqs after the backup's, which the
+# archived transactions carry, and the replay, which goes on from the binlog's position, would
+# pass over as many of those. The binlog state is set once (a resumed restore keeps what the
+# replay wrote).
 finish_restore_primary() {
-  create_accounts restored_replication_sql restore-server
-  log_info "restore: binlog state set to GTID $RESTORE_GTID; accounts root@%, $NODE_APP_USER@%, repl@% and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
+  if point_text >/dev/null; then
+    if [[ ! -f $STAGING/binlog-state-set ]]; then
+      create_accounts restored_binlog_state_sql restore-server
+      touch "$STAGING/binlog-state-set"
+    fi
+    log_info "restore: binlog state set to GTID $RESTORE_GTID; the accounts are reset after the replay"
+  else
+    create_accounts restored_replication_sql restore-server
+    log_info "restore: binlog state set to GTID $RESTORE_GTID; $(accounts_reset_text)"
+  fi
   printf 'restored %s\n' "$RESTORE_GTID" >"$DATA_MARKER"
   RESTORED_AT="GTID $RESTORE_GTID; this node becomes the primary, the others replicate from it from the same backup"
+}
+
+accounts_reset_text() {
+  echo "accounts root@%, $NODE_APP_USER@%, repl@% and monitor@% reset to the passwords of Secret '$NODE_SECRET_NAME'"
 }
 
 # A restored replica is what a clone leaves (repl-clone.sh): the data and "cloned <gtid>", from
@@ -148,15 +164,16 @@ before_first_start() {
   log_info "restore: $(pod_of_host "$first") is the primary; this replica starts"
 }
 
-restored_replication_sql() {
-  local accounts
-  accounts=$(replication_accounts_sql) || return 1
+restored_binlog_state_sql() {
   cat <<SQL
 RESET MASTER;
 SET GLOBAL gtid_binlog_state = $(sql_quote "$RESTORE_GTID");
 SET GLOBAL gtid_slave_pos = $(sql_quote "$RESTORE_GTID");
-$accounts
 SQL
+}
+
+restored_replication_sql() {
+  restored_binlog_state_sql && replication_accounts_sql
 }
 
 # The binlog endpoint serves from a running replica: every node binlogs what it commits or
@@ -176,7 +193,13 @@ binlog_refusal() {
 }
 
 # A restore to a point replays the archived binlogs on the primary (ordinal 0); the replicas,
-# which start from the backup's GTID, receive the replayed transactions by replication.
+# which start from the backup's GTID, receive the replayed transactions by replication, then the
+# accounts reset after them (finish_restore_primary). The primary's own binlog gives its next GTID.
 REPLAY_EVERY_NODE=0
 REPLAY_SERVER_ARGS=()
-after_replay() { :; } # the primary's own binlog gives its next GTID
+after_replay() {
+  local sql
+  sql=$(replication_accounts_sql) || die "reading the passwords from Secret '$NODE_SECRET_NAME' failed"
+  local_sql <<<"$sql" || die "resetting the accounts after the replay failed"
+  log_info "restore: $(accounts_reset_text), after the replayed transactions"
+}
