@@ -171,6 +171,21 @@ plan_replay() {
   log_info "restore: to $(point_text): backup $NAME (seq $backup_seq), then seq $((backup_seq + 1))..$POINT_STOP of domain $ARCHIVE_DOMAIN from ${#POINT_SEGMENTS[@]} archived segments (each matches its manifest)"
 }
 
+# replay_segment FILE AFTER: the transactions of an archived binlog file after seq AFTER, up to
+# POINT_STOP, applied by the local server. No time limit: a segment holds as many transactions as
+# the archiver's round saw, and one transaction may be a bulk load that takes minutes to apply (a
+# limit would fail the restore at the same transaction on every retry).
+replay_segment() {
+  local status=()
+  {
+    mariadb-binlog --no-defaults --do-domain-ids="$ARCHIVE_DOMAIN" --start-position="$ARCHIVE_DOMAIN-1-$2" \
+      --stop-position="$ARCHIVE_DOMAIN-1-$POINT_STOP" "$1" | SQL_TIMEOUT=0 local_sql
+    status=("${PIPESTATUS[@]}")
+  } || true
+  ((status[0] == 0 && status[1] == 0)) ||
+    die "restore: replaying $(basename "$1") failed (mariadb-binlog exited with ${status[0]}, mariadb with ${status[1]}; the lines above say why)"
+}
+
 # Replays the planned segments on the restored data (a local server without networking or
 # replication), from after what it holds (so an interrupted replay resumes) up to POINT_STOP.
 replay_to_point() {
@@ -190,9 +205,7 @@ replay_to_point() {
     after=$(seq_of_domain "$(segment_value "$m" startAfter)" "$ARCHIVE_DOMAIN")
     ((after >= have)) || after=$have
     ((after < POINT_STOP)) || continue
-    mariadb-binlog --no-defaults --do-domain-ids="$ARCHIVE_DOMAIN" --start-position="$ARCHIVE_DOMAIN-1-$after" \
-      --stop-position="$ARCHIVE_DOMAIN-1-$POINT_STOP" "${m%.json}.binlog" | local_sql ||
-      die "restore: replaying $(basename "${m%.json}.binlog") failed (the lines above say why)"
+    replay_segment "${m%.json}.binlog" "$after"
   done
   have=$(seq_of_domain "$(local_sql -e 'SELECT @@gtid_binlog_pos')" "$ARCHIVE_DOMAIN")
   after_replay "$have"

@@ -344,7 +344,8 @@ describe('restore to a point: the plan checks the archive before anything change
    * writes them) to a scratch RESTORE_DIR, lets `spoil` change files, and runs plan_replay to
    * 'latest' in restore.sh (Galera); its exit status and log.
    */
-  function plan(segs: Seg[], spoil: (dir: string) => void = () => undefined): { status: number; log: string } {
+  function plan(segs: Seg[], spoil: (dir: string) => void = () => undefined, then = '', env: Record<string, string> = {},
+  ): { status: number; log: string } {
     const dir = mkdtempSync(join(tmpdir(), 'restore-plan-'));
     try {
       writeFileSync(join(dir, 'b-1.json'), `{\n  "name": "b-1",\n  "clusterUuid": "${UUID}",\n  "seqno": 256,\n  "gtid": "0-1-9",\n}\n`);
@@ -359,11 +360,11 @@ describe('restore to a point: the plan checks the archive before anything change
         ].join('\n'));
       }
       spoil(join(dir, 'binlogs'));
-      const r = spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/restore.sh"; NAME=b-1; plan_replay`], {
+      const r = spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/restore.sh"; NAME=b-1; plan_replay${then}`], {
         encoding: 'utf8',
         env: {
           PATH: process.env.PATH, POD_NAME: 'galera-0', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera', RESTORE_DIR: dir,
-          BACKUP_TOPOLOGY: 'galera', NODE_DATA_DIR: '/nonexistent', RESTORE_POINT_TIME: 'latest',
+          BACKUP_TOPOLOGY: 'galera', NODE_DATA_DIR: '/nonexistent', RESTORE_POINT_TIME: 'latest', ...env,
         },
       });
       return { status: r.status ?? -1, log: `${r.stdout}${r.stderr}` };
@@ -406,6 +407,48 @@ describe('restore to a point: the plan checks the archive before anything change
     const r = plan(segs as Seg[]);
     expect(r.log).toMatch(/the archive has 0-1-5\.\.0-1-20 and 0-1-(31|25)\.\.0-1-40; /);
     expect(r.log).toContain('the target latest from backup b-1 needs 0-?-21; nothing was changed');
+    expect(r.status).toBe(1);
+  });
+
+  /**
+   * replay_to_point after the plan, against stand-ins on PATH for the local server's client and
+   * mariadb-binlog: the client keeps the binlog position in a file, applies what it reads (the
+   * position goes to its last GTID), and takes SLOW_SECONDS over the input that holds seq 25.
+   */
+  function replay(slowSeconds: number, clientExit = 0): { status: number; log: string } {
+    const bin = mkdtempSync(join(tmpdir(), 'restore-replay-'));
+    try {
+      writeFileSync(join(bin, 'position'), '0-1-9\n');
+      writeFileSync(join(bin, 'mariadb'), [
+        '#!/bin/bash',
+        `for a in "$@"; do [[ $a == 'SELECT @@gtid_binlog_pos' ]] && { cat ${bin}/position; exit 0; }; done`,
+        'input=$(cat)',
+        `[[ $input == *'GTID 0-1-25'* ]] && sleep ${slowSeconds}`,
+        `last=$(grep -o 'GTID 0-1-[0-9]*' <<<"$input" | tail -n 1 | cut -d' ' -f2); [[ -z $last ]] || echo "$last" >${bin}/position`,
+        `exit ${clientExit}`, '',
+      ].join('\n'), { mode: 0o755 });
+      writeFileSync(join(bin, 'mariadb-binlog'), [
+        '#!/bin/bash',
+        'for a in "$@"; do case $a in --start-position=*) from=${a##*-} ;; --stop-position=*) to=${a##*-} ;; *.binlog) f=$a ;; esac; done',
+        'n=$(basename "$f" .binlog); last=$((10#${n##*-}))',
+        'for ((k = from + 1; k <= last && k <= to; k++)); do echo "GTID 0-1-$k"; done', '',
+      ].join('\n'), { mode: 0o755 });
+      return plan(ARCHIVE, undefined, '; start_local_server() { :; }; stop_local_server() { :; }; after_replay() { :; }; replay_to_point',
+        { PATH: `${bin}:${process.env.PATH}` });
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  }
+
+  test('the replay has no time limit: a segment whose transactions take 7 s to apply is replayed whole', () => {
+    const r = replay(7);
+    expect(r.log).toMatch(/restore: replayed the archived binlogs up to seq 40 in \d+ s/);
+    expect(r.status).toBe(0);
+  });
+
+  test('a replay the server refuses stops the restore, naming the segment and the exit statuses', () => {
+    const r = replay(0, 1);
+    expect(r.log).toContain(`restore: replaying ${segName(ARCHIVE[0])}.binlog failed (mariadb-binlog exited with 0, mariadb with 1;`);
     expect(r.status).toBe(1);
   });
 });
