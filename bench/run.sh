@@ -5,6 +5,7 @@
 #   bench/run.sh proxysql [OPTIONS]     ProxySQL throughput and failover (npm run bench:proxysql; needs PROXYSQL_BIN)
 #   bench/run.sh tls [OPTIONS]          TLS and NetworkPolicy cost (npm run bench:tls)
 #   bench/run.sh backup [OPTIONS]       backup and restore against mariadb-dump (npm run bench:backup)
+#   bench/run.sh pitr [OPTIONS]         archive lag, restore time to a point, RPO (npm run bench:pitr)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash test/run-all.sh --install-only
@@ -12,6 +13,7 @@ case ${1:-} in
   proxysql) shift; exec npx ts-node --transpile-only bench/proxysql-bench.ts "$@" ;;
   tls) shift; exec npx ts-node --transpile-only bench/tls-bench.ts "$@" ;;
   backup) shift; exec npx ts-node --transpile-only bench/backup-bench.ts "$@" ;;
+  pitr) shift; exec npx ts-node --transpile-only bench/pitr-bench.ts "$@" ;;
   replication) shift; exec npx ts-node --transpile-only bench/replication-bench.ts "$@" ;;
   *) exec npx ts-node --transpile-only bench/galera-bench.ts "${1:-5}" ;;
 esac
