@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
@@ -11,10 +11,11 @@ import { segmentsIn, seqOf } from './archive';
 
 // Point-in-time recovery on the real servers, primary/replica: a full backup from a replica under
 // write load, the binlog archiver shipping to the backup claim, a mistaken DROP TABLE on the
-// primary; a new cluster restored to a time before it, and one restored to just before the DROP's
-// GTID found with binlog-find.sh. In the new cluster mariadb-0 restores the backup and replays
-// the archive; the replicas restore the same backup and receive the replayed transactions from
-// it by replication (their GTID position is the backup's). Last, every pod of the source is
+// primary; a new cluster restored to a time before it, one restored to just before the DROP's
+// GTID found with binlog-find.sh, and one from a claim with an altered archive segment. In the
+// new cluster mariadb-0 restores the backup and replays the archive; the replicas restore the
+// same backup and receive the replayed transactions from it by replication (their GTID position
+// is the backup's). Last, every pod of the source is
 // SIGKILLed under write load and a cluster restored to the latest archived point.
 
 jest.setTimeout(30 * 60_000);
@@ -61,16 +62,24 @@ describe('point-in-time recovery, primary/replica', () => {
   const role = async (w: Workload, i: number) => (await w.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
   const position = async (w: Workload, i: number) => (await w.sql(i, 'SELECT @@gtid_binlog_pos'))[0][0];
 
-  /** A new cluster restored from a copy of the source's backup claim (backups and archive). */
-  async function restore(to: { pointInTime?: string; gtid?: string }, claimCopy = join(source.runDir, 'pvc', CLAIM)): Promise<Workload> {
+  /** The pods of a new cluster restoring from a copy of the source's backup claim (backups and archive), `spoil` run on its claim first. */
+  async function startRestoring(to: { pointInTime?: string; gtid?: string }, claimCopy: string,
+    spoil: (claim: string) => void = () => undefined): Promise<Workload> {
     const b = build({ restoreFrom: { backup: 'latest', volume: { claimName: CLAIM }, ...to } });
     restored = new PodCluster({ manifests: b.manifests, secrets: await secretsFor(b.db, ca), workloads: ['mariadb'] });
     await restored.setup();
     const claim = join(restored.runDir, 'pvc', CLAIM);
     mkdirSync(claim, { recursive: true });
     cpSync(claimCopy, claim, { recursive: true });
+    spoil(claim);
     const w = restored.workload('mariadb');
     await Promise.all(ALL.map((i) => w.startPod(i)));
+    return w;
+  }
+
+  /** A new cluster restored from a copy of the source's backup claim, once every pod is ready. */
+  async function restore(to: { pointInTime?: string; gtid?: string }, claimCopy = join(source.runDir, 'pvc', CLAIM)): Promise<Workload> {
+    const w = await startRestoring(to, claimCopy);
     await Promise.all(ALL.map((i) => w.waitFor(i, 'readiness', 300_000)));
     // mariadb-0 replayed, then reset the accounts (binlogged after the replayed seqs), and is the
     // primary; the replicas restored the backup and replicate from it
@@ -172,6 +181,39 @@ describe('point-in-time recovery, primary/replica', () => {
       .every((p) => p === primaryAt), 60_000);
     for (const i of [1, 2]) expect(await w.sql(i, 'SELECT id FROM app.after_restore')).toEqual([['1']]);
     console.log(`restored to before ${dropGtid}: app.bulk with ${ROWS} rows, ${ackedBeforeDrop.length} writes; new writes at ${primaryAt}`);
+    await restored!.cleanup();
+    restored = undefined;
+  });
+
+  test('an archived segment altered on the claim is refused by name before anything changes; put back, the restore goes on', async () => {
+    // GIVEN a copy of the claim where one byte changed in a segment the restore to the DROP's GTID replays
+    const dropSeq = seqOf(dropGtid);
+    const segment = segmentsIn(join(source.runDir, 'pvc', CLAIM, 'binlogs'))
+      .find((g) => seqOf(g.lastGtid) >= dropSeq - 1 && seqOf(g.startAfter) < dropSeq - 1)!;
+    const file = (claim: string) => join(claim, 'binlogs', `${segment.name}.binlog`);
+    let claimDir = '';
+    // WHEN a new cluster restores from it
+    const w = await startRestoring({ gtid: dropGtid }, join(source.runDir, 'pvc', CLAIM), (claim) => {
+      claimDir = claim;
+      const bytes = readFileSync(file(claim));
+      bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+      writeFileSync(file(claim), bytes);
+    });
+    // THEN mariadb-0's restore refuses it, naming the segment, before it changed anything: its
+    // volume holds no data, no pod is ready
+    const refusal = new RegExp(`archived binlog segment ${segment.name}\\.binlog is corrupt: sha256 [0-9a-f]{64}, `
+      + 'its manifest says [0-9a-f]{64}; nothing was changed');
+    await waitFor('the altered segment refused', async () => refusal.test(w.logs(0, 'restore')), 240_000);
+    expect(readdirSync(w.dataDir(0)).filter((f) => f !== 'lost+found')).toEqual([]);
+    expect(ALL.some((i) => w.isReady(i))).toBe(false);
+    // WHEN the intact segment is put back, the crash-looping restore takes it on its next try
+    cpSync(file(join(source.runDir, 'pvc', CLAIM)), file(claimDir));
+    await Promise.all(ALL.map((i) => w.waitFor(i, 'readiness', 300_000)));
+    // THEN the restore is whole: every write acknowledged before the DROP, the table with its rows
+    await w.verifyLedger(ackedBeforeDrop, ALL);
+    expect((await w.sql(0, 'SELECT COUNT(*) FROM app.bulk'))[0][0]).toBe(String(ROWS));
+    await restored!.cleanup();
+    restored = undefined;
   });
 
   test('every pod lost under write load, the node volumes too: a cluster restored from the backup claim to the latest point '
