@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'child_process';
 import { createHash } from 'crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
@@ -450,5 +450,60 @@ describe('restore to a point: the plan checks the archive before anything change
     const r = replay(0, 1);
     expect(r.log).toContain(`restore: replaying ${segName(ARCHIVE[0])}.binlog failed (mariadb-binlog exited with 0, mariadb with 1;`);
     expect(r.status).toBe(1);
+  });
+});
+
+describe('archive retention: the segments the kept full backups need stay (binlog-archive.sh prune_segments)', () => {
+  /** Runs prune_segments on a scratch backup directory (manifests at the given GTIDs) and archive; the segments left, by seqs. */
+  function prune(backups: Record<string, string>, segments: [number, number][]): { left: string[]; log: string } {
+    const dir = mkdtempSync(join(tmpdir(), 'archive-retention-'));
+    try {
+      mkdirSync(join(dir, 'binlogs'));
+      for (const [name, gtid] of Object.entries(backups)) {
+        writeFileSync(join(dir, `${name}.json`), `{\n  "name": "${name}",\n  "gtid": "${gtid}",\n  "sizeBytes": 1\n}\n`);
+      }
+      const seg = (first: number, last: number) => `galera-binlog-0-${String(first).padStart(20, '0')}-${String(last).padStart(20, '0')}`;
+      for (const [first, last] of segments) {
+        writeFileSync(join(dir, 'binlogs', `${seg(first, last)}.binlog`), 'binlog');
+        writeFileSync(join(dir, 'binlogs', `${seg(first, last)}.json`), `{\n  "name": "${seg(first, last)}"\n}\n`);
+      }
+      const r = spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/binlog-archive.sh"; prune_segments`], {
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH, NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: dir, ARCHIVE_DIR: join(dir, 'binlogs'), POD_NAME: 'archiver',
+          BACKUP_TOPOLOGY: 'galera', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera',
+        },
+      });
+      expect(r.status).toBe(0);
+      const names = readdirSync(join(dir, 'binlogs'));
+      const left = names.filter((f) => f.endsWith('.json'))
+        .map((f) => f.replace(/^galera-binlog-0-0*(\d+)-0*(\d+)\.json$/, '$1..$2')).sort();
+      // a segment goes with its manifest, never one without the other
+      expect(names.filter((f) => f.endsWith('.binlog')).length).toBe(left.length);
+      return { left, log: `${r.stdout}${r.stderr}` };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const SEGMENTS: [number, number][] = [[1, 10], [11, 25], [26, 40], [41, 70]];
+
+  test('segments wholly before the oldest kept backup go; the one after its position and all later stay', () => {
+    const r = prune({ 'galera-20261206T010000Z': '0-1-25', 'galera-20261206T020000Z': '0-1-60' }, SEGMENTS);
+    expect(r.left).toEqual(['26..40', '41..70']);
+    expect(r.log).toContain('retention: removed 2 segments before the oldest kept backup galera-20261206T010000Z (seq 25)');
+  });
+
+  test('a segment that holds the backup position stays (the replay needs its tail)', () => {
+    const r = prune({ 'galera-20261206T010000Z': '0-1-30' }, SEGMENTS);
+    expect(r.left).toEqual(['26..40', '41..70']);
+  });
+
+  test('a backup position of several servers of the domain (after a failover) keeps from its highest seq', () => {
+    const r = prune({ 'galera-20261206T010000Z': '0-1-12,0-2-41' }, SEGMENTS);
+    expect(r.left).toEqual(['41..70']);
+  });
+
+  test('no backup kept: nothing is removed', () => {
+    expect(prune({}, SEGMENTS).left).toEqual(['1..10', '11..25', '26..40', '41..70']);
   });
 });
