@@ -65,7 +65,8 @@ upload() {
 prune() {
   oldest=$(rclone lsf --files-only --include "$NODE_CLUSTER_NAME-2*.json" "$BACKUP_REMOTE" | sort | head -n 1) || return 1
   [ -n "$oldest" ] || return 0
-  keep=$(rclone cat "$BACKUP_REMOTE/$oldest" | json_value gtid | tr ',' '\n' | sed -n "s/^$ARCHIVE_DOMAIN-[0-9]*-//p")
+  # (a position holds one GTID per server of the domain after a failover: the highest seq is the domain's)
+  keep=$(rclone cat "$BACKUP_REMOTE/$oldest" | json_value gtid | tr ',' '\n' | sed -n "s/^$ARCHIVE_DOMAIN-[0-9]*-//p" | sort -n | tail -n 1)
   [ -n "$keep" ] || return 0
   removed=0
   for manifest in $(rclone lsf --files-only --include "$PREFIX*.json" "$REMOTE"); do
@@ -77,18 +78,23 @@ prune() {
   [ "$removed" -eq 0 ] || log INFO "retention: removed $removed segments before the oldest kept backup ${oldest%.json} (seq $keep)"
 }
 
-read_bucket
-round=0
-failing=0
-while true; do
-  if upload; then
-    [ "$failing" -eq 0 ] || log INFO "the bucket answers again; the outbox is uploaded"
-    failing=0
-  else
-    [ "$failing" -eq 1 ] || log ERROR "uploading to $REMOTE failed; the segments wait in the outbox and go when it answers"
-    failing=1
-  fi
-  round=$((round + 1))
-  if [ $((round % 300)) -eq 0 ]; then prune || log WARN "retention failed this time"; fi
-  sleep 1
-done
+main() {
+  read_bucket
+  round=0
+  failing=0
+  while true; do
+    if upload; then
+      [ "$failing" -eq 0 ] || log INFO "the bucket answers again; the outbox is uploaded"
+      failing=0
+    else
+      [ "$failing" -eq 1 ] || log ERROR "uploading to $REMOTE failed; the segments wait in the outbox and go when it answers"
+      failing=1
+    fi
+    round=$((round + 1))
+    if [ $((round % 300)) -eq 0 ]; then prune || log WARN "retention failed this time"; fi
+    sleep 1
+  done
+}
+
+# (sourced by the unit tests with BINLOG_UPLOAD_FUNCTIONS_ONLY=1: the functions, no loop)
+[ "${BINLOG_UPLOAD_FUNCTIONS_ONLY:-0}" = 1 ] || main

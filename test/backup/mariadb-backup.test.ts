@@ -453,8 +453,11 @@ describe('restore to a point: the plan checks the archive before anything change
   });
 });
 
-describe('archive retention: the segments the kept full backups need stay (binlog-archive.sh prune_segments)', () => {
-  /** Runs prune_segments on a scratch backup directory (manifests at the given GTIDs) and archive; the segments left, by seqs. */
+describe.each([
+  ['a volume (binlog-archive.sh prune_segments, bash)', 'volume'],
+  ['an S3 bucket (binlog-upload.sh prune, POSIX sh, rclone on a local remote)', 's3'],
+])('archive retention on %s: the segments the kept full backups need stay', (_where, mode) => {
+  /** Runs the retention on a scratch backup directory (manifests at the given GTIDs) and archive; the segments left, by seqs. */
   function prune(backups: Record<string, string>, segments: [number, number][]): { left: string[]; log: string } {
     const dir = mkdtempSync(join(tmpdir(), 'archive-retention-'));
     try {
@@ -467,13 +470,21 @@ describe('archive retention: the segments the kept full backups need stay (binlo
         writeFileSync(join(dir, 'binlogs', `${seg(first, last)}.binlog`), 'binlog');
         writeFileSync(join(dir, 'binlogs', `${seg(first, last)}.json`), `{\n  "name": "${seg(first, last)}"\n}\n`);
       }
-      const r = spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/binlog-archive.sh"; prune_segments`], {
-        encoding: 'utf8',
-        env: {
-          PATH: process.env.PATH, NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: dir, ARCHIVE_DIR: join(dir, 'binlogs'), POD_NAME: 'archiver',
-          BACKUP_TOPOLOGY: 'galera', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera',
-        },
-      });
+      const r = mode === 'volume'
+        ? spawnSync('bash', ['-c', `source "${SCRIPTS}/backup/binlog-archive.sh"; prune_segments`], {
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH, NODE_CLUSTER_NAME: 'galera', BACKUP_DIR: dir, ARCHIVE_DIR: join(dir, 'binlogs'), POD_NAME: 'archiver',
+            BACKUP_TOPOLOGY: 'galera', NODE_PEERS: 'galera-0.galera,galera-1.galera,galera-2.galera',
+          },
+        })
+        : spawnSync('sh', ['-c', `. "${SCRIPTS}/backup/binlog-upload.sh"; prune`], {
+          encoding: 'utf8',
+          env: {
+            PATH: process.env.PATH, NODE_CLUSTER_NAME: 'galera', BACKUP_REMOTE: dir, ARCHIVE_DIR: join(dir, 'outbox'), POD_NAME: 'archiver',
+            BINLOG_UPLOAD_FUNCTIONS_ONLY: '1', RCLONE_CONFIG: '',
+          },
+        });
       expect(r.status).toBe(0);
       const names = readdirSync(join(dir, 'binlogs'));
       const left = names.filter((f) => f.endsWith('.json'))
