@@ -2,6 +2,8 @@ import { execFileSync } from 'child_process';
 import { createHash } from 'crypto';
 import { existsSync, readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
+import type { Ack, WriterHandle, Workload } from '../../../harness/index';
+import { sleep, waitFor } from '../wait';
 
 // Reading a binlog archive (segments: a binlog file and its manifest, as the archiver publishes
 // them) and the nodes' own binlogs with mariadb-binlog, as a restore replays them.
@@ -54,4 +56,41 @@ export function expectWholeArchive(dir: string, written: number[]): number[] {
     expect(s.firstEventTime <= s.lastEventTime).toBe(true);
   }
   return seqs;
+}
+
+/** What the writer acknowledged around a noted time T and a mistaken DROP TABLE after it. */
+export interface PointAndDrop {
+  /** T, in ms: a whole second (binlog events carry whole seconds). */
+  readonly pointMs: number;
+  /** The ids acknowledged before the DROP was sent. */
+  readonly ackedBeforeDrop: number[];
+  /** Every acknowledged write with its acknowledgement time. */
+  readonly acks: Ack[];
+}
+
+/**
+ * The point-in-time scenario after the full backup: 3 s of writes, T noted (a whole second at
+ * least a second ahead, waited for), 3 s more, the DROP sent by `drop`, 2 s more, the writer
+ * stopped (without errors).
+ */
+export async function noteTimeThenDrop(writer: WriterHandle, drop: () => Promise<unknown>): Promise<PointAndDrop> {
+  await sleep(3000);
+  const pointMs = Math.ceil((Date.now() + 1000) / 1000) * 1000;
+  await sleep(pointMs - Date.now());
+  await sleep(3000);
+  const ackedBeforeDrop = writer.ackedSoFar();
+  await drop();
+  await sleep(2000);
+  const result = await writer.stop();
+  expect(result.errors).toBe(0);
+  return { pointMs, ackedBeforeDrop, acks: writer.acks() };
+}
+
+/** The GTID of the DROP TABLE in the archive, as binlog-find.sh in the archiver's pod finds it (waited for). */
+export async function dropGtidFound(archiver: Workload): Promise<string> {
+  const found = async () => (await archiver.exec(0, ['bash', '/opt/mariadb-backup/binlog-find.sh', '--grep', 'DROP TABLE'])).output;
+  await waitFor('the DROP TABLE in the archive', async () => / DROP TABLE /i.test(await found()), 120_000);
+  const out = await found();
+  console.log(`binlog-find.sh --grep 'DROP TABLE': ${out.trim()}`);
+  return /^(0-\d+-\d+) \S+ DROP TABLE/im.exec(out)![1];
 }

@@ -1,7 +1,8 @@
 import { cpSync, mkdirSync } from 'fs';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../../../harness/index';
+import { Ack, PodCluster, Workload } from '../../../harness/index';
+import { dropGtidFound, noteTimeThenDrop } from './archive';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/index';
 import { newCertificateAuthority, PemPair } from '../../../src/tls/certificates';
 import { chartSecrets } from '../secrets';
@@ -39,7 +40,7 @@ describe('point-in-time recovery', () => {
   let source: PodCluster;
   let galera: Workload;
   let restored: PodCluster | undefined;
-  let acks: { id: number; at: number }[] = [];
+  let acks: Ack[] = [];
   let pointMs = 0;
   let dropGtid = '';
   let ackedBeforeDrop: number[] = [];
@@ -83,22 +84,8 @@ describe('point-in-time recovery', () => {
     await sleep(2000);
     const job = await source.runCronJob('galera-backup', Testing.synth(c), 15 * 60_000);
     expect(job.succeeded).toBe(true);
-    await sleep(3000);
-    // T: a whole second (binlog events carry whole seconds) at least a second ahead
-    pointMs = Math.ceil((Date.now() + 1000) / 1000) * 1000;
-    await sleep(pointMs - Date.now());
-    await sleep(3000);
-    ackedBeforeDrop = writer.ackedSoFar();
-    await galera.sql(0, 'DROP TABLE app.bulk');
-    await sleep(2000);
-    const result = await writer.stop();
-    expect(result.errors).toBe(0);
-    acks = writer.acks();
-    const seq = Number((await galera.sql(0, 'SELECT @@gtid_binlog_pos'))[0][0].split(',').find((g) => g.startsWith('0-'))!.split('-')[2]);
-    const found = async () => (await archiver.exec(0, ['bash', '/opt/mariadb-backup/binlog-find.sh', '--grep', 'DROP TABLE'])).output;
-    await waitFor('the DROP TABLE in the archive', async () => / DROP TABLE /i.test(await found()), 120_000);
-    dropGtid = /^(0-\d+-\d+) \S+ DROP TABLE/im.exec(await found())![1];
-    console.log(`binlog-find.sh --grep 'DROP TABLE': ${(await found()).trim()} (cluster at seq ${seq})`);
+    ({ pointMs, ackedBeforeDrop, acks } = await noteTimeThenDrop(writer, () => galera.sql(0, 'DROP TABLE app.bulk')));
+    dropGtid = await dropGtidFound(archiver);
   });
 
   afterAll(async () => {

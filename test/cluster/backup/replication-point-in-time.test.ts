@@ -2,12 +2,12 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../../../harness/index';
+import { Ack, PodCluster, Workload } from '../../../harness/index';
 import { MariaDbBackup, MariaDbReplication, MariaDbReplicationProps } from '../../../src/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { newCertificateAuthority, PemPair, tlsSecrets } from '../../../src/tls/certificates';
 import { sleep, waitFor } from '../wait';
-import { segmentsIn, seqOf } from './archive';
+import { dropGtidFound, noteTimeThenDrop, segmentsIn, seqOf } from './archive';
 
 // Point-in-time recovery on the real servers, primary/replica: a full backup from a replica under
 // write load, the binlog archiver shipping to the backup claim, a mistaken DROP TABLE on the
@@ -55,7 +55,7 @@ describe('point-in-time recovery, primary/replica', () => {
   let source: PodCluster;
   let pods: Workload;
   let restored: PodCluster | undefined;
-  let acks: { id: number; at: number }[] = [];
+  let acks: Ack[] = [];
   let pointMs = 0;
   let dropGtid = '';
   let ackedBeforeDrop: number[] = [];
@@ -121,21 +121,8 @@ describe('point-in-time recovery, primary/replica', () => {
     await waitFor('the first segment', async () => segmentsIn(join(source.runDir, 'pvc', CLAIM, 'binlogs')).length >= 1, 120_000);
     const job = await source.runCronJob('mariadb-backup', b.manifests, 15 * 60_000);
     expect(job.succeeded).toBe(true);
-    await sleep(3000);
-    // T: a whole second (binlog events carry whole seconds) at least a second ahead
-    pointMs = Math.ceil((Date.now() + 1000) / 1000) * 1000;
-    await sleep(pointMs - Date.now());
-    await sleep(3000);
-    ackedBeforeDrop = writer.ackedSoFar();
-    await pods.sql(0, 'DROP TABLE app.bulk');
-    await sleep(2000);
-    const result = await writer.stop();
-    expect(result.errors).toBe(0);
-    acks = writer.acks();
-    const found = async () => (await archiver.exec(0, ['bash', '/opt/mariadb-backup/binlog-find.sh', '--grep', 'DROP TABLE'])).output;
-    await waitFor('the DROP TABLE in the archive', async () => / DROP TABLE /i.test(await found()), 120_000);
-    dropGtid = /^(0-\d+-\d+) \S+ DROP TABLE/im.exec(await found())![1];
-    console.log(`binlog-find.sh --grep 'DROP TABLE': ${(await found()).trim()} (the primary at ${await position(pods, 0)})`);
+    ({ pointMs, ackedBeforeDrop, acks } = await noteTimeThenDrop(writer, () => pods.sql(0, 'DROP TABLE app.bulk')));
+    dropGtid = await dropGtidFound(archiver);
   });
 
   afterAll(async () => {
