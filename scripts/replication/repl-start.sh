@@ -205,6 +205,7 @@ CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT,
   MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$demote$(master_tls_options);
 START SLAVE;
 SQL
+  IO_PAUSED=0
   echo replica >"$ROLE_FILE"
   echo "$source" >"$SOURCE_FILE"
 }
@@ -329,6 +330,12 @@ watch_replica() {
       missing_since=''
       continue
     fi
+    if ((IO_PAUSED == 1)) && source_is_back "$source"; then
+      decision replicate "$source runs again (role $(field "$SOURCE_LINE" role)) and no other node is a writable primary: following it again"
+      local_sql -e 'START SLAVE IO_THREAD' && IO_PAUSED=0
+      missing_since=''
+      continue
+    fi
     if [[ -n $primary || ($io == Yes && -n $source_line) ]]; then
       missing_since=''
       continue
@@ -336,6 +343,7 @@ watch_replica() {
     # the primary is missing: its IO thread gave up, or its state port stopped answering (the IO
     # thread notices a silent network only after slave_net_timeout)
     missing_since=${missing_since:-$SECONDS}
+    [[ $io == Yes || $IO_PAUSED == 1 ]] || pause_following "$source"
     ((SECONDS - missing_since >= REPL_FAILOVER_SECONDS)) || continue
     verdict=$(failover_election <<<"$(state_line_self; printf '%s\n' "$lines")")
     action=${verdict%% *} reason=${verdict#* }
@@ -347,6 +355,29 @@ watch_replica() {
       *) ((SECONDS % NODE_WAIT_LOG_SECONDS < NODE_POLL_SECONDS)) && decision wait "no primary for $((SECONDS - missing_since))s; $reason" ;;
     esac
   done
+}
+
+# The IO thread of a replica whose primary is missing (it cannot reach it either) is stopped: left
+# to retry, it would reconnect to the old primary as soon as it is back (restarted, or a partition
+# healed), before this node follows the primary the election makes, and fetch the old primary's
+# last commits, which no replica acknowledged and the new primary lacks (this node is then
+# refused); and its semi-sync acknowledgement would let a fenced primary finish commits waiting
+# for one. It starts again when the same pod runs again as the primary or as a fenced primary
+# (source_is_back); another primary is followed.
+IO_PAUSED=0 SOURCE_LINE=''
+pause_following() {
+  local_sql -e 'STOP SLAVE IO_THREAD' || return 0
+  IO_PAUSED=1
+  log_info "$1 does not answer: this replica's IO thread is stopped until a primary is known (it would reconnect to $1 when it is back, whatever the election decides)"
+}
+
+# The paused replica's source ($1) runs again as the primary, or as a fenced primary (a partition
+# healed before any election: the fenced primary takes writes again once every replica follows
+# it, may_resume), while no other node is a writable primary (the caller checked). Its state line
+# is left in SOURCE_LINE.
+source_is_back() {
+  SOURCE_LINE=$(query_peer "$(host_of_pod "$1")")
+  [[ $(field "$SOURCE_LINE" phase) == running && $(field "$SOURCE_LINE" role) =~ ^(primary|fenced)$ ]]
 }
 
 # Applies the relay log up to GTID list $1 (what this node received), as long as the SQL thread
@@ -372,7 +403,7 @@ promote_replica() {
   io_pos=$(slave_status | slave_status_value Gtid_IO_Pos)
   if [[ -n $io_pos ]] && ! apply_received "$io_pos"; then
     log_error "not promoting: this node cannot apply what it received"
-    local_sql -e 'START SLAVE IO_THREAD' || true
+    ((IO_PAUSED == 1)) || local_sql -e 'START SLAVE IO_THREAD' || true
     return 1
   fi
   become_primary
