@@ -84,9 +84,10 @@ class Source {
     return join(this.cluster.runDir, 'pvc', CLAIM);
   }
 
-  async metric(name: string): Promise<number> {
-    const text = (await this.archiver.exec(0, ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/9106; cat <&3'])).output;
-    return valueOf(parseExposition(text), name) ?? NaN;
+  /** One scrape of the archiver's metrics: the values of `names`. */
+  async metrics(...names: string[]): Promise<number[]> {
+    const series = parseExposition((await this.archiver.exec(0, ['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/9106; cat <&3'])).output);
+    return names.map((name) => valueOf(series, name) ?? NaN);
   }
 
   /** Until the archive holds every transaction galera-0 committed. */
@@ -167,8 +168,9 @@ async function main(): Promise<void> {
     await sleep(5000);
     for (let t = 0; t < LAG_SECONDS; t++) {
       const started = Date.now();
-      lagSeconds.push(await s.metric('mariadb_binlog_archive_lag_seconds'));
-      lagTxns.push(await s.metric('mariadb_binlog_archive_lag_transactions'));
+      const [seconds, txns] = await s.metrics('mariadb_binlog_archive_lag_seconds', 'mariadb_binlog_archive_lag_transactions');
+      lagSeconds.push(seconds);
+      lagTxns.push(txns);
       await sleep(Math.max(0, 1000 - (Date.now() - started)));
     }
     const w = await writer.stop();
