@@ -82,10 +82,32 @@ refuse() {
   exit 0
 }
 
+# A primary with noReplicaAck block and no replica connected (every replica gone or cloning at
+# once) keeps each commit waiting for an acknowledgement only a replica can give, and the waiting
+# commit holds the backup lock's commit stage: the copy's BACKUP STAGE would wait for it, and the
+# replica that could acknowledge it waits for the copy, for good. While the copy waits for that
+# lock and no replica is connected, the client sessions are ended (kill_client_sessions: no
+# commit is acknowledged by it; no commit could be acknowledged anyway). The transactions are in
+# the primary's binlog and in the copy, as any commit whose client lost its connection. Runs
+# until killed; writes only to the log.
+release_unacknowledgeable_commits() {
+  local waiting
+  while sleep 1; do
+    waiting=$(local_sql -e "SELECT COUNT(*) FROM information_schema.PROCESSLIST w
+      WHERE w.STATE = 'Waiting for semi-sync ACK from slave'
+        AND EXISTS (SELECT 1 FROM information_schema.PROCESSLIST b WHERE b.STATE = 'Waiting for backup lock' AND b.INFO LIKE 'BACKUP STAGE%')
+        AND (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS') = 0" \
+      2>/dev/null) || continue
+    ((${waiting:-0} > 0)) || continue
+    log_warn "$waiting commit(s) wait for a replica's acknowledgement while no replica is connected, and block the clone's backup lock: ending the client sessions (their clients get an error, not an acknowledgement)"
+    kill_client_sessions
+  done
+}
+
 # Serves only from a node that is ready (a writable primary, or a replica with both threads
 # running and its lag under the bound): a clone never copies a broken or lagging node.
 serve() {
-  local request word pod token line tmp rc=0
+  local request word pod token line tmp releaser rc=0
   IFS= read -r -t 10 request || refuse "no request line from ${SOCAT_PEERADDR:-?}"
   read -r word pod token <<<"$request"
   [[ $word == CLONE && -n ${pod:-} && ${token:-} == "$(clone_token "$pod")" ]] ||
@@ -95,8 +117,11 @@ serve() {
   tmp=$(mktemp -d /tmp/clone.XXXXXX)
   log_info "clone requested by $pod (${SOCAT_PEERADDR:-?}${SOCAT_OPENSSL_X509_COMMONNAME:+, TLS, certificate $SOCAT_OPENSSL_X509_COMMONNAME}): streaming a backup of $POD_NAME at $(field "$line" gtid)"
   printf 'OK %s\n' "$POD_NAME"
+  release_unacknowledgeable_commits >/dev/null &
+  releaser=$!
   mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" || rc=$?
+  kill "$releaser" 2>/dev/null || true
   if ((rc == 0)); then
     log_info "clone streamed to $pod"
   else

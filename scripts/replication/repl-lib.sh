@@ -96,3 +96,16 @@ declare -gA STATE_VALUE_PATTERNS=(
 replication_state_defaults() {
   printf '%s\n' phase=waiting role= writable=0 gtid= seq=-1 io=0 sql=0 lag= source= ready=0 "data=$([[ -f $DATA_MARKER ]] && echo 1 || echo 0)"
 }
+
+# Ends every client session (KILL CONNECTION: the client gets an error). The sessions waiting for
+# a replica's acknowledgement go last. Such a session leads a binlog group commit, and MariaDB
+# (10.11) returns OK to every other commit of its group when it is killed: acknowledged without
+# any replica. Killed first, the other sessions' connections are already shut when that happens,
+# and no OK reaches their clients. New commits cannot join meanwhile: the callers kill while a
+# global lock waits for the commits in flight (SET GLOBAL read_only, the copy's BACKUP STAGE).
+kill_client_sessions() {
+  local_sql -e "SELECT CONCAT('KILL CONNECTION ', ID, ';') FROM information_schema.PROCESSLIST
+    WHERE USER NOT IN ('system user', '$(id -un)', 'repl') AND ID <> CONNECTION_ID()
+    ORDER BY STATE = 'Waiting for semi-sync ACK from slave'" 2>/dev/null |
+    local_sql 2>/dev/null || true
+}

@@ -224,11 +224,6 @@ refresh_acknowledging() {
   local_sql -e "SET GLOBAL rpl_semi_sync_slave_enabled = $now; STOP SLAVE IO_THREAD; START SLAVE IO_THREAD" && ACKS=$now
 }
 
-kill_client_sessions() {
-  local_sql -e "SELECT CONCAT('KILL CONNECTION ', id, ';') FROM information_schema.PROCESSLIST WHERE user NOT IN ('system user', '$(id -un)', 'repl') AND id <> CONNECTION_ID()" 2>/dev/null |
-    local_sql 2>/dev/null || true
-}
-
 # Stops taking writes: read-only, and every client session ended. SET read_only waits for commits
 # in flight, and a commit waiting for a replica's acknowledgement ends only when its session is
 # killed; clients keep connecting until read_only is set, so their sessions are killed for as

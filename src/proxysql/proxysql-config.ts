@@ -455,6 +455,12 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       // No statement class is provably side-effect free (a SELECT can call a stored function
       // that writes), so no statement is re-sent; the client gets the error and decides.
       query_retries_on_failure: 0,
+      // A client that disconnects mid-statement leaves the statement to finish on its backend
+      // connection. ProxySQL's default KILLs that connection, and MariaDB 10.11 answers a KILL
+      // of a commit waiting for a semi-sync acknowledgement (it leads its binlog group commit)
+      // with OK to every other commit of the group: acknowledged without a replica, and lost in
+      // the next failover (found by the primary/replica list-append fault test).
+      kill_backend_connection_when_disconnect: false,
     },
     // Every node starts in the writer hostgroup; the first check of the writer rule moves it
     // (writer, backup writer, reader, offline). The startup probe waits for that.

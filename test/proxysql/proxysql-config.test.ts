@@ -147,7 +147,7 @@ const MYSQL_VARIABLES: Record<string, CfgNode['type']> = {
   monitor_ping_interval: 'int', monitor_ping_timeout: 'int', monitor_ping_max_failures: 'int', monitor_connect_interval: 'int',
   monitor_connect_timeout: 'int', monitor_local_dns_cache_ttl: 'int', monitor_local_dns_cache_refresh_interval: 'int',
   connect_timeout_server: 'int', connect_timeout_server_max: 'int', connect_retries_on_failure: 'int', query_retries_on_failure: 'int',
-  have_ssl: 'bool', init_connect: 'string',
+  have_ssl: 'bool', init_connect: 'string', kill_backend_connection_when_disconnect: 'bool',
 };
 const ADMIN_VARIABLES: Record<string, CfgNode['type']> = {
   admin_credentials: 'string', stats_credentials: 'string', mysql_ifaces: 'string', restapi_enabled: 'bool', web_enabled: 'bool',
@@ -327,6 +327,13 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
     expect(stringValue(vars.monitor_username)).toBe('monitor');
     expect(stringValue(vars.interfaces)).toBe('0.0.0.0:6033');
     expect(stringValue(vars.server_version)).toBe('5.5.5-10.11.19-MariaDB');
+  });
+
+  test('no statement is re-sent, and a client that disconnects leaves its backend connection unkilled', () => {
+    // a KILL of a commit waiting for a semi-sync acknowledgement returns OK to the rest of its group commit (MariaDB 10.11)
+    const vars = settings(child(root, 'mysql_variables'));
+    expect(vars.query_retries_on_failure.value).toBe(0);
+    expect(vars.kill_backend_connection_when_disconnect.value).toBe(false);
   });
 
   test('the monitor settings in the file take a gone pod out of rotation within 3 s, before the ping monitor can shun it', () => {

@@ -171,6 +171,27 @@ test('4. a wiped replica clones again from a ready peer and replicates', async (
   await pods.verifyLedger(result.acked, ALL);
 });
 
+test('4b. both replicas wiped at once under write load clone from the primary: its commits waiting for an acknowledgement '
+  + 'no replica can give are closed unacknowledged instead of blocking the copy; no acknowledged write lost', async () => {
+  // GIVEN writes to the primary, and both replicas lost with their volumes
+  const writer = await pods.startWriter({ pods: [0] });
+  await sleep(2000);
+  const mark = pods.logs(0).length;
+  await Promise.all([1, 2].map((i) => pods.stopPod(i, 'KILL')));
+  for (const i of [1, 2]) pods.wipeVolume(i);
+  // WHEN both start again with empty volumes, the primary the only ready node to clone from
+  await Promise.all([1, 2].map((i) => pods.startPod(i)));
+  await waitAllReady([1, 2], 300_000);
+  const result = await writer.stop();
+  // THEN both cloned from the primary; the commit that waited for an acknowledgement with no replica connected
+  // (noReplicaAck block) was closed rather than holding the copy's backup lock; every acknowledged write is everywhere
+  for (const i of [1, 2]) expect(pods.logs(i)).toContain('cloned from mariadb-0, prepared');
+  expect(logSince(0, mark)).toMatch(/commit\(s\) wait for a replica's acknowledgement while no replica is connected, and block the clone/);
+  expect(result.acked.length).toBeGreaterThan(0);
+  await caughtUp(0, [1, 2]);
+  await pods.verifyLedger(result.acked, ALL);
+});
+
 /** The pod whose role file says primary among `candidates`, polled until `timeoutMs`; -1 if none. */
 async function waitForPrimary(candidates: readonly number[], timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
