@@ -19,7 +19,7 @@ import { INTEGRITY_CLASSES, RULED_OUT_ON_ONE_NODE } from './run';
 // checked: nothing acknowledged lost, nothing broken, none of what snapshot isolation rules
 // out; every other class is printed with its rate and an example.
 //
-// npm test runs FAULT_SECONDS=300 (about a minute per mix); longer runs: FAULT_SECONDS=1800.
+// npm test runs FAULT_SECONDS=300 (about a minute per mix); longer runs: npm run bench:faults.
 
 const SECONDS = Number(process.env.FAULT_SECONDS ?? 300);
 jest.setTimeout(SECONDS * 1000 + 40 * 60_000);
