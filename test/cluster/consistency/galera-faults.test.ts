@@ -1,14 +1,11 @@
 import { Testing } from 'cdk8s';
-import { checkHistory, formatReport } from '../../../harness/consistency/checker';
-import { History } from '../../../harness/consistency/history';
-import { AppendTarget, readFinalState, startAppendWorkload } from '../../../harness/consistency/workload';
+import { AppendTarget } from '../../../harness/consistency/workload';
 import { PodCluster, Workload } from '../../../harness/index';
 import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/index';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { chartSecrets } from '../secrets';
 import { sleep } from '../wait';
-import { FaultLog, FaultMix, formatFaultLog, partitionFor, pauseServer, runMixes } from './faults';
-import { INTEGRITY_CLASSES, RULED_OUT_ON_ONE_NODE } from './run';
+import { checkPathsUnderMixes, FaultMix, partitionFor, pauseServer } from './faults';
 
 // Consistency under faults on Galera (issue 24), with the shipped defaults: the list-append
 // workload runs straight to the nodes and through ProxySQL at the same time, while the cluster
@@ -157,40 +154,15 @@ describeWithProxySql('list-append histories on Galera under fault mixes, straigh
 
   test(`${mixes.length} fault mixes in ${SECONDS} s: nothing acknowledged lost, nothing broken, none of what snapshot isolation `
     + 'rules out; every other class reported with its rate', async () => {
-    // GIVEN the workload straight to the nodes and through every ProxySQL pod, at the same time, on two tables
+    // straight to the nodes and through every ProxySQL pod, at the same time, on two tables
     const nodes: AppendTarget[] = GALERA.map((i) => ({ name: galera.podName(i), host: galera.podIp(i), port: 3306 }));
     const viaProxies: AppendTarget[] = PROXIES.map((p) => ({ name: proxies.podName(p), host: proxies.podIp(p), port: 6033 }));
-    const paths = [
-      { path: 'straight to the nodes', table: 'lists_faults_direct', targets: nodes },
-      { path: 'through ProxySQL', table: 'lists_faults_proxy', targets: viaProxies },
-    ];
-    const workloads = [];
-    for (const p of paths) workloads.push(await startAppendWorkload(cluster, { ...APP, table: p.table, targets: p.targets, clients: 4 }));
-    const t0 = Date.now();
-    // WHEN every mix runs in turn for its share of the time, each ending with every node Synced
-    let faults: FaultLog;
-    try {
-      faults = await runMixes(mixes, (SECONDS * 1000) / mixes.length, t0);
-    } finally {
-      for (const w of workloads) await w.stop();
-    }
-    await allSynced();
-    console.log(`fault mixes on Galera, ${((Date.now() - t0) / 1000).toFixed(0)} s:\n${formatFaultLog(faults)}`);
-    // THEN every mix injected its fault, and on each path the workload did real work through them
-    for (const m of faults.mixes) expect(m.injections.length).toBeGreaterThan(0);
-    for (const [k, p] of paths.entries()) {
-      const result = await workloads[k].stop();
-      const history: History = { txns: result.txns, final: await readFinalState(galera, GALERA, { ...APP, table: p.table }) };
-      const report = checkHistory(history);
-      const title = `Galera under fault mixes, ${p.path}, ${(result.durationMs / 1000).toFixed(0)} s`;
-      const tps = report.txns.ok / (result.durationMs / 1000);
-      console.log(`${formatReport(report, history, { title, examples: 2 })}\nthroughput: ${tps.toFixed(1)} committed transactions/s`);
-      expect(report.txns.ok).toBeGreaterThan(100);
-      // no acknowledged append is missing on any node, no read saw broken data, the nodes agree
-      expect(`${p.path} lost-append: ${report.classes['lost-append'].count}`).toBe(`${p.path} lost-append: 0`);
-      for (const c of INTEGRITY_CLASSES) expect(`${p.path} ${c}: ${report.classes[c].count}`).toBe(`${p.path} ${c}: 0`);
-      // and none of what snapshot isolation (on by default) rules out
-      for (const c of RULED_OUT_ON_ONE_NODE) expect(`${p.path} ${c}: ${report.classes[c].count}`).toBe(`${p.path} ${c}: 0`);
-    }
+    await checkPathsUnderMixes({
+      cluster, pods: galera, ordinals: GALERA, app: APP, mixes, seconds: SECONDS, topology: 'Galera', heal: allSynced,
+      paths: [
+        { path: 'straight to the nodes', table: 'lists_faults_direct', targets: nodes },
+        { path: 'through ProxySQL', table: 'lists_faults_proxy', targets: viaProxies },
+      ],
+    });
   });
 });

@@ -1,15 +1,12 @@
 import { Chart, Testing } from 'cdk8s';
-import { checkHistory, formatReport } from '../../../harness/consistency/checker';
-import { History } from '../../../harness/consistency/history';
-import { AppendTarget, readFinalState, startAppendWorkload } from '../../../harness/consistency/workload';
+import { AppendTarget } from '../../../harness/consistency/workload';
 import { PodCluster, Workload } from '../../../harness/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { tlsSecretsFor } from '../../../src/core/secrets';
 import { ReplicationProxySql } from '../../../src/index';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { sleep, waitFor } from '../wait';
-import { FaultLog, FaultMix, formatFaultLog, partitionFor, pauseServer, runMixes } from './faults';
-import { INTEGRITY_CLASSES, RULED_OUT_ON_ONE_NODE } from './run';
+import { checkPathsUnderMixes, FaultMix, partitionFor, pauseServer } from './faults';
 
 // Consistency of the primary/replica topology (issue 24), with the shipped defaults (lossless
 // semi-sync: AFTER_SYNC, no acknowledgement without a replica): the list-append workload runs
@@ -254,41 +251,15 @@ describeWithProxySql('list-append histories on primary/replica under fault mixes
 
     test(`${mixes.length} fault mixes in ${SECONDS} s: nothing acknowledged lost, nothing broken, none of what snapshot isolation `
       + 'rules out; stale reads from the replicas reported with their rate', async () => {
-      // GIVEN the workload through ProxySQL and straight to the nodes, at the same time, on two tables
+      // through ProxySQL and straight to the nodes, at the same time, on two tables
       const nodes: AppendTarget[] = ALL.map((i) => ({ name: pods.podName(i), host: pods.podIp(i), port: 3306 }));
-      const paths = [
-        { path: 'straight to the nodes', table: 'lists_repl_direct', targets: nodes },
-        {
-          path: 'through ProxySQL', table: 'lists_repl_proxy', targets: [{ name: proxies.podName(0), host: proxies.podIp(0), port: 6033 }],
-        },
-      ];
-      const workloads = [];
-      for (const p of paths) workloads.push(await startAppendWorkload(cluster, { ...APP, table: p.table, targets: p.targets, clients: 4 }));
-      const t0 = Date.now();
-      // WHEN every mix runs in turn for its share of the time, each ending healthy
-      let faults: FaultLog;
-      try {
-        faults = await runMixes(mixes, (SECONDS * 1000) / mixes.length, t0);
-      } finally {
-        for (const w of workloads) await w.stop();
-      }
-      await healthy();
-      console.log(`fault mixes on primary/replica, ${((Date.now() - t0) / 1000).toFixed(0)} s:\n${formatFaultLog(faults)}`
-        + `${notes.length ? `\n${notes.join('\n')}` : ''}`);
-      // THEN every mix ran, and on each path the workload did real work through them
-      for (const m of faults.mixes) expect(m.injections.length).toBeGreaterThan(0);
-      for (const [k, p] of paths.entries()) {
-        const result = await workloads[k].stop();
-        const history: History = { txns: result.txns, final: await readFinalState(pods, ALL, { ...APP, table: p.table }) };
-        const report = checkHistory(history);
-        const title = `primary/replica under fault mixes, ${p.path}, ${(result.durationMs / 1000).toFixed(0)} s`;
-        const tps = report.txns.ok / (result.durationMs / 1000);
-        console.log(`${formatReport(report, history, { title, examples: 2 })}\nthroughput: ${tps.toFixed(1)} committed transactions/s`);
-        expect(report.txns.ok).toBeGreaterThan(100);
-        // lossless semi-sync: no acknowledged append is missing on any node; no broken data; the nodes agree
-        expect(`${p.path} lost-append: ${report.classes['lost-append'].count}`).toBe(`${p.path} lost-append: 0`);
-        for (const c of INTEGRITY_CLASSES) expect(`${p.path} ${c}: ${report.classes[c].count}`).toBe(`${p.path} ${c}: 0`);
-        for (const c of RULED_OUT_ON_ONE_NODE) expect(`${p.path} ${c}: ${report.classes[c].count}`).toBe(`${p.path} ${c}: 0`);
-      }
+      const viaProxy: AppendTarget[] = [{ name: proxies.podName(0), host: proxies.podIp(0), port: 6033 }];
+      await checkPathsUnderMixes({
+        cluster, pods, ordinals: ALL, app: APP, mixes, seconds: SECONDS, topology: 'primary/replica', heal: healthy, notes,
+        paths: [
+          { path: 'straight to the nodes', table: 'lists_repl_direct', targets: nodes },
+          { path: 'through ProxySQL', table: 'lists_repl_proxy', targets: viaProxy },
+        ],
+      });
     });
   });
