@@ -3,5 +3,5 @@
 export { chartForValues, synthesizeTo } from './synth';
 export { CHART_SECTIONS, CHART_TOPOLOGIES, DEFAULT_VALUES_FILE, loadValues, parseValues, VALUES_ENV } from '../values/values';
 export type { ChartTopology, ValuesFile } from '../values/values';
-export { collectStatus, formatStatus, kubectlClient } from './status';
+export { collectStatus, formatStatus, kubectlClient, statusProblems } from './status';
 export type { ClusterStatus, NodeStatus, ProxyStatus, ReplicationNodeStatus, StatusClient, StatusPod } from './status';

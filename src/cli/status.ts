@@ -290,6 +290,33 @@ function shortHost(host: string): string {
   return host.split('.')[0];
 }
 
+/**
+ * Why the cluster is not healthy, one line each; none when it is: every database and ProxySQL pod
+ * ready, every ProxySQL pod seeing a writer, exactly one primary among the primary/replica nodes,
+ * and, with point-in-time recovery, a ready binlog archiver whose metrics answer (an old pod of a
+ * rollout may be unready meanwhile). The status command exits 1 when there is one.
+ */
+export function statusProblems(status: ClusterStatus): string[] {
+  const problems: string[] = [];
+  const replication = status.replication ?? [];
+  if (status.nodes.length + replication.length === 0) problems.push('no database pod found');
+  for (const n of [...status.nodes, ...replication]) if (!n.ready) problems.push(`${n.pod} is not ready`);
+  for (const p of status.proxies) {
+    if (!p.ready) problems.push(`${p.pod} is not ready`);
+    if (p.writers.length === 0) problems.push(`${p.pod} sees no writer`);
+  }
+  const primaries = replication.filter((n) => n.role === 'primary').map((n) => n.pod);
+  if (replication.length > 0 && primaries.length !== 1) {
+    problems.push(`${primaries.length} primaries among the primary/replica nodes (${primaries.join(', ') || 'none'}), expected 1`);
+  }
+  const archivers = status.archivers ?? [];
+  if (archivers.length > 0 && !archivers.some((a) => a.ready)) {
+    problems.push('no binlog archiver pod is ready: nothing is archived for point-in-time recovery');
+  }
+  for (const a of archivers) if (a.ready && a.error) problems.push(`${a.pod} (binlog archiver): ${a.error}`);
+  return problems;
+}
+
 /** The report, as the status command prints it. */
 export function formatStatus(status: ClusterStatus, namespace: string): string {
   const out: string[] = [];

@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from 'child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { collectStatus, formatStatus, StatusClient, StatusPod } from '../../src/cli';
+import { collectStatus, formatStatus, statusProblems, StatusClient, StatusPod } from '../../src/cli';
+import { ArchiverStatus, ClusterStatus, ProxyStatus, ReplicationNodeStatus } from '../../src/cli/status';
 
 // The status command's reading and report, driven by a stand-in client. The state lines are made
 // by the node scripts' own formatter, as galera-state.sh serves them; the cluster suite runs the
@@ -147,6 +148,44 @@ describe('status command', () => {
     expect(report).toMatch(/^ {2}galera-binlog-archiver-old +false +0 +\? \(metrics: container not found\)/m);
     // and without an archiver there is no such section
     expect(formatStatus({ nodes: [], proxies: [] }, 'galera')).not.toContain('Binlog archive');
+  });
+
+  test('GIVEN what the command collected WHEN judged THEN every problem is named, and a healthy cluster has none', () => {
+    // GIVEN a healthy primary/replica cluster with ProxySQL and a binlog archiver
+    const node = (p: string, role: string, ready = true): ReplicationNodeStatus => ({
+      pod: p, ready, restarts: 0, role, source: '-', io: '-', sql: '-', lag: '-', gtidCurrentPos: '0-1-5', gtidSlavePos: '-',
+      semiSync: '-', lastDecision: '',
+    });
+    const proxy = (p: string, writers: string[], ready = true): ProxyStatus => ({
+      pod: p, ready, restarts: 0, writers, readers: [], offline: [],
+    });
+    const archiver = (p: string, ready: boolean, error?: string): ArchiverStatus => ({
+      pod: p, ready, restarts: 0, lastGtid: '0-1-5', lagSeconds: '3', lagTransactions: '0', gaps: '0', errors: '0',
+      ...(error ? { error } : {}),
+    });
+    const healthy: ClusterStatus = {
+      nodes: [], replication: [node('mariadb-0', 'primary'), node('mariadb-1', 'replica'), node('mariadb-2', 'replica')],
+      proxies: [proxy('mariadb-proxysql-a', ['mariadb-0'])],
+      archivers: [archiver('mariadb-binlog-archiver-new', true), archiver('old', false)],
+    };
+    // WHEN / THEN: nothing wrong (an old archiver pod of a rollout may be unready)
+    expect(statusProblems(healthy)).toEqual([]);
+    // and each fault is named
+    expect(statusProblems({ nodes: [], proxies: [] })).toEqual(['no database pod found']);
+    expect(statusProblems({
+      ...healthy,
+      replication: [node('mariadb-0', 'primary'), node('mariadb-1', 'primary'), node('mariadb-2', 'cloning', false)],
+      proxies: [proxy('mariadb-proxysql-a', [], false)],
+      archivers: [archiver('mariadb-binlog-archiver-new', false)],
+    })).toEqual([
+      'mariadb-2 is not ready', 'mariadb-proxysql-a is not ready', 'mariadb-proxysql-a sees no writer',
+      '2 primaries among the primary/replica nodes (mariadb-0, mariadb-1), expected 1',
+      'no binlog archiver pod is ready: nothing is archived for point-in-time recovery',
+    ]);
+    expect(statusProblems({ ...healthy, replication: healthy.replication!.map((n) => ({ ...n, role: 'replica' })) }))
+      .toEqual(['0 primaries among the primary/replica nodes (none), expected 1']);
+    expect(statusProblems({ ...healthy, archivers: [archiver('mariadb-binlog-archiver-new', true, 'metrics: connection refused')] }))
+      .toEqual(['mariadb-binlog-archiver-new (binlog archiver): metrics: connection refused']);
   });
 
   test('the command refuses an unknown argument and a missing value, naming them', () => {

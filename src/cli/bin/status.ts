@@ -1,11 +1,11 @@
-import { collectStatus, formatStatus, kubectlClient } from '../status';
+import { collectStatus, formatStatus, kubectlClient, statusProblems } from '../status';
 
 // Prints each database node's state (Galera, or primary/replica: role, lag and GTID positions)
 // and each ProxySQL pod's view of the backends, through the user's own kubectl (read-only: get
 // pods, logs, exec of the pods' own status scripts).
 // Usage: status [-n namespace] [--context name] [--kubectl path]
-// Exit status 1 when a pod is not ready, a ProxySQL pod sees no writer, or the primary/replica
-// nodes do not have exactly one primary; 2 on bad usage.
+// Exit status 1 when something is wrong (statusProblems: a pod not ready, a ProxySQL pod without
+// a writer, not exactly one primary, no ready binlog archiver), each problem on stderr; 2 on bad usage.
 const USAGE = 'usage: status [-n|--namespace NAMESPACE] [--context CONTEXT] [--kubectl PATH]';
 
 function parseArgs(argv: string[]): { namespace: string; context?: string; kubectl?: string } {
@@ -33,11 +33,9 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const status = await collectStatus(kubectlClient(opts.namespace, opts));
   process.stdout.write(formatStatus(status, opts.namespace));
-  const replication = status.replication ?? [];
-  const healthy = [...status.nodes, ...replication, ...status.proxies].every((p) => p.ready)
-    && status.proxies.every((p) => p.writers.length > 0)
-    && (replication.length === 0 || replication.filter((n) => n.role === 'primary').length === 1);
-  process.exitCode = status.nodes.length + replication.length > 0 && healthy ? 0 : 1;
+  const problems = statusProblems(status);
+  for (const p of problems) process.stderr.write(`status: ${p}\n`);
+  process.exitCode = problems.length > 0 ? 1 : 0;
 }
 
 main().catch((e) => { process.stderr.write(`status: ${(e as Error).message}\n`); process.exit(1); });
