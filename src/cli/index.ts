@@ -4,4 +4,4 @@ export { chartForValues, synthesizeTo } from './synth';
 export { CHART_SECTIONS, CHART_TOPOLOGIES, DEFAULT_VALUES_FILE, loadValues, parseValues, VALUES_ENV } from '../values/values';
 export type { ChartTopology, ValuesFile } from '../values/values';
 export { collectStatus, formatStatus, kubectlClient, statusProblems } from './status';
-export type { ClusterStatus, NodeStatus, ProxyStatus, ReplicationNodeStatus, StatusClient, StatusPod } from './status';
+export type { ArchiverStatus, ClusterStatus, NodeStatus, ProxyStatus, ReplicationNodeStatus, StatusClient, StatusPod } from './status';

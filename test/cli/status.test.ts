@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { collectStatus, formatStatus, statusProblems, StatusClient, StatusPod } from '../../src/cli';
-import { ArchiverStatus, ClusterStatus, ProxyStatus, ReplicationNodeStatus } from '../../src/cli/status';
+import type { ArchiverStatus, ClusterStatus, ProxyStatus, ReplicationNodeStatus } from '../../src/cli';
 
 // The status command's reading and report, driven by a stand-in client. The state lines are made
 // by the node scripts' own formatter, as galera-state.sh serves them; the cluster suite runs the
