@@ -5,6 +5,7 @@ export * from './core/backend';
 export * from './core/pod';
 export * from './core/pod-peer';
 export * from './core/mariadb-cluster';
+export * from './core/accounts';
 export * from './core/server-config';
 export * from './galera/galera-config';
 export * from './galera/galera-cluster';

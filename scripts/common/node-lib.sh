@@ -258,7 +258,8 @@ check_tls() {
 
 # A checksum of the mounted certificate files; it changes when the kubelet swaps in a renewed Secret.
 tls_fingerprint() {
-  cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null | cksum
+  # no files (TLS off) is a fingerprint too: a failed cat must not end a caller under pipefail
+  { cat "$NODE_TLS_DIR/ca.crt" "$NODE_TLS_DIR/tls.crt" "$NODE_TLS_DIR/tls.key" 2>/dev/null || true; } | cksum
 }
 
 # The name every node certificate carries for the cluster's headless Service, its common name
@@ -450,3 +451,7 @@ wait_for_mariadbd() {
   MARIADBD_PID=
   return "$rc"
 }
+
+# The declared users and databases (apply_declared_accounts), kept by the node that takes writes.
+# shellcheck source-path=SCRIPTDIR source=../common/accounts.sh
+source "$(dirname "${BASH_SOURCE[0]}")/accounts.sh"

@@ -293,7 +293,7 @@ sst_methods_dir() {
 # desynced after its transfer (desync_unexplained) is restarted the same way after
 # GALERA_STUCK_DESYNC_RESTART_SECONDS, and rejoins by IST.
 watch_primary() {
-  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0
+  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0 accounts_next=0
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$NODE_POLL_SECONDS" &
     wait $! || true
@@ -308,6 +308,11 @@ watch_primary() {
       if [[ $local_state == 4 ]]; then
         restore_sst_mode
         ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
+        # every node, once Synced: idempotent, and the cluster replicates it (a failure, such as
+        # a certification conflict with a peer applying it at the same time, is retried)
+        if ((accounts_next >= 0 && SECONDS >= accounts_next)); then
+          if SQL_TIMEOUT=60 apply_declared_accounts; then accounts_next=-1; else accounts_next=$((SECONDS + 10)); fi
+        fi
         [[ -f $GTID_SEED_FILE ]] && seed_gtid_after_restore
       fi
       consume_override "this node is Primary"

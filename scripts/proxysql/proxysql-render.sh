@@ -17,6 +17,9 @@
 #   PROXYSQL_SECRET_NAME  the Secret's name, for messages
 #   PROXYSQL_APP_PASSWORD_KEY, PROXYSQL_MONITOR_PASSWORD_KEY, PROXYSQL_ADMIN_PASSWORD_KEY
 #                         the Secret key each placeholder is filled from
+#   PROXYSQL_USER_PASSWORD_FILES
+#                         the declared users' placeholders, space-separated USER_PASSWORD_<n>=FILE
+#                         (FILE is <dir>/<Secret>/<key>; quoted as the application password)
 set -euo pipefail
 # bash 5.2 replaces '&' in the replacement of ${var//pattern/replacement} by the match.
 shopt -u patsub_replacement 2>/dev/null || true
@@ -47,6 +50,13 @@ declare -A FORBIDDEN=(
   [MONITOR_PASSWORD]=''
   [ADMIN_PASSWORD]=':;'
 )
+# The declared users' password files, by placeholder.
+declare -A USER_FILE=()
+for entry in ${PROXYSQL_USER_PASSWORD_FILES:-}; do
+  USER_FILE[${entry%%=*}]=${entry#*=}
+  SQL_QUOTE[${entry%%=*}]="'"
+  FORBIDDEN[${entry%%=*}]=''
+done
 
 # log.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
 # shellcheck disable=SC2034 # read by log.sh
@@ -73,49 +83,53 @@ template=$(<"$TEMPLATE")
 # The placeholders the template uses, each once in this list.
 declare -A used=()
 rest=$template
-placeholder_re='@@([A-Z_]+)@@'
+placeholder_re='@@([A-Z0-9_]+)@@'
 while [[ $rest =~ $placeholder_re ]]; do
   used[${BASH_REMATCH[1]}]=1
   rest=${rest#*"${BASH_REMATCH[0]}"}
 done
 for name in "${!used[@]}"; do
-  [[ -v "SECRET_KEY[$name]" ]] || die "the template $TEMPLATE has an unknown placeholder @@${name}@@"
+  [[ -v "SECRET_KEY[$name]" || -v "USER_FILE[$name]" ]] || die "the template $TEMPLATE has an unknown placeholder @@${name}@@"
 done
-for name in "${!SECRET_KEY[@]}"; do
+for name in "${!SECRET_KEY[@]}" "${!USER_FILE[@]}"; do
   [[ -v "used[$name]" ]] || die "the template $TEMPLATE has no @@${name}@@ placeholder: template and script do not belong together"
 done
 
 problems=()
 missing=0
 declare -A escaped=()
-for name in APP_PASSWORD MONITOR_PASSWORD ADMIN_PASSWORD; do
-  key=${SECRET_KEY[$name]}
-  file=$SECRET_DIR/$key
+for name in APP_PASSWORD MONITOR_PASSWORD ADMIN_PASSWORD "${!USER_FILE[@]}"; do
+  if [[ -v "USER_FILE[$name]" ]]; then
+    file=${USER_FILE[$name]}
+    secret=$(basename "$(dirname "$file")") key=$(basename "$file")
+  else
+    secret=$SECRET_NAME key=${SECRET_KEY[$name]} file=$SECRET_DIR/${SECRET_KEY[$name]}
+  fi
   if [[ ! -f $file ]]; then
-    problems+=("Secret '$SECRET_NAME' has no key '$key' (expected the file $file)")
-    missing=$((missing + 1))
+    problems+=("Secret '$secret' has no key '$key' (expected the file $file)")
+    [[ $secret == "$SECRET_NAME" ]] && missing=$((missing + 1))
     continue
   fi
   if [[ ! -r $file ]]; then
-    problems+=("Secret '$SECRET_NAME' key '$key' is not readable by uid $EUID ($file)")
+    problems+=("Secret '$secret' key '$key' is not readable by uid $EUID ($file)")
     continue
   fi
   # Read exactly as the Galera node scripts do (galera-lib.sh): trailing newlines are
   # dropped, so a Secret made with a trailing newline gives the same password on both sides.
   value=$(<"$file")
   if [[ -z $value ]]; then
-    problems+=("Secret '$SECRET_NAME' key '$key' is empty")
+    problems+=("Secret '$secret' key '$key' is empty")
     continue
   fi
   if [[ $value == *[[:cntrl:]]* ]]; then
-    problems+=("Secret '$SECRET_NAME' key '$key' contains a control character (newline, tab, ...): not allowed in a password")
+    problems+=("Secret '$secret' key '$key' contains a control character (newline, tab, ...): not allowed in a password")
     continue
   fi
   forbidden=${FORBIDDEN[$name]}
   for ((i = 0; i < ${#forbidden}; i++)); do
     ch=${forbidden:i:1}
     if [[ $value == *"$ch"* ]]; then
-      problems+=("Secret '$SECRET_NAME' key '$key' contains the character $ch, which ProxySQL can never carry here (it splits admin credentials at ':' and ';'; forbidden: $forbidden)")
+      problems+=("Secret '$secret' key '$key' contains the character $ch, which ProxySQL can never carry here (it splits admin credentials at ':' and ';'; forbidden: $forbidden)")
     fi
   done
   quote=${SQL_QUOTE[$name]}
@@ -144,7 +158,7 @@ rendered+=$rest
 # writes the file (ProxySQL is not running yet: it is exec'ed below).
 umask 077
 printf '%s\n' "$rendered" >"$OUTPUT"
-log_info "wrote $OUTPUT from $TEMPLATE and Secret '$SECRET_NAME' (keys ${SECRET_KEY[APP_PASSWORD]}, ${SECRET_KEY[MONITOR_PASSWORD]}, ${SECRET_KEY[ADMIN_PASSWORD]})"
+log_info "wrote $OUTPUT from $TEMPLATE and Secret '$SECRET_NAME' (keys ${SECRET_KEY[APP_PASSWORD]}, ${SECRET_KEY[MONITOR_PASSWORD]}, ${SECRET_KEY[ADMIN_PASSWORD]})${USER_FILE[*]:+, passwords of the declared users ${USER_FILE[*]}}"
 
 # With TLS on, ProxySQL reads its certificate for clients from fixed files in its datadir at
 # start (src/proxy_tls.cpp); the Secret's files are copied there. The agent container copies a

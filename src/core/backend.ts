@@ -1,4 +1,5 @@
 import type { KubeService, KubeStatefulSet } from '../../imports/k8s';
+import type { BackendUser } from './accounts';
 import type { TlsIssuer } from '../tls/tls';
 import type { IProxySqlRouting } from '../proxysql/routing';
 
@@ -31,6 +32,8 @@ export interface IProxySqlBackend {
   readonly appUser: string;
   /** Database the application account owns. */
   readonly appDatabase: string;
+  /** Further accounts clients use through ProxySQL, their passwords in Secrets of the namespace. @default - none */
+  readonly declaredUsers?: readonly BackendUser[];
   /** Version the servers announce in the handshake, e.g. '5.5.5-10.11.19-MariaDB' or '11.4.12-MariaDB'. */
   readonly serverVersion: string;
   /** An image with bash and the MariaDB client tools (the servers' image), for helper containers. */

@@ -1,4 +1,8 @@
 import { ApiObject, Lazy } from 'cdk8s';
+import {
+  accountsList, BackendUser, backendUsers, DECLARED_PASSWORDS_DIR, DeclaredDatabase, DeclaredUser, passwordVolumes, resolveAccounts,
+  ResolvedAccounts,
+} from './accounts';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
 import { BackendTls, BackendTopology, DataVolumes, DEFAULT_SERVER_VERSION, IMariaDbCluster, serverVersionForImage } from './backend';
@@ -89,6 +93,19 @@ export interface MariaDbClusterProps {
   readonly appUser?: MariaDbUserName;
   /** Database the application account owns. @default 'app' */
   readonly appDatabase?: DatabaseName;
+  /**
+   * Databases the cluster creates (see docs/accounts.md); removing one from the list leaves it
+   * and its data.
+   * @default - none
+   */
+  readonly databases?: DeclaredDatabase[];
+  /**
+   * Accounts the cluster creates and keeps as declared on every rollout, their passwords from
+   * Secrets; one removed from the list is dropped if the cluster created it. ProxySQL knows
+   * every one.
+   * @default - none
+   */
+  readonly users?: DeclaredUser[];
   /** Pod anti-affinity on the node hostname. @default 'preferred' */
   readonly antiAffinity?: AntiAffinityMode;
   /** Topology spread constraint. @default - none */
@@ -131,6 +148,8 @@ export type ResolvedMariaDbCluster = Resolved<MariaDbClusterProps, 'storageClass
   /** restoreFrom as given (RestoreFromBackup resolves it itself). */
   readonly restoreSource?: RestoreSource;
   readonly metrics?: { readonly image: string };
+  readonly databases: ResolvedAccounts['databases'];
+  readonly users: ResolvedAccounts['users'];
 }>;
 
 /** What a topology tells the shared resolver. @internal */
@@ -179,6 +198,7 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
   c.check(!backupEndpoint || tls.enabled,
     `${c.f('backupEndpoint')} needs ${c.f('tls.enabled')}: true (the endpoint knows the backup job by its client certificate)`);
   const appUser = p.appUser ?? 'app';
+  const appDatabase = p.appDatabase ?? 'app';
   c.check(
     !t.reservedUsers.includes(appUser),
     `${c.f('appUser')} must not be one of the reserved accounts ${t.reservedUsers.join(', ')}, got '${appUser}'`,
@@ -201,7 +221,8 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     extraMyCnf: resolveExtraMyCnf(c, 'extraMyCnf', p.extraMyCnf, t.ownedOptions),
     secretName: p.secretName ?? `${name}-credentials`,
     appUser,
-    appDatabase: p.appDatabase ?? 'app',
+    appDatabase,
+    ...resolveAccounts(c, p, { reservedUsers: t.reservedUsers, appUser, appDatabase }),
     antiAffinity: p.antiAffinity ?? 'preferred',
     topologySpread: resolveTopologySpread(p.topologySpread),
     clusterDomain: p.clusterDomain ?? 'cluster.local',
@@ -384,6 +405,8 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
   public readonly appUser: string;
   /** The database the application account owns. */
   public readonly appDatabase: string;
+  /** The declared users (the users prop), as ProxySQL learns them. */
+  public readonly declaredUsers: readonly BackendUser[];
   /** Fully qualified DNS names of the pods, ordinal 0 first. */
   public readonly podDnsNames: string[];
   /** MySQL port of the pods. */
@@ -436,6 +459,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     this.secretName = r.secretName;
     this.appUser = r.appUser;
     this.appDatabase = r.appDatabase;
+    this.declaredUsers = backendUsers(r);
     this.image = r.image;
     this.paths = NODE_PATHS;
     this.stateScriptFiles = shape.stateScripts;
@@ -568,9 +592,28 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
       this.slots.addVolume({ name: 'tls', secret: { secretName: this.tlsSecretName!, defaultMode: 0o440, optional: true } });
       this.slots.addNodeMount({ name: 'tls', mountPath: this.paths.tls, readOnly: true });
     }
+    this.declareAccounts(r);
     if (r.backupEndpoint) new BackupEndpoint(this, 'backup-endpoint', { cluster: this } satisfies BackupEndpointProps);
     if (r.restoreSource) new RestoreFromBackup(this, 'restore', { cluster: this, from: r.restoreSource, rcloneImage: r.rcloneImage });
     if (r.metrics) new MetricsExporter(this, 'metrics', { cluster: this, image: r.metrics.image });
+  }
+
+  /**
+   * The declared users and databases: the declaration in the ConfigMap (a change rolls the pods,
+   * and the node that takes writes applies it), each password Secret's keys as files.
+   */
+  private declareAccounts(r: ResolvedMariaDbCluster): void {
+    const list = accountsList(r, DECLARED_PASSWORDS_DIR);
+    if (list === undefined) return;
+    this.slots.addConfigFile('accounts.list', list);
+    for (const v of passwordVolumes(r.users)) {
+      // optional, so that the node names the missing Secret key in its log instead of a pod stuck in ContainerCreating
+      this.slots.addVolume({
+        name: v.volume,
+        secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
+      });
+      this.slots.addNodeMount({ name: v.volume, mountPath: `${DECLARED_PASSWORDS_DIR}/${v.secretName}`, readOnly: true });
+    }
   }
 
   private metadata(name: string): k8s.ObjectMeta {

@@ -123,6 +123,8 @@ export interface ProxySqlConfigInput extends ResolvedProxySqlOptions {
   readonly appUser: string;
   /** Its default schema. */
   readonly appDatabase: string;
+  /** The declared users (mysql_users too), each with the placeholder its password fills. */
+  readonly declaredUsers?: readonly { readonly name: string; readonly placeholder: PasswordPlaceholder; readonly defaultSchema?: string }[];
   /** Name of the backend, for comments. */
   readonly clusterName: string;
   /** How ProxySQL tells the writer from the readers: the backend topology's writer and health rules. */
@@ -175,6 +177,8 @@ export const PROXYSQL_PATHS = {
   tls: '/etc/proxysql/tls',
   /** Memory-backed emptyDir shared with the agent container (admin client settings, the drained mark). */
   agent: '/run/proxysql-agent',
+  /** The declared users' password Secrets, each in its own directory. */
+  declaredPasswords: '/etc/proxysql/declared-passwords',
   /** ProxySQL's datadir (proxysql.db, started with --initial). */
   data: '/var/lib/proxysql',
   tmp: '/tmp',
@@ -207,8 +211,17 @@ export const PASSWORD_PLACEHOLDERS = {
     where: 'admin-admin_credentials (a "..." SQL literal, split at ":" and ";")',
   },
 } as const;
-/** @internal */
-export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS;
+/**
+ * A placeholder: one of PASSWORD_PLACEHOLDERS, or a declared user's password (USER_PASSWORD_<n>,
+ * filled from the file PROXYSQL_USER_PASSWORD_FILES names for it, quoted as APP_PASSWORD).
+ * @internal
+ */
+export type PasswordPlaceholder = keyof typeof PASSWORD_PLACEHOLDERS | `USER_PASSWORD_${number}`;
+
+/** The placeholder of the n-th declared user's password (n from 1). @internal */
+export function userPasswordPlaceholder(n: number): PasswordPlaceholder {
+  return `USER_PASSWORD_${n}`;
+}
 
 /** The text of a placeholder in the template. @internal */
 export function placeholder(name: PasswordPlaceholder): string {
@@ -383,6 +396,7 @@ function assertRenderable(r: ProxySqlConfigInput): void {
   );
   for (const [field, v] of [
     ['appUser', r.appUser], ['appDatabase', r.appDatabase], ['clusterName', r.clusterName], ['serverVersion', r.serverVersion],
+    ...(r.declaredUsers ?? []).flatMap((u) => [['declaredUsers.name', u.name], ['declaredUsers.defaultSchema', u.defaultSchema ?? '']]),
   ]) {
     if (!safeText(v)) problems.push(`${field} ${JSON.stringify(v)} contains a quote, backslash, control character or @@`);
   }
@@ -488,7 +502,18 @@ export function proxySqlConfigDocument(r: ProxySqlConfigInput): CnfGroup {
       fast_forward: 0,
       max_connections: r.maxClientConnections,
       comment: 'application account',
-    }],
+    }, ...(r.declaredUsers ?? []).map((u) => ({
+      username: u.name,
+      password: placeholder(u.placeholder),
+      default_hostgroup: hg.writer,
+      ...(u.defaultSchema ? { default_schema: u.defaultSchema } : {}),
+      active: 1,
+      transaction_persistent: 1,
+      use_ssl: r.tls.requireSecureTransport ? 1 : 0,
+      fast_forward: 0,
+      max_connections: r.maxClientConnections,
+      comment: 'declared user',
+    }))],
     mysql_query_rules: (r.readWriteSplit ? READ_WRITE_SPLIT_RULES : []).map((rule) => ({
       rule_id: rule.ruleId,
       active: 1,

@@ -10,9 +10,10 @@ import {
 import {
   PASSWORD_PLACEHOLDERS, PROXYSQL_METRICS_PORT, PROXYSQL_PATHS, PROXYSQL_PORTS, ProxySqlConfigOptions, RENDERED_FILE,
   renderProxySqlCnfTemplate, resolveProxySqlOptions,
-  ResolvedProxySqlOptions, TEMPLATE_FILE,
+  ResolvedProxySqlOptions, TEMPLATE_FILE, userPasswordPlaceholder,
 } from './proxysql-config';
 import { readScript } from '../core/scripts';
+import { BackendUser, passwordFile, passwordVolumes } from '../core/accounts';
 import { CertificateSpec, certificate, serviceDnsNames } from '../tls/tls';
 import { Checker, Resolved, resolveOrThrow, show, ValidationError } from '../values/validation';
 import { checkProps } from '../values/schema';
@@ -149,6 +150,10 @@ export class ProxySql extends PodPeer {
   /** The hostgroup ids of the writer rule. */
   public readonly hostgroups: { readonly writer: number; readonly backupWriter: number; readonly reader: number; readonly offline: number };
   private readonly labels: Record<string, string>;
+  /** The backend's declared users, each with a mysql_users entry. */
+  private get declaredUsers(): readonly BackendUser[] {
+    return this.backend.declaredUsers ?? [];
+  }
 
   constructor(scope: Construct, id: string, props: ProxySqlProps) {
     super(scope, id);
@@ -198,6 +203,8 @@ export class ProxySql extends PodPeer {
       [TEMPLATE_FILE]: renderProxySqlCnfTemplate({
         ...r, serverVersion: this.serverVersion, servers: b.podDnsNames, serverPort: b.port,
         appUser: b.appUser, appDatabase: b.appDatabase, clusterName: b.name, routing: b.routing,
+        declaredUsers: this.declaredUsers
+          .map((u, i) => ({ name: u.name, placeholder: userPasswordPlaceholder(i + 1), defaultSchema: u.defaultSchema })),
         tls: { enabled: b.tls.enabled, requireSecureTransport: b.tls.requireSecureTransport }, metrics: r.metrics,
       }),
     };
@@ -233,6 +240,8 @@ export class ProxySql extends PodPeer {
       { name: 'credentials', mountPath: PROXYSQL_PATHS.credentials, readOnly: true },
       { name: 'agent', mountPath: PROXYSQL_PATHS.agent },
       ...(this.tlsSecretName ? [{ name: 'tls', mountPath: PROXYSQL_PATHS.tls, readOnly: true }] : []),
+      ...passwordVolumes(this.declaredUsers)
+        .map((v) => ({ name: v.volume, mountPath: `${PROXYSQL_PATHS.declaredPasswords}/${v.secretName}`, readOnly: true })),
     ];
     return new k8s.KubeDeployment(this, 'deployment', {
       metadata: this.metadata(this.name),
@@ -306,6 +315,11 @@ export class ProxySql extends PodPeer {
             ...(this.tlsSecretName
               ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }]
               : []),
+            // the declared users' passwords, only their keys; optional, for the same reason
+            ...passwordVolumes(this.declaredUsers).map((v) => ({
+              name: v.volume,
+              secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
+            })),
             emptyDir('rendered', '1Mi', true),
             emptyDir('agent', '1Mi', true),
             r.dataDirInMemory ? emptyDir('data', '256Mi', true) : emptyDir('data', '1Gi'),
@@ -325,6 +339,10 @@ export class ProxySql extends PodPeer {
       PROXYSQL_APP_PASSWORD_KEY: PASSWORD_PLACEHOLDERS.APP_PASSWORD.key,
       PROXYSQL_MONITOR_PASSWORD_KEY: PASSWORD_PLACEHOLDERS.MONITOR_PASSWORD.key,
       PROXYSQL_ADMIN_PASSWORD_KEY: PASSWORD_PLACEHOLDERS.ADMIN_PASSWORD.key,
+      ...(this.declaredUsers.length ? {
+        PROXYSQL_USER_PASSWORD_FILES: this.declaredUsers
+          .map((u, i) => `${userPasswordPlaceholder(i + 1)}=${passwordFile(PROXYSQL_PATHS.declaredPasswords, u.passwordSecret)}`).join(' '),
+      } : {}),
       PROXYSQL_PROBE_PORT: String(PROXYSQL_PORTS.mysql),
       PROXYSQL_SERVER_VERSION: this.serverVersion,
       PROXYSQL_ADMIN_PORT: String(PROXYSQL_PORTS.admin),

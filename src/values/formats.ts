@@ -84,6 +84,30 @@ export type MariaDbUserName = string;
 export type DatabaseName = string;
 
 /**
+ * a table name of letters, digits and _ (at most 64 characters)
+ * @pattern ^[a-zA-Z_][a-zA-Z0-9_]{0,63}$
+ */
+export type TableName = string;
+
+/**
+ * a Secret key (letters, digits, '-', '_' and '.', at most 253 characters)
+ * @pattern ^[-._a-zA-Z0-9]{1,253}$
+ */
+export type SecretKeyName = string;
+
+/**
+ * a MariaDB character set name such as utf8mb4 (lowercase letters and digits)
+ * @pattern ^[a-z0-9]{1,32}$
+ */
+export type CharacterSetName = string;
+
+/**
+ * a MariaDB collation name such as utf8mb4_general_ci (lowercase letters, digits and _)
+ * @pattern ^[a-z0-9_]{1,64}$
+ */
+export type CollationName = string;
+
+/**
  * a byte size with an optional K, M or G suffix, such as '512M' or '4G'
  * @pattern ^[0-9]+[KMG]?$
  */

@@ -10,7 +10,7 @@ const NODE_SCRIPTS = [
   'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
 ];
 /** Scripts shared by every ConfigMap (scripts/common). */
-const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh'];
+const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh', 'accounts.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 const CLUSTER_SCOPED = new Set(['Namespace', 'StorageClass', 'PersistentVolume', 'ClusterRole', 'ClusterRoleBinding', 'PriorityClass']);
 

@@ -64,7 +64,9 @@ describe('one environment contract for both topologies', () => {
     const { configMap } = podOf(topology);
 
     // THEN
-    for (const file of ['log.sh', 'node-lib.sh']) expect(configMap.data[file]).toBe(readFileSync(join(SCRIPTS, 'common', file), 'utf8'));
+    for (const file of ['log.sh', 'node-lib.sh', 'accounts.sh']) {
+      expect(configMap.data[file]).toBe(readFileSync(join(SCRIPTS, 'common', file), 'utf8'));
+    }
   });
 });
 

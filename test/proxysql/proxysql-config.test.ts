@@ -83,7 +83,7 @@ interface Rendered {
 const TLS_FILES = { 'ca.crt': 'the CA\n', 'tls.crt': 'the certificate\n', 'tls.key': 'the key\n' };
 
 function render(synthesized: ReturnType<typeof synth>, secret: Record<string, string | undefined>, command: string[] = [],
-  tlsFiles: Record<string, string> = TLS_FILES): Rendered {
+  tlsFiles: Record<string, string> = TLS_FILES, userSecrets: Record<string, Record<string, string>> = {}): Rendered {
   const dir = mkdtempSync(join(tmpdir(), 'proxysql-render-'));
   const map: Record<string, string> = {
     [PROXYSQL_PATHS.scripts]: join(dir, 'scripts'),
@@ -91,6 +91,7 @@ function render(synthesized: ReturnType<typeof synth>, secret: Record<string, st
     [PROXYSQL_PATHS.rendered]: join(dir, 'rendered'),
     [PROXYSQL_PATHS.tls]: join(dir, 'tls'),
     [PROXYSQL_PATHS.data]: join(dir, 'data'),
+    [PROXYSQL_PATHS.declaredPasswords]: join(dir, 'declared'),
   };
   for (const d of Object.values(map)) mkdirSync(d, { recursive: true });
   // the TLS Secret's files (the script only copies them; ProxySQL reads them in the cluster tests)
@@ -101,10 +102,16 @@ function render(synthesized: ReturnType<typeof synth>, secret: Record<string, st
   for (const [key, value] of Object.entries(secret)) {
     if (value !== undefined) writeFileSync(join(map[PROXYSQL_PATHS.credentials], key), value);
   }
+  // the declared users' Secrets, each in its own directory (as the Deployment mounts them)
+  for (const [name, keys] of Object.entries(userSecrets)) {
+    mkdirSync(join(map[PROXYSQL_PATHS.declaredPasswords], name));
+    for (const [key, value] of Object.entries(keys)) writeFileSync(join(map[PROXYSQL_PATHS.declaredPasswords], name, key), value);
+  }
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
   for (const e of synthesized.deployment.spec.template.spec.containers[0].env as { name: string; value: string }[]) {
     let value = e.value;
-    for (const [from, to] of Object.entries(map)) if (value.startsWith(from)) value = to + value.slice(from.length);
+    // every path in the value (PROXYSQL_USER_PASSWORD_FILES holds several)
+    for (const [from, to] of Object.entries(map)) value = value.split(from).join(to);
     env[e.name] = value;
   }
   const result = spawnSync('bash', [RENDER_SCRIPT, ...command], { env, encoding: 'utf8' });
@@ -445,6 +452,42 @@ describeLibconfig('the rendered proxysql.cnf, parsed by libconfig', () => {
       expect(without(r)).toEqual(without(root));
     } finally {
       rmSync(custom.dir, { recursive: true, force: true });
+    }
+  });
+
+  test('declared users: each in mysql_users with its password from its own Secret key, any character kept; a missing key is named', () => {
+    // GIVEN two declared users whose passwords are keys of another Secret
+    const users = [
+      {
+        name: 'reporter', passwordSecret: { name: 'app-users', key: 'reporter' },
+        grants: [{ privileges: ['SELECT' as const], database: 'app' }],
+      },
+      { name: 'loader', passwordSecret: { name: 'app-users', key: 'loader' } },
+    ];
+    const withUsers = synth({ users }, { readWriteSplit: false });
+    const passwords = { reporter: PASSWORDS[SECRET_KEYS.app], loader: "l'oader \\ \"x\" @@APP_PASSWORD@@" };
+    // WHEN the real render script runs with that Secret mounted
+    const ok = render(withUsers, PASSWORDS, [], TLS_FILES, { 'app-users': passwords });
+    const missing = render(withUsers, PASSWORDS, [], TLS_FILES, { 'app-users': { reporter: 'x' } });
+    try {
+      // THEN the application account and both users, each password as ProxySQL's loader reads it
+      expect(ok.result.status).toBe(0);
+      const r = parse(ok.output);
+      const found = listItems(r, 'mysql_users');
+      expect(found.map((u) => stringValue(u.username))).toEqual(['app', 'reporter', 'loader']);
+      expect((child(r, 'mysql_users')?.children ?? []).flatMap((u, i) => typeProblems(`mysql_users[${i}]`, u, USER_FIELDS))).toEqual([]);
+      expect(asLoaded(stringValue(found[1].password)!, "'")).toBe(passwords.reporter);
+      expect(asLoaded(stringValue(found[2].password)!, "'")).toBe(passwords.loader);
+      // reporter starts in its first grant's database; loader has none
+      expect(stringValue(found[1].default_schema)).toBe('app');
+      expect(found[2].default_schema).toBeUndefined();
+      // and a missing key is named with its Secret, nothing written
+      expect(missing.result.status).not.toBe(0);
+      expect(missing.result.stderr).toContain("Secret 'app-users' has no key 'loader'");
+      expect(existsSync(missing.output)).toBe(false);
+    } finally {
+      rmSync(ok.dir, { recursive: true, force: true });
+      rmSync(missing.dir, { recursive: true, force: true });
     }
   });
 
