@@ -75,6 +75,8 @@ export interface ClusterAccounts {
   readonly reservedUsers: readonly string[];
   readonly appUser: string;
   readonly appDatabase: string;
+  /** The credentials Secret and its keys, which no declared user may share. */
+  readonly credentials?: { readonly secretName: string; readonly keys: readonly string[] };
 }
 
 /** Where the node pods see the declared users' password Secrets, each in its own directory. @internal */
@@ -109,6 +111,10 @@ export function resolveAccounts(c: Checker, p: AccountsProps, own: ClusterAccoun
     c.check(!owned.includes(u.name),
       `${c.f(`${field}.name`)} must not be one of the accounts the cluster owns (${owned.join(', ')}), got '${u.name}'`);
     duplicate(c, `${field}.name`, u.name, (p.users ?? []).slice(0, i).map((x) => x.name));
+    const cred = own.credentials;
+    c.check(!cred || u.passwordSecret.name !== cred.secretName || !cred.keys.includes(u.passwordSecret.key),
+      `${c.f(`${field}.passwordSecret`)} names the key '${u.passwordSecret.key}' of the credentials Secret '${cred?.secretName}', `
+      + `which holds the password of an account the cluster owns: name another key (not ${cred?.keys.join(', ')}) or another Secret`);
     const grants = (u.grants ?? []).map((g, k) => {
       const gf = c.f(`${field}.grants[${k}]`);
       c.check(g.privileges.length > 0, `${gf}.privileges must not be empty`);

@@ -39,6 +39,11 @@ export function randomPassword(): string {
 export function newCredentialsSecret(name: string, namespace: string): Record<string, unknown> {
   const stringData: Record<string, string> = {};
   for (const key of Object.values(SECRET_KEYS)) stringData[key] = randomPassword();
+  return newSecret(name, namespace, stringData);
+}
+
+/** A Secret manifest (as an object) holding `stringData`, labelled as the project's. @internal */
+export function newSecret(name: string, namespace: string, stringData: Record<string, string>): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Secret',

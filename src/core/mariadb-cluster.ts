@@ -1,4 +1,5 @@
 import { ApiObject, Lazy } from 'cdk8s';
+import { SECRET_KEYS } from './credentials';
 import {
   accountsList, BackendUser, backendUsers, DECLARED_PASSWORDS_DIR, DeclaredDatabase, DeclaredUser, passwordVolumes, resolveAccounts,
   ResolvedAccounts,
@@ -222,7 +223,10 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     secretName: p.secretName ?? `${name}-credentials`,
     appUser,
     appDatabase,
-    ...resolveAccounts(c, p, { reservedUsers: t.reservedUsers, appUser, appDatabase }),
+    ...resolveAccounts(c, p, {
+      reservedUsers: t.reservedUsers, appUser, appDatabase,
+      credentials: { secretName: p.secretName ?? `${name}-credentials`, keys: Object.values(SECRET_KEYS) },
+    }),
     antiAffinity: p.antiAffinity ?? 'preferred',
     topologySpread: resolveTopologySpread(p.topologySpread),
     clusterDomain: p.clusterDomain ?? 'cluster.local',

@@ -1,6 +1,6 @@
 import { IConstruct } from 'constructs';
 import { newCertificateAuthority, PemPair, TlsSecretRequest, tlsSecrets } from '../tls/certificates';
-import { newCredentialsSecret } from './credentials';
+import { newCredentialsSecret, newSecret, randomPassword } from './credentials';
 import { MariaDbCluster } from './mariadb-cluster';
 import { ProxySql } from '../proxysql/proxysql';
 
@@ -15,15 +15,30 @@ function databasesUnder(scope: IConstruct): MariaDbCluster[] {
  * `kubectl create -f -`, once; never write them to `dist/` or git.
  */
 export function credentialsSecretsFor(scope: IConstruct): Record<string, unknown>[] {
-  const seen = new Set<string>();
-  const out: Record<string, unknown>[] = [];
+  const byId = new Map<string, Record<string, unknown>>();
   for (const db of databasesUnder(scope)) {
     const id = `${db.namespace}/${db.secretName}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    out.push(newCredentialsSecret(db.secretName, db.namespace));
+    if (!byId.has(id)) byId.set(id, newCredentialsSecret(db.secretName, db.namespace));
   }
-  return out;
+  // the declared users' passwords: a key of their own Secret, or one more key of the credentials Secret
+  for (const db of databasesUnder(scope)) {
+    for (const u of db.declaredUsers) {
+      const id = `${db.namespace}/${u.passwordSecret.name}`;
+      if (!byId.has(id)) byId.set(id, newSecret(u.passwordSecret.name, db.namespace, {}));
+      const data = byId.get(id)!.stringData as Record<string, string>;
+      data[u.passwordSecret.key] ??= randomPassword();
+    }
+  }
+  return [...byId.values()];
+}
+
+/** Only the Secrets the declared users' passwords come from (see credentialsSecretsFor), for a cluster that has its credentials already. */
+export function declaredUserSecretsFor(scope: IConstruct): Record<string, unknown>[] {
+  const credentials = new Set(databasesUnder(scope).map((db) => `${db.namespace}/${db.secretName}`));
+  return credentialsSecretsFor(scope).filter((s) => {
+    const m = s.metadata as { name: string; namespace: string };
+    return !credentials.has(`${m.namespace}/${m.name}`);
+  });
 }
 
 /** Options of tlsSecretsFor. */

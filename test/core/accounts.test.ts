@@ -1,4 +1,8 @@
+import { spawnSync } from 'child_process';
+import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
+import { parse } from 'yaml';
+import { credentialsSecretsFor, declaredUserSecretsFor } from '../../src/core/secrets';
 import { DeclaredUser, resolveAccounts } from '../../src/core/accounts';
 import { GaleraCluster, MariaDbReplication, ProxySql } from '../../src/index';
 import { Checker } from '../../src/values/validation';
@@ -6,6 +10,7 @@ import { Checker } from '../../src/values/validation';
 // The declaration of users and databases, checked against itself and the cluster's own accounts
 // (issue 23): every mistake of one run reported together, each naming its field.
 
+const ROOT = join(__dirname, '..', '..');
 const OWN = { reservedUsers: ['root', 'repl', 'monitor'], appUser: 'app', appDatabase: 'app' };
 const secret = { name: 'orders-db', key: 'password' };
 
@@ -137,3 +142,53 @@ describe.each(['galera', 'replication'] as const)('declared accounts in the synt
   });
 });
 
+
+describe('the Secrets of the declared users\' passwords', () => {
+  // GIVEN users whose passwords are keys of their own Secret, and one more key of the credentials Secret
+  const chart = new Chart(Testing.app(), 'test', { namespace: 'db' });
+  new GaleraCluster(chart, 'db', {
+    name: 'db',
+    users: [
+      { name: 'reporter', passwordSecret: { name: 'app-users', key: 'reporter' } },
+      { name: 'loader', passwordSecret: { name: 'app-users', key: 'loader' } },
+      { name: 'etl', passwordSecret: { name: 'db-credentials', key: 'etl-password' } },
+    ],
+  });
+
+  test('credentialsSecretsFor prints each with a random password per declared key, '
+    + 'merged into the credentials Secret when it is that one', () => {
+    // WHEN
+    const secrets = credentialsSecretsFor(chart) as { metadata: { name: string; namespace: string }; stringData: Record<string, string> }[];
+    // THEN
+    expect(secrets.map((s) => `${s.metadata.namespace}/${s.metadata.name}`)).toEqual(['db/db-credentials', 'db/app-users']);
+    expect(Object.keys(secrets[1].stringData)).toEqual(['reporter', 'loader']);
+    expect(Object.keys(secrets[0].stringData)).toEqual(expect.arrayContaining(['root-password', 'app-password', 'etl-password']));
+    const passwords = [...Object.values(secrets[1].stringData), secrets[0].stringData['etl-password']];
+    expect(new Set(passwords).size).toBe(3);
+    for (const p of passwords) expect(p).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    // and declaredUserSecretsFor leaves the credentials Secret out
+    expect((declaredUserSecretsFor(chart) as { metadata: { name: string } }[]).map((s) => s.metadata.name)).toEqual(['app-users']);
+  });
+
+  test('a user may not take a key of the credentials Secret that holds a password the cluster owns', () => {
+    const c = new Chart(Testing.app(), 'bad', { namespace: 'db' });
+    expect(() => new MariaDbReplication(c, 'db', {
+      name: 'db', users: [{ name: 'x', passwordSecret: { name: 'db-credentials', key: 'root-password' } }],
+    })).toThrow(new RegExp("users\\[0\\]\\.passwordSecret names the key 'root-password' of the credentials Secret 'db-credentials', "
+      + 'which holds the password of an account the cluster owns'));
+  });
+
+  test('npm run new-user-secrets prints the Secrets of the values file\'s users, with fresh passwords', () => {
+    // WHEN the command runs on examples/accounts.yaml
+    const run = () => spawnSync('npx', ['ts-node', '--transpile-only', join(ROOT, 'src/cli/bin/new-user-secrets.ts')], {
+      cwd: ROOT, encoding: 'utf8', env: { ...process.env, GALERA_VALUES: join(ROOT, 'examples/accounts.yaml') }, timeout: 60_000,
+    });
+    const [a, b] = [run(), run()];
+    // THEN one Secret, app-users in the values file's namespace, with the two declared keys, different each time
+    expect([a.status, a.stderr]).toEqual([0, '']);
+    const secret = parse(a.stdout);
+    expect(secret).toMatchObject({ kind: 'Secret', metadata: { name: 'app-users', namespace: 'galera' } });
+    expect(Object.keys(secret.stringData)).toEqual(['reporter', 'loader']);
+    expect(parse(b.stdout).stringData.reporter).not.toBe(secret.stringData.reporter);
+  }, 120_000);
+});
