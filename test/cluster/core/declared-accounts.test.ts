@@ -1,7 +1,7 @@
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { DeclaredDatabase, DeclaredUser, GaleraCluster, MariaDbReplication, ProxySql } from '../../../src/index';
-import { proxysqlBinary } from '../proxysql/proxysql-binary';
+import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
 
 // Declared users and databases (the users and databases props) on both topologies, as
@@ -13,7 +13,6 @@ import { waitFor } from '../wait';
 
 jest.setTimeout(20 * 60_000);
 
-const PROXYSQL = proxysqlBinary();
 const ALL = [0, 1, 2];
 const SECRET = {
   'root-password': 'root-Pass_7-long-enough',
@@ -51,10 +50,8 @@ function chart(topology: Topology, users: DeclaredUser[]): Chart {
   return c;
 }
 
-const maybe = PROXYSQL.path ? describe.each(['galera', 'replication'] as const) : describe.skip.each(['galera', 'replication'] as const);
-if (!PROXYSQL.path) test('ProxySQL is required for the declared-accounts tests', () => { throw new Error(PROXYSQL.problem); });
-
-maybe('declared users and databases, %s', (topology) => {
+const TOPOLOGIES = ['galera', 'replication'] as const;
+for (const topology of TOPOLOGIES) describeWithProxySql(`declared users and databases, ${topology}`, (proxysqlBin) => {
   let cluster: PodCluster;
   let pods: Workload;
   let proxies: Workload;
@@ -106,7 +103,7 @@ maybe('declared users and databases, %s', (topology) => {
     cluster = new PodCluster({
       manifests: Testing.synth(chart(topology, [REPORTER, LOADER])),
       secrets: { 'mariadb-credentials': SECRET, 'app-users': USERS_SECRET },
-      workloads: ['mariadb', 'mariadb-proxysql'], binaries: { proxysql: PROXYSQL.path! },
+      workloads: ['mariadb', 'mariadb-proxysql'], binaries: { proxysql: proxysqlBin },
     });
     await cluster.setup();
     pods = cluster.workload('mariadb');
