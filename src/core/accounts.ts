@@ -1,3 +1,4 @@
+import type * as k8s from '../../imports/k8s';
 import { Checker } from '../values/validation';
 import { CharacterSetName, CollationName, DatabaseName, DnsSubdomain, MariaDbUserName, SecretKeyName, TableName } from '../values/formats';
 
@@ -153,7 +154,7 @@ export function backendUsers(r: ResolvedAccounts): BackendUser[] {
 }
 
 /** One Secret volume per Secret the declared users' passwords come from, with only their keys. @internal */
-export interface PasswordVolume {
+interface PasswordVolume {
   /** The volume's name in the pod. */
   readonly volume: string;
   readonly secretName: string;
@@ -161,13 +162,30 @@ export interface PasswordVolume {
 }
 
 /** The Secret volumes the declared users' passwords need, in declaration order. @internal */
-export function passwordVolumes(users: readonly { readonly passwordSecret: SecretKeyReference }[]): PasswordVolume[] {
+function passwordVolumes(users: readonly { readonly passwordSecret: SecretKeyReference }[]): PasswordVolume[] {
   const secrets = [...new Set(users.map((u) => u.passwordSecret.name))];
   return secrets.map((secretName, i) => ({
     volume: `declared-passwords-${i}`,
     secretName,
     keys: [...new Set(users.filter((u) => u.passwordSecret.name === secretName).map((u) => u.passwordSecret.key))],
   }));
+}
+
+/**
+ * The pod volumes of the declared users' password Secrets: only the declared keys, optional, so
+ * that the script reading them names a missing Secret key instead of a pod stuck in
+ * ContainerCreating. @internal
+ */
+export function passwordSecretVolumes(users: readonly { readonly passwordSecret: SecretKeyReference }[]): k8s.Volume[] {
+  return passwordVolumes(users).map((v) => ({
+    name: v.volume,
+    secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
+  }));
+}
+
+/** Their mounts: each Secret in its own directory below `dir` (see passwordFile). @internal */
+export function passwordSecretMounts(users: readonly { readonly passwordSecret: SecretKeyReference }[], dir: string): k8s.VolumeMount[] {
+  return passwordVolumes(users).map((v) => ({ name: v.volume, mountPath: `${dir}/${v.secretName}`, readOnly: true }));
 }
 
 /** Where a declared user's password file is, its Secret mounted below `dir` in its own directory. @internal */

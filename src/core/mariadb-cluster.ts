@@ -1,8 +1,8 @@
 import { ApiObject, Lazy } from 'cdk8s';
 import { SECRET_KEYS } from './credentials';
 import {
-  accountsList, BackendUser, backendUsers, DECLARED_PASSWORDS_DIR, DeclaredDatabase, DeclaredUser, passwordVolumes, resolveAccounts,
-  ResolvedAccounts,
+  accountsList, BackendUser, backendUsers, DECLARED_PASSWORDS_DIR, DeclaredDatabase, DeclaredUser, passwordSecretMounts,
+  passwordSecretVolumes, resolveAccounts, ResolvedAccounts,
 } from './accounts';
 import { Construct } from 'constructs';
 import * as k8s from '../../imports/k8s';
@@ -610,14 +610,8 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     const list = accountsList(r, DECLARED_PASSWORDS_DIR);
     if (list === undefined) return;
     this.slots.addConfigFile('accounts.list', list);
-    for (const v of passwordVolumes(r.users)) {
-      // optional, so that the node names the missing Secret key in its log instead of a pod stuck in ContainerCreating
-      this.slots.addVolume({
-        name: v.volume,
-        secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
-      });
-      this.slots.addNodeMount({ name: v.volume, mountPath: `${DECLARED_PASSWORDS_DIR}/${v.secretName}`, readOnly: true });
-    }
+    for (const v of passwordSecretVolumes(r.users)) this.slots.addVolume(v);
+    for (const m of passwordSecretMounts(r.users, DECLARED_PASSWORDS_DIR)) this.slots.addNodeMount(m);
   }
 
   private metadata(name: string): k8s.ObjectMeta {

@@ -13,7 +13,7 @@ import {
   ResolvedProxySqlOptions, TEMPLATE_FILE, userPasswordPlaceholder,
 } from './proxysql-config';
 import { readScript } from '../core/scripts';
-import { BackendUser, passwordFile, passwordVolumes } from '../core/accounts';
+import { BackendUser, passwordFile, passwordSecretMounts, passwordSecretVolumes } from '../core/accounts';
 import { CertificateSpec, certificate, serviceDnsNames } from '../tls/tls';
 import { Checker, Resolved, resolveOrThrow, show, ValidationError } from '../values/validation';
 import { checkProps } from '../values/schema';
@@ -240,8 +240,7 @@ export class ProxySql extends PodPeer {
       { name: 'credentials', mountPath: PROXYSQL_PATHS.credentials, readOnly: true },
       { name: 'agent', mountPath: PROXYSQL_PATHS.agent },
       ...(this.tlsSecretName ? [{ name: 'tls', mountPath: PROXYSQL_PATHS.tls, readOnly: true }] : []),
-      ...passwordVolumes(this.declaredUsers)
-        .map((v) => ({ name: v.volume, mountPath: `${PROXYSQL_PATHS.declaredPasswords}/${v.secretName}`, readOnly: true })),
+      ...passwordSecretMounts(this.declaredUsers, PROXYSQL_PATHS.declaredPasswords),
     ];
     return new k8s.KubeDeployment(this, 'deployment', {
       metadata: this.metadata(this.name),
@@ -315,11 +314,7 @@ export class ProxySql extends PodPeer {
             ...(this.tlsSecretName
               ? [{ name: 'tls', secret: { secretName: this.tlsSecretName, defaultMode: 0o440, optional: true } }]
               : []),
-            // the declared users' passwords, only their keys; optional, for the same reason
-            ...passwordVolumes(this.declaredUsers).map((v) => ({
-              name: v.volume,
-              secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
-            })),
+            ...passwordSecretVolumes(this.declaredUsers),
             emptyDir('rendered', '1Mi', true),
             emptyDir('agent', '1Mi', true),
             r.dataDirInMemory ? emptyDir('data', '256Mi', true) : emptyDir('data', '1Gi'),
