@@ -107,7 +107,7 @@ for name in APP_PASSWORD MONITOR_PASSWORD ADMIN_PASSWORD "${!USER_FILE[@]}"; do
   fi
   if [[ ! -f $file ]]; then
     problems+=("Secret '$secret' has no key '$key' (expected the file $file)")
-    [[ $secret == "$SECRET_NAME" ]] && missing=$((missing + 1))
+    [[ -v "USER_FILE[$name]" ]] || missing=$((missing + 1))
     continue
   fi
   if [[ ! -r $file ]]; then

@@ -540,6 +540,20 @@ describe('the render script refuses what ProxySQL could not load', () => {
     expect(r.written).toBe(false);
   });
 
+  test('a missing Secret whose extra key a declared user names: still the likely cause', () => {
+    // GIVEN a declared user whose password is one more key of the same (missing) credentials Secret
+    const withUser = synth({
+      secretName: 'shop-secrets', users: [{ name: 'reporter', passwordSecret: { name: 'shop-secrets', key: 'reporter' } }],
+    });
+    // WHEN the Secret is not there at all
+    const r = render(withUser, {});
+    rmSync(r.dir, { recursive: true, force: true });
+    // THEN every key is named, the declared one too, and the hint counts only the credentials keys
+    expect(r.result.status).not.toBe(0);
+    expect(r.result.stderr).toContain("Secret 'shop-secrets' has no key 'reporter'");
+    expect(r.result.stderr).toContain("the Secret 'shop-secrets' probably does not exist");
+  });
+
   test('a template with a placeholder the script does not know is refused', () => {
     const broken = { ...synthesized, configMap: { data: { ...synthesized.configMap.data, [TEMPLATE_FILE]: 'a="@@ROOT_PASSWORD@@"\n' } } };
     const r = render(broken, PASSWORDS);
