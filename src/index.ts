@@ -6,6 +6,7 @@ export * from './core/pod';
 export * from './core/pod-peer';
 export * from './core/mariadb-cluster';
 export * from './core/accounts';
+export * from './core/external-source';
 export * from './core/server-config';
 export * from './galera/galera-config';
 export * from './galera/galera-cluster';

@@ -54,7 +54,7 @@ choose_role() {
 # failover_election: this node's line first, then the peers that answered. The election needs every configured
 # node but one (election_quorum: a majority, and more from 5 nodes on) and no peer still following
 # a primary it reaches;
-# the winner is the most advanced by domain-0 GTID (received events included), ties to the
+# the winner is the most advanced by GTID position (gtid_seq, received events included), ties to the
 # lowest ordinal. Prints "promote reason", "wait reason" (someone else wins) or "none reason".
 failover_election() {
   local lines line n=0 best='' best_seq=-2 best_ord=999 seq ord name self votes=()

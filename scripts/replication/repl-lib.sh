@@ -11,6 +11,8 @@ NODE_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
 [[ -f $NODE_LIB_DIR/node-lib.sh ]] || NODE_LIB_DIR+=/../common
 # shellcheck source-path=SCRIPTDIR source=../common/node-lib.sh
 source "$NODE_LIB_DIR/node-lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../common/source.sh
+source "$NODE_LIB_DIR/source.sh"
 
 REPL_CLONE_PORT=${REPL_CLONE_PORT:-4444}
 REPL_MYSQL_PORT=${REPL_MYSQL_PORT:-3306}
@@ -28,6 +30,9 @@ STATE_QUERY_SECONDS=8
 ROLE_FILE="$NODE_RUNTIME_DIR/role"
 # The pod this replica replicates from.
 SOURCE_FILE="$NODE_RUNTIME_DIR/source"
+# Present while this node is the primary and follows the external source (source.sh): it takes
+# the source's transactions, and clients may not write (read_only) until the cutover.
+FOLLOW_FILE="$NODE_RUNTIME_DIR/following"
 # A planned switchover: the pod the primary hands its role to (repl-switchover.sh writes it).
 SWITCHOVER_FILE="$NODE_RUNTIME_DIR/switchover"
 # Written once the data directory holds a complete dataset (initialized or cloned and prepared).
@@ -60,27 +65,33 @@ slave_status() {
   local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed 's/^ *//'
 }
 
-# The sequence number of the domain-0 GTID in a GTID list ("0-2-57,1-1-3" -> 57); -1 when absent.
+# How far a GTID list goes: the sum over its domains of each domain's highest seq ("0-2-57,1-1-3"
+# -> 60); -1 when it holds none. Every node's history is a prefix of one binlog stream in each
+# domain (the cluster's own, and an external source's while the cluster follows one), so of two
+# nodes the one with more of it has the larger sum.
 gtid_seq() {
-  local list=$1 gtid
+  local gtid total=0
+  local -A top=()
   local IFS=,
-  for gtid in $list; do
-    gtid=${gtid// /}
-    if [[ $gtid == 0-* ]]; then
-      printf '%s\n' "${gtid##*-}"
-      return 0
-    fi
+  for gtid in ${1//[[:space:]]/}; do
+    [[ $gtid =~ ^([0-9]+)-[0-9]+-([0-9]+)$ ]] || continue
+    ((${top[${BASH_REMATCH[1]}]:--1} >= BASH_REMATCH[2])) || top[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
   done
-  echo -1
+  ((${#top[@]} > 0)) || { echo -1; return 0; }
+  for gtid in "${top[@]}"; do total=$((total + gtid)); done
+  echo "$total"
 }
 
 # --- the state line (framing and parsing in node-lib.sh) -----------------------------------
 # "v1 name=<pod> phase=<...> role=<...> writable=0|1 gtid=<d-s-n> seq=<n> io=<0|1> sql=<0|1>
 #  lag=<s> source=<pod> ready=0|1 data=0|1 peers=<n>"
-# phase: waiting (no mariadbd yet), cloning, running, refused.
+# phase: waiting (no mariadbd yet), cloning (a clone, or the first node's copy of an external
+#   source), running, refused.
+# writable: the node takes the cluster's writes: read_only is off, or it is the primary of a
+#   cluster that follows an external source (it applies the source's; clients may not write).
 # role: primary, replica, fenced (a read-only former primary), handover (a primary handing its
 #   role to the pod named in source=, in a planned switchover).
-# seq: the most advanced domain-0 GTID this node holds, received ones included (a replica's relay log).
+# seq: how far this node's GTID position goes (gtid_seq), received events included (a replica's relay log).
 # data: its volume holds a complete dataset (DATA_MARKER), also while it waits before mariadbd
 #   runs (seq is -1 then); a restore refuses to create a cluster next to such a node.
 STATE_LINE_KEYS=(phase role writable gtid seq io sql lag source ready data)

@@ -5,6 +5,8 @@
 # Then it watches: a replica whose primary stays unreachable for REPL_FAILOVER_SECONDS runs the
 # failover election; a primary that cannot reach a majority for REPL_FENCE_SECONDS fences
 # itself (read-only, client connections killed). Every decision is one "decision:" log line.
+# With an external source (source.sh) the first node copies it when it initializes the cluster,
+# and the primary follows it, read-only for clients, until the cutover.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
@@ -52,8 +54,22 @@ has_data() { [[ -f $DATA_MARKER ]]; }
 # every replica gets them in its clone.
 initialize_replication_datadir() {
   initialize_datadir replication_accounts_sql
-  printf 'initialized\n' >"$DATA_MARKER"
   log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), repl@%, monitor@%"
+  if source_configured; then seed_new_cluster; fi
+  printf 'initialized\n' >"$DATA_MARKER"
+}
+
+# The copy of the external source (seed_from_source, source.sh) on a local server, before the
+# data directory counts as data: an interrupted copy is initialized again at the next start.
+# It may take long: the heartbeat says the script lives, as during a clone.
+seed_new_cluster() {
+  publish_state phase=cloning
+  (while sleep 10 && kill -0 $$ 2>/dev/null; do heartbeat; done) &
+  local beat=$!
+  start_local_server seed
+  seed_from_source
+  stop_local_server
+  kill "$beat" 2>/dev/null
 }
 
 # The accounts of every topology, monitor@% allowed to read the replication status, and repl@%
@@ -131,7 +147,7 @@ clone_from_peer() {
 # --- mariadbd -------------------------------------------------------------------------------
 
 start_mariadbd() {
-  rm -f "$ROLE_FILE" "$SOURCE_FILE"
+  rm -f "$ROLE_FILE" "$SOURCE_FILE" "$FOLLOW_FILE"
   mariadbd --defaults-file="$MY_CNF" &
   MARIADBD_PID=$!
   local i
@@ -176,13 +192,90 @@ become_restored_primary() {
 }
 
 # Semi-sync waits are turned on before the first write is accepted, so no commit is acknowledged
-# before a replica has it.
+# before a replica has it. A cluster that follows its external source stays read-only: its
+# primary takes the source's transactions (the watch starts the connection, keep_following).
 become_primary() {
-  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL rpl_semi_sync_master_enabled = ON; SET GLOBAL read_only = 0" || return 1
+  local follows=0
+  follows_source
+  case $? in
+    0) follows=1 ;;
+    2) log_warn "cannot read whether this cluster follows its source (the server does not answer): not taking writes yet"; return 1 ;;
+  esac
+  local_sql -e "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL rpl_semi_sync_master_enabled = ON" || return 1
+  if ((follows == 1)); then
+    : >"$FOLLOW_FILE"
+    FOLLOW_STARTED=0
+  else
+    rm -f "$FOLLOW_FILE"
+    local_sql -e 'SET GLOBAL read_only = 0' || return 1
+  fi
   echo primary >"$ROLE_FILE"
   rm -f "$SOURCE_FILE"
   align_repl_require
   apply_declared_accounts_once_acknowledged &
+}
+
+# The following primary's connection to the source. It starts once a commit here returns at
+# once: the source's transactions commit here like any other, and with noReplicaAck block and
+# no replica yet they would wait, holding the lock a new replica's clone needs. Then a change of
+# its state is logged, once: a stopped SQL thread (a conflict: the cluster no longer follows
+# until a human repairs it) is an error, an unreachable source a warning (it retries).
+FOLLOW_STARTED=0 FOLLOW_REPORTED=''
+keep_following() {
+  if ((FOLLOW_STARTED == 0)); then
+    commits_return_at_once || return 0
+    if start_following; then
+      FOLLOW_STARTED=1 FOLLOW_REPORTED=''
+      decision follow "replicating from the source $(source_address) (connection '$SOURCE_CONNECTION'); clients may not write until the cutover"
+    else
+      log_warn "could not start replicating from the source $(source_address); retrying"
+    fi
+    return 0
+  fi
+  local status now
+  status=$(source_status)
+  if [[ $(slave_status_value Slave_SQL_Running <<<"$status") != Yes ]]; then
+    now=stopped
+  elif [[ $(slave_status_value Slave_IO_Running <<<"$status") != Yes && $(slave_status_value Last_IO_Errno <<<"$status") != 0 ]]; then
+    now=unreachable
+  else
+    now=following
+  fi
+  [[ $now == "$FOLLOW_REPORTED" ]] && return 0
+  case $now in
+    stopped) log_error "following the source $(source_address) stopped: $(slave_status_value Last_SQL_Error <<<"$status"). Nothing more of the source is applied until a human repairs it (docs/migration.md, \"When following stops\")" ;;
+    unreachable) log_warn "the source $(source_address) cannot be read: $(slave_status_value Last_IO_Error <<<"$status"); retrying every ${SOURCE_CONNECT_RETRY_SECONDS}s" ;;
+    following) [[ -z $FOLLOW_REPORTED ]] || log_info "following the source $(source_address) again" ;;
+  esac
+  FOLLOW_REPORTED=$now
+}
+
+# A commit on this primary returns without waiting: a replica acknowledges (semi-sync clients),
+# the primary fell back to asynchronous replication, or it is the only node.
+commits_return_at_once() {
+  local semi status clients
+  (($(peer_count) == 1)) && return 0
+  semi=$(local_sql -e "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+    WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')" 2>/dev/null) || return 1
+  status=$(awk '$1 == "rpl_semi_sync_master_status" { print $2 }' <<<"$semi")
+  clients=$(awk '$1 == "rpl_semi_sync_master_clients" { print $2 }' <<<"$semi")
+  [[ $status == OFF ]] || ((${clients:-0} >= 1))
+}
+
+# The primary takes writes again after a switchover that did not happen: clients', or the source's.
+resume_writes() {
+  if [[ -f $FOLLOW_FILE ]]; then
+    FOLLOW_STARTED=0
+  else
+    local_sql -e 'SET GLOBAL read_only = 0' || true
+  fi
+  echo primary >"$ROLE_FILE"
+}
+
+# The node stops following the source (it hands its role over, is fenced, or becomes a replica).
+leave_following() {
+  stop_following || log_warn "could not stop the connection '$SOURCE_CONNECTION'"
+  FOLLOW_STARTED=0
 }
 
 # The declared users and databases (accounts.sh), applied by the primary; the replicas get them by
@@ -208,6 +301,8 @@ apply_declared_accounts_once_acknowledged() {
 # with 1236 and the watchdog refuses the node.
 become_replica() {
   local source=$1 host vars binlog slave demote=''
+  leave_following
+  rm -f "$FOLLOW_FILE"
   host=$(host_of_pod "$source")
   vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
   binlog=${vars%%|*} slave=${vars#*|}
@@ -262,9 +357,11 @@ stop_writes() {
   fi
 }
 
-# Nothing more is acknowledged here.
+# Nothing more is acknowledged here (nor applied from the source: the next primary follows it).
 fence() {
   echo fenced >"$ROLE_FILE"
+  rm -f "$FOLLOW_FILE"
+  leave_following
   stop_writes
 }
 
@@ -465,6 +562,7 @@ watch_as_primary() {
     if ((answered + 1 >= $(majority))); then
       last_majority=$round_start misses=0
       ((EXPORTER_ACCOUNT == 1)) || { exporter_account_on_primary && EXPORTER_ACCOUNT=1; }
+      [[ ! -f $FOLLOW_FILE ]] || keep_following
       continue
     fi
     misses=$((misses + 1))
@@ -512,6 +610,8 @@ hand_over_and_stop() {
 hand_over() {
   local target=$1 stopping=${2:-} deadline
   decision switchover "${stopping:+stopping (SIGTERM): }handing the primary role to $target"
+  # the source's transactions too: the position the target waits for must be final
+  [[ ! -f $FOLLOW_FILE ]] || leave_following
   stop_writes
   # only now (the GTID position the target waits for is final): role=handover, source=<target>
   printf '%s\n' "$target" >"$SWITCHOVER_FILE"
@@ -522,7 +622,7 @@ hand_over() {
     heartbeat
     line=$(query_peer "$(host_of_pod "$target")")
     if [[ $(primary_of <<<"$line") == "$target" ]]; then
-      rm -f "$SWITCHOVER_FILE"
+      rm -f "$SWITCHOVER_FILE" "$FOLLOW_FILE"
       echo fenced >"$ROLE_FILE"
       return 0
     fi
@@ -536,8 +636,7 @@ hand_over() {
     return 1
   fi
   log_error "switchover: $target did not take over; this node takes writes again"
-  local_sql -e 'SET GLOBAL read_only = 0' || true
-  echo primary >"$ROLE_FILE"
+  resume_writes
 }
 
 refuse_errant() {

@@ -31,8 +31,9 @@ replication_live_state() {
   seq=$(gtid_seq "$current") io_seq=$(gtid_seq "$io_pos")
   # received events count only while the SQL thread can still apply them
   [[ $sql == 1 ]] && ((io_seq > seq)) && seq=$io_seq
-  # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later)
-  [[ $read_only == 0 || $read_only == OFF ]] && writable=1
+  # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later); the primary of a
+  # cluster that follows its external source takes the source's writes (clients may not write)
+  [[ $read_only == 0 || $read_only == OFF || ($role == primary && -f $FOLLOW_FILE) ]] && writable=1
   [[ $role == handover ]] && source=$(host_of_pod "$(cat "$SWITCHOVER_FILE" 2>/dev/null)")
   case $role in
     primary) ((writable == 1)) && ready=1 ;;
@@ -48,9 +49,11 @@ STATUS_SLAVE_FIELDS=(Master_Host Slave_IO_Running Slave_SQL_Running Seconds_Behi
   Last_IO_Errno Last_IO_Error Last_SQL_Errno Last_SQL_Error)
 
 # "name<TAB>value" lines: the GTID positions, read_only, the semi-sync status and, on a replica,
-# the fields of STATUS_SLAVE_FIELDS. A value may hold spaces (an error message), never a tab.
+# the fields of STATUS_SLAVE_FIELDS; on the primary of a cluster with an external source, whether
+# it follows (following 1|0) and, while it does, the fields of its connection prefixed source_.
+# A value may hold spaces (an error message), never a tab.
 replication_status() {
-  local status key
+  local status
   SQL_TIMEOUT=3 local_sql -e "SELECT 'gtid_current_pos', @@GLOBAL.gtid_current_pos
     UNION ALL SELECT 'gtid_slave_pos', @@GLOBAL.gtid_slave_pos
     UNION ALL SELECT 'gtid_binlog_pos', @@GLOBAL.gtid_binlog_pos
@@ -58,9 +61,18 @@ replication_status() {
     UNION ALL SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
       WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_SLAVE_STATUS')" || return 1
   status=$(slave_status)
-  [[ -n $status ]] || return 0
+  status_fields '' "$status"
+  source_configured || return 0
+  if [[ -f $FOLLOW_FILE ]]; then printf 'following\t1\n'; else printf 'following\t0\n'; fi
+  status_fields source_ "$(source_status)"
+}
+
+# status_fields PREFIX STATUS: the STATUS_SLAVE_FIELDS of a SHOW SLAVE STATUS (none when it is empty).
+status_fields() {
+  local key
+  [[ -n $2 ]] || return 0
   for key in "${STATUS_SLAVE_FIELDS[@]}"; do
-    printf '%s\t%s\n' "$key" "$(slave_status_value "$key" <<<"$status" | tr '\t' ' ')"
+    printf '%s%s\t%s\n' "$1" "$key" "$(slave_status_value "$key" <<<"$2" | tr '\t' ' ')"
   done
 }
 

@@ -14,7 +14,6 @@ import { guardUniqueNames } from '../core/unique-names';
 import { backupScripts } from './backup-endpoint';
 import type { BackendTopology } from '../core/backend';
 import { BinlogArchiver, PointInTimeProps } from './binlog-archiver';
-import { GALERA_GTID_DOMAIN } from '../galera/galera-config';
 
 /** How many backups are kept. */
 export interface BackupRetention {
@@ -103,7 +102,8 @@ function checkOwnArchive(c: Checker, archiving: boolean, from: ResolvedRestore |
  * @internal
  */
 export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: Checker,
-  cluster: { name: string; storageSize: string; storageClassName?: string; restoreFrom?: ResolvedRestore }): ResolvedGaleraBackup {
+  cluster: { name: string; storageSize: string; storageClassName?: string; restoreFrom?: ResolvedRestore; hasSource?: boolean },
+): ResolvedGaleraBackup {
   const d = p.destination ?? {};
   const s3 = resolveS3(c, 'destination.s3', d.s3, cluster.name);
   c.check(!(d.volume && d.s3), `${c.f('destination')}: set volume or s3, not both`);
@@ -113,6 +113,9 @@ export function resolveGaleraBackup(p: Omit<MariaDbBackupProps, 'cluster'>, c: C
     storageClassName: cluster.storageClassName, accessMode: 'ReadWriteOnce' as const,
   }, d.volume);
   checkOwnArchive(c, p.pointInTime?.enabled === true, cluster.restoreFrom, volume?.claimName, s3);
+  c.check(!(p.pointInTime?.enabled && cluster.hasSource),
+    `${c.f('pointInTime.enabled')}: the cluster '${cluster.name}' follows an external source, whose transactions the archive of `
+    + 'its own GTID domain would miss; turn point-in-time recovery on once the source is removed after the cutover');
   return {
     schedule: p.schedule ?? '0 3 * * *',
     timeZone: p.timeZone,
@@ -167,7 +170,7 @@ export class MariaDbBackup extends Construct {
     );
     const { cluster: _cluster, ...options } = props;
     const r = resolveOrThrow(`${kind} '${id}'`, (c) => resolveGaleraBackup(checkProps(c, 'MariaDbBackup', options), c,
-      { ...cluster.storage, restoreFrom: cluster.restoreFromBackup?.from }));
+      { ...cluster.storage, restoreFrom: cluster.restoreFromBackup?.from, hasSource: cluster.source !== undefined }));
     const name = `${cluster.name}-backup`;
     this.schedule = r.schedule;
     this.selectorLabels = { 'app.kubernetes.io/name': 'mariadb-backup', 'app.kubernetes.io/instance': name };
@@ -176,7 +179,7 @@ export class MariaDbBackup extends Construct {
     this.ports = [endpoint.port, cluster.ports.state];
     if (r.pointInTime.enabled) {
       this.archiver = new BinlogArchiver(this, 'binlog-archiver', {
-        cluster, archiveSeconds: r.pointInTime.archiveSeconds, domain: GALERA_GTID_DOMAIN, clientSecretName: endpoint.clientSecretName,
+        cluster, archiveSeconds: r.pointInTime.archiveSeconds, domain: cluster.gtidDomainId, clientSecretName: endpoint.clientSecretName,
         labels, selectorLabels: this.selectorLabels, volumeClaimName: r.volume?.claimName,
         s3: r.s3 ? { env: rcloneEnv(r.s3), serviceAccountName: r.s3.serviceAccountName } : undefined, rcloneImage: r.rcloneImage,
       });

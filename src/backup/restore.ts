@@ -6,7 +6,6 @@ import { readScript } from '../core/scripts';
 import { DEFAULT_RCLONE_IMAGE, rcloneEnv, ResolvedRestore, resolveRestore, RestoreSource } from './backup-location';
 import { backupScripts } from './backup-endpoint';
 import { resolveOrThrow } from '../values/validation';
-import { GALERA_GTID_DOMAIN } from '../galera/galera-config';
 
 /** Props of RestoreFromBackup. */
 export interface RestoreFromBackupProps {
@@ -49,7 +48,7 @@ export class RestoreFromBackup extends Construct {
       { name: 'BACKUP_TOPOLOGY', value: cluster.topology },
       ...(from.pointInTime ? [{ name: 'RESTORE_POINT_TIME', value: from.pointInTime }] : []),
       ...(from.gtid ? [{ name: 'RESTORE_POINT_GTID', value: from.gtid }] : []),
-      ...(from.pointInTime || from.gtid ? [{ name: 'ARCHIVE_DOMAIN', value: String(GALERA_GTID_DOMAIN) }] : []),
+      ...(from.pointInTime || from.gtid ? [{ name: 'ARCHIVE_DOMAIN', value: String(cluster.gtidDomainId) }] : []),
     ];
     if (from.claimName) cluster.pods.addVolume({ name: 'restore', persistentVolumeClaim: { claimName: from.claimName, readOnly: true } });
     if (from.s3) {

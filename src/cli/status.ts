@@ -88,6 +88,23 @@ export interface ReplicationNodeStatus {
   readonly error?: string;
   /** The last "decision:" line of the start script, without its prefix. */
   readonly lastDecision: string;
+  /** On the primary of a cluster that follows an external source: its connection to the source. */
+  readonly following?: SourceFollowStatus;
+}
+
+/** The primary's connection to the external source it follows until the cutover (SHOW SLAVE 'source' STATUS). */
+export interface SourceFollowStatus {
+  /** The source's host. */
+  readonly host: string;
+  /** Slave_IO_Running and Slave_SQL_Running of the connection; '-' before it started. */
+  readonly io: string;
+  readonly sql: string;
+  /** Seconds_Behind_Master: seconds, 'NULL' while a thread is stopped, '-' before it started. */
+  readonly lag: string;
+  /** The source's last GTID received (Gtid_IO_Pos). */
+  readonly received: string;
+  /** The last IO or SQL error, when there is one. */
+  readonly error?: string;
 }
 
 /** The binlog archiver (point-in-time recovery), from its metrics. */
@@ -209,8 +226,11 @@ async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Prom
   const or = (x: string | undefined) => (x === undefined || x === '' ? '-' : x);
   const role = field('role') || field('phase') || pod.phase;
   const replicating = v.has('Slave_IO_Running');
-  const errors = [['IO', 'Last_IO_Errno', 'Last_IO_Error'], ['SQL', 'Last_SQL_Errno', 'Last_SQL_Error']]
+  const threadErrors = (prefix: string) => [['IO', 'Last_IO_Errno', 'Last_IO_Error'], ['SQL', 'Last_SQL_Errno', 'Last_SQL_Error']]
+    .map(([thread, errno, text]) => [thread, `${prefix}${errno}`, `${prefix}${text}`])
     .filter(([, errno]) => (v.get(errno) ?? '0') !== '0').map(([thread, errno, text]) => `${thread} ${v.get(errno)}: ${v.get(text) ?? ''}`);
+  const errors = threadErrors('');
+  const sourceErrors = threadErrors('source_');
   const master = v.get('rpl_semi_sync_master_status');
   const semiSync = !v.has('read_only') ? '-' : role === 'primary' || role === 'handover'
     ? `${or(master)} (${or(v.get('rpl_semi_sync_master_clients'))} acknowledging)` : or(v.get('rpl_semi_sync_slave_status'));
@@ -228,6 +248,13 @@ async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Prom
     semiSync,
     ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
     lastDecision: decision,
+    ...(v.get('following') === '1' ? {
+      following: {
+        host: or(v.get('source_Master_Host')), io: or(v.get('source_Slave_IO_Running')), sql: or(v.get('source_Slave_SQL_Running')),
+        lag: or(v.get('source_Seconds_Behind_Master')), received: or(v.get('source_Gtid_IO_Pos')),
+        ...(sourceErrors.length > 0 ? { error: sourceErrors.join('; ') } : {}),
+      },
+    } : {}),
   };
 }
 
@@ -309,6 +336,12 @@ export function statusProblems(status: ClusterStatus): string[] {
   if (replication.length > 0 && primaries.length !== 1) {
     problems.push(`${primaries.length} primaries among the primary/replica nodes (${primaries.join(', ') || 'none'}), expected 1`);
   }
+  for (const n of replication.filter((r) => r.following)) {
+    const f = n.following!;
+    const why = f.error ? ` (${f.error})` : '';
+    if (f.sql !== 'Yes' && f.sql !== '-') problems.push(`${n.pod}: following the source ${f.host} stopped${why}`);
+    else if (f.io !== 'Yes' && f.io !== '-') problems.push(`${n.pod}: the source ${f.host} cannot be read${why}`);
+  }
   const archivers = status.archivers ?? [];
   if (archivers.length > 0 && !archivers.some((a) => a.ready)) {
     problems.push('no binlog archiver pod is ready: nothing is archived for point-in-time recovery');
@@ -363,6 +396,11 @@ function formatReplication(nodes: ReplicationNodeStatus[], namespace: string): s
       nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.role, n.source, n.io, n.sql, n.lag, n.gtidCurrentPos, n.gtidSlavePos,
         n.semiSync, n.lastDecision])),
     ...nodes.filter((n) => n.error).map((n) => `  ${n.pod}: ${n.error}`),
+    ...nodes.filter((n) => n.following).map((n) => {
+      const f = n.following!;
+      return `  ${n.pod} follows the external source ${f.host} (clients may not write until the cutover): IO ${f.io}, SQL ${f.sql}, `
+        + `lag ${f.lag === '-' || f.lag === 'NULL' ? f.lag : `${f.lag}s`}, received ${f.received}${f.error ? `; ${f.error}` : ''}`;
+    }),
   ];
 }
 

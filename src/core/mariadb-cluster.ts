@@ -16,6 +16,7 @@ import { PodPeer } from './pod-peer';
 import { guardUniqueNames } from './unique-names';
 import { readScript } from './scripts';
 import { commonNodeScripts, NODE_PATHS, nodeEnvName, sharedNodeEnv } from './node-env';
+import { EXTERNAL_SOURCE_MOUNT, externalSourceEnv, externalSourceVolume, ResolvedExternalSource } from './external-source';
 import { bytesOfMyCnfSize, OwnedServerOptions, resolveExtraMyCnf } from './server-config';
 import type { IProxySqlRouting } from '../proxysql/routing';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from '../tls/tls';
@@ -357,6 +358,10 @@ export interface ClientServiceSpec {
 /** What a topology gives the shared layer when it is built. @internal */
 export interface TopologyShape {
   readonly topology: BackendTopology;
+  /** The GTID domain of the cluster's own transactions (what the binlog archiver ships). */
+  readonly gtidDomainId: number;
+  /** The external source the cluster copies and follows until the cutover. @default - none */
+  readonly source?: ResolvedExternalSource;
   /** `app.kubernetes.io/name` of the pods. */
   readonly appName: string;
   /** Every port of the main container by name (the headless Service publishes them too). */
@@ -385,6 +390,10 @@ export interface TopologyShape {
 export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster {
   /** How ProxySQL tells the writer from the readers. */
   public readonly topology: BackendTopology;
+  /** The GTID domain of the cluster's own transactions. */
+  public readonly gtidDomainId: number;
+  /** The external source the cluster copies when it is created and follows until the cutover, if any. */
+  public readonly source?: ResolvedExternalSource;
   /** ProxySQL's writer and health rules for this topology. */
   public readonly routing: IProxySqlRouting;
   /** Name of the StatefulSet, the headless Service and the prefix of every object. */
@@ -456,6 +465,8 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     guardUniqueNames(this);
     this.resolved = r;
     this.topology = shape.topology;
+    this.gtidDomainId = shape.gtidDomainId;
+    this.source = shape.source;
     this.routing = shape.routing;
     this.name = r.name;
     this.namespace = r.namespace;
@@ -500,6 +511,17 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
     for (const [file, path] of Object.entries(shape.scripts)) this.slots.addConfigFile(file, readScript(path));
     for (const [file, text] of Object.entries(commonNodeScripts())) this.slots.addConfigFile(file, text);
     this.attachFeatures(r);
+    if (shape.source) this.attachSource(shape.source);
+  }
+
+  /**
+   * The external source: its Secret in every node container (the first node copies the source,
+   * the primary follows it) and the settings of scripts/common/source.sh.
+   */
+  private attachSource(s: ResolvedExternalSource): void {
+    this.slots.addVolume(externalSourceVolume(s));
+    this.slots.addNodeMount(EXTERNAL_SOURCE_MOUNT);
+    for (const [name, value] of Object.entries(externalSourceEnv(s))) this.slots.addNodeEnv(name, value);
   }
 
   /** The Service `endpoint` names. */
@@ -531,6 +553,11 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
   public get restoreBucketPort(): number | undefined {
     return this.restore?.bucketPort;
   }
+  /** The port of the external source, which the nodes connect to (a NetworkPolicy lets them). */
+  public get sourcePort(): number | undefined {
+    return this.source?.port;
+  }
+
 
   /** The restore this cluster was created from, when restoreFrom is set. */
   public get restoreFromBackup(): RestoreFromBackup | undefined {
@@ -699,6 +726,7 @@ export abstract class MariaDbCluster extends PodPeer implements IMariaDbCluster 
       ...sharedNodeEnv({
         peers: this.podDnsNames, statePort: this.ports.state, secretName: r.secretName, appUser: r.appUser, appDatabase: r.appDatabase,
         tls: r.tls.enabled ? { mode: r.tls.transitional ? 'transitional' : 'on', secretName: this.tlsSecretName } : undefined,
+        gtidDomainId: this.gtidDomainId,
       }),
       ...Object.entries({ ...this.topologyEnv(), ...this.slots.env }).map(([name, value]) => ({ name, value })),
     ];

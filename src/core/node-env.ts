@@ -51,6 +51,8 @@ export interface SharedNodeSettings {
   readonly appDatabase: string;
   /** TLS: 'transitional' while it is turned on for a running cluster; the Secret when one is mounted. undefined: off. */
   readonly tls?: { readonly mode: 'on' | 'transitional'; readonly secretName?: string };
+  /** The GTID domain of the cluster's own transactions. */
+  readonly gtidDomainId: number;
 }
 
 /**
@@ -73,6 +75,7 @@ export function sharedNodeEnv(s: SharedNodeSettings): k8s.EnvVar[] {
     NODE_APP_USER: s.appUser,
     NODE_APP_DATABASE: s.appDatabase,
     NODE_TLS: s.tls?.mode ?? 'off',
+    NODE_GTID_DOMAIN: String(s.gtidDomainId),
     ...(s.tls?.secretName ? { NODE_TLS_DIR: NODE_PATHS.tls, NODE_TLS_SECRET_NAME: s.tls.secretName } : {}),
   };
   return [

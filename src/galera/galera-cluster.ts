@@ -4,7 +4,7 @@ import {
   MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster, ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import {
-  FailureDetection, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
+  FailureDetection, GALERA_GTID_DOMAIN, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import { GALERA_ROUTING } from './galera-routing';
 import { Checker, quantityToBytes, Resolved } from '../values/validation';
@@ -94,7 +94,7 @@ export class GaleraCluster extends MariaDbCluster {
     const r = resolveClusterOrThrow('GaleraCluster', scope, id, props,
       (c, namespace, name) => resolveGaleraCluster(checkProps(c, 'GaleraCluster', props), c, namespace, name));
     super(scope, id, r, {
-      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING,
+      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING, gtidDomainId: GALERA_GTID_DOMAIN,
       ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state],
       stateScripts: { 'galera-lib.sh': 'node/galera-lib.sh' },
       clientServices: [{ suffix: 'direct', spec: { sessionAffinity: 'ClientIP' } }, { suffix: 'read' }],

@@ -92,6 +92,8 @@ export interface PolicyDatabase extends PolicyWorkload {
   readonly peerPorts?: readonly number[];
   /** The pods fetch a backup from a bucket on this port (restoreFrom.s3): egress to it, anywhere. */
   readonly restoreBucketPort?: number;
+  /** The pods copy and follow an external source on this port (source): egress to it, anywhere. */
+  readonly sourcePort?: number;
 }
 
 /** Pods of a job that takes data from the nodes, and the node ports it uses: a backup job is one. */
@@ -190,6 +192,8 @@ export class MariaDbNetworkPolicies extends Construct {
             { to: dbPods, ports: peerPorts }, dns,
             // the restore-fetch init container reaches the bucket (an address outside the cluster, often)
             ...(restoreBucketPort ? [{ ports: [tcp(restoreBucketPort)] }] : []),
+            // the external source the nodes copy and follow (outside the cluster, often)
+            ...(g.sourcePort ? [{ ports: [tcp(g.sourcePort)] }] : []),
           ],
         }),
       }) as unknown as k8s.NetworkPolicySpec,

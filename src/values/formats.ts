@@ -27,6 +27,12 @@ export type ProxySqlName = string;
 export type DnsSubdomain = string;
 
 /**
+ * a host name or IPv4 address (lowercase letters, digits, '-' and '.', at most 253 characters)
+ * @pattern ^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$
+ */
+export type HostName = string;
+
+/**
  * a DNS domain such as cluster.local
  * @pattern ^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$
  */

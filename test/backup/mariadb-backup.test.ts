@@ -4,7 +4,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Testing } from 'cdk8s';
-import { GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../src/index';
+import {
+  GaleraBackup, GaleraCluster, GaleraProxySqlChart, GaleraProxySqlChartProps, MariaDbBackup, MariaDbReplication,
+} from '../../src/index';
 import type { Container, EnvVar } from '../../harness/spec';
 import type { Manifest } from '../tools/manifest';
 
@@ -128,6 +130,29 @@ describe('a cluster restored to an earlier point archives elsewhere', () => {
     expect(() => new GaleraBackup(chart, 'backup', { cluster, pointInTime: { enabled: true } })).toThrow(
       /pointInTime: this cluster is restored to an earlier point \(restoreFrom pointInTime 2026-12-06T14:03:07Z\).*claim db-backups/,
     );
+  });
+});
+
+describe('the GTID domain the archiver ships', () => {
+  const replication = (props: object) => {
+    const chart = Testing.chart();
+    return { chart, cluster: new MariaDbReplication(chart, 'db', { backupEndpoint: true, tls: { enabled: true }, ...props }) };
+  };
+
+  test('GIVEN a primary/replica cluster with its own gtidDomainId WHEN point-in-time recovery is on THEN that domain is archived', () => {
+    const { chart, cluster } = replication({ gtidDomainId: 3 });
+    new MariaDbBackup(chart, 'backup', { cluster, pointInTime: { enabled: true } });
+    const archiver = Testing.synth(chart).find((m) => m.kind === 'Deployment');
+    expect(JSON.stringify(archiver.spec.template.spec.containers[0].env)).toContain('{"name":"ARCHIVE_DOMAIN","value":"3"}');
+  });
+
+  test('GIVEN a cluster that follows an external source WHEN point-in-time recovery is asked for THEN refused, '
+    + 'saying when to turn it on', () => {
+    const { chart, cluster } = replication({ gtidDomainId: 1, source: { host: 'old-db', secretName: 'old-db-source' } });
+    expect(() => new MariaDbBackup(chart, 'backup', { cluster, pointInTime: { enabled: true } })).toThrow(
+      /pointInTime\.enabled: the cluster 'db' follows an external source.*once the source is removed after the cutover/,
+    );
+    expect(() => new MariaDbBackup(chart, 'backup2', { cluster })).not.toThrow();
   });
 });
 

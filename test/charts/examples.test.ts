@@ -71,6 +71,17 @@ const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
     expect(cnf).toContain('mysql_replication_hostgroups');
     expect(cnf).not.toContain('mysql_galera_hostgroups');
   }],
+  ['moving in from a running MariaDB server', 'migration.yaml', (m) => {
+    const pod = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
+    expect(pod.containers[0].env).toEqual(expect.arrayContaining([
+      { name: 'NODE_SOURCE_HOST', value: 'mariadb-galera.legacy.svc.cluster.local' }, { name: 'NODE_SOURCE_TLS', value: 'on' },
+      { name: 'NODE_GTID_DOMAIN', value: '1' },
+    ]));
+    expect(pod.volumes).toContainEqual(
+      expect.objectContaining({ name: 'source', secret: expect.objectContaining({ secretName: 'old-db-source' }) }));
+    const egress = m.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'mariadb').spec.egress;
+    expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 3306 }] });
+  }],
   ['causal reads on the reader path', 'causal-reads.yaml', (m) => {
     const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toMatch(/^\s*init_connect="SET SESSION wsrep_sync_wait=1"$/m);

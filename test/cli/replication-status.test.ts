@@ -2,7 +2,7 @@ import { execFileSync } from 'child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { collectStatus, formatStatus, StatusClient, StatusPod } from '../../src/cli';
+import { collectStatus, formatStatus, StatusClient, StatusPod, statusProblems } from '../../src/cli';
 
 // The status command on the primary/replica topology, driven by a stand-in client. What each pod
 // answers is made by repl-state.sh's own functions (the state line, and replication_status on a
@@ -19,6 +19,7 @@ function fakeMariadb(dir: string): void {
     '#!/usr/bin/env bash',
     'case "$*" in',
     '  *"SHOW SLAVE STATUS"*) printf "%s" "${FAKE_SLAVE:-}" ;;',
+    '  *"SHOW SLAVE \'source\' STATUS"*) printf "%s" "${FAKE_SOURCE:-}" ;;',
     '  *gtid_current_pos*) printf "%b" "$FAKE_VARS" ;;',
     '  *) exit 1 ;;',
     'esac',
@@ -28,18 +29,23 @@ function fakeMariadb(dir: string): void {
 }
 
 /** What `repl-state.sh --status` prints on a pod: the state line (fields given), then replication_status's lines. */
-function statusOutput(pod: string, fields: string, vars: Record<string, string>, slave?: Record<string, string>): string {
+function statusOutput(pod: string, fields: string, vars: Record<string, string>, slave?: Record<string, string>,
+  following?: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'repl-status-'));
   try {
     fakeMariadb(dir);
-    const slaveText = slave ? `*************************** 1. row ***************************\n${
-      Object.entries(slave).map(([k, v]) => `${k.padStart(30)}: ${v}`).join('\n')}\n` : '';
+    const vertical = (x?: Record<string, string>) => (x ? `*************************** 1. row ***************************\n${
+      Object.entries(x).map(([k, v]) => `${k.padStart(30)}: ${v}`).join('\n')}\n` : '');
+    const slaveText = vertical(slave);
+    // a cluster with an external source: its primary follows it while the runtime file says so
+    if (following) writeFileSync(join(dir, 'following'), '');
     const script = 'source "$1/repl-state.sh"; shift; state_line "$@"; replication_status';
     return execFileSync('bash', ['-c', script, 'x', SCRIPTS, ...fields.split(' ')], {
       encoding: 'utf8',
       env: {
         PATH: `${dir}:${process.env.PATH}`, POD_NAME: pod, POD_NAMESPACE: 'db', NODE_PEERS: PEERS, NODE_RUNTIME_DIR: dir,
         FAKE_VARS: Object.entries(vars).map(([k, v]) => `${k}\t${v}\n`).join(''), FAKE_SLAVE: slaveText,
+        ...(following ? { NODE_SOURCE_HOST: 'old-db.legacy.svc', FAKE_SOURCE: vertical(following) } : {}),
       },
     });
   } finally {
@@ -164,5 +170,42 @@ describe('status command, primary/replica topology', () => {
     expect(c.calls.map((x) => x[3])).toEqual(['/opt/mariadb/galera-state.sh', '/opt/mariadb/repl-state.sh']);
     const report = formatStatus(status, 'db');
     expect(report.indexOf('Galera nodes')).toBeLessThan(report.indexOf('Primary/replica nodes'));
+  });
+
+  test('GIVEN a cluster that follows an external source WHEN its primary\'s connection runs, then stops THEN the report says so, '
+    + 'and a stopped one is a problem', async () => {
+    const PRIMARY_VARS = {
+      gtid_current_pos: '0-7-1200,1-1001-14', gtid_slave_pos: '0-7-1200,1-1001-12', gtid_binlog_pos: '0-7-1200,1-1001-14',
+      read_only: '1',
+      rpl_semi_sync_master_status: 'ON', rpl_semi_sync_master_clients: '1', rpl_semi_sync_slave_status: 'OFF',
+    };
+    const SOURCE = (sql: string, lag: string, errno = '0', error = '') => ({
+      Master_Host: 'old-db.legacy.svc', Slave_IO_Running: 'Yes', Slave_SQL_Running: sql, Seconds_Behind_Master: lag,
+      Gtid_IO_Pos: '0-7-1203', Last_IO_Errno: '0', Last_IO_Error: '', Last_SQL_Errno: errno, Last_SQL_Error: error,
+    });
+    const collect = async (source: Record<string, string>) => collectStatus(client({
+      'mariadb-0/mariadb': statusOutput('mariadb-0', 'phase=running role=primary writable=1 gtid=0-7-1200 seq=1214 ready=1', PRIMARY_VARS,
+        undefined, source),
+      'mariadb-1/mariadb': statusOutput('mariadb-1', 'phase=running role=replica gtid=0-7-1200 seq=1214 io=1 sql=1 lag=0 source=mariadb-0 '
+        + 'ready=1', REPLICA_VARS('0-7-1200,1-1001-14', '0-7-1200,1-1001-14'), SLAVE('0')),
+    }, [pod('mariadb-0'), pod('mariadb-1')]));
+
+    // WHEN the connection runs, 2 s behind
+    const running = await collect(SOURCE('Yes', '2'));
+    // THEN the primary's line says it follows, the replica has none, and nothing is wrong
+    expect(running.replication![0].following).toEqual(
+      { host: 'old-db.legacy.svc', io: 'Yes', sql: 'Yes', lag: '2', received: '0-7-1203' });
+    expect(running.replication![1].following).toBeUndefined();
+    expect(formatStatus(running, 'db')).toContain('  mariadb-0 follows the external source old-db.legacy.svc '
+      + '(clients may not write until the cutover): IO Yes, SQL Yes, lag 2s, received 0-7-1203\n');
+    expect(statusProblems(running)).toEqual([]);
+
+    // WHEN its SQL thread stopped on a conflict
+    const stopped = await collect(SOURCE('No', 'NULL', '1062', "Duplicate entry '5000' for key 'PRIMARY'"));
+    // THEN the report and the problems name it
+    expect(formatStatus(stopped, 'db'))
+      .toContain("SQL No, lag NULL, received 0-7-1203; SQL 1062: Duplicate entry '5000' for key 'PRIMARY'");
+    expect(statusProblems(stopped)).toEqual(
+      ["mariadb-0: following the source old-db.legacy.svc stopped (SQL 1062: Duplicate entry '5000' for key 'PRIMARY')"]);
   });
 });

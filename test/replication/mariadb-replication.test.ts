@@ -62,4 +62,65 @@ describe('MariaDbReplication', () => {
       expect(message).toMatch(problem);
     }
   });
+
+  describe('an external source', () => {
+    const SOURCE = { host: 'old-db.legacy.svc', secretName: 'old-db-source' };
+    const envOf = (sts: Manifest) => Object.fromEntries(
+      sts.spec.template.spec.containers[0].env.filter((e: EnvVar) => e.value !== undefined).map((e: EnvVar) => [e.name, e.value]),
+    );
+
+    test('GIVEN a source and a GTID domain WHEN synthesized THEN the nodes get its settings, its Secret as files, '
+      + 'their own domain and source.sh', () => {
+      const objects = synth({ gtidDomainId: 1, source: { ...SOURCE, port: 3307, databases: ['shop', 'crm'] } });
+      const [sts] = kind(objects, 'StatefulSet');
+      expect(envOf(sts)).toMatchObject({
+        NODE_SOURCE_HOST: 'old-db.legacy.svc', NODE_SOURCE_PORT: '3307', NODE_SOURCE_TLS: 'off', NODE_SOURCE_DATABASES: 'shop,crm',
+        NODE_SOURCE_DIR: '/etc/mariadb/source', NODE_GTID_DOMAIN: '1',
+      });
+      const volume = sts.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'source');
+      expect(volume.secret).toEqual({
+        secretName: 'old-db-source', defaultMode: 0o440, optional: true,
+        items: [{ key: 'username', path: 'username' }, { key: 'password', path: 'password' }],
+      });
+      for (const c of [...sts.spec.template.spec.initContainers, sts.spec.template.spec.containers[0]]) {
+        expect(c.volumeMounts).toContainEqual({ name: 'source', mountPath: '/etc/mariadb/source', readOnly: true });
+      }
+      const config = kind(objects, 'ConfigMap')[0].data;
+      expect(config['my.cnf'].split('\n')).toContain('gtid_domain_id=1');
+      expect(config['source.sh']).toContain('seed_from_source()');
+    });
+
+    test('GIVEN tls WHEN synthesized THEN the CA key is mounted too and the scripts verify the source', () => {
+      const [sts] = kind(synth({ gtidDomainId: 1, source: { ...SOURCE, tls: true } }), 'StatefulSet');
+      expect(envOf(sts).NODE_SOURCE_TLS).toBe('on');
+      const volume = sts.spec.template.spec.volumes.find((v: { name: string }) => v.name === 'source');
+      expect(volume.secret.items.map((i: { key: string }) => i.key)).toEqual(['username', 'password', 'ca.crt']);
+    });
+
+    test('GIVEN no source WHEN synthesized THEN domain 0, and nothing of a source', () => {
+      const objects = synth();
+      const [sts] = kind(objects, 'StatefulSet');
+      expect(envOf(sts).NODE_GTID_DOMAIN).toBe('0');
+      expect(Object.keys(envOf(sts)).filter((k) => k.startsWith('NODE_SOURCE_'))).toEqual([]);
+      expect(sts.spec.template.spec.volumes.map((v: { name: string }) => v.name)).not.toContain('source');
+      expect(kind(objects, 'ConfigMap')[0].data['my.cnf'].split('\n')).toContain('gtid_domain_id=0');
+    });
+
+    test('bad input: a source without a domain of its own, with restoreFrom, system schemas, a bad host; all named at once', () => {
+      let message = '';
+      try {
+        synth({
+          source: { host: 'Old_DB', secretName: 'old-db-source', databases: ['mysql', 'shop', 'shop'] },
+          restoreFrom: { backup: 'latest', volume: { claimName: 'backups' } },
+        });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      for (const problem of [/source needs gtidDomainId/, /source and restoreFrom exclude each other/,
+        /source\.databases may not name the system schema 'mysql'/, /source\.databases names 'shop' more than once/,
+        /source\.host .*host name or IPv4 address/]) {
+        expect(message).toMatch(problem);
+      }
+    });
+  });
 });
