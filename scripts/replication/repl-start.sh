@@ -301,8 +301,10 @@ apply_declared_accounts_once_acknowledged() {
 # with 1236 and the watchdog refuses the node.
 become_replica() {
   local source=$1 host vars binlog slave demote=''
-  leave_following
-  rm -f "$FOLLOW_FILE"
+  if source_configured; then
+    leave_following
+    rm -f "$FOLLOW_FILE"
+  fi
   host=$(host_of_pod "$source")
   vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
   binlog=${vars%%|*} slave=${vars#*|}
@@ -360,9 +362,11 @@ stop_writes() {
 # Nothing more is acknowledged here (nor applied from the source: the next primary follows it).
 fence() {
   echo fenced >"$ROLE_FILE"
-  rm -f "$FOLLOW_FILE"
-  leave_following
   stop_writes
+  if [[ -f $FOLLOW_FILE ]]; then
+    rm -f "$FOLLOW_FILE"
+    leave_following
+  fi
 }
 
 # --- taking a role and keeping it -----------------------------------------------------------

@@ -199,7 +199,8 @@ export class MariaDbReplication extends MariaDbCluster {
       // between the nodes: the replication channel (a replica connects to its primary's SQL port),
       // the clone stream and the state port; the NetworkPolicy opens exactly these between them
       ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.mysql, REPLICATION_PORTS.clone, REPLICATION_PORTS.state],
-      stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh' },
+      // the jobs that read the state ports (backup, binlog archiver) source repl-lib.sh, which sources source.sh
+      stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh', 'source.sh': 'common/source.sh' },
       clientServices: [{ suffix: 'read' }],
       // source.sh: the external source's seed and follow, which repl-lib.sh sources
       scripts: { ...Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])), 'source.sh': 'common/source.sh' },

@@ -162,3 +162,19 @@ describe('examples/', () => {
     expect(alerts).toEqual(expect.arrayContaining(['MariaDbReplicaLagging', 'MariaDbReplicationThreadStopped']));
   });
 });
+
+describe('the scripts in each ConfigMap', () => {
+  // `source "$(dirname "${BASH_SOURCE[0]}")/X.sh"` and `source "$NODE_LIB_DIR/X.sh"`: a file of the same directory
+  const SOURCED = /^\s*(?:source|\.) "\$(?:\(dirname "\$\{BASH_SOURCE\[0\]\}"\)|NODE_LIB_DIR)\/([\w.-]+\.sh)"/gm;
+
+  test.each(files)('%s: every script a ConfigMap holds finds the scripts it sources by name in that ConfigMap', (file) => {
+    // GIVEN every ConfigMap that carries scripts (the pods', the backup job's, the binlog archiver's)
+    const maps = synth(file).manifests.filter((m) => m.kind === 'ConfigMap' && Object.keys(m.data ?? {}).some((k) => k.endsWith('.sh')));
+    expect(maps.length).toBeGreaterThan(0);
+    // WHEN the source lines are read / THEN each names a file of the same ConfigMap
+    const missing = maps.flatMap((m) => Object.entries(m.data as Record<string, string>).filter(([k]) => k.endsWith('.sh'))
+      .flatMap(([name, text]) => [...text.matchAll(SOURCED)].map((x) => x[1]).filter((f) => !(f in m.data))
+        .map((f) => `${m.metadata.name}: ${name} sources ${f}`)));
+    expect(missing).toEqual([]);
+  });
+});
