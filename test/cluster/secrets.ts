@@ -1,6 +1,16 @@
 import { newCertificateAuthority, PemPair, tlsSecrets } from '../../src/tls/certificates';
 import { GaleraProxySqlChart } from '../../src/charts/galera-proxysql-chart';
 
+/** A credentials Secret with every key either topology and ProxySQL read, for the tests that need no other passwords. */
+export const TEST_CREDENTIALS: Readonly<Record<string, string>> = {
+  'root-password': 'root-Pass_7-long-enough',
+  'app-password': 'app-Pass_7-long-enough',
+  'replication-password': 'repl-Pass_7-long-enough',
+  'sst-password': 'sst-Pass_7-long-enough',
+  'monitor-password': 'monitor-Pass_7-long-enough',
+  'proxysql-admin-password': 'admin-Pass_7-long-enough',
+};
+
 /**
  * Every Secret a chart's pods mount, as a user creates them: the credentials, and (TLS on) the
  * certificates `npm run -s new-tls` prints, signed by `ca` (a new CA unless given).

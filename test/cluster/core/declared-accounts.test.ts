@@ -2,6 +2,7 @@ import { Chart, Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { DeclaredDatabase, DeclaredUser, GaleraCluster, MariaDbReplication, ProxySql } from '../../../src/index';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
+import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
 
 // Declared users and databases (the users and databases props) on both topologies, as
@@ -14,14 +15,7 @@ import { waitFor } from '../wait';
 jest.setTimeout(20 * 60_000);
 
 const ALL = [0, 1, 2];
-const SECRET = {
-  'root-password': 'root-Pass_7-long-enough',
-  'app-password': 'app-Pass_7-long-enough',
-  'replication-password': 'repl-Pass_7-long-enough',
-  'sst-password': 'sst-Pass_7-long-enough',
-  'monitor-password': 'monitor-Pass_7-long-enough',
-  'proxysql-admin-password': 'admin-Pass_7-long-enough',
-};
+const SECRET = TEST_CREDENTIALS;
 // the users' passwords: a quote and a backslash among them, as a Secret may hold
 const USERS_SECRET = { reporter: `rep'orter-Pw\\7-long`, loader: 'loader-Pw_7-long-enough', legacy: 'legacy-Pw_7-long-enough' };
 

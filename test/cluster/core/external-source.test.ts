@@ -2,6 +2,7 @@ import { Chart, Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { MariaDbReplication } from '../../../src/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
+import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
 import { OldDatabase, seqOf } from './old-database';
 
@@ -16,12 +17,7 @@ import { OldDatabase, seqOf } from './old-database';
 jest.setTimeout(20 * 60_000);
 
 const ALL = [0, 1, 2];
-const SECRET = {
-  'root-password': 'root-Pass_7-long-enough',
-  'app-password': 'app-Pass_7-long-enough',
-  'replication-password': 'repl-Pass_7-long-enough',
-  'monitor-password': 'monitor-Pass_7-long-enough',
-};
+const SECRET = TEST_CREDENTIALS;
 const MIGRATOR = { username: 'migrator', password: `mig'rator-Pw\\7-long` };
 const WRITER = { user: 'writer', password: 'writer-Pw_7-long-enough' };
 const OLD_HOST = 'old-db.legacy.svc';
