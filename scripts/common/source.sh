@@ -94,14 +94,9 @@ source_sql() {
   source_client "timeout ${SQL_TIMEOUT:-10} mariadb" --connect-timeout=10 -N -B "$@"
 }
 
-# The domains of a GTID list, one per line.
-gtid_domains() {
-  tr ',' '\n' <<<"${1// /}" | awk -F- 'NF == 3 { print $1 }' | sort -u
-}
-
-# The server ids of a GTID list, one per line.
-gtid_server_ids() {
-  tr ',' '\n' <<<"${1// /}" | awk -F- 'NF == 3 { print $2 }' | sort -u
+# gtid_parts N LIST: part N of each GTID of a list (1 the domain, 2 the server id), one per line, each once.
+gtid_parts() {
+  tr ',' '\n' <<<"${2// /}" | awk -F- -v n="$1" 'NF == 3 { print $n }' | sort -u
 }
 
 # What makes a source impossible to follow without divergence, one line each (none: it can be):
@@ -113,11 +108,11 @@ source_conflicts() {
   IFS=$'\t' read -r server_id log_bin binlog_pos <<<"$info"
   [[ $log_bin == 1 || $log_bin == ON ]] ||
     echo "it writes no binary log (log_bin is off): a follower needs one; set log_bin and restart it"
-  for d in $(gtid_domains "$binlog_pos"); do
+  for d in $(gtid_parts 1 "$binlog_pos"); do
     ((d == NODE_GTID_DOMAIN)) &&
       echo "its history holds GTID domain $d, the cluster's own (gtidDomainId): choose another gtidDomainId"
   done
-  for id in $( (echo "$server_id"; gtid_server_ids "$binlog_pos") | sort -un); do
+  for id in $( (echo "$server_id"; gtid_parts 2 "$binlog_pos") | sort -un); do
     ((id > $(server_id_base) && id <= $(server_id_base) + $(peer_count))) &&
       echo "server id $id (its own or in its history) is one of the cluster's ($(($(server_id_base) + 1))..$(($(server_id_base) + $(peer_count)))): choose another gtidDomainId (the cluster's server ids are 1000 x gtidDomainId + 1..N)"
   done

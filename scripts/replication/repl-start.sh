@@ -250,11 +250,15 @@ keep_following() {
   FOLLOW_REPORTED=$now
 }
 
-# A commit on this primary returns without waiting: a replica acknowledges (semi-sync clients),
-# the primary fell back to asynchronous replication, or it is the only node.
+# A commit on this primary returns without waiting: it is the only node, or semi_sync_returns_at_once.
 commits_return_at_once() {
+  (($(peer_count) == 1)) || semi_sync_returns_at_once
+}
+
+# Semi-sync lets a commit return at once: a replica acknowledges (semi-sync clients), or the
+# primary fell back to asynchronous replication.
+semi_sync_returns_at_once() {
   local semi status clients
-  (($(peer_count) == 1)) && return 0
   semi=$(local_sql -e "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
     WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')" 2>/dev/null) || return 1
   status=$(awk '$1 == "rpl_semi_sync_master_status" { print $2 }' <<<"$semi")
@@ -585,12 +589,7 @@ watch_as_primary() {
 # replica connected yet, the write would wait for one inside this watch loop.
 exporter_account_on_primary() {
   [[ -n ${NODE_EXPORTER_USER:-} ]] || return 0
-  local semi status clients
-  semi=$(local_sql -e "SELECT LOWER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
-    WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS')" 2>/dev/null) || return 1
-  status=$(awk '$1 == "rpl_semi_sync_master_status" { print $2 }' <<<"$semi")
-  clients=$(awk '$1 == "rpl_semi_sync_master_clients" { print $2 }' <<<"$semi")
-  [[ $status == OFF || ${clients:-0} -ge 1 ]] || return 1
+  semi_sync_returns_at_once || return 1
   ensure_exporter_account
 }
 

@@ -1,5 +1,6 @@
 import type * as k8s from '../../imports/k8s';
 import { Checker } from '../values/validation';
+import { secretKeysVolume } from './pod';
 import { CharacterSetName, CollationName, DatabaseName, DnsSubdomain, MariaDbUserName, SecretKeyName, TableName } from '../values/formats';
 
 // Users, databases and grants the cluster keeps as declared (issue 23): created and changed on
@@ -171,16 +172,9 @@ function passwordVolumes(users: readonly { readonly passwordSecret: SecretKeyRef
   }));
 }
 
-/**
- * The pod volumes of the declared users' password Secrets: only the declared keys, optional, so
- * that the script reading them names a missing Secret key instead of a pod stuck in
- * ContainerCreating. @internal
- */
+/** The pod volumes of the declared users' password Secrets: only the declared keys (secretKeysVolume). @internal */
 export function passwordSecretVolumes(users: readonly { readonly passwordSecret: SecretKeyReference }[]): k8s.Volume[] {
-  return passwordVolumes(users).map((v) => ({
-    name: v.volume,
-    secret: { secretName: v.secretName, items: v.keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true },
-  }));
+  return passwordVolumes(users).map((v) => secretKeysVolume(v.volume, v.secretName, v.keys));
 }
 
 /** Their mounts: each Secret in its own directory below `dir` (see passwordFile). @internal */

@@ -1,5 +1,6 @@
 import type * as k8s from '../../imports/k8s';
 import { Checker } from '../values/validation';
+import { secretKeysVolume } from './pod';
 import { DatabaseName, DnsSubdomain, HostName } from '../values/formats';
 
 // An external source (issue 23): a MariaDB server outside the cluster, such as the database an
@@ -73,14 +74,9 @@ export function externalSourceEnv(s: ResolvedExternalSource): Record<string, str
   };
 }
 
-/**
- * The source Secret as a volume: the keys the scripts read, readable by the server's group only.
- * Optional, as the credentials Secret is: a missing key is named in the pod's log. @internal
- */
+/** The source Secret as a volume: the keys the scripts read (secretKeysVolume). @internal */
 export function externalSourceVolume(s: ResolvedExternalSource): k8s.Volume {
-  const keys = ['username', 'password', ...(s.tls ? ['ca.crt'] : [])];
-  const items = keys.map((key) => ({ key, path: key }));
-  return { name: 'source', secret: { secretName: s.secretName, items, defaultMode: 0o440, optional: true } };
+  return secretKeysVolume('source', s.secretName, ['username', 'password', ...(s.tls ? ['ca.crt'] : [])]);
 }
 
 /** Its mount in the node containers. @internal */

@@ -228,6 +228,15 @@ export function podDisruptionBudget(
   });
 }
 
+/**
+ * A volume of some keys of a Secret, one file each, readable by the server's group only, and
+ * optional: the script that reads a key names it when it is missing, where a required Secret
+ * would leave the pod in ContainerCreating. @internal
+ */
+export function secretKeysVolume(name: string, secretName: string, keys: readonly string[]): k8s.Volume {
+  return { name, secret: { secretName, items: keys.map((key) => ({ key, path: key })), defaultMode: 0o440, optional: true } };
+}
+
 /** An emptyDir, memory-backed when `memory`. @internal */
 export function emptyDir(name: string, sizeLimit?: string, memory = false): k8s.Volume {
   return {
