@@ -20,6 +20,11 @@
 
 ACCOUNTS_FILE=${ACCOUNTS_FILE:-$NODE_CONFIG_DIR/accounts.list}
 DECLARED_TABLE=mysql.declared_accounts
+# 1: the declared databases are left alone (a cluster that follows an external source: its
+# databases are the source's, and one created or altered here with other defaults would give the
+# source's later tables other column types, which stops the following). The grants may name them
+# before they exist.
+ACCOUNTS_SKIP_DATABASES=${ACCOUNTS_SKIP_DATABASES:-0}
 
 # The declaration's lines of one kind.
 lines_of() {
@@ -38,6 +43,7 @@ SQL
   while IFS=$'\t' read -r kind a b c d; do
     case $kind in
       database)
+        ((ACCOUNTS_SKIP_DATABASES == 0)) || continue
         echo "CREATE DATABASE IF NOT EXISTS \`$a\` CHARACTER SET $b COLLATE $c;"
         echo "ALTER DATABASE \`$a\` CHARACTER SET $b COLLATE $c;"
         ;;
@@ -100,5 +106,8 @@ apply_declared_accounts() {
     local_sql <<<"$dropped" || { log_error "dropping the users removed from the declaration failed"; return 1; }
   fi
   users=$(lines_of user | cut -f2 | tr '\n' ' ')
-  log_info "declared accounts applied: users ${users:-none}, $(lines_of database | wc -l) database(s)${dropped:+; dropped: $(awk -F"'" '/^DROP USER/ { print $2 }' <<<"$dropped" | tr '\n' ' ')}"
+  local databases
+  databases="$(lines_of database | wc -l) database(s)"
+  ((ACCOUNTS_SKIP_DATABASES == 0)) || databases="the databases left to the source it follows"
+  log_info "declared accounts applied: users ${users:-none}, $databases${dropped:+; dropped: $(awk -F"'" '/^DROP USER/ { print $2 }' <<<"$dropped" | tr '\n' ' ')}"
 }

@@ -219,7 +219,11 @@ follows_source() {
 }
 
 # Starts (or restarts) the connection 'source' on this node from gtid_slave_pos. It never
-# acknowledges the source's commits (a semi-sync source must count only its own replicas).
+# acknowledges the source's commits (a semi-sync source must count only its own replicas). It
+# skips the source's system schema: the cluster has its own accounts (the seed copies none), and
+# an account statement of the source (a GRANT, a password change) would stop the following on
+# an account the cluster lacks. A skipped transaction moves gtid_slave_pos but is not in this
+# node's binary log (become_replica starts from history_position, not gtid_slave_pos).
 start_following() {
   local user password ssl
   user=$(source_secret username) && password=$(source_secret password) || return 1
@@ -235,6 +239,7 @@ SET GLOBAL rpl_semi_sync_slave_enabled = OFF;
 CHANGE MASTER '$SOURCE_CONNECTION' TO MASTER_HOST=$(sql_quote "$NODE_SOURCE_HOST"), MASTER_PORT=$NODE_SOURCE_PORT,
   MASTER_USER=$(sql_quote "$user"), MASTER_PASSWORD=$(sql_quote "$password"), MASTER_USE_GTID=slave_pos,
   IGNORE_DOMAIN_IDS=($NODE_GTID_DOMAIN), MASTER_CONNECT_RETRY=$SOURCE_CONNECT_RETRY_SECONDS, MASTER_HEARTBEAT_PERIOD=2, $ssl;
+SET GLOBAL $SOURCE_CONNECTION.replicate_wild_ignore_table = 'mysql.%';
 START SLAVE '$SOURCE_CONNECTION';
 SQL
 }
@@ -249,3 +254,37 @@ stop_following() {
 source_status() {
   local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null | sed 's/^ *//'
 }
+
+# --- the cutover ------------------------------------------------------------------------------
+
+# The source's GTID position (its binary log's); fails when it does not answer.
+source_position() {
+  source_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos'
+}
+
+# source_read_only 1|0: stops (or allows again) the writes of the source's clients. Its account
+# needs READ_ONLY ADMIN (or SUPER). Accounts with that privilege still write, and so do the other
+# nodes of a Galera source: source_position is read again after the cutover to tell.
+source_read_only() {
+  source_sql -e "SET GLOBAL read_only = $1"
+}
+
+# applied_up_to POSITION SECONDS: succeeds once this node has applied the source up to POSITION
+# (gtid_slave_pos), within SECONDS (a wait of at most 5 s at a time, the heartbeat between).
+applied_up_to() {
+  local pos=$1 deadline=$((SECONDS + $2)) answer
+  while :; do
+    heartbeat
+    answer=$(SQL_TIMEOUT=15 local_sql -e "SELECT MASTER_GTID_WAIT($(sql_quote "$pos"), 5)") || return 1
+    [[ $answer == 0 ]] && return 0
+    ((SECONDS < deadline)) || return 1
+  done
+}
+
+# The follow record says the cluster no longer follows: no primary of it follows the source again.
+record_promoted() {
+  local_sql -e "UPDATE $FOLLOW_TABLE SET state = 'promoted', changed = NOW() WHERE name = '$SOURCE_CONNECTION'"
+}
+
+# Milliseconds since the epoch.
+now_ms() { date +%s%3N; }

@@ -35,6 +35,10 @@ SOURCE_FILE="$NODE_RUNTIME_DIR/source"
 FOLLOW_FILE="$NODE_RUNTIME_DIR/following"
 # A planned switchover: the pod the primary hands its role to (repl-switchover.sh writes it).
 SWITCHOVER_FILE="$NODE_RUNTIME_DIR/switchover"
+# A cutover from the external source (repl-cutover.sh writes the request: "<seconds> <source
+# made read-only by hand: 0|1>"); the primary's watch answers in the result file (key=value lines).
+CUTOVER_FILE="$NODE_RUNTIME_DIR/cutover"
+CUTOVER_RESULT_FILE="$NODE_RUNTIME_DIR/cutover-result"
 # Written once the data directory holds a complete dataset (initialized or cloned and prepared).
 DATA_MARKER="$NODE_DATA_DIR/.replication-data"
 INIT_INCOMPLETE_FILE="$NODE_DATA_DIR/.replication-init-incomplete"
@@ -80,6 +84,22 @@ gtid_seq() {
   ((${#top[@]} > 0)) || { echo -1; return 0; }
   for gtid in "${top[@]}"; do total=$((total + gtid)); done
   echo "$total"
+}
+
+# history_position BINLOG SLAVE: where a node's history ends, as a GTID position to replicate
+# from: its binary log's entry in each domain the binary log holds (its own transactions as
+# primary, and every one it applied: replicas binlog what they apply), gtid_slave_pos's in the
+# others (a clone's or a restore's starting point). gtid_slave_pos alone can be ahead of every
+# binary log of the cluster: a following primary skips the source's account statements
+# (start_following), and a new primary would refuse a replica that asks for one (error 1236).
+history_position() {
+  local gtid
+  local -A at=()
+  for gtid in ${2//[,[:space:]]/ } ${1//[,[:space:]]/ }; do
+    [[ $gtid =~ ^([0-9]+)-[0-9]+-[0-9]+$ ]] && at[${BASH_REMATCH[1]}]=$gtid
+  done
+  local IFS=,
+  echo "${at[*]}"
 }
 
 # --- the state line (framing and parsing in node-lib.sh) -----------------------------------

@@ -147,7 +147,7 @@ clone_from_peer() {
 # --- mariadbd -------------------------------------------------------------------------------
 
 start_mariadbd() {
-  rm -f "$ROLE_FILE" "$SOURCE_FILE" "$FOLLOW_FILE"
+  rm -f "$ROLE_FILE" "$SOURCE_FILE" "$FOLLOW_FILE" "$CUTOVER_FILE"
   mariadbd --defaults-file="$MY_CNF" &
   MARIADBD_PID=$!
   local i
@@ -276,6 +276,60 @@ resume_writes() {
   echo primary >"$ROLE_FILE"
 }
 
+# The cutover (repl-cutover.sh asks for it), on the following primary: catch up while the source
+# still takes writes (so the window is short), stop the source's writes, apply everything up to
+# its final position, stop following, record it (no primary follows again, after any restart),
+# then open writes. A failure before the following stops gives the source its writes back and
+# keeps following. The answer, key=value lines, goes to CUTOVER_RESULT_FILE.
+cut_over() {
+  local seconds by_hand pos t0 t1 own after
+  read -r seconds by_hand <"$CUTOVER_FILE"
+  rm -f "$CUTOVER_FILE"
+  [[ -f $FOLLOW_FILE ]] || { cutover_failed "$POD_NAME does not follow a source"; return 0; }
+  decision cutover "from the source $(source_address): catching up, then stopping its writes"
+  pos=$(source_position) || { cutover_failed "the source $(source_address) does not answer"; return 0; }
+  applied_up_to "$pos" "$seconds" ||
+    { cutover_failed "this node did not catch up with the source (up to $pos) within ${seconds}s"; return 0; }
+  t0=$(now_ms)
+  if ((by_hand == 0)); then
+    source_read_only 1 2>"$NODE_RUNTIME_DIR/source.err" ||
+      { cutover_failed "could not make the source read-only ($(tail -n 1 "$NODE_RUNTIME_DIR/source.err")): its account needs READ_ONLY ADMIN, or make it read-only yourself and pass --source-is-read-only"; return 0; }
+  fi
+  if ! pos=$(source_position) || ! applied_up_to "$pos" "$seconds"; then
+    ((by_hand == 1)) || source_read_only 0 || log_error "the source $(source_address) stays read-only: set read_only=0 on it by hand"
+    cutover_failed "this node did not apply the source up to its final position ${pos:-(unread)} within ${seconds}s; the source takes writes again"
+    return 0
+  fi
+  leave_following
+  rm -f "$FOLLOW_FILE"
+  # the position a failback starts from is read before any client writes here
+  if ! record_promoted || ! own=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos') || ! local_sql -e 'SET GLOBAL read_only = 0'; then
+    log_error "cutover: could not open writes after the following stopped; following the source again"
+    ((by_hand == 1)) || source_read_only 0 || true
+    : >"$FOLLOW_FILE"
+    cutover_failed "could not open writes on $POD_NAME; it follows the source again"
+    return 0
+  fi
+  t1=$(now_ms)
+  after=$(source_position 2>/dev/null) || after=unknown
+  decision cutover "done: $POD_NAME takes writes, $((t1 - t0)) ms after the source's stopped at GTID $pos"
+  [[ $after == "$pos" ]] ||
+    log_error "the source $(source_address) took writes after it was made read-only (accounts with READ_ONLY ADMIN, or other nodes of a Galera source): its GTID moved from $pos to $after; those transactions are not in this cluster"
+  # the declared databases, left to the source while the cluster followed it
+  apply_declared_accounts_once_acknowledged &
+  cutover_answer result=done "source_gtid=$pos" "source_gtid_after=$after" "failback_gtid=$own" "window_ms=$((t1 - t0))"
+}
+
+cutover_failed() {
+  log_error "cutover: $1"
+  cutover_answer result=failed "reason=$1"
+}
+
+# The answer to repl-cutover.sh, whole or not at all.
+cutover_answer() {
+  printf '%s\n' "$@" >"$CUTOVER_RESULT_FILE.tmp" && mv -f "$CUTOVER_RESULT_FILE.tmp" "$CUTOVER_RESULT_FILE"
+}
+
 # The node stops following the source (it hands its role over, is fenced, or becomes a replica).
 leave_following() {
   stop_following || log_warn "could not stop the connection '$SOURCE_CONNECTION'"
@@ -292,19 +346,20 @@ apply_declared_accounts_once_acknowledged() {
     clients=$(local_sql -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
       WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS'" 2>/dev/null) || clients=0
     if ((${clients:-0} > 0)) || (($(peer_count) == 1)); then
-      SQL_TIMEOUT=600 apply_declared_accounts || log_warn "the declared users and databases were not applied; the next primary tries again"
+      # while the cluster follows a source, its databases are the source's (accounts.sh)
+      ACCOUNTS_SKIP_DATABASES=$([[ -f $FOLLOW_FILE ]] && echo 1 || echo 0) SQL_TIMEOUT=600 apply_declared_accounts ||
+        log_warn "the declared users and databases were not applied; the next primary tries again"
       return 0
     fi
     sleep 2
   done
 }
 
-# Follows SOURCE by GTID. A node that wrote its own transactions (a former primary) first moves
-# its binlog position into gtid_slave_pos (MASTER_DEMOTE_TO_SLAVE), so it asks the new primary
-# for what comes after them; if they are not in the new primary's history, the IO thread fails
-# with 1236 and the watchdog refuses the node.
+# Follows SOURCE by GTID from where this node's history ends (history_position): a node that wrote
+# its own transactions (a former primary) asks the new primary for what comes after them; if they
+# are not in the new primary's history, the IO thread fails with 1236 and the watchdog refuses the node.
 become_replica() {
-  local source=$1 host vars binlog slave demote=''
+  local source=$1 host vars binlog slave
   if source_configured; then
     leave_following
     rm -f "$FOLLOW_FILE"
@@ -312,16 +367,16 @@ become_replica() {
   host=$(host_of_pod "$source")
   vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
   binlog=${vars%%|*} slave=${vars#*|}
-  (($(gtid_seq "${binlog:-}") > $(gtid_seq "${slave:-}"))) && demote=', MASTER_DEMOTE_TO_SLAVE=1'
   ACKS=$(acknowledging)
   local_sql <<SQL || return 1
 SET GLOBAL read_only = 1;
 SET GLOBAL rpl_semi_sync_master_enabled = OFF;
 SET GLOBAL rpl_semi_sync_slave_enabled = $ACKS;
 STOP SLAVE;
+SET GLOBAL gtid_slave_pos = $(sql_quote "$(history_position "$binlog" "$slave")");
 CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
   MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,
-  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$demote$(master_tls_options);
+  MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1$(master_tls_options);
 START SLAVE;
 SQL
   IO_PAUSED=0
@@ -558,6 +613,7 @@ watch_as_primary() {
       hand_over "$(cat "$SWITCHOVER_FILE")"
       return 0
     fi
+    [[ ! -s $CUTOVER_FILE ]] || cut_over
     round_start=$SECONDS
     lines=$(collect_peer_states)
     other=$(primary_of <<<"$lines")

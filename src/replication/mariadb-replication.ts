@@ -134,13 +134,14 @@ export const REPLICATION_OWNED_OPTIONS: OwnedServerOptions = {
   rpl_semi_sync_master_wait_point: 'the construct (AFTER_SYNC: lossless failover)',
   rpl_semi_sync_master_wait_no_slave: 'the construct',
   rpl_semi_sync_master_timeout: 'the construct; use noReplicaAck and semiSyncTimeoutSeconds',
+  replicate_wild_ignore_table: 'source.sh (the connection to an external source skips its mysql schema)',
   server_id: 'repl-init.sh (1 + the ordinal)',
   report_host: 'repl-init.sh (the pod DNS name)',
 };
 
 const SCRIPTS = [
   'repl-lib.sh', 'repl-election.sh', 'repl-init.sh', 'repl-start.sh', 'repl-state.sh', 'repl-clone.sh', 'repl-probe.sh',
-  'repl-switchover.sh',
+  'repl-switchover.sh', 'repl-cutover.sh',
 ];
 /** The semi-sync timeout of 'block': about 49 days, so a commit waits for a replica rather than being acknowledged without one. */
 const BLOCK_TIMEOUT_MS = 2 ** 32 - 1;

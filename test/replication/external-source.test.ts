@@ -91,3 +91,48 @@ describe('the source account\'s client settings (source_client_args): the passwo
     expect(out).toMatch(/the source Secret has no key 'username'/);
   });
 });
+
+describe('the cutover command refuses what it cannot do, before it asks the primary for anything (repl-cutover.sh)', () => {
+  const cutover = (args: string[], env: Record<string, string> = {}) => {
+    try {
+      execFileSync('bash', [join(DIR, 'repl-cutover.sh'), ...args], {
+        encoding: 'utf8', stdio: 'pipe', env: { PATH: process.env.PATH, POD_NAME: 'mariadb-0', NODE_PEERS: PEERS, ...env },
+      });
+      return { code: 0, err: '' };
+    } catch (e) {
+      const err = e as { status: number; stderr: string };
+      return { code: err.status, err: err.stderr };
+    }
+  };
+
+  test.each([
+    ['an unknown option', ['--force']],
+    ['a wait that is not a number of seconds', ['--seconds', 'soon']],
+    ['a wait of none', ['--seconds', '0']],
+  ])('GIVEN %s THEN it prints its usage and exits 1', (_what, args) => {
+    const r = cutover(args, { NODE_SOURCE_HOST: 'old-db.legacy.svc' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/usage: repl-cutover.sh \[--source-is-read-only\] \[--seconds N/);
+  });
+
+  test('GIVEN a cluster without a source THEN it says there is nothing to cut over from', () => {
+    const r = cutover([]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/mariadb-0 has no source \(the source prop\): nothing to cut over from/);
+  });
+});
+
+describe('where a node\'s history ends, to replicate from (history_position)', () => {
+  test.each([
+    ['a replica: its binary log and gtid_slave_pos agree', '0-1-57', '0-1-57', '0-1-57'],
+    ['a former primary: its own transactions are in its binary log only', '0-1-60', '0-1-57', '0-1-60'],
+    ['a following primary that skipped the source\'s last account statement: the binary log\'s entry wins',
+      '0-7-20,1-1001-13', '0-7-21,1-1001-13', '0-7-20,1-1001-13'],
+    ['a clone before it binlogged anything: gtid_slave_pos', '', '0-1-57,1-1002-4', '0-1-57,1-1002-4'],
+    ['a domain only in gtid_slave_pos is kept, one only in the binary log is added', '1-1001-9', '0-7-21', '0-7-21,1-1001-9'],
+    ['nothing at all', '', '', ''],
+  ])('%s', (_what, binlog, slave, want) => {
+    const got = bash('history_position "$1" "$2"', [binlog, slave]);
+    expect(got.split(',').filter(Boolean).sort()).toEqual(want.split(',').filter(Boolean).sort());
+  });
+});

@@ -38,12 +38,12 @@ function declare(lines: string[], passwords: Record<string, string>): void {
 }
 
 /** apply_declared_accounts as the start scripts call it; its exit status and log. */
-function apply(): { ok: boolean; log: string } {
+function apply(env: Record<string, string> = {}): { ok: boolean; log: string } {
   const r = spawnSync('bash', ['-c', `source ${SCRIPTS}/node-lib.sh && apply_declared_accounts`], {
     encoding: 'utf8', timeout: 60_000,
     env: {
       ...process.env, POD_NAME: 'mariadb-0', NODE_PEERS: 'mariadb-0', NODE_SOCKET: socket, NODE_RUNTIME_DIR: dir,
-      ACCOUNTS_FILE: join(dir, 'accounts.list'),
+      ACCOUNTS_FILE: join(dir, 'accounts.list'), ...env,
     },
   });
   return { ok: r.status === 0, log: `${r.stdout}${r.stderr}` };
@@ -152,4 +152,23 @@ test('nothing declared any more (no accounts.list): every user the script create
   expect(users()).not.toContain('orders_rw');
   expect(root("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'orders'").trim()).toBe('1');
   expect(apply()).toEqual({ ok: true, log: '' });
+});
+
+test('a cluster that follows an external source: the declared databases are left alone (they are the source\'s), '
+  + 'the users and grants are applied', () => {
+  // GIVEN a database the source has with its own defaults, one it has not created yet, and a user of both
+  root('CREATE DATABASE shop CHARACTER SET latin1 COLLATE latin1_swedish_ci');
+  declare(['database|shop|utf8mb4|utf8mb4_unicode_ci', 'database|later|utf8mb4|utf8mb4_unicode_ci',
+    `user|shopper|0|${dir}/pw-shopper`, 'grant|shopper|SELECT|shop|*', 'grant|shopper|SELECT|later|*'], { shopper: 'shop-Pass_1' });
+  // WHEN applied while following (ACCOUNTS_SKIP_DATABASES=1, as repl-start.sh sets it)
+  const r = apply({ ACCOUNTS_SKIP_DATABASES: '1' });
+  // THEN neither database changed or appeared, and the user reads the one that exists
+  expect(r).toMatchObject({ ok: true });
+  expect(r.log).toContain('the databases left to the source it follows');
+  const schemas = "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN ('shop', 'later')";
+  expect(root(schemas).trim()).toBe('shop\tlatin1');
+  expect(as('shopper', 'shop-Pass_1', 'SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = \'shop\'').out).toBe('1');
+  // AND after the cutover (applied as usual) both are as declared
+  expect(apply()).toMatchObject({ ok: true });
+  expect(root(schemas).trim().split('\n').sort()).toEqual(['later\tutf8mb4', 'shop\tutf8mb4']);
 });

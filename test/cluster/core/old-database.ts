@@ -42,6 +42,8 @@ export class OldDatabase {
   /** Rows of the last result set of `statements` (on stdin), as its administrator over the socket. */
   public async sql(statements: string): Promise<string[][]> {
     const child = run('mariadb', ['--no-defaults', '-S', this.socket, '-uroot', '-N', '-B'], { timeout: 60_000 });
+    // a client that exits at once (the server not up yet) closes its stdin: an error of the promise, not of the stream
+    child.child.stdin?.on('error', () => undefined);
     child.child.stdin?.end(statements);
     const { stdout } = await child;
     return stdout.split('\n').filter(Boolean).map((l) => l.split('\t'));

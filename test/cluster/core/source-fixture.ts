@@ -1,0 +1,122 @@
+import { Chart, Testing } from 'cdk8s';
+import { PodCluster, Workload } from '../../../harness/index';
+import { MariaDbReplication } from '../../../src/index';
+import { NODE_PATHS } from '../../../src/core/node-env';
+import { TEST_CREDENTIALS } from '../secrets';
+import { waitFor } from '../wait';
+import { OldDatabase, seqOf } from './old-database';
+
+// What the external-source suites share: a primary/replica cluster with a source (the source
+// prop, as synthesized: fresh, TLS off) and the old database it copies, holding what an
+// application's database holds (rows, a view, a routine, a trigger), and the reads the tests
+// make of both. Each suite makes its own, removed afterwards.
+
+export const ALL = [0, 1, 2];
+export const OLD_HOST = 'old-db.legacy.svc';
+export const DOMAIN = 1;
+/** The source account: what the seed and the following need, and READ_ONLY ADMIN for the cutover. */
+export const MIGRATOR = { username: 'migrator', password: `mig'rator-Pw\\7-long` };
+/** The application's account, on the old database and declared on the cluster (the seed and the following copy no account). */
+export const WRITER = { user: 'writer', password: 'writer-Pw_7-long-enough' };
+
+const quoted = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+
+export class SourceFixture {
+  /** The cluster, its pods and the old database, started (the pods are not). */
+  public static async start(): Promise<SourceFixture> {
+    const cluster = new PodCluster({
+      manifests: manifests(), workloads: ['mariadb'],
+      secrets: { 'mariadb-credentials': TEST_CREDENTIALS, 'old-db-source': MIGRATOR, 'app-users': { writer: WRITER.password } },
+    });
+    const f = new SourceFixture(cluster);
+    await cluster.setup();
+    f.pods = cluster.workload('mariadb');
+    f.old = await OldDatabase.start(cluster, { host: OLD_HOST, client: 'old', namespace: 'legacy', serverId: 7 });
+    await f.old.sql(`
+      CREATE DATABASE shop;
+      USE shop;
+      CREATE TABLE shop.items (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, price DECIMAL(10, 2)) ENGINE=InnoDB;
+      INSERT INTO shop.items SELECT seq, CONCAT('item ', seq), seq / 10 FROM seq_1_to_2000;
+      CREATE TABLE shop.audit (id INT AUTO_INCREMENT PRIMARY KEY, item INT NOT NULL) ENGINE=InnoDB;
+      CREATE TRIGGER shop.items_audit AFTER INSERT ON shop.items FOR EACH ROW INSERT INTO shop.audit (item) VALUES (NEW.id);
+      CREATE VIEW shop.cheap AS SELECT id, name FROM shop.items WHERE price < 10;
+      CREATE FUNCTION shop.double_price(p DECIMAL(10, 2)) RETURNS DECIMAL(12, 2) DETERMINISTIC RETURN p * 2;
+      CREATE USER 'migrator'@'%' IDENTIFIED BY ${quoted(MIGRATOR.password)};
+      GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN
+        ON *.* TO 'migrator'@'%';
+      CREATE USER 'writer'@'%' IDENTIFIED BY ${quoted(WRITER.password)};
+      GRANT ALL ON ledger.* TO 'writer'@'%';`);
+    return f;
+  }
+
+  public pods!: Workload;
+  public old!: OldDatabase;
+
+  private constructor(public readonly cluster: PodCluster) {}
+
+  public sql(i: number, q: string): Promise<string[][]> { return this.pods.sql(i, q); }
+
+  public async role(i: number): Promise<string> {
+    return (await this.pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
+  }
+
+  /** Log lines of pod i that hold `needle`. */
+  public lines(i: number, needle: string): string[] {
+    return this.pods.logs(i).split('\n').filter((l) => l.includes(needle));
+  }
+
+  /** The status lines of pod i (repl-state.sh --status, as the status command reads them), by name. */
+  public async status(i: number): Promise<Record<string, string>> {
+    const r = await this.pods.exec(i, ['bash', `${NODE_PATHS.config}/repl-state.sh`, '--status']);
+    return Object.fromEntries(r.output.split('\n').slice(1).filter((l) => l.includes('\t')).map((l) => l.split('\t', 2)));
+  }
+
+  /** Every listed pod has applied the source's history up to what it holds now. */
+  public async caughtUpWithSource(ordinals: readonly number[]): Promise<void> {
+    const target = await this.old.seq(0);
+    for (const i of ordinals) {
+      await waitFor(`mariadb-${i} to apply the source up to seq ${target}`, async () => {
+        const pos = await this.sql(i, 'SELECT @@GLOBAL.gtid_current_pos').catch(() => [['']]);
+        return seqOf(pos[0][0], 0) >= target;
+      }, 120_000);
+    }
+  }
+
+  /** The ordinal of the primary, once there is one. */
+  public async primary(): Promise<number> {
+    let found = -1;
+    await waitFor('a primary', async () => {
+      for (const i of ALL) {
+        if (this.pods.isRunning(i) && (await this.role(i).catch(() => '')) === 'primary') { found = i; return true; }
+      }
+      return false;
+    }, 120_000);
+    return found;
+  }
+
+  /** The whole cluster started at once, ready. */
+  public async startAll(): Promise<void> {
+    await Promise.all(ALL.map((i) => this.pods.startPod(i)));
+    await Promise.all(ALL.map((i) => this.pods.waitFor(i, 'readiness', 300_000)));
+  }
+
+  public async cleanup(): Promise<void> {
+    await this.cluster.cleanup();
+  }
+}
+
+function manifests(): ReturnType<typeof Testing.synth> {
+  const c = new Chart(Testing.app(), 'test', { namespace: 'db' });
+  new MariaDbReplication(c, 'db', {
+    name: 'mariadb', tls: { enabled: false }, failoverSeconds: 10, fenceSeconds: 5,
+    gtidDomainId: DOMAIN, source: { host: OLD_HOST, secretName: 'old-db-source' },
+    // the source's database the writer's grants name (declaring it creates nothing the seed copied)
+    databases: [{ name: 'ledger' }],
+    users: [{
+      name: WRITER.user, passwordSecret: { name: 'app-users', key: 'writer' },
+      grants: [{ privileges: ['ALL PRIVILEGES'], database: 'ledger' }],
+    }],
+  });
+  return Testing.synth(c);
+}
