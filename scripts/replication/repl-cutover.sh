@@ -12,11 +12,17 @@
 # application must change, and how the old server can follow this cluster (failback).
 # Exits 0 once the cluster takes writes; 1 when it did not, and then the source takes writes again
 # (unless a human made it read-only) and the cluster still follows it.
+#
+# --force: a forced promotion, when the source is gone (a standby cluster whose primary cluster is
+# lost): the source is not contacted; the cluster applies what it received and takes writes, and
+# this prints the last GTID of the source it holds: everything after it may be lost.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
+# shellcheck source-path=SCRIPTDIR source=repl-election.sh
+source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
 
-usage() { die "usage: repl-cutover.sh [--source-is-read-only] [--seconds N (how long each wait for the source's position may take; default 60)]"; }
+usage() { die "usage: repl-cutover.sh [--source-is-read-only | --force] [--seconds N (how long each wait for the source's position may take; default 60)]"; }
 
 check_request() {
   local self status
@@ -47,10 +53,8 @@ wait_for_answer() {
   die "the primary's watch did not answer the cutover request; see this pod's log (decision: lines)"
 }
 
-# What the application, and a failback, need; no password is printed, only where it is.
+# What the application must change; no password is printed, only where it is.
 print_next_steps() {
-  local failback=$1 ssl='MASTER_SSL=0'
-  [[ ${NODE_TLS:-off} == off ]] || ssl="MASTER_SSL=1, MASTER_SSL_CA='<the CA of this cluster's certificates>', MASTER_SSL_VERIFY_SERVER_CERT=1"
   cat <<EOF
 Next, for the application:
   - Connect through the ProxySQL Service in front of this cluster (it routes writes to $POD_NAME now, and
@@ -60,6 +64,14 @@ Next, for the application:
     (an ExternalName Service naming ProxySQL's, or ProxySQL's selector and port).
   - Remove source: from this cluster's values at the next rollout. Until then it stays as it is: no
     primary follows the source again (the follow record says 'promoted').
+EOF
+}
+
+# How the old server follows the cluster (failback), from the position the cutover recorded.
+print_failback() {
+  local failback=$1 ssl='MASTER_SSL=0'
+  [[ ${NODE_TLS:-off} == off ]] || ssl="MASTER_SSL=1, MASTER_SSL_CA='<the CA of this cluster's certificates>', MASTER_SSL_VERIFY_SERVER_CERT=1"
+  cat <<EOF
   - The source stays read-only. Do not open it again unless it follows this cluster (below).
 Failback: the old server can follow this cluster (run on it, as its administrator):
   STOP SLAVE;
@@ -77,7 +89,8 @@ main() {
   local seconds=60 by_hand=0
   while (($# > 0)); do
     case $1 in
-      --source-is-read-only) by_hand=1 ;;
+      --source-is-read-only) ((by_hand == 0)) || usage; by_hand=1 ;;
+      --force) ((by_hand == 0)) || usage; by_hand=2 ;;
       --seconds) [[ ${2:-} =~ ^[1-9][0-9]{0,4}$ ]] || usage; seconds=$2; shift ;;
       *) usage ;;
     esac
@@ -91,10 +104,20 @@ main() {
   if [[ $(result result) != "done" ]]; then
     die "cutover failed: $(result reason)"
   fi
+  if [[ $(result forced) == 1 ]]; then
+    log_warn "forced promotion done: $POD_NAME takes writes without the source. POSSIBLY LOST: every transaction the source committed after GTID $(result source_gtid) (the last this cluster received); when the source is back, its binary log from that position lists them (mariadb-binlog --start-position=$(result source_gtid) ...)"
+    print_next_steps
+    cat <<EOF
+  - The old source, if it comes back, may hold transactions this cluster does not have (after GTID $(result source_gtid)):
+    never let it take writes or follow this cluster as it is; recreate it from this cluster.
+EOF
+    return 0
+  fi
   log_info "cutover done: $POD_NAME takes writes; the source's writes stopped at GTID $(result source_gtid), $(result window_ms) ms before"
   [[ $(result source_gtid_after) == "$(result source_gtid)" ]] ||
     log_error "the source took writes after it was made read-only: its GTID is $(result source_gtid_after) now; those transactions are not in this cluster"
-  print_next_steps "$(result failback_gtid)"
+  print_next_steps
+  print_failback "$(result failback_gtid)"
 }
 
 main "$@"

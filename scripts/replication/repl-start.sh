@@ -286,6 +286,10 @@ cut_over() {
   read -r seconds by_hand <"$CUTOVER_FILE"
   rm -f "$CUTOVER_FILE"
   [[ -f $FOLLOW_FILE ]] || { cutover_failed "$POD_NAME does not follow a source"; return 0; }
+  if ((by_hand == 2)); then
+    promote_without_source "$seconds"
+    return 0
+  fi
   decision cutover "from the source $(source_address): catching up, then stopping its writes"
   pos=$(source_position) || { cutover_failed "the source $(source_address) does not answer"; return 0; }
   applied_up_to "$pos" "$seconds" ||
@@ -300,13 +304,8 @@ cut_over() {
     cutover_failed "this node did not apply the source up to its final position ${pos:-(unread)} within ${seconds}s; the source takes writes again"
     return 0
   fi
-  leave_following
-  rm -f "$FOLLOW_FILE"
-  # the position a failback starts from is read before any client writes here
-  if ! record_promoted || ! own=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos') || ! local_sql -e 'SET GLOBAL read_only = 0'; then
-    log_error "cutover: could not open writes after the following stopped; following the source again"
+  if ! own=$(open_after_following); then
     ((by_hand == 1)) || source_read_only 0 || true
-    : >"$FOLLOW_FILE"
     cutover_failed "could not open writes on $POD_NAME; it follows the source again"
     return 0
   fi
@@ -318,6 +317,41 @@ cut_over() {
   # the declared databases, left to the source while the cluster followed it
   apply_declared_accounts_once_acknowledged &
   cutover_answer result=done "source_gtid=$pos" "source_gtid_after=$after" "failback_gtid=$own" "window_ms=$((t1 - t0))"
+}
+
+# The following ends for good and this node takes writes: the connection removed, the follow
+# record 'promoted', read_only off. Prints the GTID position a failback starts from (read before
+# any client writes here). On a failure the node follows the source again.
+open_after_following() {
+  local own
+  leave_following
+  rm -f "$FOLLOW_FILE"
+  if ! record_promoted || ! own=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos') || ! local_sql -e 'SET GLOBAL read_only = 0'; then
+    log_error "cutover: could not open writes after the following stopped; following the source again"
+    : >"$FOLLOW_FILE"
+    return 1
+  fi
+  printf '%s\n' "$own"
+}
+
+# A forced promotion (repl-cutover.sh --force): the source is gone and is not contacted. What
+# this node received of it (the connection's Gtid_IO_Pos, the IO thread stopped first) is
+# applied, and that position is the end of what the cluster keeps: whatever the source committed
+# after it is missing here, and said so.
+promote_without_source() {
+  local seconds=$1 pos own
+  decision cutover "forced: the source $(source_address) is not contacted; applying what this node received of it"
+  local_sql -e "STOP SLAVE '$SOURCE_CONNECTION' IO_THREAD" || { cutover_failed "could not stop reading the source"; return 0; }
+  pos=$(slave_status_value Gtid_IO_Pos <<<"$(source_status)")
+  if ! applied_up_to "$pos" "$seconds"; then
+    local_sql -e "START SLAVE '$SOURCE_CONNECTION' IO_THREAD" || true
+    cutover_failed "this node did not apply what it received of the source (up to ${pos:-(none)}) within ${seconds}s; it still follows the source"
+    return 0
+  fi
+  own=$(open_after_following) || { cutover_failed "could not open writes on $POD_NAME; it follows the source again"; return 0; }
+  decision cutover "forced: $POD_NAME takes writes; of the source it holds everything up to GTID ${pos:-(nothing)}; whatever the source committed after that is not in this cluster"
+  apply_declared_accounts_once_acknowledged &
+  cutover_answer result=done forced=1 "source_gtid=$pos" "failback_gtid=$own"
 }
 
 cutover_failed() {
@@ -365,14 +399,18 @@ become_replica() {
     rm -f "$FOLLOW_FILE"
   fi
   host=$(host_of_pod "$source")
-  vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
-  binlog=${vars%%|*} slave=${vars#*|}
   ACKS=$(acknowledging)
   local_sql <<SQL || return 1
 SET GLOBAL read_only = 1;
 SET GLOBAL rpl_semi_sync_master_enabled = OFF;
 SET GLOBAL rpl_semi_sync_slave_enabled = $ACKS;
 STOP SLAVE;
+SQL
+  # read once nothing applies any more: a replica's SQL thread may still have applied what its old
+  # source relayed from the new primary (a switchover), and its position must not go back
+  vars=$(local_sql -e "SELECT CONCAT(@@GLOBAL.gtid_binlog_pos, '|', @@GLOBAL.gtid_slave_pos)") || return 1
+  binlog=${vars%%|*} slave=${vars#*|}
+  local_sql <<SQL || return 1
 SET GLOBAL gtid_slave_pos = $(sql_quote "$(history_position "$binlog" "$slave")");
 CHANGE MASTER TO MASTER_HOST=$(sql_quote "$host"), MASTER_PORT=$REPL_MYSQL_PORT, MASTER_USER='repl',
   MASTER_PASSWORD=$(sql_quote "$(secret replication-password)"), MASTER_USE_GTID=slave_pos,

@@ -1,5 +1,10 @@
 import { AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyMetrics } from '../monitoring/topology-metrics';
 
+/** The replication connection to an external source (scripts/common/source.sh, SOURCE_CONNECTION): the exporter's connection_name. */
+const SOURCE_CONNECTION = 'source';
+/** How far behind its external source a following cluster may fall before MariaDbSourceFollowingLags. */
+const SOURCE_LAG_SECONDS = 300;
+
 /**
  * The alerts and dashboard panels of one primary with replicas, on the exporter's series
  * (mysqld_exporter 0.14 with --collect.slave_status: mysql_slave_status_*, one series per
@@ -11,13 +16,18 @@ export const REPLICATION_METRICS: TopologyMetrics = {
   dashboardTitle: 'MariaDB primary/replica',
   rules(m: MonitoredCluster): AlertRule[] {
     const g = databaseSelector(m);
+    // the replication of the cluster (connection ''), not the following of an external source
+    const r = `${g}, connection_name!="${SOURCE_CONNECTION}"`;
+    const s = `${g}, connection_name="${SOURCE_CONNECTION}"`;
     const lag = m.maxLagSeconds ?? 30;
+    // the primary: read_only is 0 on it alone, or it follows an external source (read-only for clients until the cutover)
+    const primaries = `(mysql_global_variables_read_only{${g}} == 0 or on (namespace, pod) mysql_slave_status_slave_sql_running{${s}})`;
     return [
       {
         alert: 'MariaDbNoSinglePrimary',
-        // read_only is 0 on the primary alone; no writable node, or two, needs a look at once
-        expr: `count by (namespace) (mysql_global_variables_read_only{${g}} == 0) != 1 or absent(mysql_global_variables_read_only{${g}} == `
-          + `0)`,
+        // no primary, or two, needs a look at once
+        expr: `count by (namespace) ${primaries} != 1 or (absent(mysql_global_variables_read_only{${g}} == 0) `
+          + `unless on () mysql_slave_status_slave_sql_running{${s}})`,
         for: '1m',
         labels: { severity: 'critical' },
         annotations: {
@@ -28,7 +38,7 @@ export const REPLICATION_METRICS: TopologyMetrics = {
       },
       {
         alert: 'MariaDbReplicaLagging',
-        expr: `mysql_slave_status_seconds_behind_master{${g}} > ${lag}`,
+        expr: `mysql_slave_status_seconds_behind_master{${r}} > ${lag}`,
         for: '2m',
         labels: { severity: 'warning' },
         annotations: {
@@ -39,7 +49,7 @@ export const REPLICATION_METRICS: TopologyMetrics = {
       },
       {
         alert: 'MariaDbReplicationThreadStopped',
-        expr: `mysql_slave_status_slave_io_running{${g}} == 0 or mysql_slave_status_slave_sql_running{${g}} == 0`,
+        expr: `mysql_slave_status_slave_io_running{${r}} == 0 or mysql_slave_status_slave_sql_running{${r}} == 0`,
         for: '2m',
         labels: { severity: 'critical' },
         annotations: {
@@ -50,13 +60,47 @@ export const REPLICATION_METRICS: TopologyMetrics = {
       {
         alert: 'MariaDbErrantTransactionsRefused',
         // a replica whose GTIDs the primary never had is refused: its IO thread fails with 1236
-        expr: `mysql_slave_status_last_io_errno{${g}} == 1236`,
+        expr: `mysql_slave_status_last_io_errno{${r}} == 1236`,
         for: '1m',
         labels: { severity: 'critical' },
         annotations: {
           summary: 'A node holds transactions the primary does not have',
           description: '{{ $labels.pod }} was refused (errant GTIDs, error 1236): '
             + 'it stays out of service until it is cloned again (docs/replication.md).',
+        },
+      },
+      {
+        alert: 'MariaDbSourceFollowingStopped',
+        // the SQL thread of the connection to an external source stops on an error only: it waits for a human
+        expr: `mysql_slave_status_slave_sql_running{${s}} == 0`,
+        for: '1m',
+        labels: { severity: 'critical' },
+        annotations: {
+          summary: `${m.namespace}/${m.name} no longer follows its external source`,
+          description: '{{ $labels.pod }} stopped applying the source {{ $labels.master_host }} on an error: the cluster '
+            + 'falls behind it and cannot be cut over (docs/migration.md, "When following stops").',
+        },
+      },
+      {
+        alert: 'MariaDbSourceUnreachable',
+        expr: `mysql_slave_status_slave_io_running{${s}} == 0`,
+        for: '5m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `${m.namespace}/${m.name} cannot read its external source`,
+          description: '{{ $labels.pod }} has not read the source {{ $labels.master_host }} for 5 minutes (it retries); '
+            + 'the cluster falls behind it.',
+        },
+      },
+      {
+        alert: 'MariaDbSourceFollowingLags',
+        expr: `mysql_slave_status_seconds_behind_master{${s}} > ${SOURCE_LAG_SECONDS}`,
+        for: '10m',
+        labels: { severity: 'warning' },
+        annotations: {
+          summary: `${m.namespace}/${m.name} lags behind its external source`,
+          description: `{{ $labels.pod }} is {{ $value }} s behind the source {{ $labels.master_host }} (more than `
+            + `${SOURCE_LAG_SECONDS} s); a cutover now waits that long, with the source read-only.`,
         },
       },
       {

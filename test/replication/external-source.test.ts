@@ -106,13 +106,21 @@ describe('the cutover command refuses what it cannot do, before it asks the prim
   };
 
   test.each([
-    ['an unknown option', ['--force']],
+    ['an unknown option', ['--now']],
     ['a wait that is not a number of seconds', ['--seconds', 'soon']],
     ['a wait of none', ['--seconds', '0']],
+    ['both a source made read-only by hand and a forced promotion', ['--source-is-read-only', '--force']],
   ])('GIVEN %s THEN it prints its usage and exits 1', (_what, args) => {
     const r = cutover(args, { NODE_SOURCE_HOST: 'old-db.legacy.svc' });
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/usage: repl-cutover.sh \[--source-is-read-only\] \[--seconds N/);
+    expect(r.err).toMatch(/usage: repl-cutover.sh \[--source-is-read-only \| --force\] \[--seconds N/);
+  });
+
+  test('GIVEN a pod that is not the primary (no state here) THEN it says so, and where to run it', () => {
+    const r = cutover([], { NODE_SOURCE_HOST: 'old-db.legacy.svc', NODE_CONFIG_DIR: DIR, NODE_RUNTIME_DIR: '/nonexistent' });
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/mariadb-0 is not the primary \(role ''\)/);
+    expect(r.err).not.toMatch(/command not found/);
   });
 
   test('GIVEN a cluster without a source THEN it says there is nothing to cut over from', () => {

@@ -19,9 +19,10 @@ const NEW = 1;
 let f: SourceFixture;
 let cutoverOutput = '';
 
-// GIVEN a new cluster that copied the old server and follows it
+// GIVEN a new cluster that copied the old server and follows it, over TLS (the source account requires it, the
+// cluster verifies the old server's certificate and name)
 beforeAll(async () => {
-  f = await SourceFixture.start();
+  f = await SourceFixture.start({ sourceTls: true });
   await f.startAll();
   const p = await f.primary();
   await waitFor(`mariadb-${p} to follow the source`, async () => f.lines(p, 'decision: follow:').length > 0, 120_000);
@@ -54,6 +55,10 @@ test('1. a cutover that cannot make the source read-only fails and changes nothi
     await f.old.sql('INSERT INTO shop.audit (item) VALUES (1)');
     await f.caughtUpWithSource(ALL);
     expect(await f.status(p)).toMatchObject({ following: '1', source_Slave_IO_Running: 'Yes', source_Slave_SQL_Running: 'Yes' });
+    // over TLS, the old server's certificate verified with its name
+    const connection = (await f.pods.exec(p, ['bash', '-c', `source ${NODE_PATHS.config}/repl-lib.sh && source_status`])).output;
+    expect(connection).toMatch(/^Master_SSL_Allowed: Yes$/m);
+    expect(connection).toMatch(/^Master_SSL_Verify_Server_Cert: Yes$/m);
   } finally {
     await f.old.sql("GRANT READ_ONLY ADMIN ON *.* TO 'migrator'@'%'");
   }
@@ -97,7 +102,8 @@ test('2. the cutover while the application writes to the source: every write the
       + `by the source, ${times(acks, NEW).length} by the cluster`,
     'its output:', cutoverOutput,
   ].join('\n'));
-  // the old server is read-only, the cluster is not and no longer follows, for good (the record)
+  // the old server is read-only (set over TLS, as the source account requires), the cluster is not and no longer
+  // follows, for good (the record)
   expect(await f.old.sql('SELECT @@GLOBAL.read_only')).toEqual([['1']]);
   expect(await f.sql(p, 'SELECT @@GLOBAL.read_only')).toEqual([['0']]);
   expect(await f.status(p)).toMatchObject({ following: '0' });

@@ -2,6 +2,7 @@ import { sqlIn } from '../../../harness/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
+import { valueOf } from '../../tools/prometheus';
 import { seqOf } from './old-database';
 import { ALL, DOMAIN, OLD_HOST, SourceFixture, WRITER } from './source-fixture';
 
@@ -79,6 +80,11 @@ test('1. a new cluster copies the source while it takes writes, then follows it:
     following: '1', source_Master_Host: OLD_HOST, source_Slave_IO_Running: 'Yes', source_Slave_SQL_Running: 'Yes',
   });
   expect((await f.status(1)).following).toBe('0');
+  // and so does the metrics exporter, as the MariaDbSource* alerts read it: one connection named 'source', on the primary only
+  const following = { connection_name: 'source', master_host: OLD_HOST };
+  expect(valueOf(await f.scrape(0), 'mysql_slave_status_slave_sql_running', following)).toBe(1);
+  expect(valueOf(await f.scrape(0), 'mysql_slave_status_seconds_behind_master', following)).toEqual(expect.any(Number));
+  expect(valueOf(await f.scrape(1), 'mysql_slave_status_slave_sql_running', following)).toBeUndefined();
 });
 
 test('2. the primary SIGKILLed while the source takes writes: the new primary follows the source, the old one rejoins '
@@ -127,4 +133,6 @@ test('3. an errant write on the cluster that the source then contradicts stops t
   expect(s.source_Slave_SQL_Running).toBe('No');
   expect(s.source_Last_SQL_Error).toMatch(/Duplicate entry '5000'/);
   expect(await sql(p, 'SELECT name FROM shop.items WHERE id = 5000')).toEqual([['errant']]);
+  // the exporter says so (MariaDbSourceFollowingStopped reads it)
+  expect(valueOf(await f.scrape(p), 'mysql_slave_status_slave_sql_running', { connection_name: 'source' })).toBe(0);
 });

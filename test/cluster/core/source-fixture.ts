@@ -1,6 +1,8 @@
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../../../harness/index';
+import { parseExposition, Sample } from '../../tools/prometheus';
 import { MariaDbReplication } from '../../../src/index';
+import { issueCertificate, newCertificateAuthority } from '../../../src/tls/certificates';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
@@ -23,16 +25,28 @@ const quoted = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}
 
 
 export class SourceFixture {
-  /** The cluster, its pods and the old database, started (the pods are not). */
-  public static async start(): Promise<SourceFixture> {
+  /**
+   * The cluster, its pods and the old database, started (the pods are not). With sourceTls the old
+   * database serves a certificate for its name, the source account requires TLS, and the cluster
+   * verifies it (source.tls, the CA in the source Secret).
+   */
+  public static async start(opts: { sourceTls?: boolean } = {}): Promise<SourceFixture> {
+    const { objects, metricsPort } = manifests(opts.sourceTls ?? false);
+    const ca = opts.sourceTls ? await newCertificateAuthority('old database CA') : undefined;
     const cluster = new PodCluster({
-      manifests: manifests(), workloads: ['mariadb'],
-      secrets: { 'mariadb-credentials': TEST_CREDENTIALS, 'old-db-source': MIGRATOR, 'app-users': { writer: WRITER.password } },
+      manifests: objects, workloads: ['mariadb'], binaries: { mysqld_exporter: EXPORTER_BIN },
+      secrets: {
+        'mariadb-credentials': { ...TEST_CREDENTIALS, 'exporter-password': 'exporter-Pass_7-long-enough' },
+        'old-db-source': { ...MIGRATOR, ...(ca ? { 'ca.crt': ca.cert } : {}) }, 'app-users': { writer: WRITER.password },
+      },
     });
-    const f = new SourceFixture(cluster);
+    const f = new SourceFixture(cluster, metricsPort);
     await cluster.setup();
     f.pods = cluster.workload('mariadb');
-    f.old = await OldDatabase.start(cluster, { host: OLD_HOST, client: 'old', namespace: 'legacy', serverId: 7 });
+    const leaf = ca ? await issueCertificate(ca, { commonName: OLD_HOST, dnsNames: [OLD_HOST], usages: ['server'] }) : undefined;
+    f.old = await OldDatabase.start(cluster, {
+      host: OLD_HOST, client: 'old', namespace: 'legacy', serverId: 7, tls: ca && leaf ? { ...leaf, ca: ca.cert } : undefined,
+    });
     await f.old.sql(`
       CREATE DATABASE shop;
       USE shop;
@@ -42,7 +56,7 @@ export class SourceFixture {
       CREATE TRIGGER shop.items_audit AFTER INSERT ON shop.items FOR EACH ROW INSERT INTO shop.audit (item) VALUES (NEW.id);
       CREATE VIEW shop.cheap AS SELECT id, name FROM shop.items WHERE price < 10;
       CREATE FUNCTION shop.double_price(p DECIMAL(10, 2)) RETURNS DECIMAL(12, 2) DETERMINISTIC RETURN p * 2;
-      CREATE USER 'migrator'@'%' IDENTIFIED BY ${quoted(MIGRATOR.password)};
+      CREATE USER 'migrator'@'%' IDENTIFIED BY ${quoted(MIGRATOR.password)} ${opts.sourceTls ? 'REQUIRE SSL' : ''};
       GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, LOCK TABLES, RELOAD, BINLOG MONITOR, REPLICATION SLAVE, READ_ONLY ADMIN
         ON *.* TO 'migrator'@'%';
       CREATE USER 'writer'@'%' IDENTIFIED BY ${quoted(WRITER.password)};
@@ -53,7 +67,15 @@ export class SourceFixture {
   public pods!: Workload;
   public old!: OldDatabase;
 
-  private constructor(public readonly cluster: PodCluster) {}
+  private constructor(public readonly cluster: PodCluster, private readonly metricsPort: number) {}
+
+  /** What the metrics exporter of pod i (mysqld_exporter, the sidecar as synthesized) serves now. */
+  public async scrape(i: number): Promise<Sample[]> {
+    const r = await this.cluster.clientExec(['curl', '-sS', '--max-time', '8', `http://${this.pods.podIp(i)}:${this.metricsPort}/metrics`],
+      { timeoutMs: 15_000 });
+    if (r.exitCode !== 0) throw new Error(`scrape of mariadb-${i} failed: ${r.stderr}`);
+    return parseExposition(r.stdout);
+  }
 
   public sql(i: number, q: string): Promise<string[][]> { return this.pods.sql(i, q); }
 
@@ -106,11 +128,13 @@ export class SourceFixture {
   }
 }
 
-function manifests(): ReturnType<typeof Testing.synth> {
+const EXPORTER_BIN = '/usr/bin/prometheus-mysqld-exporter';
+
+function manifests(sourceTls: boolean): { objects: ReturnType<typeof Testing.synth>; metricsPort: number } {
   const c = new Chart(Testing.app(), 'test', { namespace: 'db' });
-  new MariaDbReplication(c, 'db', {
-    name: 'mariadb', tls: { enabled: false }, failoverSeconds: 10, fenceSeconds: 5,
-    gtidDomainId: DOMAIN, source: { host: OLD_HOST, secretName: 'old-db-source' },
+  const db = new MariaDbReplication(c, 'db', {
+    name: 'mariadb', tls: { enabled: false }, failoverSeconds: 10, fenceSeconds: 5, metrics: { enabled: true },
+    gtidDomainId: DOMAIN, source: { host: OLD_HOST, secretName: 'old-db-source', tls: sourceTls },
     // the source's database the writer's grants name (declaring it creates nothing the seed copied)
     databases: [{ name: 'ledger' }],
     users: [{
@@ -118,5 +142,5 @@ function manifests(): ReturnType<typeof Testing.synth> {
       grants: [{ privileges: ['ALL PRIVILEGES'], database: 'ledger' }],
     }],
   });
-  return Testing.synth(c);
+  return { objects: Testing.synth(c), metricsPort: db.metricsPort! };
 }
