@@ -82,6 +82,13 @@ const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
     const egress = m.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'mariadb').spec.egress;
     expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 3306 }] });
   }],
+  ['a standby of a cluster made by this project', 'standby.yaml', (m) => {
+    const env = m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].env;
+    expect(env).toEqual(expect.arrayContaining([
+      { name: 'NODE_SOURCE_HOST', value: 'mariadb-1.mariadb.shop-db.svc.dc1.example.com' }, { name: 'NODE_GTID_DOMAIN', value: '1' },
+    ]));
+    expect(Object.keys(m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'mariadb-config').data)).toContain('repl-cutover.sh');
+  }],
   ['causal reads on the reader path', 'causal-reads.yaml', (m) => {
     const cnf = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'galera-proxysql-config').data['proxysql.cnf.tmpl'];
     expect(cnf).toMatch(/^\s*init_connect="SET SESSION wsrep_sync_wait=1"$/m);
