@@ -35,8 +35,9 @@ SOURCE_FILE="$NODE_RUNTIME_DIR/source"
 FOLLOW_FILE="$NODE_RUNTIME_DIR/following"
 # A planned switchover: the pod the primary hands its role to (repl-switchover.sh writes it).
 SWITCHOVER_FILE="$NODE_RUNTIME_DIR/switchover"
-# A cutover from the external source (repl-cutover.sh writes the request: "<seconds> <source
-# made read-only by hand: 0|1>"); the primary's watch answers in the result file (key=value lines).
+# A cutover from the external source (repl-cutover.sh writes the request: "<seconds> <mode>", mode
+# 0: the cutover makes the source read-only, 1: a human did, 2: forced, the source is gone); the
+# primary's watch answers in the result file (key=value lines).
 CUTOVER_FILE="$NODE_RUNTIME_DIR/cutover"
 CUTOVER_RESULT_FILE="$NODE_RUNTIME_DIR/cutover-result"
 # Written once the data directory holds a complete dataset (initialized or cloned and prepared).
