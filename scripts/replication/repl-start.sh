@@ -282,7 +282,7 @@ resume_writes() {
 # then open writes. A failure before the following stops gives the source its writes back and
 # keeps following. The answer, key=value lines, goes to CUTOVER_RESULT_FILE.
 cut_over() {
-  local seconds by_hand pos t0 t1 own after
+  local seconds by_hand pos t0 t1 after
   read -r seconds by_hand <"$CUTOVER_FILE"
   rm -f "$CUTOVER_FILE"
   [[ -f $FOLLOW_FILE ]] || { cutover_failed "$POD_NAME does not follow a source"; return 0; }
@@ -304,7 +304,7 @@ cut_over() {
     cutover_failed "this node did not apply the source up to its final position ${pos:-(unread)} within ${seconds}s; the source takes writes again"
     return 0
   fi
-  if ! own=$(open_after_following); then
+  if ! open_after_following; then
     ((by_hand == 1)) || source_read_only 0 || true
     cutover_failed "could not open writes on $POD_NAME; it follows the source again"
     return 0
@@ -314,24 +314,24 @@ cut_over() {
   decision cutover "done: $POD_NAME takes writes, $((t1 - t0)) ms after the source's stopped at GTID $pos"
   [[ $after == "$pos" ]] ||
     log_error "the source $(source_address) took writes after it was made read-only (accounts with READ_ONLY ADMIN, or other nodes of a Galera source): its GTID moved from $pos to $after; those transactions are not in this cluster"
-  # the declared databases, left to the source while the cluster followed it
-  apply_declared_accounts_once_acknowledged &
-  cutover_answer result=done "source_gtid=$pos" "source_gtid_after=$after" "failback_gtid=$own" "window_ms=$((t1 - t0))"
+  cutover_answer result=done "source_gtid=$pos" "source_gtid_after=$after" "failback_gtid=$FAILBACK_GTID" "window_ms=$((t1 - t0))"
 }
 
 # The following ends for good and this node takes writes: the connection removed, the follow
-# record 'promoted', read_only off. Prints the GTID position a failback starts from (read before
-# any client writes here). On a failure the node follows the source again.
+# record 'promoted', read_only off, then the declared databases (left to the source while the
+# cluster followed it). Sets FAILBACK_GTID, the position a failback starts from (read before any
+# client writes here). On a failure the node follows the source again (the watch restarts the
+# connection: leave_following reset FOLLOW_STARTED in this shell, not a subshell).
+FAILBACK_GTID=''
 open_after_following() {
-  local own
   leave_following
   rm -f "$FOLLOW_FILE"
-  if ! record_promoted || ! own=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos') || ! local_sql -e 'SET GLOBAL read_only = 0'; then
+  if ! record_promoted || ! FAILBACK_GTID=$(local_sql -e 'SELECT @@GLOBAL.gtid_binlog_pos') || ! local_sql -e 'SET GLOBAL read_only = 0'; then
     log_error "cutover: could not open writes after the following stopped; following the source again"
     : >"$FOLLOW_FILE"
     return 1
   fi
-  printf '%s\n' "$own"
+  apply_declared_accounts_once_acknowledged &
 }
 
 # A forced promotion (repl-cutover.sh --force): the source is gone and is not contacted. What
@@ -339,7 +339,7 @@ open_after_following() {
 # applied, and that position is the end of what the cluster keeps: whatever the source committed
 # after it is missing here, and said so.
 promote_without_source() {
-  local seconds=$1 pos own
+  local seconds=$1 pos
   decision cutover "forced: the source $(source_address) is not contacted; applying what this node received of it"
   local_sql -e "STOP SLAVE '$SOURCE_CONNECTION' IO_THREAD" || { cutover_failed "could not stop reading the source"; return 0; }
   pos=$(slave_status_value Gtid_IO_Pos <<<"$(source_status)")
@@ -348,10 +348,9 @@ promote_without_source() {
     cutover_failed "this node did not apply what it received of the source (up to ${pos:-(none)}) within ${seconds}s; it still follows the source"
     return 0
   fi
-  own=$(open_after_following) || { cutover_failed "could not open writes on $POD_NAME; it follows the source again"; return 0; }
+  open_after_following || { cutover_failed "could not open writes on $POD_NAME; it follows the source again"; return 0; }
   decision cutover "forced: $POD_NAME takes writes; of the source it holds everything up to GTID ${pos:-(nothing)}; whatever the source committed after that is not in this cluster"
-  apply_declared_accounts_once_acknowledged &
-  cutover_answer result=done forced=1 "source_gtid=$pos" "failback_gtid=$own"
+  cutover_answer result=done forced=1 "source_gtid=$pos" "failback_gtid=$FAILBACK_GTID"
 }
 
 cutover_failed() {
