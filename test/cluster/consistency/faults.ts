@@ -62,6 +62,19 @@ export function processPid(pods: Workload, i: number, comm: string): number {
   return pid;
 }
 
+/** The pid of `comm` in pod i as soon as it runs (polled every 10 ms, so a short-lived one is caught early). */
+export async function pidWhenStarted(pods: Workload, i: number, comm: string, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      return processPid(pods, i, comm);
+    } catch (e) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`${String(e)} after ${timeoutMs} ms`);
+    }
+    await sleep(10);
+  }
+}
+
 /** SIGSTOPs the server of pod i for ms, then SIGCONTs it (also if the wait is interrupted). */
 export async function pauseServer(pods: Workload, i: number, ms: number): Promise<void> {
   const pid = processPid(pods, i, 'mariadbd');

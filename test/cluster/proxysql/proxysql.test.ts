@@ -5,6 +5,7 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/inde
 import { collectStatus, formatStatus, StatusClient } from '../../../src/cli';
 import { describeWithProxySql } from './proxysql-binary';
 import { chartSecrets } from '../secrets';
+import { pidWhenStarted } from '../consistency/faults';
 
 // ProxySQL for real: the synthesized ProxySQL Deployment's pods (render script, configuration
 // template, probes, the agent container and its hooks, Secret files) run with a real ProxySQL
@@ -391,32 +392,50 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
   });
 
   test('an SST donor is out of ProxySQL\'s readers and writer while it donates (readyWhenDonor false)', async () => {
-    // GIVEN galera-1 loses its volume: it joins by a full state transfer from a donor
+    // GIVEN 32 MB that does not compress, more than the pipes and sockets between a donor and its
+    // joiner hold, and galera-1 without its volume: it joins by a full state transfer, and its
+    // mbstream is paused the moment it starts. The donor then stays a donor, blocked on its stream,
+    // until the test lets the joiner read on: the observation below does not race the transfer.
+    await galera.sql(0, 'CREATE TABLE app.sst_ballast (id INT PRIMARY KEY, b VARBINARY(1024))');
+    for (let chunk = 0; chunk < 8; chunk++) {
+      await galera.sql(0, `INSERT INTO app.sst_ballast SELECT seq + ${chunk * 4096}, RANDOM_BYTES(1024) FROM app.seq_1_to_4096`);
+    }
     await galera.stopPod(1, 'TERM');
     galera.wipeVolume(1);
     await galera.startPod(1);
-    // WHEN a node donates / THEN every ProxySQL pod takes it out while it is still donating
+    const receiver = await pidWhenStarted(galera, 1, 'mbstream', 120_000);
+    process.kill(receiver, 'SIGSTOP');
+    const held = Date.now();
     let donor = '';
     let seenOut = false;
-    const t0 = Date.now();
-    while (!seenOut && Date.now() - t0 < 180_000) {
-      for (const i of [0, 2]) {
-        const state = await galera.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").catch(() => [['', '']]);
-        if (/Donor/.test(state[0][1])) donor = `galera-${i}`;
+    try {
+      // WHEN a node donates / THEN every ProxySQL pod takes it out while it is still donating
+      const t0 = Date.now();
+      while (!seenOut && Date.now() - t0 < 180_000) {
+        for (const i of [0, 2]) {
+          const state = await galera.sql(i, "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'").catch(() => [['', '']]);
+          if (/Donor/.test(state[0][1])) donor = `galera-${i}`;
+        }
+        if (donor) {
+          const views = await Promise.all(PROXIES.map(async (p) => [...await online(p, WRITER_HG), ...await online(p, READER_HG)]));
+          const stillDonating = (await galera.sql(
+            Number(donor.split('-')[1]), "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'",
+          ))[0][1];
+          if (views.every((v) => !v.includes(donor)) && /Donor/.test(stillDonating)) seenOut = true;
+        }
+        if (!seenOut) await sleep(200);
       }
-      if (donor) {
-        const views = await Promise.all(PROXIES.map(async (p) => [...await online(p, WRITER_HG), ...await online(p, READER_HG)]));
-        const stillDonating = (await galera.sql(Number(donor.split('-')[1]), "SHOW GLOBAL STATUS LIKE 'wsrep_local_state_comment'"))[0][1];
-        if (views.every((v) => !v.includes(donor)) && /Donor/.test(stillDonating)) seenOut = true;
-      }
-      if (!seenOut) await sleep(200);
+    } finally {
+      try { process.kill(receiver, 'SIGCONT'); } catch { /* the joiner gave up meanwhile */ }
     }
     expect(donor).not.toBe('');
     expect(seenOut).toBe(true);
     // the donor's readiness says the same
     await galeraReady([1]);
     await proxiesSettled();
-    console.log(`SST donor ${donor} was out of every ProxySQL pod's hostgroups while donating`);
+    expect(await galera.sql(1, 'SELECT COUNT(*) FROM app.sst_ballast')).toEqual([['32768']]);
+    await galera.sql(0, 'DROP TABLE app.sst_ballast');
+    console.log(`SST donor ${donor} was out of every ProxySQL pod's hostgroups while donating (${Date.now() - held} ms into the hold)`);
   });
 
   test('a full crash of every Galera pod: ProxySQL routes again after the recovery, without a restart of its own', async () => {
