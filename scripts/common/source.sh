@@ -190,14 +190,16 @@ SQL
   } | local_sql
 }
 
-# What this cluster's record says about its source: "following ADDRESS", "promoted ADDRESS", or
-# nothing (never seeded from a source). Fails when the server does not answer.
+# What this cluster's record says about its source: "following ADDRESS SINCE" or "promoted ADDRESS
+# SINCE" (SINCE: the record's last change, UTC, e.g. 2026-12-07T14:20:01Z), or nothing (never
+# seeded from a source). Fails when the server does not answer.
 follow_record() {
   local tables
   tables=$(local_sql -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'external_source'") ||
     return 1
   ((tables == 1)) || return 0
-  local_sql -e "SELECT CONCAT(state, ' ', address) FROM $FOLLOW_TABLE WHERE name = '$SOURCE_CONNECTION'"
+  local_sql -e "SET SESSION time_zone = '+00:00';
+    SELECT CONCAT(state, ' ', address, ' ', DATE_FORMAT(changed, '%Y-%m-%dT%TZ')) FROM $FOLLOW_TABLE WHERE name = '$SOURCE_CONNECTION'"
 }
 
 # Succeeds when the node that takes writes must follow the source instead: a source is

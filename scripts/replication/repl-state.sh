@@ -49,8 +49,9 @@ STATUS_SLAVE_FIELDS=(Master_Host Slave_IO_Running Slave_SQL_Running Seconds_Behi
   Last_IO_Errno Last_IO_Error Last_SQL_Errno Last_SQL_Error)
 
 # "name<TAB>value" lines: the GTID positions, read_only, the semi-sync status and, on a replica,
-# the fields of STATUS_SLAVE_FIELDS; on the primary of a cluster with an external source, whether
-# it follows (following 1|0) and, while it does, the fields of its connection prefixed source_.
+# the fields of STATUS_SLAVE_FIELDS; on a cluster with an external source, its follow record
+# (follow_record: source.sh), whether this node follows (following 1|0) and, while it does, the
+# fields of its connection prefixed source_.
 # A value may hold spaces (an error message), never a tab.
 replication_status() {
   local status
@@ -63,6 +64,7 @@ replication_status() {
   status=$(slave_status)
   status_fields '' "$status"
   source_configured || return 0
+  printf 'follow_record\t%s\n' "$(follow_record 2>/dev/null | tr '\t' ' ')"
   if [[ -f $FOLLOW_FILE ]]; then printf 'following\t1\n'; else printf 'following\t0\n'; fi
   status_fields source_ "$(source_status)"
 }

@@ -90,6 +90,8 @@ export interface ReplicationNodeStatus {
   readonly lastDecision: string;
   /** On the primary of a cluster that follows an external source: its connection to the source. */
   readonly following?: SourceFollowStatus;
+  /** On a cluster created from an external source and cut over (or promoted) since: the source it left, and when. */
+  readonly promotedFrom?: { readonly host: string; readonly at: string };
 }
 
 /** The primary's connection to the external source it follows until the cutover (SHOW SLAVE 'source' STATUS). */
@@ -231,6 +233,7 @@ async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Prom
     .filter(([, errno]) => (v.get(errno) ?? '0') !== '0').map(([thread, errno, text]) => `${thread} ${v.get(errno)}: ${v.get(text) ?? ''}`);
   const errors = threadErrors('');
   const sourceErrors = threadErrors('source_');
+  const [followState, followHost, followSince] = (v.get('follow_record') ?? '').split(' ');
   const master = v.get('rpl_semi_sync_master_status');
   const semiSync = !v.has('read_only') ? '-' : role === 'primary' || role === 'handover'
     ? `${or(master)} (${or(v.get('rpl_semi_sync_master_clients'))} acknowledging)` : or(v.get('rpl_semi_sync_slave_status'));
@@ -255,6 +258,7 @@ async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Prom
         ...(sourceErrors.length > 0 ? { error: sourceErrors.join('; ') } : {}),
       },
     } : {}),
+    ...(followState === 'promoted' ? { promotedFrom: { host: or(followHost), at: or(followSince) } } : {}),
   };
 }
 
@@ -401,6 +405,9 @@ function formatReplication(nodes: ReplicationNodeStatus[], namespace: string): s
       return `  ${n.pod} follows the external source ${f.host} (clients may not write until the cutover): IO ${f.io}, SQL ${f.sql}, `
         + `lag ${f.lag === '-' || f.lag === 'NULL' ? f.lag : `${f.lag}s`}, received ${f.received}${f.error ? `; ${f.error}` : ''}`;
     }),
+    // the record is the cluster's (every node holds it): said once
+    ...nodes.filter((n) => n.promotedFrom).slice(0, 1).map((n) => `  the cluster left the external source ${n.promotedFrom!.host} `
+      + `at ${n.promotedFrom!.at} (a cutover or a forced promotion) and follows it no more`),
   ];
 }
 

@@ -12,7 +12,10 @@ import { collectStatus, formatStatus, StatusClient, StatusPod, statusProblems } 
 const SCRIPTS = join(__dirname, '..', '..', 'scripts', 'replication');
 const PEERS = [0, 1, 2].map((i) => `mariadb-${i}.mariadb.db.svc.cluster.local`).join(',');
 
-/** A stand-in `mariadb` on PATH: the variables query prints VARS, SHOW SLAVE STATUS prints SLAVE (vertical). */
+/**
+ * A stand-in `mariadb` on PATH: the variables query prints VARS, SHOW SLAVE STATUS prints SLAVE (vertical), the
+ * follow record's queries print FOLLOW_RECORD (no record table without one).
+ */
 function fakeMariadb(dir: string): void {
   const file = join(dir, 'mariadb');
   writeFileSync(file, [
@@ -21,6 +24,8 @@ function fakeMariadb(dir: string): void {
     '  *"SHOW SLAVE STATUS"*) printf "%s" "${FAKE_SLAVE:-}" ;;',
     '  *"SHOW SLAVE \'source\' STATUS"*) printf "%s" "${FAKE_SOURCE:-}" ;;',
     '  *gtid_current_pos*) printf "%b" "$FAKE_VARS" ;;',
+    '  *information_schema.TABLES*) if [[ -n ${FAKE_FOLLOW_RECORD:-} ]]; then echo 1; else echo 0; fi ;;',
+    '  *"FROM mysql.external_source"*) printf "%s\\n" "$FAKE_FOLLOW_RECORD" ;;',
     '  *) exit 1 ;;',
     'esac',
     '',
@@ -28,9 +33,12 @@ function fakeMariadb(dir: string): void {
   chmodSync(file, 0o755);
 }
 
-/** What `repl-state.sh --status` prints on a pod: the state line (fields given), then replication_status's lines. */
+/**
+ * What `repl-state.sh --status` prints on a pod: the state line (fields given), then replication_status's lines. With
+ * `following` (the connection to the source) or `record` (the follow record), the cluster has an external source.
+ */
 function statusOutput(pod: string, fields: string, vars: Record<string, string>, slave?: Record<string, string>,
-  following?: Record<string, string>): string {
+  following?: Record<string, string>, record?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'repl-status-'));
   try {
     fakeMariadb(dir);
@@ -45,7 +53,8 @@ function statusOutput(pod: string, fields: string, vars: Record<string, string>,
       env: {
         PATH: `${dir}:${process.env.PATH}`, POD_NAME: pod, POD_NAMESPACE: 'db', NODE_PEERS: PEERS, NODE_RUNTIME_DIR: dir,
         FAKE_VARS: Object.entries(vars).map(([k, v]) => `${k}\t${v}\n`).join(''), FAKE_SLAVE: slaveText,
-        ...(following ? { NODE_SOURCE_HOST: 'old-db.legacy.svc', FAKE_SOURCE: vertical(following) } : {}),
+        ...(following || record ? { NODE_SOURCE_HOST: 'old-db.legacy.svc', FAKE_SOURCE: vertical(following) } : {}),
+        ...(record ? { FAKE_FOLLOW_RECORD: record } : {}),
       },
     });
   } finally {
@@ -207,5 +216,31 @@ describe('status command, primary/replica topology', () => {
       .toContain("SQL No, lag NULL, received 0-7-1203; SQL 1062: Duplicate entry '5000' for key 'PRIMARY'");
     expect(statusProblems(stopped)).toEqual(
       ["mariadb-0: following the source old-db.legacy.svc stopped (SQL 1062: Duplicate entry '5000' for key 'PRIMARY')"]);
+    expect(formatStatus(stopped, 'db')).not.toContain('left the external source');
+  });
+
+  test('GIVEN a cluster cut over from its external source WHEN the status is read THEN the report says when it left it, '
+    + 'once, and nothing is wrong', async () => {
+    const VARS = {
+      gtid_current_pos: '0-7-1300,1-1001-14', gtid_slave_pos: '1-1001-14', gtid_binlog_pos: '0-7-1300,1-1001-14', read_only: '0',
+      rpl_semi_sync_master_status: 'ON', rpl_semi_sync_master_clients: '1', rpl_semi_sync_slave_status: 'OFF',
+    };
+    const RECORD = 'promoted old-db.legacy.svc:3306 2026-12-07T14:20:01Z';
+    const status = await collectStatus(client({
+      'mariadb-0/mariadb': statusOutput('mariadb-0', 'phase=running role=primary writable=1 gtid=0-7-1300 seq=1314 ready=1', VARS,
+        undefined, undefined, RECORD),
+      'mariadb-1/mariadb': statusOutput('mariadb-1', 'phase=running role=replica gtid=0-7-1300 seq=1314 io=1 sql=1 lag=0 source=mariadb-0 '
+        + 'ready=1', REPLICA_VARS('0-7-1300,1-1001-14', '0-7-1300,1-1001-14'), SLAVE('0'), undefined, RECORD),
+    }, [pod('mariadb-0'), pod('mariadb-1')]));
+    expect(status.replication!.map((n) => [n.following, n.promotedFrom])).toEqual([
+      [undefined, { host: 'old-db.legacy.svc:3306', at: '2026-12-07T14:20:01Z' }],
+      [undefined, { host: 'old-db.legacy.svc:3306', at: '2026-12-07T14:20:01Z' }],
+    ]);
+    const report = formatStatus(status, 'db');
+    const line = '  the cluster left the external source old-db.legacy.svc:3306 at 2026-12-07T14:20:01Z (a cutover or a forced promotion) '
+      + 'and follows it no more';
+    expect(report.split('\n').filter((l) => l === line)).toHaveLength(1);
+    expect(report).not.toContain('follows the external source');
+    expect(statusProblems(status)).toEqual([]);
   });
 });

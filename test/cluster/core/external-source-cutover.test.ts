@@ -106,7 +106,10 @@ test('2. the cutover while the application writes to the source: every write the
   // follows, for good (the record)
   expect(await f.old.sql('SELECT @@GLOBAL.read_only')).toEqual([['1']]);
   expect(await f.sql(p, 'SELECT @@GLOBAL.read_only')).toEqual([['0']]);
-  expect(await f.status(p)).toMatchObject({ following: '0' });
+  expect(await f.status(p)).toMatchObject({
+    following: '0',
+    follow_record: expect.stringMatching(new RegExp(`^promoted ${OLD_HOST}:3306 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`)),
+  });
   for (const i of ALL) {
     expect(await f.sql(i, "SELECT state FROM mysql.external_source WHERE name = 'source'")).toEqual([['promoted']]);
   }

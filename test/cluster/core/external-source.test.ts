@@ -77,7 +77,8 @@ test('1. a new cluster copies the source while it takes writes, then follows it:
   expect(await sql(0, "SELECT COUNT(*) FROM mysql.user WHERE User = 'reporting'")).toEqual([['0']]);
   // the status command's lines say it follows, both threads running
   expect(await f.status(0)).toMatchObject({
-    following: '1', source_Master_Host: OLD_HOST, source_Slave_IO_Running: 'Yes', source_Slave_SQL_Running: 'Yes',
+    following: '1', follow_record: expect.stringMatching(new RegExp(`^following ${OLD_HOST}:3306 `)),
+    source_Master_Host: OLD_HOST, source_Slave_IO_Running: 'Yes', source_Slave_SQL_Running: 'Yes',
   });
   expect((await f.status(1)).following).toBe('0');
   // and so does the metrics exporter, as the MariaDbSource* alerts read it: one connection named 'source', on the primary only
