@@ -23,6 +23,23 @@ export const WRITER = { user: 'writer', password: 'writer-Pw_7-long-enough' };
 
 const quoted = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/** The role pod i of a primary/replica workload runs as (its runtime file: primary, replica, fenced...). */
+export async function roleOf(pods: Workload, i: number): Promise<string> {
+  return (await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
+}
+
+/** The pod of a primary/replica workload whose role is primary, waited for (2 minutes). */
+export async function primaryOf(pods: Workload): Promise<number> {
+  let found = -1;
+  await waitFor('a primary', async () => {
+    for (const i of ALL) {
+      if (pods.isRunning(i) && (await roleOf(pods, i).catch(() => '')) === 'primary') { found = i; return true; }
+    }
+    return false;
+  }, 120_000);
+  return found;
+}
+
 
 export class SourceFixture {
   /**
@@ -79,8 +96,8 @@ export class SourceFixture {
 
   public sql(i: number, q: string): Promise<string[][]> { return this.pods.sql(i, q); }
 
-  public async role(i: number): Promise<string> {
-    return (await this.pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
+  public role(i: number): Promise<string> {
+    return roleOf(this.pods, i);
   }
 
   /** Log lines of pod i that hold `needle`. */
@@ -106,15 +123,8 @@ export class SourceFixture {
   }
 
   /** The ordinal of the primary, once there is one. */
-  public async primary(): Promise<number> {
-    let found = -1;
-    await waitFor('a primary', async () => {
-      for (const i of ALL) {
-        if (this.pods.isRunning(i) && (await this.role(i).catch(() => '')) === 'primary') { found = i; return true; }
-      }
-      return false;
-    }, 120_000);
-    return found;
+  public primary(): Promise<number> {
+    return primaryOf(this.pods);
   }
 
   /** The whole cluster started at once, ready. */

@@ -8,6 +8,7 @@ import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
 import { seqOf } from './old-database';
+import { ALL, primaryOf } from './source-fixture';
 
 // A standby cluster (the source prop naming a cluster made by this project, as in another
 // Kubernetes cluster), as synthesized: a primary/replica cluster 'origin' (namespace dc1) takes
@@ -20,7 +21,6 @@ import { seqOf } from './old-database';
 
 jest.setTimeout(20 * 60_000);
 
-const ALL = [0, 1, 2];
 const ORIGIN_FIRST = 'origin-0.origin.dc1.svc.cluster.local';
 const MIGRATOR = { username: 'standby', password: 'standby-Pass_7-long-enough' };
 
@@ -39,19 +39,6 @@ function manifests(): object[] {
 let cluster: PodCluster;
 let origin: Workload;
 let standby: Workload;
-
-const role = async (w: Workload, i: number) => (await w.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
-
-async function primaryOf(w: Workload): Promise<number> {
-  let found = -1;
-  await waitFor('a primary', async () => {
-    for (const i of ALL) {
-      if (w.isRunning(i) && (await role(w, i).catch(() => '')) === 'primary') { found = i; return true; }
-    }
-    return false;
-  }, 120_000);
-  return found;
-}
 
 /** Which transaction (the seq of its GTID in domain 0) inserted each ledger id, from a data directory's binary logs. */
 function idsByTransaction(dataDir: string): Map<number, number> {
