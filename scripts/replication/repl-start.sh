@@ -370,15 +370,13 @@ leave_following() {
 }
 
 # The declared users and databases (accounts.sh), applied by the primary; the replicas get them by
-# replication. Only once a replica acknowledges commits: a commit with none connected waits for
-# one and holds the backup lock that a new replica's clone needs (the clone ends client
-# sessions to get it, but not this one), so the cluster could never get its first replica.
+# replication. Only once a commit returns at once (a replica acknowledges, or semi-sync fell
+# back to asynchronous): a commit that waits for an acknowledgement holds the backup lock that a
+# new replica's clone needs (the clone ends client sessions to get it, but not this one), so the
+# cluster could never get its first replica.
 apply_declared_accounts_once_acknowledged() {
-  local clients
   while [[ $(cat "$ROLE_FILE" 2>/dev/null) == primary ]]; do
-    clients=$(local_sql -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
-      WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS'" 2>/dev/null) || clients=0
-    if ((${clients:-0} > 0)) || (($(peer_count) == 1)); then
+    if commits_return_at_once; then
       # while the cluster follows a source, its databases are the source's (accounts.sh)
       ACCOUNTS_SKIP_DATABASES=$([[ -f $FOLLOW_FILE ]] && echo 1 || echo 0) SQL_TIMEOUT=600 apply_declared_accounts ||
         log_warn "the declared users and databases were not applied; the next primary tries again"
