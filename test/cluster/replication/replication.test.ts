@@ -758,7 +758,8 @@ test('15. NetworkPolicies: a foreign pod reaches no SQL, state or clone port; th
   const probe = async (who: string, from: Parameters<typeof connect>[0], i: number, port: number) => {
     seen[`${who} -> mariadb-${i}:${port}`] = await connect(from, pods.podIp(i), port);
   };
-  for (const i of ALL) {
+  // the three nodes at once (a dropped connect waits its 3 s), each node's probes one by one
+  await Promise.all(ALL.map(async (i) => {
     for (const port of Object.values(PORTS)) {
       await probe('foreign', { client: 'fo' }, i, port);
       await probe('far', { client: 'far' }, i, port);
@@ -771,7 +772,7 @@ test('15. NetworkPolicies: a foreign pod reaches no SQL, state or clone port; th
     }
     await probe('reporting', { client: 'rep' }, i, PORTS.sql);
     await probe('proxysql', { proxysql: 0 }, i, PORTS.sql);
-  }
+  }));
   // THEN the foreign pods reach no port of any node (no answer: dropped, not refused); the nodes
   // reach every one of each other's; allowFrom's application and ProxySQL reach 3306 and nothing else
   const want: Record<string, number> = {};
