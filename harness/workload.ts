@@ -1,14 +1,14 @@
 // The pods of one StatefulSet or Deployment, addressed by ordinal: pod i of StatefulSet `galera`
 // is galera-i (with its DNS names and its claims), pod i of Deployment `galera-proxysql` is
 // galera-proxysql-i.
-import { chownSync, existsSync, rmSync, utimesSync, writeFileSync } from 'fs';
+import { chownSync, existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import type { PodCluster, Slot } from './cluster';
 import { ExecResult, userFor } from './containers';
 import { LedgerReport, opsSchemaSql, OpsLedgerReport, WriterHandle, WriterOptions } from './ledger';
 import { IP } from './netns';
 import { PodRuntime, PodStatus, ProbeKind, ProbeResult, StopResult, tail } from './pod';
-import { run, sleep, which } from './proc';
+import { netnsPids, run, sleep, which } from './proc';
 import { PodTemplate, StatefulSet, VolumeClaimTemplate, WorkloadObject } from './spec';
 import { claimDir } from './volumes';
 
@@ -100,6 +100,41 @@ export class Workload {
   public podIp(i: number): string { return this.pod(i).place.ip(); }
   /** The network namespace pod i runs in. */
   public podNs(i: number): string { return this.pod(i).place.ns; }
+
+  // ---------------------------------------------------------------- processes
+
+  /** The processes of pod i (its network namespace holds them) whose command line matches. */
+  public processes(i: number, match: (cmdline: string) => boolean): number[] {
+    return netnsPids(this.podNs(i)).filter((pid) => {
+      try {
+        return match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
+      } catch {
+        return false; // exited
+      }
+    });
+  }
+
+  /** The pid of the process named `comm` in pod i; throws naming both when there is none. */
+  public processPid(i: number, comm: string): number {
+    const pid = netnsPids(this.podNs(i)).find((p) => {
+      try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm; } catch { return false; }
+    });
+    if (!pid) throw new Error(`no ${comm} in pod ${this.podName(i)}`);
+    return pid;
+  }
+
+  /** The pid of `comm` in pod i as soon as it runs (looked for every 10 ms, so a short-lived one is caught early). */
+  public async processPidWhenStarted(i: number, comm: string, timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    for (;;) {
+      try {
+        return this.processPid(i, comm);
+      } catch (e) {
+        if (Date.now() - t0 > timeoutMs) throw new Error(`${String(e)} after ${timeoutMs} ms`);
+      }
+      await sleep(10);
+    }
+  }
   public slot(i: number): Slot { this.pod(i); return this.slots[i]; }
   /** Fully qualified DNS name of pod i (StatefulSets). */
   public podFqdn(i: number): string { return `${this.podName(i)}.${this.serviceName}.${this.namespace}.svc.${this.cluster.clusterDomain}`; }

@@ -1,5 +1,3 @@
-import { execFileSync } from 'child_process';
-import { readFileSync } from 'fs';
 import { checkHistory, formatReport } from '../../../harness/consistency/checker';
 import { History } from '../../../harness/consistency/history';
 import { AppendTarget, readFinalState, startAppendWorkload } from '../../../harness/consistency/workload';
@@ -54,30 +52,9 @@ export function formatFaultLog(log: FaultLog): string {
     + m.injections.join('; ')).join('\n');
 }
 
-/** The pid of the process named `comm` in pod i's network namespace. */
-export function processPid(pods: Workload, i: number, comm: string): number {
-  const pids = execFileSync('ip', ['netns', 'pids', pods.podNs(i)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  const pid = pids.find((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === comm; } catch { return false; } });
-  if (!pid) throw new Error(`no ${comm} in pod ${pods.podName(i)}`);
-  return pid;
-}
-
-/** The pid of `comm` in pod i as soon as it runs (polled every 10 ms, so a short-lived one is caught early). */
-export async function pidWhenStarted(pods: Workload, i: number, comm: string, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  for (;;) {
-    try {
-      return processPid(pods, i, comm);
-    } catch (e) {
-      if (Date.now() - t0 > timeoutMs) throw new Error(`${String(e)} after ${timeoutMs} ms`);
-    }
-    await sleep(10);
-  }
-}
-
 /** SIGSTOPs the server of pod i for ms, then SIGCONTs it (also if the wait is interrupted). */
 export async function pauseServer(pods: Workload, i: number, ms: number): Promise<void> {
-  const pid = processPid(pods, i, 'mariadbd');
+  const pid = pods.processPid(i, 'mariadbd');
   process.kill(pid, 'SIGSTOP');
   try {
     await sleep(ms);

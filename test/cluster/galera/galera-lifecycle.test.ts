@@ -183,14 +183,6 @@ async function monitorVerdict(i: number) {
   }
 }
 
-/** The mariadbd process of a pod (its network namespace holds it). */
-function mariadbdPid(i: number): number {
-  const pids = execFileSync('ip', ['netns', 'pids', pods.nsName(i)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  const pid = pids.find((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'mariadbd'; } catch { return false; } });
-  if (!pid) throw new Error(`no mariadbd in pod ${i}`);
-  return pid;
-}
-
 test('probes and ProxySQL health check: Synced nodes can write, a desynced (donor-like) node is out, '
   + 'a hung server fails liveness', async () => {
   // GIVEN the healthy cluster: every node answers the monitor as a writer candidate
@@ -205,7 +197,7 @@ test('probes and ProxySQL health check: Synced nodes can write, a desynced (dono
   await pods.waitFor(1, 'readiness', 30_000);
   expect(await monitorVerdict(1)).toBe('writer-candidate');
   // WHEN mariadbd hangs (SIGSTOP) THEN liveness fails within its timeout; it recovers on SIGCONT
-  const pid = mariadbdPid(2);
+  const pid = pods.processPid(2, 'mariadbd');
   process.kill(pid, 'SIGSTOP');
   try {
     const live = await pods.probe(2, 'liveness');
@@ -544,7 +536,7 @@ test('9f. a donor cut off from its peers during a state transfer reports it once
     while (!held) {
       if (Date.now() > deadline) throw new Error(`no donor's mariadb-backup seen within 120 s\n${logTails(ALL)}`);
       for (const donor of [0, 1]) {
-        const pids = processesIn(donor, (cmd) => cmd.includes('mariadb-backup') && cmd.includes('--backup'));
+        const pids = pods.processes(donor, (cmd) => cmd.includes('mariadb-backup') && cmd.includes('--backup'));
         if (pids.length > 0) {
           pids.forEach((pid) => process.kill(pid, 'SIGSTOP'));
           held = { donor, pids };
@@ -576,18 +568,6 @@ test('9f. a donor cut off from its peers during a state transfer reports it once
   expect(currentLog(held.donor)).not.toMatch(/Donor\/Desynced for \d+s with no state transfer running/);
   await stopAndVerify(writer);
 });
-
-/** The processes of pod i whose command line matches. */
-function processesIn(i: number, match: (cmdline: string) => boolean): number[] {
-  const pids = execFileSync('ip', ['netns', 'pids', pods.nsName(i)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
-  return pids.filter((p) => {
-    try {
-      return match(readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' '));
-    } catch {
-      return false; // exited
-    }
-  });
-}
 
 /** Drops (or lets through again) pod i's Galera replication traffic, port 4567, in its own network namespace. */
 function galeraPort(i: number, action: 'block' | 'unblock'): void {

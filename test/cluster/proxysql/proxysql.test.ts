@@ -5,7 +5,6 @@ import { GaleraProxySqlChart, GaleraProxySqlChartProps } from '../../../src/inde
 import { collectStatus, formatStatus, StatusClient } from '../../../src/cli';
 import { describeWithProxySql } from './proxysql-binary';
 import { chartSecrets } from '../secrets';
-import { pidWhenStarted } from '../consistency/faults';
 
 // ProxySQL for real: the synthesized ProxySQL Deployment's pods (render script, configuration
 // template, probes, the agent container and its hooks, Secret files) run with a real ProxySQL
@@ -403,7 +402,7 @@ describeWithProxySql('ProxySQL in front of the Galera cluster', (proxysqlBin) =>
     await galera.stopPod(1, 'TERM');
     galera.wipeVolume(1);
     await galera.startPod(1);
-    const receiver = await pidWhenStarted(galera, 1, 'mbstream', 120_000);
+    const receiver = await galera.processPidWhenStarted(1, 'mbstream', 120_000);
     process.kill(receiver, 'SIGSTOP');
     const held = Date.now();
     let donor = '';
