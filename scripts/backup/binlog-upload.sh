@@ -33,6 +33,14 @@ json_value() {
   sed -n "s/^  \"$1\": \"\(.*\)\",\{0,1\}$/\1/p"
 }
 
+# What the bucket holds last: "SEQ GTID TIME" in .uploaded, replaced by a rename. The archiver's
+# metrics and rounds read it from another container at any moment, and a file being rewritten in
+# place reads empty (its metrics then answered nothing).
+record_uploaded() {
+  printf '%s %s %s\n' "$1" "$2" "$(date +%s)" >"$ARCHIVE_DIR/.uploaded.tmp"
+  mv -f "$ARCHIVE_DIR/.uploaded.tmp" "$ARCHIVE_DIR/.uploaded"
+}
+
 read_bucket() {
   until newest=$(rclone lsf --files-only --include "$PREFIX*.json" "$REMOTE" 2>/dev/null | sort | tail -n 1); do
     log WARN "cannot list $REMOTE; trying again"
@@ -40,7 +48,7 @@ read_bucket() {
   done
   if [ -n "$newest" ]; then
     gtid=$(rclone cat "$REMOTE/$newest" | json_value lastGtid)
-    printf '%s %s %s\n' "$(last_seq "$newest")" "$gtid" "$(date +%s)" >"$ARCHIVE_DIR/.uploaded"
+    record_uploaded "$(last_seq "$newest")" "$gtid"
     printf '%s %s\n' "$(last_seq "$newest")" "$gtid" >"$ARCHIVE_DIR/.bucket-archived.tmp"
   else
     printf '0 \n' >"$ARCHIVE_DIR/.bucket-archived.tmp"
@@ -57,7 +65,7 @@ upload() {
     name=$(basename "$manifest" .json)
     rclone copyto --retries 1 --low-level-retries 2 "$ARCHIVE_DIR/$name.binlog" "$REMOTE/$name.binlog" || return 1
     rclone copyto --retries 1 --low-level-retries 2 "$manifest" "$REMOTE/$name.json" || return 1
-    printf '%s %s %s\n' "$(last_seq "$name")" "$(json_value lastGtid <"$manifest")" "$(date +%s)" >"$ARCHIVE_DIR/.uploaded"
+    record_uploaded "$(last_seq "$name")" "$(json_value lastGtid <"$manifest")"
     rm -f "$ARCHIVE_DIR/$name.binlog" "$manifest"
   done
 }
