@@ -323,7 +323,8 @@ init_node() {
 # --- a new data directory -------------------------------------------------------------------
 
 # accounts_sql MONITOR_GRANTS: the statements that create the accounts of every topology from the
-# Secret: root@% (everything), monitor@% (MONITOR_GRANTS: what the topology's health checks read)
+# Secret: root@% (everything but READ_ONLY ADMIN: it may not write on a read-only node, a replica
+# or a cluster that follows its external source), monitor@% (MONITOR_GRANTS: what the topology's health checks read)
 # and the application's account and database. The topology adds its own accounts to them. Fails,
 # naming the key, when a key of SECRET_KEYS is missing or empty.
 accounts_sql() {
@@ -334,6 +335,7 @@ accounts_sql() {
   cat <<SQL
 CREATE OR REPLACE USER 'root'@'%' IDENTIFIED BY $(sql_quote "$(secret root-password)");
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION;
+REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%';
 CREATE OR REPLACE USER 'monitor'@'%' IDENTIFIED BY $(sql_quote "$(secret monitor-password)");
 GRANT $1 ON *.* TO 'monitor'@'%';
 CREATE DATABASE IF NOT EXISTS \`$NODE_APP_DATABASE\`;

@@ -162,6 +162,18 @@ seed_from_source() {
   log_info "seed: copied from $(source_address) in $((SECONDS - started)) s; it ends at the source's GTID ${pos:-(none: an empty history)}"
 }
 
+# seed_new_cluster [SERVER_ARGS...]: the copy of the source (seed_from_source) on a local server
+# (start_local_server seed SERVER_ARGS...) of a new data directory, before it counts as data. It
+# may take long: the heartbeat says the script lives.
+seed_new_cluster() {
+  (while sleep 10 && kill -0 $$ 2>/dev/null; do heartbeat; done) &
+  local beat=$!
+  start_local_server seed "$@"
+  seed_from_source
+  stop_local_server
+  kill "$beat" 2>/dev/null
+}
+
 # record_seed POSITION: the follow record, and the position the copy ends at as this node's
 # replication position. The copy was not binlogged, so the record is written once under each GTID
 # of the position (the source's own: its domain, server id and seq): the last transaction of the
@@ -257,6 +269,58 @@ source_status() {
   local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null | sed 's/^ *//'
 }
 
+# One value of `SHOW SLAVE STATUS` (vertical output), empty when this node replicates from nobody.
+slave_status_value() {
+  awk -v key="$1:" '$1 == key { $1 = ""; sub(/^ /, ""); print; exit }'
+}
+
+# Logs a change of the following connection's state, once: a stopped SQL thread (a conflict: the
+# cluster no longer follows until a human repairs it) is an error, an unreachable source a
+# warning (it retries). FOLLOW_REPORTED is the state last logged ('' after a new start).
+FOLLOW_REPORTED=''
+report_following() {
+  local status now
+  status=$(source_status)
+  if [[ $(slave_status_value Slave_SQL_Running <<<"$status") != Yes ]]; then
+    now=stopped
+  elif [[ $(slave_status_value Slave_IO_Running <<<"$status") != Yes && $(slave_status_value Last_IO_Errno <<<"$status") != 0 ]]; then
+    now=unreachable
+  else
+    now=following
+  fi
+  [[ $now == "$FOLLOW_REPORTED" ]] && return 0
+  case $now in
+    stopped) log_error "following the source $(source_address) stopped: $(slave_status_value Last_SQL_Error <<<"$status"). Nothing more of the source is applied until a human repairs it (docs/migration.md, \"When following stops\")" ;;
+    unreachable) log_warn "the source $(source_address) cannot be read: $(slave_status_value Last_IO_Error <<<"$status"); retrying every ${SOURCE_CONNECT_RETRY_SECONDS}s" ;;
+    following) [[ -z $FOLLOW_REPORTED ]] || log_info "following the source $(source_address) again" ;;
+  esac
+  FOLLOW_REPORTED=$now
+}
+
+# SHOW SLAVE STATUS fields the status command reports (the others stay in the vertical output of
+# SHOW SLAVE STATUS itself).
+STATUS_SLAVE_FIELDS=(Master_Host Slave_IO_Running Slave_SQL_Running Seconds_Behind_Master Gtid_IO_Pos
+  Last_IO_Errno Last_IO_Error Last_SQL_Errno Last_SQL_Error)
+
+# status_fields PREFIX STATUS: the STATUS_SLAVE_FIELDS of a SHOW SLAVE STATUS (none when it is empty).
+status_fields() {
+  local key
+  [[ -n $2 ]] || return 0
+  for key in "${STATUS_SLAVE_FIELDS[@]}"; do
+    printf '%s%s\t%s\n' "$1" "$key" "$(slave_status_value "$key" <<<"$2" | tr '\t' ' ')"
+  done
+}
+
+# "name<TAB>value" lines of a cluster with an external source, for the status command: its follow
+# record (follow_record), whether this node follows (following 1|0: FOLLOW_FILE, which each
+# topology's library names) and, while it does, the fields of its connection prefixed source_.
+source_status_lines() {
+  source_configured || return 0
+  printf 'follow_record\t%s\n' "$(follow_record 2>/dev/null | tr '\t' ' ')"
+  if [[ -f $FOLLOW_FILE ]]; then printf 'following\t1\n'; else printf 'following\t0\n'; fi
+  status_fields source_ "$(source_status)"
+}
+
 # --- the cutover ------------------------------------------------------------------------------
 
 # The source's GTID position (its binary log's); fails when it does not answer.
@@ -286,6 +350,21 @@ applied_up_to() {
 # The follow record says the cluster no longer follows: no primary of it follows the source again.
 record_promoted() {
   local_sql -e "UPDATE $FOLLOW_TABLE SET state = 'promoted', changed = NOW() WHERE name = '$SOURCE_CONNECTION'"
+}
+
+# print_cutover_next_steps WHERE: what the application must change after a cutover (WHERE: where
+# ProxySQL routes the writes); no password is printed, only where it is.
+print_cutover_next_steps() {
+  cat <<EOF
+Next, for the application:
+  - Connect through the ProxySQL Service in front of this cluster (it routes writes
+    $1), with the accounts of this cluster (Secret $NODE_SECRET_NAME, and the
+    declared users), instead of $(source_address).
+  - If the application reaches the source through a Service you control, point that Service at ProxySQL
+    (an ExternalName Service naming ProxySQL's, or ProxySQL's selector and port).
+  - Remove source: from this cluster's values at the next rollout. Until then it stays as it is: no
+    node follows the source again (the follow record says 'promoted').
+EOF
 }
 
 # Milliseconds since the epoch.

@@ -10,6 +10,8 @@ NODE_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
 [[ -f $NODE_LIB_DIR/node-lib.sh ]] || NODE_LIB_DIR+=/../common
 # shellcheck source-path=SCRIPTDIR source=../common/node-lib.sh
 source "$NODE_LIB_DIR/node-lib.sh"
+# shellcheck source-path=SCRIPTDIR source=../common/source.sh
+source "$NODE_LIB_DIR/source.sh"
 
 SECRET_KEYS+=(sst-password)
 GRASTATE="$NODE_DATA_DIR/grastate.dat"
@@ -30,6 +32,11 @@ VIEW_FILE="$NODE_DATA_DIR/galera-last-view"
 # Present while this node leaves on SIGTERM: its leaving= flag (leave_turn in galera-election.sh).
 # In the pod's runtime emptyDir; galera-start.sh removes it when the container starts.
 LEAVING_FILE="$NODE_RUNTIME_DIR/leaving"
+# Present while this node's connection to the external source (source.sh) runs: it is the one
+# node that replicates from the source (follows= on the state port). In the pod's runtime
+# emptyDir; galera-start.sh removes it when it starts mariadbd (skip_slave_start: the connection
+# never survives a restart).
+FOLLOW_FILE="$NODE_RUNTIME_DIR/following"
 ZERO_UUID=00000000-0000-0000-0000-000000000000
 
 # Prints "name value" lines of the wsrep status variables the scripts look at.
@@ -69,15 +76,15 @@ data_is_empty() {
 # --- the state line (specified in docs/galera.md; framing and parsing in node-lib.sh) ----------
 #   v1 name=<pod> phase=<phase> role=<role> uuid=<uuid> seqno=<n> safe=<0|1> empty=<0|1>
 #      primary=<0|1> local_state=<n> fresh=<0|1> forced=<uuid:seqno or empty> sst=<tls|plain>
-#      donates=<stream or empty> view=<n> leaving=<0|1> peers=<n>
-STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst donates view leaving)
+#      donates=<stream or empty> view=<n> leaving=<0|1> follows=<0|1> peers=<n>
+STATE_LINE_KEYS=(phase role uuid seqno safe empty primary local_state fresh forced sst donates view leaving follows)
 STATE_LINE_DEFAULTS=galera_state_defaults
 declare -gA STATE_VALUE_PATTERNS=(
   [phase]='^(waiting|refused|starting|running|unknown|restoring)$'
   [role]='^(bootstrap|join)?$'
   [uuid]='^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
   [seqno]='^-?[0-9]{1,19}$'
-  [safe]='^[01]$' [empty]='^[01]$' [primary]='^[01]$' [fresh]='^[01]$' [leaving]='^[01]$'
+  [safe]='^[01]$' [empty]='^[01]$' [primary]='^[01]$' [fresh]='^[01]$' [leaving]='^[01]$' [follows]='^[01]?$'
   [local_state]='^[0-9]{1,2}$'
   [forced]='^([0-9a-f-]{36}:-?[0-9]{1,19})?$'
   [sst]='^(tls|plain)?$'
@@ -87,7 +94,7 @@ declare -gA STATE_VALUE_PATTERNS=(
 
 galera_state_defaults() {
   printf '%s\n' phase=unknown role= "uuid=$ZERO_UUID" seqno=-1 safe=0 empty=0 primary=0 local_state=0 fresh=0 forced= \
-    "sst=$(own_sst_mode)" donates= "view=$(last_view)" "leaving=$(leaving_flag)"
+    "sst=$(own_sst_mode)" donates= "view=$(last_view)" "leaving=$(leaving_flag)" "follows=$(follows_flag)"
 }
 
 # How this node's configuration sends and receives state transfers: tls (NODE_TLS=on: the [sst]
@@ -112,4 +119,9 @@ remember_view() {
 # 1 while this node leaves on SIGTERM (LEAVING_FILE), else 0.
 leaving_flag() {
   if [[ -e $LEAVING_FILE ]]; then echo 1; else echo 0; fi
+}
+
+# 1 while this node replicates from the external source (FOLLOW_FILE), else 0.
+follows_flag() {
+  if [[ -e $FOLLOW_FILE ]]; then echo 1; else echo 0; fi
 }

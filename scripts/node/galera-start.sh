@@ -232,10 +232,19 @@ remember_forced_position() {
 initialize_galera_datadir() {
   initialize_datadir galera_accounts_sql --wsrep-on=OFF
   log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), sst@localhost, monitor@%"
+  if source_configured; then seed_galera_cluster; fi
 }
 
-# The accounts of a new or restored data directory: those of every topology, and sst@localhost
-# for the state transfers. Not binlogged: every node that joins gets them by state transfer.
+# The copy of the external source by the node that creates the cluster, on a local server without
+# Galera, before the cluster exists: the nodes that join copy it by state transfer. Until it is
+# done the volume is marked like an unfinished initialization, so an interrupted copy starts again
+# from a new data directory.
+seed_galera_cluster() {
+  touch "$INIT_INCOMPLETE_FILE"
+  seed_new_cluster --wsrep-on=OFF
+  rm -f "$INIT_INCOMPLETE_FILE"
+}
+
 galera_accounts_sql() {
   local shared
   shared=$(accounts_sql USAGE) || return 1
@@ -264,7 +273,7 @@ run_mariadbd() {
   [[ -n ${SST_METHOD:-} ]] && args+=(--wsrep-sst-method="$SST_METHOD")
   [[ -n ${SST_DONORS:-} ]] && args+=(--wsrep-sst-donor="$SST_DONORS")
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
-  rm -f "$NODE_DATA_DIR/sst_in_progress" "$NODE_DATA_DIR/wsrep_sst.pid"
+  rm -f "$NODE_DATA_DIR/sst_in_progress" "$NODE_DATA_DIR/wsrep_sst.pid" "$FOLLOW_FILE"
   publish_running
   log_info "starting mariadbd ($ACTION)"
   PATH="$(sst_methods_dir):$PATH" mariadbd "${args[@]}" &
@@ -293,7 +302,7 @@ sst_methods_dir() {
 # desynced after its transfer (desync_unexplained) is restarted the same way after
 # GALERA_STUCK_DESYNC_RESTART_SECONDS, and rejoins by IST.
 watch_primary() {
-  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0 accounts_next=0
+  local since="" desynced_since="" status cluster local_state remembered=0 exporter=0 accounts_next=0 followed
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     sleep "$NODE_POLL_SECONDS" &
     wait $! || true
@@ -308,10 +317,18 @@ watch_primary() {
       if [[ $local_state == 4 ]]; then
         restore_sst_mode
         ((exporter == 1)) || { ensure_exporter_account && exporter=1; }
+        followed=$FOLLOWING_SOURCE
+        follow_source_when_due
+        # the declared databases, left to the source while the cluster follows it, after the cutover
+        ((followed == 1 && FOLLOWING_SOURCE == 0)) && accounts_next=0
         # every node, once Synced: idempotent, and the cluster replicates it (a failure, such as
         # a certification conflict with a peer applying it at the same time, is retried)
         if ((accounts_next >= 0 && SECONDS >= accounts_next)); then
-          if SQL_TIMEOUT=60 apply_declared_accounts; then accounts_next=-1; else accounts_next=$((SECONDS + 10)); fi
+          if ACCOUNTS_SKIP_DATABASES=$FOLLOWING_SOURCE SQL_TIMEOUT=60 apply_declared_accounts; then
+            accounts_next=-1
+          else
+            accounts_next=$((SECONDS + 10))
+          fi
         fi
         [[ -f $GTID_SEED_FILE ]] && seed_gtid_after_restore
       fi
@@ -328,6 +345,7 @@ watch_primary() {
       continue
     fi
     desynced_since=""
+    [[ -f $FOLLOW_FILE ]] && stop_following_here "this node left the Primary component"
     since=${since:-$SECONDS}
     ((SECONDS - since >= ${GALERA_NON_PRIMARY_RESTART_SECONDS:-60})) || continue
     rejoin_would_help || continue
@@ -335,6 +353,90 @@ watch_primary() {
     stop_for_restart
     return 0
   done
+}
+
+# --- an external source (source.sh) --------------------------------------------------------------
+# While the follow record (FOLLOW_TABLE, replicated) says the cluster follows its source, every
+# node is read-only for clients and one node replicates from the source: the lowest ordinal that
+# is Synced in the Primary component. Galera carries each transaction that node applies to every
+# node with the source's GTID and its mysql.gtid_slave_pos row, so whichever node follows next
+# starts where the last one stopped. A node starts only once no peer's state line says it
+# follows (two connections would apply the source's transactions twice), and a follower hands
+# over when a lower ordinal is Synced again; both are checked every GALERA_FOLLOW_CHECK_SECONDS.
+# FOLLOWING_SOURCE is 1 while the record says the cluster follows (until read: 1 with a source).
+GALERA_FOLLOW_CHECK_SECONDS=${GALERA_FOLLOW_CHECK_SECONDS:-5}
+FOLLOW_CHECKED=-1000 CLIENT_WRITES=''
+FOLLOWING_SOURCE=0
+source_configured && FOLLOWING_SOURCE=1
+follow_source_when_due() {
+  source_configured || return 0
+  local record
+  record=$(follow_record) || return 0
+  if [[ $record != following\ * ]]; then
+    [[ -f $FOLLOW_FILE ]] && stop_following_here "the cluster no longer follows its source (${record:-it was not created from it})"
+    client_writes on && FOLLOWING_SOURCE=0
+    return 0
+  fi
+  FOLLOWING_SOURCE=1
+  client_writes off
+  if [[ -f $FOLLOW_FILE ]]; then report_following; fi
+  ((SECONDS - FOLLOW_CHECKED >= GALERA_FOLLOW_CHECK_SECONDS)) || return 0
+  FOLLOW_CHECKED=$SECONDS
+  local peers lower others
+  peers=$(collect_peer_states)
+  lower=$(lower_synced_peer <<<"$peers")
+  if [[ -f $FOLLOW_FILE ]]; then
+    [[ -z $lower ]] || stop_following_here "$lower, a lower ordinal, is Synced: it follows the source from here"
+    return 0
+  fi
+  [[ -z $lower ]] || return 0
+  others=$(awk '/ follows=1 / { for (i = 1; i <= NF; i++) if ($i ~ /^name=/) print substr($i, 6) }' <<<"$peers")
+  if [[ -n $others ]]; then
+    log_info "decision: follow: waiting until $others stops following the source $(source_address)"
+    return 0
+  fi
+  if start_following; then
+    : >"$FOLLOW_FILE"
+    FOLLOW_REPORTED=''
+    log_info "decision: follow: replicating from the source $(source_address) (connection '$SOURCE_CONNECTION', from GTID $(local_sql -e 'SELECT @@GLOBAL.gtid_slave_pos')); clients may not write until the cutover"
+  else
+    log_warn "could not start replicating from the source $(source_address); retrying"
+  fi
+}
+
+# The name of a running, Primary, Synced peer of a lower ordinal than this node (state lines on
+# stdin); empty when there is none.
+lower_synced_peer() {
+  local line own name
+  own=$(ordinal_of "$POD_NAME")
+  while IFS= read -r line; do
+    name=$(field "$line" name)
+    [[ -n $name && $(ordinal_of "$name") -lt $own ]] || continue
+    [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 && $(field "$line" local_state) == 4 ]] || continue
+    printf '%s
+' "$name"
+    return 0
+  done
+}
+
+stop_following_here() {
+  stop_following || { log_warn "could not stop the connection to the source $(source_address); retrying"; return 0; }
+  rm -f "$FOLLOW_FILE"
+  log_info "decision: follow: this node stopped replicating from the source $(source_address): $1"
+}
+
+# client_writes on|off: read_only off or on on this node (root and the node scripts write either way).
+client_writes() {
+  [[ $1 == "$CLIENT_WRITES" ]] && return 0
+  local value=1
+  [[ $1 == on ]] && value=0
+  local_sql -e "SET GLOBAL read_only = $value" || return 1
+  if [[ $1 == off ]]; then
+    log_info "clients may not write (read_only): the cluster follows its source $(source_address) until the cutover"
+  elif [[ -n $CLIENT_WRITES ]]; then
+    log_info "clients may write again (read_only off): the cluster no longer follows its source"
+  fi
+  CLIENT_WRITES=$1
 }
 
 # The watchdog's restart: a graceful stop, which keeps the position in grastate.dat. A node

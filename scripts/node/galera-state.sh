@@ -4,7 +4,8 @@
 # is the live view of the server, so peers see whether a Primary component exists.
 #
 #   galera-state.sh            the state line (what the state port serves)
-#   galera-state.sh --status   the state line, then "name value" lines of the wsrep status
+#   galera-state.sh --status   the state line, then "name value" lines of the wsrep status and,
+#                              with an external source, its "name<TAB>value" lines (source.sh)
 #                              (for the status command: kubectl exec ... -c mariadb)
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
@@ -33,6 +34,7 @@ main() {
   serve_state galera_live_state starting
   if [[ ${1:-} == --status ]]; then
     SQL_TIMEOUT=3 wsrep_status 2>/dev/null || true
+    source_status_lines 2>/dev/null || true
   fi
   return 0
 }

@@ -53,20 +53,6 @@ wait_for_answer() {
   die "the primary's watch did not answer the cutover request; see this pod's log (decision: lines)"
 }
 
-# What the application must change; no password is printed, only where it is.
-print_next_steps() {
-  cat <<EOF
-Next, for the application:
-  - Connect through the ProxySQL Service in front of this cluster (it routes writes to $POD_NAME now, and
-    to the next primary after a failover), with the accounts of this cluster (Secret $NODE_SECRET_NAME, and the
-    declared users), instead of $(source_address).
-  - If the application reaches the source through a Service you control, point that Service at ProxySQL
-    (an ExternalName Service naming ProxySQL's, or ProxySQL's selector and port).
-  - Remove source: from this cluster's values at the next rollout. Until then it stays as it is: no
-    primary follows the source again (the follow record says 'promoted').
-EOF
-}
-
 # How the old server follows the cluster (failback), from the position the cutover recorded.
 print_failback() {
   local failback=$1 ssl='MASTER_SSL=0'
@@ -106,7 +92,7 @@ main() {
   fi
   if [[ $(result forced) == 1 ]]; then
     log_warn "forced promotion done: $POD_NAME takes writes without the source. POSSIBLY LOST: every transaction the source committed after GTID $(result source_gtid) (the last this cluster received); when the source is back, its binary log from that position lists them (mariadb-binlog --start-position=$(result source_gtid) ...)"
-    print_next_steps
+    print_cutover_next_steps "to $POD_NAME now, and to the next primary after a failover"
     cat <<EOF
   - The old source, if it comes back, may hold transactions this cluster does not have (after GTID $(result source_gtid)):
     never let it take writes or follow this cluster as it is; recreate it from this cluster.
@@ -116,7 +102,7 @@ EOF
   log_info "cutover done: $POD_NAME takes writes; the source's writes stopped at GTID $(result source_gtid), $(result window_ms) ms before"
   [[ $(result source_gtid_after) == "$(result source_gtid)" ]] ||
     log_error "the source took writes after it was made read-only: its GTID is $(result source_gtid_after) now; those transactions are not in this cluster"
-  print_next_steps
+  print_cutover_next_steps "to $POD_NAME now, and to the next primary after a failover"
   print_failback "$(result failback_gtid)"
 }
 

@@ -61,11 +61,6 @@ election_quorum() {
   if ((n - 1 > $(majority))); then echo $((n - 1)); else majority; fi
 }
 
-# One value of `SHOW SLAVE STATUS` (vertical output), empty when this node replicates from nobody.
-slave_status_value() {
-  awk -v key="$1:" '$1 == key { $1 = ""; sub(/^ /, ""); print; exit }'
-}
-
 slave_status() {
   local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed 's/^ *//'
 }

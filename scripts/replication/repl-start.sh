@@ -55,31 +55,20 @@ has_data() { [[ -f $DATA_MARKER ]]; }
 initialize_replication_datadir() {
   initialize_datadir replication_accounts_sql
   log_info "accounts created: root@%, $NODE_APP_USER@% (database $NODE_APP_DATABASE), repl@%, monitor@%"
-  if source_configured; then seed_new_cluster; fi
+  if source_configured; then
+    publish_state phase=cloning
+    seed_new_cluster --skip-slave-start
+  fi
   printf 'initialized\n' >"$DATA_MARKER"
 }
 
-# The copy of the external source (seed_from_source, source.sh) on a local server, before the
-# data directory counts as data: an interrupted copy is initialized again at the next start.
-# It may take long: the heartbeat says the script lives, as during a clone.
-seed_new_cluster() {
-  publish_state phase=cloning
-  (while sleep 10 && kill -0 $$ 2>/dev/null; do heartbeat; done) &
-  local beat=$!
-  start_local_server seed
-  seed_from_source
-  stop_local_server
-  kill "$beat" 2>/dev/null
-}
-
 # The accounts of every topology, monitor@% allowed to read the replication status, and repl@%
-# for the replicas. root@% may not write while the node is read-only (only the primary writes).
+# for the replicas.
 replication_accounts_sql() {
   local shared
   shared=$(accounts_sql 'USAGE, SLAVE MONITOR, BINLOG MONITOR') || return 1
   cat <<SQL
 $shared
-REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'%';
 CREATE OR REPLACE USER 'repl'@'%' IDENTIFIED BY $(sql_quote "$(secret replication-password)") REQUIRE $(repl_require);
 GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN, BINLOG MONITOR, SLAVE MONITOR ON *.* TO 'repl'@'%';
 SQL
@@ -220,7 +209,7 @@ become_primary() {
 # no replica yet they would wait, holding the lock a new replica's clone needs. Then a change of
 # its state is logged, once: a stopped SQL thread (a conflict: the cluster no longer follows
 # until a human repairs it) is an error, an unreachable source a warning (it retries).
-FOLLOW_STARTED=0 FOLLOW_REPORTED=''
+FOLLOW_STARTED=0
 keep_following() {
   if ((FOLLOW_STARTED == 0)); then
     commits_return_at_once || return 0
@@ -232,22 +221,7 @@ keep_following() {
     fi
     return 0
   fi
-  local status now
-  status=$(source_status)
-  if [[ $(slave_status_value Slave_SQL_Running <<<"$status") != Yes ]]; then
-    now=stopped
-  elif [[ $(slave_status_value Slave_IO_Running <<<"$status") != Yes && $(slave_status_value Last_IO_Errno <<<"$status") != 0 ]]; then
-    now=unreachable
-  else
-    now=following
-  fi
-  [[ $now == "$FOLLOW_REPORTED" ]] && return 0
-  case $now in
-    stopped) log_error "following the source $(source_address) stopped: $(slave_status_value Last_SQL_Error <<<"$status"). Nothing more of the source is applied until a human repairs it (docs/migration.md, \"When following stops\")" ;;
-    unreachable) log_warn "the source $(source_address) cannot be read: $(slave_status_value Last_IO_Error <<<"$status"); retrying every ${SOURCE_CONNECT_RETRY_SECONDS}s" ;;
-    following) [[ -z $FOLLOW_REPORTED ]] || log_info "following the source $(source_address) again" ;;
-  esac
-  FOLLOW_REPORTED=$now
+  report_following
 }
 
 # A commit on this primary returns without waiting: it is the only node, or semi_sync_returns_at_once.

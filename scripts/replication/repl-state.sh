@@ -43,15 +43,9 @@ replication_live_state() {
     io="$io" sql="$sql" lag="$lag" source="$(pod_of_host "${source:-}")" ready="$ready"
 }
 
-# SHOW SLAVE STATUS fields the status command reports (the others stay in the vertical output of
-# SHOW SLAVE STATUS itself).
-STATUS_SLAVE_FIELDS=(Master_Host Slave_IO_Running Slave_SQL_Running Seconds_Behind_Master Gtid_IO_Pos
-  Last_IO_Errno Last_IO_Error Last_SQL_Errno Last_SQL_Error)
-
 # "name<TAB>value" lines: the GTID positions, read_only, the semi-sync status and, on a replica,
-# the fields of STATUS_SLAVE_FIELDS; on a cluster with an external source, its follow record
-# (follow_record: source.sh), whether this node follows (following 1|0) and, while it does, the
-# fields of its connection prefixed source_.
+# the fields of STATUS_SLAVE_FIELDS; on a cluster with an external source, its lines
+# (source_status_lines: source.sh).
 # A value may hold spaces (an error message), never a tab.
 replication_status() {
   local status
@@ -63,19 +57,7 @@ replication_status() {
       WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_STATUS', 'RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_SLAVE_STATUS')" || return 1
   status=$(slave_status)
   status_fields '' "$status"
-  source_configured || return 0
-  printf 'follow_record\t%s\n' "$(follow_record 2>/dev/null | tr '\t' ' ')"
-  if [[ -f $FOLLOW_FILE ]]; then printf 'following\t1\n'; else printf 'following\t0\n'; fi
-  status_fields source_ "$(source_status)"
-}
-
-# status_fields PREFIX STATUS: the STATUS_SLAVE_FIELDS of a SHOW SLAVE STATUS (none when it is empty).
-status_fields() {
-  local key
-  [[ -n $2 ]] || return 0
-  for key in "${STATUS_SLAVE_FIELDS[@]}"; do
-    printf '%s%s\t%s\n' "$1" "$key" "$(slave_status_value "$key" <<<"$2" | tr '\t' ' ')"
-  done
+  source_status_lines
 }
 
 main() {

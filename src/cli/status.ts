@@ -50,6 +50,10 @@ export interface NodeStatus {
   readonly position: string;
   /** The last "decision:" line of the start script, without its prefix. */
   readonly lastDecision: string;
+  /** On the node of a cluster that replicates from its external source: its connection to the source. */
+  readonly following?: SourceFollowStatus;
+  /** On a cluster created from an external source and cut over (or promoted) since: the source it left, and when. */
+  readonly promotedFrom?: { readonly host: string; readonly at: string };
 }
 
 /** One ProxySQL pod's view of its backends. */
@@ -218,22 +222,46 @@ async function nodeStatus(client: StatusClient, pod: StatusPod): Promise<NodeSta
     clusterSize: wsrep.get('wsrep_cluster_size') ?? '-',
     position: uuid ? `${uuid}:${field('seqno')}` : '-',
     lastDecision: decision,
+    ...sourceFields(tabLines(rest)),
+  };
+}
+
+/** "name<TAB>value" lines of a --status output; a value may hold spaces (an error message). */
+function tabLines(rest: string[]): Map<string, string> {
+  return new Map(rest.filter((l) => l.includes('\t')).map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)]));
+}
+
+const or = (x: string | undefined) => (x === undefined || x === '' ? '-' : x);
+
+/** The errors of a SHOW SLAVE STATUS's fields (PREFIX: '' or 'source_'), as 'IO 1236: ...'. */
+function threadErrors(v: Map<string, string>, prefix: string): string[] {
+  return [['IO', 'Last_IO_Errno', 'Last_IO_Error'], ['SQL', 'Last_SQL_Errno', 'Last_SQL_Error']]
+    .map(([thread, errno, text]) => [thread, `${prefix}${errno}`, `${prefix}${text}`])
+    .filter(([, errno]) => (v.get(errno) ?? '0') !== '0').map(([thread, errno, text]) => `${thread} ${v.get(errno)}: ${v.get(text) ?? ''}`);
+}
+
+/** The external source's lines of a node's --status (source_status_lines in scripts/common/source.sh), either topology. */
+function sourceFields(v: Map<string, string>): Pick<NodeStatus, 'following' | 'promotedFrom'> {
+  const [followState, followHost, followSince] = (v.get('follow_record') ?? '').split(' ');
+  const sourceErrors = threadErrors(v, 'source_');
+  return {
+    ...(v.get('following') === '1' ? {
+      following: {
+        host: or(v.get('source_Master_Host')), io: or(v.get('source_Slave_IO_Running')), sql: or(v.get('source_Slave_SQL_Running')),
+        lag: or(v.get('source_Seconds_Behind_Master')), received: or(v.get('source_Gtid_IO_Pos')),
+        ...(sourceErrors.length > 0 ? { error: sourceErrors.join('; ') } : {}),
+      },
+    } : {}),
+    ...(followState === 'promoted' ? { promotedFrom: { host: or(followHost), at: or(followSince) } } : {}),
   };
 }
 
 async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Promise<ReplicationNodeStatus> {
   const { field, rest, decision } = await readNode(client, pod, 'repl-state.sh');
-  // "name<TAB>value" lines; a value may hold spaces (an error message)
-  const v = new Map(rest.filter((l) => l.includes('\t')).map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)]));
-  const or = (x: string | undefined) => (x === undefined || x === '' ? '-' : x);
+  const v = tabLines(rest);
   const role = field('role') || field('phase') || pod.phase;
   const replicating = v.has('Slave_IO_Running');
-  const threadErrors = (prefix: string) => [['IO', 'Last_IO_Errno', 'Last_IO_Error'], ['SQL', 'Last_SQL_Errno', 'Last_SQL_Error']]
-    .map(([thread, errno, text]) => [thread, `${prefix}${errno}`, `${prefix}${text}`])
-    .filter(([, errno]) => (v.get(errno) ?? '0') !== '0').map(([thread, errno, text]) => `${thread} ${v.get(errno)}: ${v.get(text) ?? ''}`);
-  const errors = threadErrors('');
-  const sourceErrors = threadErrors('source_');
-  const [followState, followHost, followSince] = (v.get('follow_record') ?? '').split(' ');
+  const errors = threadErrors(v, '');
   const master = v.get('rpl_semi_sync_master_status');
   const semiSync = !v.has('read_only') ? '-' : role === 'primary' || role === 'handover'
     ? `${or(master)} (${or(v.get('rpl_semi_sync_master_clients'))} acknowledging)` : or(v.get('rpl_semi_sync_slave_status'));
@@ -251,14 +279,7 @@ async function replicationNodeStatus(client: StatusClient, pod: StatusPod): Prom
     semiSync,
     ...(errors.length > 0 ? { error: errors.join('; ') } : {}),
     lastDecision: decision,
-    ...(v.get('following') === '1' ? {
-      following: {
-        host: or(v.get('source_Master_Host')), io: or(v.get('source_Slave_IO_Running')), sql: or(v.get('source_Slave_SQL_Running')),
-        lag: or(v.get('source_Seconds_Behind_Master')), received: or(v.get('source_Gtid_IO_Pos')),
-        ...(sourceErrors.length > 0 ? { error: sourceErrors.join('; ') } : {}),
-      },
-    } : {}),
-    ...(followState === 'promoted' ? { promotedFrom: { host: or(followHost), at: or(followSince) } } : {}),
+    ...sourceFields(v),
   };
 }
 
@@ -340,7 +361,7 @@ export function statusProblems(status: ClusterStatus): string[] {
   if (replication.length > 0 && primaries.length !== 1) {
     problems.push(`${primaries.length} primaries among the primary/replica nodes (${primaries.join(', ') || 'none'}), expected 1`);
   }
-  for (const n of replication.filter((r) => r.following)) {
+  for (const n of [...status.nodes, ...replication].filter((r) => r.following)) {
     const f = n.following!;
     const why = f.error ? ` (${f.error})` : '';
     if (f.sql !== 'Yes' && f.sql !== '-') problems.push(`${n.pod}: following the source ${f.host} stopped${why}`);
@@ -366,6 +387,7 @@ export function formatStatus(status: ClusterStatus, namespace: string): string {
       out.push(...table(['POD', 'READY', 'RESTARTS', 'STATE', 'COMPONENT', 'SIZE', 'POSITION', 'LAST DECISION'],
         status.nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.state, n.component, n.clusterSize, n.position,
           n.lastDecision])));
+      out.push(...sourceLines(status.nodes));
     }
     if (replication.length > 0) out.push('');
   }
@@ -400,12 +422,18 @@ function formatReplication(nodes: ReplicationNodeStatus[], namespace: string): s
       nodes.map((n) => [n.pod, String(n.ready), String(n.restarts), n.role, n.source, n.io, n.sql, n.lag, n.gtidCurrentPos, n.gtidSlavePos,
         n.semiSync, n.lastDecision])),
     ...nodes.filter((n) => n.error).map((n) => `  ${n.pod}: ${n.error}`),
+    ...sourceLines(nodes),
+  ];
+}
+
+/** The node that follows the external source, and the cluster's record of a cutover (said once: every node holds it). */
+function sourceLines(nodes: ReadonlyArray<Pick<NodeStatus, 'pod' | 'following' | 'promotedFrom'>>): string[] {
+  return [
     ...nodes.filter((n) => n.following).map((n) => {
       const f = n.following!;
       return `  ${n.pod} follows the external source ${f.host} (clients may not write until the cutover): IO ${f.io}, SQL ${f.sql}, `
         + `lag ${f.lag === '-' || f.lag === 'NULL' ? f.lag : `${f.lag}s`}, received ${f.received}${f.error ? `; ${f.error}` : ''}`;
     }),
-    // the record is the cluster's (every node holds it): said once
     ...nodes.filter((n) => n.promotedFrom).slice(0, 1).map((n) => `  the cluster left the external source ${n.promotedFrom!.host} `
       + `at ${n.promotedFrom!.at} (a cutover or a forced promotion) and follows it no more`),
   ];

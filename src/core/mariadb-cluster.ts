@@ -16,7 +16,9 @@ import { PodPeer } from './pod-peer';
 import { guardUniqueNames } from './unique-names';
 import { readScript } from './scripts';
 import { commonNodeScripts, NODE_PATHS, nodeEnvName, sharedNodeEnv } from './node-env';
-import { EXTERNAL_SOURCE_MOUNT, externalSourceEnv, externalSourceVolume, ResolvedExternalSource } from './external-source';
+import {
+  EXTERNAL_SOURCE_MOUNT, externalSourceEnv, externalSourceVolume, ExternalSourceProps, ResolvedExternalSource, resolveExternalSource,
+} from './external-source';
 import { bytesOfMyCnfSize, OwnedServerOptions, resolveExtraMyCnf } from './server-config';
 import type { IProxySqlRouting } from '../proxysql/routing';
 import { CertificateSpec, certificate, ResolvedTls, resolveTls, serviceDnsNames, TlsProps } from '../tls/tls';
@@ -133,6 +135,20 @@ export interface MariaDbClusterProps {
   /** Create this cluster from a backup (see docs/backup.md). @default - none */
   readonly restoreFrom?: RestoreSource;
   /**
+   * The GTID domain of the cluster's own transactions (`gtid_domain_id`, Galera's
+   * `wsrep_gtid_domain_id`); its server ids are 1000 × this + 1..N. Required with a source, and
+   * never a domain of the source's history, so the two never interleave in one domain; keep it
+   * after the cutover.
+   * @default 0 @asType integer @minimum 0 @maximum 4000
+   */
+  readonly gtidDomainId?: number;
+  /**
+   * An external MariaDB server the new cluster copies when it is created and then follows,
+   * read-only for clients, until the cutover (docs/migration.md). Needs gtidDomainId.
+   * @default - none
+   */
+  readonly source?: ExternalSourceProps;
+  /**
    * Image of the container that fetches a backup from S3 for restoreFrom (DEFAULT_RCLONE_IMAGE).
    * @default 'docker.io/rclone/rclone:1.60.1'
    */
@@ -147,6 +163,7 @@ export type ResolvedMariaDbCluster = Resolved<MariaDbClusterProps, 'storageClass
   readonly topologySpread?: ResolvedTopologySpread;
   readonly tls: ResolvedTls;
   readonly restoreFrom?: ResolvedRestore;
+  readonly source?: ResolvedExternalSource;
   /** restoreFrom as given (RestoreFromBackup resolves it itself). */
   readonly restoreSource?: RestoreSource;
   readonly metrics?: { readonly image: string };
@@ -205,6 +222,11 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     !t.reservedUsers.includes(appUser),
     `${c.f('appUser')} must not be one of the reserved accounts ${t.reservedUsers.join(', ')}, got '${appUser}'`,
   );
+  c.check(!p.source || p.gtidDomainId !== undefined,
+    `${c.f('source')} needs ${c.f('gtidDomainId')}: the cluster's own GTID domain, one the source's history does not use `
+    + '(a source usually writes domain 0: choose 1)');
+  c.check(!p.source || !p.restoreFrom,
+    `${c.f('source')} and ${c.f('restoreFrom')} exclude each other: a cluster with a source is created as a copy of it`);
   return {
     name,
     namespace: p.namespace ?? defaultNamespace,
@@ -236,6 +258,8 @@ export function resolveMariaDbCluster(p: MariaDbClusterProps, c: Checker, defaul
     backupEndpoint,
     restoreFrom: resolveRestore(c, 'restoreFrom', p.restoreFrom, name),
     restoreSource: p.restoreFrom,
+    gtidDomainId: p.gtidDomainId ?? 0,
+    source: resolveExternalSource(c, 'source', p.source),
     rcloneImage: p.rcloneImage ?? DEFAULT_RCLONE_IMAGE,
     metrics: resolveMetricsExporter(p.metrics),
   };

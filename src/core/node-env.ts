@@ -32,7 +32,7 @@ export function nodeEnvName(setting: string): string {
  * scripts (one flat directory: the topology libraries source them from their own directory).
  * @internal
  */
-export const COMMON_NODE_SCRIPTS = ['log.sh', 'node-lib.sh', 'accounts.sh'] as const;
+export const COMMON_NODE_SCRIPTS = ['log.sh', 'node-lib.sh', 'accounts.sh', 'source.sh'] as const;
 
 /** The ConfigMap entries of COMMON_NODE_SCRIPTS. @internal */
 export function commonNodeScripts(): Record<string, string> {

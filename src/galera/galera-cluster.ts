@@ -4,7 +4,7 @@ import {
   MainContainer, MariaDbCluster, MariaDbClusterProps, NodeImage, resolveClusterOrThrow, resolveMariaDbCluster, ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import {
-  FailureDetection, GALERA_GTID_DOMAIN, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
+  FailureDetection, GALERA_NODE_DOMAIN_BASE, GALERA_OWNED_OPTIONS, GALERA_PORTS, renderMyCnf, resolveProviderOptions, tlsProviderOptions,
 } from './galera-config';
 import { GALERA_ROUTING } from './galera-routing';
 import { Checker, quantityToBytes, Resolved } from '../values/validation';
@@ -63,6 +63,10 @@ export function resolveGaleraCluster(p: GaleraClusterProps, c: Checker, defaultN
       + 'and fewer than 3 cannot survive the loss of one node',
   });
   const failureDetection: FailureDetection = p.failureDetection ?? 'balanced';
+  const nodeDomains = [GALERA_NODE_DOMAIN_BASE, GALERA_NODE_DOMAIN_BASE + shared.replicas - 1];
+  c.check(!(shared.gtidDomainId >= nodeDomains[0] && shared.gtidDomainId <= nodeDomains[1]),
+    `${c.f('gtidDomainId')} must not be ${nodeDomains[0]}..${nodeDomains[1]}, got ${shared.gtidDomainId}: those are the nodes' own `
+    + 'domains (gtid_domain_id, for the writes Galera does not replicate)');
   return {
     ...shared,
     failureDetection,
@@ -77,6 +81,7 @@ export function resolveGaleraCluster(p: GaleraClusterProps, c: Checker, defaultN
 /** The node scripts; galera-sst.sh is the state transfer method `stream` (galera-start.sh puts it on mariadbd's PATH). */
 const NODE_SCRIPTS = [
   'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+  'galera-cutover.sh',
 ];
 
 /**
@@ -94,7 +99,7 @@ export class GaleraCluster extends MariaDbCluster {
     const r = resolveClusterOrThrow('GaleraCluster', scope, id, props,
       (c, namespace, name) => resolveGaleraCluster(checkProps(c, 'GaleraCluster', props), c, namespace, name));
     super(scope, id, r, {
-      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING, gtidDomainId: GALERA_GTID_DOMAIN,
+      topology: 'galera', appName: 'mariadb-galera', routing: GALERA_ROUTING, gtidDomainId: r.gtidDomainId, source: r.source,
       ports: GALERA_PORTS, peerPorts: [GALERA_PORTS.galera, GALERA_PORTS.ist, GALERA_PORTS.sst, GALERA_PORTS.state],
       stateScripts: { 'galera-lib.sh': 'node/galera-lib.sh' },
       clientServices: [{ suffix: 'direct', spec: { sessionAffinity: 'ClientIP' } }, { suffix: 'read' }],
@@ -109,7 +114,8 @@ export class GaleraCluster extends MariaDbCluster {
     const r = this.galera;
     return renderMyCnf({
       clusterName: r.name, peers: this.podDnsNames, bufferPool: r.innodbBufferPoolSize, maxConnections: r.maxConnections,
-      snapshotIsolation: r.snapshotIsolation, binlogExpireSeconds: r.binlogExpireSeconds,
+      snapshotIsolation: r.snapshotIsolation, binlogExpireSeconds: r.binlogExpireSeconds, gtidDomainId: r.gtidDomainId,
+      source: r.source !== undefined,
       providerOptions: r.tls.enabled ? { ...r.providerOptions, ...tlsProviderOptions(r.tls.transitional) } : r.providerOptions,
       donorRejectsQueries: !r.readyWhenDonor, extra: r.extraMyCnf,
       tls: r.tls.enabled ? { serverOptions: this.tlsServerOptions(), transitional: r.tls.transitional } : undefined,

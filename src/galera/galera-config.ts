@@ -38,8 +38,11 @@ export const DEFAULT_PROVIDER_OPTIONS: Readonly<Record<string, string>> = {
 /** Ports of a Galera pod. */
 export const GALERA_PORTS = { mysql: 3306, galera: 4567, ist: 4568, sst: 4444, state: 4569 } as const;
 
-/** The GTID domain of the transactions a Galera cluster replicates (wsrep_gtid_domain_id). */
+/** The default GTID domain of the transactions a Galera cluster replicates (gtidDomainId, wsrep_gtid_domain_id). */
 export const GALERA_GTID_DOMAIN = 0;
+
+/** The first of the node-local GTID domains (gtid_domain_id = this + ordinal), for the rare write Galera does not replicate. */
+export const GALERA_NODE_DOMAIN_BASE = 1000;
 
 /** Paths inside a Galera pod: those of every MariaDB pod. @internal */
 export const GALERA_PATHS = NODE_PATHS;
@@ -52,6 +55,13 @@ export interface MyCnfInput {
   readonly maxConnections: number;
   readonly snapshotIsolation: boolean;
   readonly binlogExpireSeconds: number;
+  /** The GTID domain of the transactions the cluster replicates (wsrep_gtid_domain_id); server_id is 1000 × this + 1. */
+  readonly gtidDomainId: number;
+  /**
+   * The cluster has an external source: every node starts read-only, and galera-start.sh opens
+   * it for clients once the follow record says the cutover is done.
+   */
+  readonly source: boolean;
   readonly providerOptions: Record<string, string>;
   /** An SST donor refuses client statements, so ProxySQL's monitor takes it offline while it donates. */
   readonly donorRejectsQueries: boolean;
@@ -84,8 +94,11 @@ export function renderMyCnf(c: MyCnfInput): string {
     // that is a replication source); galera-init.sh gives each node a gtid_domain_id of its own
     // for the rare write that is not replicated.
     'wsrep_gtid_mode=ON',
-    `wsrep_gtid_domain_id=${GALERA_GTID_DOMAIN}`,
-    'server_id=1',
+    `wsrep_gtid_domain_id=${c.gtidDomainId}`,
+    `server_id=${1000 * c.gtidDomainId + 1}`,
+    // Replication from an external source is started by galera-start.sh on one node only.
+    'skip_slave_start=ON',
+    ...(c.source ? ['read_only=ON'] : []),
     'innodb_autoinc_lock_mode=2',
     'wsrep_on=ON',
     'wsrep_provider=/usr/lib/galera/libgalera_smm.so',
@@ -114,8 +127,12 @@ export const GALERA_OWNED_OPTIONS: OwnedServerOptions = {
   wsrep_gtid_mode: 'the construct (ON: the same GTID for a transaction on every node)',
   wsrep_gtid_domain_id: 'the construct (the cluster\'s GTID domain)',
   gtid_domain_id: 'galera-init.sh (each node\'s own domain, for writes Galera does not replicate)',
-  server_id: 'the construct (the same on every node)',
-  read_only: 'nobody: a read-only node leaves ProxySQL without a writer (every Synced node takes writes)',
+  server_id: 'the construct (1000 × gtidDomainId + 1, the same on every node)',
+  skip_slave_start: 'the construct (galera-start.sh starts the following of a source on one node)',
+  skip_replica_start: 'the construct (skip_slave_start)',
+  gtid_slave_pos: 'galera-start.sh (the seed of a source)',
+  replicate_wild_ignore_table: 'source.sh (the connection to an external source skips its mysql schema)',
+  read_only: 'galera-start.sh (on while the cluster follows a source; otherwise a read-only node leaves ProxySQL without a writer)',
   wsrep_on: 'the construct',
   wsrep_provider: 'the construct',
   wsrep_provider_options: 'the construct; use providerOptions or failureDetection',

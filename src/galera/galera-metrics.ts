@@ -1,6 +1,7 @@
 import {
   AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyAlertOptions, TopologyMetrics,
 } from '../monitoring/topology-metrics';
+import { sourceFollowingRules } from '../monitoring/source-metrics';
 
 /** The alerts and dashboard panels of a Galera cluster, on the exporter's wsrep series. @internal */
 export const GALERA_METRICS: TopologyMetrics = {
@@ -56,7 +57,8 @@ export const GALERA_METRICS: TopologyMetrics = {
             + `on {{ $labels.pod }}: a slow node throttles every write of the cluster.`,
         },
       },
-      ];
+      ...(m.source ? sourceFollowingRules(m, 'Galera') : []),
+    ];
   },
   panels(m: MonitoredCluster): DashboardPanel[] {
     const g = databaseSelector(m);

@@ -34,13 +34,14 @@ export function resolveMetricsExporter(given: MetricsExporterProps | undefined):
 
 /**
  * The flags of the exporter (mysqld_exporter 0.14): SHOW GLOBAL STATUS (every wsrep_* and
- * semi-sync figure) and VARIABLES, the process list, and on the primary/replica topology SHOW
- * SLAVE STATUS (lag, IO and SQL threads); its own statements kept out of the slow log. @internal
+ * semi-sync figure) and VARIABLES, the process list, and on the primary/replica topology or a
+ * cluster with an external source SHOW SLAVE STATUS (lag, IO and SQL threads); its own statements
+ * kept out of the slow log. @internal
  */
-export function exporterArgs(replication: boolean): string[] {
+export function exporterArgs(slaveStatus: boolean): string[] {
   return [
     `--web.listen-address=:${EXPORTER_PORT}`, '--collect.global_status', '--collect.global_variables',
-    replication ? '--collect.slave_status' : '--no-collect.slave_status', '--collect.info_schema.processlist', '--exporter.log_slow_filter',
+    slaveStatus ? '--collect.slave_status' : '--no-collect.slave_status', '--collect.info_schema.processlist', '--exporter.log_slow_filter',
   ];
 }
 
@@ -74,7 +75,7 @@ export class MetricsExporter extends Construct {
     cluster.pods.addSidecar((node) => container({
       name: 'metrics', image: this.image, imagePullPolicy: node.imagePullPolicy,
       command: ['mysqld_exporter'],
-      args: exporterArgs(cluster.topology === 'replication'),
+      args: exporterArgs(cluster.topology === 'replication' || cluster.source !== undefined),
       env: [
         { name: 'EXPORTER_PASSWORD', valueFrom: { secretKeyRef: { name: cluster.secretName, key: SECRET_KEYS.exporter } } },
         // The parameters part must be there: 0.14 appends its own with '&' when the DSN holds a '?'

@@ -407,7 +407,7 @@ export class MariaDbMonitoring extends Construct {
     );
     const monitored: MonitoredCluster = this.monitored = {
       topology: cluster.topology, namespace: cluster.namespace, name: cluster.name, replicas: cluster.replicas, 
-      maxLagSeconds: (cluster as { maxLagSeconds?: number }).maxLagSeconds,
+      maxLagSeconds: (cluster as { maxLagSeconds?: number }).maxLagSeconds, source: cluster.source !== undefined,
       proxysql: proxysql ? { name: proxysql.name, hostgroups: proxysql.hostgroups } : undefined,
       backup: backup ? { cronJob: backup.cronJob.name, schedule: backup.schedule } : undefined,
       binlogArchiver: backup?.archiver ? { deployment: backup.archiver.name } : undefined,

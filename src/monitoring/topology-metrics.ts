@@ -33,6 +33,8 @@ export interface MonitoredCluster {
   readonly certificates: string[];
   /** A replica is lagging past this many seconds (primary/replica). */
   readonly maxLagSeconds?: number;
+  /** The cluster has an external source (the source prop): it follows it until the cutover. */
+  readonly source?: boolean;
 }
 
 /** The thresholds the topologies' rules read. @internal */

@@ -5,7 +5,6 @@ import {
   ResolvedMariaDbCluster,
 } from '../core/mariadb-cluster';
 import { NODE_PATHS } from '../core/node-env';
-import { ExternalSourceProps, ResolvedExternalSource, resolveExternalSource } from '../core/external-source';
 import { COMMON_OWNED_OPTIONS, commonServerLines, OwnedServerOptions } from '../core/server-config';
 import { REPLICATION_ROUTING } from './replication-routing';
 import { Checker, Resolved } from '../values/validation';
@@ -46,25 +45,11 @@ export interface MariaDbReplicationProps extends MariaDbClusterProps {
    * @default 10 @asType integer @minimum 1 @maximum 3600
    */
   readonly semiSyncTimeoutSeconds?: number;
-  /**
-   * The GTID domain of the cluster's own transactions (`gtid_domain_id`); its server ids are
-   * 1000 × this + 1..N. Required with a source, and never a domain of the source's history, so the
-   * two never interleave in one domain; keep it after the cutover.
-   * @default 0 @asType integer @minimum 0 @maximum 4000
-   */
-  readonly gtidDomainId?: number;
-  /**
-   * An external MariaDB server the new cluster copies when it is created and then follows,
-   * read-only for clients, until the cutover (docs/migration.md). Needs gtidDomainId.
-   * @default - none
-   */
-  readonly source?: ExternalSourceProps;
 }
 
 /** MariaDbReplicationProps with every default applied and every value checked. @internal */
 export type ResolvedMariaDbReplication = ResolvedMariaDbCluster
-  & Resolved<Omit<MariaDbReplicationProps, keyof MariaDbClusterProps | 'source'>>
-  & { readonly source?: ResolvedExternalSource };
+  & Resolved<Omit<MariaDbReplicationProps, keyof MariaDbClusterProps>>;
 
 const RESERVED_USERS = ['root', 'repl', 'monitor', 'exporter', 'mysql', 'mariadb.sys'];
 
@@ -86,15 +71,8 @@ export function resolveMariaDbReplication(p: MariaDbReplicationProps, c: Checker
   c.check(fenceSeconds < failoverSeconds,
     `${c.f('fenceSeconds')} (${fenceSeconds}) must be below ${c.f('failoverSeconds')} (${failoverSeconds}): `
     + 'a cut-off primary must stop writing before a new one is elected');
-  c.check(!p.source || p.gtidDomainId !== undefined,
-    `${c.f('source')} needs ${c.f('gtidDomainId')}: the cluster's own GTID domain, one the source's history does not use `
-    + '(a source usually writes domain 0: choose 1)');
-  c.check(!p.source || !p.restoreFrom,
-    `${c.f('source')} and ${c.f('restoreFrom')} exclude each other: a cluster with a source is created as a copy of it`);
   return {
     ...shared,
-    gtidDomainId: p.gtidDomainId ?? 0,
-    source: resolveExternalSource(c, 'source', p.source),
     failoverSeconds,
     fenceSeconds,
     maxLagSeconds: p.maxLagSeconds ?? 30,
@@ -200,11 +178,10 @@ export class MariaDbReplication extends MariaDbCluster {
       // between the nodes: the replication channel (a replica connects to its primary's SQL port),
       // the clone stream and the state port; the NetworkPolicy opens exactly these between them
       ports: REPLICATION_PORTS, peerPorts: [REPLICATION_PORTS.mysql, REPLICATION_PORTS.clone, REPLICATION_PORTS.state],
-      // the jobs that read the state ports (backup, binlog archiver) source repl-lib.sh, which sources source.sh
-      stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh', 'source.sh': 'common/source.sh' },
+      // the jobs that read the state ports (backup, binlog archiver) source repl-lib.sh
+      stateScripts: { 'repl-lib.sh': 'replication/repl-lib.sh' },
       clientServices: [{ suffix: 'read' }],
-      // source.sh: the external source's seed and follow, which repl-lib.sh sources
-      scripts: { ...Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])), 'source.sh': 'common/source.sh' },
+      scripts: Object.fromEntries(SCRIPTS.map((s) => [s, `replication/${s}`])),
     });
     this.replication = r;
     this.maxLagSeconds = r.maxLagSeconds;

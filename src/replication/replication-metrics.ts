@@ -1,9 +1,6 @@
 import { AlertRule, DashboardPanel, databaseSelector, MonitoredCluster, TopologyMetrics } from '../monitoring/topology-metrics';
+import { SOURCE_CONNECTION, sourceFollowingRules } from '../monitoring/source-metrics';
 
-/** The replication connection to an external source (scripts/common/source.sh, SOURCE_CONNECTION): the exporter's connection_name. */
-const SOURCE_CONNECTION = 'source';
-/** How far behind its external source a following cluster may fall before MariaDbSourceFollowingLags. */
-const SOURCE_LAG_SECONDS = 300;
 
 /**
  * The alerts and dashboard panels of one primary with replicas, on the exporter's series
@@ -69,40 +66,7 @@ export const REPLICATION_METRICS: TopologyMetrics = {
             + 'it stays out of service until it is cloned again (docs/replication.md).',
         },
       },
-      {
-        alert: 'MariaDbSourceFollowingStopped',
-        // the SQL thread of the connection to an external source stops on an error only: it waits for a human
-        expr: `mysql_slave_status_slave_sql_running{${s}} == 0`,
-        for: '1m',
-        labels: { severity: 'critical' },
-        annotations: {
-          summary: `${m.namespace}/${m.name} no longer follows its external source`,
-          description: '{{ $labels.pod }} stopped applying the source {{ $labels.master_host }} on an error: the cluster '
-            + 'falls behind it and cannot be cut over (docs/migration.md, "When following stops").',
-        },
-      },
-      {
-        alert: 'MariaDbSourceUnreachable',
-        expr: `mysql_slave_status_slave_io_running{${s}} == 0`,
-        for: '5m',
-        labels: { severity: 'warning' },
-        annotations: {
-          summary: `${m.namespace}/${m.name} cannot read its external source`,
-          description: '{{ $labels.pod }} has not read the source {{ $labels.master_host }} for 5 minutes (it retries); '
-            + 'the cluster falls behind it.',
-        },
-      },
-      {
-        alert: 'MariaDbSourceFollowingLags',
-        expr: `mysql_slave_status_seconds_behind_master{${s}} > ${SOURCE_LAG_SECONDS}`,
-        for: '10m',
-        labels: { severity: 'warning' },
-        annotations: {
-          summary: `${m.namespace}/${m.name} lags behind its external source`,
-          description: `{{ $labels.pod }} is {{ $value }} s behind the source {{ $labels.master_host }} (more than `
-            + `${SOURCE_LAG_SECONDS} s); a cutover now waits that long, with the source read-only.`,
-        },
-      },
+      ...sourceFollowingRules(m, 'MariaDb'),
       {
         alert: 'MariaDbSemiSyncFellBackToAsync',
         // on the primary only (read_only=0): with noReplicaAck async, commits are acknowledged without a replica

@@ -82,6 +82,17 @@ const FEATURES: Array<[string, string, (m: Manifest[]) => void]> = [
     const egress = m.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'mariadb').spec.egress;
     expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 3306 }] });
   }],
+  ['moving in from a running MariaDB server onto Galera', 'galera-migration.yaml', (m) => {
+    const pod = m.find((o) => o.kind === 'StatefulSet').spec.template.spec;
+    expect(pod.containers[0].env).toEqual(expect.arrayContaining([
+      { name: 'NODE_SOURCE_HOST', value: 'mariadb-galera.legacy.svc.cluster.local' }, { name: 'NODE_GTID_DOMAIN', value: '1' },
+    ]));
+    const config = m.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'galera-config').data;
+    expect(config['my.cnf']).toMatch(/^wsrep_gtid_domain_id=1\nserver_id=1001\nskip_slave_start=ON\nread_only=ON$/m);
+    expect(Object.keys(config)).toEqual(expect.arrayContaining(['galera-cutover.sh', 'source.sh']));
+    const egress = m.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'galera').spec.egress;
+    expect(egress).toContainEqual({ ports: [{ protocol: 'TCP', port: 3306 }] });
+  }],
   ['a standby of a cluster made by this project', 'standby.yaml', (m) => {
     const env = m.find((o) => o.kind === 'StatefulSet').spec.template.spec.containers[0].env;
     expect(env).toEqual(expect.arrayContaining([

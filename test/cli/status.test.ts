@@ -112,6 +112,37 @@ describe('status command', () => {
     expect(formatStatus(status, 'db')).toContain('? (admin interface: ERROR 2013 (HY000): Lost connection)');
   });
 
+  test('GIVEN a Galera cluster that follows an external source WHEN collected THEN the node that follows, its threads and '
+    + 'the lag are reported, and a stopped connection is a problem', async () => {
+    // GIVEN galera-1 follows (its connection stopped on an errant write), the others do not; lines as source.sh prints them
+    const follow = 'follow_record\tfollowing old-db.legacy.svc:3306 2026-12-07T14:20:01Z\n';
+    const following = (sql: string, errno: string, error: string) => `${follow}following\t1\n`
+      + `source_Master_Host\told-db.legacy.svc\nsource_Slave_IO_Running\tYes\nsource_Slave_SQL_Running\t${sql}\n`
+      + `source_Seconds_Behind_Master\t${sql === 'Yes' ? '3' : 'NULL'}\nsource_Gtid_IO_Pos\t0-7-761\n`
+      + `source_Last_IO_Errno\t0\nsource_Last_IO_Error\t\nsource_Last_SQL_Errno\t${errno}\nsource_Last_SQL_Error\t${error}\n`;
+    const line = (i: number) => stateLine(`galera-${i}`, `phase=running primary=1 uuid=${UUID} seqno=51 local_state=4`);
+    const node = (i: number, extra: string) => `${line(i)}\n${wsrep('Synced', 'Primary', 3)}${extra}`;
+    const c = (sql: string, errno: string, error: string) => client({
+      pods: [pod('galera-0', 'database'), pod('galera-1', 'database'), pod('galera-2', 'database')],
+      exec: {
+        'galera-0/mariadb': node(0, `${follow}following\t0\n`), 'galera-1/mariadb': node(1, following(sql, errno, error)),
+        'galera-2/mariadb': node(2, `${follow}following\t0\n`),
+      },
+    });
+    // WHEN the connection runs
+    const healthy = await collectStatus(c('Yes', '0', ''));
+    // THEN
+    expect(healthy.nodes.map((n) => n.following?.host ?? '-')).toEqual(['-', 'old-db.legacy.svc', '-']);
+    expect(healthy.nodes[1]).toMatchObject({ state: 'Synced', following: { io: 'Yes', sql: 'Yes', lag: '3', received: '0-7-761' } });
+    expect(formatStatus(healthy, 'db')).toContain('  galera-1 follows the external source old-db.legacy.svc (clients may not write '
+      + 'until the cutover): IO Yes, SQL Yes, lag 3s, received 0-7-761');
+    expect(statusProblems(healthy).filter((p) => p.includes('source'))).toEqual([]);
+    // WHEN it stopped on a duplicate key THEN that is a problem, with the error
+    const stopped = await collectStatus(c('No', '1062', "Duplicate entry '77777' for key 'PRIMARY'"));
+    expect(statusProblems(stopped)).toContain(
+      "galera-1: following the source old-db.legacy.svc stopped (SQL 1062: Duplicate entry '77777' for key 'PRIMARY')");
+  });
+
   test('GIVEN a binlog archiver WHEN collected THEN its line holds the last archived GTID, the lag, gaps and errors, '
     + 'from the metrics binlog-archive.sh serves', async () => {
     // GIVEN the archiver's own metrics output: archived up to seq 412, the node at 415, the last complete round 7 s ago

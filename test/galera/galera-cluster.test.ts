@@ -8,9 +8,10 @@ import type { Manifest } from '../tools/manifest';
 
 const NODE_SCRIPTS = [
   'galera-lib.sh', 'galera-election.sh', 'galera-init.sh', 'galera-start.sh', 'galera-probe.sh', 'galera-state.sh', 'galera-sst.sh',
+  'galera-cutover.sh',
 ];
 /** Scripts shared by every ConfigMap (scripts/common). */
-const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh', 'accounts.sh'];
+const COMMON_SCRIPTS = ['log.sh', 'node-lib.sh', 'accounts.sh', 'source.sh'];
 const CHECKSUM_ANNOTATION = 'galera-proxysql/config-checksum';
 
 /** Synthesizes one GaleraCluster in a fresh chart and returns its manifests by kind and name. */

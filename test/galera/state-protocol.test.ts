@@ -159,7 +159,7 @@ describe('the state protocol of docs/galera.md', () => {
 
   test('the size of the last Primary component is kept on the volume, and a damaged record reads as unknown', () => {
     // GIVEN / WHEN the watchdog records 5, then 3 / THEN the line carries the last one
-    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 leaving=0 peers=3$/);
+    expect(bash('remember_view 5; remember_view 3; state_line phase=waiting').trim()).toMatch(/ view=3 leaving=0 follows=0 peers=3$/);
     // a record that is not a number is no size
     expect(bash('printf "x\\n" >"$VIEW_FILE"; last_view').trim()).toBe('0');
     expect(bash('remember_view 4x; last_view').trim()).toBe('0');

@@ -2,11 +2,11 @@ import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { stringify } from 'yaml';
-import { MariaDbMonitoring, MariaDbReplication } from '../../src/index';
+import { GaleraCluster, MariaDbMonitoring, MariaDbReplication } from '../../src/index';
 import type { AlertRule } from '../../src/monitoring/monitoring';
 import { promtool, seriesOf, tempDir, writeRules } from '../tools/prometheus';
 
-// The primary/replica alerts around an external source, in promtool: the exporter's series of a
+// The alerts around an external source, in promtool. On the primary/replica topology: the exporter's series of a
 // following primary (mysqld_exporter 0.14 runs SHOW ALL SLAVES STATUS and labels each connection
 // with connection_name; the external-source cluster test scrapes the real one and finds
 // connection_name="source" there) count as the primary, the connection to the source is not a
@@ -44,16 +44,17 @@ function following(overrides: Record<string, string> = {}): Record<string, strin
 }
 
 /** The annotations of an alert as Prometheus fills them for these labels and value. */
-function annotations(alert: string, labels: Record<string, string>, value = ''): Record<string, string> {
-  const rule = monitoring.ruleGroups.flatMap((g) => g.rules).find((r: AlertRule) => r.alert === alert)!;
+function annotations(alert: string, labels: Record<string, string>, value = '', m = monitoring): Record<string, string> {
+  const rule = m.ruleGroups.flatMap((g) => g.rules).find((r: AlertRule) => r.alert === alert)!;
   const fill = (t: string) => t.replace(/\{\{ \$labels\.([a-z_]+) \}\}/g, (_m, l: string) => labels[l] ?? '')
     .replace(/\{\{ \$value \}\}/g, value);
   return { summary: fill(rule.annotations.summary), description: fill(rule.annotations.description) };
 }
 
 /** promtool test rules of the series at evalTime: the alerts named fire with the labels given, every other named alert stays quiet. */
-function check(file: string, series: Record<string, string>, evalTime: string, expect_: Record<string, Record<string, string>[]>): void {
-  writeFileSync(join(dir, file), stringify({
+function check(file: string, series: Record<string, string>, evalTime: string, expect_: Record<string, Record<string, string>[]>,
+  m = monitoring, rulesDir = dir): void {
+  writeFileSync(join(rulesDir, file), stringify({
     rule_files: ['rules.yaml'],
     evaluation_interval: '1m',
     tests: [{
@@ -61,12 +62,12 @@ function check(file: string, series: Record<string, string>, evalTime: string, e
       input_series: Object.entries(series).map(([s, values]) => ({ series: s, values })),
       alert_rule_test: Object.entries(expect_).map(([alertname, alerts]) => ({
         eval_time: evalTime, alertname, exp_alerts: alerts.map(({ $value, ...labels }) => ({
-          exp_labels: labels, exp_annotations: annotations(alertname, labels, $value),
+          exp_labels: labels, exp_annotations: annotations(alertname, labels, $value, m),
         })),
       })),
     }],
   }));
-  const r = promtool(['test', 'rules', file], dir);
+  const r = promtool(['test', 'rules', file], rulesDir);
   expect(r.output).toContain('SUCCESS');
   expect(r.status).toBe(0);
 }
@@ -114,4 +115,44 @@ test('after the cutover (the primary writable, no connection to the source) noth
   for (const k of Object.keys(series).filter((s) => s.includes('connection_name="source"'))) delete series[k];
   series[seriesOf('mysql_global_variables_read_only', pod(0))] = repeat(0, 20);
   check('after-cutover.test.yaml', series, '15m', quiet(['MariaDbNoSinglePrimary', ...REPLICA_ALERTS, ...SOURCE_ALERTS]));
+});
+
+describe('a Galera cluster with a source', () => {
+  // GIVEN a Galera cluster that follows a source: one node (here mariadb-1) has the connection 'source'
+  const galeraChart = new Chart(Testing.app(), 'test', { namespace: 'db' });
+  const galera = new GaleraCluster(galeraChart, 'mariadb', {
+    name: 'mariadb', metrics: { enabled: true }, gtidDomainId: 1, source: { host: 'old-db.legacy.svc', secretName: 'old-db-source' },
+  });
+  const galeraMonitoring = new MariaDbMonitoring(galeraChart, 'monitoring', { cluster: galera });
+  const galeraDir = tempDir('galera-source-alerts-');
+  writeRules(galeraDir, galeraMonitoring.ruleGroups);
+  const names = ['GaleraSourceFollowingStopped', 'GaleraSourceUnreachable', 'GaleraSourceFollowingLags'];
+  const healthy = (overrides: Record<string, string> = {}) => ({
+    [seriesOf('mysql_slave_status_slave_sql_running', source(1))]: repeat(1, 20),
+    [seriesOf('mysql_slave_status_slave_io_running', source(1))]: repeat(1, 20),
+    [seriesOf('mysql_slave_status_seconds_behind_master', source(1))]: repeat(0, 20),
+    ...overrides,
+  });
+
+  test('THEN its exporter reads SHOW SLAVE STATUS, and a Galera cluster without a source has neither the flag nor the alerts', () => {
+    const exporter = (c: GaleraCluster) => Testing.synth(Chart.of(c)).find((o) => o.kind === 'StatefulSet')
+      .spec.template.spec.containers.find((x: { name: string }) => x.name === 'metrics').args;
+    expect(exporter(galera)).toContain('--collect.slave_status');
+    const plainChart = new Chart(Testing.app(), 'test', { namespace: 'db' });
+    const plain = new GaleraCluster(plainChart, 'mariadb', { name: 'mariadb', metrics: { enabled: true } });
+    const plainMonitoring = new MariaDbMonitoring(plainChart, 'monitoring', { cluster: plain });
+    expect(exporter(plain)).toContain('--no-collect.slave_status');
+    expect(plainMonitoring.ruleGroups.flatMap((g) => g.rules).map((r) => r.alert).filter((a) => names.includes(a))).toEqual([]);
+  });
+
+  test('GIVEN the following node healthy THEN no source alert fires', () => {
+    check('galera-healthy.test.yaml', healthy(), '15m', quiet(names), galeraMonitoring, galeraDir);
+  });
+
+  test('GIVEN its SQL thread stopped (an errant write) THEN GaleraSourceFollowingStopped fires for that node', () => {
+    const series = healthy({ [seriesOf('mysql_slave_status_slave_sql_running', source(1))]: `1 1 ${repeat(0, 18)}` });
+    check('galera-stopped.test.yaml', series, '5m', {
+      GaleraSourceFollowingStopped: [{ ...source(1), severity: 'critical' }], ...quiet(names.slice(1)),
+    }, galeraMonitoring, galeraDir);
+  });
 });
