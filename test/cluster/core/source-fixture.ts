@@ -1,15 +1,15 @@
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, Workload } from '../../../harness/index';
 import { parseExposition, Sample } from '../../tools/prometheus';
-import { MariaDbReplication } from '../../../src/index';
+import { GaleraCluster, MariaDbClusterProps, MariaDbReplication } from '../../../src/index';
 import { issueCertificate, newCertificateAuthority } from '../../../src/tls/certificates';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
 import { OldDatabase, seqOf } from './old-database';
 
-// What the external-source suites share: a primary/replica cluster with a source (the source
-// prop, as synthesized: fresh, TLS off) and the old database it copies, holding what an
+// What the external-source suites share: a cluster of either topology (primary/replica unless
+// asked) with a source (the source prop, as synthesized: fresh, TLS off) and the old database it copies, holding what an
 // application's database holds (rows, a view, a routine, a trigger), and the reads the tests
 // make of both. Each suite makes its own, removed afterwards.
 
@@ -41,14 +41,17 @@ export async function primaryOf(pods: Workload): Promise<number> {
 }
 
 
+export type Topology = 'replication' | 'galera';
+
 export class SourceFixture {
   /**
    * The cluster, its pods and the old database, started (the pods are not). With sourceTls the old
    * database serves a certificate for its name, the source account requires TLS, and the cluster
    * verifies it (source.tls, the CA in the source Secret).
    */
-  public static async start(opts: { sourceTls?: boolean } = {}): Promise<SourceFixture> {
-    const { objects, metricsPort } = manifests(opts.sourceTls ?? false);
+  public static async start(opts: { sourceTls?: boolean; topology?: Topology } = {}): Promise<SourceFixture> {
+    const topology = opts.topology ?? 'replication';
+    const { objects, metricsPort } = manifests(opts.sourceTls ?? false, topology);
     const ca = opts.sourceTls ? await newCertificateAuthority('old database CA') : undefined;
     const cluster = new PodCluster({
       manifests: objects, workloads: ['mariadb'], binaries: { mysqld_exporter: EXPORTER_BIN },
@@ -57,7 +60,7 @@ export class SourceFixture {
         'old-db-source': { ...MIGRATOR, ...(ca ? { 'ca.crt': ca.cert } : {}) }, 'app-users': { writer: WRITER.password },
       },
     });
-    const f = new SourceFixture(cluster, metricsPort);
+    const f = new SourceFixture(cluster, metricsPort, topology);
     await cluster.setup();
     f.pods = cluster.workload('mariadb');
     const leaf = ca ? await issueCertificate(ca, { commonName: OLD_HOST, dnsNames: [OLD_HOST], usages: ['server'] }) : undefined;
@@ -84,7 +87,7 @@ export class SourceFixture {
   public pods!: Workload;
   public old!: OldDatabase;
 
-  private constructor(public readonly cluster: PodCluster, private readonly metricsPort: number) {}
+  private constructor(public readonly cluster: PodCluster, private readonly metricsPort: number, public readonly topology: Topology) {}
 
   /** What the metrics exporter of pod i (mysqld_exporter, the sidecar as synthesized) serves now. */
   public async scrape(i: number): Promise<Sample[]> {
@@ -105,10 +108,21 @@ export class SourceFixture {
     return this.pods.logs(i).split('\n').filter((l) => l.includes(needle));
   }
 
-  /** The status lines of pod i (repl-state.sh --status, as the status command reads them), by name. */
+  /** The status lines of pod i (repl-state.sh or galera-state.sh --status, as the status command reads them), by name. */
   public async status(i: number): Promise<Record<string, string>> {
-    const r = await this.pods.exec(i, ['bash', `${NODE_PATHS.config}/repl-state.sh`, '--status']);
-    return Object.fromEntries(r.output.split('\n').slice(1).filter((l) => l.includes('\t')).map((l) => l.split('\t', 2)));
+    const script = this.topology === 'galera' ? 'galera-state.sh' : 'repl-state.sh';
+    const r = await this.pods.exec(i, ['bash', `${NODE_PATHS.config}/${script}`, '--status']);
+    return Object.fromEntries(r.output.split('\n').slice(1).filter((l) => l.includes('\t'))
+      .map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)]));
+  }
+
+  /** The pods whose status says they replicate from the source now (following 1). */
+  public async followers(): Promise<number[]> {
+    const found: number[] = [];
+    for (const i of ALL) {
+      if (this.pods.isRunning(i) && (await this.status(i).catch(() => ({} as Record<string, string>))).following === '1') found.push(i);
+    }
+    return found;
   }
 
   /** Every listed pod has applied the source's history up to what it holds now. */
@@ -140,10 +154,10 @@ export class SourceFixture {
 
 const EXPORTER_BIN = '/usr/bin/prometheus-mysqld-exporter';
 
-function manifests(sourceTls: boolean): { objects: ReturnType<typeof Testing.synth>; metricsPort: number } {
+function manifests(sourceTls: boolean, topology: Topology): { objects: ReturnType<typeof Testing.synth>; metricsPort: number } {
   const c = new Chart(Testing.app(), 'test', { namespace: 'db' });
-  const db = new MariaDbReplication(c, 'db', {
-    name: 'mariadb', tls: { enabled: false }, failoverSeconds: 10, fenceSeconds: 5, metrics: { enabled: true },
+  const props: MariaDbClusterProps = {
+    name: 'mariadb', tls: { enabled: false }, metrics: { enabled: true },
     gtidDomainId: DOMAIN, source: { host: OLD_HOST, secretName: 'old-db-source', tls: sourceTls },
     // the source's database the writer's grants name (declaring it creates nothing the seed copied)
     databases: [{ name: 'ledger' }],
@@ -151,6 +165,8 @@ function manifests(sourceTls: boolean): { objects: ReturnType<typeof Testing.syn
       name: WRITER.user, passwordSecret: { name: 'app-users', key: 'writer' },
       grants: [{ privileges: ['ALL PRIVILEGES'], database: 'ledger' }],
     }],
-  });
+  };
+  const db = topology === 'galera' ? new GaleraCluster(c, 'db', props)
+    : new MariaDbReplication(c, 'db', { ...props, failoverSeconds: 10, fenceSeconds: 5 });
   return { objects: Testing.synth(c), metricsPort: db.metricsPort! };
 }
