@@ -367,5 +367,36 @@ Next, for the application:
 EOF
 }
 
+# parse_cutover_args COMMAND ARGS...: a cutover command's options into CUTOVER_SECONDS (--seconds
+# N: how long each wait for the source's position may take; 60) and CUTOVER_MODE (0: the command
+# makes the source read-only; 1: --source-is-read-only, a human did; 2: --force, the source is
+# gone); dies with the usage on anything else.
+parse_cutover_args() {
+  local usage="usage: $1 [--source-is-read-only | --force] [--seconds N (how long each wait for the source's position may take; default 60)]"
+  shift
+  CUTOVER_SECONDS=60 CUTOVER_MODE=0
+  while (($# > 0)); do
+    case $1 in
+      --source-is-read-only) ((CUTOVER_MODE == 0)) || die "$usage"; CUTOVER_MODE=1 ;;
+      --force) ((CUTOVER_MODE == 0)) || die "$usage"; CUTOVER_MODE=2 ;;
+      --seconds) [[ ${2:-} =~ ^[1-9][0-9]{0,4}$ ]] || die "$usage"; CUTOVER_SECONDS=$2; shift ;;
+      *) die "$usage" ;;
+    esac
+    shift
+  done
+}
+
+# print_forced_promotion GTID WHERE: what a forced promotion says once this node takes writes:
+# the last GTID of the source the cluster holds (whatever the source committed after it may be
+# lost), then the next steps (WHERE: as for print_cutover_next_steps).
+print_forced_promotion() {
+  log_warn "forced promotion done: $POD_NAME takes writes without the source. POSSIBLY LOST: every transaction the source committed after GTID ${1:-(none received)} (the last this cluster received); when the source is back, its binary log from that position lists them (mariadb-binlog --start-position=$1 ...)"
+  print_cutover_next_steps "$2"
+  cat <<EOF
+  - The old source, if it comes back, may hold transactions this cluster does not have (after GTID $1):
+    never let it take writes or follow this cluster as it is; recreate it from this cluster.
+EOF
+}
+
 # Milliseconds since the epoch.
 now_ms() { date +%s%3N; }

@@ -22,8 +22,6 @@ set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
-cutover_usage() { die "usage: galera-cutover.sh [--source-is-read-only | --force] [--seconds N (how long each wait for the source's position may take; default 60)]"; }
-
 # The node that follows the source, by the peers' state lines; empty when none says so.
 follower() {
   collect_peer_states | awk '/ follows=1 / { for (i = 1; i <= NF; i++) if ($i ~ /^name=/) print substr($i, 6) }' | head -n 1
@@ -76,7 +74,7 @@ cut_over_here() {
   fi
   t1=$(now_ms)
   after=$(source_position 2>/dev/null) || after=unknown
-  log_info "cutover done: the cluster takes writes (on $POD_NAME at once, on the other nodes within a second), $((t1 - t0)) ms after the source's stopped at GTID $pos"
+  log_info "cutover done: $POD_NAME takes writes (the other nodes within a second); the source's writes stopped at GTID $pos, $((t1 - t0)) ms before"
   [[ $after == "$pos" ]] ||
     log_error "the source $(source_address) took writes after it was made read-only (accounts with READ_ONLY ADMIN, or other nodes of a Galera source): its GTID moved from $pos to $after; those transactions are not in this cluster"
   print_cutover_next_steps "to one node at a time, the same as before the cluster followed a source"
@@ -92,12 +90,7 @@ promote_here_without_source() {
   pos=$(slave_status_value Gtid_IO_Pos <<<"$(source_status)")
   applied_up_to "$pos" "$seconds" || die "forced promotion failed: this node did not apply what it received (up to ${pos:-nothing}) within ${seconds}s"
   open_writes || die "forced promotion failed: could not open writes on $POD_NAME"
-  log_warn "forced promotion done: the cluster takes writes without the source. POSSIBLY LOST: every transaction the source committed after GTID ${pos:-(none received)} (the last this cluster received); when the source is back, its binary log from that position lists them (mariadb-binlog --start-position=$pos ...)"
-  print_cutover_next_steps "to one node at a time, the same as before the cluster followed a source"
-  cat <<EOF
-  - The old source, if it comes back, may hold transactions this cluster does not have (after GTID $pos):
-    never let it take writes or follow this cluster as it is; recreate it from this cluster.
-EOF
+  print_forced_promotion "$pos" "to one node at a time, the same as before the cluster followed a source"
 }
 
 # How the old server follows this cluster (failback), from the position the cutover recorded. A
@@ -122,21 +115,12 @@ EOF
 }
 
 main() {
-  local seconds=60 by_hand=0
-  while (($# > 0)); do
-    case $1 in
-      --source-is-read-only) ((by_hand == 0)) || cutover_usage; by_hand=1 ;;
-      --force) ((by_hand == 0)) || cutover_usage; by_hand=2 ;;
-      --seconds) [[ ${2:-} =~ ^[1-9][0-9]{0,4}$ ]] || cutover_usage; seconds=$2; shift ;;
-      *) cutover_usage ;;
-    esac
-    shift
-  done
+  parse_cutover_args galera-cutover.sh "$@"
   check_follower
-  if ((by_hand == 2)); then
-    promote_here_without_source "$seconds"
+  if ((CUTOVER_MODE == 2)); then
+    promote_here_without_source "$CUTOVER_SECONDS"
   else
-    cut_over_here "$seconds" "$by_hand"
+    cut_over_here "$CUTOVER_SECONDS" "$CUTOVER_MODE"
   fi
 }
 

@@ -22,8 +22,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
 # shellcheck source-path=SCRIPTDIR source=repl-election.sh
 source "$(dirname "${BASH_SOURCE[0]}")/repl-election.sh"
 
-usage() { die "usage: repl-cutover.sh [--source-is-read-only | --force] [--seconds N (how long each wait for the source's position may take; default 60)]"; }
-
 check_request() {
   local self status
   source_configured || die "$POD_NAME has no source (the source prop): nothing to cut over from"
@@ -72,31 +70,17 @@ EOF
 }
 
 main() {
-  local seconds=60 by_hand=0
-  while (($# > 0)); do
-    case $1 in
-      --source-is-read-only) ((by_hand == 0)) || usage; by_hand=1 ;;
-      --force) ((by_hand == 0)) || usage; by_hand=2 ;;
-      --seconds) [[ ${2:-} =~ ^[1-9][0-9]{0,4}$ ]] || usage; seconds=$2; shift ;;
-      *) usage ;;
-    esac
-    shift
-  done
+  parse_cutover_args repl-cutover.sh "$@"
   check_request
   rm -f "$CUTOVER_RESULT_FILE"
-  printf '%s %s\n' "$seconds" "$by_hand" >"$CUTOVER_FILE"
+  printf '%s %s\n' "$CUTOVER_SECONDS" "$CUTOVER_MODE" >"$CUTOVER_FILE"
   log_info "cutover from the source $(source_address) requested; waiting for the primary's watch"
-  wait_for_answer "$seconds"
+  wait_for_answer "$CUTOVER_SECONDS"
   if [[ $(result result) != "done" ]]; then
     die "cutover failed: $(result reason)"
   fi
   if [[ $(result forced) == 1 ]]; then
-    log_warn "forced promotion done: $POD_NAME takes writes without the source. POSSIBLY LOST: every transaction the source committed after GTID $(result source_gtid) (the last this cluster received); when the source is back, its binary log from that position lists them (mariadb-binlog --start-position=$(result source_gtid) ...)"
-    print_cutover_next_steps "to $POD_NAME now, and to the next primary after a failover"
-    cat <<EOF
-  - The old source, if it comes back, may hold transactions this cluster does not have (after GTID $(result source_gtid)):
-    never let it take writes or follow this cluster as it is; recreate it from this cluster.
-EOF
+    print_forced_promotion "$(result source_gtid)" "to $POD_NAME now, and to the next primary after a failover"
     return 0
   fi
   log_info "cutover done: $POD_NAME takes writes; the source's writes stopped at GTID $(result source_gtid), $(result window_ms) ms before"

@@ -1,8 +1,7 @@
-import { Ack } from '../../../harness/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
-import { ALL, MIGRATOR, OLD_HOST, SourceFixture, WRITER } from './source-fixture';
+import { ALL, MIGRATOR, OLD_HOST, SourceFixture } from './source-fixture';
 
 // The cutover from an external source (repl-cutover.sh), as synthesized, on a primary/replica
 // cluster that copied a plain MariaDB server and follows it (source-fixture.ts). An application
@@ -14,8 +13,6 @@ import { ALL, MIGRATOR, OLD_HOST, SourceFixture, WRITER } from './source-fixture
 
 jest.setTimeout(20 * 60_000);
 
-const OLD = 0; // the writer's target numbers: the old server, and the cluster's primary
-const NEW = 1;
 let f: SourceFixture;
 let cutoverOutput = '';
 
@@ -32,12 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await f?.cleanup();
 });
-
-/** When a target refused a write because it is read-only, in a writer's log (its lines start with the time). */
-const readOnlyRefusals = (log: string, target: number) => log.split('\n')
-  .filter((l) => new RegExp(`ERR insert [0-9]+ on pod ${target}: .*read-only`).test(l)).map((l) => Date.parse(l.split(' ')[0]));
-
-const times = (acks: Ack[], target: number) => acks.filter((a) => a.pod === target).map((a) => a.at);
 
 test('1. a cutover that cannot make the source read-only fails and changes nothing: the source takes writes, '
   + 'the cluster follows it', async () => {
@@ -66,42 +57,11 @@ test('1. a cutover that cannot make the source read-only fails and changes nothi
 
 test('2. the cutover while the application writes to the source: every write the source acknowledged is in the cluster, '
   + 'the cluster refused writes until it took over, and the time without writes is printed', async () => {
-  // GIVEN the following cluster, and an application writing to the old server and to the cluster's primary
+  // GIVEN the following cluster WHEN the cutover runs on the primary, an application writing to the old server and
+  // to the primary THEN it succeeded, the cluster refused writes until then, and every acknowledged write is on
+  // every node (the fixture's checks)
   const p = await f.primary();
-  const writer = await f.cluster.startWriter({
-    pods: [OLD, NEW], user: WRITER.user, password: WRITER.password, rateHz: 40,
-    targets: [{ pod: OLD, host: f.old.ip, port: 3306 }, { pod: NEW, host: f.pods.podIp(p), port: 3306 }],
-  });
-  await waitFor('writes on the old server', async () => writer.ackedCount() > 40, 60_000);
-  // WHEN the cutover runs on the primary
-  const started = Date.now();
-  const cutover = await f.pods.exec(p, ['bash', `${NODE_PATHS.config}/repl-cutover.sh`]);
-  const ended = Date.now();
-  cutoverOutput = cutover.output;
-  await waitFor('writes on the cluster', async () => times(writer.acks(), NEW).length > 40, 60_000);
-  const result = await writer.stop();
-  // THEN it succeeded, and the cluster took no write before it (it refused them)
-  expect(cutover.exitCode).toBe(0);
-  const acks = writer.acks();
-  const lastOld = Math.max(...times(acks, OLD));
-  const firstNew = Math.min(...times(acks, NEW));
-  expect(firstNew).toBeGreaterThan(started);
-  expect(readOnlyRefusals(result.log, NEW).filter((at) => at < started)).not.toHaveLength(0);
-  // the writes the source refused until the application could write to the cluster
-  const refused = readOnlyRefusals(result.log, OLD).filter((at) => at <= firstNew);
-  // every acknowledged write, the old server's and the cluster's, is on every node
-  const report = await f.pods.verifyLedger(result.acked, ALL);
-  expect(report.acked).toBe(acks.length);
-  const own = /cutover done: .* takes writes; the source's writes stopped at GTID (\S+), ([0-9]+) ms before/.exec(cutoverOutput);
-  expect(own).not.toBeNull();
-  console.log([
-    `cutover (repl-cutover.sh on mariadb-${p}): ${((ended - started) / 1000).toFixed(1)} s in all`,
-    `  the script's window (the source read-only until the cluster writable): ${own![2]} ms`,
-    `  the application's window (its last write on the source to its first on the cluster): ${firstNew - lastOld} ms`,
-    `  writes the source refused until the first on the cluster: ${refused.length}; acknowledged: ${times(acks, OLD).length} `
-      + `by the source, ${times(acks, NEW).length} by the cluster`,
-    'its output:', cutoverOutput,
-  ].join('\n'));
+  cutoverOutput = await f.cutoverUnderWrites('repl-cutover.sh', p, p);
   // the old server is read-only (set over TLS, as the source account requires), the cluster is not and no longer
   // follows, for good (the record)
   expect(await f.old.sql('SELECT @@GLOBAL.read_only')).toEqual([['1']]);

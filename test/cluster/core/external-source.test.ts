@@ -38,16 +38,8 @@ const writeToOld = () => f.cluster.startWriter({
 
 test('1. a new cluster copies the source while it takes writes, then follows it: every write the source acknowledged '
   + 'is on every node, in the source\'s GTID domain; clients may not write', async () => {
-  // GIVEN the old database taking writes
-  const writer = await writeToOld();
-  await waitFor('writes on the old database', async () => writer.ackedCount() > 20, 60_000);
-  // WHEN the new cluster starts, all pods at once
-  await f.startAll();
-  // ... and the source's own account statements, on accounts the cluster does not have, go on too
-  await f.old.sql("CREATE USER 'reporting'@'%' IDENTIFIED BY 'Reporting-Pw-7'; GRANT SELECT ON shop.* TO 'writer'@'%'");
-  const before = writer.ackedCount();
-  await waitFor('writes after the cluster is up', async () => writer.ackedCount() > before + 40, 60_000);
-  const result = await writer.stop();
+  // GIVEN the old database taking writes WHEN the new cluster starts, all pods at once
+  const result = await f.seedUnderWrites();
   // THEN mariadb-0 copied the source and follows it, and every node has every acknowledged write
   expect(lines(0, 'seed: copied from old-db.legacy.svc:3306')).toHaveLength(1);
   expect(lines(0, 'decision: follow: replicating from the source old-db.legacy.svc:3306')).toHaveLength(1);

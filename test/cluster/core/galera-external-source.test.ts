@@ -1,4 +1,4 @@
-import { Ack, sqlIn } from '../../../harness/index';
+import { sqlIn } from '../../../harness/index';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
@@ -18,8 +18,6 @@ import { ALL, DOMAIN, MIGRATOR, OLD_HOST, SourceFixture, WRITER } from './source
 jest.setTimeout(25 * 60_000);
 
 const SECRET = TEST_CREDENTIALS;
-const OLD = 0; // the writer's target numbers: the old server, and a node of the cluster
-const NEW = 1;
 let f: SourceFixture;
 let cutoverOutput = '';
 let cutoverNode = -1;
@@ -50,15 +48,8 @@ async function theFollower(): Promise<number> {
 
 test('1. a new Galera cluster copies the source while it takes writes, then one node follows it: every write the source '
   + 'acknowledged is on every node, in the source\'s GTID; clients may not write on any node', async () => {
-  // GIVEN the old database taking writes
-  const writer = await writeToOld();
-  await waitFor('writes on the old database', async () => writer.ackedCount() > 20, 60_000);
-  // WHEN the new cluster starts, all pods at once
-  await f.startAll();
-  await f.old.sql("CREATE USER 'reporting'@'%' IDENTIFIED BY 'Reporting-Pw-7'; GRANT SELECT ON shop.* TO 'writer'@'%'");
-  const before = writer.ackedCount();
-  await waitFor('writes after the cluster is up', async () => writer.ackedCount() > before + 40, 60_000);
-  const result = await writer.stop();
+  // GIVEN the old database taking writes WHEN the new cluster starts, all pods at once
+  const result = await f.seedUnderWrites();
   // THEN mariadb-0 copied the source and replicates from it, alone
   expect(lines(0, 'seed: copied from old-db.legacy.svc:3306')).toHaveLength(1);
   expect(lines(1, 'seed: ')).toHaveLength(0);
@@ -163,12 +154,6 @@ test('3. an errant write on the cluster that conflicts with the source stops the
     async () => lines(follower, 'following the source old-db.legacy.svc:3306 again').length === 1, 30_000);
 });
 
-/** When a target refused a write because it is read-only, in a writer's log (its lines start with the time). */
-const readOnlyRefusals = (log: string, target: number) => log.split('\n')
-  .filter((l) => new RegExp(`ERR insert [0-9]+ on pod ${target}: .*read-only`).test(l)).map((l) => Date.parse(l.split(' ')[0]));
-
-const times = (acks: Ack[], target: number) => acks.filter((a) => a.pod === target).map((a) => a.at);
-
 test('4. the cutover while the application writes to the source: every write the source acknowledged is in the cluster, '
   + 'every node takes writes after it, and the time without writes is printed', async () => {
   // GIVEN the following cluster, and an application writing to the old server and to a node that does not follow
@@ -177,40 +162,10 @@ test('4. the cutover while the application writes to the source: every write the
   const elsewhere = await f.pods.exec(other, ['bash', `${NODE_PATHS.config}/galera-cutover.sh`]);
   expect(elsewhere.exitCode).toBe(1);
   expect(elsewhere.output).toContain(`mariadb-${other} does not replicate from the source; run this on mariadb-${follower}`);
-  const writer = await f.cluster.startWriter({
-    pods: [OLD, NEW], user: WRITER.user, password: WRITER.password, rateHz: 40,
-    targets: [{ pod: OLD, host: f.old.ip, port: 3306 }, { pod: NEW, host: f.pods.podIp(other), port: 3306 }],
-  });
-  await waitFor('writes on the old server', async () => writer.ackedCount() > 40, 60_000);
-  // WHEN the cutover runs on the following node
-  const started = Date.now();
-  const cutover = await f.pods.exec(follower, ['bash', `${NODE_PATHS.config}/galera-cutover.sh`]);
-  const ended = Date.now();
-  cutoverOutput = cutover.output;
+  // WHEN the cutover runs on the following node, the application writing to the old server and to that other node
+  // THEN it succeeded, the cluster refused writes until then, and every acknowledged write is on every node (the fixture's checks)
+  cutoverOutput = await f.cutoverUnderWrites('galera-cutover.sh', follower, other);
   cutoverNode = follower;
-  await waitFor('writes on the cluster', async () => times(writer.acks(), NEW).length > 40, 60_000);
-  const result = await writer.stop();
-  // THEN it succeeded, and the cluster took no write before it (it refused them)
-  expect(cutover.exitCode).toBe(0);
-  const acks = writer.acks();
-  const lastOld = Math.max(...times(acks, OLD));
-  const firstNew = Math.min(...times(acks, NEW));
-  expect(firstNew).toBeGreaterThan(started);
-  expect(readOnlyRefusals(result.log, NEW).filter((at) => at < started)).not.toHaveLength(0);
-  const refused = readOnlyRefusals(result.log, OLD).filter((at) => at <= firstNew);
-  const report = await f.pods.verifyLedger(result.acked, ALL);
-  expect(report.acked).toBe(acks.length);
-  const own = /cutover done: .*, ([0-9]+) ms after the source's stopped at GTID (\S+)/.exec(cutover.output);
-  expect(own).not.toBeNull();
-  console.log([
-    `Galera cutover (galera-cutover.sh on mariadb-${follower}, the application on mariadb-${other}): `
-      + `${((ended - started) / 1000).toFixed(1)} s in all`,
-    `  the script's window (the source read-only until mariadb-${follower} writable): ${own![1]} ms`,
-    `  the application's window (its last write on the source to its first on mariadb-${other}): ${firstNew - lastOld} ms`,
-    `  writes the source refused until the first on the cluster: ${refused.length}; acknowledged: ${times(acks, OLD).length} `
-      + `by the source, ${times(acks, NEW).length} by the cluster`,
-    'its output:', cutover.output,
-  ].join('\n'));
   // the old server is read-only; every node takes writes and none follows, for good (the record)
   expect(await f.old.sql('SELECT @@GLOBAL.read_only')).toEqual([['1']]);
   for (const i of ALL) {
@@ -222,9 +177,9 @@ test('4. the cutover while the application writes to the source: every write the
     follow_record: expect.stringMatching(new RegExp(`^promoted ${OLD_HOST}:3306 \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`)),
   });
   // what the application must change, and the failback, are printed; no password is
-  expect(cutover.output).toContain(`instead of ${OLD_HOST}:3306`);
-  expect(cutover.output).toMatch(/SET GLOBAL gtid_slave_pos = '[0-9-,]+';/);
-  for (const secret of [...Object.values(TEST_CREDENTIALS), MIGRATOR.password]) expect(cutover.output).not.toContain(secret);
+  expect(cutoverOutput).toContain(`instead of ${OLD_HOST}:3306`);
+  expect(cutoverOutput).toMatch(/SET GLOBAL gtid_slave_pos = '[0-9-,]+';/);
+  for (const secret of [...Object.values(TEST_CREDENTIALS), MIGRATOR.password]) expect(cutoverOutput).not.toContain(secret);
 });
 
 test('5. after the cutover the old server follows the cluster (the failback the cutover printed)', async () => {

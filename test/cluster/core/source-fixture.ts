@@ -1,5 +1,5 @@
 import { Chart, Testing } from 'cdk8s';
-import { PodCluster, Workload } from '../../../harness/index';
+import { Ack, PodCluster, Workload } from '../../../harness/index';
 import { parseExposition, Sample } from '../../tools/prometheus';
 import { GaleraCluster, MariaDbClusterProps, MariaDbReplication } from '../../../src/index';
 import { issueCertificate, newCertificateAuthority } from '../../../src/tls/certificates';
@@ -125,6 +125,65 @@ export class SourceFixture {
     return found;
   }
 
+  /**
+   * The old database takes writes (unique ids into ledger.acks, 20 a second) while the whole
+   * cluster starts and seeds from it, and its own account statements go on meanwhile (a user and a
+   * grant the cluster does not have); the writer is stopped once 40 more writes went through.
+   */
+  public async seedUnderWrites(): Promise<{ acked: number[] }> {
+    const writer = await this.cluster.startWriter({
+      pods: [0], targets: [{ pod: 0, host: this.old.ip, port: 3306 }], user: WRITER.user, password: WRITER.password, rateHz: 20,
+    });
+    await waitFor('writes on the old database', async () => writer.ackedCount() > 20, 60_000);
+    await this.startAll();
+    await this.old.sql("CREATE USER 'reporting'@'%' IDENTIFIED BY 'Reporting-Pw-7'; GRANT SELECT ON shop.* TO 'writer'@'%'");
+    const before = writer.ackedCount();
+    await waitFor('writes after the cluster is up', async () => writer.ackedCount() > before + 40, 60_000);
+    return writer.stop();
+  }
+
+  /**
+   * The cutover (`script` run on pod `runOn`) while an application writes to the old server and
+   * tries pod `writeTo` of the cluster, 40 statements a second, and the checks both topologies
+   * share: it succeeded, the cluster took no write before it (it refused them), and every write
+   * either side acknowledged is on every node. Prints its windows; returns its output.
+   */
+  public async cutoverUnderWrites(script: string, runOn: number, writeTo: number): Promise<string> {
+    const [old, cluster] = [0, 1]; // the writer's targets
+    const writer = await this.cluster.startWriter({
+      pods: [old, cluster], user: WRITER.user, password: WRITER.password, rateHz: 40,
+      targets: [{ pod: old, host: this.old.ip, port: 3306 }, { pod: cluster, host: this.pods.podIp(writeTo), port: 3306 }],
+    });
+    await waitFor('writes on the old server', async () => writer.ackedCount() > 40, 60_000);
+    const started = Date.now();
+    const cutover = await this.pods.exec(runOn, ['bash', `${NODE_PATHS.config}/${script}`]);
+    const ended = Date.now();
+    await waitFor('writes on the cluster', async () => times(writer.acks(), cluster).length > 40, 60_000);
+    const result = await writer.stop();
+    expect(cutover.exitCode).toBe(0);
+    const acks = writer.acks();
+    const lastOld = Math.max(...times(acks, old));
+    const firstNew = Math.min(...times(acks, cluster));
+    expect(firstNew).toBeGreaterThan(started);
+    expect(readOnlyRefusals(result.log, cluster).filter((at) => at < started)).not.toHaveLength(0);
+    // the writes the source refused until the application could write to the cluster
+    const refused = readOnlyRefusals(result.log, old).filter((at) => at <= firstNew);
+    const report = await this.pods.verifyLedger(result.acked, ALL);
+    expect(report.acked).toBe(acks.length);
+    const own = /cutover done: .* takes writes.*; the source's writes stopped at GTID (\S+), ([0-9]+) ms before/.exec(cutover.output);
+    expect(own).not.toBeNull();
+    console.log([
+      `cutover of the ${this.topology} cluster (${script} on mariadb-${runOn}, the application on mariadb-${writeTo}): `
+        + `${((ended - started) / 1000).toFixed(1)} s in all`,
+      `  the script's window (the source read-only until mariadb-${runOn} writable): ${own![2]} ms`,
+      `  the application's window (its last write on the source to its first on mariadb-${writeTo}): ${firstNew - lastOld} ms`,
+      `  writes the source refused until the first on the cluster: ${refused.length}; acknowledged: ${times(acks, old).length} `
+        + `by the source, ${times(acks, cluster).length} by the cluster`,
+      'its output:', cutover.output,
+    ].join('\n'));
+    return cutover.output;
+  }
+
   /** Every listed pod has applied the source's history up to what it holds now. */
   public async caughtUpWithSource(ordinals: readonly number[]): Promise<void> {
     const target = await this.old.seq(0);
@@ -151,6 +210,12 @@ export class SourceFixture {
     await this.cluster.cleanup();
   }
 }
+
+/** When a writer's target refused a write because it is read-only, from the writer's log (its lines start with the time). */
+const readOnlyRefusals = (log: string, target: number) => log.split('\n')
+  .filter((l) => new RegExp(`ERR insert [0-9]+ on pod ${target}: .*read-only`).test(l)).map((l) => Date.parse(l.split(' ')[0]));
+
+const times = (acks: Ack[], target: number) => acks.filter((a) => a.pod === target).map((a) => a.at);
 
 const EXPORTER_BIN = '/usr/bin/prometheus-mysqld-exporter';
 
