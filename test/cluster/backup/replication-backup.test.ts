@@ -4,10 +4,10 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { PodCluster, sqlIn, Workload, WriterResult } from '../../../harness/index';
 import { MariaDbBackup, MariaDbBackupProps, MariaDbReplication, MariaDbReplicationProps } from '../../../src/index';
-import { NODE_PATHS } from '../../../src/core/node-env';
 import { newCertificateAuthority, PemPair, tlsSecrets } from '../../../src/tls/certificates';
 import { sleep, waitFor } from '../wait';
 import { Bucket, S3, S3_LOCATION } from './s3';
+import { roleOf } from '../roles';
 
 // Backups of the primary/replica topology on the real software: the synthesized CronJob's pod
 // streams mariadb-backup from a ready replica's backup endpoint (never the primary) over mutual
@@ -73,9 +73,7 @@ describe('primary/replica backups and restores', () => {
   const manifests = (dir = claimDir()): Manifest[] => readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
     .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Manifest);
 
-  async function role(w: Workload, i: number): Promise<string> {
-    return (await w.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
-  }
+  const role = roleOf;
 
   async function waitAllReady(w: Workload, timeoutMs = 300_000): Promise<void> {
     try {

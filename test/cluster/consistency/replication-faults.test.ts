@@ -7,6 +7,7 @@ import { ReplicationProxySql } from '../../../src/index';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { sleep, waitFor } from '../wait';
 import { checkPathsUnderMixes, FaultMix, partitionFor, pauseServer } from './faults';
+import { roleOf } from '../roles';
 
 // Consistency of the primary/replica topology (issue 24), with the shipped defaults (lossless
 // semi-sync: AFTER_SYNC, no acknowledgement without a replica): the list-append workload runs
@@ -76,9 +77,7 @@ describeWithProxySql('list-append histories on primary/replica under fault mixes
       await cluster?.cleanup();
     });
 
-    async function role(i: number): Promise<string> {
-      return (await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
-    }
+    const role = (i: number): Promise<string> => roleOf(pods, i);
 
     async function readOnly(i: number): Promise<boolean> {
       return /^(1|ON)$/.test((await pods.sql(i, 'SELECT @@GLOBAL.read_only', { timeoutMs: 10_000 }))[0][0]);

@@ -6,6 +6,9 @@ import { issueCertificate, newCertificateAuthority } from '../../../src/tls/cert
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { TEST_CREDENTIALS } from '../secrets';
 import { waitFor } from '../wait';
+import { primaryOf, roleOf } from '../roles';
+
+export { primaryOf, roleOf };
 import { OldDatabase, seqOf } from './old-database';
 
 // What the external-source suites share: a cluster of either topology (primary/replica unless
@@ -22,24 +25,6 @@ export const MIGRATOR = { username: 'migrator', password: `mig'rator-Pw\\7-long`
 export const WRITER = { user: 'writer', password: 'writer-Pw_7-long-enough' };
 
 const quoted = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-
-/** The role pod i of a primary/replica workload runs as (its runtime file: primary, replica, fenced...). */
-export async function roleOf(pods: Workload, i: number): Promise<string> {
-  return (await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`])).output.trim();
-}
-
-/** The pod of a primary/replica workload whose role is primary, waited for (2 minutes). */
-export async function primaryOf(pods: Workload): Promise<number> {
-  let found = -1;
-  await waitFor('a primary', async () => {
-    for (const i of ALL) {
-      if (pods.isRunning(i) && (await roleOf(pods, i).catch(() => '')) === 'primary') { found = i; return true; }
-    }
-    return false;
-  }, 120_000);
-  return found;
-}
-
 
 export type Topology = 'replication' | 'galera';
 

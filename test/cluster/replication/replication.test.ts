@@ -8,6 +8,7 @@ import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/i
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
 import { waitFor } from '../wait';
 import type { Manifest } from '../../tools/manifest';
+import { roleOf } from '../roles';
 
 // The primary/replica topology on the real software: every pod of the synthesized StatefulSet
 // runs in its own network namespace with its init container, command, env, ConfigMap and Secret
@@ -90,10 +91,7 @@ async function variable(i: number, name: string): Promise<string> {
   return (await pods.sql(i, `SELECT @@GLOBAL.${name}`))[0][0];
 }
 
-async function role(i: number): Promise<string> {
-  const r = await pods.exec(i, ['cat', `${NODE_PATHS.runtime}/role`]);
-  return r.output.trim();
-}
+const role = (i: number): Promise<string> => roleOf(pods, i);
 
 async function waitAllReady(ordinals = ALL, timeoutMs = 180_000): Promise<number> {
   const start = Date.now();
