@@ -24,7 +24,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
 
 # The node that follows the source, by the peers' state lines; empty when none says so.
 follower() {
-  collect_peer_states | awk '/ follows=1 / { for (i = 1; i <= NF; i++) if ($i ~ /^name=/) print substr($i, 6) }' | head -n 1
+  collect_peer_states | following_nodes | head -n 1
 }
 
 check_follower() {

@@ -125,3 +125,8 @@ leaving_flag() {
 follows_flag() {
   if [[ -e $FOLLOW_FILE ]]; then echo 1; else echo 0; fi
 }
+
+# The names of the nodes whose state line (on stdin) says they replicate from the source, one per line.
+following_nodes() {
+  awk '/ follows=1 / { for (i = 1; i <= NF; i++) if ($i ~ /^name=/) print substr($i, 6) }'
+}

@@ -245,6 +245,8 @@ seed_galera_cluster() {
   rm -f "$INIT_INCOMPLETE_FILE"
 }
 
+# The accounts of a new or restored data directory: those of every topology, and sst@localhost
+# for the state transfers. Not binlogged: every node that joins gets them by state transfer.
 galera_accounts_sql() {
   local shared
   shared=$(accounts_sql USAGE) || return 1
@@ -365,7 +367,7 @@ watch_primary() {
 # over when a lower ordinal is Synced again; both are checked every GALERA_FOLLOW_CHECK_SECONDS.
 # FOLLOWING_SOURCE is 1 while the record says the cluster follows (until read: 1 with a source).
 GALERA_FOLLOW_CHECK_SECONDS=${GALERA_FOLLOW_CHECK_SECONDS:-5}
-FOLLOW_CHECKED=-1000 CLIENT_WRITES=''
+FOLLOW_CHECKED=-1000 CLIENT_WRITES='' FOLLOW_WAIT_LOGGED=''
 FOLLOWING_SOURCE=0
 source_configured && FOLLOWING_SOURCE=1
 follow_source_when_due() {
@@ -374,7 +376,11 @@ follow_source_when_due() {
   record=$(follow_record) || return 0
   if [[ $record != following\ * ]]; then
     [[ -f $FOLLOW_FILE ]] && stop_following_here "the cluster no longer follows its source (${record:-it was not created from it})"
-    client_writes on && FOLLOWING_SOURCE=0
+    client_writes on || return 0
+    if ((FOLLOWING_SOURCE == 1)) && [[ -z $record ]]; then
+      log_error "source $(source_address) is configured, but this cluster was not created from it: it does not follow it (a cluster copies its source only when it is created)"
+    fi
+    FOLLOWING_SOURCE=0
     return 0
   fi
   FOLLOWING_SOURCE=1
@@ -390,11 +396,13 @@ follow_source_when_due() {
     return 0
   fi
   [[ -z $lower ]] || return 0
-  others=$(awk '/ follows=1 / { for (i = 1; i <= NF; i++) if ($i ~ /^name=/) print substr($i, 6) }' <<<"$peers")
+  others=$(following_nodes <<<"$peers")
   if [[ -n $others ]]; then
-    log_info "decision: follow: waiting until $others stops following the source $(source_address)"
+    [[ $FOLLOW_WAIT_LOGGED == "$others" ]] || log_info "decision: follow: waiting until $others stops following the source $(source_address)"
+    FOLLOW_WAIT_LOGGED=$others
     return 0
   fi
+  FOLLOW_WAIT_LOGGED=''
   if start_following; then
     : >"$FOLLOW_FILE"
     FOLLOW_REPORTED=''
@@ -413,8 +421,7 @@ lower_synced_peer() {
     name=$(field "$line" name)
     [[ -n $name && $(ordinal_of "$name") -lt $own ]] || continue
     [[ $(field "$line" phase) == running && $(field "$line" primary) == 1 && $(field "$line" local_state) == 4 ]] || continue
-    printf '%s
-' "$name"
+    printf '%s\n' "$name"
     return 0
   done
 }

@@ -166,6 +166,27 @@ describe('the state protocol of docs/galera.md', () => {
     bash('rm -f "$VIEW_FILE"');
   });
 
+  test('follows= says whether the node replicates from the external source; the follower is the lowest Synced ordinal', () => {
+    // GIVEN the follow file of this node's connection WHEN the line is written THEN it says follows=1, and 0 without it
+    expect(bash(': >"$FOLLOW_FILE"; state_line phase=running; rm -f "$FOLLOW_FILE"').trim()).toMatch(/ follows=1 peers=3$/);
+    expect(bash('state_line phase=running').trim()).toMatch(/ follows=0 peers=3$/);
+    // GIVEN the peers' lines (each written by its own pod) WHEN galera-2 reads them
+    const peer = (pod: string, f: string) => bash(`state_line ${f}`, pod).trim();
+    const synced = 'phase=running primary=1 local_state=4';
+    const read = (fn: string, lines: string[]) => bash(`${fn} <<'EOF'\n${lines.join('\n')}\nEOF`, 'galera-2').trim();
+    // THEN a lower ordinal that is Synced in a Primary component hands the following to it; a Donor, a
+    // non-Primary or a higher one does not
+    expect(read('lower_synced_peer', [peer('galera-0', 'phase=running primary=1 local_state=2'), peer('galera-1', synced)]))
+      .toBe('galera-1');
+    expect(read('lower_synced_peer', [peer('galera-0', 'phase=running primary=0 local_state=4'),
+      peer('galera-1', 'phase=waiting')])).toBe('');
+    expect(read('lower_synced_peer', [peer('galera-3', synced)])).toBe('');
+    // and the peers that say they follow are named
+    const following = `${synced} follows=1`;
+    expect(bash(`FOLLOW_FILE=/nonexistent; following_nodes <<'EOF'\n${peer('galera-0', synced)}\n${peer('galera-1', following)}\nEOF`)
+      .trim()).toBe('galera-1');
+  });
+
   test('the parser refuses what the specification does not allow', () => {
     const good = lines.publish_waiting;
     expect(() => parseStateLine(good.replace(' safe=1', ' safe=2'), spec)).toThrow(/safe=2 does not match/);
