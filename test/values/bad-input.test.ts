@@ -175,6 +175,10 @@ const CASES: Array<[string, () => unknown, RegExp[]]> = [
     /networkPolicy\.egress is not a known setting; allowed here: enabled, clients, directClients, dns/,
   ]],
 
+  ['a Galera source without the cluster\'s own GTID domain', galera({ source: { host: 'old-db', secretName: 'old-db-source' } }),
+    [/source needs gtidDomainId: the cluster's own GTID domain, one the source's history does not use/]],
+  ['a Galera GTID domain that is a node\'s own', galera({ gtidDomainId: 1002 }),
+    [/gtidDomainId must not be 1000\.\.1002, got 1002: those are the nodes' own domains/]],
   [
     'backups with TLS off', chart({ galera: { tls: { enabled: false } }, backup: { enabled: true } }),
     [/backup needs galera\.tls\.enabled: true/],
