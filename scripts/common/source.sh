@@ -335,6 +335,12 @@ source_read_only() {
   source_sql -e "SET GLOBAL read_only = $1"
 }
 
+# give_source_writes_back MODE: after a cutover that did not happen, the source takes writes
+# again, unless a human made it read-only (MODE 1: --source-is-read-only).
+give_source_writes_back() {
+  (($1 == 1)) || source_read_only 0 || log_error "the source $(source_address) stays read-only: set read_only=0 on it by hand"
+}
+
 # applied_up_to POSITION SECONDS: succeeds once this node has applied the source up to POSITION
 # (gtid_slave_pos), within SECONDS (a wait of at most 5 s at a time, the heartbeat between).
 applied_up_to() {

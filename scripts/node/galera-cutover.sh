@@ -49,11 +49,6 @@ open_writes() {
   local_sql -e 'SET GLOBAL read_only = 0'
 }
 
-# undo_read_only BY_HAND: the source takes writes again, unless a human made it read-only.
-undo_read_only() {
-  (($1 == 1)) || source_read_only 0 || log_error "the source $(source_address) stays read-only: set read_only=0 on it by hand"
-}
-
 cut_over_here() {
   local seconds=$1 by_hand=$2 pos t0 t1 after
   log_info "cutover from the source $(source_address): catching up, then stopping its writes"
@@ -65,11 +60,11 @@ cut_over_here() {
       die "cutover failed: could not make the source read-only ($(tail -n 1 "$NODE_RUNTIME_DIR/source.err")): its account needs READ_ONLY ADMIN, or make it read-only yourself and pass --source-is-read-only"
   fi
   if ! pos=$(source_position) || ! applied_up_to "$pos" "$seconds"; then
-    undo_read_only "$by_hand"
+    give_source_writes_back "$by_hand"
     die "cutover failed: this node did not apply the source up to its final position ${pos:-(unread)} within ${seconds}s; the source takes writes again"
   fi
   if ! open_writes; then
-    undo_read_only "$by_hand"
+    give_source_writes_back "$by_hand"
     die "cutover failed: could not open writes on $POD_NAME; the cluster follows the source again"
   fi
   t1=$(now_ms)

@@ -274,12 +274,12 @@ cut_over() {
       { cutover_failed "could not make the source read-only ($(tail -n 1 "$NODE_RUNTIME_DIR/source.err")): its account needs READ_ONLY ADMIN, or make it read-only yourself and pass --source-is-read-only"; return 0; }
   fi
   if ! pos=$(source_position) || ! applied_up_to "$pos" "$seconds"; then
-    ((by_hand == 1)) || source_read_only 0 || log_error "the source $(source_address) stays read-only: set read_only=0 on it by hand"
+    give_source_writes_back "$by_hand"
     cutover_failed "this node did not apply the source up to its final position ${pos:-(unread)} within ${seconds}s; the source takes writes again"
     return 0
   fi
   if ! open_after_following; then
-    ((by_hand == 1)) || source_read_only 0 || true
+    give_source_writes_back "$by_hand"
     cutover_failed "could not open writes on $POD_NAME; it follows the source again"
     return 0
   fi
