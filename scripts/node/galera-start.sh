@@ -276,6 +276,8 @@ run_mariadbd() {
   [[ -n ${SST_DONORS:-} ]] && args+=(--wsrep-sst-donor="$SST_DONORS")
   # Leftovers of an interrupted transfer; the data directory counted as empty above.
   rm -f "$NODE_DATA_DIR/sst_in_progress" "$NODE_DATA_DIR/wsrep_sst.pid" "$FOLLOW_FILE"
+  # a new mariadbd starts read-only again with a source (my.cnf): its watch decides anew
+  CLIENT_WRITES=''
   publish_running
   log_info "starting mariadbd ($ACTION)"
   PATH="$(sst_methods_dir):$PATH" mariadbd "${args[@]}" &
@@ -372,6 +374,8 @@ FOLLOWING_SOURCE=0
 source_configured && FOLLOWING_SOURCE=1
 follow_source_when_due() {
   source_configured || return 0
+  # open for clients: the record said 'promoted' or nothing, and neither changes again
+  [[ $CLIENT_WRITES == on ]] && return 0
   local record
   record=$(follow_record) || return 0
   if [[ $record != following\ * ]]; then

@@ -205,3 +205,21 @@ test('5. after the cutover the old server follows the cluster (the failback the 
   await waitFor('the old server to hold the cluster\'s ledger', async () =>
     JSON.stringify(await f.old.sql(ledger)) === JSON.stringify(await sql(other, ledger)), 60_000);
 });
+
+test('6. after the cutover, a node whose server its watchdog restarts takes writes again once it is back: with a '
+  + 'source configured it starts read-only, and its watch reads the record anew', async () => {
+  // GIVEN the cluster after the cutover, every node writable
+  const node = ALL.find((i) => i !== cutoverNode)!;
+  const restarts = () => lines(node, 'restarting it to take part in the election').length;
+  const before = restarts();
+  // WHEN its server leaves the cluster (Disconnected next to a Primary component) until its watchdog restarts it
+  // (nonPrimaryRestartSeconds 10)
+  const leave = await f.pods.exec(node, ['bash', '-c',
+    `source ${NODE_PATHS.config}/galera-lib.sh && local_sql -e "SET GLOBAL wsrep_cluster_address = ''"`]);
+  expect(leave.exitCode).toBe(0);
+  await waitFor(`mariadb-${node}'s watchdog to restart its server`, async () => restarts() > before, 120_000);
+  // THEN it rejoins and takes writes again, without following
+  await f.pods.waitFor(node, 'readiness', 300_000);
+  await waitFor(`mariadb-${node} to take writes`, async () => (await sql(node, 'SELECT @@GLOBAL.read_only'))[0][0] === '0', 30_000);
+  expect(await f.followers()).toEqual([]);
+});

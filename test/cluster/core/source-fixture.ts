@@ -216,7 +216,8 @@ function manifests(sourceTls: boolean, topology: Topology): { objects: ReturnTyp
       grants: [{ privileges: ['ALL PRIVILEGES'], database: 'ledger' }],
     }],
   };
-  const db = topology === 'galera' ? new GaleraCluster(c, 'db', props)
+  // a Galera node cut off restarts its server after 10 s (galera-external-source.test.ts reads what it opens after)
+  const db = topology === 'galera' ? new GaleraCluster(c, 'db', { ...props, nonPrimaryRestartSeconds: 10 })
     : new MariaDbReplication(c, 'db', { ...props, failoverSeconds: 10, fenceSeconds: 5 });
   return { objects: Testing.synth(c), metricsPort: db.metricsPort! };
 }
