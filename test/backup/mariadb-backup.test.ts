@@ -286,6 +286,62 @@ describe('backup scripts', () => {
   });
 });
 
+describe('the backup job proves the stream it stored (backup-job.sh prove)', () => {
+  /** Runs prove on a stored stream `bytes` in a scratch BACKUP_DIR: its exit status, its output, the file afterwards. */
+  function prove(bytes: Buffer): { status: number | null; output: string; after: Buffer } {
+    const dir = mkdtempSync(join(tmpdir(), 'prove-unit-'));
+    try {
+      const file = join(dir, 'galera-x.xb.zst.partial');
+      writeFileSync(file, bytes);
+      const env = {
+        PATH: process.env.PATH, POD_NAME: 'galera-backup-x', NODE_PEERS: 'galera-0.galera', NODE_CLUSTER_NAME: 'galera',
+        BACKUP_DIR: dir, BACKUP_TOPOLOGY: 'galera', NODE_DATA_DIR: '/nonexistent',
+      };
+      const driver = `source "${SCRIPTS}/backup/backup-job.sh"; NAME=galera-x SOURCE_POD=galera-2; prove "$1"`;
+      const r = spawnSync('bash', ['-c', driver, 'bash', file], { encoding: 'utf8', env });
+      return { status: r.status, output: r.stdout + r.stderr, after: readFileSync(file) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** An xbstream of one file, zstd-compressed: a stream as the endpoint sends it, though not of a backup. */
+  function stream(): Buffer {
+    const dir = mkdtempSync(join(tmpdir(), 'prove-stream-'));
+    try {
+      writeFileSync(join(dir, 'ibdata1'), Buffer.alloc(3 * 2 ** 20, 'page '));
+      return execFileSync('bash', ['-o', 'pipefail', '-c', 'cd "$1" && mbstream -c ibdata1 | zstd -q -c', 'bash', dir]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test.each([
+    ['truncated', (b: Buffer) => b.subarray(0, Math.floor(b.length / 2))],
+    ['corrupted in the middle', (b: Buffer) => Buffer.concat([b.subarray(0, 100), Buffer.from('garbage!'), b.subarray(108)])],
+  ] as const)('GIVEN a stored stream %s WHEN proved THEN the job fails naming the source, and the stored file is left as it was',
+    (_, spoil) => {
+    // GIVEN
+    const bad = spoil(stream());
+    // WHEN
+    const r = prove(bad);
+    // THEN
+    expect(r.status).not.toBe(0);
+    expect(r.output)
+      .toMatch(/backup galera-x: the stream from galera-2 is truncated or corrupt \(zstd or mbstream failed: .*\); discarded/);
+    expect(r.after.equals(bad)).toBe(true);
+  });
+
+  test('GIVEN an intact stream that is not a backup WHEN proved THEN it extracts, and --prepare refuses it', () => {
+    // GIVEN / WHEN
+    const r = prove(stream());
+    // THEN the extraction passed (no truncation message) and mariadb-backup --prepare said no
+    expect(r.status).not.toBe(0);
+    expect(r.output).not.toMatch(/truncated or corrupt/);
+    expect(r.output).toMatch(/backup galera-x: mariadb-backup --prepare failed: .*; discarded/);
+  });
+});
+
 describe('S3 credentials from the pod identity', () => {
   const s3 = { bucket: 'shop-db-backups', region: 'eu-west-1', serviceAccountName: 'db-backup' };
 
