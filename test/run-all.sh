@@ -42,22 +42,36 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
 fi
 [[ ${1:-} == --install-only ]] && exit 0
 
-log "shellcheck"
-mapfile -t scripts < <(git ls-files '*.sh')
-shellcheck -x "${scripts[@]}"
-log "TypeScript lint (typescript-eslint over src, test, harness, bench, tools; no line over 140 characters)"
-npm run -s lint
-log "type check"
-npx tsc --noEmit -p .
-log "dist/ matches the code (npm run synth)"
-npm run -s synth >/dev/null
-git diff --exit-code --stat -- dist/ || { echo "dist/ is stale: run npm run synth and commit it"; exit 1; }
+# The checks (shellcheck, lint, types, dist/ freshness) are single-threaded and the unit suite
+# runs in one jest worker on two cores: they run side by side, the checks' output printed once
+# they end. A failed check stops the run before the cluster tests, as a failed unit test does not.
+checks() {
+  log "shellcheck"
+  mapfile -t scripts < <(git ls-files '*.sh')
+  shellcheck -x "${scripts[@]}"
+  log "TypeScript lint (typescript-eslint over src, test, harness, bench, tools; no line over 140 characters)"
+  npm run -s lint
+  log "type check"
+  npx tsc --noEmit -p .
+  log "dist/ matches the code (npm run synth)"
+  npm run -s synth >/dev/null
+  git diff --exit-code --stat -- dist/ || { echo "dist/ is stale: run npm run synth and commit it"; return 1; }
+}
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 status=0
-log "unit tests"
-npx jest --selectProjects unit --ci --forceExit --json --outputFile="$results/unit.json" || status=1
+checks >"$results/checks.log" 2>&1 &
+checks_pid=$!
+log "unit tests (the checks run meanwhile)"
+npx jest --selectProjects unit --ci --maxWorkers=1 --forceExit --json --outputFile="$results/unit.json" || status=1
+checks_status=0
+wait "$checks_pid" || checks_status=$?
+cat "$results/checks.log"
+if ((checks_status != 0)); then
+  echo "== a check failed (above): no cluster tests run"
+  exit 1
+fi
 # Two test files at a time: each brings up its own clusters (own namespaces, subnet and volumes),
 # and most of a file's time is waiting on servers, so two share 2 cores well. CLUSTER_WORKERS=1
 # runs them one by one (e.g. to read one file's log without another's in between).
@@ -66,6 +80,9 @@ log "cluster tests (real Galera nodes in network namespaces; $workers test files
 npx jest --selectProjects cluster --ci --maxWorkers="$workers" --verbose --forceExit --json --outputFile="$results/cluster.json" || status=1
 
 # The time of each test file, then one closing line for both suites: "N passed, N failed".
-node test/suite-report.js "$results/unit.json" "$results/cluster.json"
+# RECORD_TIMES=1 also records them in test/file-times.json (the order of a fresh clone's run).
+record=()
+[[ ${RECORD_TIMES:-0} == 1 ]] && record=(--record test/file-times.json)
+node test/suite-report.js "${record[@]}" "$results/unit.json" "$results/cluster.json"
 log "whole run: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 exit "$status"
