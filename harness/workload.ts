@@ -12,6 +12,9 @@ import { netnsPids, run, sleep, which } from './proc';
 import { PodTemplate, StatefulSet, VolumeClaimTemplate, WorkloadObject } from './spec';
 import { claimDir } from './volumes';
 
+/** The longest waitFor waits between two runs of a probe (the nodes' readiness period is 5 s). */
+const WAIT_POLL_MS = 1000;
+
 const MARIADB = which('mariadb');
 const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -206,15 +209,17 @@ export class Workload {
   }
 
   /**
-   * Polls pod i's probe every periodSeconds (or intervalMs) until it succeeds; returns the
-   * elapsed milliseconds, or throws with the last probe output and the pod's last log lines.
+   * Polls pod i's probe every second (its periodSeconds when shorter, or intervalMs) until it
+   * succeeds; returns the elapsed milliseconds, or throws with the last probe output and the pod's
+   * last log lines. A test waits for the moment the probe passes, not for the kubelet's next
+   * period (up to 5 s later for the nodes' readiness), which the background probes still keep.
    */
   public async waitFor(
     i: number, kind: ProbeKind, timeoutMs: number, opts: { intervalMs?: number; container?: string } = {},
   ): Promise<number> {
     const p = this.pod(i);
     const spec = p.probeSpec(kind, p.spec ?? this.template, opts.container);
-    const interval = opts.intervalMs ?? (spec?.periodSeconds ?? 10) * 1000;
+    const interval = opts.intervalMs ?? Math.min(WAIT_POLL_MS, (spec?.periodSeconds ?? 10) * 1000);
     const t0 = Date.now();
     let last: ProbeResult | null = null;
     while (Date.now() - t0 < timeoutMs) {

@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'child_process';
 import { PodCluster, Workload } from '../../../harness/index';
 import { GALERA_HEALTHCHECK_QUERY, proxysqlVerdict } from '../proxysql/proxysql-monitor';
 import { chartSecrets } from '../secrets';
+import { untilAcked } from '../wait';
 import type { Manifest } from '../../tools/manifest';
 
 // The Galera node lifecycle on the real software: every pod of the synthesized StatefulSet runs
@@ -219,11 +220,10 @@ test('probes and ProxySQL health check: Synced nodes can write, a desynced (dono
 test('3. one node SIGKILLed under write load and restarted: survivors keep writing, it rejoins by IST, '
   + 'no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the kill');
   await pods.stopPod(1, 'KILL');
-  const before = writer.ackedCount();
-  await sleep(10_000);
-  expect(writer.ackedCount()).toBeGreaterThan(before + 10); // survivors took writes
+  // THEN the survivors take writes (polled up to a generous bound: a loaded machine may take seconds)
+  await untilAcked(writer, writer.ackedCount() + 10, 'the survivors\' writes after galera-1 was killed');
   await pods.startPod(1);
   await pods.waitFor(1, 'readiness', 120_000);
   expect(currentLog(1)).toMatch(/Receiving IST|IST received/);
@@ -345,8 +345,7 @@ test('8. a node whose data belongs to another cluster is refused, never merged, 
   );
   // WHEN it starts next to the running cluster
   await pods.startPod(2);
-  await sleep(8000);
-  expect(currentLog(2)).toContain(`refuse: the local data belongs to cluster ${foreign}`);
+  await waitForLog(2, `refuse: the local data belongs to cluster ${foreign}`, 60_000);
   expect((await pods.probe(2, 'readiness')).ok).toBe(false);
   expect((await pods.probe(2, 'liveness')).ok).toBe(true);
   expect(await status(0, 'wsrep_cluster_size')).toBe('2');
@@ -367,9 +366,12 @@ test('8. a node whose data belongs to another cluster is refused, never merged, 
 
 test('9. network partition of one node: the two keep writing, the one refuses and is unready, then rejoins', async () => {
   const writer = await pods.startWriter({ pods: [0, 1] });
-  await sleep(2000);
+  await untilAcked(writer, 30, 'writes before the partition');
   pods.partition(2);
-  await sleep(12_000);
+  // the two evict it and the one finds itself alone (Galera's suspect and inactive timeouts)
+  await waitUntil(async () => (await status(2, 'wsrep_cluster_status')) === 'non-Primary'
+    && (await status(0, 'wsrep_cluster_size')) === '2', 120_000);
+  await waitUntil(async () => !(await pods.probe(2, 'readiness')).ok, 60_000);
   expect((await pods.probe(2, 'readiness')).ok).toBe(false);
   expect((await pods.probe(2, 'liveness')).ok).toBe(true);
   expect(await status(2, 'wsrep_cluster_status')).toBe('non-Primary');
@@ -378,9 +380,7 @@ test('9. network partition of one node: the two keep writing, the one refuses an
   await expect(
     pods.sql(2, "INSERT INTO ledger.acks (id, writer, pod) VALUES (800000, 'isolated', 2)"),
   ).rejects.toThrow(/WSREP|1047|prepared/i);
-  const during = writer.ackedCount();
-  await sleep(4000);
-  expect(writer.ackedCount()).toBeGreaterThan(during);
+  await untilAcked(writer, writer.ackedCount() + 10, 'the two\'s writes while galera-2 is cut off');
   expect(await status(0, 'wsrep_cluster_size')).toBe('2');
   pods.heal(2);
   await pods.waitFor(2, 'readiness', 120_000);
@@ -390,10 +390,9 @@ test('9. network partition of one node: the two keep writing, the one refuses an
 test('9b. a partitioned node whose partners then crash waits for them, then rejoins the election with them and never bootstraps '
   + 'alone', async () => {
   const writer = await pods.startWriter({ pods: [0, 1] });
-  await sleep(2000);
+  await untilAcked(writer, 30, 'writes before the partition');
   pods.partition(2);
-  await sleep(8000);
-  expect(await status(2, 'wsrep_cluster_status')).toBe('non-Primary');
+  await waitUntil(async () => (await status(2, 'wsrep_cluster_status')) === 'non-Primary', 120_000);
   await pods.stopPod(0, 'KILL');
   await pods.stopPod(1, 'KILL');
   const result = await writer.stop();

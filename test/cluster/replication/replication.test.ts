@@ -6,7 +6,7 @@ import { NODE_PATHS } from '../../../src/core/node-env';
 import { tlsSecretsFor } from '../../../src/core/secrets';
 import { formatOpsReport, PodCluster, sqlIn, Workload } from '../../../harness/index';
 import { proxysqlBinary } from '../proxysql/proxysql-binary';
-import { waitFor } from '../wait';
+import { untilAcked, waitFor } from '../wait';
 import type { Manifest } from '../../tools/manifest';
 import { roleOf } from '../roles';
 
@@ -173,7 +173,7 @@ test('4b. both replicas wiped at once under write load clone from the primary: i
   + 'no replica can give are closed unacknowledged instead of blocking the copy; no acknowledged write lost', async () => {
   // GIVEN writes to the primary, and both replicas lost with their volumes
   const writer = await pods.startWriter({ pods: [0] });
-  await sleep(2000);
+  await untilAcked(writer, 30, 'writes before the replicas are lost');
   const mark = pods.logs(0).length;
   await Promise.all([1, 2].map((i) => pods.stopPod(i, 'KILL')));
   for (const i of [1, 2]) pods.wipeVolume(i);
@@ -251,7 +251,7 @@ test('5. the primary SIGKILLed under write load: the most advanced replica is pr
   + 'no acknowledged write lost', async () => {
   // GIVEN writes offered to every pod (only the primary accepts them)
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the fault');
   // WHEN the primary is SIGKILLed
   const old = primary;
   const mark = pods.logs(old).length;
@@ -262,7 +262,8 @@ test('5. the primary SIGKILLed under write load: the most advanced replica is pr
   expect(promoted).toBeGreaterThanOrEqual(0);
   primary = promoted;
   await pods.waitFor(primary, 'readiness', 60_000).catch(() => undefined);
-  await sleep(2000);
+  await waitFor(`a write acknowledged by mariadb-${primary} after the kill`,
+    async () => readAcks(writer.ledgerFile).some((a) => a.at > killedAt && a.pod === primary), 120_000).catch(() => undefined);
   const result = await writer.stop();
   // THEN the promoted replica was the most advanced, it takes writes, the other follows it
   const firstAfter = readAcks(writer.ledgerFile).find((a) => a.at > killedAt && a.pod === primary);
@@ -311,7 +312,7 @@ test('7. the primary cut off from both replicas while a client still reaches it:
   const old = primary;
   const mark = pods.logs(old).length;
   try {
-    await sleep(3000);
+    await untilAcked(writer, 30, 'writes before the cut');
     // WHEN the primary loses both replicas (the client still reaches it)
     const cutAt = Date.now();
     for (const j of others(old)) cluster.block(pods.slot(old), pods.slot(j));
@@ -348,7 +349,7 @@ test('7. the primary cut off from both replicas while a client still reaches it:
 test('8. a full crash (every pod SIGKILLed under write load): the most advanced node becomes the primary, '
   + 'no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the fault');
   const marks = ALL.map((i) => pods.logs(i).length);
   await pods.stopAll('KILL');
   const result = await writer.stop();
@@ -367,7 +368,7 @@ test('8. a full crash (every pod SIGKILLed under write load): the most advanced 
 
 test('9. a graceful full stop and restart: the same rows everywhere, one primary, two replicas', async () => {
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the fault');
   const stops = await pods.stopAll('TERM');
   const result = await writer.stop();
   expect(stops.map((s) => s.graceful)).toEqual([true, true, true]);
@@ -383,7 +384,7 @@ test('9. a graceful full stop and restart: the same rows everywhere, one primary
 test('9b. SIGTERM of the primary alone (a rolling update, a drain): it hands its role over before it stops, '
   + 'nothing is refused or lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the fault');
   const old = primary;
   const mark = pods.logs(old).length;
   const marks = ALL.map((i) => pods.logs(i).length);
@@ -407,7 +408,7 @@ test('9b. SIGTERM of the primary alone (a rolling update, a drain): it hands its
 
 test('10. a planned switchover under write load moves the primary role to the named replica, no acknowledged write lost', async () => {
   const writer = await pods.startWriter({ pods: ALL });
-  await sleep(3000);
+  await untilAcked(writer, 30, 'writes before the fault');
   const old = primary;
   const target = others(old)[1];
   const startedAt = Date.now();
@@ -421,7 +422,8 @@ test('10. a planned switchover under write load moves the primary role to the na
   expect(await role(target)).toBe('primary');
   await waitAllReady(ALL, 120_000);
   for (const i of others(target)) expect(await role(i)).toBe('replica');
-  await sleep(2000);
+  await waitFor(`a write acknowledged by mariadb-${target} after the switchover started`,
+    async () => readAcks(writer.ledgerFile).some((a) => a.pod === target && a.at > startedAt), 120_000).catch(() => undefined);
   const result = await writer.stop();
   const acks = readAcks(writer.ledgerFile);
   expect(acks.some((a) => a.pod === target && a.at > startedAt)).toBe(true);
@@ -530,13 +532,14 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   const writer1 = await proxies().startWriter({
     pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied',
   });
-  await sleep(2000);
+  await untilAcked(writer1, 20, 'writes through ProxySQL before the switchover');
   const sw = await pods.exec(primary, ['bash', `${NODE_PATHS.config}/repl-switchover.sh`, `mariadb-${target}`], { timeoutMs: 120_000 });
   expect({ exit: sw.exitCode, output: sw.output }).toMatchObject({ exit: 0 });
   primary = target;
   await routes(primary);
   const switchedAt = Date.now();
-  await sleep(3000);
+  await waitFor('a write through ProxySQL after the switchover',
+    async () => readAcks(writer1.ledgerFile).some((a) => a.at > switchedAt), 120_000).catch(() => undefined);
   const r1 = await writer1.stop();
   expect(readAcks(writer1.ledgerFile).some((a) => a.at > switchedAt)).toBe(true);
   console.log(`ProxySQL through a switchover: writes stalled at most ${r1.maxStallMs} ms`);
@@ -548,7 +551,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   const writer2 = await proxies().startWriter({
     pods: [0], port: 6033, user: 'app', password: app.password, database: 'app', table: 'proxied', queryTimeoutMs: 5000,
   });
-  await sleep(2000);
+  await untilAcked(writer2, 20, 'writes through ProxySQL before the cut');
   const old = primary;
   const mark = pods.logs(old).length;
   for (const j of others(old)) cluster.block(pods.slot(old), pods.slot(j));
@@ -558,7 +561,8 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
     expect(primary).toBeGreaterThanOrEqual(0);
     await routes(primary);
     const routedAt = Date.now();
-    await sleep(3000);
+    await waitFor('a write through ProxySQL after the failover',
+      async () => readAcks(writer2.ledgerFile).some((a) => a.at > routedAt), 120_000).catch(() => undefined);
     r2 = await writer2.stop();
     expect(readAcks(writer2.ledgerFile).some((a) => a.at > routedAt)).toBe(true);
     console.log(`ProxySQL through a partition failover: writes stalled at most ${r2.maxStallMs} ms`);
