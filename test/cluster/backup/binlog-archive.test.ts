@@ -10,7 +10,7 @@ import { parseExposition, promtool, seriesOf, tempDir, valueOf, writeRules } fro
 import { collectStatus, formatStatus } from '../../../src/cli';
 import { chartSecrets } from '../secrets';
 import { harnessStatusClient } from '../status-client';
-import { sleep, waitFor } from '../wait';
+import { sleep, untilAcked, waitFor } from '../wait';
 import { binlogSeqsIn, expectWholeArchive, Segment, segmentsIn, seqOf } from './archive';
 import { Bucket, S3, S3_LOCATION } from './s3';
 
@@ -96,7 +96,7 @@ describe('binlog archiver', () => {
     await waitFor('segments from another node', async () => segments().slice(before).some((s) => s.sourcePod !== source), 120_000);
     await galera.startPod(victim);
     await galera.waitFor(victim, 'readiness', 300_000);
-    await sleep(5000);
+    await untilAcked(writer, writer.ackedCount() + 20, `writes after galera-${victim} came back`);
     const result = await writer.stop();
     expect(result.acked.length).toBeGreaterThan(0);
 

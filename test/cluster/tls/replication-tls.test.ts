@@ -6,7 +6,7 @@ import { tlsSecretsFor } from '../../../src/core/secrets';
 import { issueCertificate, newCertificateAuthority, PemPair, serialOf } from '../../../src/tls/certificates';
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
-import { sleep, waitFor } from '../wait';
+import { sleep, untilAcked, waitFor } from '../wait';
 
 // TLS on the primary/replica topology, on the real software: client connections (a plain client
 // refused when secure transport is required), the replication channel (shown by the replicas'
@@ -143,7 +143,7 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
     expect([withCert.exitCode, withCert.output.trim()]).toEqual([0, '1']);
     // writes on the primary reach both replicas over that channel
     const writer = await pods.startWriter({ pods: [0], sslCa: ca.cert, table: 'acks_channel' });
-    await sleep(3000);
+    await untilAcked(writer, 20, 'writes on the primary over TLS');
     const result = await writer.stop();
     expect(result.acked.length).toBeGreaterThan(0);
     await caughtUp([1, 2]);
@@ -220,7 +220,7 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
       const s = await Promise.all([1, 2].map((i) => slaveStatus(i)));
       return s.every((x) => x.Slave_IO_Running === 'Yes' && x.Master_SSL_Allowed === 'Yes');
     }, 60_000);
-    await sleep(3000);
+    await untilAcked(writer, writer.ackedCount() + 20, 'writes through ProxySQL after the replicas reconnected');
     const result = await writer.stop();
     expect(result.errors).toBe(0);
     expect(result.acked.length).toBeGreaterThan(0);
@@ -273,7 +273,7 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
         expect([i, (await slaveStatus(i)).Master_SSL_Allowed]).toEqual([i, ssl]);
       }
       const writer = await pods.startWriter({ pods: [p], ...(tls.enabled ? { sslCa: ca.cert } : {}), table: `acks_full_${ssl}` });
-      await sleep(3000);
+      await untilAcked(writer, 20, `writes on mariadb-${p} after the full stop`);
       const result = await writer.stop();
       expect(result.acked.length).toBeGreaterThan(0);
       const pos = (await pods.sql(p, 'SELECT @@GLOBAL.gtid_binlog_pos', { ssl: tls.enabled }))[0][0];
