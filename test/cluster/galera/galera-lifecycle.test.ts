@@ -370,7 +370,7 @@ test('9. network partition of one node: the two keep writing, the one refuses an
   pods.partition(2);
   // the two evict it and the one finds itself alone (Galera's suspect and inactive timeouts)
   await waitUntil(async () => (await status(2, 'wsrep_cluster_status')) === 'non-Primary'
-    && (await status(0, 'wsrep_cluster_size')) === '2', 120_000);
+    && (await status(0, 'wsrep_cluster_size')) === '2' && (await status(1, 'wsrep_cluster_size')) === '2', 120_000);
   await waitUntil(async () => !(await pods.probe(2, 'readiness')).ok, 60_000);
   expect((await pods.probe(2, 'readiness')).ok).toBe(false);
   expect((await pods.probe(2, 'liveness')).ok).toBe(true);
