@@ -3,7 +3,7 @@ import { NODE_PATHS } from '../../src/core/node-env';
 import { waitFor } from './wait';
 
 // The role a primary/replica pod runs as, as its start script writes it (repl-start.sh: the
-// runtime file `role`), for the suites of that topology.
+// runtime file `role`), and its replication status, for the suites of that topology.
 
 /** The role pod i of a primary/replica workload runs as (primary, replica, fenced, handover...). */
 export async function roleOf(pods: Workload, i: number): Promise<string> {
@@ -20,4 +20,10 @@ export async function primaryOf(pods: Workload, ordinals: readonly number[] = [0
     return false;
   }, 120_000);
   return found;
+}
+
+/** SHOW SLAVE STATUS of pod i, field by field (empty when it replicates from nobody). */
+export async function slaveStatusOf(pods: Workload, i: number): Promise<Record<string, string>> {
+  const out = (await pods.exec(i, ['mariadb', `--defaults-file=${NODE_PATHS.runtime}/my.cnf`, '-E', '-e', 'SHOW SLAVE STATUS'])).output;
+  return Object.fromEntries(out.split('\n').map((l) => /^\s*([A-Za-z_]+): ?(.*)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
 }

@@ -7,7 +7,7 @@ import { ReplicationProxySql } from '../../../src/index';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { sleep, waitFor } from '../wait';
 import { checkPathsUnderMixes, FaultMix, partitionFor, pauseServer } from './faults';
-import { roleOf } from '../roles';
+import { roleOf, slaveStatusOf } from '../roles';
 
 // Consistency of the primary/replica topology (issue 24), with the shipped defaults (lossless
 // semi-sync: AFTER_SYNC, no acknowledgement without a replica): the list-append workload runs
@@ -142,11 +142,20 @@ describeWithProxySql('list-append histories on primary/replica under fault mixes
       }, 300_000);
     }
 
-    /** One primary, every node ready and a replica of it, caught up with its binlog (polled, 5 minutes at most). */
+    /**
+     * One primary, every node ready and a replica of it (its source that primary, both threads
+     * running: after a switchover the other replica moves to the new primary within its next
+     * watch), caught up with its binlog (polled, 5 minutes at most).
+     */
     async function healthy(): Promise<void> {
       await allReady();
       expect(await role(primary)).toBe('primary');
       for (const i of others(primary)) expect(await role(i)).toBe('replica');
+      await waitFor(`every replica replicating from mariadb-${primary}`, async () => (await Promise.all(others(primary).map(async (i) => {
+        const s = await slaveStatusOf(pods, i);
+        return s.Master_Host?.split('.')[0] === `mariadb-${primary}` && s.Slave_IO_Running === 'Yes' && s.Slave_SQL_Running === 'Yes'
+          && (await pods.probe(i, 'readiness')).ok;
+      }))).every(Boolean), 300_000);
       const pos = (await pods.sql(primary, 'SELECT @@GLOBAL.gtid_binlog_pos'))[0][0];
       for (const i of others(primary)) {
         expect((await pods.sql(i, `SELECT MASTER_GTID_WAIT('${pos}', 300)`, { timeoutMs: 310_000 }))[0][0]).toBe('0');

@@ -7,6 +7,7 @@ import { issueCertificate, newCertificateAuthority, PemPair, serialOf } from '..
 import { NODE_PATHS } from '../../../src/core/node-env';
 import { describeWithProxySql } from '../proxysql/proxysql-binary';
 import { sleep, untilAcked, waitFor } from '../wait';
+import { slaveStatusOf } from '../roles';
 
 // TLS on the primary/replica topology, on the real software: client connections (a plain client
 // refused when secure transport is required), the replication channel (shown by the replicas'
@@ -50,10 +51,7 @@ describeWithProxySql('TLS on the primary/replica topology', (proxysqlBin) => {
     }
   }
 
-  async function slaveStatus(i: number): Promise<Record<string, string>> {
-    const out = (await pods.exec(i, ['mariadb', '--defaults-file=/run/mariadb/my.cnf', '-E', '-e', 'SHOW SLAVE STATUS'])).output;
-    return Object.fromEntries(out.split('\n').map((l) => /^\s*([A-Za-z_]+): ?(.*)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
-  }
+  const slaveStatus = (i: number): Promise<Record<string, string>> => slaveStatusOf(pods, i);
 
   /** Every replica has applied everything the primary (mariadb-0) has binlogged, with both threads still running. */
   async function caughtUp(replicas: readonly number[]): Promise<void> {
