@@ -244,7 +244,9 @@ describe('metrics and status of a real primary with two replicas', () => {
       // the other replica, still applying, has a lag figure (its value under load is not the point)
       expect(valueOf(steps[steps.length - 1][1]!, 'mysql_slave_status_seconds_behind_master')).toEqual(expect.any(Number));
 
-      // and the status command shows it from the pod's own script
+      // and the status command shows it from the pod's own script, once the kubelet's probes have
+      // marked the pod unready (failureThreshold 2 at periodSeconds 5: polled, a loaded machine is slower)
+      await waitFor('mariadb-2 unready as the kubelet sees it', async () => !pods.status(2).ready, 120_000);
       const status = await collectStatus(harnessStatusClient([{ w: pods, ordinals: ALL }]));
       const replica = status.replication!.find((n) => n.pod === 'mariadb-2')!;
       expect({ role: replica.role, sql: replica.sql, io: replica.io, lag: replica.lag, ready: replica.ready })
