@@ -9,9 +9,11 @@ LOG_COMPONENT=${LOG_COMPONENT:-${0##*/}}
 
 # log_at LEVEL message...
 log_at() {
-  local level=$1
+  local level=$1 now
   shift
-  printf '%s %s %s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "${POD_NAME:-${HOSTNAME:-?}}" "$LOG_COMPONENT" "$level" "$*" >&2
+  # printf's own clock, not date(1): the watch loops log from inside per-second rounds
+  TZ=UTC printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1
+  printf '%s %s %s %s: %s\n' "$now" "${POD_NAME:-${HOSTNAME:-?}}" "$LOG_COMPONENT" "$level" "$*" >&2
 }
 
 log_info() { log_at INFO "$@"; }

@@ -264,14 +264,38 @@ stop_following() {
   local_sql -e "STOP SLAVE '$SOURCE_CONNECTION'; RESET SLAVE '$SOURCE_CONNECTION' ALL"
 }
 
-# SHOW SLAVE 'source' STATUS, vertical, one "Key: value" per line; empty when there is no such connection.
+# SHOW SLAVE 'source' STATUS, vertical, one "Key: value" per line (right-aligned keys: read them
+# with slave_status_value or read_vertical); empty when there is no such connection.
 source_status() {
-  local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null | sed 's/^ *//'
+  local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null
 }
 
-# One value of `SHOW SLAVE STATUS` (vertical output), empty when this node replicates from nobody.
+# One value of `SHOW SLAVE STATUS` (vertical output, on stdin), empty when this node replicates
+# from nobody: the first line "KEY: value" (leading blanks ignored).
 slave_status_value() {
-  awk -v key="$1:" '$1 == key { $1 = ""; sub(/^ /, ""); print; exit }'
+  local line
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    if [[ $line == "$1:"* ]]; then
+      line=${line#"$1:"}
+      printf '%s\n' "${line#"${line%%[![:space:]]*}"}"
+      return 0
+    fi
+  done
+  return 0
+}
+
+# read_vertical ARRAY: the "Key: value" lines of a vertical (-E) result on stdin into the
+# associative array ARRAY (the first of a key wins; row separators are skipped).
+read_vertical() {
+  local -n _vertical=$1
+  local line key
+  while IFS= read -r line; do
+    line=${line#"${line%%[![:space:]]*}"}
+    [[ $line == *:* && $line != '***'* ]] || continue
+    key=${line%%:*} line=${line#*:}
+    [[ -v "_vertical[$key]" ]] || _vertical["$key"]=${line#"${line%%[![:space:]]*}"}
+  done
 }
 
 # Logs a change of the following connection's state, once: a stopped SQL thread (a conflict: the

@@ -6,7 +6,7 @@
 
 LOG_COMPONENT=galera
 # node-lib.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
-NODE_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
+NODE_LIB_DIR=${BASH_SOURCE[0]%/*}
 [[ -f $NODE_LIB_DIR/node-lib.sh ]] || NODE_LIB_DIR+=/../common
 # shellcheck source-path=SCRIPTDIR source=../common/node-lib.sh
 source "$NODE_LIB_DIR/node-lib.sh"
@@ -93,27 +93,40 @@ declare -gA STATE_VALUE_PATTERNS=(
 )
 
 galera_state_defaults() {
-  printf '%s\n' phase=unknown role= "uuid=$ZERO_UUID" seqno=-1 safe=0 empty=0 primary=0 local_state=0 fresh=0 forced= \
-    "sst=$(own_sst_mode)" donates= "view=$(last_view)" "leaving=$(leaving_flag)" "follows=$(follows_flag)"
+  local sst=plain view leaving=0 follows=0
+  [[ $NODE_TLS == on ]] && sst=tls
+  read_last_view view
+  [[ -e $LEAVING_FILE ]] && leaving=1
+  [[ -e $FOLLOW_FILE ]] && follows=1
+  STATE_DEFAULTS=(phase=unknown role= "uuid=$ZERO_UUID" seqno=-1 safe=0 empty=0 primary=0 local_state=0 fresh=0 forced=
+    "sst=$sst" donates= "view=$view" "leaving=$leaving" "follows=$follows")
 }
 
 # How this node's configuration sends and receives state transfers: tls (NODE_TLS=on: the [sst]
 # section verifies the peer by the CA) or plain (TLS off, or transitional).
 own_sst_mode() {
-  if [[ $NODE_TLS == on ]]; then echo tls; else echo plain; fi
+  if [[ $NODE_TLS == on ]]; then echo tls; else echo plain; fi # galera_state_defaults says the same
 }
 
 # The size of the last Primary component this node was in; 0 when unknown.
 last_view() {
-  local n
-  n=$(cat "$VIEW_FILE" 2>/dev/null) || n=0
-  [[ $n =~ ^[0-9]{1,3}$ ]] || n=0
-  printf '%s\n' "$n"
+  local size
+  read_last_view size
+  printf '%s\n' "$size"
+}
+
+# read_last_view VAR: last_view into the variable VAR (no process).
+read_last_view() {
+  local -n _view_var=$1
+  read_line "$1" "$VIEW_FILE"
+  [[ $_view_var =~ ^[0-9]{1,3}$ ]] || _view_var=0
 }
 
 # Records the size of the Primary component this node is in (when it changed).
 remember_view() {
-  [[ $1 =~ ^[0-9]{1,3}$ && $1 != "$(last_view)" ]] || return 0
+  local last
+  read_last_view last
+  [[ $1 =~ ^[0-9]{1,3}$ && $1 != "$last" ]] || return 0
   printf '%s\n' "$1" >"$VIEW_FILE.tmp" && mv -f "$VIEW_FILE.tmp" "$VIEW_FILE"
 }
 # 1 while this node leaves on SIGTERM (LEAVING_FILE), else 0.

@@ -8,8 +8,10 @@
 #  liveness:  never fails a node that waits, receives a state transfer or is non-Primary;
 #             fails a hung server (no answer within the timeout) or a stuck start script.
 set -uo pipefail
+# (the directory without dirname(1): the kubelet runs this every few seconds)
+[[ ${BASH_SOURCE[0]} == */* ]] && HERE=${BASH_SOURCE[0]%/*} || HERE=.
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+source "$HERE/galera-lib.sh"
 
 server_answers() {
   local out

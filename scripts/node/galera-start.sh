@@ -468,7 +468,14 @@ stop_for_restart() {
   fi
 }
 
-status_value() { awk -v name="$1" '$1 == name { print $2 }'; }
+# The value of one "name value" line of wsrep_status on stdin (the shell's own parsing: every second).
+status_value() {
+  local name value
+  while read -r name value; do
+    [[ $name == "$1" ]] && { printf '%s\n' "$value"; return 0; }
+  done
+  return 0
+}
 
 desync_setting() { local_sql -N -e 'SELECT @@GLOBAL.wsrep_desync' 2>/dev/null | sed 's/^1$/ON/; s/^0$/OFF/'; }
 

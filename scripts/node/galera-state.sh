@@ -8,15 +8,18 @@
 #                              with an external source, its "name<TAB>value" lines (source.sh)
 #                              (for the status command: kubectl exec ... -c mariadb)
 set -uo pipefail
+# (the directory without dirname(1): peers ask every second)
+[[ ${BASH_SOURCE[0]} == */* ]] && HERE=${BASH_SOURCE[0]%/*} || HERE=.
 # shellcheck source-path=SCRIPTDIR source=galera-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/galera-lib.sh"
+source "$HERE/galera-lib.sh"
 
 # The live view of the server; role and donates stay as galera-start.sh published them (donates:
 # the mariadbd it started can donate the stream state transfer, see galera-election.sh sst_method).
 galera_live_state() {
-  local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0 published
+  local status name value primary=0 uuid=$ZERO_UUID seqno=-1 state=0 published forced
   status=$(SQL_TIMEOUT=2 wsrep_status 2>/dev/null) || return 1
-  published=$(head -n 1 "$STATE_FILE" 2>/dev/null)
+  read_line published "$STATE_FILE"
+  read_line forced "$FORCED_FROM_FILE"
   while read -r name value; do
     case $name in
       wsrep_cluster_status) [[ $value == Primary ]] && primary=1 ;;
@@ -26,7 +29,7 @@ galera_live_state() {
     esac
   done <<<"$status"
   state_line phase=running role="$(field "$published" role)" primary="$primary" uuid="$uuid" seqno="$seqno" \
-    local_state="$state" forced="$(cat "$FORCED_FROM_FILE" 2>/dev/null)" donates="$(field "$published" donates)"
+    local_state="$state" forced="$forced" donates="$(field "$published" donates)"
 }
 
 main() {

@@ -7,7 +7,7 @@
 
 LOG_COMPONENT=replication
 # node-lib.sh sits next to this file in the pod (one ConfigMap directory), in ../common in the repository.
-NODE_LIB_DIR=$(dirname "${BASH_SOURCE[0]}")
+NODE_LIB_DIR=${BASH_SOURCE[0]%/*}
 [[ -f $NODE_LIB_DIR/node-lib.sh ]] || NODE_LIB_DIR+=/../common
 # shellcheck source-path=SCRIPTDIR source=../common/node-lib.sh
 source "$NODE_LIB_DIR/node-lib.sh"
@@ -61,8 +61,9 @@ election_quorum() {
   if ((n - 1 > $(majority))); then echo $((n - 1)); else majority; fi
 }
 
+# SHOW SLAVE STATUS, vertical (right-aligned keys: read them with slave_status_value or read_vertical).
 slave_status() {
-  local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null | sed 's/^ *//'
+  local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null
 }
 
 # How far a GTID list goes: the sum over its domains of each domain's highest seq ("0-2-57,1-1-3"
@@ -70,16 +71,27 @@ slave_status() {
 # domain (the cluster's own, and an external source's while the cluster follows one), so of two
 # nodes the one with more of it has the larger sum.
 gtid_seq() {
+  local seq
+  gtid_seq_into seq "$1"
+  echo "$seq"
+}
+
+# gtid_seq_into VAR GTID_LIST: gtid_seq into the variable VAR (no subshell).
+gtid_seq_into() {
+  local -n _seq_var=$1
   local gtid total=0
   local -A top=()
   local IFS=,
-  for gtid in ${1//[[:space:]]/}; do
+  for gtid in ${2//[[:space:]]/}; do
     [[ $gtid =~ ^([0-9]+)-[0-9]+-([0-9]+)$ ]] || continue
     ((${top[${BASH_REMATCH[1]}]:--1} >= BASH_REMATCH[2])) || top[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
   done
-  ((${#top[@]} > 0)) || { echo -1; return 0; }
+  if ((${#top[@]} == 0)); then
+    _seq_var=-1
+    return 0
+  fi
   for gtid in "${top[@]}"; do total=$((total + gtid)); done
-  echo "$total"
+  _seq_var=$total
 }
 
 # history_position BINLOG SLAVE: where a node's history ends, as a GTID position to replicate
@@ -121,7 +133,9 @@ declare -gA STATE_VALUE_PATTERNS=(
 )
 
 replication_state_defaults() {
-  printf '%s\n' phase=waiting role= writable=0 gtid= seq=-1 io=0 sql=0 lag= source= ready=0 "data=$([[ -f $DATA_MARKER ]] && echo 1 || echo 0)"
+  local data=0
+  [[ -f $DATA_MARKER ]] && data=1
+  STATE_DEFAULTS=(phase=waiting role= writable=0 gtid= seq=-1 io=0 sql=0 lag= source= ready=0 "data=$data")
 }
 
 # Ends every client session (KILL CONNECTION: the client gets an error). The sessions waiting for

@@ -6,20 +6,22 @@
 #  liveness:  never fails a node that waits or clones (the start script's heartbeat is fresh);
 #             fails a hung server (no answer within the timeout) or a stuck start script.
 set -uo pipefail
+# (the directory without dirname(1): the kubelet runs this every few seconds)
+[[ ${BASH_SOURCE[0]} == */* ]] && HERE=${BASH_SOURCE[0]%/*} || HERE=.
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
+source "$HERE/repl-lib.sh"
 
 semi_sync_ok() {
   [[ ${REPL_NO_REPLICA_ACK:-block} == async ]] && return 0
   local clients
-  clients=$(local_sql -e "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'" 2>/dev/null | awk '{ print $2 }')
-  ((${clients:-0} >= 1))
+  read -r _ clients < <(local_sql -e "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_clients'" 2>/dev/null)
+  [[ ${clients:-} =~ ^[0-9]+$ ]] && ((clients >= 1))
 }
 
 readiness() {
   local line
   [[ $(phase) == running ]] || { echo "not running: $(phase)"; return 1; }
-  line=$(bash "$(dirname "${BASH_SOURCE[0]}")/repl-state.sh")
+  line=$(bash "$HERE/repl-state.sh")
   case $(field "$line" role) in
     primary)
       [[ $(field "$line" writable) == 1 ]] || { echo "primary not writable"; return 1; }

@@ -482,17 +482,20 @@ state_line_self() { bash "$NODE_CONFIG_DIR/repl-state.sh"; }
 #  - no primary anywhere for REPL_FAILOVER_SECONDS: the failover election.
 watch_replica() {
   local missing_since='' status errno io source source_line lines primary verdict action reason acks_checked=$SECONDS
+  local -A st
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     sleep "$NODE_POLL_SECONDS"
     status=$(slave_status) || continue
-    errno=$(slave_status_value Last_IO_Errno <<<"$status")
+    st=()
+    read_vertical st <<<"$status"
+    errno=${st[Last_IO_Errno]:-}
     if [[ $errno == 1236 ]]; then
-      refuse_errant "$(slave_status_value Last_IO_Error <<<"$status")"
+      refuse_errant "${st[Last_IO_Error]:-}"
       return 0
     fi
-    io=$(slave_status_value Slave_IO_Running <<<"$status")
-    source=$(cat "$SOURCE_FILE" 2>/dev/null)
+    io=${st[Slave_IO_Running]:-}
+    read_line source "$SOURCE_FILE"
     source_line=''
     [[ $io == Yes ]] && source_line=$(query_peer "$(host_of_pod "$source")")
     if [[ $(field "$source_line" role) == handover && $(field "$source_line" source) == "$POD_NAME" ]]; then
@@ -610,7 +613,7 @@ take_over() {
 # the primary fences itself before the others can elect a new one. Another primary seen: fenced
 # at once. A switchover request (repl-switchover.sh) hands the role over.
 watch_as_primary() {
-  local last_majority=$SECONDS round_start misses=0 lines answered other
+  local last_majority=$SECONDS round_start misses=0 lines line answered other
   while ((STOPPING == 0)) && kill -0 "$MARIADBD_PID" 2>/dev/null; do
     heartbeat
     if ((STOP_REQUESTED == 1)); then
@@ -631,7 +634,8 @@ watch_as_primary() {
       fence
       return 0
     fi
-    answered=$(grep -c . <<<"$lines")
+    answered=0
+    while IFS= read -r line; do [[ -z $line ]] || answered=$((answered + 1)); done <<<"$lines"
     if ((answered + 1 >= $(majority))); then
       last_majority=$round_start misses=0
       ((EXPORTER_ACCOUNT == 1)) || { exporter_account_on_primary && EXPORTER_ACCOUNT=1; }

@@ -8,39 +8,48 @@
 #   repl-state.sh --status   the state line, then "name<TAB>value" lines of the replication
 #                            status (for the status command: kubectl exec ... -c mariadb)
 set -uo pipefail
+# (the directory without dirname(1): peers ask every second)
+[[ ${BASH_SOURCE[0]} == */* ]] && HERE=${BASH_SOURCE[0]%/*} || HERE=.
 # shellcheck source-path=SCRIPTDIR source=repl-lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/repl-lib.sh"
+source "$HERE/repl-lib.sh"
 
 # The live view of the running server: role, writable, GTID position, replication threads, lag.
+# Peers ask every second: one client run and the shell's own parsing, no other process (slow
+# answers on a loaded node look like a partition).
 replication_live_state() {
-  local status role source read_only current io_pos io sql lag seq io_seq ready=0 writable=0
-  # one client run: a state query must stay cheap on a loaded node (slow answers look like a partition)
-  status=$(SQL_TIMEOUT=3 local_sql --column-names -E \
-    -e 'SELECT @@GLOBAL.read_only AS Read_only, @@GLOBAL.gtid_current_pos AS Gtid_current_pos; SHOW SLAVE STATUS' 2>/dev/null |
-    sed 's/^ *//') || return 1
-  read_only=$(slave_status_value Read_only <<<"$status")
+  local out role='' source switchover='' read_only current io_pos io sql lag seq io_seq ready=0 writable=0
+  local -A s=()
+  out=$(SQL_TIMEOUT=3 local_sql --column-names -E \
+    -e 'SELECT @@GLOBAL.read_only AS Read_only, @@GLOBAL.gtid_current_pos AS Gtid_current_pos; SHOW SLAVE STATUS' 2>/dev/null) ||
+    return 1
+  read_vertical s <<<"$out"
+  read_only=${s[Read_only]:-}
   [[ -n $read_only ]] || return 1
-  current=$(slave_status_value Gtid_current_pos <<<"$status")
-  role=$(cat "$ROLE_FILE" 2>/dev/null)
-  io_pos=$(slave_status_value Gtid_IO_Pos <<<"$status")
-  [[ $(slave_status_value Slave_IO_Running <<<"$status") == Yes ]] && io=1 || io=0
-  [[ $(slave_status_value Slave_SQL_Running <<<"$status") == Yes ]] && sql=1 || sql=0
-  lag=$(slave_status_value Seconds_Behind_Master <<<"$status")
+  current=${s[Gtid_current_pos]:-}
+  { read -r role <"$ROLE_FILE"; } 2>/dev/null || true
+  io_pos=${s[Gtid_IO_Pos]:-}
+  [[ ${s[Slave_IO_Running]:-} == Yes ]] && io=1 || io=0
+  [[ ${s[Slave_SQL_Running]:-} == Yes ]] && sql=1 || sql=0
+  lag=${s[Seconds_Behind_Master]:-}
   [[ $lag =~ ^[0-9]+$ ]] || lag=''
-  source=$(slave_status_value Master_Host <<<"$status")
-  seq=$(gtid_seq "$current") io_seq=$(gtid_seq "$io_pos")
+  source=${s[Master_Host]:-}
+  gtid_seq_into seq "$current"
+  gtid_seq_into io_seq "$io_pos"
   # received events count only while the SQL thread can still apply them
   [[ $sql == 1 ]] && ((io_seq > seq)) && seq=$io_seq
   # read_only reads 0/1, or OFF/ON where it is an enum (MariaDB 10.11 and later); the primary of a
   # cluster that follows its external source takes the source's writes (clients may not write)
   [[ $read_only == 0 || $read_only == OFF || ($role == primary && -f $FOLLOW_FILE) ]] && writable=1
-  [[ $role == handover ]] && source=$(host_of_pod "$(cat "$SWITCHOVER_FILE" 2>/dev/null)")
+  if [[ $role == handover ]]; then
+    { read -r switchover <"$SWITCHOVER_FILE"; } 2>/dev/null || true
+    source=$(host_of_pod "$switchover")
+  fi
   case $role in
     primary) ((writable == 1)) && ready=1 ;;
     replica) ((io == 1 && sql == 1)) && [[ -n $lag ]] && ((lag <= REPL_MAX_LAG_SECONDS)) && ready=1 ;;
   esac
   state_line phase=running role="$role" writable="$writable" gtid="${current// /}" seq="$seq" \
-    io="$io" sql="$sql" lag="$lag" source="$(pod_of_host "${source:-}")" ready="$ready"
+    io="$io" sql="$sql" lag="$lag" source="${source%%.*}" ready="$ready"
 }
 
 # "name<TAB>value" lines: the GTID positions, read_only, the semi-sync status and, on a replica,
