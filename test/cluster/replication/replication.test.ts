@@ -262,8 +262,7 @@ test('5. the primary SIGKILLed under write load: the most advanced replica is pr
   expect(promoted).toBeGreaterThanOrEqual(0);
   primary = promoted;
   await pods.waitFor(primary, 'readiness', 60_000).catch(() => undefined);
-  await waitFor(`a write acknowledged by mariadb-${primary} after the kill`,
-    async () => readAcks(writer.ledgerFile).some((a) => a.at > killedAt && a.pod === primary), 120_000).catch(() => undefined);
+  await untilAckAfter(writer.ledgerFile, killedAt, 'the kill', primary);
   const result = await writer.stop();
   // THEN the promoted replica was the most advanced, it takes writes, the other follows it
   const firstAfter = readAcks(writer.ledgerFile).find((a) => a.at > killedAt && a.pod === primary);
@@ -422,8 +421,7 @@ test('10. a planned switchover under write load moves the primary role to the na
   expect(await role(target)).toBe('primary');
   await waitAllReady(ALL, 120_000);
   for (const i of others(target)) expect(await role(i)).toBe('replica');
-  await waitFor(`a write acknowledged by mariadb-${target} after the switchover started`,
-    async () => readAcks(writer.ledgerFile).some((a) => a.pod === target && a.at > startedAt), 120_000).catch(() => undefined);
+  await untilAckAfter(writer.ledgerFile, startedAt, 'the switchover started', target);
   const result = await writer.stop();
   const acks = readAcks(writer.ledgerFile);
   expect(acks.some((a) => a.pod === target && a.at > startedAt)).toBe(true);
@@ -538,8 +536,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
   primary = target;
   await routes(primary);
   const switchedAt = Date.now();
-  await waitFor('a write through ProxySQL after the switchover',
-    async () => readAcks(writer1.ledgerFile).some((a) => a.at > switchedAt), 120_000).catch(() => undefined);
+  await untilAckAfter(writer1.ledgerFile, switchedAt, 'the switchover');
   const r1 = await writer1.stop();
   expect(readAcks(writer1.ledgerFile).some((a) => a.at > switchedAt)).toBe(true);
   console.log(`ProxySQL through a switchover: writes stalled at most ${r1.maxStallMs} ms`);
@@ -561,8 +558,7 @@ test('12. through the real ProxySQL: writes go to the primary and follow it thro
     expect(primary).toBeGreaterThanOrEqual(0);
     await routes(primary);
     const routedAt = Date.now();
-    await waitFor('a write through ProxySQL after the failover',
-      async () => readAcks(writer2.ledgerFile).some((a) => a.at > routedAt), 120_000).catch(() => undefined);
+    await untilAckAfter(writer2.ledgerFile, routedAt, 'the failover');
     r2 = await writer2.stop();
     expect(readAcks(writer2.ledgerFile).some((a) => a.at > routedAt)).toBe(true);
     console.log(`ProxySQL through a partition failover: writes stalled at most ${r2.maxStallMs} ms`);
@@ -800,6 +796,16 @@ test('15. NetworkPolicies: a foreign pod reaches no SQL, state or clone port; th
   expect(viaProxySql).toEqual([['1']]);
   expect(await connect({ client: 'far' }, proxies().podIp(0), 6033)).toBe(124);
 });
+
+/**
+ * Waits up to 120 s for a write acknowledged after AT (by mariadb-POD, if given). It never throws:
+ * the scenario's own assertion on the ledger then says what was missing.
+ */
+async function untilAckAfter(ledgerFile: string, at: number, event: string, pod?: number): Promise<void> {
+  const by = pod === undefined ? '' : ` by mariadb-${pod}`;
+  await waitFor(`a write acknowledged${by} after ${event}`,
+    async () => readAcks(ledgerFile).some((a) => a.at > at && (pod === undefined || a.pod === pod)), 120_000).catch(() => undefined);
+}
 
 function readAcks(file: string): { id: number; pod: number; at: number }[] {
   return readFileSync(file, 'utf8').split('\n').map((l) => /^(\d+) (\d+) (\d+)$/.exec(l)).filter((m): m is RegExpExecArray => m !== null)
