@@ -6,6 +6,7 @@
 #   bench/run.sh tls [OPTIONS]          TLS and NetworkPolicy cost (npm run bench:tls)
 #   bench/run.sh backup [OPTIONS]       backup and restore against mariadb-dump (npm run bench:backup)
 #   bench/run.sh pitr [OPTIONS]         archive lag, restore time to a point, RPO (npm run bench:pitr)
+#   bench/run.sh idle [OPTIONS]         what an idle cluster's pods cost: CPU, processes started (npm run bench:idle)
 #   bench/run.sh faults [SECONDS]       the list-append fault mixes of both topologies for SECONDS each
 #                                       (default 1800; npm run bench:faults; needs PROXYSQL_BIN)
 set -euo pipefail
@@ -16,6 +17,7 @@ case ${1:-} in
   tls) shift; exec npx ts-node --transpile-only bench/tls-bench.ts "$@" ;;
   backup) shift; exec npx ts-node --transpile-only bench/backup-bench.ts "$@" ;;
   pitr) shift; exec npx ts-node --transpile-only bench/pitr-bench.ts "$@" ;;
+  idle) shift; exec npx ts-node --transpile-only bench/idle-bench.ts "$@" ;;
   replication) shift; exec npx ts-node --transpile-only bench/replication-bench.ts "$@" ;;
   faults)
     FAULT_SECONDS=${2:-1800} exec npx jest --selectProjects cluster --runInBand \
