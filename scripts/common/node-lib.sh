@@ -151,6 +151,12 @@ read_line() {
   { IFS= read -r _line_var <"$2"; } 2>/dev/null || true
 }
 
+# Each line of stdin without its leading blanks (as sed 's/^ *//'), by the shell itself.
+trim_leading_spaces() {
+  local line
+  while IFS= read -r line || [[ -n $line ]]; do printf '%s\n' "${line#"${line%%[! ]*}"}"; done
+}
+
 # --- the state line -------------------------------------------------------------------------
 # Every node serves one line on the state port; its peers read it:
 #   v1 name=<pod> <key>=<value> ... peers=<n>

@@ -264,10 +264,9 @@ stop_following() {
   local_sql -e "STOP SLAVE '$SOURCE_CONNECTION'; RESET SLAVE '$SOURCE_CONNECTION' ALL"
 }
 
-# SHOW SLAVE 'source' STATUS, vertical, one "Key: value" per line (right-aligned keys: read them
-# with slave_status_value or read_vertical); empty when there is no such connection.
+# SHOW SLAVE 'source' STATUS, vertical, one "Key: value" per line; empty when there is no such connection.
 source_status() {
-  local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null
+  local_sql --column-names -E -e "SHOW SLAVE '$SOURCE_CONNECTION' STATUS" 2>/dev/null | trim_leading_spaces
 }
 
 # One value of `SHOW SLAVE STATUS` (vertical output, on stdin), empty when this node replicates

@@ -61,9 +61,9 @@ election_quorum() {
   if ((n - 1 > $(majority))); then echo $((n - 1)); else majority; fi
 }
 
-# SHOW SLAVE STATUS, vertical (right-aligned keys: read them with slave_status_value or read_vertical).
+# SHOW SLAVE STATUS, vertical, one "Key: value" per line; empty when this node replicates from nobody.
 slave_status() {
-  local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null
+  local_sql --column-names -E -e 'SHOW SLAVE STATUS' 2>/dev/null | trim_leading_spaces
 }
 
 # How far a GTID list goes: the sum over its domains of each domain's highest seq ("0-2-57,1-1-3"
