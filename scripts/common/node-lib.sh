@@ -19,14 +19,6 @@
 # The helpers below run in per-second loops and in every answer of the state port: they use bash
 # builtins where a process would do the same (a fork and exec per call, on every node, all the time).
 
-# The directory of a script path, as dirname(1) prints it, without starting dirname.
-dir_of() {
-  local path=$1
-  [[ $path == */* ]] || { printf '.\n'; return 0; }
-  path=${path%/*}
-  printf '%s\n' "${path:-/}"
-}
-
 # log.sh sits next to this file: in the pod (one ConfigMap directory) and in the repository.
 # shellcheck source-path=SCRIPTDIR source=../common/log.sh
 source "${BASH_SOURCE[0]%/*}/log.sh"
@@ -216,8 +208,8 @@ publish_state() {
 
 # The phase this node's start script published last; none before the first.
 phase() {
-  local p line=''
-  { IFS= read -r line <"$STATE_FILE"; } 2>/dev/null || true
+  local p line
+  read_line line "$STATE_FILE"
   p=$(field "$line" phase)
   echo "${p:-none}"
 }

@@ -272,16 +272,9 @@ source_status() {
 # One value of `SHOW SLAVE STATUS` (vertical output, on stdin), empty when this node replicates
 # from nobody: the first line "KEY: value" (leading blanks ignored).
 slave_status_value() {
-  local line
-  while IFS= read -r line; do
-    line=${line#"${line%%[![:space:]]*}"}
-    if [[ $line == "$1:"* ]]; then
-      line=${line#"$1:"}
-      printf '%s\n' "${line#"${line%%[![:space:]]*}"}"
-      return 0
-    fi
-  done
-  return 0
+  local -A values=()
+  read_vertical values
+  printf '%s\n' "${values[$1]:-}"
 }
 
 # read_vertical ARRAY: the "Key: value" lines of a vertical (-E) result on stdin into the

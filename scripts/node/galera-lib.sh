@@ -105,7 +105,7 @@ galera_state_defaults() {
 # How this node's configuration sends and receives state transfers: tls (NODE_TLS=on: the [sst]
 # section verifies the peer by the CA) or plain (TLS off, or transitional).
 own_sst_mode() {
-  if [[ $NODE_TLS == on ]]; then echo tls; else echo plain; fi # galera_state_defaults says the same
+  if [[ $NODE_TLS == on ]]; then echo tls; else echo plain; fi
 }
 
 # The size of the last Primary component this node was in; 0 when unknown.

@@ -26,7 +26,7 @@ replication_live_state() {
   read_only=${s[Read_only]:-}
   [[ -n $read_only ]] || return 1
   current=${s[Gtid_current_pos]:-}
-  { read -r role <"$ROLE_FILE"; } 2>/dev/null || true
+  read_line role "$ROLE_FILE"
   io_pos=${s[Gtid_IO_Pos]:-}
   [[ ${s[Slave_IO_Running]:-} == Yes ]] && io=1 || io=0
   [[ ${s[Slave_SQL_Running]:-} == Yes ]] && sql=1 || sql=0
@@ -41,7 +41,7 @@ replication_live_state() {
   # cluster that follows its external source takes the source's writes (clients may not write)
   [[ $read_only == 0 || $read_only == OFF || ($role == primary && -f $FOLLOW_FILE) ]] && writable=1
   if [[ $role == handover ]]; then
-    { read -r switchover <"$SWITCHOVER_FILE"; } 2>/dev/null || true
+    read_line switchover "$SWITCHOVER_FILE"
     source=$(host_of_pod "$switchover")
   fi
   case $role in
