@@ -77,7 +77,7 @@ choose_source() {
 # backup job.
 fetch() {
   local out=$1 header errlog="$BACKUP_SCRATCH_DIR.socat.log"
-  exec 3< <(socat -u "OPENSSL:$SOURCE_HOST:$NODE_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
+  exec 3< <(socat -b "$NODE_STREAM_BLOCK" -u "OPENSSL:$SOURCE_HOST:$NODE_BACKUP_PORT,cert=$BACKUP_TLS_DIR/tls.crt,key=$BACKUP_TLS_DIR/tls.key,cafile=$BACKUP_TLS_DIR/ca.crt,connect-timeout=10" STDOUT 2>"$errlog")
   IFS= read -r -u 3 header || die "backup $NAME: $SOURCE_POD's backup endpoint did not answer: $(tail -n 3 "$errlog" | tr '\n' ' ')"
   case $header in
     OK\ *) log_info "backup $NAME: $SOURCE_POD streams (${header#OK }), $(seconds_since "$JOB_STARTED_US") s after the job started" ;;

@@ -62,7 +62,7 @@ tls_listen() {
   while true; do
     fingerprint=$(tls_fingerprint)
     [[ -s $NODE_TLS_DIR/tls.crt ]] || die "no certificate in $NODE_TLS_DIR: the endpoint on $port needs TLS (Secret '${NODE_TLS_SECRET_NAME:-?}')"
-    socat -d "OPENSSL-LISTEN:$port,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
+    socat -d -b "$NODE_STREAM_BLOCK" "OPENSSL-LISTEN:$port,reuseaddr,fork,cert=$NODE_TLS_DIR/tls.crt,key=$NODE_TLS_DIR/tls.key,cafile=$NODE_TLS_DIR/ca.crt,verify=1" \
       "EXEC:$command" &
     pid=$!
     log_info "listening on $port (mutual TLS; $what)"

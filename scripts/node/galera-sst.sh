@@ -221,7 +221,7 @@ start_receiver() {
   mkfifo "$fifo"
   (
     set -o pipefail
-    socat -d -d -u "$(listen_address)" STDOUT 2>"$fifo" | zstd -d -q -c | mbstream -x -C "$STAGE" -p "$THREADS"
+    socat -d -d -b "$NODE_STREAM_BLOCK" -u "$(listen_address)" STDOUT 2>"$fifo" | zstd -d -q -c | mbstream -x -C "$STAGE" -p "$THREADS"
   ) &
   RECEIVER_PID=$!
   exec {SOCAT_LOG}<"$fifo"
@@ -406,7 +406,7 @@ run_donor() {
   log_info "sending $kind at $GTID to $JOINER_NAME ($JOINER_HOST:$JOINER_PORT) $( ((TLS == 1)) && echo "with TLS, the joiner verified by $SSL_CA as $JOINER_NAME" || echo 'in plain text')"
   (
     set -o pipefail
-    produce_stream "$kind" | zstd -1 -q -c -T"$THREADS" | socat -d -d -u STDIN "$(connect_address)" 2> >(relay_socat_log)
+    produce_stream "$kind" | zstd -1 -q -c -T"$THREADS" | socat -d -d -b "$NODE_STREAM_BLOCK" -u STDIN "$(connect_address)" 2> >(relay_socat_log)
   ) &
   wait $! || die "sending the $kind stream to $JOINER_NAME failed (the lines above say why)"
   wait_until_primary

@@ -58,7 +58,7 @@ listen() {
   trap 'kill "${pid:-}" 2>/dev/null; exit 0' TERM INT
   while true; do
     fingerprint=$(tls_fingerprint)
-    socat -t 86400 "$(clone_listen_address)" EXEC:"bash $0 serve" &
+    socat -b "$NODE_STREAM_BLOCK" -t 86400 "$(clone_listen_address)" EXEC:"bash $0 serve" &
     pid=$!
     log_info "listening on $REPL_CLONE_PORT $(clone_tls && echo "with TLS, receivers verified by the CA as $(headless_service_name)" || echo 'in plain text')"
     while kill -0 "$pid" 2>/dev/null && { ! clone_tls || [[ $(tls_fingerprint) == "$fingerprint" ]]; }; do
@@ -148,7 +148,7 @@ receive() {
   log_info "cloning from $(pod_of_host "$host") $(clone_tls && echo "with TLS, the source verified by the CA as $host" || echo 'in plain text')"
   {
     printf 'CLONE %s %s\n' "$POD_NAME" "$(clone_token "$POD_NAME")" |
-      socat -d -d -t 86400 - "$(clone_connect_address "$host")" 2> >(relay_socat_log) |
+      socat -d -d -b "$NODE_STREAM_BLOCK" -t 86400 - "$(clone_connect_address "$host")" 2> >(relay_socat_log) |
       {
         IFS= read -r header || header=''
         [[ $header == OK* ]] || { log_error "clone from $(pod_of_host "$host") refused: ${header:-no answer}"; exit 1; }
