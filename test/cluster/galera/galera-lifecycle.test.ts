@@ -252,9 +252,9 @@ scenario('probes and ProxySQL health check: Synced nodes can write, a desynced (
 
 scenario('3. one node SIGKILLed under write load and restarted: survivors keep writing, it rejoins by IST, '
   + 'no acknowledged write lost', async () => {
-  // GIVEN three nodes Synced in one view of three (a joiner that settles slowly on a loaded machine
-  // can be evicted for a moment and rejoin: killing a second node then leaves no Primary component)
-  await waitAllSynced();
+  // GIVEN three nodes Synced in one view of three, established by beforeEach (a joiner that settles
+  // slowly on a loaded machine can be evicted for a moment and rejoin: killing a second node then
+  // leaves no Primary component)
   const writer = await pods.startWriter({ pods: ALL });
   await untilAcked(writer, 30, 'writes before the kill');
   await pods.stopPod(1, 'KILL');
